@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks, then configures and builds flowrun.
+# Sourced by serve.sh and test.sh; safe to run again (it only installs missing packages).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${FLOWRUN_BUILD_DIR:-$ROOT/build}"
+BUILD_TYPE="${FLOWRUN_BUILD_TYPE:-RelWithDebInfo}"
+
+# Packages needed to build and run flowrun. Test-only packages are added by test.sh.
+FLOWRUN_PACKAGES=(
+  g++ cmake ninja-build ccache pkg-config
+  libyaml-cpp-dev nlohmann-json3-dev libvalijson-dev libcli11-dev libre2-dev
+  libhowardhinnant-date-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
+  libcurl4-openssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev
+  tzdata ca-certificates
+)
+
+install_missing_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  echo "setup: installing ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build_flowrun() {
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${launcher[@]}" "$@" >/dev/null
+  cmake --build "$BUILD_DIR" -j2
+}
