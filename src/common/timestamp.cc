@@ -2,40 +2,92 @@
 
 #include <date/date.h>
 
-#include <sstream>
+#include <cctype>
+#include <optional>
+#include <string>
 
 namespace flowrun {
+namespace {
+
+// Reads exactly `width` digits at `pos`, advancing it; -1 when they are not all digits.
+int ReadDigits(std::string_view text, size_t& pos, size_t width) {
+  if (pos + width > text.size()) return -1;
+  int value = 0;
+  for (size_t i = 0; i < width; ++i) {
+    char c = text[pos + i];
+    if (!std::isdigit(static_cast<unsigned char>(c))) return -1;
+    value = value * 10 + (c - '0');
+  }
+  pos += width;
+  return value;
+}
+
+bool Expect(std::string_view text, size_t& pos, char c) {
+  if (pos >= text.size() || text[pos] != c) return false;
+  ++pos;
+  return true;
+}
+
+// Parses the RFC 3339 grammar; nullopt on any deviation.
+std::optional<TimePoint> ParseRfc3339(std::string_view text) {
+  size_t pos = 0;
+  int year = ReadDigits(text, pos, 4);
+  if (year < 0 || !Expect(text, pos, '-')) return std::nullopt;
+  int month = ReadDigits(text, pos, 2);
+  if (month < 0 || !Expect(text, pos, '-')) return std::nullopt;
+  int day = ReadDigits(text, pos, 2);
+  if (day < 0) return std::nullopt;
+  date::year_month_day ymd{date::year(year), date::month(static_cast<unsigned>(month)),
+                           date::day(static_cast<unsigned>(day))};
+  if (!ymd.ok()) return std::nullopt;
+  date::sys_days days(ymd);
+  if (pos == text.size()) return TimePoint(days);
+
+  if (pos >= text.size() || (text[pos] != 'T' && text[pos] != 't')) return std::nullopt;
+  ++pos;
+  int hour = ReadDigits(text, pos, 2);
+  if (hour < 0 || hour > 23 || !Expect(text, pos, ':')) return std::nullopt;
+  int minute = ReadDigits(text, pos, 2);
+  if (minute < 0 || minute > 59 || !Expect(text, pos, ':')) return std::nullopt;
+  int second = ReadDigits(text, pos, 2);
+  if (second < 0 || second > 59) return std::nullopt;
+  // Any number of fraction digits; precision beyond milliseconds is truncated.
+  int millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    size_t digits = 0;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+      if (digits < 3) millis = millis * 10 + (text[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) return std::nullopt;
+    for (size_t i = digits; i < 3; ++i) millis *= 10;
+  }
+  if (pos >= text.size()) return std::nullopt;  // RFC 3339 requires a zone.
+  std::chrono::minutes offset{0};
+  char zone = text[pos++];
+  if (zone == '+' || zone == '-') {
+    int offset_hours = ReadDigits(text, pos, 2);
+    if (offset_hours < 0 || offset_hours > 23 || !Expect(text, pos, ':')) return std::nullopt;
+    int offset_minutes = ReadDigits(text, pos, 2);
+    if (offset_minutes < 0 || offset_minutes > 59) return std::nullopt;
+    offset = std::chrono::minutes(offset_hours * 60 + offset_minutes);
+    if (zone == '-') offset = -offset;
+  } else if (zone != 'Z' && zone != 'z') {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  // The local time minus its offset from UTC is the UTC time.
+  return TimePoint(days) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
+         std::chrono::seconds(second) + std::chrono::milliseconds(millis) - offset;
+}
+
+}  // namespace
 
 StatusOr<TimePoint> ParseTimestamp(std::string_view text) {
   if (text.size() > 64) return InvalidArgumentError("invalid timestamp: too long");
-  std::string input(text);
-  // Accept a lower-case separator and zone designator, as RFC 3339 allows.
-  for (char& c : input) {
-    if (c == 't') c = 'T';
-    if (c == 'z') c = 'Z';
-  }
-  auto try_parse = [&](const char* format, bool with_offset) -> std::optional<TimePoint> {
-    std::istringstream in(input);
-    date::sys_time<std::chrono::milliseconds> tp;
-    std::chrono::minutes offset{0};
-    if (with_offset) {
-      in >> date::parse(format, tp, offset);
-    } else {
-      in >> date::parse(format, tp);
-    }
-    if (in.fail()) return std::nullopt;
-    in.peek();
-    if (!in.eof()) return std::nullopt;
-    return TimePoint(tp - offset);
-  };
-  if (input.size() == 10) {
-    if (auto t = try_parse("%F", false)) return *t;
-  } else if (!input.empty() && input.back() == 'Z') {
-    input.pop_back();
-    if (auto t = try_parse("%FT%T", false)) return *t;
-  } else {
-    if (auto t = try_parse("%FT%T%Ez", true)) return *t;
-  }
+  if (std::optional<TimePoint> t = ParseRfc3339(text)) return *t;
   return InvalidArgumentError("invalid timestamp \"" + std::string(text) +
                               "\": expected RFC 3339 such as 2024-03-01T09:30:00Z");
 }
