@@ -1,0 +1,412 @@
+#include "interpreter/yaml_loader.h"
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <unordered_map>
+
+namespace flowrun {
+namespace {
+
+SourcePos ToPos(const YAML::Mark& mark) { return {mark.line + 1, mark.column + 1}; }
+
+// Counts the values in a JSON tree, for the node limit on alias expansion.
+size_t CountNodes(const Json& value) {
+  size_t count = 1;
+  if (value.is_structured()) {
+    for (const auto& child : value) count += CountNodes(child);
+  }
+  return count;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = text[i];
+    size_t extra = 0;
+    if (c < 0x80) {
+      extra = 0;
+    } else if ((c >> 5) == 0x6) {
+      extra = 1;
+    } else if ((c >> 4) == 0xE) {
+      extra = 2;
+    } else if ((c >> 3) == 0x1E) {
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (i + extra >= text.size()) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Resolves a plain (unquoted) scalar by the YAML 1.2 core schema.
+Json ResolvePlainScalar(const std::string& value) {
+  if (value.empty() || value == "~" || value == "null" || value == "Null" || value == "NULL") {
+    return nullptr;
+  }
+  if (value == "true" || value == "True" || value == "TRUE") return true;
+  if (value == "false" || value == "False" || value == "FALSE") return false;
+  const char* begin = value.c_str();
+  char* end = nullptr;
+  bool digits_only = value.find_first_not_of("+-0123456789") == std::string::npos;
+  if (digits_only && value.find_first_of("0123456789") != std::string::npos &&
+      value.find_first_of("+-", 1) == std::string::npos) {
+    errno = 0;
+    long long n = std::strtoll(begin, &end, 10);
+    if (errno == 0 && *end == '\0') return n;
+  }
+  if (value.size() > 2 && value[0] == '0' && (value[1] == 'x' || value[1] == 'o')) {
+    bool hex = value[1] == 'x';
+    std::string_view body(value.c_str() + 2);
+    if (body.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "01234567") ==
+        std::string_view::npos) {
+      errno = 0;
+      long long n = std::strtoll(value.c_str() + 2, &end, hex ? 16 : 8);
+      if (errno == 0 && *end == '\0') return n;
+    }
+  }
+  if (value == ".inf" || value == ".Inf" || value == ".INF" || value == "+.inf" ||
+      value == "-.inf" || value == ".nan" || value == ".NaN" || value == ".NAN") {
+    // JSON has no infinities or NaN: keep the text, so nothing is silently changed.
+    return value;
+  }
+  if (value.find_first_not_of("+-0123456789.eE") == std::string::npos &&
+      value.find_first_of("0123456789") != std::string::npos) {
+    errno = 0;
+    double d = std::strtod(begin, &end);
+    if (errno == 0 && *end == '\0' && std::isfinite(d)) return d;
+  }
+  return value;
+}
+
+// Builds JSON from yaml-cpp's event stream, one frame per open mapping or sequence.
+class JsonBuilder final : public YAML::EventHandler {
+ public:
+  JsonBuilder(const SourceText& source, const LoadLimits& limits, SourceMap& positions,
+              std::vector<Diagnostic>& diagnostics)
+      : source_(source), limits_(limits), positions_(positions), diagnostics_(diagnostics) {}
+
+  bool has_document() const { return has_document_; }
+  Json TakeDocument() { return std::move(document_); }
+  // Set when a limit was exceeded: the rest of the input is not worth reading.
+  bool aborted() const { return aborted_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents_;
+    if (documents_ == 2) {
+      Report(ToPos(mark), "a flow file holds one YAML document; remove the second \"---\"",
+             "syntax");
+    }
+  }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    AddValue(mark, nullptr, anchor, /*plain_key=*/"");
+  }
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) {
+      Report(ToPos(mark), "alias refers to an unknown anchor", "syntax");
+      AddValue(mark, nullptr, 0, "");
+      return;
+    }
+    size_t nodes = CountNodes(it->second);
+    if (!CountNode(mark, nodes)) return;
+    AddValue(mark, it->second, 0, "", /*counted=*/true);
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Json resolved;
+    if (tag == "?") {
+      resolved = ResolvePlainScalar(value);
+    } else if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
+               tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
+      resolved = ResolvePlainScalar(value);
+    } else {
+      resolved = value;  // quoted, block, or tagged !!str
+    }
+    AddValue(mark, std::move(resolved), anchor, tag == "?" ? value : std::string("\x01"));
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    OpenFrame(mark, Json::array(), anchor);
+  }
+  void OnSequenceEnd() override { CloseFrame(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    OpenFrame(mark, Json::object(), anchor);
+  }
+  void OnMapEnd() override { CloseFrame(); }
+
+ private:
+  struct Frame {
+    Json value;
+    std::string pointer;
+    SourcePos pos;
+    YAML::anchor_t anchor = 0;
+    bool is_key = false;  // a mapping or sequence used as a mapping key
+    // For mappings: the key waiting for its value.
+    bool expecting_value = false;
+    std::string pending_key;
+    SourcePos pending_key_pos;
+    bool skip_value = false;  // the pending key was invalid; drop its value
+    std::map<std::string, SourcePos> keys_seen;
+  };
+
+  void Report(SourcePos pos, std::string message, std::string rule, std::string hint = "") {
+    diagnostics_.push_back({source_.path(), pos, Severity::kError, std::move(message),
+                            std::move(rule), std::move(hint)});
+  }
+
+  bool CountNode(const YAML::Mark& mark, size_t count) {
+    nodes_ += count;
+    if (nodes_ > limits_.max_nodes && !aborted_) {
+      Report(ToPos(mark),
+             "the document expands to more than " + std::to_string(limits_.max_nodes) +
+                 " values (an alias bomb?)",
+             "limits");
+      aborted_ = true;
+    }
+    return !aborted_;
+  }
+
+  // The pointer a new child of the innermost frame will have.
+  std::string ChildPointer() const {
+    if (stack_.empty()) return "";
+    const Frame& parent = stack_.back();
+    if (parent.value.is_array()) return JsonPointerAppend(parent.pointer, parent.value.size());
+    return JsonPointerAppend(parent.pointer, parent.pending_key);
+  }
+
+  bool ParentExpectsKey() const {
+    return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().expecting_value;
+  }
+
+  void OpenFrame(const YAML::Mark& mark, Json value, YAML::anchor_t anchor) {
+    if (aborted_ || !CountNode(mark, 1)) return;
+    Frame frame;
+    frame.pos = ToPos(mark);
+    frame.anchor = anchor;
+    if (ParentExpectsKey()) {
+      frame.is_key = true;
+      ReportComplexKey(mark);
+    } else {
+      frame.pointer = ChildPointer();
+    }
+    frame.value = std::move(value);
+    if (static_cast<int>(stack_.size()) >= limits_.max_depth) {
+      Report(frame.pos, "nesting is deeper than " + std::to_string(limits_.max_depth) + " levels",
+             "limits");
+      aborted_ = true;
+      return;
+    }
+    stack_.push_back(std::move(frame));
+  }
+
+  void ReportComplexKey(const YAML::Mark& mark) {
+    // `to: {{ x }}` reads as a mapping whose key is the mapping `{x: null}`.
+    const Frame& parent = stack_.back();
+    size_t at = source_.Offset(parent.pos);
+    bool template_like = at != std::string::npos && source_.text().compare(at, 2, "{{") == 0;
+    if (template_like) {
+      size_t close = source_.text().find("}}", at);
+      std::string inner =
+          close == std::string::npos ? "" : source_.text().substr(at + 2, close - at - 2);
+      size_t b = inner.find_first_not_of(' '), e = inner.find_last_not_of(' ');
+      inner = b == std::string::npos ? "expr" : inner.substr(b, e - b + 1);
+      Report(parent.pos, "unquoted \"{{ " + inner + " }}\" was read by YAML as a mapping",
+             "unquoted-template",
+             "write an expression as a quoted string: \"${{ " + inner + " }}\"");
+    } else {
+      Report(ToPos(mark), "mapping keys must be strings, not mappings or sequences", "syntax");
+    }
+  }
+
+  void CloseFrame() {
+    if (aborted_ || stack_.empty()) return;
+    Frame frame = std::move(stack_.back());
+    stack_.pop_back();
+    if (frame.anchor != 0) anchors_[frame.anchor] = frame.value;
+    if (frame.is_key) {
+      // The complex key was reported; its value is dropped.
+      Frame& parent = stack_.back();
+      parent.expecting_value = true;
+      parent.skip_value = true;
+      return;
+    }
+    Attach(std::move(frame.value), frame.pos);
+  }
+
+  // Adds a scalar or alias value. `plain_text` is the scalar's text when it was plain (so it can
+  // be a `<<` merge key), or "\x01" when it was quoted.
+  void AddValue(const YAML::Mark& mark, Json value, YAML::anchor_t anchor,
+                const std::string& plain_text, bool counted = false) {
+    if (aborted_) return;
+    if (!counted && !CountNode(mark, 1)) return;
+    if (anchor != 0) anchors_[anchor] = value;
+    SourcePos pos = ToPos(mark);
+    if (ParentExpectsKey()) {
+      Frame& parent = stack_.back();
+      parent.expecting_value = true;
+      parent.skip_value = false;
+      if (plain_text == "<<") {
+        Report(pos, "YAML merge keys (<<) are not supported in flows", "merge-key",
+               "spell the keys out, so each value is visible where it is used");
+        parent.skip_value = true;
+        return;
+      }
+      if (!value.is_string()) {
+        // 1, true and null as keys: use their text, as most YAML readers would.
+        value = value.is_null() ? std::string("null") : value.dump();
+      }
+      std::string key = value.get<std::string>();
+      auto [it, inserted] = parent.keys_seen.emplace(key, pos);
+      if (!inserted) {
+        Report(pos,
+               "duplicate key \"" + key + "\" (first defined at line " +
+                   std::to_string(it->second.line) + ")",
+               "duplicate-key");
+        parent.skip_value = true;
+      }
+      parent.pending_key = std::move(key);
+      parent.pending_key_pos = pos;
+      return;
+    }
+    Attach(std::move(value), pos);
+  }
+
+  void Attach(Json value, SourcePos pos) {
+    if (stack_.empty()) {
+      positions_.Add("", {}, pos);
+      if (documents_ > 1) return;  // reported in OnDocumentStart
+      document_ = std::move(value);
+      has_document_ = true;
+      return;
+    }
+    Frame& parent = stack_.back();
+    if (parent.value.is_array()) {
+      positions_.Add(JsonPointerAppend(parent.pointer, parent.value.size()), {}, pos);
+      parent.value.push_back(std::move(value));
+      return;
+    }
+    parent.expecting_value = false;
+    if (parent.skip_value) {
+      parent.skip_value = false;
+      return;
+    }
+    positions_.Add(JsonPointerAppend(parent.pointer, parent.pending_key), parent.pending_key_pos,
+                   pos);
+    parent.value[parent.pending_key] = std::move(value);
+  }
+
+  const SourceText& source_;
+  const LoadLimits& limits_;
+  SourceMap& positions_;
+  std::vector<Diagnostic>& diagnostics_;
+  std::vector<Frame> stack_;
+  std::unordered_map<YAML::anchor_t, Json> anchors_;
+  Json document_;
+  bool has_document_ = false;
+  bool aborted_ = false;
+  int documents_ = 0;
+  size_t nodes_ = 0;
+};
+
+}  // namespace
+
+LoadedDocument LoadYaml(std::string path, std::string text, const LoadLimits& limits) {
+  LoadedDocument result;
+  result.source = SourceText(std::move(path), std::move(text));
+  const std::string& input = result.source.text();
+  auto report = [&](SourcePos pos, std::string message, std::string rule) {
+    result.diagnostics.push_back(
+        {result.source.path(), pos, Severity::kError, std::move(message), std::move(rule), ""});
+  };
+  if (input.size() > limits.max_bytes) {
+    report({1, 1},
+           "the file is " + std::to_string(input.size()) + " bytes; flows are limited to " +
+               std::to_string(limits.max_bytes) + " bytes",
+           "limits");
+    return result;
+  }
+  if (size_t nul = input.find('\0'); nul != std::string::npos) {
+    report(result.source.PositionOf(nul), "the file is binary, not YAML text", "syntax");
+    return result;
+  }
+  if (!IsValidUtf8(input)) {
+    report({1, 1}, "the file is not valid UTF-8 text", "syntax");
+    return result;
+  }
+  JsonBuilder builder(result.source, limits, result.positions, result.diagnostics);
+  try {
+    std::istringstream stream(input);
+    YAML::Parser parser(stream);
+    while (!builder.aborted() && parser.HandleNextDocument(builder)) {
+    }
+  } catch (const YAML::DeepRecursion& e) {
+    report(ToPos(e.mark), "nesting is too deep", "limits");
+  } catch (const YAML::Exception& e) {
+    report(ToPos(e.mark), e.msg, "syntax");
+  }
+  if (HasErrors(result.diagnostics)) return result;
+  if (!builder.has_document()) {
+    report({1, 1}, "the file is empty; a flow needs at least an id and steps", "syntax");
+    return result;
+  }
+  result.document = builder.TakeDocument();
+  if (!result.document.is_object()) {
+    report(result.positions.ValuePosition(""),
+           "a flow file must be a mapping with keys such as id, on and steps", "syntax");
+  }
+  return result;
+}
+
+LoadedDocument LoadYamlFile(const std::string& path, const LoadLimits& limits) {
+  auto failure = [&](std::string message, std::string rule) {
+    LoadedDocument result;
+    result.source = SourceText(path, "");
+    result.diagnostics.push_back(
+        {path, {1, 1}, Severity::kError, std::move(message), std::move(rule), ""});
+    return result;
+  };
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return failure("is a directory, not a flow file", "io");
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+  // Refuse an oversized file without reading it all.
+  uintmax_t size = std::filesystem::file_size(path, error);
+  if (!error && size > limits.max_bytes) {
+    return failure("the file is " + std::to_string(size) + " bytes; flows are limited to " +
+                       std::to_string(limits.max_bytes) + " bytes",
+                   "limits");
+  }
+  std::string text(limits.max_bytes + 1, '\0');
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (file.bad())
+    return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+  text.resize(static_cast<size_t>(file.gcount()));
+  return LoadYaml(path, std::move(text), limits);
+}
+
+}  // namespace flowrun
