@@ -61,7 +61,7 @@ struct ParsedField {
   int star_step = 1;
 };
 
-bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 std::string Upper(std::string_view s) {
   std::string out(s);
@@ -96,12 +96,8 @@ std::vector<std::string_view> SplitFields(std::string_view s) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (IsSpace(s.front()) || s.front() == '\n' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (IsSpace(s.back()) || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
   return s;
 }
 
