@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -33,8 +34,14 @@ class Node;  // The syntax tree; defined in ast.h.
 
 // A parse error: a message for a user and the byte offset in the expression source it points at.
 struct ParseError {
+  enum class Kind {
+    kSyntax,           // malformed source, bad literal, too deep or too long
+    kUnknownFunction,  // a call to a function that does not exist (message has "did you mean")
+    kWrongArity,       // a known function called with the wrong number of arguments
+  };
   std::string message;
   size_t offset = 0;
+  Kind kind = Kind::kSyntax;
 };
 
 // A variable access with the longest statically known path prefix, for the checker:
