@@ -1,5 +1,6 @@
 # Writes OUTPUT: a C++ file that defines flowrun::EmbeddedFile(path) over FILES, keyed by the path
 # relative to ROOT. Raw string literals are split in chunks to stay under compiler limits.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 foreach(file ${FILES})
   file(RELATIVE_PATH rel ${ROOT} ${file})
