@@ -87,7 +87,8 @@ class Parser {
                  "expected " + std::string(what) + ", found " + DescribeToken(Peek()));
   }
 
-  // Counts recursion; every construct that nests goes through here.
+  // Counts nesting: every nested construct (parentheses, list and map entries, arguments,
+  // indexes, branches of ?:) is parsed by ParseConditional, and unary operators nest too.
   class DepthGuard {
    public:
     explicit DepthGuard(Parser& p) : p_(p) { ++p_.depth_; }
@@ -161,8 +162,6 @@ class Parser {
   }
 
   Result ParseUnary() {
-    DepthGuard guard(*this);
-    if (guard.exceeded()) return TooDeep(Peek().offset);
     const Token& t = Peek();
     if (t.kind == TokenKind::kMinus && Peek(1).kind == TokenKind::kInt &&
         !IsPostfixStart(Peek(2).kind)) {
@@ -175,7 +174,9 @@ class Parser {
     }
     if (t.kind == TokenKind::kBang || t.kind == TokenKind::kMinus) {
       Op op = t.kind == TokenKind::kBang ? Op::kNot : Op::kNegate;
+      DepthGuard guard(*this);
       size_t offset = Advance().offset;
+      if (guard.exceeded()) return TooDeep(offset);
       Result operand = ParseUnary();
       if (IsError(operand)) return operand;
       return Make(NodeKind::kUnary, offset, Children(Take(operand)), op);
@@ -205,9 +206,7 @@ class Parser {
           if (!IsError(result)) std::get<NodePtr>(result)->name = field.text;
         }
       } else if (Peek().kind == TokenKind::kLBracket) {
-        DepthGuard guard(*this);
         size_t offset = Advance().offset;
-        if (guard.exceeded()) return TooDeep(offset);
         Result index = ParseConditional();
         if (IsError(index)) return index;
         if (auto e = Expect(TokenKind::kRBracket, "\"]\"")) return *e;
@@ -318,9 +317,7 @@ class Parser {
   }
 
   Result ParseList() {
-    DepthGuard guard(*this);
     size_t offset = Advance().offset;
-    if (guard.exceeded()) return TooDeep(offset);
     std::vector<NodePtr> elements;
     while (!Accept(TokenKind::kRBracket)) {
       Result element = ParseConditional();
@@ -333,9 +330,7 @@ class Parser {
   }
 
   Result ParseMap() {
-    DepthGuard guard(*this);
     size_t offset = Advance().offset;
-    if (guard.exceeded()) return TooDeep(offset);
     std::vector<NodePtr> entries;
     while (!Accept(TokenKind::kRBrace)) {
       Result key = ParseConditional();
