@@ -1,0 +1,166 @@
+#include "store/migrations.h"
+
+#include <string>
+#include <vector>
+
+namespace flowrun::store {
+namespace {
+
+// Each entry moves the schema from version i to i + 1. Never edit a released entry; append one.
+const std::vector<const char*>& Steps() {
+  static const std::vector<const char*> steps = {
+      R"sql(
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  data TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  client_id TEXT,
+  unmatched INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_name ON events(name, seq);
+CREATE INDEX events_name_ts ON events(name, ts);
+CREATE INDEX events_unmatched ON events(seq) WHERE unmatched = 1;
+CREATE TABLE event_dedupe (
+  client_id TEXT PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  flow_id TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  status TEXT NOT NULL,
+  event TEXT NOT NULL,
+  trigger_event_id TEXT,
+  output TEXT,
+  error TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  ended_at INTEGER,
+  due_at INTEGER,
+  deadline INTEGER,
+  parent_run_id TEXT,
+  parent_step_key TEXT,
+  concurrency_key TEXT,
+  concurrency_limit INTEGER NOT NULL DEFAULT 0,
+  idempotency_key TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  wakeup INTEGER NOT NULL DEFAULT 0,
+  event_mark INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_until INTEGER
+);
+CREATE UNIQUE INDEX runs_trigger ON runs(trigger_event_id, flow_id)
+  WHERE trigger_event_id IS NOT NULL;
+CREATE INDEX runs_due ON runs(due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX runs_flow ON runs(flow_id, created_at);
+CREATE INDEX runs_status ON runs(status, created_at);
+CREATE INDEX runs_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE INDEX runs_slots ON runs(flow_id, concurrency_key)
+  WHERE concurrency_key IS NOT NULL AND lease_owner IS NOT NULL;
+CREATE INDEX runs_lease ON runs(lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE TABLE journal (
+  seq INTEGER PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  step_key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  data TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX journal_run ON journal(run_id, seq);
+CREATE UNIQUE INDEX journal_completed ON journal(run_id, step_key) WHERE kind = 'completed';
+CREATE TABLE waits (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  flow_id TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  step_key TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  event_name TEXT NOT NULL,
+  match_path TEXT NOT NULL,
+  match_key TEXT NOT NULL,
+  since_seq INTEGER NOT NULL,
+  lookback_from INTEGER,
+  timeout_at INTEGER,
+  created_at INTEGER NOT NULL,
+  context TEXT NOT NULL,
+  unscanned INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX waits_key ON waits(event_name, match_path, match_key);
+CREATE INDEX waits_run ON waits(run_id);
+CREATE INDEX waits_unscanned ON waits(created_at) WHERE unscanned = 1;
+CREATE TABLE wait_paths (
+  event_name TEXT NOT NULL,
+  match_path TEXT NOT NULL,
+  PRIMARY KEY (event_name, match_path)
+) WITHOUT ROWID;
+CREATE TABLE idempotency (
+  flow_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, key)
+) WITHOUT ROWID;
+CREATE TABLE flow_revisions (
+  flow_id TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  document TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, revision)
+) WITHOUT ROWID;
+CREATE TABLE cron_ticks (
+  flow_id TEXT NOT NULL,
+  tick INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, tick)
+) WITHOUT ROWID;
+)sql",
+  };
+  return steps;
+}
+
+StatusOr<int> CurrentVersion(SqliteDb& db) {
+  RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  ASSIGN_OR_RETURN(SqliteStatement * select, db.Prepare("SELECT max(version) FROM schema_version"));
+  ASSIGN_OR_RETURN(bool row, select->Step());
+  int version = row && !select->IsNull(0) ? static_cast<int>(select->Int(0)) : 0;
+  select->Reset();
+  return version;
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return static_cast<int>(Steps().size()); }
+
+Status Migrate(SqliteDb& db) {
+  // Take the write lock first so two processes never migrate at once.
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  auto version = CurrentVersion(db);
+  if (!version.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return version.status();
+  }
+  if (*version > LatestSchemaVersion()) {
+    (void)db.Exec("ROLLBACK");
+    return FailedPreconditionError("the store has schema version " + std::to_string(*version) +
+                                   ", newer than this flowrun understands (" +
+                                   std::to_string(LatestSchemaVersion()) +
+                                   "); upgrade flowrun to open it");
+  }
+  for (int v = *version; v < LatestSchemaVersion(); ++v) {
+    Status status = db.Exec(Steps()[v]);
+    if (status.ok()) {
+      status = db.Exec("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" +
+                       std::to_string(v + 1) + ")");
+    }
+    if (!status.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return status.WithContext("migrating the store to schema version " + std::to_string(v + 1));
+    }
+  }
+  return db.Exec("COMMIT");
+}
+
+}  // namespace flowrun::store

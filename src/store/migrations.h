@@ -1,0 +1,20 @@
+// Schema migrations of the SQLite store: an ordered list of steps, each raising `schema_version`
+// by one inside its own transaction. Opening a file written by a newer flowrun is refused, so an
+// old binary never misreads or damages newer data.
+//
+// Thread-safety: call on one connection before it is shared.
+#pragma once
+
+#include "common/status.h"
+#include "store/sqlite_db.h"
+
+namespace flowrun::store {
+
+// The schema version this binary writes.
+int LatestSchemaVersion();
+
+// Brings the database up to LatestSchemaVersion. kFailedPrecondition when the file is newer;
+// kDataLoss when it is not a flowrun database; kUnavailable when another process holds a lock.
+[[nodiscard]] Status Migrate(SqliteDb& db);
+
+}  // namespace flowrun::store

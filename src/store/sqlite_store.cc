@@ -1,0 +1,827 @@
+#include "store/sqlite_store.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <type_traits>
+
+#include "store/migrations.h"
+
+namespace flowrun::store {
+namespace {
+
+constexpr char kRunColumns[] =
+    "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
+    "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
+    "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until";
+constexpr char kEventColumns[] = "seq, id, name, data, ts, client_id";
+constexpr char kWaitColumns[] =
+    "id, run_id, kind, flow_id, revision, step_key, step_id, event_name, match_path, match_key, "
+    "since_seq, lookback_from, timeout_at, created_at, context";
+
+std::optional<TimePoint> OptionalTime(const SqliteStatement& s, int column) {
+  auto value = s.OptionalInt(column);
+  if (!value) return std::nullopt;
+  return FromUnixMillis(*value);
+}
+
+std::optional<int64_t> OptionalMillis(const std::optional<TimePoint>& t) {
+  if (!t) return std::nullopt;
+  return ToUnixMillis(*t);
+}
+
+StatusOr<Json> ParseJsonColumn(const SqliteStatement& s, int column) {
+  if (s.IsNull(column)) return Json();
+  Json value = Json::parse(s.Text(column), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return DataLossError("the store holds malformed JSON");
+  return value;
+}
+
+StatusOr<RunRecord> ReadRun(const SqliteStatement& s) {
+  RunRecord run;
+  run.id = s.Text(0);
+  run.flow_id = s.Text(1);
+  run.revision = s.Text(2);
+  ASSIGN_OR_RETURN(run.status, ParseRunStatus(s.Text(3)));
+  ASSIGN_OR_RETURN(run.event, ParseJsonColumn(s, 4));
+  run.trigger_event_id = s.Text(5);
+  ASSIGN_OR_RETURN(run.output, ParseJsonColumn(s, 6));
+  ASSIGN_OR_RETURN(run.error, ParseJsonColumn(s, 7));
+  run.created_at = FromUnixMillis(s.Int(8));
+  run.updated_at = FromUnixMillis(s.Int(9));
+  run.ended_at = OptionalTime(s, 10);
+  run.due_at = OptionalTime(s, 11);
+  run.deadline = OptionalTime(s, 12);
+  run.parent_run_id = s.Text(13);
+  run.parent_step_key = s.Text(14);
+  run.concurrency_key = s.Text(15);
+  run.concurrency_limit = static_cast<int>(s.Int(16));
+  run.idempotency_key = s.Text(17);
+  run.cancel_requested = s.Int(18) != 0;
+  run.event_mark = s.Int(19);
+  run.lease_owner = s.Text(20);
+  run.lease_until = OptionalTime(s, 21);
+  return run;
+}
+
+StatusOr<EventRecord> ReadEvent(const SqliteStatement& s) {
+  EventRecord event;
+  event.seq = s.Int(0);
+  event.id = s.Text(1);
+  event.name = s.Text(2);
+  ASSIGN_OR_RETURN(event.data, ParseJsonColumn(s, 3));
+  event.ts = FromUnixMillis(s.Int(4));
+  event.client_id = s.Text(5);
+  return event;
+}
+
+StatusOr<WaitRecord> ReadWait(const SqliteStatement& s) {
+  WaitRecord wait;
+  wait.id = s.Text(0);
+  wait.run_id = s.Text(1);
+  wait.kind = s.Text(2) == "cancel" ? WaitRecord::Kind::kCancel : WaitRecord::Kind::kStep;
+  wait.flow_id = s.Text(3);
+  wait.revision = s.Text(4);
+  wait.step_key = s.Text(5);
+  wait.step_id = s.Text(6);
+  wait.event_name = s.Text(7);
+  wait.match_path = s.Text(8);
+  wait.match_key = s.Text(9);
+  wait.since_seq = s.Int(10);
+  wait.lookback_from = OptionalTime(s, 11);
+  wait.timeout_at = OptionalTime(s, 12);
+  wait.created_at = FromUnixMillis(s.Int(13));
+  ASSIGN_OR_RETURN(wait.context, ParseJsonColumn(s, 14));
+  return wait;
+}
+
+std::string NullableJson(const Json& value) { return value.is_null() ? "" : value.dump(); }
+
+// Binds text, or NULL when empty.
+void BindTextOrNull(SqliteStatement& s, int index, const std::string& text) {
+  if (text.empty()) {
+    s.BindNull(index);
+  } else {
+    s.Bind(index, text);
+  }
+}
+
+template <typename T, typename ReadFn>
+StatusOr<std::vector<T>> CollectRows(SqliteStatement& s, ReadFn read) {
+  std::vector<T> rows;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(T value, read(s));
+    rows.push_back(std::move(value));
+  }
+  s.Reset();
+  return rows;
+}
+
+}  // namespace
+
+// The writer connection and the code that applies each operation. Used by one thread at a time:
+// the leader of the current group commit.
+class SqliteStore::Writer {
+ public:
+  Writer(std::unique_ptr<SqliteDb> db, const SqliteStore& store)
+      : db_(std::move(db)), store_(store) {}
+
+  SqliteDb& db() { return *db_; }
+  int64_t transactions() const { return transactions_.load(); }
+  void CountTransaction() { transactions_.fetch_add(1); }
+
+  // Applies one batch inside the current transaction.
+  Status ApplyBatch(WriteBatch& batch, BatchResult& result, TimePoint now) {
+    for (WriteOp& op : batch.ops) {
+      Status status = std::visit([&](auto& o) { return Apply(o, result, now); }, op);
+      if (!status.ok()) return status;
+    }
+    return OkStatus();
+  }
+
+  StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
+    ASSIGN_OR_RETURN(
+        SqliteStatement * candidates,
+        db_->Prepare("SELECT id, flow_id, concurrency_key, concurrency_limit FROM runs "
+                     "WHERE due_at <= ?1 AND (lease_owner IS NULL OR lease_until < "
+                     "?1) ORDER BY due_at LIMIT ?2"));
+    candidates->Bind(1, ToUnixMillis(args.now)).Bind(2, static_cast<int64_t>(args.max) * 4 + 16);
+    struct Candidate {
+      std::string id, flow_id, key;
+      int64_t limit;
+    };
+    std::vector<Candidate> list;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, candidates->Step());
+      if (!row) break;
+      list.push_back(
+          {candidates->Text(0), candidates->Text(1), candidates->Text(2), candidates->Int(3)});
+    }
+    candidates->Reset();
+    ASSIGN_OR_RETURN(SqliteStatement * slots,
+                     db_->Prepare("SELECT count(*) FROM runs WHERE flow_id = ?1 AND "
+                                  "concurrency_key = ?2 AND lease_owner IS NOT NULL AND "
+                                  "lease_until >= ?3"));
+    ASSIGN_OR_RETURN(SqliteStatement * lease,
+                     db_->Prepare("UPDATE runs SET lease_owner = ?2, lease_until = ?3, wakeup = 0 "
+                                  "WHERE id = ?1"));
+    ASSIGN_OR_RETURN(SqliteStatement * select, db_->Prepare(std::string("SELECT ") + kRunColumns +
+                                                            " FROM runs WHERE id = ?1"));
+    std::vector<RunRecord> claimed;
+    for (const Candidate& c : list) {
+      if (static_cast<int>(claimed.size()) >= args.max) break;
+      if (!c.key.empty() && c.limit > 0) {
+        slots->Bind(1, c.flow_id).Bind(2, c.key).Bind(3, ToUnixMillis(args.now));
+        ASSIGN_OR_RETURN(bool row, slots->Step());
+        int64_t used = row ? slots->Int(0) : 0;
+        slots->Reset();
+        if (used >= c.limit) continue;
+      }
+      lease->Bind(1, c.id).Bind(2, args.owner).Bind(3, ToUnixMillis(args.now + args.lease));
+      RETURN_IF_ERROR(lease->Run());
+      select->Bind(1, c.id);
+      ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) continue;
+      auto run = ReadRun(*select);
+      select->Reset();
+      if (!run.ok()) return run.status();
+      claimed.push_back(std::move(*run));
+    }
+    return claimed;
+  }
+
+ private:
+  Status Apply(InsertEventOp& op, BatchResult& result, TimePoint now) {
+    EventRecord& event = op.event;
+    if (!event.client_id.empty()) {
+      ASSIGN_OR_RETURN(SqliteStatement * seen,
+                       db_->Prepare("SELECT event_id FROM event_dedupe WHERE client_id = ?1 AND "
+                                    "expires_at > ?2"));
+      seen->Bind(1, event.client_id).Bind(2, ToUnixMillis(now));
+      ASSIGN_OR_RETURN(bool row, seen->Step());
+      if (row) {
+        std::string first = seen->Text(0);
+        seen->Reset();
+        if (op.duplicate_aborts_batch) {
+          result.duplicate_of = first;
+          return AlreadyExistsError("event id " + event.client_id + " was already received");
+        }
+        return OkStatus();
+      }
+      seen->Reset();
+    }
+    ASSIGN_OR_RETURN(SqliteStatement * insert,
+                     db_->Prepare("INSERT OR IGNORE INTO events (id, name, data, ts, client_id, "
+                                  "unmatched) VALUES (?1, ?2, ?3, ?4, ?5, EXISTS (SELECT 1 FROM "
+                                  "waits WHERE event_name = ?2))"));
+    insert->Bind(1, event.id).Bind(2, event.name).Bind(3, event.data.dump());
+    insert->Bind(4, ToUnixMillis(event.ts));
+    BindTextOrNull(*insert, 5, event.client_id);
+    RETURN_IF_ERROR(insert->Run());
+    if (db_->Changes() == 0) return OkStatus();  // the same deterministic id: already stored
+    event.seq = sqlite3_last_insert_rowid(db_->handle());
+    result.inserted_events.push_back(event.id);
+    ASSIGN_OR_RETURN(SqliteStatement * unmatched,
+                     db_->Prepare("SELECT unmatched FROM events WHERE seq = ?1"));
+    unmatched->Bind(1, event.seq);
+    ASSIGN_OR_RETURN(bool row, unmatched->Step());
+    bool wanted = row && unmatched->Int(0) != 0;
+    unmatched->Reset();
+    if (wanted) result.events_to_match.push_back(event);
+    if (!event.client_id.empty()) {
+      ASSIGN_OR_RETURN(SqliteStatement * dedupe,
+                       db_->Prepare("INSERT OR REPLACE INTO event_dedupe (client_id, event_id, "
+                                    "expires_at) VALUES (?1, ?2, ?3)"));
+      dedupe->Bind(1, event.client_id).Bind(2, event.id);
+      dedupe->Bind(3, ToUnixMillis(now + op.dedupe_window));
+      RETURN_IF_ERROR(dedupe->Run());
+    }
+    return OkStatus();
+  }
+
+  Status Apply(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    const RunRecord& run = op.run;
+    if (!run.idempotency_key.empty()) {
+      ASSIGN_OR_RETURN(SqliteStatement * seen,
+                       db_->Prepare("SELECT 1 FROM idempotency WHERE flow_id = ?1 AND key = ?2 "
+                                    "AND expires_at > ?3"));
+      seen->Bind(1, run.flow_id).Bind(2, run.idempotency_key).Bind(3, ToUnixMillis(now));
+      ASSIGN_OR_RETURN(bool row, seen->Step());
+      seen->Reset();
+      if (row) {
+        result.skipped_runs.push_back(run.id);
+        return OkStatus();
+      }
+    }
+    ASSIGN_OR_RETURN(
+        SqliteStatement * insert,
+        db_->Prepare("INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
+                     "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
+                     "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
+                     "event_mark) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, "
+                     "?13, ?14, (SELECT coalesce(max(seq), 0) FROM events))"));
+    insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
+    insert->Bind(4, RunStatusName(run.status)).Bind(5, run.event.dump());
+    BindTextOrNull(*insert, 6, run.trigger_event_id);
+    insert->Bind(7, ToUnixMillis(run.created_at));
+    insert->Bind(8, OptionalMillis(run.due_at)).Bind(9, OptionalMillis(run.deadline));
+    BindTextOrNull(*insert, 10, run.parent_run_id);
+    BindTextOrNull(*insert, 11, run.parent_step_key);
+    BindTextOrNull(*insert, 12, run.concurrency_key);
+    insert->Bind(13, static_cast<int64_t>(run.concurrency_limit));
+    BindTextOrNull(*insert, 14, run.idempotency_key);
+    RETURN_IF_ERROR(insert->Run());
+    if (db_->Changes() == 0) {
+      result.skipped_runs.push_back(run.id);
+      return OkStatus();
+    }
+    if (!run.idempotency_key.empty()) {
+      ASSIGN_OR_RETURN(SqliteStatement * key,
+                       db_->Prepare("INSERT OR REPLACE INTO idempotency (flow_id, key, run_id, "
+                                    "expires_at) VALUES (?1, ?2, ?3, ?4)"));
+      key->Bind(1, run.flow_id).Bind(2, run.idempotency_key).Bind(3, run.id);
+      key->Bind(4, ToUnixMillis(now + op.idempotency_window));
+      RETURN_IF_ERROR(key->Run());
+    }
+    for (WaitRecord& wait : op.waits) {
+      RegisterWaitOp register_op{std::move(wait)};
+      RETURN_IF_ERROR(Apply(register_op, result, now));
+    }
+    result.created_runs.push_back(run.id);
+    return OkStatus();
+  }
+
+  Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
+    ASSIGN_OR_RETURN(
+        SqliteStatement * update,
+        db_->Prepare(
+            "UPDATE runs SET status = ?2, "
+            "due_at = CASE WHEN ?6 IS NOT NULL THEN NULL "
+            "  WHEN wakeup = 1 AND due_at IS NOT NULL AND (?3 IS NULL OR due_at < ?3) THEN due_at "
+            "  ELSE ?3 END, "
+            "output = ?4, error = ?5, ended_at = ?6, updated_at = ?7, "
+            "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
+            "lease_owner = CASE WHEN ?8 THEN NULL ELSE lease_owner END, "
+            "lease_until = CASE WHEN ?8 THEN NULL ELSE lease_until END "
+            "WHERE id = ?1"));
+    update->Bind(1, op.run_id).Bind(2, RunStatusName(op.status)).Bind(3, OptionalMillis(op.due_at));
+    BindTextOrNull(*update, 4, NullableJson(op.output));
+    BindTextOrNull(*update, 5, NullableJson(op.error));
+    update->Bind(6, OptionalMillis(op.ended_at)).Bind(7, ToUnixMillis(now));
+    update->Bind(8, static_cast<int64_t>(op.release_lease ? 1 : 0));
+    return update->Run();
+  }
+
+  Status Apply(AppendJournalOp& op, BatchResult&, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * insert,
+                     db_->Prepare("INSERT OR IGNORE INTO journal (run_id, step_key, kind, data, "
+                                  "at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    const JournalEntry& e = op.entry;
+    insert->Bind(1, e.run_id).Bind(2, e.step_key).Bind(3, JournalKindName(e.kind));
+    insert->Bind(4, e.data.dump()).Bind(5, ToUnixMillis(e.at));
+    return insert->Run();
+  }
+
+  Status Apply(RegisterWaitOp& op, BatchResult&, TimePoint now) {
+    const WaitRecord& w = op.wait;
+    ASSIGN_OR_RETURN(
+        SqliteStatement * insert,
+        db_->Prepare("INSERT OR IGNORE INTO waits (id, run_id, kind, flow_id, revision, step_key, "
+                     "step_id, event_name, match_path, match_key, since_seq, lookback_from, "
+                     "timeout_at, created_at, context) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                     "?9, ?10, CASE WHEN ?11 < 0 THEN (SELECT coalesce(event_mark, 0) FROM runs "
+                     "WHERE id = ?2) ELSE ?11 END, ?12, ?13, ?14, ?15)"));
+    insert->Bind(1, w.id).Bind(2, w.run_id);
+    insert->Bind(3, std::string_view(w.kind == WaitRecord::Kind::kCancel ? "cancel" : "step"));
+    insert->Bind(4, w.flow_id).Bind(5, w.revision).Bind(6, w.step_key).Bind(7, w.step_id);
+    insert->Bind(8, w.event_name).Bind(9, w.match_path).Bind(10, w.match_key);
+    insert->Bind(11, w.since_seq).Bind(12, OptionalMillis(w.lookback_from));
+    insert->Bind(13, OptionalMillis(w.timeout_at)).Bind(14, ToUnixMillis(w.created_at));
+    insert->Bind(15, w.context.dump());
+    RETURN_IF_ERROR(insert->Run());
+    if (!w.match_path.empty()) {
+      ASSIGN_OR_RETURN(SqliteStatement * path,
+                       db_->Prepare("INSERT OR IGNORE INTO wait_paths (event_name, match_path) "
+                                    "VALUES (?1, ?2)"));
+      path->Bind(1, w.event_name).Bind(2, w.match_path);
+      RETURN_IF_ERROR(path->Run());
+    }
+    return OkStatus();
+  }
+
+  Status Wake(const std::string& run_id, TimePoint now, bool cancel) {
+    ASSIGN_OR_RETURN(
+        SqliteStatement * wake,
+        db_->Prepare("UPDATE runs SET wakeup = 1, cancel_requested = max(cancel_requested, ?3), "
+                     "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE due_at END "
+                     "WHERE id = ?1 AND ended_at IS NULL"));
+    wake->Bind(1, run_id).Bind(2, ToUnixMillis(now)).Bind(3, static_cast<int64_t>(cancel));
+    return wake->Run();
+  }
+
+  Status Apply(ResolveWaitOp& op, BatchResult& result, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * select,
+                     db_->Prepare("SELECT run_id, kind, step_key FROM waits WHERE id = ?1"));
+    select->Bind(1, op.wait_id);
+    ASSIGN_OR_RETURN(bool row, select->Step());
+    if (!row) {
+      select->Reset();
+      return OkStatus();
+    }
+    std::string run_id = select->Text(0);
+    bool cancel = select->Text(1) == "cancel";
+    std::string step_key = select->Text(2);
+    select->Reset();
+    ASSIGN_OR_RETURN(SqliteStatement * remove, db_->Prepare("DELETE FROM waits WHERE id = ?1"));
+    remove->Bind(1, op.wait_id);
+    RETURN_IF_ERROR(remove->Run());
+    if (!cancel) {
+      AppendJournalOp done{JournalEntry{
+          .run_id = run_id,
+          .step_key = step_key,
+          .kind = JournalKind::kCompleted,
+          .data = Json{{"status", "completed"}, {"output", op.output}, {"attempts", 1}},
+          .at = now}};
+      RETURN_IF_ERROR(Apply(done, result, now));
+    }
+    RETURN_IF_ERROR(Wake(run_id, now, cancel));
+    result.resolved_waits.push_back(op.wait_id);
+    return OkStatus();
+  }
+
+  Status Apply(DeleteWaitsOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * remove, db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
+    remove->Bind(1, op.run_id);
+    return remove->Run();
+  }
+
+  Status Apply(MarkMatchedOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * events,
+                     db_->Prepare("UPDATE events SET unmatched = 0 WHERE id = ?1"));
+    for (const std::string& id : op.event_ids) {
+      events->Bind(1, id);
+      RETURN_IF_ERROR(events->Run());
+    }
+    ASSIGN_OR_RETURN(SqliteStatement * waits,
+                     db_->Prepare("UPDATE waits SET unscanned = 0 WHERE id = ?1"));
+    for (const std::string& id : op.wait_ids) {
+      waits->Bind(1, id);
+      RETURN_IF_ERROR(waits->Run());
+    }
+    return OkStatus();
+  }
+
+  Status Apply(WakeRunOp& op, BatchResult&, TimePoint now) { return Wake(op.run_id, now, false); }
+  Status Apply(RequestCancelOp& op, BatchResult&, TimePoint now) {
+    return Wake(op.run_id, now, true);
+  }
+
+  Status Apply(PutFlowRevisionOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * insert,
+                     db_->Prepare("INSERT OR IGNORE INTO flow_revisions (flow_id, revision, "
+                                  "document, created_at) VALUES (?1, ?2, ?3, ?4)"));
+    const FlowRevisionRecord& r = op.revision;
+    insert->Bind(1, r.flow_id).Bind(2, r.revision).Bind(3, r.document.dump());
+    insert->Bind(4, ToUnixMillis(r.created_at));
+    return insert->Run();
+  }
+
+  Status Apply(ClaimCronTickOp& op, BatchResult& result, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * insert,
+                     db_->Prepare("INSERT OR IGNORE INTO cron_ticks (flow_id, tick) VALUES (?1, "
+                                  "?2)"));
+    insert->Bind(1, op.flow_id).Bind(2, ToUnixMillis(op.tick));
+    RETURN_IF_ERROR(insert->Run());
+    result.cron_tick_claimed = db_->Changes() > 0;
+    return OkStatus();
+  }
+
+  Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * release,
+                     db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE "
+                                  "lease_owner = ?1"));
+    release->Bind(1, op.owner);
+    return release->Run();
+  }
+
+  Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * select,
+                     db_->Prepare("SELECT lease_owner FROM runs WHERE id = ?1"));
+    select->Bind(1, op.run_id);
+    ASSIGN_OR_RETURN(bool row, select->Step());
+    std::string owner = row ? select->Text(0) : "";
+    select->Reset();
+    if (owner != op.owner) return AbortedError("run " + op.run_id + " is no longer leased by us");
+    return OkStatus();
+  }
+
+  std::unique_ptr<SqliteDb> db_;
+  const SqliteStore& store_;
+  std::atomic<int64_t> transactions_{0};
+};
+
+SqliteStore::SqliteStore(SqliteStoreOptions options) : options_(std::move(options)) {}
+
+SqliteStore::~SqliteStore() {
+  queue_.reset();
+  writer_.reset();
+  readers_.clear();
+  if (!temp_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir_, ignored);
+  }
+}
+
+TimePoint SqliteStore::Now() const {
+  if (options_.clock) return options_.clock->Now();
+  return SystemClock().Now();
+}
+
+StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteStoreOptions options) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(options)));
+  RETURN_IF_ERROR(store->Initialize());
+  return store;
+}
+
+Status SqliteStore::Initialize() {
+  if (options_.path == ":memory:" || options_.path.empty()) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "flowrun-store-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) return UnavailableError("cannot create a temporary directory");
+    temp_dir_ = pattern;
+    options_.path = temp_dir_ + "/flowrun.db";
+  }
+  const std::string& path = options_.path;
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
+                   SqliteDb::Open(path, /*create=*/true, options_.busy_timeout_ms));
+  // Reading the header first turns a foreign or damaged file into a clear error before any write.
+  Status status = db->Exec("PRAGMA journal_mode=WAL");
+  if (status.ok()) {
+    status = db->Exec(options_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  }
+  if (status.ok()) status = db->Exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY");
+  if (status.ok()) status = Migrate(*db);
+  if (!status.ok()) return status.WithContext("opening store " + path);
+  writer_ = std::make_unique<Writer>(std::move(db), *this);
+  queue_ = std::make_unique<GroupCommitQueue<WriteRequest, WriteResult>>(
+      [this](std::vector<WriteRequest*>& group) { return ApplyGroup(group); }, options_.max_group);
+  return OkStatus();
+}
+
+std::vector<SqliteStore::WriteResult> SqliteStore::ApplyGroup(std::vector<WriteRequest*>& group) {
+  std::vector<WriteResult> results(group.size());
+  SqliteDb& db = writer_->db();
+  TimePoint now = Now();
+  auto fail_all = [&](const Status& status) {
+    for (WriteResult& r : results) {
+      r = WriteResult{};
+      r.status = status;
+    }
+    return std::move(results);
+  };
+  Status begin = db.Exec("BEGIN IMMEDIATE");
+  if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
+  for (size_t i = 0; i < group.size(); ++i) {
+    WriteRequest& request = *group[i];
+    WriteResult& result = results[i];
+    if (request.claim) {
+      auto claimed = writer_->Claim(*request.claim);
+      if (!claimed.ok()) {
+        (void)db.Exec("ROLLBACK");
+        return fail_all(claimed.status());
+      }
+      result.claimed = std::move(*claimed);
+      continue;
+    }
+    result.batches.resize(request.batches.size());
+    for (size_t b = 0; b < request.batches.size(); ++b) {
+      BatchResult& batch_result = result.batches[b];
+      Status status = db.Exec("SAVEPOINT batch");
+      if (status.ok()) status = writer_->ApplyBatch(request.batches[b], batch_result, now);
+      if (status.ok()) {
+        status = db.Exec("RELEASE batch");
+      } else {
+        std::string duplicate = batch_result.duplicate_of;
+        batch_result = BatchResult{};
+        batch_result.duplicate_of = duplicate;
+        batch_result.status = status;
+        Status rollback = db.Exec("ROLLBACK TO batch; RELEASE batch");
+        if (!rollback.ok()) {
+          (void)db.Exec("ROLLBACK");
+          return fail_all(rollback);
+        }
+      }
+    }
+  }
+  Status commit = db.Exec("COMMIT");
+  if (!commit.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return fail_all(commit.WithContext("committing"));
+  }
+  writer_->CountTransaction();
+  return results;
+}
+
+StatusOr<std::vector<BatchResult>> SqliteStore::CommitMany(std::vector<WriteBatch> batches) {
+  if (batches.empty()) return std::vector<BatchResult>();
+  WriteResult result = queue_->Submit(WriteRequest{std::move(batches), std::nullopt});
+  if (!result.status.ok()) return result.status;
+  return std::move(result.batches);
+}
+
+StatusOr<BatchResult> Store::Commit(WriteBatch batch) {
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitMany(std::move(batches)));
+  return std::move(results.front());
+}
+
+StatusOr<std::vector<RunRecord>> SqliteStore::ClaimRuns(std::string_view owner, TimePoint now,
+                                                        int max, Duration lease) {
+  WriteResult result =
+      queue_->Submit(WriteRequest{{}, ClaimArgs{std::string(owner), now, max, lease}});
+  if (!result.status.ok()) return result.status;
+  return std::move(result.claimed);
+}
+
+Status SqliteStore::ReleaseLeases(std::string_view owner) {
+  WriteBatch batch;
+  batch.Add(ReleaseLeasesOp{std::string(owner)});
+  ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
+  return result.status;
+}
+
+int64_t SqliteStore::TEST_transactions() const { return writer_->transactions(); }
+
+StatusOr<std::unique_ptr<SqliteDb>> SqliteStore::AcquireReader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!readers_.empty()) {
+      auto db = std::move(readers_.back());
+      readers_.pop_back();
+      return db;
+    }
+  }
+  return SqliteDb::Open(options_.path, /*create=*/false, options_.busy_timeout_ms);
+}
+
+void SqliteStore::ReturnReader(std::unique_ptr<SqliteDb> db) {
+  std::lock_guard lock(readers_mu_);
+  if (readers_.size() < 8) readers_.push_back(std::move(db));
+}
+
+}  // namespace flowrun::store
+
+namespace flowrun::store {
+
+// A reader connection borrowed from the pool for one call.
+class SqliteStore::ReaderLease {
+ public:
+  explicit ReaderLease(SqliteStore& store) : store_(store) {}
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+  ~ReaderLease() {
+    if (db_) store_.ReturnReader(std::move(db_));
+  }
+  [[nodiscard]] StatusOr<SqliteStatement*> Prepare(const std::string& sql) {
+    if (!db_) {
+      ASSIGN_OR_RETURN(db_, store_.AcquireReader());
+    }
+    return db_->Prepare(sql);
+  }
+
+ private:
+  SqliteStore& store_;
+  std::unique_ptr<SqliteDb> db_;
+};
+
+StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kRunColumns +
+                                                       " FROM runs WHERE id = ?1"));
+  s->Bind(1, id);
+  ASSIGN_OR_RETURN(std::vector<RunRecord> rows, CollectRows<RunRecord>(*s, ReadRun));
+  if (rows.empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(rows.front()));
+}
+
+StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
+  ReaderLease reader(*this);
+  std::string sql = std::string("SELECT ") + kRunColumns +
+                    " FROM runs WHERE (?1 = '' OR flow_id = ?1) AND (?2 = '' OR status = ?2) AND "
+                    "(?3 = '' OR parent_run_id = ?3) AND (?4 = '' OR rowid < (SELECT rowid FROM "
+                    "runs WHERE id = ?4)) ORDER BY rowid DESC LIMIT ?5";
+  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(sql));
+  s->Bind(1, filter.flow_id);
+  s->Bind(2, filter.status ? RunStatusName(*filter.status) : std::string_view());
+  s->Bind(3, filter.parent_run_id).Bind(4, filter.before_id);
+  s->Bind(5, static_cast<int64_t>(filter.limit));
+  return CollectRows<RunRecord>(*s, ReadRun);
+}
+
+StatusOr<std::vector<JournalEntry>> SqliteStore::LoadJournal(std::string_view run_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT seq, run_id, step_key, kind, data, at FROM journal "
+                                  "WHERE run_id = ?1 ORDER BY seq"));
+  s->Bind(1, run_id);
+  return CollectRows<JournalEntry>(*s, [](const SqliteStatement& row) -> StatusOr<JournalEntry> {
+    JournalEntry e;
+    e.seq = row.Int(0);
+    e.run_id = row.Text(1);
+    e.step_key = row.Text(2);
+    std::string kind = row.Text(3);
+    e.kind = kind == "completed" ? JournalKind::kCompleted
+             : kind == "attempt" ? JournalKind::kAttempt
+             : kind == "nondet"  ? JournalKind::kNondet
+                                 : JournalKind::kStarted;
+    ASSIGN_OR_RETURN(e.data, ParseJsonColumn(row, 4));
+    e.at = FromUnixMillis(row.Int(5));
+    return e;
+  });
+}
+
+StatusOr<std::optional<TimePoint>> SqliteStore::NextDueTime() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT due_at FROM runs WHERE due_at IS NOT NULL AND "
+                                  "lease_owner IS NULL ORDER BY due_at LIMIT 1"));
+  ASSIGN_OR_RETURN(bool row, s->Step());
+  std::optional<TimePoint> due;
+  if (row) due = FromUnixMillis(s->Int(0));
+  s->Reset();
+  return due;
+}
+
+StatusOr<std::optional<EventRecord>> SqliteStore::GetEvent(std::string_view id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kEventColumns +
+                                                       " FROM events WHERE id = ?1"));
+  s->Bind(1, id);
+  ASSIGN_OR_RETURN(std::vector<EventRecord> rows, CollectRows<EventRecord>(*s, ReadEvent));
+  if (rows.empty()) return std::optional<EventRecord>();
+  return std::optional<EventRecord>(std::move(rows.front()));
+}
+
+StatusOr<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& filter) {
+  ReaderLease reader(*this);
+  SqliteStatement* s = nullptr;
+  if (filter.name.empty()) {
+    ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
+                                       " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+    s->Bind(1, filter.after_seq).Bind(2, static_cast<int64_t>(filter.limit));
+  } else if (filter.stored_since) {
+    ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
+                                       " FROM events WHERE name = ?1 AND (seq > ?2 OR ts >= ?3) "
+                                       "ORDER BY seq LIMIT ?4"));
+    s->Bind(1, filter.name).Bind(2, filter.after_seq).Bind(3, ToUnixMillis(*filter.stored_since));
+    s->Bind(4, static_cast<int64_t>(filter.limit));
+  } else {
+    ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
+                                       " FROM events WHERE name = ?1 AND seq > ?2 ORDER BY seq "
+                                       "LIMIT ?3"));
+    s->Bind(1, filter.name).Bind(2, filter.after_seq).Bind(3, static_cast<int64_t>(filter.limit));
+  }
+  return CollectRows<EventRecord>(*s, ReadEvent);
+}
+
+StatusOr<std::vector<EventRecord>> SqliteStore::UnmatchedEvents(int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare(std::string("SELECT ") + kEventColumns +
+                                  " FROM events WHERE unmatched = 1 ORDER BY seq LIMIT ?1"));
+  s->Bind(1, static_cast<int64_t>(limit));
+  return CollectRows<EventRecord>(*s, ReadEvent);
+}
+
+StatusOr<std::vector<std::string>> SqliteStore::WaitPaths(std::string_view event_name) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT match_path FROM wait_paths WHERE event_name = ?1"));
+  s->Bind(1, event_name);
+  return CollectRows<std::string>(
+      *s, [](const SqliteStatement& row) -> StatusOr<std::string> { return row.Text(0); });
+}
+
+StatusOr<std::vector<WaitRecord>> SqliteStore::FindIndexedWaits(std::string_view event_name,
+                                                                std::string_view match_path,
+                                                                std::string_view match_key,
+                                                                int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare(std::string("SELECT ") + kWaitColumns +
+                                  " FROM waits WHERE event_name = ?1 AND match_path = ?2 AND "
+                                  "match_key = ?3 LIMIT ?4"));
+  s->Bind(1, event_name).Bind(2, match_path).Bind(3, match_key);
+  s->Bind(4, static_cast<int64_t>(limit));
+  return CollectRows<WaitRecord>(*s, ReadWait);
+}
+
+StatusOr<std::vector<WaitRecord>> SqliteStore::ScanWaits(std::string_view event_name, int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare(std::string("SELECT ") + kWaitColumns +
+                                  " FROM waits WHERE event_name = ?1 AND match_path = '' "
+                                  "ORDER BY created_at LIMIT ?2"));
+  s->Bind(1, event_name).Bind(2, static_cast<int64_t>(limit));
+  return CollectRows<WaitRecord>(*s, ReadWait);
+}
+
+StatusOr<std::vector<WaitRecord>> SqliteStore::WaitsOfRun(std::string_view run_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kWaitColumns +
+                                                       " FROM waits WHERE run_id = ?1"));
+  s->Bind(1, run_id);
+  return CollectRows<WaitRecord>(*s, ReadWait);
+}
+
+StatusOr<std::vector<WaitRecord>> SqliteStore::UnscannedWaits(int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare(std::string("SELECT ") + kWaitColumns +
+                                  " FROM waits WHERE unscanned = 1 ORDER BY created_at LIMIT ?1"));
+  s->Bind(1, static_cast<int64_t>(limit));
+  return CollectRows<WaitRecord>(*s, ReadWait);
+}
+
+StatusOr<std::optional<FlowRevisionRecord>> SqliteStore::GetFlowRevision(
+    std::string_view flow_id, std::string_view revision) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT flow_id, revision, document, created_at FROM "
+                                  "flow_revisions WHERE flow_id = ?1 AND revision = ?2"));
+  s->Bind(1, flow_id).Bind(2, revision);
+  auto read = [](const SqliteStatement& row) -> StatusOr<FlowRevisionRecord> {
+    FlowRevisionRecord r;
+    r.flow_id = row.Text(0);
+    r.revision = row.Text(1);
+    ASSIGN_OR_RETURN(r.document, ParseJsonColumn(row, 2));
+    r.created_at = FromUnixMillis(row.Int(3));
+    return r;
+  };
+  ASSIGN_OR_RETURN(std::vector<FlowRevisionRecord> rows, CollectRows<FlowRevisionRecord>(*s, read));
+  if (rows.empty()) return std::optional<FlowRevisionRecord>();
+  return std::optional<FlowRevisionRecord>(std::move(rows.front()));
+}
+
+StatusOr<std::vector<FlowRevisionRecord>> SqliteStore::ListFlowRevisions(std::string_view flow_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT flow_id, revision, document, created_at FROM "
+                                  "flow_revisions WHERE flow_id = ?1 ORDER BY created_at"));
+  s->Bind(1, flow_id);
+  return CollectRows<FlowRevisionRecord>(
+      *s, [](const SqliteStatement& row) -> StatusOr<FlowRevisionRecord> {
+        FlowRevisionRecord r;
+        r.flow_id = row.Text(0);
+        r.revision = row.Text(1);
+        ASSIGN_OR_RETURN(r.document, ParseJsonColumn(row, 2));
+        r.created_at = FromUnixMillis(row.Int(3));
+        return r;
+      });
+}
+
+}  // namespace flowrun::store

@@ -1,0 +1,116 @@
+// SqliteStore: the Store on one SQLite file in WAL mode.
+//
+// Durability: `synchronous=FULL` by default, so a commit survives power loss; NORMAL may be
+// chosen (survives a process crash, not power loss). Writes go through one writer connection
+// and a GroupCommitQueue: every batch queued while a transaction is in flight joins the next one,
+// and each caller returns only after the transaction holding its batch has committed. Each batch
+// runs inside its own SAVEPOINT, so one batch's failure rolls back only that batch. Reads use a
+// small pool of separate connections, which WAL lets run alongside the writer.
+//
+// Opening checks the file: a file that is not a flowrun database (or is corrupt) is kDataLoss, a
+// file locked by another process is kUnavailable, a file written by a newer flowrun is
+// kFailedPrecondition. Nothing is written in those cases.
+//
+// Thread-safety: all methods may be called from many threads at once.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "store/group_commit.h"
+#include "store/sqlite_db.h"
+#include "store/store.h"
+
+namespace flowrun::store {
+
+struct SqliteStoreOptions {
+  // The database file. ":memory:" means a private temporary file removed on close, for one-off
+  // local runs (`flowrun run`).
+  std::string path;
+  // Default: true (synchronous=FULL). false selects synchronous=NORMAL.
+  bool sync_full = true;
+  // How long to wait for a lock held by another process. Default: 5000.
+  int busy_timeout_ms = 5000;
+  // The most requests one group-commit transaction takes. Default: 512.
+  size_t max_group = 512;
+  // Used for store-side timestamps (wake-ups, deduplication windows). REQUIRES: outlives the
+  // store. Default: nullptr means the system clock.
+  const Clock* clock = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  [[nodiscard]] static StatusOr<std::unique_ptr<SqliteStore>> Open(SqliteStoreOptions options);
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+  ~SqliteStore() override;
+
+  StatusOr<std::vector<BatchResult>> CommitMany(std::vector<WriteBatch> batches) override;
+  StatusOr<std::vector<RunRecord>> ClaimRuns(std::string_view owner, TimePoint now, int max,
+                                             Duration lease) override;
+  Status ReleaseLeases(std::string_view owner) override;
+
+  StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) override;
+  StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
+  StatusOr<std::vector<JournalEntry>> LoadJournal(std::string_view run_id) override;
+  StatusOr<std::optional<TimePoint>> NextDueTime() override;
+
+  StatusOr<std::optional<EventRecord>> GetEvent(std::string_view id) override;
+  StatusOr<std::vector<EventRecord>> ListEvents(const EventFilter& filter) override;
+  StatusOr<std::vector<EventRecord>> UnmatchedEvents(int limit) override;
+
+  StatusOr<std::vector<std::string>> WaitPaths(std::string_view event_name) override;
+  StatusOr<std::vector<WaitRecord>> FindIndexedWaits(std::string_view event_name,
+                                                     std::string_view match_path,
+                                                     std::string_view match_key,
+                                                     int limit) override;
+  StatusOr<std::vector<WaitRecord>> ScanWaits(std::string_view event_name, int limit) override;
+  StatusOr<std::vector<WaitRecord>> WaitsOfRun(std::string_view run_id) override;
+  StatusOr<std::vector<WaitRecord>> UnscannedWaits(int limit) override;
+
+  StatusOr<std::optional<FlowRevisionRecord>> GetFlowRevision(std::string_view flow_id,
+                                                              std::string_view revision) override;
+  StatusOr<std::vector<FlowRevisionRecord>> ListFlowRevisions(std::string_view flow_id) override;
+
+  // Transactions committed so far (for benchmarks and tests of group commit).
+  int64_t TEST_transactions() const;
+
+ private:
+  // One caller's work for the writer: batches to commit, or a claim of due runs.
+  struct ClaimArgs {
+    std::string owner;
+    TimePoint now;
+    int max = 0;
+    Duration lease{};
+  };
+  struct WriteRequest {
+    std::vector<WriteBatch> batches;
+    std::optional<ClaimArgs> claim;
+  };
+  struct WriteResult {
+    Status status;
+    std::vector<BatchResult> batches;
+    std::vector<RunRecord> claimed;
+  };
+  class Writer;
+  class ReaderLease;
+
+  explicit SqliteStore(SqliteStoreOptions options);
+  [[nodiscard]] Status Initialize();
+  std::vector<WriteResult> ApplyGroup(std::vector<WriteRequest*>& group);
+  [[nodiscard]] StatusOr<std::unique_ptr<SqliteDb>> AcquireReader();
+  void ReturnReader(std::unique_ptr<SqliteDb> db);
+  TimePoint Now() const;
+
+  SqliteStoreOptions options_;
+  std::string temp_dir_;            // for ":memory:", removed on close
+  std::unique_ptr<Writer> writer_;  // used only by the group leader inside ApplyGroup
+  std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;
+  mutable std::mutex readers_mu_;
+  std::vector<std::unique_ptr<SqliteDb>> readers_;  // GUARDED_BY(readers_mu_); idle connections
+};
+
+}  // namespace flowrun::store

@@ -1,0 +1,297 @@
+// Store: the durable state of flowrun — events, runs, the step journal, timers, waits, flow
+// revisions, idempotency keys, concurrency slots and cron ticks — behind one interface. The SQLite
+// implementation is SqliteStore (sqlite_store.h); a PostgreSQL one, for several nodes sharing one
+// database, implements the same interface. Nothing outside src/store knows which is in use.
+//
+// Model:
+//  - Writes go through WriteBatch: a list of domain operations applied atomically. Commit and
+//    CommitMany return only after the batches are durable. Implementations may commit the batches
+//    of many callers in one transaction (group commit); each batch still succeeds or fails alone.
+//  - Conditional operations (deduplication, idempotency, claiming a wait or a cron tick) are
+//    decided inside the transaction and reported in BatchResult, so several nodes can race safely.
+//  - A timer is a run's `due_at`: the time the engine must look at the run next (a wake-up, a wait
+//    or retry deadline, or "now" when the run is ready). ClaimRuns leases due runs to one worker.
+//  - A concurrency slot is a leased run that carries a concurrency key: ClaimRuns does not lease a
+//    run whose key already has `concurrency_limit` leased runs. Sleeping and waiting runs hold no
+//    lease, so they hold no slot.
+//
+// Thread-safety: implementations are safe to call from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "common/timestamp.h"
+
+namespace flowrun::store {
+
+enum class RunStatus { kQueued, kRunning, kSleeping, kWaiting, kCompleted, kFailed, kCancelled };
+
+std::string_view RunStatusName(RunStatus status);
+[[nodiscard]] StatusOr<RunStatus> ParseRunStatus(std::string_view name);
+bool IsTerminal(RunStatus status);
+
+struct EventRecord {
+  std::string id;  // assigned by flowrun, unique
+  std::string name;
+  Json data = Json::object();
+  TimePoint ts;           // when it was stored
+  std::string client_id;  // the sender's `id`, for deduplication; may be empty
+  int64_t seq = 0;        // commit order, assigned by the store
+  // The event as flows see it: {id, name, data, ts}.
+  Json ToJson() const;
+};
+
+struct RunRecord {
+  std::string id;
+  std::string flow_id;
+  std::string revision;
+  RunStatus status = RunStatus::kQueued;
+  Json event = Json::object();   // the trigger event as flows see it ({id, name, data, ts})
+  std::string trigger_event_id;  // empty for runs started by hand or by invoke
+  Json output;                   // set when completed
+  Json error;                    // set when failed or cancelled
+  TimePoint created_at;
+  TimePoint updated_at;
+  std::optional<TimePoint> ended_at;
+  std::optional<TimePoint> due_at;    // see the file comment; unset for finished runs
+  std::optional<TimePoint> deadline;  // the flow's `timeout`
+  std::string parent_run_id;          // for runs started by `invoke`
+  std::string parent_step_key;
+  std::string concurrency_key;  // empty: no limit
+  int concurrency_limit = 0;
+  std::string idempotency_key;
+  bool cancel_requested = false;
+  // The highest event seq committed when the run was last written: a wait registered later also
+  // considers events after this mark, so an event that lands between two steps is not missed.
+  int64_t event_mark = 0;
+  std::string lease_owner;  // the worker advancing the run; empty when none
+  std::optional<TimePoint> lease_until;
+};
+
+enum class JournalKind {
+  kCompleted,  // a step finished: {status, output, error, attempts, input}; at most one per key
+  kAttempt,    // a failed attempt: {attempt, error, retry_at} or {attempt, error, final: true}
+  kNondet,     // values of now()/uuid() consumed while evaluating the step: {values: [...]}
+  kStarted,    // a durable step began: sleep {wake_at}, wait {wait_id, timeout_at}, invoke {child}
+};
+std::string_view JournalKindName(JournalKind kind);
+
+struct JournalEntry {
+  int64_t seq = 0;  // assigned by the store
+  std::string run_id;
+  std::string step_key;
+  JournalKind kind = JournalKind::kCompleted;
+  Json data;
+  TimePoint at;
+};
+
+struct WaitRecord {
+  enum class Kind { kStep, kCancel };
+  std::string id;
+  std::string run_id;
+  Kind kind = Kind::kStep;
+  std::string flow_id;
+  std::string revision;
+  std::string step_key;  // kStep: the wait step's key
+  std::string step_id;   // kStep: the step id; kCancel: the index in cancel_on, as text
+  std::string event_name;
+  // For equality conditions: the path in the candidate event ("data.orderId") and the canonical
+  // JSON of the value it must equal. Both empty for conditions that need a scan.
+  std::string match_path;
+  std::string match_key;
+  int64_t since_seq = 0;                   // events with a higher seq are candidates
+  std::optional<TimePoint> lookback_from;  // events stored at or after this are candidates too
+  std::optional<TimePoint> timeout_at;
+  TimePoint created_at;
+  Json context;  // what the condition may read besides `async`: {event}
+};
+
+struct FlowRevisionRecord {
+  std::string flow_id;
+  std::string revision;
+  Json document;
+  TimePoint created_at;
+};
+
+// --- Operations of a WriteBatch ---
+
+// Stores an event. When `client_id` was stored within `dedupe_window`, the event is a duplicate:
+// with `duplicate_aborts_batch` the whole batch is rolled back and BatchResult::duplicate_of
+// names the first event; otherwise only this insert is skipped.
+struct InsertEventOp {
+  EventRecord event;
+  Duration dedupe_window = std::chrono::hours(24);
+  bool duplicate_aborts_batch = true;
+};
+// Creates a run unless (trigger_event_id, flow_id) exists or its idempotency key was used within
+// `idempotency_window`; `waits` (cancel_on registrations) are stored only with the run.
+struct CreateRunOp {
+  RunRecord run;
+  Duration idempotency_window = std::chrono::hours(24);
+  std::vector<WaitRecord> waits;
+};
+// Rewrites a run's state. `due_at` does not move later than a wake-up posted meanwhile by
+// WakeRun or ResolveWait. With `release_lease` the lease ends.
+struct UpdateRunOp {
+  std::string run_id;
+  RunStatus status = RunStatus::kRunning;
+  std::optional<TimePoint> due_at;
+  Json output;
+  Json error;
+  std::optional<TimePoint> ended_at;
+  bool release_lease = false;
+};
+// Appends to the journal. A second kCompleted for the same (run, step key) is ignored.
+struct AppendJournalOp {
+  JournalEntry entry;
+};
+struct RegisterWaitOp {
+  WaitRecord wait;
+};
+// Claims a wait: when it is still pending, deletes it, records `output` as the completion of its
+// step (kStep) or requests cancellation (kCancel), and wakes the run. Reported in resolved_waits.
+struct ResolveWaitOp {
+  std::string wait_id;
+  Json output;
+};
+// Deletes every wait of a run (when it ends).
+struct DeleteWaitsOp {
+  std::string run_id;
+};
+// Marks events as matched against waits, and waits as scanned against earlier events.
+struct MarkMatchedOp {
+  std::vector<std::string> event_ids;
+  std::vector<std::string> wait_ids;
+};
+// Makes a run due now (for example when a child run it invoked has finished).
+struct WakeRunOp {
+  std::string run_id;
+};
+// Asks a run to stop at its next step boundary.
+struct RequestCancelOp {
+  std::string run_id;
+};
+struct PutFlowRevisionOp {
+  FlowRevisionRecord revision;
+};
+// Claims one cron tick for a flow; reported in BatchResult::cron_tick_claimed.
+struct ClaimCronTickOp {
+  std::string flow_id;
+  TimePoint tick;
+};
+// Fails the batch with kAborted unless `owner` still holds the run's lease.
+struct RequireLeaseOp {
+  std::string run_id;
+  std::string owner;
+};
+
+// Ends every lease held by `owner`; see Store::ReleaseLeases.
+struct ReleaseLeasesOp {
+  std::string owner;
+};
+
+using WriteOp =
+    std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp, RegisterWaitOp,
+                 ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp, RequestCancelOp,
+                 PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp, ReleaseLeasesOp>;
+
+struct WriteBatch {
+  std::vector<WriteOp> ops;
+  bool empty() const { return ops.empty(); }
+  template <typename Op>
+  void Add(Op op) {
+    ops.emplace_back(std::move(op));
+  }
+};
+
+struct BatchResult {
+  // OK, or why this batch alone was rolled back: kAlreadyExists (a duplicate event, see
+  // duplicate_of) or kAborted (a lease was lost).
+  Status status;
+  std::string duplicate_of;
+  std::vector<std::string> created_runs;
+  std::vector<std::string> skipped_runs;  // already existed, or dropped by idempotency
+  std::vector<std::string> resolved_waits;
+  // Events stored by the batch that pending waits may want; the engine matches them after the
+  // commit and then marks them with MarkMatchedOp.
+  std::vector<EventRecord> events_to_match;
+  std::vector<std::string> inserted_events;
+  bool cron_tick_claimed = false;
+};
+
+struct RunFilter {
+  std::string flow_id;              // empty: any
+  std::optional<RunStatus> status;  // unset: any
+  std::string parent_run_id;        // empty: any
+  int limit = 100;
+  std::string before_id;  // pagination: runs created before this one
+};
+
+struct EventFilter {
+  std::string name;  // empty: any
+  int64_t after_seq = 0;
+  std::optional<TimePoint> stored_since;  // with name: also events stored at or after this
+  int limit = 100;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies the batches, each atomically, and returns after they are durable. The outer status
+  // is an error only when nothing could be committed (I/O, a closed store).
+  [[nodiscard]] virtual StatusOr<std::vector<BatchResult>> CommitMany(
+      std::vector<WriteBatch> batches) = 0;
+  [[nodiscard]] StatusOr<BatchResult> Commit(WriteBatch batch);
+
+  // Leases up to `max` runs due at `now` that no live lease holds, respecting concurrency limits,
+  // oldest due first. The lease lasts until now + lease.
+  [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ClaimRuns(std::string_view owner,
+                                                                   TimePoint now, int max,
+                                                                   Duration lease) = 0;
+  // Ends every lease held by `owner` (a node restarting under the same name).
+  [[nodiscard]] virtual Status ReleaseLeases(std::string_view owner) = 0;
+
+  [[nodiscard]] virtual StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<JournalEntry>> LoadJournal(
+      std::string_view run_id) = 0;
+  // The earliest due time over unleased runs, for a driver deciding how long to idle.
+  [[nodiscard]] virtual StatusOr<std::optional<TimePoint>> NextDueTime() = 0;
+
+  [[nodiscard]] virtual StatusOr<std::optional<EventRecord>> GetEvent(std::string_view id) = 0;
+  // Events in seq order. With a name and stored_since, events of that name with seq > after_seq
+  // or stored at or after stored_since.
+  [[nodiscard]] virtual StatusOr<std::vector<EventRecord>> ListEvents(
+      const EventFilter& filter) = 0;
+  // Events stored with pending matching work that was never marked done (after a crash).
+  [[nodiscard]] virtual StatusOr<std::vector<EventRecord>> UnmatchedEvents(int limit) = 0;
+
+  // The distinct match paths of indexed waits for an event name.
+  [[nodiscard]] virtual StatusOr<std::vector<std::string>> WaitPaths(
+      std::string_view event_name) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> FindIndexedWaits(
+      std::string_view event_name, std::string_view match_path, std::string_view match_key,
+      int limit) = 0;
+  // Waits for `event_name` without an index key, oldest first.
+  [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> ScanWaits(std::string_view event_name,
+                                                                    int limit) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> WaitsOfRun(std::string_view run_id) = 0;
+  // Waits registered but never scanned against earlier events (after a crash).
+  [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> UnscannedWaits(int limit) = 0;
+
+  [[nodiscard]] virtual StatusOr<std::optional<FlowRevisionRecord>> GetFlowRevision(
+      std::string_view flow_id, std::string_view revision) = 0;
+  [[nodiscard]] virtual StatusOr<std::vector<FlowRevisionRecord>> ListFlowRevisions(
+      std::string_view flow_id) = 0;
+};
+
+}  // namespace flowrun::store
