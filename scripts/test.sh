@@ -2,9 +2,9 @@
 # Quick start, command two: install what is missing, build, and run the whole test suite.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-TEST_PACKAGES=(clang python3 python3-aiosmtpd)
+TEST_PACKAGES=(clang libclang-rt-14-dev python3 python3-aiosmtpd)
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
-build_flowrun -DFLOWRUN_FUZZERS=ON
+build_flowrun "$BUILD_DIR"
 cd "$ROOT"
 
 echo "== flowrun validate flows examples"
@@ -13,12 +13,26 @@ echo "== flowrun validate flows examples"
 echo "== unit and integration tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
 
-echo "== fuzzers (brief)"
-for fuzzer in "$BUILD_DIR"/fuzz/*_fuzzer; do
-  [ -x "$fuzzer" ] || continue
-  corpus="$ROOT/tests/fuzz/corpus/$(basename "$fuzzer" _fuzzer)"
-  "$fuzzer" -max_total_time="${FLOWRUN_FUZZ_SECONDS:-20}" -timeout=5 -rss_limit_mb=2048 \
-    ${corpus:+$( [ -d "$corpus" ] && echo "$corpus")} >/dev/null 2>&1 \
-    || { echo "fuzzer $(basename "$fuzzer") found a crash"; exit 1; }
-  echo "fuzzer $(basename "$fuzzer"): ok"
+echo "== fuzzers, ${FLOWRUN_FUZZ_SECONDS:-20} s each"
+FUZZ_DIR="$BUILD_DIR-fuzz"
+CC=clang CXX=clang++ build_flowrun "$FUZZ_DIR" -DFLOWRUN_FUZZERS=ON \
+  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined"
+fuzz_passed=0
+fuzz_failed=0
+for fuzzer in "$FUZZ_DIR"/fuzz/*_fuzzer; do
+  name=$(basename "$fuzzer" _fuzzer)
+  corpus_seed="$ROOT/tests/fuzz/corpus/$name"
+  corpus_work="$FUZZ_DIR/corpus/$name"
+  mkdir -p "$corpus_work"
+  if "$fuzzer" -max_total_time="${FLOWRUN_FUZZ_SECONDS:-20}" -timeout=5 -rss_limit_mb=2048 \
+      -artifact_prefix="$FUZZ_DIR/" "$corpus_work" "$corpus_seed" >"$FUZZ_DIR/$name.log" 2>&1; then
+    echo "fuzzer $name: ok"
+    fuzz_passed=$((fuzz_passed + 1))
+  else
+    echo "fuzzer $name: FAILED"
+    tail -40 "$FUZZ_DIR/$name.log"
+    fuzz_failed=$((fuzz_failed + 1))
+  fi
 done
+echo "fuzzers: $fuzz_passed passed, $fuzz_failed failed"
+[ "$fuzz_failed" = 0 ]
