@@ -54,6 +54,18 @@ std::optional<std::string> ClosestMatch(std::string_view word,
       best_distance = distance;
     }
   }
+  if (best) return best;
+  // An abbreviation ("expo" for "exponential") is too many edits away but still plain to see.
+  constexpr size_t kMinPrefix = 3;
+  if (word.size() < kMinPrefix) return std::nullopt;
+  for (const std::string& candidate : candidates) {
+    if (candidate.size() <= word.size() ||
+        EditDistance(word, candidate.substr(0, word.size())) != 0) {
+      continue;
+    }
+    if (best) return std::nullopt;  // ambiguous
+    best = candidate;
+  }
   return best;
 }
 

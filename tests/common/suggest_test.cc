@@ -48,6 +48,14 @@ TEST(ClosestMatchTest, TiesGoToTheEarlierCandidate) {
   EXPECT_EQ(ClosestMatch("ab", {"ay", "ax"}), "ay");
 }
 
+TEST(ClosestMatchTest, AcceptsAnUnambiguousAbbreviation) {
+  const std::vector<std::string> backoffs = {"exponential", "linear", "constant"};
+  EXPECT_EQ(ClosestMatch("expo", backoffs), "exponential");
+  EXPECT_EQ(ClosestMatch("CONST", backoffs), "constant");
+  EXPECT_EQ(ClosestMatch("ex", backoffs), std::nullopt);  // too short to be telling
+  EXPECT_EQ(ClosestMatch("wait_f", {"wait_for_event", "wait_for_run"}), std::nullopt);
+}
+
 TEST(ClosestMatchTest, RejectsUnrelatedWords) {
   EXPECT_EQ(ClosestMatch("database", kStepKeys), std::nullopt);
   EXPECT_EQ(ClosestMatch("x", kStepKeys), std::nullopt);
