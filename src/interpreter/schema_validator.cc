@@ -807,8 +807,9 @@ std::vector<SchemaViolation> SchemaValidator::Validate(const Json& document) con
   valijson::ValidationResults results;
   bool valid = false;
   try {
-    // A Validator caches compiled patterns and is not thread-safe, so each call makes its own.
-    valijson::Validator validator;
+    // A Validator caches compiled patterns (by their text, whatever the schema) and is not
+    // thread-safe, so each thread keeps its own.
+    thread_local valijson::Validator validator;
     valijson::adapters::NlohmannJsonAdapter adapter(document);
     valid = validator.validate(impl_->schema, adapter, &results);
   } catch (const std::exception& e) {

@@ -495,8 +495,7 @@ TEST(SchemaValidatorTest, SchemasPassTheDraft07MetaSchema) {
   if (std::system("python3 -c 'import jsonschema' >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "python3 with jsonschema is not installed";
   }
-  const std::string command =
-      std::string("python3 ") + FLOWRUN_SOURCE_DIR + "/tests/schemas/check_schemas.py";
+  const std::string command = "python3 " + testing::SourceDir() + "/tests/schemas/check_schemas.py";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
