@@ -115,13 +115,22 @@ StatusOr<Value> EndsWith(Args& a, const CallEnv&) {
   return Bool(a[0].as_string().ends_with(a[1].as_string()));
 }
 
+StatusOr<Value> BoundedMatch(const std::string& text, const RE2& regex) {
+  uint64_t work = static_cast<uint64_t>(std::max(regex.ProgramSize(), 1)) * text.size();
+  if (work > kMaxRegexWork) {
+    return InvalidArgumentError("the regular expression is too complex for a text of " +
+                                std::to_string(text.size()) + " bytes");
+  }
+  return Bool(RE2::PartialMatch(text, regex));
+}
+
 StatusOr<Value> Matches(Args& a, const CallEnv& env) {
   if (!a[0].is_string()) return WrongType("a string", a[0], "the text");
   if (!a[1].is_string()) return WrongType("a string", a[1], "the pattern");
-  if (env.regex != nullptr) return Bool(RE2::PartialMatch(a[0].as_string(), *env.regex));
+  if (env.regex != nullptr) return BoundedMatch(a[0].as_string(), *env.regex);
   if (env.regex_error != nullptr && !env.regex_error->ok()) return *env.regex_error;
   ASSIGN_OR_RETURN(std::shared_ptr<const RE2> regex, CompileRegex(a[1].as_string()));
-  return Bool(RE2::PartialMatch(a[0].as_string(), *regex));
+  return BoundedMatch(a[0].as_string(), *regex);
 }
 
 StatusOr<Value> Split(Args& a, const CallEnv&) {
@@ -439,6 +448,12 @@ const Function* FunctionTable::Find(std::string_view name) const {
 
 std::string FunctionTable::Suggest(std::string_view name) const {
   if (name.size() > 64) return "";
+  // A clear abbreviation ("substr") is worth suggesting even when the edit distance is large.
+  if (name.size() >= 3) {
+    for (const Function& f : functions_) {
+      if (f.name.starts_with(name)) return std::string(f.name);
+    }
+  }
   std::string best;
   size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
   for (const Function& f : functions_) {

@@ -24,7 +24,11 @@ inline constexpr size_t kMaxListElements = 1024 * 1024;
 
 // Regular expressions: the longest pattern and the memory RE2 may use to compile one.
 inline constexpr size_t kMaxRegexPatternBytes = 4096;
-inline constexpr int64_t kMaxRegexMemory = 4 * 1024 * 1024;
+inline constexpr int64_t kMaxRegexMemory = 1024 * 1024;
+// RE2 is linear in the text, but when its DFA runs out of memory it falls back to an NFA whose
+// cost is the program size times the text length. Matches whose product exceeds this budget are
+// refused, so that a large pattern over a long text cannot take minutes.
+inline constexpr uint64_t kMaxRegexWork = 100'000'000;
 
 // The longest format_time format string.
 inline constexpr size_t kMaxTimeFormatBytes = 256;
