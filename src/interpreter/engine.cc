@@ -1,0 +1,537 @@
+#include "interpreter/engine.h"
+
+#include <algorithm>
+
+#include "interpreter/deterministic_id.h"
+#include "interpreter/step_key.h"
+
+namespace flowrun {
+
+using store::BatchResult;
+using store::EventRecord;
+using store::RunRecord;
+using store::RunStatus;
+using store::WaitRecord;
+using store::WriteBatch;
+
+namespace {
+
+void IndexSteps(const StepList& steps,
+                std::unordered_map<std::string, const CompiledStep*>& index) {
+  for (const CompiledStep& step : steps) {
+    index[step.id] = &step;
+    IndexSteps(step.on_error.handler, index);
+    for (const SwitchCase& c : step.cases) IndexSteps(c.steps, index);
+    IndexSteps(step.default_steps, index);
+    for (const auto& [name, branch] : step.branches) IndexSteps(branch, index);
+    IndexSteps(step.body, index);
+  }
+}
+
+// A key expression's value as stored text: strings bare, null as "no key", others as JSON.
+std::string KeyText(const Json& value) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.get<std::string>();
+  return CanonicalKey(value);
+}
+
+Status ValidateEvent(const Json& event, size_t index) {
+  std::string where = "event " + std::to_string(index);
+  if (!event.is_object()) {
+    return InvalidArgumentError(where + ": expected an object, got " +
+                                std::string(event.type_name()));
+  }
+  auto name = event.find("name");
+  if (name == event.end() || !name->is_string() || name->get<std::string>().empty()) {
+    return InvalidArgumentError(where + ": `name` must be a non-empty string");
+  }
+  if (name->get<std::string>().size() > 256) {
+    return InvalidArgumentError(where + ": `name` is longer than 256 bytes");
+  }
+  auto data = event.find("data");
+  if (data != event.end() && !data->is_null() && !data->is_object()) {
+    return InvalidArgumentError(where + ": `data` must be an object");
+  }
+  auto id = event.find("id");
+  if (id != event.end() && !id->is_null() && !id->is_string()) {
+    return InvalidArgumentError(where + ": `id` must be a string");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolver actions,
+               const Clock& clock, const SecretSource* secrets, EngineOptions options)
+    : store_(store),
+      catalog_(catalog),
+      actions_(std::move(actions)),
+      clock_(clock),
+      options_(std::move(options)),
+      random_(options_.seed ? options_.seed : std::random_device{}()) {
+  env_.catalog = &catalog_;
+  env_.secrets = secrets ? secrets->All() : Json::object();
+  env_.default_attempt_timeout = options_.default_attempt_timeout;
+  env_.plan_event = [this](const EventRecord& event, WriteBatch& batch) { PlanRuns(event, batch); };
+  env_.log = options_.log;
+  env_.uniform = [this] { return Uniform(); };
+}
+
+double Engine::Uniform() {
+  std::lock_guard lock(mu_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+}
+
+const CompiledStep* Engine::FindStep(const Program& program, const std::string& step_id) {
+  std::lock_guard lock(mu_);
+  auto it = step_index_.find(&program);
+  if (it == step_index_.end()) {
+    std::unordered_map<std::string, const CompiledStep*> index;
+    IndexSteps(program.steps, index);
+    IndexSteps(program.on_failure, index);
+    auto shared = catalog_.Find(program.flow_id, program.revision);
+    it = step_index_.emplace(&program, std::make_pair(shared, std::move(index))).first;
+  }
+  auto step = it->second.second.find(step_id);
+  return step == it->second.second.end() ? nullptr : step->second;
+}
+
+StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<WriteBatch> batches) {
+  RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeCommit));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, store_.CommitMany(std::move(batches)));
+  RETURN_IF_ERROR(failpoints_.Hit(kFailAfterCommit));
+  return results;
+}
+
+StatusOr<std::optional<RunRecord>> Engine::NewRun(const Program& program, const Json& event,
+                                                  std::string run_id, std::string trigger_event_id,
+                                                  store::CreateRunOp& op) {
+  const TimePoint now = clock_.Now();
+  Json scope = Json{{"event", event}};
+  expr::EvalContext context;
+  context.scope = &scope;
+  context.now = [now] { return now; };
+  context.uuid = [] { return RandomUuid(); };
+  RunRecord& run = op.run;
+  run.id = std::move(run_id);
+  run.flow_id = program.flow_id;
+  run.revision = program.revision;
+  run.status = RunStatus::kQueued;
+  run.event = event;
+  run.trigger_event_id = std::move(trigger_event_id);
+  run.created_at = now;
+  run.updated_at = now;
+  run.due_at = now;
+  if (program.timeout) run.deadline = now + *program.timeout;
+  if (program.idempotency_key) {
+    auto key = program.idempotency_key->Evaluate(context);
+    if (!key.ok()) {
+      return key.status().WithContext("flow " + program.flow_id + ": idempotency expression `" +
+                                      program.idempotency_key->source() + "`");
+    }
+    run.idempotency_key = KeyText(*key);
+    op.idempotency_window = program.idempotency_window;
+  }
+  if (program.concurrency_key && program.concurrency_limit > 0) {
+    auto key = program.concurrency_key->Evaluate(context);
+    if (!key.ok()) {
+      return key.status().WithContext("flow " + program.flow_id + ": concurrency key `" +
+                                      program.concurrency_key->source() + "`");
+    }
+    run.concurrency_key = KeyText(*key);
+    if (run.concurrency_key.empty()) run.concurrency_key = "null";
+    run.concurrency_limit = program.concurrency_limit;
+  } else if (program.concurrency_limit > 0) {
+    run.concurrency_key = "*";
+    run.concurrency_limit = program.concurrency_limit;
+  }
+  for (size_t i = 0; i < program.cancel_on.size(); ++i) {
+    const CancelOn& cancel = program.cancel_on[i];
+    WaitRecord wait;
+    wait.id = DeterministicId("cancel_", {run.id, std::to_string(i)});
+    wait.run_id = run.id;
+    wait.kind = WaitRecord::Kind::kCancel;
+    wait.flow_id = program.flow_id;
+    wait.revision = program.revision;
+    wait.step_id = std::to_string(i);
+    wait.event_name = cancel.event;
+    wait.since_seq = -1;
+    wait.created_at = now;
+    if (cancel.timeout) wait.timeout_at = now + *cancel.timeout;
+    wait.context = Json{{"event", event}};
+    if (cancel.condition) {
+      if (auto equality = cancel.condition->AsAsyncEquality()) {
+        auto value = expr::Expression::EvaluateNode(*equality->other_side, context);
+        if (!value.ok()) {
+          return value.status().WithContext("flow " + program.flow_id + ": cancel_on `" +
+                                            cancel.condition->source() + "`");
+        }
+        wait.match_path = JoinPath(equality->async_path);
+        wait.match_key = CanonicalKey(*value);
+      }
+    }
+    op.waits.push_back(std::move(wait));
+  }
+  return std::optional<RunRecord>(run);
+}
+
+void Engine::PlanRuns(const EventRecord& event, WriteBatch& batch) {
+  const Json event_json = event.ToJson();
+  for (const std::shared_ptr<const Program>& program : catalog_.AllCurrent()) {
+    for (const EventTrigger& trigger : program->event_triggers) {
+      if (!EventNameMatches(trigger.event, event.name)) continue;
+      if (trigger.condition) {
+        Json scope = Json{{"event", event_json}};
+        expr::EvalContext context;
+        context.scope = &scope;
+        TimePoint now = clock_.Now();
+        context.now = [now] { return now; };
+        context.uuid = [] { return RandomUuid(); };
+        auto matches = trigger.condition->EvaluateCondition(context);
+        if (!matches.ok()) {
+          if (options_.log) {
+            options_.log("", "",
+                         "flow " + program->flow_id + ": trigger condition `" +
+                             trigger.condition->source() + "`: " + matches.status().message());
+          }
+          continue;
+        }
+        if (!*matches) continue;
+      }
+      store::CreateRunOp op;
+      auto run = NewRun(*program, event_json, DeterministicId("run_", {event.id, program->flow_id}),
+                        event.id, op);
+      if (!run.ok()) {
+        if (options_.log) options_.log("", "", run.status().message());
+        break;
+      }
+      batch.Add(std::move(op));
+      break;  // one run per (event, flow)
+    }
+  }
+}
+
+StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json>& events) {
+  for (size_t i = 0; i < events.size(); ++i) RETURN_IF_ERROR(ValidateEvent(events[i], i));
+  const TimePoint now = clock_.Now();
+  std::vector<WriteBatch> batches;
+  batches.reserve(events.size());
+  std::vector<IngestedEvent> ingested(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Json& input = events[i];
+    EventRecord event;
+    event.id = RandomId("evt_");
+    event.name = input["name"].get<std::string>();
+    if (input.contains("data") && input["data"].is_object()) event.data = input["data"];
+    event.ts = now;
+    if (input.contains("id") && input["id"].is_string()) event.client_id = input["id"];
+    ingested[i].id = event.id;
+    WriteBatch batch;
+    batch.Add(store::InsertEventOp{event, options_.dedupe_window, true});
+    PlanRuns(event, batch);
+    batches.push_back(std::move(batch));
+  }
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  std::vector<EventRecord> to_match;
+  for (size_t i = 0; i < results.size(); ++i) {
+    BatchResult& result = results[i];
+    if (result.status.code() == StatusCode::kAlreadyExists && !result.duplicate_of.empty()) {
+      ingested[i].id = result.duplicate_of;
+      ingested[i].duplicate = true;
+      continue;
+    }
+    RETURN_IF_ERROR(result.status);
+    ingested[i].runs = result.created_runs;
+    for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
+  }
+  RETURN_IF_ERROR(MatchEvents(to_match));
+  return ingested;
+}
+
+StatusOr<std::string> Engine::StartRun(std::string_view flow_id, Json data) {
+  std::shared_ptr<const Program> program = catalog_.Current(flow_id);
+  if (!program) return NotFoundError("no flow \"" + std::string(flow_id) + "\"");
+  if (!data.is_object() && !data.is_null()) {
+    return InvalidArgumentError("invoke: `data` must be an object");
+  }
+  const TimePoint now = clock_.Now();
+  std::string run_id = RandomId("run_");
+  Json event = Json{{"id", run_id},
+                    {"name", "flowrun/invoke"},
+                    {"data", data.is_object() ? data : Json::object()},
+                    {"ts", FormatTimestamp(now)}};
+  store::CreateRunOp op;
+  ASSIGN_OR_RETURN(auto run, NewRun(*program, event, run_id, "", op));
+  WriteBatch batch;
+  batch.Add(std::move(op));
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  RETURN_IF_ERROR(results.front().status);
+  if (results.front().created_runs.empty()) {
+    return AlreadyExistsError("flow " + program->flow_id +
+                              ": a run with the same idempotency key was started recently");
+  }
+  return run_id;
+}
+
+StatusOr<bool> Engine::WaitMatches(const WaitRecord& wait, const EventRecord& event) {
+  if (event.name != wait.event_name) return false;
+  const Json& trigger = wait.context.contains("event") ? wait.context["event"] : Json();
+  if (trigger.is_object() && trigger.value("id", "") == event.id) return false;
+  bool in_window =
+      event.seq > wait.since_seq || (wait.lookback_from && event.ts >= *wait.lookback_from);
+  if (!in_window) return false;
+  Json candidate = event.ToJson();
+  if (!wait.match_path.empty()) {
+    return CanonicalKey(ExtractPath(candidate, SplitPath(wait.match_path))) == wait.match_key;
+  }
+  std::shared_ptr<const Program> program = catalog_.Find(wait.flow_id, wait.revision);
+  if (!program) return false;
+  const expr::Expression* condition = nullptr;
+  if (wait.kind == WaitRecord::Kind::kCancel) {
+    size_t index = std::stoul(wait.step_id.empty() ? "0" : wait.step_id);
+    if (index >= program->cancel_on.size()) return false;
+    if (program->cancel_on[index].condition) condition = &*program->cancel_on[index].condition;
+  } else {
+    const CompiledStep* step = FindStep(*program, wait.step_id);
+    if (!step) return false;
+    if (step->wait_condition) condition = &*step->wait_condition;
+  }
+  if (!condition) return true;
+  Json scope = wait.context;
+  scope["async"] = std::move(candidate);
+  expr::EvalContext context;
+  context.scope = &scope;
+  TimePoint now = clock_.Now();
+  context.now = [now] { return now; };
+  context.uuid = [] { return RandomUuid(); };
+  auto matches = condition->EvaluateCondition(context);
+  if (!matches.ok()) return false;  // a condition that cannot be evaluated matches nothing
+  return *matches;
+}
+
+Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
+  if (events.empty()) return OkStatus();
+  WriteBatch batch;
+  store::MarkMatchedOp marked;
+  for (const EventRecord& event : events) {
+    marked.event_ids.push_back(event.id);
+    std::vector<WaitRecord> candidates;
+    ASSIGN_OR_RETURN(std::vector<std::string> paths, store_.WaitPaths(event.name));
+    Json candidate = event.ToJson();
+    for (const std::string& path : paths) {
+      std::string key = CanonicalKey(ExtractPath(candidate, SplitPath(path)));
+      ASSIGN_OR_RETURN(std::vector<WaitRecord> found,
+                       store_.FindIndexedWaits(event.name, path, key, options_.scan_limit));
+      for (WaitRecord& w : found) candidates.push_back(std::move(w));
+    }
+    ASSIGN_OR_RETURN(std::vector<WaitRecord> scanned,
+                     store_.ScanWaits(event.name, options_.scan_limit));
+    for (WaitRecord& w : scanned) candidates.push_back(std::move(w));
+    for (const WaitRecord& wait : candidates) {
+      ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
+      if (matches) batch.Add(store::ResolveWaitOp{wait.id, candidate});
+    }
+  }
+  batch.Add(std::move(marked));
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  return results.front().status;
+}
+
+Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
+  if (waits.empty()) return OkStatus();
+  WriteBatch batch;
+  store::MarkMatchedOp marked;
+  for (const WaitRecord& registered : waits) {
+    // The stored row carries since_seq as the store resolved it.
+    ASSIGN_OR_RETURN(std::vector<WaitRecord> rows, store_.WaitsOfRun(registered.run_id));
+    auto row = std::find_if(rows.begin(), rows.end(),
+                            [&](const WaitRecord& w) { return w.id == registered.id; });
+    if (row == rows.end()) continue;  // already resolved
+    const WaitRecord& wait = *row;
+    marked.wait_ids.push_back(wait.id);
+    store::EventFilter filter;
+    filter.name = wait.event_name;
+    filter.after_seq = wait.since_seq;
+    filter.stored_since = wait.lookback_from;
+    filter.limit = options_.scan_limit;
+    ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.ListEvents(filter));
+    for (const EventRecord& event : events) {
+      ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
+      if (matches) {
+        batch.Add(store::ResolveWaitOp{wait.id, event.ToJson()});
+        break;
+      }
+    }
+  }
+  batch.Add(std::move(marked));
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  return results.front().status;
+}
+
+StatusOr<int> Engine::AdvanceReadyRuns(int max) {
+  const TimePoint claim_time = clock_.Now();
+  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed,
+                   store_.ClaimRuns(options_.node_id, claim_time, max,
+                                    options_.lease + options_.default_attempt_timeout));
+  if (claimed.empty()) return 0;
+  std::vector<std::unique_ptr<RunWalker>> active;
+  std::vector<WriteBatch> orphans;
+  auto build = [&](RunRecord run) -> Status {
+    std::shared_ptr<const Program> program = catalog_.Find(run.flow_id, run.revision);
+    if (!program) {
+      // The revision is not loaded (yet): look again later rather than guess.
+      WriteBatch batch;
+      batch.Add(store::UpdateRunOp{.run_id = run.id,
+                                   .status = run.status,
+                                   .due_at = clock_.Now() + std::chrono::minutes(1),
+                                   .output = nullptr,
+                                   .error = nullptr,
+                                   .ended_at = std::nullopt,
+                                   .release_lease = true});
+      orphans.push_back(std::move(batch));
+      return OkStatus();
+    }
+    std::vector<store::JournalEntry> journal;
+    if (run.status != RunStatus::kQueued) {
+      ASSIGN_OR_RETURN(journal, store_.LoadJournal(run.id));
+    }
+    active.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
+                                                 options_.node_id));
+    return OkStatus();
+  };
+  for (RunRecord& run : claimed) RETURN_IF_ERROR(build(std::move(run)));
+  if (!orphans.empty()) {
+    ASSIGN_OR_RETURN(auto ignored, CommitWithFailpoints(std::move(orphans)));
+    (void)ignored;
+  }
+
+  const int advanced = static_cast<int>(active.size());
+  while (!active.empty()) {
+    const TimePoint now = clock_.Now();
+    std::vector<WalkResult> walks;
+    std::vector<WriteBatch> batches;
+    walks.reserve(active.size());
+    batches.reserve(active.size());
+    for (auto& walker : active) {
+      walks.push_back(walker->Walk(now));
+      batches.push_back(walker->TakeBatch());
+    }
+    ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+
+    std::vector<EventRecord> to_match;
+    std::vector<WaitRecord> to_scan;
+    std::vector<std::unique_ptr<RunWalker>> next;
+    std::vector<std::pair<RunWalker*, const WalkResult*>> with_actions;
+    for (size_t i = 0; i < active.size(); ++i) {
+      BatchResult& result = results[i];
+      if (result.status.code() == StatusCode::kAborted) continue;  // the lease was lost
+      RETURN_IF_ERROR(result.status);
+      for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
+      if (!active[i]->Confirm(result)) {
+        // An event resolved a wait this walk timed out: rebuild from the stored journal.
+        ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal,
+                         store_.LoadJournal(active[i]->run().id));
+        RunRecord run = active[i]->run();
+        run.status = RunStatus::kRunning;
+        auto program = catalog_.Find(run.flow_id, run.revision);
+        next.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal,
+                                                   env_, options_.node_id));
+        continue;
+      }
+      for (const WaitRecord& w : walks[i].new_waits) to_scan.push_back(w);
+      if (walks[i].state == WalkResult::State::kSuspended && !walks[i].actions.empty()) {
+        with_actions.emplace_back(active[i].get(), &walks[i]);
+      }
+    }
+    RETURN_IF_ERROR(MatchEvents(to_match));
+    RETURN_IF_ERROR(ScanWaits(to_scan));
+
+    for (auto& [walker, walk] : with_actions) {
+      for (const PendingAction& action : walk->actions) {
+        Action* implementation = actions_ ? actions_(action.step->action) : nullptr;
+        StatusOr<Json> result = NotFoundError("step \"" + action.step->id + "\": no action \"" +
+                                              action.step->action + "\"");
+        if (implementation) {
+          ActionRequest request;
+          request.run_id = walker->run().id;
+          request.step_key = action.step_key;
+          request.idempotency_key = IdempotencyKey(walker->run().id, action.step_key);
+          request.attempt = action.attempt;
+          request.arguments = action.arguments;
+          request.deadline = action.deadline;
+          RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeAction));
+          result = implementation->Execute(request);
+          RETURN_IF_ERROR(failpoints_.Hit(kFailAfterAction));
+        }
+        walker->RecordActionResult(action, result, clock_.Now());
+      }
+    }
+    for (size_t i = 0; i < active.size(); ++i) {
+      for (auto& [walker, walk] : with_actions) {
+        if (walker == active[i].get()) next.push_back(std::move(active[i]));
+      }
+    }
+    active = std::move(next);
+  }
+  return advanced;
+}
+
+Status Engine::Recover() {
+  RETURN_IF_ERROR(store_.ReleaseLeases(options_.node_id));
+  for (;;) {
+    ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.UnmatchedEvents(options_.scan_limit));
+    if (events.empty()) break;
+    RETURN_IF_ERROR(MatchEvents(events));
+  }
+  for (;;) {
+    ASSIGN_OR_RETURN(std::vector<WaitRecord> waits, store_.UnscannedWaits(options_.scan_limit));
+    if (waits.empty()) break;
+    RETURN_IF_ERROR(ScanWaits(waits));
+  }
+  return OkStatus();
+}
+
+Status Engine::CancelRun(std::string_view run_id) {
+  ASSIGN_OR_RETURN(std::optional<RunRecord> run, store_.GetRun(run_id));
+  if (!run) return NotFoundError("no run \"" + std::string(run_id) + "\"");
+  if (store::IsTerminal(run->status)) {
+    return FailedPreconditionError("run " + run->id + " has already " +
+                                   std::string(store::RunStatusName(run->status)));
+  }
+  WriteBatch batch;
+  batch.Add(store::RequestCancelOp{run->id});
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  return results.front().status;
+}
+
+Status Engine::PublishRevision(const Program& program) {
+  WriteBatch batch;
+  batch.Add(store::PutFlowRevisionOp{store::FlowRevisionRecord{program.flow_id, program.revision,
+                                                               program.document, clock_.Now()}});
+  ASSIGN_OR_RETURN(BatchResult result, store_.Commit(std::move(batch)));
+  return result.status;
+}
+
+StatusOr<std::optional<RunRecord>> Engine::GetRun(std::string_view run_id) {
+  return store_.GetRun(run_id);
+}
+
+StatusOr<std::vector<RunRecord>> Engine::ListRuns(const store::RunFilter& filter) {
+  return store_.ListRuns(filter);
+}
+
+StatusOr<std::vector<store::JournalEntry>> Engine::GetJournal(std::string_view run_id) {
+  return store_.LoadJournal(run_id);
+}
+
+StatusOr<std::optional<TimePoint>> Engine::NextDueTime() { return store_.NextDueTime(); }
+
+}  // namespace flowrun

@@ -1,0 +1,142 @@
+// Engine: advances runs durably. It starts no threads: the service calls it from its worker
+// threads, and tests drive it on a simulated clock.
+//
+//   IngestEvents      commits events and the runs they start (one per (event, flow)), then
+//                     resolves the waits and cancel_on they match; returns ids after the commit.
+//   StartRun          starts a flow by hand (the invoke API).
+//   AdvanceReadyRuns  leases a batch of due runs (ready, woken timers, resolved waits) and walks
+//                     each as far as it goes. Internal steps of the whole batch commit in one
+//                     transaction; side-effecting actions run only after that commit, and their
+//                     results commit together in the next one. Returns the runs advanced.
+//   CancelRun         asks a run to stop at its next step boundary.
+//   Recover           on start-up: ends this node's stale leases and finishes matching work that
+//                     a crash interrupted. Every unfinished run then resumes by replaying its
+//                     journal (run_walker.h) the next time it is due.
+//
+// Timers are runs' due times in the store (a sleeping run is a row); NextDueTime tells a driver
+// when the next one falls due.
+//
+// Thread-safety: all methods may be called from many threads at once; a run is advanced by one
+// caller at a time (the lease).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actions/action.h"
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "interpreter/failpoint.h"
+#include "interpreter/program_catalog.h"
+#include "interpreter/run_walker.h"
+#include "interpreter/secret_source.h"
+#include "store/store.h"
+
+namespace flowrun {
+
+// Finds the action that executes a step key ("http"); nullptr when none. The service binds it
+// to its ActionRegistry.
+using ActionResolver = std::function<Action*(std::string_view name)>;
+
+struct EngineOptions {
+  // Names this node's leases; a node restarting under the same name takes its runs back at once.
+  // Default: "node".
+  std::string node_id = "node";
+  // How long a lease lasts beyond the attempt timeout. Default: 1 minute.
+  Duration lease = std::chrono::minutes(1);
+  // The timeout of an attempt whose step sets none. Default: 5 minutes.
+  Duration default_attempt_timeout = std::chrono::minutes(5);
+  // How long an event's client id deduplicates. Default: 24 hours.
+  Duration dedupe_window = std::chrono::hours(24);
+  // How many non-indexed waits one event scans, and how many events one wait looks back over.
+  // Default: 1000.
+  int scan_limit = 1000;
+  // Seeds retry jitter; 0 seeds from the system. Default: 0.
+  uint64_t seed = 0;
+  // Receives `log` steps. Default: none.
+  std::function<void(const std::string& run_id, const std::string& step_key,
+                     const std::string& message)>
+      log;
+};
+
+// The result of ingesting one event.
+struct IngestedEvent {
+  std::string id;                 // the stored event's id (the first one's, for a duplicate)
+  bool duplicate = false;         // its client id was seen within the deduplication window
+  std::vector<std::string> runs;  // runs it started
+};
+
+class Engine {
+ public:
+  // REQUIRES: every reference outlives the engine. `secrets` may be null.
+  Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolver actions,
+         const Clock& clock, const SecretSource* secrets, EngineOptions options = {});
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  [[nodiscard]] Status Recover();
+
+  // Each event is an object {name, data?, id?}. When one is malformed, nothing is stored and the
+  // error (kInvalidArgument) names its index.
+  [[nodiscard]] StatusOr<std::vector<IngestedEvent>> IngestEvents(const std::vector<Json>& events);
+  // Starts the current revision of a flow with `data` as its event's data. kNotFound for an
+  // unknown flow; kAlreadyExists when the flow's idempotency key drops the start.
+  [[nodiscard]] StatusOr<std::string> StartRun(std::string_view flow_id, Json data);
+  [[nodiscard]] StatusOr<int> AdvanceReadyRuns(int max);
+  [[nodiscard]] Status CancelRun(std::string_view run_id);
+  // Records a flow revision in the store, so that the dashboard and API can show it.
+  [[nodiscard]] Status PublishRevision(const Program& program);
+
+  [[nodiscard]] StatusOr<std::optional<store::RunRecord>> GetRun(std::string_view run_id);
+  [[nodiscard]] StatusOr<std::vector<store::RunRecord>> ListRuns(const store::RunFilter& filter);
+  [[nodiscard]] StatusOr<std::vector<store::JournalEntry>> GetJournal(std::string_view run_id);
+  [[nodiscard]] StatusOr<std::optional<TimePoint>> NextDueTime();
+
+  Failpoints& TEST_failpoints() { return failpoints_; }
+
+ private:
+  // Adds to `batch` the runs `event` starts in every current flow.
+  void PlanRuns(const store::EventRecord& event, store::WriteBatch& batch);
+  [[nodiscard]] StatusOr<std::optional<store::RunRecord>> NewRun(const Program& program,
+                                                                 const Json& event,
+                                                                 std::string run_id,
+                                                                 std::string trigger_event_id,
+                                                                 store::CreateRunOp& op);
+  // Commits with failpoints on both sides.
+  [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitWithFailpoints(
+      std::vector<store::WriteBatch> batches);
+  // Resolves the waits and cancel_on that stored events match, then marks them matched.
+  [[nodiscard]] Status MatchEvents(const std::vector<store::EventRecord>& events);
+  // Resolves newly registered waits against events stored before them, then marks them scanned.
+  [[nodiscard]] Status ScanWaits(const std::vector<store::WaitRecord>& waits);
+  // True when `event` satisfies `wait`'s condition and arrived in its window.
+  [[nodiscard]] StatusOr<bool> WaitMatches(const store::WaitRecord& wait,
+                                           const store::EventRecord& event);
+  const CompiledStep* FindStep(const Program& program, const std::string& step_id);
+  double Uniform();
+
+  store::Store& store_;
+  const ProgramCatalog& catalog_;
+  ActionResolver actions_;
+  const Clock& clock_;
+  const EngineOptions options_;
+  WalkEnvironment env_;
+  Failpoints failpoints_;
+
+  std::mutex mu_;
+  std::mt19937_64 random_;  // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): step id -> step, per program, for evaluating wait conditions.
+  std::unordered_map<const Program*,
+                     std::pair<std::shared_ptr<const Program>,
+                               std::unordered_map<std::string, const CompiledStep*>>>
+      step_index_;
+};
+
+}  // namespace flowrun

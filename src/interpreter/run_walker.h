@@ -1,0 +1,167 @@
+// RunWalker: the interpreter of one run during one advance. It replays the run's step tree over
+// its journal — a step whose completion is in the journal is not executed again, only its output
+// is restored into scope — and goes as far as it can without a side effect:
+//  - internal steps (set, log, if, switch, return, fail, sleep, sleep_until, wait_for_event,
+//    send_event, invoke) run in memory and append journal records to the pending batch;
+//  - a side-effecting action (http, email, db, ...) becomes a PendingAction, which the engine
+//    executes only after the pending batch has been committed, and reports back with
+//    RecordActionResult; the next Walk continues from there.
+// Walk always starts from the top of the tree, so a walk after a crash (from the committed
+// journal) and a walk in the same advance (from the journal plus uncommitted records) agree.
+// Values of now() and uuid() are journaled per step key and replayed in order.
+//
+// Thread-safety: not thread-safe; one walker belongs to one worker while it holds the run's lease.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "common/timestamp.h"
+#include "interpreter/program.h"
+#include "interpreter/program_catalog.h"
+#include "store/store.h"
+
+namespace flowrun {
+
+// A side effect the walk reached: one attempt of one action step.
+struct PendingAction {
+  std::string step_key;
+  const CompiledStep* step = nullptr;
+  Json arguments;
+  int attempt = 1;
+  TimePoint deadline;
+  RetryPolicy policy;
+};
+
+// What a walk left the run needing.
+struct WalkResult {
+  enum class State { kSuspended, kCompleted, kFailed, kCancelled };
+  State state = State::kSuspended;
+  store::RunStatus status = store::RunStatus::kRunning;
+  std::vector<PendingAction> actions;
+  // Waits registered by this walk, to be scanned against earlier events after the commit.
+  std::vector<store::WaitRecord> new_waits;
+};
+
+// What the walker needs from the engine.
+struct WalkEnvironment {
+  const ProgramCatalog* catalog = nullptr;
+  Json secrets = Json::object();
+  Duration default_attempt_timeout = std::chrono::minutes(5);
+  // Adds to `batch` the runs that a newly emitted event starts (the same planning as ingest).
+  std::function<void(const store::EventRecord&, store::WriteBatch&)> plan_event;
+  // Called once when a `log` step first runs.
+  std::function<void(const std::string& run_id, const std::string& step_key,
+                     const std::string& message)>
+      log;
+  // A uniform random number in [0, 1), for retry jitter.
+  std::function<double()> uniform;
+};
+
+class RunWalker {
+ public:
+  RunWalker(std::shared_ptr<const Program> program, store::RunRecord run,
+            const std::vector<store::JournalEntry>& journal, const WalkEnvironment& env,
+            std::string lease_owner);
+  RunWalker(const RunWalker&) = delete;
+  RunWalker& operator=(const RunWalker&) = delete;
+
+  // Walks from the top at time `now`, appending records and ops to the pending batch, and ends
+  // with the run's new state in that batch.
+  WalkResult Walk(TimePoint now);
+
+  // Records the outcome of an attempt returned by Walk: the completion, or a failed attempt with
+  // its retry time, or a final failure.
+  void RecordActionResult(const PendingAction& action, const StatusOr<Json>& result, TimePoint now);
+
+  // The records and ops accumulated since the last call. Starts with a lease check.
+  store::WriteBatch TakeBatch();
+
+  // After the batch from TakeBatch committed: false when a wait this walker expected to resolve
+  // (a timeout) had been resolved by an event meanwhile; the walker must then be rebuilt from the
+  // stored journal.
+  bool Confirm(const store::BatchResult& result) const;
+
+  const store::RunRecord& run() const { return run_; }
+  const Program& program() const { return *program_; }
+
+ private:
+  struct Outcome {
+    enum class Kind { kNext, kSuspended, kReturned, kFailed, kCancelled };
+    Kind kind = Kind::kNext;
+    Json value;  // the output (kNext, kReturned) or the error (kFailed)
+  };
+  struct Frame {
+    std::vector<int> indices;
+  };
+
+  Outcome WalkList(const StepList& steps, Frame& frame);
+  Outcome WalkStep(const CompiledStep& step, Frame& frame);
+  Outcome WalkControl(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome WalkAction(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome Replay(const CompiledStep& step, const std::string& key, const Json& record);
+  Outcome FailStep(const CompiledStep& step, const std::string& key, Frame& frame, Json error,
+                   int attempts);
+  Outcome Complete(const CompiledStep& step, const std::string& key, Json output,
+                   std::string_view outcome = "next", Json input = nullptr);
+  Outcome Suspend(std::optional<TimePoint> due, store::RunStatus status);
+
+  Outcome RunSleep(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunWait(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunSendEvent(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunInvoke(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunFail(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunExternal(const CompiledStep& step, const std::string& key, Frame& frame);
+
+  expr::EvalContext Context(const std::string& key);
+  StatusOr<Json> Render(const CompiledStep& step, const std::string& key);
+  Json ExpressionError(const CompiledStep& step, std::string_view field,
+                       const expr::Expression* expression, const Status& status) const;
+  void Append(const std::string& key, store::JournalKind kind, Json data);
+  void SetStepScope(const CompiledStep& step, const Json& record);
+  void Finish(WalkResult& result, store::RunStatus status, Json output, Json error);
+
+  std::shared_ptr<const Program> program_;
+  store::RunRecord run_;
+  const WalkEnvironment& env_;
+  std::string lease_owner_;
+
+  // The journal as this walker knows it: committed entries plus those appended since.
+  std::map<std::string, Json> completed_;
+  std::map<std::string, std::vector<Json>> attempts_;
+  std::map<std::string, Json> started_;
+  std::map<std::string, std::vector<Json>> nondet_;
+
+  // Per walk.
+  TimePoint now_;
+  Json scope_;
+  std::map<std::string, size_t> nondet_cursor_;
+  std::vector<PendingAction> actions_;
+  std::vector<store::WaitRecord> new_waits_;
+  std::optional<TimePoint> earliest_due_;
+  bool has_wait_ = false;
+  bool has_sleep_ = false;
+
+  store::WriteBatch batch_;
+  std::vector<std::string> expected_resolutions_;
+};
+
+// The canonical text of a JSON value used as a wait index key: integral floats become integers,
+// so 1 and 1.0 match.
+std::string CanonicalKey(const Json& value);
+
+// The value at a dotted path ("data.orderId") in `value`; null when absent.
+Json ExtractPath(const Json& value, const std::vector<std::string>& path);
+std::vector<std::string> SplitPath(const std::string& path);
+std::string JoinPath(const std::vector<std::string>& path);
+
+// True when `pattern` (an exact name, or a prefix ending in '*') matches `name`.
+bool EventNameMatches(std::string_view pattern, std::string_view name);
+
+}  // namespace flowrun
