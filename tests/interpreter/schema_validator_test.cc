@@ -95,9 +95,8 @@ TEST(SchemaValidatorTest, EveryActionAndControlKeyIsAccepted) {
     "id": "all.keys/v1",
     "on": {"event": "stripe/*"},
     "idempotency": {"key": "event.data.id", "window": "7d"},
-    "concurrency": 3,
-    "cancel_on": {"event": "order/cancelled", "if": "async.data.id == event.data.id",
-                  "timeout": "1h"},
+    "concurrency": {"limit": 3},
+    "cancel_on": [{"event": "order/cancelled", "if": "async.data.id == event.data.id", "timeout": "1h"}],
     "steps": [
       {"id": "h", "name": "Call", "retry": {"attempts": 1}, "timeout": "5s", "on_error": "continue",
        "http": {"method": "post", "url": "https://x.test", "query": {"a": 1, "b": ["x", "y"]},
@@ -123,7 +122,7 @@ TEST(SchemaValidatorTest, EveryActionAndControlKeyIsAccepted) {
       {"id": "i", "invoke": {"flow": "child", "data": {"x": 1}, "timeout": "1h"}},
       {"id": "set", "set": {"total": 3, "name": "${{ event.data.name }}"}},
       {"id": "l", "log": "hello ${{ event.name }}"},
-      {"id": "f", "if": false, "fail": {"message": "no", "retryable": true}},
+      {"id": "f", "if": "false", "fail": {"message": "no", "retryable": true}},
       {"id": "f2", "if": "${{ event.data.bad }}", "fail": "no"},
       {"id": "r", "return": {"ok": true}},
       {"id": "sw", "switch": {"cases": [{"when": "event.data.x > 1", "steps": [
@@ -268,6 +267,15 @@ TEST(SchemaValidatorTest, EnumListsAllowedValuesAndSuggests) {
   auto on_error = CheckFlow(OneStep(R"("log": "x", "on_error": "ignore")"));
   ASSERT_EQ(on_error.size(), 1u) << Describe(on_error);
   EXPECT_EQ(on_error[0].message, R"(invalid on_error "ignore": expected one of fail, continue)");
+}
+
+TEST(SchemaValidatorTest, ConditionsMustBeExpressionStrings) {
+  // YAML reads `if: false` as a boolean; a condition is an expression, so it must be text.
+  auto violations = CheckFlow(OneStep(R"("if": false, "log": "x")"));
+  ASSERT_EQ(violations.size(), 1u) << Describe(violations);
+  EXPECT_EQ(violations[0].pointer, "/steps/0/if");
+  EXPECT_EQ(violations[0].message, "expected a string, got false");
+  EXPECT_EQ(violations[0].hint, "quote the value to make it a string");
 }
 
 TEST(SchemaValidatorTest, TypeErrorHidesOtherComplaintsAboutTheSameValue) {
