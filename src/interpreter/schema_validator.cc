@@ -56,13 +56,11 @@ std::string EscapeToken(std::string_view token) {
   return out;
 }
 
-std::string ToPointer(const Tokens& tokens, size_t count) {
+std::string ToPointer(const Tokens& tokens) {
   std::string pointer;
-  for (size_t i = 0; i < count && i < tokens.size(); ++i) pointer += "/" + EscapeToken(tokens[i]);
+  for (const std::string& token : tokens) pointer += "/" + EscapeToken(token);
   return pointer;
 }
-
-std::string ToPointer(const Tokens& tokens) { return ToPointer(tokens, tokens.size()); }
 
 // valijson's context is {"<root>", "[steps]", "[0]", "[iff]"}.
 Tokens ContextToTokens(const std::vector<std::string>& context) {
@@ -213,7 +211,7 @@ class SchemaLookup {
   SchemaLookup(const Json& schema, const Json& document) : schema_(schema), document_(document) {}
 
   // Every schema node that applies to the value at `tokens`: $refs resolved, with the members of
-  // allOf/anyOf/oneOf and both branches of if/then/else.
+  // allOf/anyOf/oneOf and the if/then/else branch that the document's value selects.
   std::vector<const Json*> NodesAt(const Tokens& tokens) const {
     std::vector<const Json*> nodes;
     Expand(schema_, &document_, nodes, 0);
@@ -254,7 +252,7 @@ class SchemaLookup {
     }
   }
 
-  // The nodes among `NodesAt(tokens)` whose own properties are listed, in schema order.
+  // The property names that `nodes` define, each once (in key order: Json sorts object keys).
   static std::vector<std::string> PropertyNames(const std::vector<const Json*>& nodes) {
     std::vector<std::string> names;
     for (const Json* node : nodes) {
@@ -267,6 +265,7 @@ class SchemaLookup {
     return names;
   }
 
+  // Whether one of `nodes` forbids properties it does not list (additionalProperties: false).
   static bool ClosesProperties(const std::vector<const Json*>& nodes) {
     for (const Json* node : nodes) {
       auto additional = node->find("additionalProperties");
@@ -277,7 +276,7 @@ class SchemaLookup {
     return false;
   }
 
-  // The schema nodes one property below `nodes`, for "did you mean to put it under…" hints.
+  // The schema nodes of property `name` of `node`, for "did you mean to put it under…" hints.
   std::vector<const Json*> PropertyNodes(const Json& node, const std::string& name) const {
     std::vector<const Json*> out;
     auto properties = node.find("properties");
