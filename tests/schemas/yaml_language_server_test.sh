@@ -4,8 +4,8 @@
 # each mistake in an invalid one. Needs node and the yaml-language-server npm package, found in
 # $YAML_LANGUAGE_SERVER_DIR (a node_modules folder holding it) or npm's global root; skips with
 # exit 0 when either is missing. To run it:
-#   npm install --prefix /tmp/yls yaml-language-server@1
-#   YAML_LANGUAGE_SERVER_DIR=/tmp/yls/node_modules tests/schemas/yaml_language_server_test.sh
+#   npm install --prefix DIR yaml-language-server@1
+#   YAML_LANGUAGE_SERVER_DIR=DIR/node_modules tests/schemas/yaml_language_server_test.sh
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v node >/dev/null 2>&1 || { echo "skipped: node is not installed"; exit 0; }
