@@ -1,0 +1,107 @@
+// Config: the service configuration read from `flowrun.yaml` (DESIGN §4), checked once against
+// schemas/config.schema.json and captured as immutable typed settings with every default filled
+// in. Paths in the file (sqlite: targets, flows, secrets.file) are resolved relative to the file.
+//
+// Loading reports each problem as a Diagnostic located at `file:line:col`, so a broken config is
+// reported the way a broken flow is.
+//
+// Thread-safety: a loaded Config is a value; share it read-only between threads.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "interpreter/diagnostic.h"
+#include "interpreter/source.h"
+
+namespace flowrun {
+
+enum class StartTls { kAuto, kRequired, kOff };
+
+// The SMTP server that email steps use. username and password may be `${{ secrets.NAME }}`
+// references; Secrets::Resolve turns them into values when the email action is built.
+struct SmtpConfig {
+  std::string url;                      // smtp://host:port or smtps://host:port
+  std::string from;                     // default sender, "Name <addr>"; may be empty
+  StartTls starttls = StartTls::kAuto;  // Default: auto
+  std::string username;
+  std::string password;
+};
+
+// Limits for http steps.
+struct HttpConfig {
+  Duration timeout = std::chrono::seconds(30);          // Default: 30s per request
+  Duration connect_timeout = std::chrono::seconds(10);  // Default: 10s
+  long long max_response_bytes = 10LL << 20;            // Default: 10 MiB
+  // Host patterns; "*.example.com" matches subdomains of example.com (not example.com itself).
+  std::vector<std::string> allow_hosts;  // empty: every host not denied
+  std::vector<std::string> deny_hosts;
+};
+
+// Where `secrets.<NAME>` values come from. Both sources may be used; the file wins on a clash.
+struct SecretsConfig {
+  std::vector<std::string> env_names;  // environment variables exposed under their own names
+  std::string env_prefix;              // FLOWRUN_SECRET_ exposes FLOWRUN_SECRET_X as X
+  std::string file;                    // absolute path of a YAML/JSON file of name -> value
+};
+
+// An inbound webhook, served at POST /webhooks/{name}.
+struct WebhookConfig {
+  std::string scheme;  // stripe, github, standard-webhooks, hmac-sha256 or none
+  std::string secret;  // may be a `${{ secrets.NAME }}` reference; empty for scheme none
+  Duration tolerance = std::chrono::minutes(5);  // Default: 5m
+  // The transform's expressions as written: name (required when a transform is given), data
+  // (any JSON, possibly holding templates), id (may be empty).
+  std::optional<std::string> transform_name;
+  Json transform_data;  // null when absent
+  std::string transform_id;
+};
+
+struct Config {
+  std::string path;      // the file it was loaded from; empty for the defaults
+  std::string base_dir;  // directory relative paths are resolved against
+
+  std::string listen = "127.0.0.1:8288";
+  std::string store;  // Default: sqlite:<base_dir>/flowrun.db
+  std::string flows;  // Default: <base_dir>/flows
+  // Named targets for db steps: sqlite:<absolute path> (or sqlite::memory:) or postgres://…
+  std::map<std::string, std::string> databases;
+  std::optional<SmtpConfig> smtp;  // absent: email goes to the outbox
+  HttpConfig http;
+  std::vector<std::string> event_keys;
+  std::vector<std::string> api_tokens;
+  std::map<std::string, WebhookConfig> webhooks;
+  SecretsConfig secrets;
+  Duration retention = std::chrono::hours(24 * 30);  // Default: 30d
+  long long max_event_bytes = 1LL << 20;             // Default: 1 MiB
+  int workers = 0;  // Default: the number of CPU cores (filled in on load)
+
+  // The configuration used when there is no file: every default, relative to `base_dir`.
+  static Config Defaults(const std::string& base_dir);
+};
+
+// A config file's loading outcome: `config` is set when `diagnostics` holds no error.
+struct LoadedConfig {
+  std::optional<Config> config;
+  SourceText source;
+  std::vector<Diagnostic> diagnostics;
+};
+
+// Reads, schema-checks and converts `path`. Never throws.
+LoadedConfig LoadConfigFile(const std::string& path);
+
+// Parses config text as if it were the file `path` (for tests and `--config -`).
+LoadedConfig LoadConfigText(const std::string& path, std::string text);
+
+// LoadConfigFile for callers that only need a yes or no: the error is kInvalidArgument (kNotFound
+// when the file cannot be read) and its message lists every diagnostic as
+// `path:line:col: error: message [rule]`, one per line.
+[[nodiscard]] StatusOr<Config> ReadConfigFile(const std::string& path);
+
+}  // namespace flowrun

@@ -1,0 +1,181 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "testing/paths.h"
+
+namespace flowrun {
+namespace {
+
+std::string WriteFile(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ConfigTest, DefaultsWithoutFile) {
+  Config config = Config::Defaults("/srv/app");
+  EXPECT_EQ(config.listen, "127.0.0.1:8288");
+  EXPECT_EQ(config.store, "sqlite:/srv/app/flowrun.db");
+  EXPECT_EQ(config.flows, "/srv/app/flows");
+  EXPECT_FALSE(config.smtp.has_value());
+  EXPECT_EQ(config.http.timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config.http.connect_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.http.max_response_bytes, 10 * 1024 * 1024);
+  EXPECT_EQ(config.retention, std::chrono::hours(24 * 30));
+  EXPECT_GE(config.workers, 1);
+}
+
+TEST(ConfigTest, LoadsEverySettingAndResolvesPathsAgainstTheFile) {
+  std::string dir = testing::MakeTempDir();
+  std::string path = WriteFile(dir, "flowrun.yaml", R"(
+listen: 0.0.0.0:9000
+store: sqlite:data/runs.db
+flows: my-flows
+databases:
+  app: sqlite:app.db
+  abs: sqlite:/var/lib/crm.db
+  mem: "sqlite::memory:"
+  crm: postgres://user@db.internal/crm
+smtp:
+  url: smtp://mail.example.com:587
+  from: Ops <ops@example.com>
+  starttls: required
+  username: mailer
+  password: ${{ secrets.SMTP_PASSWORD }}
+http:
+  timeout: 5s
+  connect_timeout: 500ms
+  max_response_bytes: 1024
+  allow_hosts: [api.example.com, "*.stripe.com"]
+  deny_hosts: [metadata.google.internal]
+event_keys: [key-1]
+api_tokens: [token-1, token-2]
+webhooks:
+  stripe:
+    scheme: stripe
+    secret: ${{ secrets.STRIPE_WEBHOOK }}
+    tolerance: 10m
+    transform: {name: stripe/event, data: "${{ body }}", id: body.id}
+secrets:
+  env: [CLERK_KEY]
+  file: secrets.yaml
+retention: 7d
+max_event_bytes: 2048
+workers: 3
+)");
+  StatusOr<Config> config = ReadConfigFile(path);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->path, path);
+  EXPECT_EQ(config->listen, "0.0.0.0:9000");
+  EXPECT_EQ(config->store, "sqlite:" + dir + "/data/runs.db");
+  EXPECT_EQ(config->flows, dir + "/my-flows");
+  EXPECT_EQ(config->databases.at("app"), "sqlite:" + dir + "/app.db");
+  EXPECT_EQ(config->databases.at("abs"), "sqlite:/var/lib/crm.db");
+  EXPECT_EQ(config->databases.at("mem"), "sqlite::memory:");
+  EXPECT_EQ(config->databases.at("crm"), "postgres://user@db.internal/crm");
+  ASSERT_TRUE(config->smtp.has_value());
+  EXPECT_EQ(config->smtp->url, "smtp://mail.example.com:587");
+  EXPECT_EQ(config->smtp->from, "Ops <ops@example.com>");
+  EXPECT_EQ(config->smtp->starttls, StartTls::kRequired);
+  EXPECT_EQ(config->smtp->username, "mailer");
+  EXPECT_EQ(config->smtp->password, "${{ secrets.SMTP_PASSWORD }}");
+  EXPECT_EQ(config->http.timeout, std::chrono::seconds(5));
+  EXPECT_EQ(config->http.connect_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(config->http.max_response_bytes, 1024);
+  EXPECT_EQ(config->http.allow_hosts,
+            (std::vector<std::string>{"api.example.com", "*.stripe.com"}));
+  EXPECT_EQ(config->http.deny_hosts, (std::vector<std::string>{"metadata.google.internal"}));
+  EXPECT_EQ(config->event_keys, (std::vector<std::string>{"key-1"}));
+  EXPECT_EQ(config->api_tokens.size(), 2u);
+  const WebhookConfig& hook = config->webhooks.at("stripe");
+  EXPECT_EQ(hook.scheme, "stripe");
+  EXPECT_EQ(hook.tolerance, std::chrono::minutes(10));
+  EXPECT_EQ(hook.transform_name, "stripe/event");
+  EXPECT_EQ(hook.transform_data, "${{ body }}");
+  EXPECT_EQ(hook.transform_id, "body.id");
+  EXPECT_EQ(config->secrets.env_names, (std::vector<std::string>{"CLERK_KEY"}));
+  EXPECT_EQ(config->secrets.file, dir + "/secrets.yaml");
+  EXPECT_EQ(config->retention, std::chrono::hours(24 * 7));
+  EXPECT_EQ(config->max_event_bytes, 2048);
+  EXPECT_EQ(config->workers, 3);
+}
+
+TEST(ConfigTest, EmptyFileMeansDefaults) {
+  std::string dir = testing::MakeTempDir();
+  StatusOr<Config> config = ReadConfigFile(WriteFile(dir, "flowrun.yaml", "# nothing yet\n"));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->store, "sqlite:" + dir + "/flowrun.db");
+  EXPECT_EQ(config->http.max_response_bytes, 10 << 20);
+}
+
+TEST(ConfigTest, SecretsPrefixForm) {
+  LoadedConfig loaded =
+      LoadConfigText("/etc/flowrun/flowrun.yaml", "secrets: {env: FLOWRUN_SECRET_}\n");
+  ASSERT_TRUE(loaded.config.has_value());
+  EXPECT_EQ(loaded.config->secrets.env_prefix, "FLOWRUN_SECRET_");
+  EXPECT_TRUE(loaded.config->secrets.env_names.empty());
+}
+
+TEST(ConfigTest, SchemaErrorsAreLocated) {
+  LoadedConfig loaded = LoadConfigText("conf/flowrun.yaml",
+                                       "listen: 127.0.0.1:8288\n"
+                                       "smtp:\n"
+                                       "  url: http://mail.example.com\n"
+                                       "  startls: auto\n"
+                                       "databases:\n"
+                                       "  app: mysql://x\n");
+  EXPECT_FALSE(loaded.config.has_value());
+  ASSERT_GE(loaded.diagnostics.size(), 3u);
+  std::vector<std::pair<int, int>> positions;
+  for (const Diagnostic& d : loaded.diagnostics) {
+    EXPECT_EQ(d.path, "conf/flowrun.yaml");
+    positions.emplace_back(d.pos.line, d.pos.column);
+  }
+  EXPECT_NE(std::find(positions.begin(), positions.end(), std::make_pair(3, 8)), positions.end());
+  EXPECT_NE(std::find(positions.begin(), positions.end(), std::make_pair(4, 3)), positions.end());
+  EXPECT_NE(std::find(positions.begin(), positions.end(), std::make_pair(6, 8)), positions.end());
+}
+
+TEST(ConfigTest, ReadConfigFileJoinsDiagnosticsAsFileLineCol) {
+  std::string dir = testing::MakeTempDir();
+  std::string path = WriteFile(dir, "flowrun.yaml", "http:\n  timeout: soon\n");
+  StatusOr<Config> config = ReadConfigFile(path);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find(path + ":2:12: error:"), std::string::npos)
+      << config.status().message();
+}
+
+TEST(ConfigTest, SemanticErrorsAreLocated) {
+  LoadedConfig loaded = LoadConfigText("flowrun.yaml",
+                                       "listen: localhost\n"
+                                       "http: {timeout: 0s}\n"
+                                       "secrets: {env: [GOOD, 1BAD]}\n");
+  ASSERT_FALSE(loaded.config.has_value());
+  ASSERT_EQ(loaded.diagnostics.size(), 3u);
+  EXPECT_EQ(loaded.diagnostics[0].pos.line, 1);
+  EXPECT_NE(loaded.diagnostics[0].message.find("expected host:port"), std::string::npos);
+  EXPECT_EQ(loaded.diagnostics[1].pos.line, 2);
+  EXPECT_EQ(loaded.diagnostics[2].pos.line, 3);
+  EXPECT_NE(loaded.diagnostics[2].message.find("1BAD"), std::string::npos);
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  StatusOr<Config> config = ReadConfigFile("/nonexistent/flowrun.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, DuplicateKeysAreErrors) {
+  LoadedConfig loaded = LoadConfigText("flowrun.yaml", "listen: a:1\nlisten: b:2\n");
+  EXPECT_FALSE(loaded.config.has_value());
+  ASSERT_FALSE(loaded.diagnostics.empty());
+  EXPECT_EQ(loaded.diagnostics[0].pos.line, 2);
+}
+
+}  // namespace
+}  // namespace flowrun
