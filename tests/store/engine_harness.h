@@ -1,0 +1,123 @@
+// EngineHarness: an engine on a real SQLite file in a temp dir, a simulated clock, fake actions
+// ("http", "email", "db") and flows compiled from YAML text, for the engine tests in this folder.
+// (They live beside the store tests because they link the SQLite store.)
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "interpreter/compiler.h"
+#include "interpreter/engine.h"
+#include "interpreter/program_catalog.h"
+#include "interpreter/yaml_loader.h"
+#include "store/sqlite_store.h"
+#include "testing/fake_action.h"
+#include "testing/paths.h"
+#include "testing/simulated_clock.h"
+
+namespace flowrun::testing {
+
+class EngineHarness {
+ public:
+  explicit EngineHarness(std::map<std::string, std::string> secrets = {})
+      : dir_(MakeTempDir()), secrets_(std::move(secrets)) {
+    for (const char* name : {"http", "email", "db"}) {
+      actions_[name] = std::make_unique<FakeAction>(name);
+    }
+    Reopen();
+  }
+
+  // Closes the engine and the store as a crash would leave them, and opens both again.
+  void Reopen() {
+    engine_.reset();
+    store_.reset();
+    auto store = store::SqliteStore::Open({.path = dir_ + "/flowrun.db", .clock = &clock_});
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    engine_ = std::make_unique<Engine>(
+        *store_, catalog_,
+        [this](std::string_view name) -> Action* {
+          auto it = actions_.find(std::string(name));
+          return it == actions_.end() ? nullptr : it->second.get();
+        },
+        clock_, &secrets_, EngineOptions{.node_id = "test-node", .seed = 7, .log = nullptr});
+    EXPECT_TRUE(engine_->Recover().ok());
+  }
+
+  std::shared_ptr<const Program> AddFlow(const std::string& yaml) {
+    LoadedDocument document = LoadYaml("test.yaml", yaml);
+    CompiledFlow compiled = CompileFlow(document);
+    std::string errors;
+    for (const auto& d : compiled.diagnostics) errors += d.message + "\n";
+    EXPECT_TRUE(compiled.program) << errors;
+    if (compiled.program) catalog_.Add(compiled.program);
+    return compiled.program;
+  }
+
+  // Sends one event and returns the id of the first run it started ("" when none).
+  std::string Send(const std::string& name, Json data = Json::object(), std::string id = "") {
+    Json event = {{"name", name}, {"data", data}};
+    if (!id.empty()) event["id"] = id;
+    auto result = engine_->IngestEvents({event});
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    if (!result.ok() || result->front().runs.empty()) return "";
+    return result->front().runs.front();
+  }
+
+  // Advances runs, moving the clock to the next due time when nothing is ready, until nothing is
+  // due within `horizon`. Returns the last error, if any.
+  Status Drive(Duration horizon = std::chrono::hours(24 * 400)) {
+    const TimePoint end = clock_.Now() + horizon;
+    for (int round = 0; round < 100000; ++round) {
+      auto advanced = engine_->AdvanceReadyRuns(64);
+      if (!advanced.ok()) return advanced.status();
+      if (*advanced > 0) continue;
+      auto next = engine_->NextDueTime();
+      if (!next.ok()) return next.status();
+      if (!*next || **next > end) return OkStatus();
+      clock_.AdvanceTo(**next);
+    }
+    return InternalError("Drive did not settle");
+  }
+
+  store::RunRecord Run(const std::string& id) {
+    auto run = engine_->GetRun(id);
+    EXPECT_TRUE(run.ok() && run->has_value()) << id;
+    return run.ok() && run->has_value() ? **run : store::RunRecord{};
+  }
+
+  std::vector<store::JournalEntry> Journal(const std::string& id) {
+    auto journal = engine_->GetJournal(id);
+    EXPECT_TRUE(journal.ok());
+    return journal.ok() ? *journal : std::vector<store::JournalEntry>{};
+  }
+
+  // The completion record of a step, or null.
+  Json Completion(const std::string& run_id, const std::string& key) {
+    for (const auto& e : Journal(run_id)) {
+      if (e.kind == store::JournalKind::kCompleted && e.step_key == key) return e.data;
+    }
+    return nullptr;
+  }
+
+  Engine& engine() { return *engine_; }
+  store::SqliteStore& store() { return *store_; }
+  SimulatedClock& clock() { return clock_; }
+  FakeAction& action(const std::string& name) { return *actions_.at(name); }
+  InMemoryProgramCatalog& catalog() { return catalog_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  SimulatedClock clock_;
+  MapSecretSource secrets_;
+  InMemoryProgramCatalog catalog_;
+  std::map<std::string, std::unique_ptr<FakeAction>> actions_;
+  std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<Engine> engine_;
+};
+
+}  // namespace flowrun::testing

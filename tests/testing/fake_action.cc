@@ -1,0 +1,31 @@
+#include "testing/fake_action.h"
+
+namespace flowrun::testing {
+
+StatusOr<Json> FakeAction::Execute(const ActionRequest& request) {
+  std::lock_guard lock(mu_);
+  requests_.push_back(request);
+  if (!script_.empty()) {
+    StatusOr<Json> result = std::move(script_.front());
+    script_.pop_front();
+    return result;
+  }
+  return Json{{"echo", request.arguments}, {"key", request.idempotency_key}};
+}
+
+void FakeAction::Script(StatusOr<Json> result) {
+  std::lock_guard lock(mu_);
+  script_.push_back(std::move(result));
+}
+
+std::vector<ActionRequest> FakeAction::requests() const {
+  std::lock_guard lock(mu_);
+  return requests_;
+}
+
+int FakeAction::calls() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(requests_.size());
+}
+
+}  // namespace flowrun::testing
