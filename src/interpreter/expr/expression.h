@@ -6,6 +6,10 @@
 //   operators  ! -(unary) * / % + - < <= > >= == != in && || ?: ??   (usual CEL precedence)
 //   functions  size lower upper trim contains starts_with ends_with matches split join replace
 //              substring string int float keys values now timestamp duration format_time uuid
+//              called as f(x, y) or method style x.f(y)
+//
+// Identifiers may contain '-' (not first or last), so write subtraction with spaces: `a - b`.
+// The full reference for users is docs/expressions.md.
 //
 // A missing field is null, not an error. Timestamps and durations are values of their own
 // during evaluation (timestamp - duration is a timestamp, timestamp - timestamp a duration); when
@@ -67,8 +71,8 @@ struct EvalContext {
   // An object whose members are the root names: event, steps, vars, secrets, run, async, error,
   // and loop variables. REQUIRES: non-null, outlives the call.
   const Json* scope = nullptr;
-  std::function<TimePoint()> now;
-  std::function<std::string()> uuid;
+  std::function<TimePoint()> now = nullptr;     // Default: the system clock.
+  std::function<std::string()> uuid = nullptr;  // Default: a random UUID v4.
 };
 
 // When an expression has the shape `async.<path> == <expr>` (either side; the other side must

@@ -4,6 +4,8 @@
 // value with its type. A string with text around or several templates interpolates: each value is
 // rendered as text (strings bare, null as "", other values as compact JSON). A string with no
 // `${{` is a literal. `$${{` escapes a literal "${{".
+// A `${{` without a closing `}}` (the first one outside a string literal) is a ParseError at the
+// `${{`; so is an empty `${{ }}`.
 //
 // Thread-safety: immutable after Parse; see Expression.
 #pragma once

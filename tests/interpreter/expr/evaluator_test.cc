@@ -13,7 +13,7 @@ class EvaluatorTest : public ::testing::Test {
     auto tree = ParseTree(source);
     if (auto* e = std::get_if<ParseError>(&tree))
       return InvalidArgumentError("parse: " + e->message);
-    EvalContext context{&scope_};
+    EvalContext context{.scope = &scope_};
     StatusOr<Value> value = EvaluateTree(*std::get<std::unique_ptr<Node>>(tree), context);
     if (!value.ok()) return value.status();
     return std::move(*value).ToJson();

@@ -137,7 +137,7 @@ TEST_F(ExpressionTest, ConcurrentEvaluation) {
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       for (int k = 0; k < 200; ++k) {
-        EvalContext context{&scope_};
+        EvalContext context{.scope = &scope_};
         if (e.Evaluate(context).value() == 3) ++ok;
       }
     });
@@ -156,7 +156,9 @@ TEST_F(ExpressionTest, HostileInputs) {
   auto expect_eval_error = [&](const std::string& source) {
     StatusOr<Json> r = Eval(source);
     EXPECT_FALSE(r.ok()) << source.substr(0, 40);
-    if (!r.ok()) EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    }
   };
   expect_parse_error(std::string(10000, '(') + "1" + std::string(10000, ')'));
   expect_parse_error(std::string(10000, '[') + std::string(10000, ']'));

@@ -225,7 +225,7 @@ TEST_F(FunctionTableTest, NowAndUuidUseHooks) {
 TEST_F(FunctionTableTest, DefaultHooks) {
   auto parsed = Expression::Parse("[now(), uuid(), uuid()]");
   Json scope = Json::object();
-  EvalContext context{&scope};
+  EvalContext context{.scope = &scope};
   StatusOr<Json> r = std::get<Expression>(parsed).Evaluate(context);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(ParseTimestamp((*r)[0].get<std::string>()).ok());
