@@ -1,0 +1,164 @@
+// wait_for_event and cancel_on: matching, timeouts, the wait race, lookback and the index.
+#include <gtest/gtest.h>
+
+#include "interpreter/engine.h"
+#include "store/engine_harness.h"
+
+namespace flowrun {
+namespace {
+
+using store::RunStatus;
+using testing::EngineHarness;
+
+constexpr char kWaitFlow[] = R"(
+id: waiter
+on: {event: purchase}
+steps:
+  - id: before
+    http: {method: GET, url: "https://x"}
+  - id: discord
+    wait_for_event:
+      event: user/connected
+      match: data.userId
+      timeout: 48h
+  - id: out
+    return: "${{ steps.discord.output.data.handle }}"
+)";
+
+TEST(EngineWaitTest, MatchingEventResumesTheRun) {
+  EngineHarness h;
+  h.AddFlow(kWaitFlow);
+  std::string run = h.Send("purchase", {{"userId", "u1"}});
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kWaiting);
+  h.Send("user/connected", {{"userId", "other"}, {"handle", "nope"}});
+  h.Send("user/connected", {{"userId", "u1"}, {"handle", "@u1"}});
+  ASSERT_TRUE(h.Drive(std::chrono::hours(1)).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, "@u1");
+}
+
+TEST(EngineWaitTest, TimeoutGivesNullOutput) {
+  EngineHarness h;
+  h.AddFlow(kWaitFlow);
+  std::string run = h.Send("purchase", {{"userId", "u1"}});
+  ASSERT_TRUE(h.Drive().ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, nullptr);
+  EXPECT_EQ(h.Completion(run, "discord")["output"], nullptr);
+}
+
+// The event lands while the step before the wait is running: after that step started, before its
+// completion (which registers the wait) commits.
+TEST(EngineWaitTest, EventStoredBetweenPreviousStepAndWaitMatches) {
+  EngineHarness h;
+  h.AddFlow(kWaitFlow);
+  std::string run = h.Send("purchase", {{"userId", "u1"}});
+  // Stop right after the action of `before` ran: its completion is not committed yet.
+  h.engine().TEST_failpoints().TEST_Record(true);
+  bool sent = false;
+  for (int k = 1; k < 20 && !sent; ++k) {
+    h.engine().TEST_failpoints().TEST_CrashAt(k);
+    auto advanced = h.engine().AdvanceReadyRuns(10);
+    auto trace = h.engine().TEST_failpoints().TEST_trace();
+    if (!advanced.ok() && !trace.empty() && trace.back() == kFailAfterAction) {
+      h.Send("user/connected", {{"userId", "u1"}, {"handle", "@early"}});
+      sent = true;
+    }
+    h.Reopen();
+  }
+  ASSERT_TRUE(sent);
+  ASSERT_TRUE(h.Drive(std::chrono::hours(1)).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, "@early");
+}
+
+TEST(EngineWaitTest, EventBeforeTheWaitMatchesOnlyWithLookback) {
+  for (bool lookback : {false, true}) {
+    EngineHarness h;
+    std::string flow = R"(
+id: lookback
+on: {event: start}
+steps:
+  - id: nap
+    sleep: 10m
+  - id: w
+    wait_for_event:
+      event: ping
+      if: async.data.n > 1
+      timeout: 1h
+)";
+    if (lookback) flow += "      lookback: 1h\n";
+    h.AddFlow(flow + "  - id: out\n    return: \"${{ steps.w.output.data.n }}\"\n");
+    std::string run = h.Send("start");
+    ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());  // now sleeping
+    h.clock().Advance(std::chrono::minutes(1));
+    h.Send("ping", {{"n", 5}});  // before the previous step (the sleep) completes
+    ASSERT_TRUE(h.Drive().ok());
+    EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+    if (lookback) {
+      EXPECT_EQ(h.Run(run).output, 5);
+    } else {
+      EXPECT_EQ(h.Run(run).output, nullptr);
+    }
+  }
+}
+
+TEST(EngineWaitTest, TenThousandWaitsEachResumeOnlyTheirOwnRun) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: many
+on: {event: start}
+steps:
+  - id: w
+    wait_for_event: {event: done, match: data.key, timeout: 1h}
+  - id: out
+    return: "${{ steps.w.output.data.key }}"
+)");
+  std::vector<Json> events;
+  for (int i = 0; i < 10000; ++i) events.push_back({{"name", "start"}, {"data", {{"key", i}}}});
+  auto ingested = h.engine().IngestEvents(events);
+  ASSERT_TRUE(ingested.ok());
+  for (;;) {
+    auto advanced = h.engine().AdvanceReadyRuns(512);
+    ASSERT_TRUE(advanced.ok());
+    if (*advanced == 0) break;
+  }
+  auto waiting = h.engine().ListRuns({.status = RunStatus::kWaiting, .limit = 20000});
+  ASSERT_TRUE(waiting.ok());
+  ASSERT_EQ(waiting->size(), 10000u);
+  h.Send("done", {{"key", 4242}});
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());
+  auto completed = h.engine().ListRuns({.status = RunStatus::kCompleted, .limit = 20000});
+  ASSERT_TRUE(completed.ok());
+  ASSERT_EQ(completed->size(), 1u);
+  EXPECT_EQ((*completed)[0].output, 4242);
+  EXPECT_EQ((*completed)[0].id, (*ingested)[4242].runs.at(0));
+}
+
+TEST(EngineWaitTest, CancelOnStopsTheMatchingRunOnly) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: cancel-me
+on: {event: purchase}
+cancel_on:
+  - event: refund
+    match: data.orderId
+steps:
+  - id: nap
+    sleep: 1h
+  - id: after
+    http: {method: GET, url: "https://x"}
+)");
+  std::string a = h.Send("purchase", {{"orderId", "a"}});
+  std::string b = h.Send("purchase", {{"orderId", "b"}});
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());
+  h.Send("refund", {{"orderId", "a"}});
+  ASSERT_TRUE(h.Drive().ok());
+  EXPECT_EQ(h.Run(a).status, RunStatus::kCancelled);
+  EXPECT_EQ(h.Run(b).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.action("http").calls(), 1);
+}
+
+}  // namespace
+}  // namespace flowrun

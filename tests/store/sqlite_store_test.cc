@@ -1,0 +1,223 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <thread>
+
+#include "testing/paths.h"
+#include "testing/simulated_clock.h"
+
+namespace flowrun::store {
+namespace {
+
+using flowrun::testing::MakeTempDir;
+using flowrun::testing::SimulatedClock;
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<SqliteStore> Open() {
+    auto store = SqliteStore::Open({.path = path_, .clock = &clock_});
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  RunRecord NewRun(const std::string& id) {
+    RunRecord run;
+    run.id = id;
+    run.flow_id = "flow";
+    run.revision = "r1";
+    run.created_at = clock_.Now();
+    run.due_at = clock_.Now();
+    return run;
+  }
+  std::string path_ = MakeTempDir() + "/store.db";
+  SimulatedClock clock_;
+};
+
+TEST_F(SqliteStoreTest, CreatesRunsAndReadsThemBack) {
+  auto store = Open();
+  WriteBatch batch;
+  batch.Add(CreateRunOp{NewRun("r1"), std::chrono::hours(24), {}});
+  auto result = store->Commit(std::move(batch));
+  ASSERT_TRUE(result.ok() && result->status.ok());
+  EXPECT_EQ(result->created_runs, std::vector<std::string>{"r1"});
+  auto run = store->GetRun("r1");
+  ASSERT_TRUE(run.ok() && run->has_value());
+  EXPECT_EQ((*run)->status, RunStatus::kQueued);
+  // Survives reopening.
+  store.reset();
+  store = Open();
+  ASSERT_TRUE(store->GetRun("r1").ok());
+  EXPECT_TRUE(store->GetRun("r1")->has_value());
+}
+
+TEST_F(SqliteStoreTest, DuplicateClientIdRollsBackOnlyItsBatch) {
+  auto store = Open();
+  auto event = [&](std::string id) {
+    EventRecord e;
+    e.id = id;
+    e.name = "n";
+    e.ts = clock_.Now();
+    e.client_id = "client";
+    WriteBatch batch;
+    batch.Add(InsertEventOp{e, std::chrono::hours(24), true});
+    RunRecord run = NewRun("run-" + id);
+    run.trigger_event_id = id;
+    batch.Add(CreateRunOp{run, std::chrono::hours(24), {}});
+    return batch;
+  };
+  std::vector<WriteBatch> batches;
+  batches.push_back(event("e1"));
+  batches.push_back(event("e2"));
+  auto results = store->CommitMany(std::move(batches));
+  ASSERT_TRUE(results.ok());
+  EXPECT_TRUE((*results)[0].status.ok());
+  EXPECT_EQ((*results)[1].status.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ((*results)[1].duplicate_of, "e1");
+  EXPECT_FALSE(store->GetRun("run-e2")->has_value());
+  // After the window the id may be used again.
+  clock_.Advance(std::chrono::hours(25));
+  auto again = store->Commit(event("e3"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->status.ok());
+}
+
+TEST_F(SqliteStoreTest, ResolveWaitClaimsOnce) {
+  auto store = Open();
+  WriteBatch batch;
+  batch.Add(CreateRunOp{NewRun("r"), std::chrono::hours(24), {}});
+  WaitRecord wait;
+  wait.id = "w";
+  wait.run_id = "r";
+  wait.step_key = "wait";
+  wait.event_name = "e";
+  wait.match_path = "data.k";
+  wait.match_key = "1";
+  wait.created_at = clock_.Now();
+  batch.Add(RegisterWaitOp{wait});
+  ASSERT_TRUE(store->Commit(std::move(batch)).ok());
+  auto found = store->FindIndexedWaits("e", "data.k", "1", 10);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 1u);
+  WriteBatch first, second;
+  first.Add(ResolveWaitOp{"w", Json{{"first", true}}});
+  second.Add(ResolveWaitOp{"w", Json{{"second", true}}});
+  std::vector<WriteBatch> both;
+  both.push_back(std::move(first));
+  both.push_back(std::move(second));
+  auto results = store->CommitMany(std::move(both));
+  ASSERT_TRUE(results.ok());
+  EXPECT_EQ((*results)[0].resolved_waits.size(), 1u);
+  EXPECT_TRUE((*results)[1].resolved_waits.empty());
+  auto journal = store->LoadJournal("r");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 1u);
+  EXPECT_EQ((*journal)[0].data["output"], (Json{{"first", true}}));
+}
+
+TEST_F(SqliteStoreTest, GroupCommitSharesTransactionsAcrossThreads) {
+  auto store = Open();
+  constexpr int kThreads = 8, kPerThread = 50;
+  int64_t before = store->TEST_transactions();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        WriteBatch batch;
+        batch.Add(CreateRunOp{
+            NewRun("r" + std::to_string(t) + "-" + std::to_string(i)), std::chrono::hours(24), {}});
+        auto result = store->Commit(std::move(batch));
+        ASSERT_TRUE(result.ok() && result->status.ok());
+        // Acknowledged means committed: visible to a fresh reader.
+        auto run = store->GetRun("r" + std::to_string(t) + "-" + std::to_string(i));
+        ASSERT_TRUE(run.ok() && run->has_value());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  int64_t transactions = store->TEST_transactions() - before;
+  EXPECT_LE(transactions, kThreads * kPerThread);
+  auto runs = store->ListRuns({.limit = 1000});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST_F(SqliteStoreTest, ClaimLeasesOnceAndHonoursConcurrency) {
+  auto store = Open();
+  WriteBatch batch;
+  for (int i = 0; i < 3; ++i) {
+    RunRecord run = NewRun("r" + std::to_string(i));
+    run.concurrency_key = "k";
+    run.concurrency_limit = 2;
+    batch.Add(CreateRunOp{run, std::chrono::hours(24), {}});
+  }
+  ASSERT_TRUE(store->Commit(std::move(batch)).ok());
+  auto first = store->ClaimRuns("a", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->size(), 2u);
+  auto second = store->ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty());
+  ASSERT_TRUE(store->ReleaseLeases("a").ok());
+  auto third = store->ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, CorruptFileIsAClearErrorAndUntouched) {
+  {
+    std::ofstream out(path_, std::ios::binary);
+    out << std::string(8192, 'x');
+  }
+  auto store = SqliteStore::Open({.path = path_});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kDataLoss) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("not a flowrun database or is corrupt"),
+            std::string::npos);
+  std::ifstream in(path_, std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, std::string(8192, 'x'));
+}
+
+TEST_F(SqliteStoreTest, LockedFileIsAClearError) {
+  { auto store = Open(); }
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  auto store = SqliteStore::Open({.path = path_, .busy_timeout_ms = 50});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("locked"), std::string::npos);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  auto reopened = SqliteStore::Open({.path = path_});
+  EXPECT_TRUE(reopened.ok());
+}
+
+TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
+  { auto store = Open(); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 999", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = SqliteStore::Open({.path = path_});
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, MemoryModeUsesATemporaryFile) {
+  auto store = SqliteStore::Open({.path = ":memory:"});
+  ASSERT_TRUE(store.ok());
+  WriteBatch batch;
+  batch.Add(CreateRunOp{NewRun("m"), std::chrono::hours(24), {}});
+  ASSERT_TRUE((*store)->Commit(std::move(batch)).ok());
+  EXPECT_TRUE((*store)->GetRun("m")->has_value());
+}
+
+}  // namespace
+}  // namespace flowrun::store
