@@ -145,6 +145,7 @@ void RunWalker::Append(const std::string& key, JournalKind kind, Json data) {
   switch (kind) {
     case JournalKind::kCompleted:
       completed_[key] = data;
+      completed_in_batch_ = true;
       break;
     case JournalKind::kAttempt:
       attempts_[key].push_back(data);
@@ -165,6 +166,7 @@ store::WriteBatch RunWalker::TakeBatch() {
   batch.Add(store::RequireLeaseOp{run_.id, lease_owner_});
   for (auto& op : batch_.ops) batch.ops.push_back(std::move(op));
   batch_.ops.clear();
+  completed_in_batch_ = false;
   return batch;
 }
 
@@ -606,7 +608,10 @@ RunWalker::Outcome RunWalker::RunWait(const CompiledStep& step, const std::strin
     wait.step_key = key;
     wait.step_id = step.id;
     wait.event_name = name.get<std::string>();
-    wait.since_seq = -1;  // the store fills in the run's mark from its previous commit
+    // Events after the previous step's completion are candidates: when it commits with this
+    // registration, the store takes the newest seq at that commit (-2); otherwise the run's
+    // mark from its last commit (-1).
+    wait.since_seq = completed_in_batch_ ? -2 : -1;
     wait.timeout_at = now_ + *timeout;
     wait.created_at = now_;
     wait.context = Json{{"event", run_.event}};

@@ -147,6 +147,9 @@ class RunWalker {
   std::optional<TimePoint> earliest_due_;
   bool has_wait_ = false;
   bool has_sleep_ = false;
+  // A completion was appended to the pending batch: a wait registered now begins at that
+  // completion's commit.
+  bool completed_in_batch_ = false;
 
   store::WriteBatch batch_;
   std::vector<std::string> expected_resolutions_;

@@ -332,8 +332,9 @@ class SqliteStore::Writer {
         db_->Prepare("INSERT OR IGNORE INTO waits (id, run_id, kind, flow_id, revision, step_key, "
                      "step_id, event_name, match_path, match_key, since_seq, lookback_from, "
                      "timeout_at, created_at, context) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                     "?9, ?10, CASE WHEN ?11 < 0 THEN (SELECT coalesce(event_mark, 0) FROM runs "
-                     "WHERE id = ?2) ELSE ?11 END, ?12, ?13, ?14, ?15)"));
+                     "?9, ?10, CASE WHEN ?11 = -2 THEN (SELECT coalesce(max(seq), 0) FROM events) "
+                     "WHEN ?11 < 0 THEN (SELECT coalesce(event_mark, 0) FROM runs WHERE id = ?2) "
+                     "ELSE ?11 END, ?12, ?13, ?14, ?15)"));
     insert->Bind(1, w.id).Bind(2, w.run_id);
     insert->Bind(3, std::string_view(w.kind == WaitRecord::Kind::kCancel ? "cancel" : "step"));
     insert->Bind(4, w.flow_id).Bind(5, w.revision).Bind(6, w.step_key).Bind(7, w.step_id);
@@ -356,6 +357,7 @@ class SqliteStore::Writer {
     ASSIGN_OR_RETURN(
         SqliteStatement * wake,
         db_->Prepare("UPDATE runs SET wakeup = 1, cancel_requested = max(cancel_requested, ?3), "
+                     "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
                      "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE due_at END "
                      "WHERE id = ?1 AND ended_at IS NULL"));
     wake->Bind(1, run_id).Bind(2, ToUnixMillis(now)).Bind(3, static_cast<int64_t>(cancel));

@@ -69,8 +69,8 @@ struct RunRecord {
   int concurrency_limit = 0;
   std::string idempotency_key;
   bool cancel_requested = false;
-  // The highest event seq committed when the run was last written: a wait registered later also
-  // considers events after this mark, so an event that lands between two steps is not missed.
+  // The highest event seq committed when the run was last written or woken: a wait registered later
+  // also considers events after this mark, so an event that lands between two steps is not missed.
   int64_t event_mark = 0;
   std::string lease_owner;  // the worker advancing the run; empty when none
   std::optional<TimePoint> lease_until;

@@ -48,27 +48,56 @@ TEST(EngineWaitTest, TimeoutGivesNullOutput) {
   EXPECT_EQ(h.Completion(run, "discord")["output"], nullptr);
 }
 
-// The event lands while the step before the wait is running: after that step started, before its
-// completion (which registers the wait) commits.
+// The event lands after the previous step completed but before the walk that registers the wait:
+// here the previous step is a wait resolved by an event, and the run has not been advanced since.
 TEST(EngineWaitTest, EventStoredBetweenPreviousStepAndWaitMatches) {
   EngineHarness h;
-  h.AddFlow(kWaitFlow);
+  h.AddFlow(R"(
+id: two-waits
+on: {event: start}
+steps:
+  - id: first
+    wait_for_event: {event: one, match: data.k, timeout: 1h}
+  - id: second
+    wait_for_event: {event: two, match: data.k, timeout: 1h}
+  - id: out
+    return: "${{ steps.second.output.data.v }}"
+)");
+  std::string run = h.Send("start", {{"k", "a"}});
+  // The trigger committed the run; this event lands before the first wait is registered.
+  h.Send("one", {{"k", "a"}});
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());  // registers `first`, finds the event
+  h.Send("two", {{"k", "a"}, {"v", "in-the-gap"}});   // `first` completed; `second` not yet
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, "in-the-gap");
+}
+
+// An event that arrives while the previous step's side effect is in flight (the case of
+// inngest/inngest#1433) arrived before that step completed: `lookback` covers it.
+TEST(EngineWaitTest, EventDuringThePreviousActionMatchesWithLookback) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: during
+on: {event: purchase}
+steps:
+  - id: before
+    http: {method: GET, url: "https://x"}
+  - id: w
+    wait_for_event: {event: reply, match: data.userId, timeout: 1h, lookback: 5m}
+  - id: out
+    return: "${{ steps.w.output.data.handle }}"
+)");
   std::string run = h.Send("purchase", {{"userId", "u1"}});
-  // Stop right after the action of `before` ran: its completion is not committed yet.
   h.engine().TEST_failpoints().TEST_Record(true);
-  bool sent = false;
-  for (int k = 1; k < 20 && !sent; ++k) {
-    h.engine().TEST_failpoints().TEST_CrashAt(k);
-    auto advanced = h.engine().AdvanceReadyRuns(10);
-    auto trace = h.engine().TEST_failpoints().TEST_trace();
-    if (!advanced.ok() && !trace.empty() && trace.back() == kFailAfterAction) {
-      h.Send("user/connected", {{"userId", "u1"}, {"handle", "@early"}});
-      sent = true;
-    }
-    h.Reopen();
-  }
-  ASSERT_TRUE(sent);
-  ASSERT_TRUE(h.Drive(std::chrono::hours(1)).ok());
+  h.engine().TEST_failpoints().TEST_CrashAt(4);  // commit (2 passes), action (2 passes)
+  ASSERT_FALSE(h.engine().AdvanceReadyRuns(10).ok());
+  auto trace = h.engine().TEST_failpoints().TEST_trace();
+  ASSERT_FALSE(trace.empty());
+  EXPECT_EQ(trace.back(), kFailAfterAction);
+  h.Send("reply", {{"userId", "u1"}, {"handle", "@early"}});
+  h.Reopen();
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
   EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
   EXPECT_EQ(h.Run(run).output, "@early");
 }
