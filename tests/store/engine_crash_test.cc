@@ -19,7 +19,7 @@ using testing::EngineHarness;
 struct Shape {
   const char* name;
   const char* yaml;
-  int expected_effects;  // distinct side-effecting step keys
+  int expected_effects;  // distinct side-effecting step keys of the run itself
 };
 
 const Shape kShapes[] = {
@@ -45,7 +45,7 @@ steps:
     sleep: 1h
   - id: each
     foreach:
-      items: [1, 2, 3]
+      items: "[1, 2, 3]"
       concurrency: 2
       steps:
         - id: send
@@ -67,7 +67,7 @@ steps:
   - id: db
     db: {database: app, sql: "UPDATE t SET x = 1"}
 )",
-     2},
+     1},  // the parent's db step; the helper's http call belongs to the child run
 };
 
 constexpr char kHelper[] = R"(
