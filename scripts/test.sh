@@ -2,7 +2,7 @@
 # Quick start, command two: install what is missing, build, and run the whole test suite.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-TEST_PACKAGES=(clang libclang-rt-14-dev python3 python3-aiosmtpd)
+TEST_PACKAGES=(clang libclang-rt-14-dev python3 python3-aiosmtpd python3-jsonschema python3-yaml)
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build_flowrun "$BUILD_DIR"
 cd "$ROOT"
@@ -12,6 +12,11 @@ echo "== flowrun validate flows examples"
 
 echo "== unit and integration tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
+
+echo "== yaml-language-server reads the flow schema"
+command -v npm >/dev/null || install_missing_packages nodejs npm
+npm install --silent --no-audit --no-fund --prefix "$BUILD_DIR/node" yaml-language-server@1 >/dev/null
+YAML_LANGUAGE_SERVER_DIR="$BUILD_DIR/node/node_modules" sh tests/schemas/yaml_language_server_test.sh
 
 echo "== fuzzers, ${FLOWRUN_FUZZ_SECONDS:-20} s each"
 FUZZ_DIR="$BUILD_DIR-fuzz"
