@@ -1,0 +1,279 @@
+#include "actions/email_action.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "actions/mime_message.h"
+
+namespace flowrun {
+namespace {
+
+void InitCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool IsTemplate(const Json& value) {
+  return value.is_string() && value.get_ref<const std::string&>().find("${{") != std::string::npos;
+}
+
+const std::set<std::string>& KnownKeys() {
+  static const std::set<std::string> keys = {"to",      "cc",   "bcc",  "from",   "reply_to",
+                                             "subject", "text", "html", "headers"};
+  return keys;
+}
+
+struct Email {
+  MimeMessage message;
+  std::vector<MailAddress> bcc;
+};
+
+StatusOr<Email> ParseEmail(const Json& args, const std::string& default_from) {
+  if (!args.is_object()) return InvalidArgumentError("email arguments must be a map");
+  for (const auto& [key, value] : args.items()) {
+    if (!KnownKeys().count(key))
+      return InvalidArgumentError("unknown email argument \"" + key + "\"");
+  }
+  Email email;
+  MimeMessage& m = email.message;
+  if (!args.contains("to")) return InvalidArgumentError("to is required");
+  ASSIGN_OR_RETURN(m.to, ParseMailAddressList(args["to"], "to"));
+  if (m.to.empty()) return InvalidArgumentError("to names no address");
+  if (args.contains("cc")) {
+    ASSIGN_OR_RETURN(m.cc, ParseMailAddressList(args["cc"], "cc"));
+  }
+  if (args.contains("bcc")) {
+    ASSIGN_OR_RETURN(email.bcc, ParseMailAddressList(args["bcc"], "bcc"));
+  }
+  if (args.contains("reply_to")) {
+    ASSIGN_OR_RETURN(m.reply_to, ParseMailAddressList(args["reply_to"], "reply_to"));
+  }
+  std::string from = default_from;
+  if (args.contains("from")) {
+    if (!args["from"].is_string()) return InvalidArgumentError("from must be a string");
+    from = args["from"].get<std::string>();
+  }
+  if (from.empty()) {
+    return InvalidArgumentError("from is required: the step names none and smtp.from is not set");
+  }
+  ASSIGN_OR_RETURN(m.from, ParseMailAddress(from, "from"));
+  for (const char* key : {"subject", "text", "html"}) {
+    if (args.contains(key) && !args[key].is_string() && !args[key].is_null()) {
+      return InvalidArgumentError(std::string(key) + " must be a string");
+    }
+  }
+  if (args.contains("subject") && args["subject"].is_string()) m.subject = args["subject"];
+  if (args.contains("text") && args["text"].is_string()) m.text = args["text"];
+  if (args.contains("html") && args["html"].is_string()) m.html = args["html"];
+  if (args.contains("headers")) {
+    if (!args["headers"].is_object()) return InvalidArgumentError("headers must be a map");
+    for (const auto& [name, value] : args["headers"].items()) {
+      if (!value.is_string())
+        return InvalidArgumentError("header \"" + name + "\" must be a string");
+      m.headers.emplace_back(name, value.get<std::string>());
+    }
+  }
+  return email;
+}
+
+// Collects the server's reply lines, so that errors quote what the server said.
+int CaptureReplies(CURL*, curl_infotype type, char* data, size_t size, void* user) {
+  if (type == CURLINFO_HEADER_IN) {
+    std::string line(data, size);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    *static_cast<std::string*>(user) = line;
+  }
+  return 0;
+}
+
+struct Upload {
+  const std::string* data;
+  size_t offset = 0;
+};
+
+size_t ReadUpload(char* buffer, size_t size, size_t count, void* user) {
+  auto* upload = static_cast<Upload*>(user);
+  size_t n = std::min(size * count, upload->data->size() - upload->offset);
+  std::copy_n(upload->data->data() + upload->offset, n, buffer);
+  upload->offset += n;
+  return n;
+}
+
+std::string WithAngles(const std::string& address) { return "<" + address + ">"; }
+
+}  // namespace
+
+EmailAction::EmailAction(EmailActionOptions options) : options_(std::move(options)) {
+  InitCurlOnce();
+}
+
+Status EmailAction::CheckArguments(const Json& raw) const {
+  if (!raw.is_object()) return InvalidArgumentError("email arguments must be a map");
+  Json literal = Json::object();
+  for (const auto& [key, value] : raw.items()) {
+    if (!KnownKeys().count(key))
+      return InvalidArgumentError("unknown email argument \"" + key + "\"");
+    if (key == "subject" && value.is_string() &&
+        value.get_ref<const std::string&>().find_first_of("\r\n") != std::string::npos) {
+      return InvalidArgumentError("subject contains CR or LF");
+    }
+    if (IsTemplate(value)) {
+      // Addresses rendered at run time; a placeholder keeps the shape checks below meaningful.
+      if (key == "to" || key == "cc" || key == "bcc" || key == "reply_to" || key == "from") {
+        literal[key] = "placeholder@example.com";
+      } else {
+        literal[key] = "x";
+      }
+      continue;
+    }
+    if (value.is_array() && (key == "to" || key == "cc" || key == "bcc" || key == "reply_to")) {
+      Json items = Json::array();
+      for (const Json& item : value) {
+        items.push_back(IsTemplate(item) ? Json("placeholder@example.com") : item);
+      }
+      literal[key] = items;
+      continue;
+    }
+    literal[key] = value;
+  }
+  std::string default_from = options_.smtp ? options_.smtp->from : std::string(kOutboxSender);
+  ASSIGN_OR_RETURN(Email email, ParseEmail(literal, default_from));
+  email.message.message_id = MessageIdFor("check");
+  StatusOr<std::string> mime = RenderMime(email.message);
+  return mime.ok() ? OkStatus() : mime.status();
+}
+
+StatusOr<Json> EmailAction::Execute(const ActionRequest& request) {
+  StatusOr<Json> result = ExecuteUnredacted(request);
+  if (result.ok() || options_.redactor == nullptr) return result;
+  return options_.redactor->RedactStatus(result.status());
+}
+
+StatusOr<Json> EmailAction::ExecuteUnredacted(const ActionRequest& request) {
+  std::string default_from = options_.smtp ? options_.smtp->from : std::string(kOutboxSender);
+  ASSIGN_OR_RETURN(Email email, ParseEmail(request.arguments, default_from));
+  const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+  email.message.message_id = MessageIdFor(request.idempotency_key);
+  email.message.date = clock.Now();
+  ASSIGN_OR_RETURN(std::string mime, RenderMime(email.message));
+
+  std::vector<std::string> recipients;
+  for (const auto* list : {&email.message.to, &email.message.cc, &email.bcc}) {
+    for (const MailAddress& a : *list) {
+      if (std::find(recipients.begin(), recipients.end(), a.address) == recipients.end()) {
+        recipients.push_back(a.address);
+      }
+    }
+  }
+  if (options_.smtp) {
+    RETURN_IF_ERROR(SendSmtp(email.message.from.address, recipients, mime, request.deadline));
+  } else {
+    if (options_.outbox == nullptr) {
+      return FailedPreconditionError("no SMTP server is configured and there is no outbox");
+    }
+    OutboxMessage record;
+    record.message_id = email.message.message_id;
+    record.run_id = request.run_id;
+    record.step_key = request.step_key;
+    record.from = email.message.from.address;
+    record.recipients = recipients;
+    record.subject = email.message.subject;
+    record.mime = std::move(mime);
+    record.created_at = email.message.date;
+    RETURN_IF_ERROR(options_.outbox->Put(record));
+  }
+  return Json{{"message_id", email.message.message_id}};
+}
+
+Status EmailAction::SendSmtp(const std::string& envelope_from,
+                             const std::vector<std::string>& recipients, const std::string& mime,
+                             TimePoint deadline) const {
+  const SmtpConfig& smtp = *options_.smtp;
+  Duration timeout = options_.timeout;
+  if (deadline != TimePoint{}) {
+    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+    Duration remaining = std::chrono::duration_cast<Duration>(deadline - clock.Now());
+    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
+    timeout = std::min(timeout, remaining);
+  }
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return InternalError("could not create a libcurl handle");
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt(nullptr, curl_slist_free_all);
+  for (const std::string& r : recipients) {
+    rcpt.reset(curl_slist_append(rcpt.release(), WithAngles(r).c_str()));
+  }
+  std::string from = WithAngles(envelope_from);
+  Upload upload{&mime};
+  std::string last_reply;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  CURL* h = curl.get();
+  curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl_easy_setopt(h, CURLOPT_MAIL_FROM, from.c_str());
+  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt.get());
+  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadUpload);
+  curl_easy_setopt(h, CURLOPT_READDATA, &upload);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min(timeout, options_.connect_timeout).count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);  // feeds CaptureReplies; nothing is printed
+  curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, CaptureReplies);
+  curl_easy_setopt(h, CURLOPT_DEBUGDATA, &last_reply);
+  long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
+                 : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
+                                                      : CURLUSESSL_TRY;
+  if (smtp.url.rfind("smtps://", 0) == 0) use_ssl = CURLUSESSL_ALL;
+  curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
+  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!smtp.username.empty()) {
+    curl_easy_setopt(h, CURLOPT_USERNAME, smtp.username.c_str());
+    curl_easy_setopt(h, CURLOPT_PASSWORD, smtp.password.c_str());
+  }
+
+  CURLcode code = curl_easy_perform(h);
+  if (code == CURLE_OK) return OkStatus();
+  long reply = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
+  std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+  std::string where = "SMTP " + smtp.url;
+  if (reply >= 400 && reply < 600 && !last_reply.empty() &&
+      last_reply.rfind(std::to_string(reply), 0) == 0) {
+    detail = "server replied \"" + last_reply + "\"";
+  }
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+      return UnavailableError(where + ": could not connect: " + detail);
+    case CURLE_OPERATION_TIMEDOUT:
+      return DeadlineExceededError(where + ": timed out: " + detail);
+    case CURLE_USE_SSL_FAILED:
+      return FailedPreconditionError(where +
+                                     ": the server does not offer STARTTLS, which "
+                                     "smtp.starttls requires: " +
+                                     detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return FailedPreconditionError(where +
+                                     ": the server's TLS certificate could not be "
+                                     "verified: " +
+                                     detail);
+    case CURLE_LOGIN_DENIED:
+      if (reply >= 400 && reply < 500) return UnavailableError(where + ": " + detail);
+      return UnauthenticatedError(where + ": authentication failed: " + detail);
+    default:
+      break;
+  }
+  if (reply >= 400 && reply < 500) return UnavailableError(where + ": " + detail);
+  if (reply >= 500) return FailedPreconditionError(where + ": " + detail);
+  // No SMTP reply to judge by: the connection broke or TLS failed; worth another attempt.
+  return UnavailableError(where + ": " + detail);
+}
+
+}  // namespace flowrun

@@ -1,0 +1,59 @@
+// EmailAction: the `email` step. Builds a MIME message (mime_message.h) and sends it over SMTP
+// with libcurl (smtp:// with STARTTLS auto|required|off, or smtps://), authenticating when
+// credentials are configured; without SMTP it puts the message in the EmailOutbox. Output:
+// `{message_id}`.
+//
+// Arguments: to (address or list; required), cc, bcc (envelope only, never in the headers), from
+// (default smtp.from), reply_to, subject, text and/or html, headers (extra headers).
+//
+// The Message-ID is derived from the idempotency key, so every retry of a step sends the same
+// one and receivers can drop duplicates. Retried: connection failures, timeouts and SMTP 4xx
+// replies (kUnavailable). Not retried: SMTP 5xx replies, failed authentication, a server that
+// lacks a required STARTTLS, and bad arguments (kInvalidArgument, before anything is sent).
+//
+// Thread-safety: Execute may run concurrently; each call uses its own libcurl handle.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "actions/action.h"
+#include "actions/email_outbox.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "config/secrets.h"
+
+namespace flowrun {
+
+struct EmailActionOptions {
+  // The SMTP server, with username and password already resolved from secrets. Absent: outbox.
+  std::optional<SmtpConfig> smtp;
+  EmailOutbox* outbox = nullptr;  // REQUIRES: set when smtp is absent
+  std::string ca_file;            // trust anchors replacing the system bundle; for tests
+  Duration connect_timeout = std::chrono::seconds(10);  // Default: 10s
+  Duration timeout = std::chrono::seconds(60);          // Default: 60s for the whole exchange
+  const Clock* clock = nullptr;                         // for the Date header; Default: system
+  const SecretRedactor* redactor = nullptr;             // applied to error messages; may be null
+};
+
+class EmailAction final : public Action {
+ public:
+  // The sender used when neither the step nor the config names one (outbox only).
+  static constexpr const char* kOutboxSender = "flowrun <flowrun@localhost>";
+
+  explicit EmailAction(EmailActionOptions options);
+
+  std::string_view name() const override { return "email"; }
+  Status CheckArguments(const Json& raw_arguments) const override;
+  StatusOr<Json> Execute(const ActionRequest& request) override;
+
+ private:
+  StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
+  Status SendSmtp(const std::string& envelope_from, const std::vector<std::string>& recipients,
+                  const std::string& mime, TimePoint deadline) const;
+
+  const EmailActionOptions options_;
+  SystemClock system_clock_;
+};
+
+}  // namespace flowrun

@@ -1,0 +1,388 @@
+#include "actions/email_action.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "actions/mime_message.h"
+#include "testing/in_memory_email_outbox.h"
+#include "testing/paths.h"
+#include "testing/smtp_server.h"
+#include "testing/subprocess.h"
+#include "testing/test_certificates.h"
+
+namespace flowrun {
+namespace {
+
+using testing::SmtpServer;
+using testing::SmtpServerOptions;
+
+ActionRequest Request(Json arguments, std::string key = "run-7/welcome", int attempt = 1) {
+  ActionRequest request;
+  request.run_id = key.substr(0, key.find('/'));
+  request.step_key = key.substr(key.find('/') + 1);
+  request.idempotency_key = key;
+  request.attempt = attempt;
+  request.arguments = std::move(arguments);
+  return request;
+}
+
+// Parses a received message with Python's own email package, the way a mail client would, and
+// returns what it sees.
+Json ParseWithPython(const std::string& message) {
+  std::string dir = testing::MakeTempDir();
+  std::ofstream(dir + "/message.eml", std::ios::binary) << message;
+  const char* script = R"PY(
+import email, email.policy, json, sys
+msg = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
+parts = []
+for part in (msg.iter_parts() if msg.is_multipart() else [msg]):
+    parts.append({'type': part.get_content_type(), 'content': part.get_content()})
+print(json.dumps({
+    'subject': str(msg['subject']), 'raw_subject': msg.get('subject').__class__.__name__,
+    'from': str(msg['from']), 'to': str(msg['to']), 'cc': str(msg['cc'] or ''),
+    'reply_to': str(msg['reply-to'] or ''), 'has_bcc': 'bcc' in msg,
+    'message_id': str(msg['message-id']), 'date': str(msg['date']),
+    'content_type': msg.get_content_type(), 'parts': parts,
+    'x_campaign': str(msg['x-campaign'] or ''),
+    'defects': [type(d).__name__ for d in msg.defects]}))
+)PY";
+  testing::ProcessResult result =
+      testing::RunProcess({"/usr/bin/python3", "-c", script, dir + "/message.eml"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  return Json::parse(result.out);
+}
+
+SmtpConfig SmtpFor(const SmtpServer& server) {
+  SmtpConfig smtp;
+  smtp.url = server.Url();
+  smtp.from = "Flowrun Ops <ops@example.com>";
+  smtp.starttls = StartTls::kAuto;
+  return smtp;
+}
+
+EmailAction SmtpAction(const SmtpServer& server) {
+  EmailActionOptions options;
+  options.smtp = SmtpFor(server);
+  options.timeout = std::chrono::seconds(10);
+  return EmailAction(options);
+}
+
+TEST(MimeMessageTest, EncodesNonAsciiSubjectsPerRfc2047) {
+  EXPECT_EQ(EncodeHeaderText("Plain subject"), "Plain subject");
+  std::string encoded = EncodeHeaderText("Bienvenue, élève ✓");
+  EXPECT_EQ(encoded.rfind("=?UTF-8?B?", 0), 0u);
+  std::string long_subject;
+  for (int i = 0; i < 30; ++i) long_subject += "日本語";
+  std::string folded = EncodeHeaderText(long_subject);
+  size_t start = 0;
+  while (start < folded.size()) {
+    size_t end = folded.find("\r\n ", start);
+    std::string word =
+        folded.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    EXPECT_LE(word.size(), 75u);
+    EXPECT_EQ(word.rfind("=?UTF-8?B?", 0), 0u);
+    start = end == std::string::npos ? folded.size() : end + 3;
+  }
+  EXPECT_EQ(EncodeHeaderText("looks =?like?= a word"), "=?UTF-8?B?bG9va3MgPT9saWtlPz0gYSB3b3Jk?=");
+}
+
+TEST(MimeMessageTest, MessageIdIsDerivedFromTheKey) {
+  EXPECT_EQ(MessageIdFor("run-7/welcome"), MessageIdFor("run-7/welcome"));
+  EXPECT_NE(MessageIdFor("run-7/welcome"), MessageIdFor("run-7/welcome[1]"));
+  std::string id = MessageIdFor("run-7/welcome");
+  EXPECT_EQ(id.size(), 1 + 32 + 9);
+  EXPECT_EQ(id.substr(33), "@flowrun>");
+}
+
+TEST(MimeMessageTest, MailDate) {
+  EXPECT_EQ(FormatMailDate(*ParseTimestamp("2026-03-03T09:30:05Z")),
+            "Tue, 03 Mar 2026 09:30:05 +0000");
+}
+
+TEST(MimeMessageTest, AddressValidation) {
+  EXPECT_TRUE(ParseMailAddress("ada@example.com", "to").ok());
+  StatusOr<MailAddress> named = ParseMailAddress("\"Lovelace, Ada\" <ada@example.com>", "to");
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(named->name, "Lovelace, Ada");
+  EXPECT_EQ(named->ToHeader(), "\"Lovelace, Ada\" <ada@example.com>");
+  for (std::string bad : {"ada", "ada@", "@example.com", "a..b@example.com", "ada@exa mple.com",
+                          "ada@-example.com", "ada@example.com>", "Ada <ada@example.com> x",
+                          "ada@example.com\r\nBcc: victim@example.com", "élève@example.com"}) {
+    EXPECT_FALSE(ParseMailAddress(bad, "to").ok()) << bad;
+  }
+  StatusOr<std::vector<MailAddress>> list = ParseMailAddressList(
+      Json({"a@example.com, \"B, b\" <b@example.com>", "c@example.com"}), "to");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[1].name, "B, b");
+}
+
+TEST(EmailActionTest, SendsMultipartMimeThroughRealSmtp) {
+  auto server = SmtpServer::Start();
+  EmailAction action = SmtpAction(*server);
+  StatusOr<Json> out = action.Execute(Request({
+      {"to", {"Ada <ada@example.com>", "bob@example.com"}},
+      {"cc", "carol@example.com"},
+      {"bcc", {"audit@example.com"}},
+      {"reply_to", "help@example.com"},
+      {"subject", "Connectez votre Discord — ça prend 1 minute ✓"},
+      {"text", "Hi Ada,\nconnect at https://app.example.com/discord\n.\nA line with a dot."},
+      {"html", "<p>Hi <b>Ada</b>, connect <a href=\"https://app.example.com\">here</a></p>"},
+      {"headers", {{"X-Campaign", "onboarding"}}},
+  }));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ((*out)["message_id"], MessageIdFor("run-7/welcome"));
+
+  auto received = server->Accepted();
+  ASSERT_EQ(received.size(), 1u);
+  const testing::ReceivedMail& mail = received[0];
+  EXPECT_EQ(mail.mail_from, "ops@example.com");
+  EXPECT_EQ(mail.rcpt_tos, (std::vector<std::string>{"ada@example.com", "bob@example.com",
+                                                     "carol@example.com", "audit@example.com"}));
+  EXPECT_NE(mail.data.find("Subject: =?UTF-8?B?"), std::string::npos);
+  EXPECT_EQ(mail.data.find("audit@example.com"), std::string::npos) << "bcc leaked into headers";
+
+  Json parsed = ParseWithPython(mail.data);
+  EXPECT_EQ(parsed["subject"], "Connectez votre Discord — ça prend 1 minute ✓");
+  EXPECT_EQ(parsed["from"], "Flowrun Ops <ops@example.com>");
+  EXPECT_EQ(parsed["to"], "Ada <ada@example.com>, bob@example.com");
+  EXPECT_EQ(parsed["cc"], "carol@example.com");
+  EXPECT_EQ(parsed["reply_to"], "help@example.com");
+  EXPECT_EQ(parsed["has_bcc"], false);
+  EXPECT_EQ(parsed["message_id"], MessageIdFor("run-7/welcome"));
+  EXPECT_FALSE(parsed["date"].get<std::string>().empty());
+  EXPECT_EQ(parsed["x_campaign"], "onboarding");
+  EXPECT_EQ(parsed["content_type"], "multipart/alternative");
+  ASSERT_EQ(parsed["parts"].size(), 2u);
+  EXPECT_EQ(parsed["parts"][0]["type"], "text/plain");
+  EXPECT_EQ(parsed["parts"][0]["content"],
+            "Hi Ada,\r\nconnect at https://app.example.com/discord\r\n.\r\nA line with a dot.");
+  EXPECT_EQ(parsed["parts"][1]["type"], "text/html");
+  EXPECT_NE(parsed["parts"][1]["content"].get<std::string>().find("<b>Ada</b>"), std::string::npos);
+  EXPECT_TRUE(parsed["defects"].empty()) << parsed["defects"].dump();
+}
+
+TEST(EmailActionTest, TextOnlyMessageIsSinglePart) {
+  auto server = SmtpServer::Start();
+  EmailAction action = SmtpAction(*server);
+  ASSERT_TRUE(
+      action.Execute(Request({{"to", "ada@example.com"}, {"subject", "Hi"}, {"text", "Plain"}}))
+          .ok());
+  auto received = server->Accepted();
+  ASSERT_EQ(received.size(), 1u);
+  Json parsed = ParseWithPython(received[0].data);
+  EXPECT_EQ(parsed["content_type"], "text/plain");
+  EXPECT_EQ(parsed["subject"], "Hi");
+  EXPECT_EQ(parsed["parts"][0]["content"], "Plain");
+}
+
+TEST(EmailActionTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
+  auto server = SmtpServer::Start();
+  server->RefuseNext(1, "451 4.3.0 Try again later");
+  EmailAction action = SmtpAction(*server);
+  Json args = {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}};
+  StatusOr<Json> first = action.Execute(Request(args, "run-9/receipt", 1));
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), StatusCode::kUnavailable) << first.status().ToString();
+  EXPECT_TRUE(first.status().IsRetryable());
+  EXPECT_NE(first.status().message().find("451"), std::string::npos) << first.status().message();
+
+  StatusOr<Json> second = action.Execute(Request(args, "run-9/receipt", 2));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+
+  auto received = server->Received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].reply.substr(0, 3), "451");
+  EXPECT_EQ(received[1].reply.substr(0, 3), "250");
+  Json a = ParseWithPython(received[0].data);
+  Json b = ParseWithPython(received[1].data);
+  EXPECT_EQ(a["message_id"], b["message_id"]);
+  EXPECT_EQ(b["message_id"], MessageIdFor("run-9/receipt"));
+  EXPECT_EQ((*second)["message_id"], MessageIdFor("run-9/receipt"));
+}
+
+TEST(EmailActionTest, PermanentFailureIsNotRetried) {
+  auto server = SmtpServer::Start();
+  server->RefuseNext(1, "554 5.7.1 Message rejected");
+  EmailAction action = SmtpAction(*server);
+  StatusOr<Json> out =
+      action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kFailedPrecondition) << out.status().ToString();
+  EXPECT_FALSE(out.status().IsRetryable());
+  EXPECT_NE(out.status().message().find("554"), std::string::npos) << out.status().message();
+
+  StatusOr<Json> rcpt =
+      action.Execute(Request({{"to", "reject-me@example.com"}, {"subject", "x"}, {"text", "y"}}));
+  ASSERT_FALSE(rcpt.ok());
+  EXPECT_FALSE(rcpt.status().IsRetryable()) << rcpt.status().ToString();
+  EXPECT_NE(rcpt.status().message().find("550"), std::string::npos) << rcpt.status().message();
+}
+
+TEST(EmailActionTest, BadInputIsRefusedAndNothingIsSent) {
+  auto server = SmtpServer::Start();
+  EmailAction action = SmtpAction(*server);
+  struct Case {
+    Json args;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {{{"to", "ada@example.com"}, {"subject", "Hi\r\nBcc: victim@example.com"}, {"text", "x"}},
+       "CR"},
+      {{{"to", "ada@example.com"}, {"subject", "Hi\nX-Injected: 1"}, {"text", "x"}}, "CR"},
+      {{{"to", "ada@example.com\r\nRCPT TO:<victim@example.com>"}, {"text", "x"}}, "CR"},
+      {{{"to", "not-an-address"}, {"text", "x"}}, "not a valid email address"},
+      {{{"to", "ada@example.com"}, {"from", "nobody"}, {"text", "x"}}, "from"},
+      {{{"to", "ada@example.com"}, {"subject", "x"}}, "text, html"},
+      {{{"subject", "x"}, {"text", "x"}}, "to is required"},
+      {{{"to", "ada@example.com"},
+        {"text", "x"},
+        {"headers", {{"X-A", "1\r\nBcc: v@example.com"}}}},
+       "CR"},
+      {{{"to", "ada@example.com"}, {"text", "x"}, {"headers", {{"Bcc", "v@example.com"}}}},
+       "set by the email step"},
+      {{{"to", "ada@example.com"}, {"text", "x"}, {"attachments", "x"}}, "unknown"},
+  };
+  for (const Case& c : cases) {
+    StatusOr<Json> out = action.Execute(Request(c.args));
+    ASSERT_FALSE(out.ok()) << c.args.dump();
+    EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << c.args.dump();
+    EXPECT_NE(out.status().message().find(c.message), std::string::npos) << out.status().message();
+  }
+  EXPECT_TRUE(server->Received().empty());
+  EXPECT_FALSE(action.CheckArguments(cases[0].args).ok());
+  EXPECT_TRUE(action
+                  .CheckArguments({{"to", "${{ steps.get-user.output.body.email }}"},
+                                   {"subject", "Run ${{ run.id }} failed"},
+                                   {"text", "${{ error.message }}"}})
+                  .ok());
+}
+
+TEST(EmailActionTest, UnreachableServerIsRetryable) {
+  int port;
+  {
+    auto probe = SmtpServer::Start();
+    port = probe->port();
+  }
+  EmailActionOptions options;
+  options.smtp = SmtpConfig{"smtp://127.0.0.1:" + std::to_string(port), "ops@example.com",
+                            StartTls::kAuto, "", ""};
+  EmailAction action(options);
+  StatusOr<Json> out =
+      action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnavailable) << out.status().ToString();
+  EXPECT_NE(out.status().message().find("could not connect"), std::string::npos);
+}
+
+TEST(EmailActionTest, StartTlsRequiredRefusesAServerWithoutIt) {
+  auto server = SmtpServer::Start();
+  EmailActionOptions options;
+  options.smtp = SmtpFor(*server);
+  options.smtp->starttls = StartTls::kRequired;
+  EmailAction action(options);
+  StatusOr<Json> out =
+      action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kFailedPrecondition) << out.status().ToString();
+  EXPECT_NE(out.status().message().find("STARTTLS"), std::string::npos);
+  EXPECT_TRUE(server->Received().empty());
+}
+
+TEST(EmailActionTest, StartTlsWithAuthFromSecrets) {
+  std::string dir = testing::MakeTempDir();
+  testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
+  SmtpServerOptions server_options;
+  server_options.tls_cert = certs.server_cert;
+  server_options.tls_key = certs.server_key;
+  server_options.auth_user = "mailer";
+  server_options.auth_password = "s3cret-pw";
+  auto server = SmtpServer::Start(server_options);
+
+  Secrets secrets(std::map<std::string, std::string>{{"SMTP_PASSWORD", "s3cret-pw"}});
+  EmailActionOptions options;
+  options.smtp = SmtpConfig{"smtp://localhost:" + std::to_string(server->port()), "ops@example.com",
+                            StartTls::kRequired, "mailer", ""};
+  options.smtp->password = *secrets.Resolve("${{ secrets.SMTP_PASSWORD }}");
+  options.ca_file = certs.ca_cert;
+  EmailAction action(options);
+  StatusOr<Json> out =
+      action.Execute(Request({{"to", "ada@example.com"}, {"subject", "TLS"}, {"text", "secure"}}));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  auto received = server->Accepted();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].auth_user, "mailer");
+
+  // A wrong password is an authentication error, not retried, and nothing is sent; the password
+  // never appears in the error.
+  options.smtp->password = "wrong-password";
+  SecretRedactor redactor(std::vector<std::string>{"wrong-password"});
+  options.redactor = &redactor;
+  EmailAction wrong(options);
+  StatusOr<Json> denied =
+      wrong.Execute(Request({{"to", "ada@example.com"}, {"subject", "TLS"}, {"text", "x"}}));
+  ASSERT_FALSE(denied.ok());
+  EXPECT_FALSE(denied.status().IsRetryable()) << denied.status().ToString();
+  EXPECT_EQ(denied.status().message().find("wrong-password"), std::string::npos);
+  EXPECT_EQ(server->Received().size(), 1u);
+
+  // A CA that did not sign the server's certificate is refused.
+  options.smtp->password = "s3cret-pw";
+  options.ca_file = certs.other_ca_cert;
+  EmailAction untrusting(options);
+  StatusOr<Json> refused =
+      untrusting.Execute(Request({{"to", "ada@example.com"}, {"subject", "TLS"}, {"text", "x"}}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition)
+      << refused.status().ToString();
+  EXPECT_EQ(server->Received().size(), 1u);
+}
+
+TEST(EmailActionTest, ImplicitTls) {
+  std::string dir = testing::MakeTempDir();
+  testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
+  SmtpServerOptions server_options;
+  server_options.tls_cert = certs.server_cert;
+  server_options.tls_key = certs.server_key;
+  server_options.implicit_tls = true;
+  auto server = SmtpServer::Start(server_options);
+  EmailActionOptions options;
+  options.smtp = SmtpConfig{"smtps://localhost:" + std::to_string(server->port()),
+                            "ops@example.com", StartTls::kAuto, "", ""};
+  options.ca_file = certs.ca_cert;
+  EmailAction action(options);
+  StatusOr<Json> out =
+      action.Execute(Request({{"to", "ada@example.com"}, {"subject", "smtps"}, {"text", "x"}}));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(server->Accepted().size(), 1u);
+}
+
+TEST(EmailActionTest, WithoutSmtpMailGoesToTheOutboxOnce) {
+  testing::InMemoryEmailOutbox outbox;
+  EmailActionOptions options;
+  options.outbox = &outbox;
+  EmailAction action(options);
+  Json args = {{"to", "ada@example.com"},
+               {"bcc", "audit@example.com"},
+               {"subject", "Ça va"},
+               {"text", "hello"}};
+  ASSERT_TRUE(action.Execute(Request(args, "run-3/notify", 1)).ok());
+  ASSERT_TRUE(action.Execute(Request(args, "run-3/notify", 2)).ok());
+  StatusOr<std::vector<OutboxMessage>> listed = outbox.List(10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  const OutboxMessage& m = (*listed)[0];
+  EXPECT_EQ(m.message_id, MessageIdFor("run-3/notify"));
+  EXPECT_EQ(m.run_id, "run-3");
+  EXPECT_EQ(m.step_key, "notify");
+  EXPECT_EQ(m.from, "flowrun@localhost");
+  EXPECT_EQ(m.recipients, (std::vector<std::string>{"ada@example.com", "audit@example.com"}));
+  EXPECT_EQ(m.subject, "Ça va");
+  EXPECT_EQ(m.mime.find("audit@example.com"), std::string::npos);
+  Json parsed = ParseWithPython(m.mime);
+  EXPECT_EQ(parsed["subject"], "Ça va");
+}
+
+}  // namespace
+}  // namespace flowrun
