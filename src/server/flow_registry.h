@@ -1,0 +1,137 @@
+// FlowRegistry: the service's ProgramCatalog, kept in step with the flows directory.
+//
+//   Load / Reload  run LoadFlowSet over the directory. Each valid flow whose revision is new
+//                  becomes the current revision (published to the store first, then served).
+//                  A file with errors is reported (a structured log line and FlowFileStatus) and
+//                  the flow's last good revision keeps serving. A flow whose file is gone stops
+//                  starting runs; its revisions stay available to the runs pinned to them.
+//   PollForChanges compares the directory's fingerprint (every *.yaml / *.yml with its size and
+//                  mtime) with the last load and reloads when it differs. The runtime calls it
+//                  once a second.
+//   Find           revisions not loaded from files (runs pinned to a revision that an edit or a
+//                  restart left behind) are fetched from the store and compiled on first use, so
+//                  every unfinished run finds its program after a restart.
+//
+// Thread-safety: all methods may be called from many threads at once. `mu_` guards the catalog
+// maps and the status; Load/Reload/PollForChanges are serialized by `reload_mu_` so two reloads
+// never interleave. Compilation and store reads run without `mu_` held.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "common/timestamp.h"
+#include "interpreter/compiler.h"
+#include "interpreter/diagnostic.h"
+#include "interpreter/program_catalog.h"
+#include "store/store.h"
+
+namespace flowrun {
+
+// One flow file as the last load saw it.
+struct FlowFileStatus {
+  std::string path;
+  std::string flow_id;   // empty when the file has no readable id
+  bool valid = false;    // compiled without errors
+  std::string revision;  // the revision compiled from the file; empty when invalid
+  // Every diagnostic of the file (warnings too), and the same rendered as
+  // `path:line:col: error: message [rule]` lines.
+  std::vector<Diagnostic> diagnostics;
+  std::vector<std::string> messages;
+};
+
+// One flow the registry knows, for /v1/flows and the dashboard.
+struct FlowStatus {
+  std::string flow_id;
+  // The revision new runs start, or null when the flow was deleted (retired).
+  std::shared_ptr<const Program> current;
+  std::string source_path;  // the file it was last loaded from
+  // False when the flow's file failed its last load; `current` is then the last good revision.
+  bool valid = true;
+  std::vector<std::string> errors;  // the file's rendered diagnostics when invalid
+  TimePoint updated_at;             // when `current` last changed
+};
+
+struct FlowRegistryStatus {
+  std::string flows_dir;
+  TimePoint loaded_at;                // the last load or reload
+  int64_t generation = 0;             // increases with every load that changed a current revision
+  std::vector<FlowFileStatus> files;  // sorted by path
+  std::vector<std::string> path_errors;  // a missing directory and the like
+  std::vector<FlowStatus> flows;         // sorted by flow id
+};
+
+// What a reload changed.
+struct ReloadReport {
+  std::vector<std::string> updated;  // flows with a new current revision ("id@revision")
+  std::vector<std::string> retired;  // flows whose file disappeared
+  std::vector<std::string> invalid;  // files with errors
+  bool changed() const { return !updated.empty() || !retired.empty(); }
+};
+
+struct FlowRegistryOptions {
+  std::string flows_dir;         // REQUIRES: set
+  CompileOptions compile;        // e.g. checks that `db` steps name configured databases
+  const Clock* clock = nullptr;  // REQUIRES: set; outlives the registry
+  // Publishes a revision to the store before it serves (Engine::PublishRevision). Default: none.
+  std::function<Status(const Program&)> publish;
+};
+
+class FlowRegistry final : public ProgramCatalog {
+ public:
+  // `store` is read for revisions that no file provides. REQUIRES: outlives the registry.
+  FlowRegistry(store::Store& store, FlowRegistryOptions options);
+  FlowRegistry(const FlowRegistry&) = delete;
+  FlowRegistry& operator=(const FlowRegistry&) = delete;
+
+  // Loads the directory. Invalid files are reported, not fatal; a failure to publish is an error.
+  [[nodiscard]] StatusOr<ReloadReport> Reload();
+  // Reloads when the directory changed since the last load; an empty report otherwise.
+  [[nodiscard]] StatusOr<ReloadReport> PollForChanges();
+
+  FlowRegistryStatus Status() const;
+  // Every stored revision of a flow, oldest first (from the store).
+  [[nodiscard]] StatusOr<std::vector<store::FlowRevisionRecord>> Revisions(
+      std::string_view flow_id) const;
+
+  // ProgramCatalog.
+  std::shared_ptr<const Program> Find(std::string_view flow_id,
+                                      std::string_view revision) const override;
+  std::shared_ptr<const Program> Current(std::string_view flow_id) const override;
+  std::vector<std::shared_ptr<const Program>> AllCurrent() const override;
+
+ private:
+  // The files under the directory with their size and mtime, as one comparable string.
+  std::string Fingerprint() const;
+  [[nodiscard]] StatusOr<ReloadReport> ReloadLocked();  // REQUIRES: reload_mu_ held
+
+  store::Store& store_;
+  const FlowRegistryOptions options_;
+
+  std::mutex reload_mu_;
+  std::string fingerprint_;  // GUARDED_BY(reload_mu_)
+
+  mutable std::mutex mu_;
+  // GUARDED_BY(mu_): every known revision by (flow id, revision); those fetched from the store
+  // are added on first use.
+  mutable std::map<std::pair<std::string, std::string>, std::shared_ptr<const Program>, std::less<>>
+      revisions_;
+  // GUARDED_BY(mu_): (flow id, revision) pairs that the store does not hold or that failed to
+  // compile, so a missing revision is not fetched again on every call.
+  mutable std::set<std::pair<std::string, std::string>, std::less<>> unavailable_;
+  std::map<std::string, FlowStatus, std::less<>> flows_;  // GUARDED_BY(mu_)
+  std::vector<FlowFileStatus> files_;                     // GUARDED_BY(mu_)
+  std::vector<std::string> path_errors_;                  // GUARDED_BY(mu_)
+  TimePoint loaded_at_;                                   // GUARDED_BY(mu_)
+  int64_t generation_ = 0;                                // GUARDED_BY(mu_)
+};
+
+}  // namespace flowrun

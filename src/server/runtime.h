@@ -1,0 +1,204 @@
+// Runtime: the flowrun service minus HTTP. It owns everything `flowrun serve` runs:
+//
+//   - the store (Config::store, `sqlite:<path>`), opened with a clear error when the file is
+//     corrupt (kDataLoss), locked by another process (kUnavailable) or from a newer flowrun;
+//   - the flows (Config::flows) in a FlowRegistry that reloads them when their files change;
+//   - the built-in actions (http, email, db), the secrets and their redactor, and the email
+//     outbox (SqliteOutbox in the store's file) used when no SMTP server is configured;
+//   - the Engine, and the threads that drive it:
+//       * `workers` threads that call Engine::AdvanceReadyRuns in batches and sleep on a condition
+//         variable when nothing is ready;
+//       * one timer thread that sleeps until the next due run or cron tick (Engine::NextDueTime,
+//         CronScheduler), woken early when new work arrives, prunes finished runs older than
+//         Config::retention when the store supports it, and wakes the workers;
+//       * one watcher thread that polls the flows directory once a second.
+//     Nothing spins: every wait is on a condition variable with a deadline.
+//   - the metrics registry with the service's metrics (metrics.h).
+//
+// Life cycle: Open (store, flows, actions, recovery; no threads) -> Start (threads; Ready() turns
+// true) -> Shutdown (stop intake, let in-flight steps finish up to the deadline, stop the threads,
+// close the store). The destructor shuts down with a short deadline when Shutdown was not called.
+//
+// The intake and query methods are what the HTTP API layer calls. Intake (IngestEvents,
+// InvokeFlow, RerunRun, CancelRun) returns only after its writes are durable, and refuses with
+// kUnavailable once Shutdown has begun.
+//
+// Thread-safety: every public method may be called from many threads at once, except that Start
+// and Shutdown must not race each other. `mu_` guards the thread-coordination state (generation
+// counters and flags) named in the private section; the engine, the store, the registry and the
+// outbox are thread-safe themselves.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "actions/action_registry.h"
+#include "actions/email_outbox.h"
+#include "common/clock.h"
+#include "common/json.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "config/secrets.h"
+#include "interpreter/engine.h"
+#include "server/cron_scheduler.h"
+#include "server/flow_registry.h"
+#include "server/metrics.h"
+#include "store/store.h"
+
+namespace flowrun {
+
+struct RuntimeOptions {
+  // The configuration with command-line overrides already applied (see ApplyServeOverrides in
+  // serve_command.cc). Config::workers <= 0 means "size for the machine": 2 x cores, at least 4.
+  Config config;
+  // The clock for the engine, timers and cron. Default (null): the system clock. With another
+  // clock, call Runtime::Wake after moving it so the timer thread looks again. REQUIRES: outlives
+  // the runtime.
+  const Clock* clock = nullptr;
+  // When set, these secrets are used instead of reading Config::secrets (tests, `flowrun run`).
+  std::optional<std::map<std::string, std::string>> secrets;
+  // Names this node's leases. Default: "node".
+  std::string node_id = "node";
+  // How often the watcher thread checks the flows directory; zero disables hot reload.
+  // Default: 1 s.
+  Duration reload_interval = std::chrono::seconds(1);
+  // Runs each worker leases per AdvanceReadyRuns call. Default: 32.
+  int batch_size = 32;
+  // How often the timer thread prunes finished runs (when the store supports pruning).
+  // Default: 1 hour.
+  Duration prune_interval = std::chrono::hours(1);
+  // Options for the cron scheduler (catch-up bound, grace). Default: see cron_scheduler.h.
+  CronSchedulerOptions cron;
+};
+
+// One run with its step journal.
+struct RunDetail {
+  store::RunRecord run;
+  std::vector<store::JournalEntry> journal;
+};
+
+class Runtime {
+ public:
+  // Opens the store, loads the flows (invalid files are reported, not fatal), registers the
+  // built-in actions, reads the secrets and recovers work a previous process left unfinished.
+  // Errors: the store's (kDataLoss corrupt, kUnavailable locked, kFailedPrecondition newer
+  // schema); kInvalidArgument for a bad store URL or an unreadable secret configuration;
+  // kNotFound for a flows directory that does not exist.
+  [[nodiscard]] static StatusOr<std::unique_ptr<Runtime>> Open(RuntimeOptions options);
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  ~Runtime();
+
+  // Starts the worker, timer and watcher threads. kFailedPrecondition when called twice or
+  // after Shutdown.
+  [[nodiscard]] Status Start();
+  // Stops intake at once, lets steps in flight finish until `grace` has passed (on the wall
+  // clock), then stops the threads and closes the store. Runs still leased at the deadline are
+  // resumed by the next process (their leases are released). Idempotent.
+  void Shutdown(Duration grace = std::chrono::seconds(30));
+
+  // --- Intake (durable when they return) ---
+
+  // Stores events ({name, data?, id?, ts?} objects) and starts the runs they trigger; the ids are
+  // returned only after the commit. kInvalidArgument names the first malformed event (nothing is
+  // stored then); kUnavailable during shutdown.
+  [[nodiscard]] StatusOr<std::vector<IngestedEvent>> IngestEvents(const std::vector<Json>& events);
+  // Starts the current revision of a flow by hand with `data` as its event's data; the run id.
+  // kNotFound for an unknown or retired flow; kAlreadyExists when idempotency drops the start.
+  [[nodiscard]] StatusOr<std::string> InvokeFlow(std::string_view flow_id, Json data);
+  // Asks a run to stop at its next step boundary. kNotFound; kFailedPrecondition when finished.
+  [[nodiscard]] Status CancelRun(std::string_view run_id);
+  // Starts a new run of a finished or unfinished run's flow with the same trigger event. With
+  // `from_step` (a top-level step id), the steps before it keep their recorded results and run
+  // again from that step. kNotFound for an unknown run or step; the new run id.
+  [[nodiscard]] StatusOr<std::string> RerunRun(std::string_view run_id,
+                                               std::optional<std::string> from_step = {});
+
+  // --- Queries ---
+
+  [[nodiscard]] StatusOr<std::vector<store::RunRecord>> ListRuns(const store::RunFilter& filter);
+  // nullopt for an unknown run.
+  [[nodiscard]] StatusOr<std::optional<RunDetail>> GetRun(std::string_view run_id);
+  [[nodiscard]] StatusOr<std::vector<store::EventRecord>> ListEvents(
+      const store::EventFilter& filter);
+  [[nodiscard]] StatusOr<std::optional<store::EventRecord>> GetEvent(std::string_view event_id);
+
+  // Flows with their current revisions, validation state and the diagnostics of the last load.
+  FlowRegistryStatus Flows() const;
+  // Every stored revision of a flow, oldest first.
+  [[nodiscard]] StatusOr<std::vector<store::FlowRevisionRecord>> FlowRevisions(
+      std::string_view flow_id) const;
+  // Reloads the flows directory now (the watcher does this by itself when files change).
+  [[nodiscard]] StatusOr<ReloadReport> ReloadFlows();
+
+  // The newest outbox messages, newest first.
+  [[nodiscard]] StatusOr<std::vector<OutboxMessage>> Outbox(size_t limit) const;
+
+  // --- Operations ---
+
+  MetricsRegistry& metrics() { return metrics_; }
+  // The service's metric handles; the API layer counts http_requests here.
+  const ServiceMetrics& service_metrics() const { return service_metrics_; }
+  // True between Start and the beginning of Shutdown (for /readyz).
+  bool Ready() const { return ready_.load(); }
+  const Config& config() const { return options_.config; }
+  // Secrets for resolving `${{ secrets.NAME }}` in webhook definitions, and their redactor.
+  const Secrets& secrets() const { return *secrets_; }
+  const SecretRedactor& redactor() const { return redactor_; }
+  // Wakes the timer thread and the workers (after a simulated clock moved, or new work).
+  void Wake();
+
+  Engine& TEST_engine() { return *engine_; }
+  CronScheduler& TEST_cron() { return *cron_; }
+
+ private:
+  explicit Runtime(RuntimeOptions options);
+  [[nodiscard]] Status Initialize();
+  void WorkerLoop();
+  void TimerLoop();
+  void WatcherLoop();
+  // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
+  void NotifyWork();
+  [[nodiscard]] Status CheckIntake() const;
+  double CountRuns(store::RunStatus status);
+
+  RuntimeOptions options_;
+  SystemClock system_clock_;
+  const Clock* clock_ = nullptr;
+
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<EmailOutbox> outbox_;
+  std::unique_ptr<Secrets> secrets_;
+  SecretRedactor redactor_;
+  ActionRegistry actions_;
+  std::unique_ptr<FlowRegistry> flows_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<CronScheduler> cron_;
+  MetricsRegistry metrics_;
+  ServiceMetrics service_metrics_;
+
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> intake_open_{true};
+  std::atomic<int> in_flight_{0};  // workers inside AdvanceReadyRuns
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;   // workers wait here for work_generation_ to move
+  std::condition_variable timer_cv_;  // the timer and watcher threads wait here
+  uint64_t work_generation_ = 0;      // GUARDED_BY(mu_); bumped by NotifyWork
+  uint64_t idle_reports_ = 0;         // GUARDED_BY(mu_); a worker found nothing to do
+  bool started_ = false;              // GUARDED_BY(mu_)
+  bool stopping_ = false;             // GUARDED_BY(mu_)
+  bool shut_down_ = false;            // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;  // started by Start, joined by Shutdown
+};
+
+}  // namespace flowrun
