@@ -275,6 +275,53 @@ StatusOr<std::string> Engine::StartRun(std::string_view flow_id, Json data) {
   return run_id;
 }
 
+StatusOr<std::optional<std::string>> Engine::FireCronTick(std::string_view flow_id,
+                                                          TimePoint tick) {
+  std::shared_ptr<const Program> program = catalog_.Current(flow_id);
+  if (!program) return NotFoundError("no flow \"" + std::string(flow_id) + "\"");
+  if (program->cron_triggers.empty()) {
+    return FailedPreconditionError("flow " + program->flow_id + " has no cron trigger");
+  }
+  const CronTrigger* trigger = &program->cron_triggers.front();
+  for (const CronTrigger& candidate : program->cron_triggers) {
+    auto next = candidate.schedule.NextAfter(tick - std::chrono::minutes(1));
+    if (next && *next == tick) {
+      trigger = &candidate;
+      break;
+    }
+  }
+  const std::string tick_text = FormatTimestamp(tick);
+  EventRecord event;
+  event.id = DeterministicId("evt_", {"cron", program->flow_id, tick_text});
+  event.name = "cron";
+  event.data = Json{{"tick", tick_text},
+                    {"schedule", trigger->schedule.ToString()},
+                    {"timezone", trigger->schedule.timezone()}};
+  event.ts = tick;
+  const std::string run_id = DeterministicId("run_", {event.id, program->flow_id});
+  store::CreateRunOp op;
+  ASSIGN_OR_RETURN(auto run, NewRun(*program, event.ToJson(), run_id, event.id, op));
+  (void)run;
+  WriteBatch batch;
+  batch.Add(store::ClaimCronTickOp{program->flow_id, tick});
+  batch.Add(store::InsertEventOp{event, options_.dedupe_window, false});
+  batch.Add(std::move(op));
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  BatchResult& result = results.front();
+  RETURN_IF_ERROR(result.status);
+  RETURN_IF_ERROR(MatchEvents(result.events_to_match));
+  if (!result.cron_tick_claimed || result.created_runs.empty()) {
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(run_id);
+}
+
+StatusOr<std::optional<TimePoint>> Engine::LastCronTick(std::string_view flow_id) {
+  return store_.LastCronTick(flow_id);
+}
+
 StatusOr<bool> Engine::WaitMatches(const WaitRecord& wait, const EventRecord& event) {
   if (event.name != wait.event_name) return false;
   const Json& trigger = wait.context.contains("event") ? wait.context["event"] : Json();

@@ -8,6 +8,8 @@
 //                     each as far as it goes. Internal steps of the whole batch commit in one
 //                     transaction; side-effecting actions run only after that commit, and their
 //                     results commit together in the next one. Returns the runs advanced.
+//   FireCronTick      starts the run of one cron tick of a flow, exactly once across restarts and
+//                     nodes (the tick is claimed in the batch that creates the run).
 //   CancelRun         asks a run to stop at its next step boundary.
 //   Recover           on start-up: ends this node's stale leases and finishes matching work that
 //                     a crash interrupted. Every unfinished run then resumes by replaying its
@@ -89,6 +91,19 @@ class Engine {
   // Starts the current revision of a flow with `data` as its event's data. kNotFound for an
   // unknown flow; kAlreadyExists when the flow's idempotency key drops the start.
   [[nodiscard]] StatusOr<std::string> StartRun(std::string_view flow_id, Json data);
+  // Starts the current revision of `flow_id` for its cron tick at `tick` (a fire time of one of
+  // its cron triggers; the first trigger whose schedule fires at `tick` names the schedule, else
+  // the first trigger). The run's event is {id, name: "cron", data: {tick, schedule, timezone},
+  // ts: tick} with an id derived from (flow, tick). The tick is claimed in the same batch that
+  // creates the run, so however often and on however many nodes it is fired, one run starts.
+  // Returns the run id, or nullopt when the tick was already claimed (or the flow's idempotency
+  // key dropped the run). kNotFound for an unknown flow; kFailedPrecondition for a flow without
+  // cron triggers.
+  [[nodiscard]] StatusOr<std::optional<std::string>> FireCronTick(std::string_view flow_id,
+                                                                  TimePoint tick);
+  // The latest tick claimed for a flow by FireCronTick, or nullopt when none was; a scheduler
+  // uses it after downtime to decide which missed ticks to fire (`catchup`).
+  [[nodiscard]] StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id);
   [[nodiscard]] StatusOr<int> AdvanceReadyRuns(int max);
   [[nodiscard]] Status CancelRun(std::string_view run_id);
   // Records a flow revision in the store, so that the dashboard and API can show it.

@@ -826,4 +826,16 @@ StatusOr<std::vector<FlowRevisionRecord>> SqliteStore::ListFlowRevisions(std::st
       });
 }
 
+StatusOr<std::optional<TimePoint>> SqliteStore::LastCronTick(std::string_view flow_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT max(tick) FROM cron_ticks WHERE flow_id = ?1"));
+  s->Bind(1, flow_id);
+  ASSIGN_OR_RETURN(bool row, s->Step());
+  std::optional<TimePoint> tick;
+  if (row && !s->IsNull(0)) tick = FromUnixMillis(s->Int(0));
+  s->Reset();
+  return tick;
+}
+
 }  // namespace flowrun::store

@@ -292,6 +292,10 @@ class Store {
       std::string_view flow_id, std::string_view revision) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<FlowRevisionRecord>> ListFlowRevisions(
       std::string_view flow_id) = 0;
+
+  // The latest cron tick claimed for a flow (ClaimCronTickOp), or nullopt when none was.
+  [[nodiscard]] virtual StatusOr<std::optional<TimePoint>> LastCronTick(
+      std::string_view flow_id) = 0;
 };
 
 }  // namespace flowrun::store
