@@ -1,9 +1,6 @@
 #include "testing/smtp_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "testing/free_port.h"
 #include "testing/paths.h"
 
 namespace flowrun::testing {
@@ -106,29 +104,6 @@ class Handler:
         return reply
 )PY";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool Accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream buffer;
@@ -152,7 +127,7 @@ std::unique_ptr<SmtpServer> SmtpServer::Start(const SmtpServerOptions& options) 
   std::filesystem::create_directories(module_dir);
   std::filesystem::create_directories(mail_dir);
   std::ofstream(module_dir + "/flowrun_smtp_sink.py") << kHandler;
-  server->port_ = FreePort();
+  server->port_ = FreeLoopbackPort();
 
   std::vector<std::string> args = {kPython, "-m", "aiosmtpd",
                                    "-n",    "-l", "127.0.0.1:" + std::to_string(server->port_)};
@@ -183,7 +158,7 @@ std::unique_ptr<SmtpServer> SmtpServer::Start(const SmtpServerOptions& options) 
   }
   server->pid_ = pid;
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!Accepts(server->port_)) {
+  while (!LoopbackPortAccepts(server->port_)) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid || std::chrono::steady_clock::now() > give_up) {
       std::fprintf(stderr,

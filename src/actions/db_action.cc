@@ -1,0 +1,95 @@
+#include "actions/db_action.h"
+
+namespace flowrun {
+namespace {
+
+bool IsTemplate(const Json& value) {
+  return value.is_string() && value.get_ref<const std::string&>().find("${{") != std::string::npos;
+}
+
+constexpr const char* kIdempotencyParam = "idempotency_key";
+
+}  // namespace
+
+DbAction::DbAction(DbActionOptions options) : options_(std::move(options)) {}
+
+Status DbAction::CheckDatabaseName(const Json& database) const {
+  if (!database.is_string()) return InvalidArgumentError("database must be a string");
+  const std::string& name = database.get_ref<const std::string&>();
+  if (options_.databases.count(name)) return OkStatus();
+  std::string known;
+  for (const auto& [n, url] : options_.databases) known += (known.empty() ? "" : ", ") + n;
+  return InvalidArgumentError("database \"" + name + "\" is not in the config" +
+                              (known.empty() ? std::string(" (no databases are configured)")
+                                             : " (configured: " + known + ")"));
+}
+
+Status DbAction::CheckArguments(const Json& raw) const {
+  if (!raw.is_object()) return InvalidArgumentError("db arguments must be a map");
+  for (const auto& [key, value] : raw.items()) {
+    if (key != "database" && key != "sql" && key != "params") {
+      return InvalidArgumentError("unknown db argument \"" + key + "\"");
+    }
+  }
+  if (!raw.contains("database")) return InvalidArgumentError("database is required");
+  if (!IsTemplate(raw["database"])) RETURN_IF_ERROR(CheckDatabaseName(raw["database"]));
+  if (!raw.contains("sql") || !raw["sql"].is_string()) {
+    return InvalidArgumentError("sql is required and must be a string");
+  }
+  if (IsTemplate(raw["sql"])) {
+    return InvalidArgumentError(
+        "sql must not contain ${{ }} templates: pass values as :parameters in params");
+  }
+  if (raw.contains("params") && !raw["params"].is_object() && !IsTemplate(raw["params"])) {
+    return InvalidArgumentError("params must be a map");
+  }
+  return OkStatus();
+}
+
+StatusOr<Database*> DbAction::Get(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(name);
+  if (it != open_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                   OpenDatabase(name, options_.databases.at(name), options_.max_connections));
+  Database* raw = db.get();
+  open_.emplace(name, std::move(db));
+  return raw;
+}
+
+StatusOr<Json> DbAction::Execute(const ActionRequest& request) {
+  StatusOr<Json> result = ExecuteUnredacted(request);
+  if (result.ok() || options_.redactor == nullptr) return result;
+  return options_.redactor->RedactStatus(result.status());
+}
+
+StatusOr<Json> DbAction::ExecuteUnredacted(const ActionRequest& request) {
+  const Json& args = request.arguments;
+  if (!args.is_object()) return InvalidArgumentError("db arguments must be a map");
+  if (!args.contains("database")) return InvalidArgumentError("database is required");
+  RETURN_IF_ERROR(CheckDatabaseName(args["database"]));
+  if (!args.contains("sql") || !args["sql"].is_string()) {
+    return InvalidArgumentError("sql is required and must be a string");
+  }
+  Json params = args.contains("params") ? args["params"] : Json::object();
+  if (params.is_null()) params = Json::object();
+  if (!params.is_object()) return InvalidArgumentError("params must be a map");
+  const std::string& sql = args["sql"].get_ref<const std::string&>();
+  if (!params.contains(kIdempotencyParam) &&
+      sql.find(std::string(":") + kIdempotencyParam) != std::string::npos) {
+    params[kIdempotencyParam] = request.idempotency_key;
+  }
+
+  Duration timeout = options_.statement_timeout;
+  if (request.deadline != TimePoint{}) {
+    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+    Duration remaining = std::chrono::duration_cast<Duration>(request.deadline - clock.Now());
+    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
+    timeout = std::min(timeout, remaining);
+  }
+  ASSIGN_OR_RETURN(Database * db, Get(args["database"].get<std::string>()));
+  ASSIGN_OR_RETURN(QueryResult result, db->Execute(sql, params, timeout));
+  return Json{{"rows", std::move(result.rows)}, {"changes", result.changes}};
+}
+
+}  // namespace flowrun

@@ -1,0 +1,56 @@
+// DbAction: the `db` step. Runs one SQL statement with named `:param` placeholders against a
+// database named in the config (`databases:` — sqlite:PATH or postgres://…), in a transaction of
+// its own, and returns `{rows, changes}`.
+//
+// Arguments: database (a configured name), sql, params (name -> value; always bound, never
+// spliced). `:idempotency_key` may be used without listing it in params: it is bound to
+// "<run id>/<step key>", so a flow can guard a write with a unique constraint and make a retried
+// step a no-op.
+//
+// The statement timeout is the smaller of DbActionOptions::statement_timeout and the time left
+// before the attempt's deadline. Databases are opened on first use and kept for the life of the
+// action.
+//
+// Thread-safety: Execute may run concurrently from many threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "actions/action.h"
+#include "actions/database.h"
+#include "common/clock.h"
+#include "config/secrets.h"
+
+namespace flowrun {
+
+struct DbActionOptions {
+  std::map<std::string, std::string> databases;           // name -> URL, as in Config::databases
+  Duration statement_timeout = std::chrono::seconds(30);  // Default: 30s
+  size_t max_connections = 8;                             // per database; Default: 8
+  const Clock* clock = nullptr;              // for the attempt deadline; Default: system clock
+  const SecretRedactor* redactor = nullptr;  // applied to error messages; may be null
+};
+
+class DbAction final : public Action {
+ public:
+  explicit DbAction(DbActionOptions options);
+
+  std::string_view name() const override { return "db"; }
+  Status CheckArguments(const Json& raw_arguments) const override;
+  StatusOr<Json> Execute(const ActionRequest& request) override;
+
+ private:
+  StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
+  StatusOr<Database*> Get(const std::string& name);
+  Status CheckDatabaseName(const Json& database) const;
+
+  const DbActionOptions options_;
+  SystemClock system_clock_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Database>> open_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace flowrun
