@@ -1,0 +1,43 @@
+// SqliteOutbox: the durable EmailOutbox (actions/email_outbox.h), a table `email_outbox` in the
+// store's SQLite file (created when missing), so mail kept while no SMTP server is configured
+// survives restarts and is shown by the API and dashboard.
+//
+// It uses its own connection to the file: the store's WAL mode lets it write beside the store's
+// writer, and `busy_timeout_ms` bounds the wait for the write lock. Put is one autocommitted
+// INSERT OR IGNORE keyed on message_id, so a retried step keeps one copy; a busy or locked file
+// is kUnavailable, which the email action retries.
+//
+// Thread-safety: all methods may be called from many threads; `mu_` guards the connection.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "actions/email_outbox.h"
+#include "store/sqlite_db.h"
+
+namespace flowrun::store {
+
+class SqliteOutbox final : public EmailOutbox {
+ public:
+  // Opens the outbox in the SQLite file at `path`, creating the file and the table as needed.
+  // ":memory:" keeps the outbox in a private in-memory database (for one-off local runs).
+  // Errors: kDataLoss when the file is not a SQLite database; kUnavailable when it is locked.
+  [[nodiscard]] static StatusOr<std::unique_ptr<SqliteOutbox>> Open(const std::string& path,
+                                                                    int busy_timeout_ms = 5000);
+  SqliteOutbox(const SqliteOutbox&) = delete;
+  SqliteOutbox& operator=(const SqliteOutbox&) = delete;
+
+  Status Put(const OutboxMessage& message) override;
+  StatusOr<std::vector<OutboxMessage>> List(size_t limit) const override;
+
+ private:
+  explicit SqliteOutbox(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+
+  mutable std::mutex mu_;
+  std::unique_ptr<SqliteDb> db_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace flowrun::store
