@@ -3,6 +3,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 TEST_PACKAGES=(clang libclang-rt-14-dev python3 python3-aiosmtpd python3-jsonschema python3-yaml)
+# The action tests start a private PostgreSQL 15 server and make TLS certificates with openssl.
+TEST_PACKAGES+=(postgresql-15 openssl)
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build_flowrun "$BUILD_DIR"
 cd "$ROOT"

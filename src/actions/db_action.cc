@@ -1,5 +1,7 @@
 #include "actions/db_action.h"
 
+#include <cctype>
+
 namespace flowrun {
 namespace {
 
@@ -8,6 +10,18 @@ bool IsTemplate(const Json& value) {
 }
 
 constexpr const char* kIdempotencyParam = "idempotency_key";
+
+// True when `sql` mentions `:name` as a whole placeholder (not a prefix of a longer name).
+bool UsesParameter(const std::string& sql, const std::string& name) {
+  std::string needle = ":" + name;
+  for (size_t at = sql.find(needle); at != std::string::npos; at = sql.find(needle, at + 1)) {
+    size_t end = at + needle.size();
+    bool whole = end == sql.size() ||
+                 !(std::isalnum(static_cast<unsigned char>(sql[end])) || sql[end] == '_');
+    if (whole) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -75,8 +89,7 @@ StatusOr<Json> DbAction::ExecuteUnredacted(const ActionRequest& request) {
   if (params.is_null()) params = Json::object();
   if (!params.is_object()) return InvalidArgumentError("params must be a map");
   const std::string& sql = args["sql"].get_ref<const std::string&>();
-  if (!params.contains(kIdempotencyParam) &&
-      sql.find(std::string(":") + kIdempotencyParam) != std::string::npos) {
+  if (!params.contains(kIdempotencyParam) && UsesParameter(sql, kIdempotencyParam)) {
     params[kIdempotencyParam] = request.idempotency_key;
   }
 

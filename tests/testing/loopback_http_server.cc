@@ -61,6 +61,8 @@ LoopbackHttpServer::LoopbackHttpServer(std::unique_ptr<httplib::Server> server, 
   server_->Patch(any, handler);
   server_->Delete(any, handler);
   server_->Options(any, handler);
+  // Stopping waits for idle keep-alive connections to time out; keep that wait short.
+  server_->set_keep_alive_timeout(1);
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) {
     std::fprintf(stderr, "LoopbackHttpServer: cannot bind a loopback port\n");

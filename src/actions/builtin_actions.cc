@@ -1,0 +1,74 @@
+#include "actions/builtin_actions.h"
+
+#include <memory>
+
+#include "actions/db_action.h"
+#include "actions/email_action.h"
+#include "actions/http_action.h"
+#include "actions/mime_message.h"
+
+namespace flowrun {
+namespace {
+
+StatusOr<std::unique_ptr<Action>> MakeHttp(const Config& config,
+                                           const BuiltinActionEnvironment& env) {
+  HttpActionOptions options;
+  options.limits = config.http;
+  options.ca_file = env.ca_file;
+  options.clock = env.clock;
+  options.redactor = env.redactor;
+  return std::unique_ptr<Action>(new HttpAction(std::move(options)));
+}
+
+StatusOr<std::unique_ptr<Action>> MakeEmail(const Config& config,
+                                            const BuiltinActionEnvironment& env) {
+  EmailActionOptions options;
+  options.ca_file = env.ca_file;
+  options.clock = env.clock;
+  options.redactor = env.redactor;
+  if (config.smtp) {
+    SmtpConfig smtp = *config.smtp;
+    Secrets none;
+    const Secrets& secrets = env.secrets ? *env.secrets : none;
+    StatusOr<std::string> username = secrets.Resolve(smtp.username);
+    if (!username.ok()) return username.status().WithContext("smtp.username");
+    StatusOr<std::string> password = secrets.Resolve(smtp.password);
+    if (!password.ok()) return password.status().WithContext("smtp.password");
+    smtp.username = *username;
+    smtp.password = *password;
+    if (!smtp.from.empty()) {
+      StatusOr<MailAddress> from = ParseMailAddress(smtp.from, "smtp.from");
+      if (!from.ok()) return from.status();
+    }
+    options.smtp = std::move(smtp);
+  } else if (env.outbox == nullptr) {
+    return FailedPreconditionError("no smtp is configured and no outbox was given for email");
+  }
+  options.outbox = env.outbox;
+  return std::unique_ptr<Action>(new EmailAction(std::move(options)));
+}
+
+StatusOr<std::unique_ptr<Action>> MakeDb(const Config& config,
+                                         const BuiltinActionEnvironment& env) {
+  DbActionOptions options;
+  options.databases = config.databases;
+  options.clock = env.clock;
+  options.redactor = env.redactor;
+  return std::unique_ptr<Action>(new DbAction(std::move(options)));
+}
+
+}  // namespace
+
+Status RegisterBuiltinActions(ActionRegistry& registry, const Config& config,
+                              const BuiltinActionEnvironment& environment) {
+  using Factory =
+      StatusOr<std::unique_ptr<Action>> (*)(const Config&, const BuiltinActionEnvironment&);
+  // One line per action.
+  for (Factory make : {&MakeHttp, &MakeEmail, &MakeDb}) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Action> action, make(config, environment));
+    RETURN_IF_ERROR(registry.Register(std::move(action)));
+  }
+  return OkStatus();
+}
+
+}  // namespace flowrun

@@ -1,0 +1,34 @@
+// RegisterBuiltinActions: adds flowrun's side-effecting actions (http, email, db) to a registry,
+// each built once from the checked config. Adding an action is one file pair plus one line in
+// builtin_actions.cc.
+//
+// Thread-safety: call once at start-up, before ActionRegistry::Freeze.
+#pragma once
+
+#include <string>
+
+#include "actions/action_registry.h"
+#include "actions/email_outbox.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "config/config.h"
+#include "config/secrets.h"
+
+namespace flowrun {
+
+// What the actions need besides the config. Every pointer must outlive the registry.
+struct BuiltinActionEnvironment {
+  const Secrets* secrets = nullptr;          // resolves ${{ secrets.NAME }} in smtp credentials
+  EmailOutbox* outbox = nullptr;             // REQUIRES: set when the config has no smtp
+  const SecretRedactor* redactor = nullptr;  // redacts action error messages; may be null
+  const Clock* clock = nullptr;              // Default: the system clock
+  std::string ca_file;  // trust anchors replacing the system CA bundle (tests); empty: system
+};
+
+// Errors: a smtp credential naming a missing secret (kNotFound), a missing outbox
+// (kFailedPrecondition), an smtp.from that is not an address (kInvalidArgument), a name already
+// registered (kAlreadyExists).
+[[nodiscard]] Status RegisterBuiltinActions(ActionRegistry& registry, const Config& config,
+                                            const BuiltinActionEnvironment& environment);
+
+}  // namespace flowrun
