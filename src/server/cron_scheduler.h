@@ -22,6 +22,7 @@
 // cursors.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -61,10 +62,12 @@ class CronScheduler {
   struct Result {
     std::vector<FiredTick> fired;
     std::optional<TimePoint> next;  // the earliest future tick over all triggers; unset if none
+    // The first failure (a store error): the other triggers were still served, and the failed
+    // tick is tried again on the next call.
+    Status error;
   };
-  // Fires every tick due at the clock's current time. A failure to fire one trigger's tick is
-  // returned after the other triggers have been served; the tick is retried on the next call.
-  [[nodiscard]] StatusOr<Result> FireDue();
+  // Fires every tick due at the clock's current time.
+  Result FireDue();
 
  private:
   struct Cursor {

@@ -17,6 +17,7 @@
 // never interleave. Compilation and store reads run without `mu_` held.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -97,7 +98,8 @@ class FlowRegistry final : public ProgramCatalog {
   // Reloads when the directory changed since the last load; an empty report otherwise.
   [[nodiscard]] StatusOr<ReloadReport> PollForChanges();
 
-  FlowRegistryStatus Status() const;
+  // What the last load found, for /v1/flows and the dashboard.
+  FlowRegistryStatus Snapshot() const;
   // Every stored revision of a flow, oldest first (from the store).
   [[nodiscard]] StatusOr<std::vector<store::FlowRevisionRecord>> Revisions(
       std::string_view flow_id) const;

@@ -9,8 +9,7 @@
 //       * `workers` threads that call Engine::AdvanceReadyRuns in batches and sleep on a condition
 //         variable when nothing is ready;
 //       * one timer thread that sleeps until the next due run or cron tick (Engine::NextDueTime,
-//         CronScheduler), woken early when new work arrives, prunes finished runs older than
-//         Config::retention when the store supports it, and wakes the workers;
+//         CronScheduler), woken early when new work arrives, and then wakes the workers;
 //       * one watcher thread that polls the flows directory once a second.
 //     Nothing spins: every wait is on a condition variable with a deadline.
 //   - the metrics registry with the service's metrics (metrics.h).
@@ -18,13 +17,18 @@
 // Life cycle: Open (store, flows, actions, recovery; no threads) -> Start (threads; Ready() turns
 // true) -> Shutdown (stop intake, let in-flight steps finish up to the deadline, stop the threads,
 // close the store). The destructor shuts down with a short deadline when Shutdown was not called.
+// A worker still inside an action at the deadline is left to the process exit: the store and
+// engine it uses are then deliberately not destroyed, and its runs' leases let the next process
+// (same node id) take them back at once.
 //
 // The intake and query methods are what the HTTP API layer calls. Intake (IngestEvents,
 // InvokeFlow, RerunRun, CancelRun) returns only after its writes are durable, and refuses with
 // kUnavailable once Shutdown has begun.
 //
 // Thread-safety: every public method may be called from many threads at once, except that Start
-// and Shutdown must not race each other. `mu_` guards the thread-coordination state (generation
+// and Shutdown must not race each other, and no call may be in progress or begin once Shutdown
+// has closed the store (stop the HTTP server first; during the grace period queries still work
+// and intake answers kUnavailable). `mu_` guards the thread-coordination state (generation
 // counters and flags) named in the private section; the engine, the store, the registry and the
 // outbox are thread-safe themselves.
 #pragma once
@@ -73,9 +77,6 @@ struct RuntimeOptions {
   Duration reload_interval = std::chrono::seconds(1);
   // Runs each worker leases per AdvanceReadyRuns call. Default: 32.
   int batch_size = 32;
-  // How often the timer thread prunes finished runs (when the store supports pruning).
-  // Default: 1 hour.
-  Duration prune_interval = std::chrono::hours(1);
   // Options for the cron scheduler (catch-up bound, grace). Default: see cron_scheduler.h.
   CronSchedulerOptions cron;
 };
@@ -169,6 +170,7 @@ class Runtime {
   // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
   void NotifyWork();
   [[nodiscard]] Status CheckIntake() const;
+  // The runs with `status`, counted up to 10,000 (for the gauges).
   double CountRuns(store::RunStatus status);
 
   RuntimeOptions options_;
@@ -191,14 +193,17 @@ class Runtime {
   std::atomic<int> in_flight_{0};  // workers inside AdvanceReadyRuns
 
   std::mutex mu_;
-  std::condition_variable work_cv_;   // workers wait here for work_generation_ to move
-  std::condition_variable timer_cv_;  // the timer and watcher threads wait here
-  uint64_t work_generation_ = 0;      // GUARDED_BY(mu_); bumped by NotifyWork
-  uint64_t idle_reports_ = 0;         // GUARDED_BY(mu_); a worker found nothing to do
-  bool started_ = false;              // GUARDED_BY(mu_)
-  bool stopping_ = false;             // GUARDED_BY(mu_)
-  bool shut_down_ = false;            // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;  // started by Start, joined by Shutdown
+  std::condition_variable work_cv_;    // workers wait here for work_generation_ to move
+  std::condition_variable timer_cv_;   // the timer and watcher threads wait here
+  uint64_t work_generation_ = 0;       // GUARDED_BY(mu_); bumped by NotifyWork
+  uint64_t idle_reports_ = 0;          // GUARDED_BY(mu_); a worker found nothing to do
+  bool started_ = false;               // GUARDED_BY(mu_)
+  bool stopping_ = false;              // GUARDED_BY(mu_)
+  bool shut_down_ = false;             // GUARDED_BY(mu_)
+  int running_workers_ = 0;            // GUARDED_BY(mu_); workers not yet returned
+  std::condition_variable exit_cv_;    // signalled when a worker returns
+  std::vector<std::thread> workers_;   // started by Start, joined by Shutdown
+  std::vector<std::thread> services_;  // the timer and watcher threads
 };
 
 }  // namespace flowrun

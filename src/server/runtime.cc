@@ -1,0 +1,392 @@
+#include "server/runtime.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "actions/builtin_actions.h"
+#include "common/log.h"
+#include "store/sqlite_outbox.h"
+#include "store/sqlite_store.h"
+
+namespace flowrun {
+namespace {
+
+// The longest the timer thread sleeps without looking at the store again, so that runs made
+// due by another node sharing the store are not left waiting long.
+constexpr Duration kMaxTimerSleep = std::chrono::seconds(30);
+// How long the timer thread leaves due runs alone after the workers found none they could take
+// (every one held back by a concurrency limit or another node's lease).
+constexpr Duration kBlockedRetry = std::chrono::seconds(1);
+constexpr Duration kErrorBackoff = std::chrono::seconds(1);
+
+// "sqlite:<path>" (or a bare path) -> the SQLite path; ":memory:" for "sqlite::memory:".
+StatusOr<std::string> SqlitePathOf(const std::string& url) {
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return InvalidArgumentError("store \"" + url +
+                                "\": only the embedded SQLite store (sqlite:PATH) is supported");
+  }
+  std::string path = url.starts_with("sqlite:") ? url.substr(7) : url;
+  if (path.empty()) return InvalidArgumentError("store \"" + url + "\": no file path");
+  return path;
+}
+
+std::chrono::milliseconds WallWait(Duration d) {
+  return std::clamp<std::chrono::milliseconds>(d, std::chrono::milliseconds(0), kMaxTimerSleep);
+}
+
+}  // namespace
+
+Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {
+  clock_ = options_.clock ? options_.clock : &system_clock_;
+}
+
+StatusOr<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options) {
+  std::unique_ptr<Runtime> runtime(new Runtime(std::move(options)));
+  RETURN_IF_ERROR(runtime->Initialize());
+  return runtime;
+}
+
+Status Runtime::Initialize() {
+  const Config& config = options_.config;
+
+  ASSIGN_OR_RETURN(std::string path, SqlitePathOf(config.store));
+  auto store = store::SqliteStore::Open({.path = path, .clock = clock_});
+  if (!store.ok()) return store.status().WithContext("opening the store " + config.store);
+  store_ = std::move(*store);
+  auto outbox = store::SqliteOutbox::Open(path);
+  if (!outbox.ok()) return outbox.status().WithContext("opening the outbox in " + config.store);
+  outbox_ = std::move(*outbox);
+
+  if (options_.secrets) {
+    secrets_ = std::make_unique<Secrets>(*options_.secrets);
+  } else {
+    auto secrets = Secrets::Load(config.secrets);
+    if (!secrets.ok()) return secrets.status().WithContext("reading secrets");
+    secrets_ = std::make_unique<Secrets>(std::move(*secrets));
+  }
+  redactor_ = SecretRedactor(*secrets_);
+
+  RETURN_IF_ERROR(RegisterBuiltinActions(actions_, config,
+                                         BuiltinActionEnvironment{.secrets = secrets_.get(),
+                                                                  .outbox = outbox_.get(),
+                                                                  .redactor = &redactor_,
+                                                                  .clock = clock_,
+                                                                  .ca_file = ""}));
+  actions_.Freeze();
+
+  std::error_code error;
+  if (!std::filesystem::is_directory(config.flows, error)) {
+    return NotFoundError("flows directory \"" + config.flows + "\" does not exist");
+  }
+  CompileOptions compile;
+  compile.check_action = [this](std::string_view name, const Json& arguments) -> Status {
+    Action* action = actions_.Find(name);
+    return action ? action->CheckArguments(arguments) : OkStatus();
+  };
+  flows_ = std::make_unique<FlowRegistry>(
+      *store_, FlowRegistryOptions{.flows_dir = config.flows,
+                                   .compile = std::move(compile),
+                                   .clock = clock_,
+                                   .publish = [this](const Program& program) {
+                                     return engine_->PublishRevision(program);
+                                   }});
+
+  EngineOptions engine_options;
+  engine_options.node_id = options_.node_id;
+  engine_options.log = [](const std::string& run_id, const std::string& step_key,
+                          const std::string& message) {
+    LogInfo(message, {{"run", run_id}, {"step", step_key}});
+  };
+  engine_ = std::make_unique<Engine>(
+      *store_, *flows_, [this](std::string_view name) { return actions_.Find(name); }, *clock_,
+      secrets_.get(), std::move(engine_options));
+
+  auto loaded = flows_->Reload();
+  if (!loaded.ok()) return loaded.status();
+  RETURN_IF_ERROR(engine_->Recover());
+  cron_ = std::make_unique<CronScheduler>(*engine_, *flows_, *clock_, options_.cron);
+
+  ServiceGaugeSources gauges;
+  gauges.queue_depth = [this] { return CountRuns(store::RunStatus::kQueued); };
+  gauges.timers_pending = [this] { return CountRuns(store::RunStatus::kSleeping); };
+  gauges.waits_pending = [this] { return CountRuns(store::RunStatus::kWaiting); };
+  ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
+
+  const FlowRegistryStatus flows = flows_->Snapshot();
+  LogInfo("runtime opened", {{"store", config.store},
+                             {"flows_dir", config.flows},
+                             {"flows", flows.flows.size()},
+                             {"invalid_files", loaded->invalid.size()}});
+  return OkStatus();
+}
+
+Runtime::~Runtime() {
+  bool shut_down;
+  {
+    std::lock_guard lock(mu_);
+    shut_down = shut_down_;
+  }
+  if (!shut_down) Shutdown(std::chrono::seconds(5));
+}
+
+Status Runtime::Start() {
+  std::lock_guard lock(mu_);
+  if (started_ || stopping_) return FailedPreconditionError("the runtime was already started");
+  started_ = true;
+  int workers = options_.config.workers;
+  if (workers <= 0) {
+    workers = std::max(4, 2 * static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  running_workers_ = workers;
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  services_.emplace_back([this] { TimerLoop(); });
+  if (options_.reload_interval > Duration::zero()) {
+    services_.emplace_back([this] { WatcherLoop(); });
+  }
+  ready_ = true;
+  LogInfo("runtime started", {{"workers", workers}});
+  return OkStatus();
+}
+
+void Runtime::Shutdown(Duration grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  intake_open_ = false;
+  ready_ = false;
+  std::unique_lock lock(mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  stopping_ = true;
+  work_cv_.notify_all();
+  timer_cv_.notify_all();
+  // Workers finish the batch they are in (its steps' results commit) and return.
+  bool drained = exit_cv_.wait_until(lock, deadline, [this] { return running_workers_ == 0; });
+  lock.unlock();
+  for (std::thread& thread : services_) thread.join();
+  services_.clear();
+  if (drained) {
+    for (std::thread& thread : workers_) thread.join();
+    workers_.clear();
+  } else {
+    // Steps still in flight past the deadline: leave them to the process exit. The objects they
+    // use must outlive them, so they are released without being destroyed.
+    LogWarn("shutdown deadline passed with steps in flight; their runs resume on restart",
+            {{"workers_busy", running_workers_}});
+    for (std::thread& thread : workers_) thread.detach();
+    workers_.clear();
+    cron_.release();
+    engine_.release();
+    flows_.release();
+    outbox_.release();
+    store_.release();
+    return;
+  }
+  // Close in dependency order; the store's destructor finishes its last commit.
+  cron_.reset();
+  engine_.reset();
+  store_.reset();
+  LogInfo("runtime stopped");
+}
+
+void Runtime::NotifyWork() {
+  std::lock_guard lock(mu_);
+  ++work_generation_;
+  work_cv_.notify_one();
+  timer_cv_.notify_all();
+}
+
+void Runtime::Wake() { NotifyWork(); }
+
+void Runtime::WorkerLoop() {
+  const int batch = std::max(1, options_.batch_size);
+  for (;;) {
+    uint64_t seen;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      seen = work_generation_;
+    }
+    auto advanced = engine_->AdvanceReadyRuns(batch);
+    std::unique_lock lock(mu_);
+    if (stopping_) break;
+    if (!advanced.ok()) {
+      lock.unlock();
+      LogError("advancing runs failed", {{"error", advanced.status().ToString()}});
+      lock.lock();
+      work_cv_.wait_for(lock, kErrorBackoff, [this] { return stopping_; });
+      continue;
+    }
+    if (*advanced > 0) {
+      // A full batch suggests more is ready: bring another worker in.
+      if (*advanced >= batch) {
+        ++work_generation_;
+        work_cv_.notify_one();
+      }
+      continue;
+    }
+    ++idle_reports_;
+    timer_cv_.notify_all();
+    work_cv_.wait(lock, [&] { return stopping_ || work_generation_ != seen; });
+  }
+  std::lock_guard lock(mu_);
+  --running_workers_;
+  exit_cv_.notify_all();
+}
+
+void Runtime::TimerLoop() {
+  std::optional<TimePoint> kicked_due;  // the due time the workers were last woken for
+  uint64_t idle_at_kick = 0;            // idle_reports_ when they were
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    CronScheduler::Result cron = cron_->FireDue();
+    if (!cron.error.ok()) LogError("cron", {{"error", cron.error.ToString()}});
+    if (!cron.fired.empty()) NotifyWork();
+
+    auto due = engine_->NextDueTime();
+    const TimePoint now = clock_->Now();
+    Duration wait = kMaxTimerSleep;
+    bool kick = false;
+    bool wait_for_idle = false;
+    std::unique_lock lock(mu_);
+    if (!due.ok()) {
+      lock.unlock();
+      LogError("reading the next due time failed", {{"error", due.status().ToString()}});
+      lock.lock();
+      wait = kErrorBackoff;
+    } else if (*due && **due <= now) {
+      // Something is due. Wake the workers, unless they already looked after the last wake-up
+      // for this same due time and left it (a concurrency limit or a live lease holds it).
+      bool blocked = kicked_due == **due && idle_reports_ != idle_at_kick;
+      if (blocked) {
+        wait = kBlockedRetry;
+        kicked_due.reset();
+      } else {
+        kick = true;
+        kicked_due = **due;
+        idle_at_kick = idle_reports_;
+        wait = kBlockedRetry;
+        wait_for_idle = true;
+      }
+    } else if (*due) {
+      wait = **due - now;
+    }
+    if (cron.next) wait = std::min(wait, *cron.next - now);
+    if (kick) {
+      ++work_generation_;
+      work_cv_.notify_one();
+    }
+    const uint64_t generation = work_generation_;
+    const uint64_t idle = idle_reports_;
+    timer_cv_.wait_for(lock, WallWait(wait), [&] {
+      return stopping_ || work_generation_ != generation ||
+             (wait_for_idle && idle_reports_ != idle);
+    });
+  }
+}
+
+void Runtime::WatcherLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      timer_cv_.wait_for(lock, options_.reload_interval, [this] { return stopping_; });
+      if (stopping_) return;
+    }
+    auto report = flows_->PollForChanges();
+    if (!report.ok()) {
+      LogError("reloading flows failed", {{"error", report.status().ToString()}});
+      continue;
+    }
+    // New revisions may carry new cron triggers: let the timer thread look again.
+    if (report->changed()) NotifyWork();
+  }
+}
+
+Status Runtime::CheckIntake() const {
+  if (!intake_open_) return UnavailableError("flowrun is shutting down");
+  return OkStatus();
+}
+
+StatusOr<std::vector<IngestedEvent>> Runtime::IngestEvents(const std::vector<Json>& events) {
+  RETURN_IF_ERROR(CheckIntake());
+  ASSIGN_OR_RETURN(std::vector<IngestedEvent> ingested, engine_->IngestEvents(events));
+  service_metrics_.events_received->Increment(events.size());
+  NotifyWork();
+  return ingested;
+}
+
+StatusOr<std::string> Runtime::InvokeFlow(std::string_view flow_id, Json data) {
+  RETURN_IF_ERROR(CheckIntake());
+  ASSIGN_OR_RETURN(std::string run_id, engine_->StartRun(flow_id, std::move(data)));
+  service_metrics_.runs_started->WithLabels({std::string(flow_id)}).Increment();
+  NotifyWork();
+  return run_id;
+}
+
+Status Runtime::CancelRun(std::string_view run_id) {
+  RETURN_IF_ERROR(CheckIntake());
+  RETURN_IF_ERROR(engine_->CancelRun(run_id));
+  NotifyWork();
+  return OkStatus();
+}
+
+StatusOr<std::string> Runtime::RerunRun(std::string_view run_id,
+                                        std::optional<std::string> from_step) {
+  RETURN_IF_ERROR(CheckIntake());
+  ASSIGN_OR_RETURN(std::optional<store::RunRecord> run, engine_->GetRun(run_id));
+  if (!run) return NotFoundError("no run \"" + std::string(run_id) + "\"");
+  if (from_step) {
+    return FailedPreconditionError(
+        "rerun from a step is not supported by this engine; rerun the whole run instead");
+  }
+  Json data =
+      run->event.is_object() && run->event.contains("data") ? run->event["data"] : Json::object();
+  return InvokeFlow(run->flow_id, std::move(data));
+}
+
+StatusOr<std::vector<store::RunRecord>> Runtime::ListRuns(const store::RunFilter& filter) {
+  return engine_->ListRuns(filter);
+}
+
+StatusOr<std::optional<RunDetail>> Runtime::GetRun(std::string_view run_id) {
+  ASSIGN_OR_RETURN(std::optional<store::RunRecord> run, engine_->GetRun(run_id));
+  if (!run) return std::optional<RunDetail>();
+  ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal, engine_->GetJournal(run_id));
+  return std::optional<RunDetail>(RunDetail{std::move(*run), std::move(journal)});
+}
+
+StatusOr<std::vector<store::EventRecord>> Runtime::ListEvents(const store::EventFilter& filter) {
+  return store_->ListEvents(filter);
+}
+
+StatusOr<std::optional<store::EventRecord>> Runtime::GetEvent(std::string_view event_id) {
+  return store_->GetEvent(event_id);
+}
+
+FlowRegistryStatus Runtime::Flows() const { return flows_->Snapshot(); }
+
+StatusOr<std::vector<store::FlowRevisionRecord>> Runtime::FlowRevisions(
+    std::string_view flow_id) const {
+  return flows_->Revisions(flow_id);
+}
+
+StatusOr<ReloadReport> Runtime::ReloadFlows() {
+  ASSIGN_OR_RETURN(ReloadReport report, flows_->Reload());
+  if (report.changed()) NotifyWork();
+  return report;
+}
+
+StatusOr<std::vector<OutboxMessage>> Runtime::Outbox(size_t limit) const {
+  return outbox_->List(limit);
+}
+
+double Runtime::CountRuns(store::RunStatus status) {
+  store::RunFilter filter;
+  filter.status = status;
+  filter.limit = 10000;
+  auto runs = store_->ListRuns(filter);
+  return runs.ok() ? static_cast<double>(runs->size()) : 0.0;
+}
+
+}  // namespace flowrun
