@@ -63,6 +63,7 @@ LoopbackHttpServer::LoopbackHttpServer(std::unique_ptr<httplib::Server> server, 
   server_->Options(any, handler);
   // Stopping waits for idle keep-alive connections to time out; keep that wait short.
   server_->set_keep_alive_timeout(1);
+  server_->set_tcp_nodelay(true);
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) {
     std::fprintf(stderr, "LoopbackHttpServer: cannot bind a loopback port\n");
