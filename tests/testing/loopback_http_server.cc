@@ -54,7 +54,8 @@ LoopbackHttpServer::LoopbackHttpServer(std::unique_ptr<httplib::Server> server, 
     for (const auto& [name, value] : reply.headers) res.set_header(name, value);
     res.set_content(reply.body, reply.content_type);
   };
-  const std::string any = ".*";
+  // Every path, line breaks included ("." would not match a decoded %0A).
+  const std::string any = R"([\s\S]*)";
   server_->Get(any, handler);
   server_->Post(any, handler);
   server_->Put(any, handler);
