@@ -200,8 +200,6 @@ Status EmailAction::SendSmtp(const std::string& envelope_from,
     if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
     timeout = std::min(timeout, remaining);
   }
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return InternalError("could not create a libcurl handle");
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt(nullptr, curl_slist_free_all);
   for (const std::string& r : recipients) {
     rcpt.reset(curl_slist_append(rcpt.release(), WithAngles(r).c_str()));
@@ -210,6 +208,10 @@ Status EmailAction::SendSmtp(const std::string& envelope_from,
   Upload upload{&mime};
   std::string last_reply;
   char error_buffer[CURL_ERROR_SIZE] = {0};
+  // Declared after everything it points at: curl_easy_cleanup may still say QUIT to the server and
+  // report the reply through CaptureReplies, so the handle must go first.
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) return InternalError("could not create a libcurl handle");
   CURL* h = curl.get();
   curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");

@@ -161,22 +161,30 @@ StatusOr<QueryResult> PostgresDatabase::Execute(std::string_view sql, const Json
     values.push_back(params[positional.names[i]].is_null() ? nullptr : texts[i].c_str());
   }
 
-  ASSIGN_OR_RETURN(PGconn * conn, Acquire(timeout));
+  // A pooled connection may have been closed by the server while idle (restart, idle timeout).
+  // BEGIN changes nothing, so when it fails on a dead connection, one fresh connection is tried
+  // before the step is failed for a retry.
   struct Lease {
     PostgresDatabase* owner;
-    PGconn* conn;
+    PGconn* conn = nullptr;
     ~Lease() {
+      if (conn == nullptr) return;
       if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
         PQclear(PQexec(conn, "ROLLBACK"));
       }
       owner->Release(conn);
     }
-  } lease{this, conn};
-
-  Result begin(PQexec(conn, "BEGIN"));
-  if (PQresultStatus(begin.get()) != PGRES_COMMAND_OK) {
-    return PostgresError(label_, conn, begin.get(), "cannot begin a transaction");
+  } lease{this};
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(lease.conn, Acquire(timeout));
+    Result begin(PQexec(lease.conn, "BEGIN"));
+    if (PQresultStatus(begin.get()) == PGRES_COMMAND_OK) break;
+    Status error = PostgresError(label_, lease.conn, begin.get(), "cannot begin a transaction");
+    if (attempt > 0 || PQstatus(lease.conn) == CONNECTION_OK) return error;
+    Release(lease.conn);  // dead: closed and uncounted, not pooled
+    lease.conn = nullptr;
   }
+  PGconn* conn = lease.conn;
   std::string set_timeout =
       "SET LOCAL statement_timeout = " + std::to_string(std::max<long long>(1, timeout.count()));
   Result set(PQexec(conn, set_timeout.c_str()));

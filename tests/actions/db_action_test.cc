@@ -301,6 +301,20 @@ TEST_F(PostgresTest, SerializationFailureIsRetryable) {
   EXPECT_EQ(deadlock.status().code(), StatusCode::kAborted);
 }
 
+TEST_F(PostgresTest, PooledConnectionClosedByTheServerIsReplaced) {
+  DbActionOptions options;
+  options.databases = {{"app", server_->Url()}};
+  DbAction action(options);
+  Json pid = MustRun(action, Db("app", "SELECT pg_backend_pid() AS pid"));
+  // Another client ends the idle pooled connection, as a server restart or idle timeout would.
+  DbAction other(options);
+  Json killed = MustRun(other, Db("app", "SELECT pg_terminate_backend(:pid::int) AS killed",
+                                  {{"pid", pid["rows"][0]["pid"]}}));
+  ASSERT_EQ(killed["rows"][0]["killed"], true);
+  Json again = MustRun(action, Db("app", "SELECT pg_backend_pid() AS pid"));
+  EXPECT_NE(again["rows"][0]["pid"], pid["rows"][0]["pid"]);
+}
+
 TEST_F(PostgresTest, UnreachableServerIsRetryableAndNamesNoPassword) {
   DbActionOptions options;
   options.databases = {{"app", "postgresql://postgres:hunter2pw@127.0.0.1:1/postgres"}};
