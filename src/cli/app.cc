@@ -14,6 +14,7 @@ int Main(int argc, char** argv) {
   SetupValidateCommand(app, exit_code);
   SetupSchemaCommand(app, exit_code);
   SetupGraphCommand(app, exit_code);
+  SetupRunCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,5 +18,6 @@ inline constexpr int kExitUsage = 2;
 void SetupValidateCommand(CLI::App& app, int& exit_code);
 void SetupSchemaCommand(CLI::App& app, int& exit_code);
 void SetupGraphCommand(CLI::App& app, int& exit_code);
+void SetupRunCommand(CLI::App& app, int& exit_code);
 
 }  // namespace flowrun::cli
