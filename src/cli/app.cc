@@ -15,6 +15,9 @@ int Main(int argc, char** argv) {
   SetupSchemaCommand(app, exit_code);
   SetupGraphCommand(app, exit_code);
   SetupRunCommand(app, exit_code);
+  SetupServeCommand(app, exit_code);
+  SetupSendCommand(app, exit_code);
+  SetupRunsCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,5 +19,8 @@ void SetupValidateCommand(CLI::App& app, int& exit_code);
 void SetupSchemaCommand(CLI::App& app, int& exit_code);
 void SetupGraphCommand(CLI::App& app, int& exit_code);
 void SetupRunCommand(CLI::App& app, int& exit_code);
+void SetupServeCommand(CLI::App& app, int& exit_code);
+void SetupSendCommand(CLI::App& app, int& exit_code);
+void SetupRunsCommand(CLI::App& app, int& exit_code);
 
 }  // namespace flowrun::cli

@@ -1,0 +1,43 @@
+// Operational routes: GET /healthz, GET /readyz, GET /metrics and GET /v1/outbox.
+#include "server/api_handlers.h"
+#include "server/api_json.h"
+#include "server/metrics.h"
+
+namespace flowrun {
+
+void AddOpsRoutes(ApiContext& context, ApiRoutes& routes) {
+  ApiContext* ctx = &context;
+  routes.Add("GET", "/healthz", RouteAccess::kPublic,
+             [](const httplib::Request&, const PathParams&, httplib::Response& response) {
+               SendJson(response, 200, Json{{"status", "ok"}});
+             });
+  routes.Add("GET", "/readyz", RouteAccess::kPublic,
+             [ctx](const httplib::Request&, const PathParams&, httplib::Response& response) {
+               if (ctx->runtime.Ready()) return SendJson(response, 200, Json{{"status", "ready"}});
+               SendError(response,
+                         HttpError{503, "unavailable", "not ready: starting up or shutting down"});
+             });
+  routes.Add("GET", "/metrics", RouteAccess::kApiToken,
+             [ctx](const httplib::Request&, const PathParams&, httplib::Response& response) {
+               response.status = 200;
+               response.set_content(ctx->runtime.metrics().Render(),
+                                    std::string(kPrometheusContentType));
+             });
+  routes.Add(
+      "GET", "/v1/outbox", RouteAccess::kApiToken,
+      [ctx](const httplib::Request& request, const PathParams&, httplib::Response& response) {
+        const SecretRedactor& redactor = ctx->runtime.redactor();
+        StatusOr<int> limit = LimitParam(request, 50, 1000);
+        if (!limit.ok()) return SendStatus(response, limit.status(), redactor);
+        StatusOr<std::vector<OutboxMessage>> messages =
+            ctx->runtime.Outbox(static_cast<size_t>(*limit));
+        if (!messages.ok()) return SendStatus(response, messages.status(), redactor);
+        Json list = Json::array();
+        for (const OutboxMessage& message : *messages) {
+          list.push_back(OutboxMessageToJson(message, redactor));
+        }
+        SendJson(response, 200, Json{{"messages", std::move(list)}});
+      });
+}
+
+}  // namespace flowrun
