@@ -133,6 +133,10 @@ Status Runtime::Start() {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return FailedPreconditionError("the runtime was already started");
   started_ = true;
+  // The scheduler's first pass sets its cursors (and catches up on ticks missed while down) now,
+  // so a tick that falls due right after Start is not mistaken for one before it.
+  CronScheduler::Result cron = cron_->FireDue();
+  if (!cron.error.ok()) LogError("cron", {{"error", cron.error.ToString()}});
   int workers = options_.config.workers;
   if (workers <= 0) {
     workers = std::max(4, 2 * static_cast<int>(std::thread::hardware_concurrency()));

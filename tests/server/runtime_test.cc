@@ -1,0 +1,201 @@
+#include "server/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "server/runtime_test_util.h"
+
+namespace flowrun {
+namespace {
+
+using store::RunStatus;
+using testing::Eventually;
+using testing::RuntimeFixture;
+using testing::WriteFile;
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void AddFlow(const std::string& name, const std::string& yaml) {
+    WriteFile(fixture_.flows_dir() + "/" + name + ".yaml", yaml);
+  }
+  RuntimeFixture fixture_;
+};
+
+TEST_F(RuntimeTest, WorkersRunIngestedEventsToCompletion) {
+  AddFlow("double", R"(id: double
+on:
+  - event: number/given
+steps:
+  - id: twice
+    set: {value: "${{ event.data.n * 2 }}"}
+  - id: done
+    return: "${{ vars.value }}"
+)");
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  EXPECT_TRUE(runtime->Ready());
+  std::vector<Json> events;
+  for (int i = 0; i < 50; ++i) events.push_back({{"name", "number/given"}, {"data", {{"n", i}}}});
+  auto ingested = runtime->IngestEvents(events);
+  ASSERT_TRUE(ingested.ok()) << ingested.status().ToString();
+  ASSERT_EQ(ingested->size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    const std::string id = (*ingested)[i].runs.at(0);
+    ASSERT_TRUE(
+        Eventually([&] { return RuntimeFixture::HasStatus(*runtime, id, RunStatus::kCompleted); }));
+    EXPECT_EQ(RuntimeFixture::GetRun(*runtime, id)->output, Json(2 * i));
+  }
+  auto detail = runtime->GetRun((*ingested)[3].runs.at(0));
+  ASSERT_TRUE(detail.ok() && detail->has_value());
+  EXPECT_GE((*detail)->journal.size(), 2u);
+  auto listed = runtime->ListEvents({});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 50u);
+  auto event = runtime->GetEvent((*ingested)[0].id);
+  ASSERT_TRUE(event.ok() && event->has_value());
+  EXPECT_EQ((*event)->name, "number/given");
+  EXPECT_NE(runtime->metrics().Render().find("flowrun_events_received_total 50"),
+            std::string::npos);
+}
+
+TEST_F(RuntimeTest, TheTimerWakesSleepingRunsWhenTheirTimeComes) {
+  AddFlow("nap",
+          "id: nap\non:\n  - event: nap/start\nsteps:\n  - id: nap\n    sleep: 72h\n"
+          "  - id: done\n    return: rested\n");
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  std::string run = RuntimeFixture::Send(*runtime, "nap/start");
+  ASSERT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, run, RunStatus::kSleeping); }));
+  fixture_.clock().Advance(std::chrono::hours(71));
+  runtime->Wake();
+  // An hour early the run is still asleep (the workers were woken and found nothing due).
+  EXPECT_TRUE(RuntimeFixture::HasStatus(*runtime, run, RunStatus::kSleeping));
+  fixture_.clock().Advance(std::chrono::hours(1));
+  runtime->Wake();
+  EXPECT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, run, RunStatus::kCompleted); }));
+}
+
+TEST_F(RuntimeTest, CronTicksStartRunsThroughTheTimerThread) {
+  AddFlow("hourly",
+          "id: hourly\non:\n  - cron: \"0 * * * *\"\nsteps:\n  - id: done\n"
+          "    return: ticked\n");
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  fixture_.clock().Advance(std::chrono::hours(1));
+  runtime->Wake();
+  store::RunFilter filter;
+  filter.flow_id = "hourly";
+  ASSERT_TRUE(Eventually([&] {
+    auto runs = runtime->ListRuns(filter);
+    return runs.ok() && runs->size() == 1 && runs->front().status == RunStatus::kCompleted;
+  }));
+}
+
+TEST_F(RuntimeTest, InvokeCancelAndRerun) {
+  AddFlow("waiter", R"(id: waiter
+on:
+  - event: waiter/start
+steps:
+  - id: wait
+    wait_for_event: {event: waiter/go, timeout: 1h}
+  - id: done
+    return: "${{ event.data.tag }}"
+)");
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  auto run = runtime->InvokeFlow("waiter", Json{{"tag", "by hand"}});
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  ASSERT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, *run, RunStatus::kWaiting); }));
+  ASSERT_TRUE(runtime->CancelRun(*run).ok());
+  EXPECT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, *run, RunStatus::kCancelled); }));
+  EXPECT_EQ(runtime->CancelRun(*run).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runtime->CancelRun("run_missing").code(), StatusCode::kNotFound);
+  EXPECT_EQ(runtime->InvokeFlow("nope", Json::object()).status().code(), StatusCode::kNotFound);
+
+  auto rerun = runtime->RerunRun(*run);
+  ASSERT_TRUE(rerun.ok()) << rerun.status().ToString();
+  EXPECT_NE(*rerun, *run);
+  ASSERT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, *rerun, RunStatus::kWaiting); }));
+  EXPECT_EQ(RuntimeFixture::GetRun(*runtime, *rerun)->event["data"]["tag"], "by hand");
+  RuntimeFixture::Send(*runtime, "waiter/go");
+  EXPECT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, *rerun, RunStatus::kCompleted); }));
+  EXPECT_EQ(runtime->RerunRun("run_missing").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(RuntimeTest, EmailWithoutSmtpGoesToTheDurableOutbox) {
+  AddFlow("mail", R"(id: mail
+on:
+  - event: mail/send
+steps:
+  - id: send
+    email: {to: someone@example.com, subject: "Hello ${{ event.data.who }}", text: hi}
+)");
+  std::string run;
+  {
+    auto runtime = fixture_.Start();
+    ASSERT_TRUE(runtime);
+    run = RuntimeFixture::Send(*runtime, "mail/send", {{"who", "Ann"}});
+    ASSERT_TRUE(Eventually(
+        [&] { return RuntimeFixture::HasStatus(*runtime, run, RunStatus::kCompleted); }));
+    runtime->Shutdown(std::chrono::seconds(5));
+  }
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  auto outbox = runtime->Outbox(10);
+  ASSERT_TRUE(outbox.ok());
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ((*outbox)[0].subject, "Hello Ann");
+  EXPECT_EQ((*outbox)[0].run_id, run);
+}
+
+TEST_F(RuntimeTest, ShutdownStopsIntakeAndIsIdempotent) {
+  AddFlow("noop", "id: noop\non:\n  - event: a/b\nsteps:\n  - id: done\n    return: 1\n");
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  runtime->Shutdown(std::chrono::seconds(5));
+  EXPECT_FALSE(runtime->Ready());
+  EXPECT_EQ(runtime->IngestEvents({Json{{"name", "a/b"}}}).status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(runtime->InvokeFlow("noop", Json::object()).status().code(), StatusCode::kUnavailable);
+  runtime->Shutdown(std::chrono::seconds(5));
+  EXPECT_EQ(runtime->Start().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RuntimeTest, RefusesACorruptStoreWithAClearError) {
+  AddFlow("noop", "id: noop\non:\n  - event: a/b\nsteps:\n  - id: done\n    return: 1\n");
+  {
+    std::ofstream out(fixture_.store_path());
+    out << std::string(8192, 'x');
+  }
+  auto runtime = Runtime::Open(fixture_.Options());
+  ASSERT_FALSE(runtime.ok());
+  EXPECT_EQ(runtime.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(runtime.status().message().find("opening the store"), std::string::npos)
+      << runtime.status().ToString();
+}
+
+TEST_F(RuntimeTest, RefusesAMissingFlowsDirectory) {
+  RuntimeOptions options = fixture_.Options();
+  options.config.flows = fixture_.dir() + "/no-such-dir";
+  auto runtime = Runtime::Open(std::move(options));
+  ASSERT_FALSE(runtime.ok());
+  EXPECT_EQ(runtime.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(RuntimeTest, RefusesAnUnsupportedStoreUrl) {
+  RuntimeOptions options = fixture_.Options();
+  options.config.store = "postgres://localhost/flowrun";
+  auto runtime = Runtime::Open(std::move(options));
+  ASSERT_FALSE(runtime.ok());
+  EXPECT_EQ(runtime.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace flowrun
