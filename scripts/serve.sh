@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Quick start, command one: install what is missing, build, and run flowrun on the bundled flows.
+# Quick start, command one: install what is missing, build, and serve the bundled flows on the
+# embedded store (flowrun.yaml at the project root: loopback only, database `app` in app.db).
+# Extra arguments go to `flowrun serve` (for example --listen 127.0.0.1:9000).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 install_missing_packages "${FLOWRUN_PACKAGES[@]}"
 build_flowrun
 cd "$ROOT"
-exec "$BUILD_DIR/flowrun" validate flows/ "$@"
+"$BUILD_DIR/flowrun" validate flows/
+exec "$BUILD_DIR/flowrun" serve --config flowrun.yaml "$@"
