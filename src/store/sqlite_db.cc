@@ -1,5 +1,6 @@
 #include "store/sqlite_db.h"
 
+#include <mutex>
 #include <string>
 
 namespace flowrun::store {
@@ -98,6 +99,10 @@ std::optional<int64_t> SqliteStatement::OptionalInt(int column) const {
 
 StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool create,
                                                    int busy_timeout_ms) {
+  // Memory statistics cost a global mutex on every allocation, and flowrun does not read them.
+  // This only takes effect before SQLite initializes, so the first connection opened decides.
+  static std::once_flag configure;
+  std::call_once(configure, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* handle = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);

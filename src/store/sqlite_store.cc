@@ -166,10 +166,9 @@ class SqliteStore::Writer {
                                   "concurrency_key = ?2 AND lease_owner IS NOT NULL AND "
                                   "lease_until >= ?3"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
-                     db_->Prepare("UPDATE runs SET lease_owner = ?2, lease_until = ?3, wakeup = 0 "
-                                  "WHERE id = ?1"));
-    ASSIGN_OR_RETURN(SqliteStatement * select, db_->Prepare(std::string("SELECT ") + kRunColumns +
-                                                            " FROM runs WHERE id = ?1"));
+                     db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
+                                              "wakeup = 0 WHERE id = ?1 RETURNING ") +
+                                  kRunColumns));
     std::vector<RunRecord> claimed;
     for (const Candidate& c : list) {
       if (static_cast<int>(claimed.size()) >= args.max) break;
@@ -181,12 +180,13 @@ class SqliteStore::Writer {
         if (used >= c.limit) continue;
       }
       lease->Bind(1, c.id).Bind(2, args.owner).Bind(3, ToUnixMillis(args.now + args.lease));
-      RETURN_IF_ERROR(lease->Run());
-      select->Bind(1, c.id);
-      ASSIGN_OR_RETURN(bool row, select->Step());
-      if (!row) continue;
-      auto run = ReadRun(*select);
-      select->Reset();
+      ASSIGN_OR_RETURN(bool row, lease->Step());
+      if (!row) {
+        lease->Reset();
+        continue;
+      }
+      auto run = ReadRun(*lease);
+      lease->Reset();
       if (!run.ok()) return run.status();
       claimed.push_back(std::move(*run));
     }
@@ -286,8 +286,8 @@ class SqliteStore::Writer {
       key->Bind(4, ToUnixMillis(now + op.idempotency_window));
       RETURN_IF_ERROR(key->Run());
     }
-    for (WaitRecord& wait : op.waits) {
-      RegisterWaitOp register_op{std::move(wait)};
+    for (const WaitRecord& wait : op.waits) {
+      RegisterWaitOp register_op{wait};
       RETURN_IF_ERROR(Apply(register_op, result, now));
     }
     result.created_runs.push_back(run.id);
@@ -504,7 +504,12 @@ Status SqliteStore::Initialize() {
   if (status.ok()) {
     status = db->Exec(options_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
-  if (status.ok()) status = db->Exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY");
+  // A group of a thousand runs dirties more pages than the default 2 MB cache holds; spilling
+  // them to the WAL mid-transaction costs more than the memory.
+  if (status.ok()) {
+    status =
+        db->Exec("PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384");
+  }
   if (status.ok()) status = Migrate(*db);
   if (!status.ok()) return status.WithContext("opening store " + path);
   writer_ = std::make_unique<Writer>(std::move(db), *this);
@@ -514,6 +519,16 @@ Status SqliteStore::Initialize() {
 }
 
 std::vector<SqliteStore::WriteResult> SqliteStore::ApplyGroup(std::vector<WriteRequest*>& group) {
+  // Most batches succeed, and those that fail (a duplicate event, a lost lease) fail on a read
+  // before writing anything, so the group first runs without a SAVEPOINT per batch. Only when a
+  // batch fails after it has written is the group rolled back and run again with savepoints.
+  std::optional<std::vector<WriteResult>> results = ApplyGroupOnce(group, /*savepoints=*/false);
+  if (results) return std::move(*results);
+  return std::move(*ApplyGroupOnce(group, /*savepoints=*/true));
+}
+
+std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce(
+    std::vector<WriteRequest*>& group, bool savepoints) {
   std::vector<WriteResult> results(group.size());
   SqliteDb& db = writer_->db();
   TimePoint now = Now();
@@ -541,15 +556,24 @@ std::vector<SqliteStore::WriteResult> SqliteStore::ApplyGroup(std::vector<WriteR
     result.batches.resize(request.batches.size());
     for (size_t b = 0; b < request.batches.size(); ++b) {
       BatchResult& batch_result = result.batches[b];
-      Status status = db.Exec("SAVEPOINT batch");
+      const int64_t changes_before = sqlite3_total_changes64(db.handle());
+      Status status = savepoints ? db.Exec("SAVEPOINT batch") : OkStatus();
       if (status.ok()) status = writer_->ApplyBatch(request.batches[b], batch_result, now);
-      if (status.ok()) {
-        status = db.Exec("RELEASE batch");
-      } else {
-        std::string duplicate = batch_result.duplicate_of;
-        batch_result = BatchResult{};
-        batch_result.duplicate_of = duplicate;
-        batch_result.status = status;
+      if (status.ok() && savepoints) status = db.Exec("RELEASE batch");
+      if (status.ok()) continue;
+      if (sqlite3_get_autocommit(db.handle())) {
+        // SQLite rolled the whole transaction back (an I/O error, a full disk).
+        return fail_all(status);
+      }
+      if (!savepoints && sqlite3_total_changes64(db.handle()) != changes_before) {
+        (void)db.Exec("ROLLBACK");
+        return std::nullopt;
+      }
+      std::string duplicate = batch_result.duplicate_of;
+      batch_result = BatchResult{};
+      batch_result.duplicate_of = duplicate;
+      batch_result.status = status;
+      if (savepoints) {
         Status rollback = db.Exec("ROLLBACK TO batch; RELEASE batch");
         if (!rollback.ok()) {
           (void)db.Exec("ROLLBACK");

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,10 @@ class SqliteStore final : public Store {
   explicit SqliteStore(SqliteStoreOptions options);
   [[nodiscard]] Status Initialize();
   std::vector<WriteResult> ApplyGroup(std::vector<WriteRequest*>& group);
+  // One attempt at the group in one transaction. Without savepoints, nullopt when a batch failed
+  // after writing (the transaction is then rolled back, and the group must run with savepoints).
+  std::optional<std::vector<WriteResult>> ApplyGroupOnce(std::vector<WriteRequest*>& group,
+                                                         bool savepoints);
   [[nodiscard]] StatusOr<std::unique_ptr<SqliteDb>> AcquireReader();
   void ReturnReader(std::unique_ptr<SqliteDb> db);
   TimePoint Now() const;

@@ -52,6 +52,27 @@ TEST_F(SqliteStoreTest, CreatesRunsAndReadsThemBack) {
   EXPECT_TRUE(store->GetRun("r1")->has_value());
 }
 
+TEST_F(SqliteStoreTest, BatchFailingAfterWritingRollsBackOnlyItself) {
+  auto store = Open();
+  std::vector<WriteBatch> batches(3);
+  batches[0].Add(CreateRunOp{NewRun("before"), std::chrono::hours(24), {}});
+  // Writes a run, then fails: a lease nobody holds.
+  batches[1].Add(CreateRunOp{NewRun("doomed"), std::chrono::hours(24), {}});
+  batches[1].Add(RequireLeaseOp{"doomed", "nobody"});
+  batches[2].Add(CreateRunOp{NewRun("after"), std::chrono::hours(24), {}});
+  auto results = store->CommitMany(std::move(batches));
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 3u);
+  EXPECT_TRUE((*results)[0].status.ok());
+  EXPECT_EQ((*results)[1].status.code(), StatusCode::kAborted);
+  EXPECT_TRUE((*results)[1].created_runs.empty());
+  EXPECT_TRUE((*results)[2].status.ok());
+  EXPECT_EQ((*results)[2].created_runs, std::vector<std::string>{"after"});
+  EXPECT_TRUE(store->GetRun("before")->has_value());
+  EXPECT_FALSE(store->GetRun("doomed")->has_value());
+  EXPECT_TRUE(store->GetRun("after")->has_value());
+}
+
 TEST_F(SqliteStoreTest, DuplicateClientIdRollsBackOnlyItsBatch) {
   auto store = Open();
   auto event = [&](std::string id) {
