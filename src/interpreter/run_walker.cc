@@ -238,8 +238,10 @@ void RunWalker::SetStepScope(const CompiledStep& step, const Json& record) {
 }
 
 RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::string& key,
-                                       Json output, std::string_view outcome, Json input) {
+                                       Json output, std::string_view outcome, Json input,
+                                       Json extra) {
   Json record = Json{{"status", "completed"}, {"outcome", outcome}, {"output", output}};
+  if (extra.is_object()) record.update(extra);
   auto attempts = attempts_.find(key);
   record["attempts"] =
       attempts == attempts_.end() ? 1 : static_cast<int>(attempts->second.size()) + 1;
@@ -308,10 +310,33 @@ RunWalker::Outcome RunWalker::Replay(const CompiledStep& step, const std::string
   if (step.kind == CompiledStep::Kind::kAction && step.action == "set" &&
       record.value("status", "") == "completed" && record["output"].is_object()) {
     for (const auto& [name, value] : record["output"].items()) scope_["vars"][name] = value;
+    if (record.value("redacted", false)) RestoreSetVars(step, key, record["output"]);
   }
   if (outcome == "returned") return {Outcome::Kind::kReturned, record.value("output", Json())};
   if (outcome == "failed") return {Outcome::Kind::kFailed, record.value("error", Json())};
   return {Outcome::Kind::kNext, record.value("output", Json())};
+}
+
+void RunWalker::RestoreSetVars(const CompiledStep& step, const std::string& key,
+                               const Json& journaled) {
+  // Rendering again over the replayed scope, with now() and uuid() replayed from the journal,
+  // gives the values the step set. They are used only when they redact to what was journaled:
+  // a secret that has since changed leaves the redacted copy in place rather than a new value.
+  auto values = Render(step, key);
+  if (!values.ok() || !values->is_object()) return;
+  if (RedactSecrets(*values, env_.secrets) != journaled) return;
+  for (const auto& [name, value] : values->items()) scope_["vars"][name] = value;
+}
+
+void RunWalker::ReplayHandler(const CompiledStep& step, const Json& record, Frame& frame) {
+  Json saved = scope_.value("error", Json());
+  scope_["error"] = record.value("error", Json());
+  (void)WalkList(step.on_error.handler, frame);
+  if (saved.is_null()) {
+    scope_.erase("error");
+  } else {
+    scope_["error"] = saved;
+  }
 }
 
 RunWalker::Outcome RunWalker::WalkList(const StepList& steps, Frame& frame) {
@@ -332,6 +357,10 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
     // Control steps are walked again so that what their children set is restored into scope.
     if (step.kind != CompiledStep::Kind::kAction && record.value("status", "") != "skipped") {
       (void)WalkControl(step, key, frame);
+    }
+    // A failure handled by on_error steps: what the handler set is restored too.
+    if (record.value("handled", false) && step.on_error.mode == OnError::Mode::kHandler) {
+      ReplayHandler(step, record, frame);
     }
     return Replay(step, key, record);
   }
@@ -478,9 +507,12 @@ RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::st
                                       InvalidArgumentError("expected a map of names to values")),
                       1);
     }
+    // The journal keeps the redacted copy; later steps see the real values, and a replay
+    // re-derives them (RestoreSetVars) rather than storing a secret at rest.
+    for (const auto& [name, value] : values->items()) scope_["vars"][name] = value;
     Json redacted = RedactSecrets(*values, env_.secrets);
-    for (const auto& [name, value] : redacted.items()) scope_["vars"][name] = value;
-    return Complete(step, key, redacted);
+    Json extra = redacted != *values ? Json{{"redacted", true}} : Json();
+    return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
   }
   if (action == "log") {
     auto message = Render(step, key);

@@ -108,8 +108,13 @@ class RunWalker {
   Outcome Replay(const CompiledStep& step, const std::string& key, const Json& record);
   Outcome FailStep(const CompiledStep& step, const std::string& key, Frame& frame, Json error,
                    int attempts);
+  // Journals the step's completion; `extra` fields (an object) are added to the record.
   Outcome Complete(const CompiledStep& step, const std::string& key, Json output,
-                   std::string_view outcome = "next", Json input = nullptr);
+                   std::string_view outcome = "next", Json input = nullptr, Json extra = nullptr);
+  // On replay of a `set` whose journaled output was redacted, restores the real values.
+  void RestoreSetVars(const CompiledStep& step, const std::string& key, const Json& journaled);
+  // On replay of a failure handled by on_error steps, walks the handler again for its vars.
+  void ReplayHandler(const CompiledStep& step, const Json& record, Frame& frame);
   Outcome Suspend(std::optional<TimePoint> due, store::RunStatus status);
 
   Outcome RunSleep(const CompiledStep& step, const std::string& key, Frame& frame);
