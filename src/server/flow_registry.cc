@@ -179,8 +179,11 @@ StatusOr<ReloadReport> FlowRegistry::ReloadLocked() {
   }
   for (const FlowFileStatus& file : files) {
     if (file.valid) continue;
-    LogWarn("flow file invalid; the last good revision keeps serving",
-            {{"path", file.path}, {"flow", file.flow_id}, {"errors", file.messages}});
+    std::shared_ptr<const Program> serving = file.flow_id.empty() ? nullptr : Current(file.flow_id);
+    LogWarn("flow file invalid", {{"path", file.path},
+                                  {"flow", file.flow_id},
+                                  {"serving", serving ? Json(serving->revision) : Json(nullptr)},
+                                  {"errors", file.messages}});
   }
   for (const std::string& error : set.path_errors) {
     LogWarn("flows directory problem", {{"error", error}});

@@ -80,12 +80,19 @@ TEST_F(FlowRegistryTest, EditUnderARunningRuntime) {
   EXPECT_EQ(RuntimeFixture::GetRun(*runtime, third_run)->revision, rev2);
 
   // Every run finishes on the revision it started on.
+  for (const std::string& id : {new_run, third_run}) {
+    ASSERT_TRUE(
+        Eventually([&] { return RuntimeFixture::HasStatus(*runtime, id, RunStatus::kSleeping); }));
+  }
   fixture_.clock().Advance(std::chrono::hours(2));
   runtime->Wake();
   for (const std::string& id : {old_run, new_run, third_run}) {
     ASSERT_TRUE(Eventually([&] {
       return RuntimeFixture::HasStatus(*runtime, id, RunStatus::kCompleted);
-    })) << id;
+    })) << id
+        << " is " << store::RunStatusName(RuntimeFixture::GetRun(*runtime, id)->status) << ", due "
+        << FormatTimestamp(RuntimeFixture::GetRun(*runtime, id)->due_at.value_or(TimePoint()))
+        << ", now " << FormatTimestamp(fixture_.clock().Now());
   }
   EXPECT_EQ(RuntimeFixture::GetRun(*runtime, old_run)->output, (Json{{"version", 1}}));
   EXPECT_EQ(RuntimeFixture::GetRun(*runtime, old_run)->revision, rev1);
