@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
+#include "interpreter/compiler.h"
 #include "interpreter/deterministic_id.h"
 #include "interpreter/step_key.h"
+#include "interpreter/yaml_loader.h"
 
 namespace flowrun {
 
@@ -89,7 +91,7 @@ const CompiledStep* Engine::FindStep(const Program& program, const std::string& 
     std::unordered_map<std::string, const CompiledStep*> index;
     IndexSteps(program.steps, index);
     IndexSteps(program.on_failure, index);
-    auto shared = catalog_.Find(program.flow_id, program.revision);
+    auto shared = ProgramFor(program.flow_id, program.revision);
     it = step_index_.emplace(&program, std::make_pair(shared, std::move(index))).first;
   }
   auto step = it->second.second.find(step_id);
@@ -333,7 +335,7 @@ StatusOr<bool> Engine::WaitMatches(const WaitRecord& wait, const EventRecord& ev
   if (!wait.match_path.empty()) {
     return CanonicalKey(ExtractPath(candidate, SplitPath(wait.match_path))) == wait.match_key;
   }
-  std::shared_ptr<const Program> program = catalog_.Find(wait.flow_id, wait.revision);
+  std::shared_ptr<const Program> program = ProgramFor(wait.flow_id, wait.revision);
   if (!program) return false;
   const expr::Expression* condition = nullptr;
   if (wait.kind == WaitRecord::Kind::kCancel) {
@@ -430,7 +432,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   std::vector<std::unique_ptr<RunWalker>> active;
   std::vector<WriteBatch> orphans;
   auto build = [&](RunRecord run) -> Status {
-    std::shared_ptr<const Program> program = catalog_.Find(run.flow_id, run.revision);
+    std::shared_ptr<const Program> program = ProgramFor(run.flow_id, run.revision);
     if (!program) {
       // The revision is not loaded (yet): look again later rather than guess.
       WriteBatch batch;
@@ -486,7 +488,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
                          store_.LoadJournal(active[i]->run().id));
         RunRecord run = active[i]->run();
         run.status = RunStatus::kRunning;
-        auto program = catalog_.Find(run.flow_id, run.revision);
+        auto program = ProgramFor(run.flow_id, run.revision);
         next.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal,
                                                    env_, options_.node_id));
         continue;
@@ -529,8 +531,41 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   return advanced;
 }
 
+std::shared_ptr<const Program> Engine::ProgramFor(std::string_view flow_id,
+                                                  std::string_view revision) {
+  if (auto program = catalog_.Find(flow_id, revision)) return program;
+  std::lock_guard lock(recovered_mu_);
+  auto key = std::make_pair(std::string(flow_id), std::string(revision));
+  auto it = recovered_.find(key);
+  if (it != recovered_.end()) return it->second;
+  auto stored = store_.GetFlowRevision(flow_id, revision);
+  if (!stored.ok() || !stored->has_value()) return nullptr;
+  // JSON is YAML, so the stored document goes through the same loader and compiler as a file.
+  const std::string origin = "store:" + key.first + "@" + key.second;
+  CompiledFlow compiled = CompileFlow(LoadYaml(origin, (*stored)->document.dump()));
+  auto report = [&](const std::string& message) {
+    if (options_.log)
+      options_.log("", "", "flow " + key.first + " revision " + key.second + ": " + message);
+  };
+  if (!compiled.program) {
+    std::string errors;
+    for (const Diagnostic& d : compiled.diagnostics)
+      errors += (errors.empty() ? "" : "; ") + d.message;
+    report("the stored revision does not compile: " + errors);
+    return nullptr;
+  }
+  if (compiled.program->flow_id != key.first || compiled.program->revision != key.second) {
+    report("the stored document compiles to revision " + compiled.program->revision);
+    return nullptr;
+  }
+  recovered_.emplace(key, compiled.program);
+  return compiled.program;
+}
+
 Status Engine::Recover() {
   RETURN_IF_ERROR(store_.ReleaseLeases(options_.node_id));
+  ASSIGN_OR_RETURN(auto revisions, store_.ActiveRevisions());
+  for (const auto& [flow_id, revision] : revisions) (void)ProgramFor(flow_id, revision);
   for (;;) {
     ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.UnmatchedEvents(options_.scan_limit));
     if (events.empty()) break;

@@ -11,9 +11,10 @@
 //   FireCronTick      starts the run of one cron tick of a flow, exactly once across restarts and
 //                     nodes (the tick is claimed in the batch that creates the run).
 //   CancelRun         asks a run to stop at its next step boundary.
-//   Recover           on start-up: ends this node's stale leases and finishes matching work that
-//                     a crash interrupted. Every unfinished run then resumes by replaying its
-//                     journal (run_walker.h) the next time it is due.
+//   Recover           on start-up: ends this node's stale leases, compiles the stored revisions
+//                     that unfinished runs are pinned to but the catalog no longer has, and
+//                     finishes matching work that a crash interrupted. Every unfinished run then
+//                     resumes by replaying its journal (run_walker.h) the next time it is due.
 //
 // Timers are runs' due times in the store (a sleeping run is a row); NextDueTime tells a driver
 // when the next one falls due.
@@ -23,6 +24,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -114,6 +116,12 @@ class Engine {
   [[nodiscard]] StatusOr<std::vector<store::JournalEntry>> GetJournal(std::string_view run_id);
   [[nodiscard]] StatusOr<std::optional<TimePoint>> NextDueTime();
 
+  // The program of a revision: from the catalog, else compiled from the revision's document in
+  // the store (PublishRevision) and kept, so a run pinned to a revision that is no longer loaded
+  // still finishes on it. nullptr when neither has it or the stored document does not compile
+  // to that revision.
+  std::shared_ptr<const Program> ProgramFor(std::string_view flow_id, std::string_view revision);
+
   Failpoints& TEST_failpoints() { return failpoints_; }
 
  private:
@@ -144,6 +152,11 @@ class Engine {
   const EngineOptions options_;
   WalkEnvironment env_;
   Failpoints failpoints_;
+
+  std::mutex recovered_mu_;
+  // GUARDED_BY(recovered_mu_): revisions compiled from the store, by (flow id, revision).
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const Program>, std::less<>>
+      recovered_;
 
   std::mutex mu_;
   std::mt19937_64 random_;  // GUARDED_BY(mu_)

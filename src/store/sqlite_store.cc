@@ -850,6 +850,17 @@ StatusOr<std::vector<FlowRevisionRecord>> SqliteStore::ListFlowRevisions(std::st
       });
 }
 
+StatusOr<std::vector<std::pair<std::string, std::string>>> SqliteStore::ActiveRevisions() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT DISTINCT flow_id, revision FROM runs WHERE ended_at IS "
+                                  "NULL ORDER BY flow_id, revision"));
+  return CollectRows<std::pair<std::string, std::string>>(
+      *s, [](const SqliteStatement& row) -> StatusOr<std::pair<std::string, std::string>> {
+        return std::make_pair(row.Text(0), row.Text(1));
+      });
+}
+
 StatusOr<std::optional<TimePoint>> SqliteStore::LastCronTick(std::string_view flow_id) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(SqliteStatement * s,

@@ -75,6 +75,7 @@ class SqliteStore final : public Store {
   StatusOr<std::optional<FlowRevisionRecord>> GetFlowRevision(std::string_view flow_id,
                                                               std::string_view revision) override;
   StatusOr<std::vector<FlowRevisionRecord>> ListFlowRevisions(std::string_view flow_id) override;
+  StatusOr<std::vector<std::pair<std::string, std::string>>> ActiveRevisions() override;
   StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id) override;
 
   // Transactions committed so far (for benchmarks and tests of group commit).

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -292,6 +293,11 @@ class Store {
       std::string_view flow_id, std::string_view revision) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<FlowRevisionRecord>> ListFlowRevisions(
       std::string_view flow_id) = 0;
+
+  // The distinct (flow id, revision) pairs of unfinished runs: the revisions that must stay
+  // loaded for those runs to finish.
+  [[nodiscard]] virtual StatusOr<std::vector<std::pair<std::string, std::string>>>
+  ActiveRevisions() = 0;
 
   // The latest cron tick claimed for a flow (ClaimCronTickOp), or nullopt when none was.
   [[nodiscard]] virtual StatusOr<std::optional<TimePoint>> LastCronTick(
