@@ -423,8 +423,32 @@ Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
   return results.front().status;
 }
 
+Status Engine::ReleaseDueEvents(TimePoint now) {
+  ASSIGN_OR_RETURN(std::vector<EventRecord> due,
+                   store_.DueScheduledEvents(now, options_.scan_limit));
+  if (due.empty()) return OkStatus();
+  std::vector<WriteBatch> batches;
+  batches.reserve(due.size());
+  for (EventRecord& event : due) {
+    event.ts = now;
+    WriteBatch batch;
+    batch.Add(store::ReleaseScheduledEventOp{event.id});
+    batch.Add(store::InsertEventOp{event, options_.dedupe_window, false});
+    PlanRuns(event, batch);
+    batches.push_back(std::move(batch));
+  }
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  std::vector<EventRecord> to_match;
+  for (BatchResult& result : results) {
+    RETURN_IF_ERROR(result.status);
+    for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
+  }
+  return MatchEvents(to_match);
+}
+
 StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   const TimePoint claim_time = clock_.Now();
+  RETURN_IF_ERROR(ReleaseDueEvents(claim_time));
   ASSIGN_OR_RETURN(std::vector<RunRecord> claimed,
                    store_.ClaimRuns(options_.node_id, claim_time, max,
                                     options_.lease + options_.default_attempt_timeout));

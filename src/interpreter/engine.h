@@ -4,10 +4,12 @@
 //   IngestEvents      commits events and the runs they start (one per (event, flow)), then
 //                     resolves the waits and cancel_on they match; returns ids after the commit.
 //   StartRun          starts a flow by hand (the invoke API).
-//   AdvanceReadyRuns  leases a batch of due runs (ready, woken timers, resolved waits) and walks
-//                     each as far as it goes. Internal steps of the whole batch commit in one
-//                     transaction; side-effecting actions run only after that commit, and their
-//                     results commit together in the next one. Returns the runs advanced.
+//   AdvanceReadyRuns  first releases due delayed events (send_event `delay`) into the event log,
+//                     starting their runs and resolving their waits; then leases a batch of due
+//                     runs (ready, woken timers, resolved waits) and walks each as far as it goes.
+//                     Internal steps of the whole batch commit in one transaction; side-effecting
+//                     actions run only after that commit, and their results commit together in the
+//                     next one. Returns the runs advanced.
 //   FireCronTick      starts the run of one cron tick of a flow, exactly once across restarts and
 //                     nodes (the tick is claimed in the batch that creates the run).
 //   CancelRun         asks a run to stop at its next step boundary.
@@ -135,6 +137,9 @@ class Engine {
   // Commits with failpoints on both sides.
   [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitWithFailpoints(
       std::vector<store::WriteBatch> batches);
+  // Stores the delayed events due at `now` as events (each with the runs it starts, in the batch
+  // that removes it from the schedule), then matches them against waits.
+  [[nodiscard]] Status ReleaseDueEvents(TimePoint now);
   // Resolves the waits and cancel_on that stored events match, then marks them matched.
   [[nodiscard]] Status MatchEvents(const std::vector<store::EventRecord>& events);
   // Resolves newly registered waits against events stored before them, then marks them scanned.

@@ -703,6 +703,7 @@ RunWalker::Outcome RunWalker::RunSendEvent(const CompiledStep& step, const std::
   Json list = rendered->is_array() ? *rendered : Json::array({*rendered});
   Json ids = Json::array();
   std::vector<store::EventRecord> events;
+  std::vector<std::optional<Duration>> delays;
   for (size_t i = 0; i < list.size(); ++i) {
     const Json& item = list[i];
     Status invalid;
@@ -711,13 +712,22 @@ RunWalker::Outcome RunWalker::RunSendEvent(const CompiledStep& step, const std::
       invalid = InvalidArgumentError("event " + std::to_string(i) + " needs a `name`");
     } else if (item.contains("data") && !item["data"].is_null() && !item["data"].is_object()) {
       invalid = InvalidArgumentError("event " + std::to_string(i) + ": `data` must be a map");
-    } else if (item.contains("delay") && !item["delay"].is_null()) {
-      invalid = InvalidArgumentError("event " + std::to_string(i) +
-                                     ": `delay` is not supported by this engine");
+    }
+    std::optional<Duration> delay;
+    if (invalid.ok() && item.contains("delay") && !item["delay"].is_null()) {
+      auto parsed = AsDuration(item["delay"], "event " + std::to_string(i) + ": delay");
+      if (!parsed.ok()) {
+        invalid = parsed.status();
+      } else if (parsed->count() < 0) {
+        invalid = InvalidArgumentError("event " + std::to_string(i) + ": `delay` is negative");
+      } else if (parsed->count() > 0) {
+        delay = *parsed;
+      }
     }
     if (!invalid.ok()) {
       return FailStep(step, key, frame, ExpressionError(step, "send_event", nullptr, invalid), 1);
     }
+    delays.push_back(delay);
     store::EventRecord event;
     event.id = DeterministicId("evt_", {run_.id, key, std::to_string(i)});
     event.name = item["name"].get<std::string>();
@@ -728,7 +738,13 @@ RunWalker::Outcome RunWalker::RunSendEvent(const CompiledStep& step, const std::
     events.push_back(std::move(event));
   }
   // The events, the runs they start and this step's completion commit together: exactly once.
-  for (store::EventRecord& event : events) {
+  // A delayed event commits as scheduled; the engine releases it into the log when due.
+  for (size_t i = 0; i < events.size(); ++i) {
+    store::EventRecord& event = events[i];
+    if (delays[i]) {
+      batch_.Add(store::ScheduleEventOp{event, now_ + *delays[i]});
+      continue;
+    }
     store::EventRecord copy = event;
     batch_.Add(store::InsertEventOp{std::move(copy), std::chrono::hours(24),
                                     /*duplicate_aborts_batch=*/false});

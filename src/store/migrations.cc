@@ -117,6 +117,18 @@ CREATE TABLE cron_ticks (
   PRIMARY KEY (flow_id, tick)
 ) WITHOUT ROWID;
 )sql",
+      // Events sent with a `delay`: stored with the step that sends them, moved into `events`
+      // when due.
+      R"sql(
+CREATE TABLE scheduled_events (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  data TEXT NOT NULL,
+  client_id TEXT,
+  due_at INTEGER NOT NULL
+);
+CREATE INDEX scheduled_events_due ON scheduled_events(due_at);
+)sql",
   };
   return steps;
 }

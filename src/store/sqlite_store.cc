@@ -441,6 +441,24 @@ class SqliteStore::Writer {
     return OkStatus();
   }
 
+  Status Apply(ScheduleEventOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * insert,
+                     db_->Prepare("INSERT OR IGNORE INTO scheduled_events (id, name, data, "
+                                  "client_id, due_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    const EventRecord& e = op.event;
+    insert->Bind(1, e.id).Bind(2, e.name).Bind(3, e.data.dump());
+    BindTextOrNull(*insert, 4, e.client_id);
+    insert->Bind(5, ToUnixMillis(op.due_at));
+    return insert->Run();
+  }
+
+  Status Apply(ReleaseScheduledEventOp& op, BatchResult&, TimePoint) {
+    ASSIGN_OR_RETURN(SqliteStatement * remove,
+                     db_->Prepare("DELETE FROM scheduled_events WHERE id = ?1"));
+    remove->Bind(1, op.event_id);
+    return remove->Run();
+  }
+
   Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint) {
     ASSIGN_OR_RETURN(SqliteStatement * release,
                      db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE "
@@ -712,14 +730,39 @@ StatusOr<std::vector<JournalEntry>> SqliteStore::LoadJournal(std::string_view ru
 
 StatusOr<std::optional<TimePoint>> SqliteStore::NextDueTime() {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
-                   reader.Prepare("SELECT due_at FROM runs WHERE due_at IS NOT NULL AND "
-                                  "lease_owner IS NULL ORDER BY due_at LIMIT 1"));
+  ASSIGN_OR_RETURN(
+      SqliteStatement * s,
+      reader.Prepare("SELECT min((SELECT due_at FROM runs WHERE due_at IS NOT NULL AND "
+                     "lease_owner IS NULL ORDER BY due_at LIMIT 1), (SELECT min(due_at) FROM "
+                     "scheduled_events)), coalesce((SELECT due_at FROM runs WHERE due_at IS NOT "
+                     "NULL AND lease_owner IS NULL ORDER BY due_at LIMIT 1), (SELECT "
+                     "min(due_at) FROM scheduled_events))"));
   ASSIGN_OR_RETURN(bool row, s->Step());
   std::optional<TimePoint> due;
-  if (row) due = FromUnixMillis(s->Int(0));
+  // min() of two values is NULL when either is; the coalesce covers one side being empty.
+  if (row && !s->IsNull(0)) {
+    due = FromUnixMillis(s->Int(0));
+  } else if (row && !s->IsNull(1)) {
+    due = FromUnixMillis(s->Int(1));
+  }
   s->Reset();
   return due;
+}
+
+StatusOr<std::vector<EventRecord>> SqliteStore::DueScheduledEvents(TimePoint now, int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT id, name, data, client_id FROM scheduled_events WHERE "
+                                  "due_at <= ?1 ORDER BY due_at, id LIMIT ?2"));
+  s->Bind(1, ToUnixMillis(now)).Bind(2, static_cast<int64_t>(limit));
+  return CollectRows<EventRecord>(*s, [](const SqliteStatement& row) -> StatusOr<EventRecord> {
+    EventRecord event;
+    event.id = row.Text(0);
+    event.name = row.Text(1);
+    ASSIGN_OR_RETURN(event.data, ParseJsonColumn(row, 2));
+    event.client_id = row.Text(3);
+    return event;
+  });
 }
 
 StatusOr<std::optional<EventRecord>> SqliteStore::GetEvent(std::string_view id) {

@@ -58,6 +58,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   StatusOr<std::vector<JournalEntry>> LoadJournal(std::string_view run_id) override;
   StatusOr<std::optional<TimePoint>> NextDueTime() override;
+  StatusOr<std::vector<EventRecord>> DueScheduledEvents(TimePoint now, int limit) override;
 
   StatusOr<std::optional<EventRecord>> GetEvent(std::string_view id) override;
   StatusOr<std::vector<EventRecord>> ListEvents(const EventFilter& filter) override;

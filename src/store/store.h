@@ -188,6 +188,16 @@ struct ClaimCronTickOp {
   std::string flow_id;
   TimePoint tick;
 };
+// Stores an event that becomes visible at `due_at` (send_event with a `delay`). Idempotent on
+// the event id. Until released it is not in the event log and matches nothing.
+struct ScheduleEventOp {
+  EventRecord event;
+  TimePoint due_at;
+};
+// Removes a scheduled event (in the batch that stores it as a real event).
+struct ReleaseScheduledEventOp {
+  std::string event_id;
+};
 // Fails the batch with kAborted unless `owner` still holds the run's lease.
 struct RequireLeaseOp {
   std::string run_id;
@@ -199,10 +209,10 @@ struct ReleaseLeasesOp {
   std::string owner;
 };
 
-using WriteOp =
-    std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp, RegisterWaitOp,
-                 ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp, RequestCancelOp,
-                 PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp, ReleaseLeasesOp>;
+using WriteOp = std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp,
+                             RegisterWaitOp, ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp,
+                             RequestCancelOp, PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp,
+                             ReleaseLeasesOp, ScheduleEventOp, ReleaseScheduledEventOp>;
 
 struct WriteBatch {
   std::vector<WriteOp> ops;
@@ -265,8 +275,12 @@ class Store {
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<JournalEntry>> LoadJournal(
       std::string_view run_id) = 0;
-  // The earliest due time over unleased runs, for a driver deciding how long to idle.
+  // The earliest due time over unleased runs and scheduled events, for a driver deciding how
+  // long to idle.
   [[nodiscard]] virtual StatusOr<std::optional<TimePoint>> NextDueTime() = 0;
+  // Scheduled events (ScheduleEventOp) due at `now`, earliest first; `ts` is unset.
+  [[nodiscard]] virtual StatusOr<std::vector<EventRecord>> DueScheduledEvents(TimePoint now,
+                                                                              int limit) = 0;
 
   [[nodiscard]] virtual StatusOr<std::optional<EventRecord>> GetEvent(std::string_view id) = 0;
   // Events in seq order. With a name and stored_since, events of that name with seq > after_seq
