@@ -23,14 +23,25 @@ for i in $(seq 0 999); do
 done
 
 cat >"$WORK/schema_only.py" <<'PY'
-import glob, json, sys, yaml, jsonschema
+import glob, json, re, sys, yaml, jsonschema
+
+# YAML 1.2 booleans only, as flowrun reads them: PyYAML would turn the key `on` into True.
+class Loader(yaml.SafeLoader):
+    pass
+Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
 schema = json.load(open(sys.argv[1]))
 validator = jsonschema.Draft7Validator(schema)
 errors = 0
 for path in sorted(glob.glob(sys.argv[2] + "/*.yaml")):
     with open(path) as f:
-        doc = yaml.safe_load(f)
+        doc = yaml.load(f, Loader=Loader)
     errors += sum(1 for _ in validator.iter_errors(doc))
+if errors:
+    print(f"{errors} schema errors", file=sys.stderr)
 sys.exit(1 if errors else 0)
 PY
 
