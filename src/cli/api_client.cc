@@ -27,6 +27,7 @@ class ApiClient::Impl {
  public:
   Impl(const std::string& url, const std::string& token) : client(url) {
     client.set_connection_timeout(std::chrono::seconds(5));
+    client.set_tcp_nodelay(true);
     client.set_read_timeout(std::chrono::seconds(60));
     client.set_write_timeout(std::chrono::seconds(60));
     if (!token.empty()) client.set_bearer_token_auth(token);
