@@ -416,6 +416,22 @@ class Service:
             raise AssertionError("GET /v1/runs/%s answered %s: %s" % (run_id, code, body))
         return body
 
+    def wait_run(self, flow, data_match, statuses=("completed",), timeout=30):
+        """Waits for the one run of `flow` whose event data contains `data_match` to be in one
+        of `statuses`; returns it."""
+        def find():
+            runs = [r for r in self.runs(flow=flow)
+                    if all(r["event"]["data"].get(k) == v for k, v in data_match.items())]
+            if len(runs) > 1:
+                raise AssertionError("%d runs of %s for %s" % (len(runs), flow, data_match))
+            return runs[0] if runs and runs[0]["status"] in statuses else None
+        try:
+            return wait_until(find, timeout, 0.1, "%s run of %s for %s" % (statuses, flow, data_match))
+        except AssertionError as e:
+            runs = [(r["id"], r["status"], r["event"]["data"], r.get("error"))
+                    for r in self.runs(flow=flow)]
+            raise AssertionError("%s\nruns: %s\n%s" % (e, runs, self.log_tail()))
+
     def wait_runs(self, flow, count, statuses=("completed",), timeout=30):
         """Waits until `flow` has `count` runs, all in one of `statuses`; returns them."""
         def done():
