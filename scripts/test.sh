@@ -15,6 +15,10 @@ echo "== flowrun validate flows examples"
 echo "== unit and integration tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
 
+echo "== end-to-end tests: flowrun serve against fake APIs, aiosmtpd and SQLite, plus the crash test"
+install_missing_packages python3 python3-aiosmtpd
+FLOWRUN_BIN="$BUILD_DIR/flowrun" timeout 600 /usr/bin/python3 tests/e2e/run_all.py
+
 echo "== yaml-language-server reads the flow schema"
 command -v npm >/dev/null || install_missing_packages nodejs npm
 npm install --silent --no-audit --no-fund --prefix "$BUILD_DIR/node" yaml-language-server@1 >/dev/null
