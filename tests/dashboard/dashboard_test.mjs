@@ -361,7 +361,7 @@ async function tokenScenario(browserDir) {
     });
     await check('a 401 shows the token prompt; the token is kept and sent as a Bearer token', async () => {
       await page.goto(service.base + '/');
-      const input = page.getByLabel('API token');
+      const input = page.getByLabel('API token', {exact: true});
       await input.waitFor();
       await input.fill('wrong-token');
       await page.getByRole('button', {name: 'Use token'}).click();

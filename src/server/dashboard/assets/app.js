@@ -37,8 +37,8 @@
     return el;
   }
 
-  function append(el, children) {
-    for (const child of children.flat()) {
+  function append(el, ...children) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -469,7 +469,7 @@
                                  'step ' + s.key)));
       // Keep open <details> open across refreshes.
       const open = new Set([...timeline.querySelectorAll('details[open]')].map((d) => d.dataset.key));
-      replace(timeline, steps.map((step) => stepItem(step, open)));
+      replace(timeline, steps.map((step) => stepItem(step, open, TERMINAL.has(run.status))));
       emptySteps.hidden = steps.length > 0;
 
       const blocks = [h('h2', {}, 'Event'), jsonBlock(run.event, 'Trigger event')];
@@ -496,11 +496,16 @@
     return window.confirm(text);
   }
 
-  function stepItem(step, open) {
+  // runEnded: the run is over, so a step without an end will not finish.
+  function stepItem(step, open, runEnded) {
+    const unfinished = !step.ended_at && ['running', 'retrying', 'sleeping', 'waiting', 'invoking']
+        .includes(step.status);
+    const shownStatus = runEnded && unfinished ? 'stopped' : step.status;
     const meta = h('p', {class: 'step-meta'},
                    'started ', timeEl(step.started_at),
                    ' · ', step.duration_ms === null || step.duration_ms === undefined
-                       ? (step.ended_at ? '—' : 'in progress') : formatDuration(step.duration_ms),
+                       ? (unfinished ? (runEnded ? 'stopped while ' + step.status : 'in progress') : '—')
+                       : formatDuration(step.duration_ms),
                    ' · ', (step.attempt_count || 1) + ' attempt' + ((step.attempt_count || 1) === 1 ? '' : 's'));
     const parts = [];
     const section = (key, label, value, cls) => {
@@ -521,9 +526,9 @@
                        h('span', {class: 'muted'}, 'attempt ' + (i + 1) + ': '),
                        jsonBlock(a, step.key + ' attempt ' + (i + 1)))))));
     }
-    return h('li', {class: 'step status-' + String(step.status).replace(/[^a-z_-]/g, ''),
+    return h('li', {class: 'step status-' + String(shownStatus).replace(/[^a-z_-]/g, ''),
                     'data-step': step.key},
-             h('div', {class: 'step-head'}, h('h3', {}, step.key), statusBadge(step.status)),
+             h('div', {class: 'step-head'}, h('h3', {}, step.key), statusBadge(shownStatus)),
              meta, parts);
   }
 
