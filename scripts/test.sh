@@ -15,6 +15,16 @@ echo "== flowrun validate flows examples"
 echo "== unit and integration tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
 
+echo "== dashboard in headless Chromium (playwright-core driving Debian's chromium)"
+install_missing_packages chromium
+command -v npm >/dev/null || install_missing_packages nodejs npm
+mkdir -p "$BUILD_DIR/dashboard-node"
+cp tests/dashboard/package.json tests/dashboard/package-lock.json "$BUILD_DIR/dashboard-node/"
+(cd "$BUILD_DIR/dashboard-node" && npm ci --silent --no-audit --no-fund >/dev/null)
+FLOWRUN_BIN="$BUILD_DIR/flowrun" DASHBOARD_NODE_MODULES="$BUILD_DIR/dashboard-node/node_modules" \
+  DASHBOARD_SCREENSHOT="$BUILD_DIR/dashboard-screenshot.png" \
+  timeout 120 node tests/dashboard/dashboard_test.mjs
+
 echo "== end-to-end tests: flowrun serve against fake APIs, aiosmtpd and SQLite, plus the crash test"
 install_missing_packages python3 python3-aiosmtpd
 FLOWRUN_BIN="$BUILD_DIR/flowrun" timeout 600 /usr/bin/python3 tests/e2e/run_all.py
