@@ -36,6 +36,9 @@ const NODE_MODULES = path.resolve(option('node-modules', 'DASHBOARD_NODE_MODULES
 const CHROMIUM = option('chromium', 'CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 15000;
 const API_TOKEN = 'dashboard-test-token-7f3a';
+// A secret the waiter flow copies into a step output; the server must redact it everywhere.
+const SECRET_VALUE = 'dashboard-secret-value-51c9e2';
+const SECRETS_CONFIG = 'secrets:\n  env: [DASHBOARD_TEST_SECRET]\n';
 
 const require = createRequire(path.join(NODE_MODULES, 'playwright-core', 'package.json'));
 const {chromium} = require('playwright-core');
@@ -45,7 +48,7 @@ description: Waits for a confirmation event
 on: {event: test/wait}
 steps:
   - id: before
-    set: {k: "\${{ event.data.k }}"}
+    set: {k: "\${{ event.data.k }}", key: "\${{ secrets.DASHBOARD_TEST_SECRET }}"}
   - id: wait
     wait_for_event: {event: test/confirmed, match: data.k, timeout: 1h}
   - id: after
@@ -78,7 +81,11 @@ class Service {
       writeFileSync(path.join(dir, 'flowrun.yaml'), config);
       args.push('--config', path.join(dir, 'flowrun.yaml'));
     }
-    const child = spawn(FLOWRUN, args, {cwd: dir, stdio: ['ignore', 'pipe', 'pipe']});
+    const child = spawn(FLOWRUN, args, {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {...process.env, DASHBOARD_TEST_SECRET: SECRET_VALUE},
+    });
     const service = new Service(dir, child);
     service.base = await service.waitForListen();
     return service;
@@ -196,7 +203,7 @@ function watchErrors(page) {
 }
 
 async function mainScenario(browserDir) {
-  const service = await Service.start();
+  const service = await Service.start(SECRETS_CONFIG);
   let context;
   try {
     let runId;
@@ -255,8 +262,11 @@ async function mainScenario(browserDir) {
       expect((await page.locator('#run-status').innerText()).trim() === 'waiting',
              'the run is not shown as waiting');
       await page.locator('#steps li[data-step="before"] summary', {hasText: 'Output'}).click();
-      const output = await page.locator('#steps li[data-step="before"] pre.json').first().innerText();
+      const output = await page.locator('#steps details[data-key="before:output"] pre').innerText();
       expect(JSON.parse(output).k === 'k-1', 'the step output is not shown: ' + output);
+      expect(JSON.parse(output).key === '***', 'the secret is not redacted: ' + output);
+      const html = await page.content();
+      expect(!html.includes(SECRET_VALUE), 'the secret value is on the page');
     });
 
     await check('Cancel cancels the run, on the page and through the API', async () => {
@@ -340,7 +350,7 @@ async function mainScenario(browserDir) {
 // With API tokens, the dashboard's API calls answer 401 until a token is given; the page asks for
 // it and keeps it in sessionStorage.
 async function tokenScenario(browserDir) {
-  const service = await Service.start(`api_tokens: [${API_TOKEN}]\n`);
+  const service = await Service.start(SECRETS_CONFIG + `api_tokens: [${API_TOKEN}]\n`);
   let context;
   try {
     await check('the API refuses requests without the token', async () => {
