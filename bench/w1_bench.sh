@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# W1 through the service: builds Release into build-release and runs bench/w1_bench.py.
+#   bench/w1_bench.sh [--events N] [--variant noop|http-db-email|both]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
+install_missing_packages "${FLOWRUN_PACKAGES[@]}" python3
+FLOWRUN_BUILD_TYPE=Release
+BUILD_TYPE=Release build_flowrun "$ROOT/build-release"
+FLOWRUN_BIN="$ROOT/build-release/flowrun" /usr/bin/python3 "$ROOT/bench/w1_bench.py" "$@"
