@@ -50,6 +50,24 @@
     return append(el, children);
   }
 
+  // Re-renders `container` with `render` and puts keyboard focus back on the same link or
+  // <summary>, so live refresh does not throw a keyboard user out of the page.
+  function preservingFocus(container, render) {
+    const active = document.activeElement;
+    const inside = active && container.contains(active);
+    const href = inside && active.getAttribute('href');
+    const details = inside && active.tagName === 'SUMMARY' && active.parentElement.dataset.key;
+    render();
+    let again = null;
+    if (href) {
+      again = [...container.querySelectorAll('a[href]')].find((a) => a.getAttribute('href') === href);
+    } else if (details) {
+      const d = [...container.querySelectorAll('details[data-key]')].find((x) => x.dataset.key === details);
+      again = d && d.querySelector('summary');
+    }
+    if (again) again.focus({preventScroll: true});
+  }
+
   function pretty(value) {
     if (value === undefined) return '';
     return JSON.stringify(value, null, 2);
@@ -360,13 +378,13 @@
     await every(async () => {
       const data = await api('GET', '/v1/runs?' + q.toString());
       const runs = data.runs || [];
-      tbody.replaceChildren(...runs.map((run) => h('tr', {'data-run-id': run.id},
+      preservingFocus(tbody, () => tbody.replaceChildren(...runs.map((run) => h('tr', {'data-run-id': run.id},
           h('td', {}, runLink(run.id)),
           h('td', {}, flowLink(run.flow)),
           h('td', {}, statusBadge(run.status)),
           h('td', {class: 'mono', title: run.revision || ''}, shortRevision(run.revision)),
           h('td', {}, timeEl(run.created_at)),
-          h('td', {}, runDuration(run)))));
+          h('td', {}, runDuration(run))))));
       empty.hidden = runs.length > 0;
       table.hidden = runs.length === 0;
       updated.textContent = runs.length + (data.next_cursor ? '+' : '') + ' runs · updated ' +
@@ -469,7 +487,7 @@
                                  'step ' + s.key)));
       // Keep open <details> open across refreshes.
       const open = new Set([...timeline.querySelectorAll('details[open]')].map((d) => d.dataset.key));
-      replace(timeline, steps.map((step) => stepItem(step, open, TERMINAL.has(run.status))));
+      preservingFocus(timeline, () => replace(timeline, steps.map((step) => stepItem(step, open, TERMINAL.has(run.status)))));
       emptySteps.hidden = steps.length > 0;
 
       const blocks = [h('h2', {}, 'Event'), jsonBlock(run.event, 'Trigger event')];
