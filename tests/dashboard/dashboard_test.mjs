@@ -252,8 +252,9 @@ async function mainScenario(browserDir) {
       await page.getByLabel('Status').selectOption('');
     });
 
-    await check('opening the run shows its steps', async () => {
-      await page.locator(`#runs-table tr[data-run-id="${runId}"] a`, {hasText: runId}).click();
+    await check('opening the run (with the keyboard) shows its steps', async () => {
+      await page.locator(`#runs-table tr[data-run-id="${runId}"] a`, {hasText: runId}).focus();
+      await page.keyboard.press('Enter');
       await page.waitForFunction((id) => location.hash === '#/runs/' + encodeURIComponent(id), runId);
       await page.locator('#steps li[data-step="before"]').waitFor();
       const wait = page.locator('#steps li[data-step="wait"]');
