@@ -112,7 +112,7 @@ class FakeApi:
                 if api.verbose:
                     print("%s %s -> %d (Idempotency-Key: %s)" % (
                         self.command, self.path, status, record["idempotency_key"]), flush=True)
-                data = json.dumps(payload).encode()
+                data = json.dumps(payload).encode() if status != 204 else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -157,6 +157,14 @@ class FakeApi:
         if p == "/discord/api/v10/users/@me":
             token = r["headers"].get("authorization", "").split(" ")[-1]
             return 200, {"id": "d-" + token, "username": "user-" + token}
+        mm = re.match(r"^/discord/api/v10/guilds/([^/]+)/members/([^/]+)/roles/([^/]+)$", p)
+        if mm and m in ("PUT", "DELETE"):
+            roles = self.discord_members.setdefault((mm.group(1), mm.group(2)), {"roles": []})["roles"]
+            if m == "PUT" and mm.group(3) not in roles:
+                roles.append(mm.group(3))
+            if m == "DELETE" and mm.group(3) in roles:
+                roles.remove(mm.group(3))
+            return 204, {}
         mm = re.match(r"^/discord/api/v10/guilds/([^/]+)/members/([^/]+)$", p)
         if mm:
             key = (mm.group(1), mm.group(2))
