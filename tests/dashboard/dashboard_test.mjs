@@ -87,15 +87,28 @@ class Service {
       env: {...process.env, DASHBOARD_TEST_SECRET: SECRET_VALUE},
     });
     const service = new Service(dir, child);
-    service.base = await service.waitForListen();
+    try {
+      service.base = await service.waitForListen();
+    } catch (e) {
+      await service.stop();
+      throw e;
+    }
     return service;
   }
 
   constructor(dir, child) {
     this.dir = dir;
     this.child = child;
+    Service.running.add(child);
+    child.on('exit', () => Service.running.delete(child));
     this.log = '';
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({code, signal})));
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => resolve({code, signal}));
+      child.on('error', (e) => {
+        this.log += 'cannot run ' + FLOWRUN + ': ' + e.message + '\n';
+        resolve({code: null, signal: null});
+      });
+    });
     child.stdout.on('data', (d) => { this.log += d; });
     child.stderr.on('data', (d) => { this.log += d; });
   }
@@ -139,7 +152,8 @@ class Service {
   }
 
   async stop() {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+    if (this.child.pid !== undefined && this.child.exitCode === null &&
+        this.child.signalCode === null) {
       this.child.kill('SIGTERM');
       const killer = setTimeout(() => this.child.kill('SIGKILL'), 10000);
       await this.exited;
@@ -148,6 +162,12 @@ class Service {
     rmSync(this.dir, {recursive: true, force: true});
   }
 }
+
+// Services still running when the test exits (a crash, a timeout) are killed with it.
+Service.running = new Set();
+process.on('exit', () => {
+  for (const child of Service.running) child.kill('SIGKILL');
+});
 
 // Polls `probe` until it returns a truthy value or the deadline passes.
 async function until(what, probe, timeoutMs = TIMEOUT_MS) {
