@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" python3 python3-yaml python3-jsonschema
-FLOWRUN_BUILD_TYPE=Release build_flowrun "$ROOT/build-release" >/dev/null
+FLOWRUN_BUILD_TARGET=flowrun build_flowrun "$ROOT/build-release" -DCMAKE_BUILD_TYPE=Release >/dev/null
 FLOWRUN="$ROOT/build-release/flowrun"
 RUNS="${1:-5}"
 

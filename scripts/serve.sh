@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 install_missing_packages "${FLOWRUN_PACKAGES[@]}"
-build_flowrun
+FLOWRUN_BUILD_TARGET=flowrun build_flowrun
 cd "$ROOT"
 "$BUILD_DIR/flowrun" validate flows/
 exec "$BUILD_DIR/flowrun" serve --config flowrun.yaml "$@"

@@ -4,7 +4,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${FLOWRUN_BUILD_DIR:-$ROOT/build}"
-BUILD_TYPE="${FLOWRUN_BUILD_TYPE:-RelWithDebInfo}"
+BUILD_TYPE="${FLOWRUN_BUILD_TYPE:-Release}"
+# Let ccache share objects between clones and build folders.
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 
 # Packages needed to build and run flowrun. Test-only packages are added by test.sh.
 FLOWRUN_PACKAGES=(
@@ -35,5 +37,5 @@ build_flowrun() {
   local launcher=()
   command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" "${launcher[@]}" "$@" >/dev/null
-  cmake --build "$dir" -j2
+  cmake --build "$dir" -j2 ${FLOWRUN_BUILD_TARGET:+--target "$FLOWRUN_BUILD_TARGET"}
 }
