@@ -7,13 +7,9 @@
 set -euo pipefail
 export FLOWRUN_BUILD_TYPE=Release
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
-launcher=()
-command -v ccache >/dev/null &&
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-cmake -S "$ROOT" -B "$ROOT/build-release" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
-  >/dev/null
 # Only the benchmark and what it links, so unrelated targets do not slow or break the run.
-cmake --build "$ROOT/build-release" -j2 --target engine_bench >/dev/null
+FLOWRUN_BUILD_TARGET=engine_bench build_flowrun "$ROOT/build-release" -DCMAKE_BUILD_TYPE=Release \
+  >/dev/null
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 echo "engine_bench on $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ), load: $(cut -d' ' -f1-3 /proc/loadavg)"
