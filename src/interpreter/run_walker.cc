@@ -293,11 +293,13 @@ RunWalker::Outcome RunWalker::FailStep(const CompiledStep& step, const std::stri
         scope_["error"] = saved;
       }
       if (handled.kind != Outcome::Kind::kNext) return handled;
-      Json record = Json{{"status", "failed"}, {"outcome", "next"},    {"output", handled.value},
+      // The step itself still failed: it keeps its error and has no output. The handler steps
+      // carry their own outputs, and the run goes on after the handled step.
+      Json record = Json{{"status", "failed"}, {"outcome", "next"},    {"output", nullptr},
                          {"error", error},     {"attempts", attempts}, {"handled", true}};
       Append(key, JournalKind::kCompleted, record);
       SetStepScope(step, record);
-      return {Outcome::Kind::kNext, handled.value};
+      return {Outcome::Kind::kNext, nullptr};
     }
   }
   return {Outcome::Kind::kFailed, std::move(error)};

@@ -181,6 +181,42 @@ steps:
   EXPECT_EQ(record.output, "second failed");
 }
 
+TEST(EngineTest, AStepHandledByOnErrorStaysFailedWithoutOutput) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: handled-output
+on: {event: go}
+steps:
+  - id: book
+    http: {url: "https://cal.example/bookings"}
+    on_error:
+      - id: note
+        set: {booking_error: "${{ error.message }}"}
+  - id: after
+    return:
+      status: "${{ steps.book.status }}"
+      output: "${{ steps.book.output }}"
+      error: "${{ steps.book.error.message }}"
+      note: "${{ steps.note.output }}"
+)");
+  h.action("http").Script(InvalidArgumentError("HTTP 409"));
+  std::string run = h.Send("go");
+  ASSERT_TRUE(h.Drive().ok());
+  auto record = h.Run(run);
+  ASSERT_EQ(record.status, RunStatus::kCompleted) << record.error.dump();
+  EXPECT_EQ(record.output["status"], "failed");
+  EXPECT_TRUE(record.output["output"].is_null()) << record.output.dump();
+  EXPECT_NE(record.output["error"].get<std::string>().find("HTTP 409"), std::string::npos);
+  EXPECT_EQ(record.output["note"]["booking_error"], record.output["error"]);
+  Json book = h.Completion(run, "book");
+  EXPECT_EQ(book["status"], "failed");
+  EXPECT_TRUE(book["output"].is_null()) << book.dump();
+  EXPECT_EQ(book["handled"], true);
+  Json note = h.Completion(run, "note");
+  EXPECT_EQ(note["status"], "completed");
+  EXPECT_TRUE(note["output"].is_object()) << note.dump();
+}
+
 TEST(EngineTest, ExpressionErrorFailsStepWithoutRetryNamingStepAndExpression) {
   EngineHarness h;
   h.AddFlow(R"(
