@@ -1,6 +1,7 @@
 #include "interpreter/engine.h"
 
 #include <algorithm>
+#include <set>
 
 #include "interpreter/compiler.h"
 #include "interpreter/deterministic_id.h"
@@ -28,6 +29,19 @@ void IndexSteps(const StepList& steps,
     for (const auto& [name, branch] : step.branches) IndexSteps(branch, index);
     IndexSteps(step.body, index);
   }
+}
+
+// The id of `step` and of every step nested in it, on_error handlers included.
+void CollectStepIds(const CompiledStep& step, std::set<std::string>& ids) {
+  ids.insert(step.id);
+  auto all = [&](const StepList& steps) {
+    for (const CompiledStep& s : steps) CollectStepIds(s, ids);
+  };
+  all(step.on_error.handler);
+  for (const SwitchCase& c : step.cases) all(c.steps);
+  all(step.default_steps);
+  for (const auto& [name, branch] : step.branches) all(branch);
+  all(step.body);
 }
 
 // A key expression's value as stored text: strings bare, null as "no key", others as JSON.
@@ -616,6 +630,68 @@ Status Engine::CancelRun(std::string_view run_id) {
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
   return results.front().status;
+}
+
+StatusOr<std::string> Engine::RerunRun(std::string_view run_id,
+                                       std::optional<std::string> from_step) {
+  ASSIGN_OR_RETURN(std::optional<RunRecord> original, store_.GetRun(run_id));
+  if (!original) return NotFoundError("no run \"" + std::string(run_id) + "\"");
+  std::shared_ptr<const Program> program = ProgramFor(original->flow_id, original->revision);
+  if (!program) {
+    return FailedPreconditionError("run " + original->id + ": revision " + original->revision +
+                                   " of flow " + original->flow_id + " is no longer available");
+  }
+  // The ids of every step (nested ones included) that the new run takes over as recorded.
+  std::set<std::string> kept;
+  if (from_step) {
+    auto start = std::find_if(program->steps.begin(), program->steps.end(),
+                              [&](const CompiledStep& step) { return step.id == *from_step; });
+    if (start == program->steps.end()) {
+      return InvalidArgumentError("flow " + program->flow_id + " has no top-level step \"" +
+                                  *from_step + "\" to rerun from");
+    }
+    for (auto step = program->steps.begin(); step != start; ++step) CollectStepIds(*step, kept);
+  }
+  std::vector<store::JournalEntry> copied;
+  if (!kept.empty()) {
+    ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal, store_.LoadJournal(original->id));
+    for (store::JournalEntry& entry : journal) {
+      if (entry.kind != store::JournalKind::kCompleted &&
+          entry.kind != store::JournalKind::kNondet) {
+        continue;
+      }
+      if (!kept.count(entry.step_key.substr(0, entry.step_key.find('[')))) continue;
+      copied.push_back(std::move(entry));
+    }
+  }
+
+  const std::string new_id = RandomId("run_");
+  store::CreateRunOp op;
+  ASSIGN_OR_RETURN(auto planned, NewRun(*program, original->event, new_id, "", op));
+  (void)planned;
+  // A rerun is asked for explicitly: the idempotency key that dropped duplicates of the original
+  // trigger must not drop it.
+  op.run.idempotency_key.clear();
+  // With steps taken over, the run has already begun: the walker loads its journal.
+  if (!copied.empty()) op.run.status = RunStatus::kRunning;
+  WriteBatch batch;
+  batch.Add(std::move(op));
+  for (store::JournalEntry& entry : copied) {
+    entry.run_id = new_id;
+    entry.seq = 0;
+    if (entry.kind == store::JournalKind::kCompleted && entry.data.is_object()) {
+      entry.data["copied_from"] = original->id;
+    }
+    batch.Add(store::AppendJournalOp{std::move(entry)});
+  }
+  std::vector<WriteBatch> batches;
+  batches.push_back(std::move(batch));
+  ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  RETURN_IF_ERROR(results.front().status);
+  if (results.front().created_runs.empty()) {
+    return AbortedError("run " + new_id + " could not be created");
+  }
+  return new_id;
 }
 
 Status Engine::PublishRevision(const Program& program) {

@@ -110,6 +110,16 @@ class Engine {
   [[nodiscard]] StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id);
   [[nodiscard]] StatusOr<int> AdvanceReadyRuns(int max);
   [[nodiscard]] Status CancelRun(std::string_view run_id);
+  // Starts a new run of the same revision as `run_id`, with the same trigger event, and returns
+  // its id. The flow's idempotency key does not drop it, and it is not the child of the original's
+  // parent. With `from_step` (the id of a top-level step), the recorded completions of the steps
+  // before it (with their children and on_error handlers, and the now()/uuid() values they used)
+  // are copied into the new run, which therefore does not execute them again, and execution
+  // resumes at `from_step`. Errors: kNotFound for an unknown run; kInvalidArgument for a
+  // `from_step` that is not a top-level step of that revision; kFailedPrecondition when the
+  // revision can no longer be compiled.
+  [[nodiscard]] StatusOr<std::string> RerunRun(std::string_view run_id,
+                                               std::optional<std::string> from_step = {});
   // Records a flow revision in the store, so that the dashboard and API can show it.
   [[nodiscard]] Status PublishRevision(const Program& program);
 

@@ -338,15 +338,9 @@ Status Runtime::CancelRun(std::string_view run_id) {
 StatusOr<std::string> Runtime::RerunRun(std::string_view run_id,
                                         std::optional<std::string> from_step) {
   RETURN_IF_ERROR(CheckIntake());
-  ASSIGN_OR_RETURN(std::optional<store::RunRecord> run, engine_->GetRun(run_id));
-  if (!run) return NotFoundError("no run \"" + std::string(run_id) + "\"");
-  if (from_step) {
-    return FailedPreconditionError(
-        "rerun from a step is not supported by this engine; rerun the whole run instead");
-  }
-  Json data =
-      run->event.is_object() && run->event.contains("data") ? run->event["data"] : Json::object();
-  return InvokeFlow(run->flow_id, std::move(data));
+  ASSIGN_OR_RETURN(std::string rerun, engine_->RerunRun(run_id, std::move(from_step)));
+  NotifyWork();
+  return rerun;
 }
 
 StatusOr<std::vector<store::RunRecord>> Runtime::ListRuns(const store::RunFilter& filter) {

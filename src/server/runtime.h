@@ -118,9 +118,10 @@ class Runtime {
   [[nodiscard]] StatusOr<std::string> InvokeFlow(std::string_view flow_id, Json data);
   // Asks a run to stop at its next step boundary. kNotFound; kFailedPrecondition when finished.
   [[nodiscard]] Status CancelRun(std::string_view run_id);
-  // Starts a new run of a finished or unfinished run's flow with the same trigger event. With
-  // `from_step` (a top-level step id), the steps before it keep their recorded results and run
-  // again from that step. kNotFound for an unknown run or step; the new run id.
+  // Starts a new run of the same revision as a finished or unfinished run, with the same trigger
+  // event (Engine::RerunRun). With `from_step` (a top-level step id), the steps before it keep
+  // their recorded results and are not executed again; execution starts at that step. Returns the
+  // new run id. kNotFound for an unknown run; kInvalidArgument for an unknown step.
   [[nodiscard]] StatusOr<std::string> RerunRun(std::string_view run_id,
                                                std::optional<std::string> from_step = {});
 

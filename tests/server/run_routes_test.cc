@@ -116,20 +116,39 @@ TEST(RunRoutesTest, RerunStartsANewRunWithTheSameEvent) {
   Json run = testing::WaitForRun(*client, second, {"completed"});
   EXPECT_EQ(run["event"]["data"]["name"], "Re");
 
+  Json original = testing::WaitForRun(*client, run_id, {"completed"});
   auto from = client->Post(("/v1/runs/" + run_id + "/rerun").c_str(), R"({"from_step":"finish"})",
                            "application/json");
   ASSERT_TRUE(from);
-  // The API passes from_step to the runtime; an engine that cannot replay from a step says so
-  // with 409 rather than rerunning everything.
-  if (from->status == 409) {
-    EXPECT_EQ(ErrorCode(from), "failed_precondition");
-  } else {
-    EXPECT_EQ(from->status, 201) << from->body;
-    auto bad_step = client->Post(("/v1/runs/" + run_id + "/rerun").c_str(),
-                                 R"({"from_step":"nope"})", "application/json");
-    ASSERT_TRUE(bad_step);
-    EXPECT_EQ(bad_step->status, 404) << bad_step->body;
-  }
+  ASSERT_EQ(from->status, 201) << from->body;
+  EXPECT_EQ(BodyOf(from)["rerun_of"], run_id);
+  std::string third = BodyOf(from)["run_id"];
+  EXPECT_NE(third, run_id);
+  Json resumed = testing::WaitForRun(*client, third, {"completed"});
+  EXPECT_EQ(resumed["revision"], original["revision"]);
+  EXPECT_EQ(resumed["event"], original["event"]);
+  EXPECT_EQ(resumed["output"]["name"], "Re");
+  // `greet` was taken over from the first run as it was recorded there, not executed again;
+  // `finish` ran anew.
+  auto completion = [](const Json& run, const std::string& key) {
+    for (const Json& entry : run["journal"]) {
+      if (entry["step"] == key && entry["kind"] == "completed") return entry;
+    }
+    return Json();
+  };
+  Json greet = completion(resumed, "greet");
+  ASSERT_TRUE(greet.is_object()) << resumed.dump();
+  EXPECT_EQ(greet["data"]["copied_from"], run_id);
+  EXPECT_EQ(greet["at"], completion(original, "greet")["at"]);
+  Json finish = completion(resumed, "finish");
+  ASSERT_TRUE(finish.is_object()) << resumed.dump();
+  EXPECT_FALSE(finish["data"].contains("copied_from"));
+
+  auto bad_step = client->Post(("/v1/runs/" + run_id + "/rerun").c_str(), R"({"from_step":"nope"})",
+                               "application/json");
+  ASSERT_TRUE(bad_step);
+  EXPECT_EQ(bad_step->status, 400) << bad_step->body;
+  EXPECT_EQ(ErrorCode(bad_step), "bad_request");
   for (const char* body : {R"({"from_step":5})", "[1]", "{oops"}) {
     auto bad = client->Post(("/v1/runs/" + run_id + "/rerun").c_str(), body, "application/json");
     ASSERT_TRUE(bad);
