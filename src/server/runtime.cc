@@ -18,6 +18,10 @@ constexpr Duration kMaxTimerSleep = std::chrono::seconds(30);
 // (every one held back by a concurrency limit or another node's lease).
 constexpr Duration kBlockedRetry = std::chrono::seconds(1);
 constexpr Duration kErrorBackoff = std::chrono::seconds(1);
+// How often the timer thread deletes finished runs older than Config::retention, and how many
+// it deletes at most each time (the store does it in small transactions).
+constexpr Duration kPruneInterval = std::chrono::hours(1);
+constexpr int kPruneLimit = 100000;
 
 // "sqlite:<path>" (or a bare path) -> the SQLite path; ":memory:" for "sqlite::memory:".
 StatusOr<std::string> SqlitePathOf(const std::string& url) {
@@ -247,6 +251,7 @@ void Runtime::TimerLoop() {
     CronScheduler::Result cron = cron_->FireDue();
     if (!cron.error.ok()) LogError("cron", {{"error", cron.error.ToString()}});
     if (!cron.fired.empty()) NotifyWork();
+    const std::optional<TimePoint> next_prune = PruneIfDue();
 
     auto due = engine_->NextDueTime();
     const TimePoint now = clock_->Now();
@@ -277,6 +282,7 @@ void Runtime::TimerLoop() {
       wait = **due - now;
     }
     if (cron.next) wait = std::min(wait, *cron.next - now);
+    if (next_prune) wait = std::min(wait, *next_prune - now);
     if (kick) {
       ++work_generation_;
       work_cv_.notify_one();
@@ -288,6 +294,23 @@ void Runtime::TimerLoop() {
              (wait_for_idle && idle_reports_ != idle);
     });
   }
+}
+
+std::optional<TimePoint> Runtime::PruneIfDue() {
+  const Duration retention = options_.config.retention;
+  if (retention <= Duration::zero()) return std::nullopt;
+  const TimePoint now = clock_->Now();
+  if (next_prune_ && now < *next_prune_) return next_prune_;
+  next_prune_ = now + kPruneInterval;
+  auto pruned = store_->PruneFinishedRuns(now - retention, kPruneLimit);
+  if (!pruned.ok()) {
+    LogError("deleting finished runs past retention failed",
+             {{"error", pruned.status().ToString()}});
+  } else {
+    LogInfo("deleted finished runs past retention",
+            {{"runs", *pruned}, {"ended_before", FormatTimestamp(now - retention)}});
+  }
+  return next_prune_;
 }
 
 void Runtime::WatcherLoop() {

@@ -9,7 +9,9 @@
 //       * `workers` threads that call Engine::AdvanceReadyRuns in batches and sleep on a condition
 //         variable when nothing is ready;
 //       * one timer thread that sleeps until the next due run or cron tick (Engine::NextDueTime,
-//         CronScheduler), woken early when new work arrives, and then wakes the workers;
+//         CronScheduler), woken early when new work arrives, and then wakes the workers; it
+//         also deletes finished runs older than Config::retention (Store::PruneFinishedRuns)
+//         once at start and then every hour, logging how many it deleted;
 //       * one watcher thread that polls the flows directory once a second.
 //     Nothing spins: every wait is on a condition variable with a deadline.
 //   - the metrics registry with the service's metrics (metrics.h).
@@ -168,6 +170,10 @@ class Runtime {
   void WorkerLoop();
   void TimerLoop();
   void WatcherLoop();
+  // On the timer thread: deletes finished runs past Config::retention when the last pass was an
+  // hour ago or more (or never ran). Returns when the next pass is due; nullopt when retention is
+  // off (zero).
+  std::optional<TimePoint> PruneIfDue();
   // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
   void NotifyWork();
   [[nodiscard]] Status CheckIntake() const;
@@ -205,6 +211,9 @@ class Runtime {
   std::condition_variable exit_cv_;    // signalled when a worker returns
   std::vector<std::thread> workers_;   // started by Start, joined by Shutdown
   std::vector<std::thread> services_;  // the timer and watcher threads
+
+  // Used only by the timer thread: when retention next deletes finished runs.
+  std::optional<TimePoint> next_prune_;
 };
 
 }  // namespace flowrun

@@ -129,6 +129,10 @@ CREATE TABLE scheduled_events (
 );
 CREATE INDEX scheduled_events_due ON scheduled_events(due_at);
 )sql",
+      // Retention finds the oldest finished runs.
+      R"sql(
+CREATE INDEX runs_ended ON runs(ended_at) WHERE ended_at IS NOT NULL;
+)sql",
   };
   return steps;
 }

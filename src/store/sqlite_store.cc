@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <type_traits>
@@ -467,6 +468,46 @@ class SqliteStore::Writer {
     return release->Run();
   }
 
+  Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint) {
+    ASSIGN_OR_RETURN(
+        SqliteStatement * select,
+        db_->Prepare("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL AND "
+                     "ended_at < ?1 AND status IN ('completed', 'failed', 'cancelled') "
+                     "ORDER BY ended_at LIMIT ?2"));
+    select->Bind(1, ToUnixMillis(op.ended_before)).Bind(2, static_cast<int64_t>(op.limit));
+    std::vector<std::pair<std::string, std::string>> runs;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      runs.emplace_back(select->Text(0), select->Text(1));
+    }
+    select->Reset();
+    ASSIGN_OR_RETURN(SqliteStatement * journal,
+                     db_->Prepare("DELETE FROM journal WHERE run_id = ?1"));
+    ASSIGN_OR_RETURN(SqliteStatement * waits, db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
+    ASSIGN_OR_RETURN(SqliteStatement * run, db_->Prepare("DELETE FROM runs WHERE id = ?1"));
+    for (const auto& [id, trigger] : runs) {
+      journal->Bind(1, id);
+      RETURN_IF_ERROR(journal->Run());
+      waits->Bind(1, id);
+      RETURN_IF_ERROR(waits->Run());
+      run->Bind(1, id);
+      RETURN_IF_ERROR(run->Run());
+    }
+    // After the runs are gone, a trigger event goes too unless another run (of another flow)
+    // still refers to it or its client id may still be deduplicated.
+    ASSIGN_OR_RETURN(SqliteStatement * event,
+                     db_->Prepare("DELETE FROM events WHERE id = ?1 AND ts < ?2 AND NOT EXISTS "
+                                  "(SELECT 1 FROM runs WHERE trigger_event_id = ?1)"));
+    for (const auto& [id, trigger] : runs) {
+      if (trigger.empty()) continue;
+      event->Bind(1, trigger).Bind(2, ToUnixMillis(op.keep_events_since));
+      RETURN_IF_ERROR(event->Run());
+    }
+    result.pruned_runs += static_cast<int>(runs.size());
+    return OkStatus();
+  }
+
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
     ASSIGN_OR_RETURN(SqliteStatement * select,
                      db_->Prepare("SELECT lease_owner FROM runs WHERE id = ?1"));
@@ -636,6 +677,25 @@ Status SqliteStore::ReleaseLeases(std::string_view owner) {
   batch.Add(ReleaseLeasesOp{std::string(owner)});
   ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
   return result.status;
+}
+
+StatusOr<int> SqliteStore::PruneFinishedRuns(TimePoint ended_before, int limit) {
+  const int batch_size = std::max(1, options_.prune_batch);
+  int pruned = 0;
+  while (pruned < limit) {
+    const int batch_limit = std::min(batch_size, limit - pruned);
+    WriteBatch batch;
+    // Events younger than the deduplication window stay, so a resent client id is still
+    // recognised.
+    batch.Add(PruneFinishedRunsOp{.ended_before = ended_before,
+                                  .keep_events_since = Now() - std::chrono::hours(24),
+                                  .limit = batch_limit});
+    ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
+    RETURN_IF_ERROR(result.status);
+    pruned += result.pruned_runs;
+    if (result.pruned_runs < batch_limit) break;
+  }
+  return pruned;
 }
 
 int64_t SqliteStore::TEST_transactions() const { return writer_->transactions(); }

@@ -40,6 +40,8 @@ struct SqliteStoreOptions {
   // Used for store-side timestamps (wake-ups, deduplication windows). REQUIRES: outlives the
   // store. Default: nullptr means the system clock.
   const Clock* clock = nullptr;
+  // The most runs one retention transaction deletes (PruneFinishedRuns). Default: 256.
+  int prune_batch = 256;
 };
 
 class SqliteStore final : public Store {
@@ -53,6 +55,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<RunRecord>> ClaimRuns(std::string_view owner, TimePoint now, int max,
                                              Duration lease) override;
   Status ReleaseLeases(std::string_view owner) override;
+  StatusOr<int> PruneFinishedRuns(TimePoint ended_before, int limit) override;
 
   StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) override;
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;

@@ -209,10 +209,21 @@ struct ReleaseLeasesOp {
   std::string owner;
 };
 
-using WriteOp = std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp,
-                             RegisterWaitOp, ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp,
-                             RequestCancelOp, PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp,
-                             ReleaseLeasesOp, ScheduleEventOp, ReleaseScheduledEventOp>;
+// Deletes up to `limit` finished runs (completed, failed, cancelled) that ended before
+// `ended_before`, oldest first, with their journal and waits, and the events that triggered them
+// when no remaining run refers to them and they were stored before `keep_events_since` (so that
+// deduplication of their client ids keeps working). Reported in BatchResult::pruned_runs.
+struct PruneFinishedRunsOp {
+  TimePoint ended_before;
+  TimePoint keep_events_since;
+  int limit = 0;
+};
+
+using WriteOp =
+    std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp, RegisterWaitOp,
+                 ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp, RequestCancelOp,
+                 PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp, ReleaseLeasesOp,
+                 ScheduleEventOp, ReleaseScheduledEventOp, PruneFinishedRunsOp>;
 
 struct WriteBatch {
   std::vector<WriteOp> ops;
@@ -236,6 +247,7 @@ struct BatchResult {
   std::vector<EventRecord> events_to_match;
   std::vector<std::string> inserted_events;
   bool cron_tick_claimed = false;
+  int pruned_runs = 0;
 };
 
 struct RunFilter {
@@ -270,6 +282,11 @@ class Store {
                                                                    Duration lease) = 0;
   // Ends every lease held by `owner` (a node restarting under the same name).
   [[nodiscard]] virtual Status ReleaseLeases(std::string_view owner) = 0;
+  // Retention: deletes up to `limit` finished runs that ended before `ended_before`, with their
+  // journal, their waits and the trigger events no remaining run refers to (events younger than
+  // the 24 h deduplication window are kept), in transactions of bounded size so that other writers
+  // are not held up. Returns how many runs were deleted.
+  [[nodiscard]] virtual StatusOr<int> PruneFinishedRuns(TimePoint ended_before, int limit) = 0;
 
   [[nodiscard]] virtual StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;

@@ -59,6 +59,31 @@ steps:
             std::string::npos);
 }
 
+TEST_F(RuntimeTest, TheTimerDeletesFinishedRunsPastRetentionHourly) {
+  AddFlow("quick", "id: quick\non:\n  - event: quick/go\nsteps:\n  - id: done\n    return: ok\n");
+  AddFlow("nap",
+          "id: nap\non:\n  - event: nap/start\nsteps:\n  - id: nap\n    sleep: 720h\n"
+          "  - id: done\n    return: rested\n");
+  RuntimeOptions options = fixture_.Options();
+  options.config.retention = std::chrono::hours(24 * 7);
+  auto runtime = fixture_.Start(std::move(options));
+  ASSERT_TRUE(runtime);
+  std::string finished = RuntimeFixture::Send(*runtime, "quick/go");
+  std::string sleeping = RuntimeFixture::Send(*runtime, "nap/start");
+  ASSERT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, finished, RunStatus::kCompleted); }));
+  ASSERT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, sleeping, RunStatus::kSleeping); }));
+  // Eight days later the next hourly pass deletes the finished run and leaves the sleeping one.
+  fixture_.clock().Advance(std::chrono::hours(24 * 8));
+  runtime->Wake();
+  EXPECT_TRUE(Eventually([&] {
+    auto run = runtime->GetRun(finished);
+    return run.ok() && !run->has_value();
+  }));
+  EXPECT_TRUE(RuntimeFixture::HasStatus(*runtime, sleeping, RunStatus::kSleeping));
+}
+
 TEST_F(RuntimeTest, TheTimerWakesSleepingRunsWhenTheirTimeComes) {
   AddFlow("nap",
           "id: nap\non:\n  - event: nap/start\nsteps:\n  - id: nap\n    sleep: 72h\n"

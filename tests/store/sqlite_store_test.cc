@@ -242,3 +242,122 @@ TEST_F(SqliteStoreTest, MemoryModeUsesATemporaryFile) {
 
 }  // namespace
 }  // namespace flowrun::store
+
+namespace flowrun::store {
+namespace {
+
+class SqliteStoreRetentionTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<SqliteStore> Open(int prune_batch) {
+    auto store = SqliteStore::Open({.path = path_, .clock = &clock_, .prune_batch = prune_batch});
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  void AddEvent(SqliteStore& store, const std::string& id) {
+    WriteBatch batch;
+    batch.Add(InsertEventOp{EventRecord{.id = id, .name = "e", .ts = clock_.Now()}});
+    ASSERT_TRUE(store.Commit(std::move(batch)).ok());
+  }
+  // A run of `flow` triggered by `event`, finished now with `status` unless it is unfinished.
+  void AddRun(SqliteStore& store, const std::string& id, const std::string& flow,
+              const std::string& event, RunStatus status) {
+    RunRecord run;
+    run.id = id;
+    run.flow_id = flow;
+    run.revision = "r1";
+    run.trigger_event_id = event;
+    run.created_at = clock_.Now();
+    WriteBatch batch;
+    batch.Add(CreateRunOp{run, std::chrono::hours(24), {}});
+    batch.Add(AppendJournalOp{JournalEntry{.run_id = id,
+                                           .step_key = "s",
+                                           .kind = JournalKind::kCompleted,
+                                           .data = Json{{"status", "completed"}},
+                                           .at = clock_.Now()}});
+    batch.Add(RegisterWaitOp{WaitRecord{.id = "w_" + id,
+                                        .run_id = id,
+                                        .flow_id = flow,
+                                        .revision = "r1",
+                                        .event_name = "never",
+                                        .created_at = clock_.Now()}});
+    batch.Add(UpdateRunOp{
+        .run_id = id,
+        .status = status,
+        .ended_at = IsTerminal(status) ? std::optional<TimePoint>(clock_.Now()) : std::nullopt});
+    auto result = store.Commit(std::move(batch));
+    ASSERT_TRUE(result.ok() && result->status.ok());
+  }
+  bool HasRun(SqliteStore& store, const std::string& id) {
+    auto run = store.GetRun(id);
+    return run.ok() && run->has_value();
+  }
+  bool HasEvent(SqliteStore& store, const std::string& id) {
+    auto event = store.GetEvent(id);
+    return event.ok() && event->has_value();
+  }
+  std::string path_ = flowrun::testing::MakeTempDir() + "/store.db";
+  flowrun::testing::SimulatedClock clock_;
+};
+
+TEST_F(SqliteStoreRetentionTest, PrunesOldFinishedRunsWithTheirJournalWaitsAndEvents) {
+  auto store = Open(/*prune_batch=*/1);
+  AddEvent(*store, "evt_done");
+  AddEvent(*store, "evt_shared");
+  AddRun(*store, "done", "flow", "evt_done", RunStatus::kCompleted);
+  AddRun(*store, "failed", "flow", "evt_shared", RunStatus::kFailed);
+  AddRun(*store, "cancelled", "flow", "", RunStatus::kCancelled);
+  AddRun(*store, "still_running", "other", "evt_shared", RunStatus::kWaiting);
+  const TimePoint cutoff = clock_.Now() + std::chrono::hours(1);
+  clock_.Advance(std::chrono::hours(2));
+  AddRun(*store, "recent", "flow", "", RunStatus::kCompleted);
+  clock_.Advance(std::chrono::hours(48));
+
+  auto pruned = store->PruneFinishedRuns(cutoff, 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 3);
+  for (const char* id : {"done", "failed", "cancelled"}) {
+    EXPECT_FALSE(HasRun(*store, id)) << id;
+    auto journal = store->LoadJournal(id);
+    ASSERT_TRUE(journal.ok());
+    EXPECT_TRUE(journal->empty()) << id;
+    auto waits = store->WaitsOfRun(id);
+    ASSERT_TRUE(waits.ok());
+    EXPECT_TRUE(waits->empty()) << id;
+  }
+  EXPECT_TRUE(HasRun(*store, "still_running"));
+  EXPECT_FALSE(store->LoadJournal("still_running")->empty());
+  EXPECT_TRUE(HasRun(*store, "recent"));
+  EXPECT_FALSE(HasEvent(*store, "evt_done"));
+  // Another flow's unfinished run still refers to it.
+  EXPECT_TRUE(HasEvent(*store, "evt_shared"));
+
+  auto again = store->PruneFinishedRuns(cutoff, 100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+}
+
+TEST_F(SqliteStoreRetentionTest, KeepsEventsInsideTheDedupeWindowAndHonoursTheLimit) {
+  auto store = Open(/*prune_batch=*/2);
+  for (int i = 0; i < 5; ++i) {
+    AddEvent(*store, "evt_" + std::to_string(i));
+    AddRun(*store, "run_" + std::to_string(i), "flow", "evt_" + std::to_string(i),
+           RunStatus::kCompleted);
+    clock_.Advance(std::chrono::minutes(1));
+  }
+  clock_.Advance(std::chrono::hours(1));
+  auto pruned = store->PruneFinishedRuns(clock_.Now(), 3);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 3);
+  // Oldest first.
+  EXPECT_FALSE(HasRun(*store, "run_0"));
+  EXPECT_FALSE(HasRun(*store, "run_2"));
+  EXPECT_TRUE(HasRun(*store, "run_3"));
+  // Their events are younger than 24 h: kept for deduplication.
+  EXPECT_TRUE(HasEvent(*store, "evt_0"));
+  auto rest = store->PruneFinishedRuns(clock_.Now(), 100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, 2);
+}
+
+}  // namespace
+}  // namespace flowrun::store
