@@ -114,8 +114,28 @@ const CompiledStep* Engine::FindStep(const Program& program, const std::string& 
 
 StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<WriteBatch> batches) {
   RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeCommit));
+  // The flow of every run the batches may create, to report the ones that were.
+  std::unordered_map<std::string, std::string> flows;
+  if (options_.on_run_started) {
+    for (const WriteBatch& batch : batches) {
+      for (const store::WriteOp& op : batch.ops) {
+        if (const auto* create = std::get_if<store::CreateRunOp>(&op)) {
+          flows.emplace(create->run.id, create->run.flow_id);
+        }
+      }
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, store_.CommitMany(std::move(batches)));
   RETURN_IF_ERROR(failpoints_.Hit(kFailAfterCommit));
+  if (options_.on_run_started) {
+    for (const BatchResult& result : results) {
+      if (!result.status.ok()) continue;
+      for (const std::string& id : result.created_runs) {
+        auto flow = flows.find(id);
+        if (flow != flows.end()) options_.on_run_started(flow->second);
+      }
+    }
+  }
   return results;
 }
 
@@ -499,6 +519,8 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   }
 
   const int advanced = static_cast<int>(active.size());
+  // Action attempts whose results commit with the next batch: (action, duration).
+  std::vector<std::pair<std::string, Duration>> finished_steps;
   while (!active.empty()) {
     const TimePoint now = clock_.Now();
     std::vector<WalkResult> walks;
@@ -510,6 +532,12 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
       batches.push_back(walker->TakeBatch());
     }
     ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+    if (options_.on_step_finished) {
+      for (const auto& [action, duration] : finished_steps) {
+        options_.on_step_finished(action, duration);
+      }
+    }
+    finished_steps.clear();
 
     std::vector<EventRecord> to_match;
     std::vector<WaitRecord> to_scan;
@@ -530,6 +558,9 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
         next.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal,
                                                    env_, options_.node_id));
         continue;
+      }
+      if (walks[i].state != WalkResult::State::kSuspended && options_.on_run_finished) {
+        options_.on_run_finished(active[i]->run().flow_id, walks[i].status);
       }
       for (const WaitRecord& w : walks[i].new_waits) to_scan.push_back(w);
       if (walks[i].state == WalkResult::State::kSuspended && !walks[i].actions.empty()) {
@@ -553,7 +584,9 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
           request.arguments = action.arguments;
           request.deadline = action.deadline;
           RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeAction));
+          const TimePoint began = clock_.Now();
           result = implementation->Execute(request);
+          finished_steps.emplace_back(action.step->action, clock_.Now() - began);
           RETURN_IF_ERROR(failpoints_.Hit(kFailAfterAction));
         }
         walker->RecordActionResult(action, result, clock_.Now());

@@ -66,6 +66,17 @@ struct EngineOptions {
   int scan_limit = 1000;
   // Seeds retry jitter; 0 seeds from the system. Default: 0.
   uint64_t seed = 0;
+  // Observers for metrics. Each is called on the engine's calling thread after the commit that
+  // made what it reports durable, once per occurrence; they must be quick and thread-safe.
+  // Default: none.
+  // A run was created (by an event, invoke, cron, a rerun or a step of another run).
+  std::function<void(const std::string& flow_id)> on_run_started = nullptr;
+  // A run ended: completed, failed or cancelled.
+  std::function<void(const std::string& flow_id, store::RunStatus status)> on_run_finished =
+      nullptr;
+  // One attempt of a side-effecting action step ("http", "email", ...) returned, after `duration`
+  // on the engine's clock.
+  std::function<void(const std::string& action, Duration duration)> on_step_finished = nullptr;
   // Receives `log` steps. Default: none.
   std::function<void(const std::string& run_id, const std::string& step_key,
                      const std::string& message)>

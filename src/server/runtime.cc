@@ -95,8 +95,28 @@ Status Runtime::Initialize() {
                                      return engine_->PublishRevision(program);
                                    }});
 
+  // Registered before the engine exists: its observers feed these counters.
+  ServiceGaugeSources gauges;
+  gauges.queue_depth = [this] { return CountRuns(store::RunStatus::kQueued); };
+  gauges.timers_pending = [this] { return CountRuns(store::RunStatus::kSleeping); };
+  gauges.waits_pending = [this] { return CountRuns(store::RunStatus::kWaiting); };
+  ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
+
   EngineOptions engine_options;
   engine_options.node_id = options_.node_id;
+  engine_options.on_run_started = [this](const std::string& flow_id) {
+    service_metrics_.runs_started->WithLabels({flow_id}).Increment();
+  };
+  engine_options.on_run_finished = [this](const std::string& flow_id, store::RunStatus status) {
+    if (status == store::RunStatus::kCompleted) {
+      service_metrics_.runs_completed->WithLabels({flow_id}).Increment();
+    } else if (status == store::RunStatus::kFailed) {
+      service_metrics_.runs_failed->WithLabels({flow_id}).Increment();
+    }
+  };
+  engine_options.on_step_finished = [this](const std::string& action, Duration duration) {
+    service_metrics_.step_duration->WithLabels({action}).ObserveDuration(duration);
+  };
   engine_options.log = [](const std::string& run_id, const std::string& step_key,
                           const std::string& message) {
     LogInfo(message, {{"run", run_id}, {"step", step_key}});
@@ -109,12 +129,6 @@ Status Runtime::Initialize() {
   if (!loaded.ok()) return loaded.status();
   RETURN_IF_ERROR(engine_->Recover());
   cron_ = std::make_unique<CronScheduler>(*engine_, *flows_, *clock_, options_.cron);
-
-  ServiceGaugeSources gauges;
-  gauges.queue_depth = [this] { return CountRuns(store::RunStatus::kQueued); };
-  gauges.timers_pending = [this] { return CountRuns(store::RunStatus::kSleeping); };
-  gauges.waits_pending = [this] { return CountRuns(store::RunStatus::kWaiting); };
-  ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
 
   const FlowRegistryStatus flows = flows_->Snapshot();
   LogInfo("runtime opened", {{"store", config.store},
@@ -346,7 +360,6 @@ StatusOr<std::vector<IngestedEvent>> Runtime::IngestEvents(const std::vector<Jso
 StatusOr<std::string> Runtime::InvokeFlow(std::string_view flow_id, Json data) {
   RETURN_IF_ERROR(CheckIntake());
   ASSIGN_OR_RETURN(std::string run_id, engine_->StartRun(flow_id, std::move(data)));
-  service_metrics_.runs_started->WithLabels({std::string(flow_id)}).Increment();
   NotifyWork();
   return run_id;
 }
@@ -403,11 +416,8 @@ StatusOr<std::vector<OutboxMessage>> Runtime::Outbox(size_t limit) const {
 }
 
 double Runtime::CountRuns(store::RunStatus status) {
-  store::RunFilter filter;
-  filter.status = status;
-  filter.limit = 10000;
-  auto runs = store_->ListRuns(filter);
-  return runs.ok() ? static_cast<double>(runs->size()) : 0.0;
+  auto count = store_->CountRuns(status);
+  return count.ok() ? static_cast<double>(*count) : 0.0;
 }
 
 }  // namespace flowrun

@@ -177,7 +177,7 @@ class Runtime {
   // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
   void NotifyWork();
   [[nodiscard]] Status CheckIntake() const;
-  // The runs with `status`, counted up to 10,000 (for the gauges).
+  // The runs with `status` (for the gauges); 0 when the store cannot say.
   double CountRuns(store::RunStatus status);
 
   RuntimeOptions options_;

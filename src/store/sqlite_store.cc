@@ -766,6 +766,18 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) 
   return CollectRows<RunRecord>(*s, ReadRun);
 }
 
+StatusOr<int64_t> SqliteStore::CountRuns(RunStatus status) {
+  ReaderLease reader(*this);
+  // Served from the runs_status index.
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT count(*) FROM runs WHERE status = ?1"));
+  s->Bind(1, RunStatusName(status));
+  ASSIGN_OR_RETURN(bool row, s->Step());
+  int64_t count = row ? s->Int(0) : 0;
+  s->Reset();
+  return count;
+}
+
 StatusOr<std::vector<JournalEntry>> SqliteStore::LoadJournal(std::string_view run_id) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(SqliteStatement * s,

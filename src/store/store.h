@@ -290,6 +290,8 @@ class Store {
 
   [[nodiscard]] virtual StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+  // How many runs have `status` (exact, for gauges).
+  [[nodiscard]] virtual StatusOr<int64_t> CountRuns(RunStatus status) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<JournalEntry>> LoadJournal(
       std::string_view run_id) = 0;
   // The earliest due time over unleased runs and scheduled events, for a driver deciding how

@@ -84,6 +84,50 @@ TEST_F(RuntimeTest, TheTimerDeletesFinishedRunsPastRetentionHourly) {
   EXPECT_TRUE(RuntimeFixture::HasStatus(*runtime, sleeping, RunStatus::kSleeping));
 }
 
+TEST_F(RuntimeTest, MetricsCountRunsAndStepsAfterTheyCommit) {
+  AddFlow("mail", R"(id: mail
+on:
+  - event: mail/send
+steps:
+  - id: send
+    email: {to: "a@example.com", subject: "hi", text: "hello"}
+)");
+  AddFlow("broken",
+          "id: broken\non:\n  - event: broken/go\nsteps:\n  - id: stop\n"
+          "    fail: {message: no}\n");
+  AddFlow("nap", "id: nap\non:\n  - event: nap/start\nsteps:\n  - id: nap\n    sleep: 72h\n");
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  std::string sent = RuntimeFixture::Send(*runtime, "mail/send");
+  std::string broken = RuntimeFixture::Send(*runtime, "broken/go");
+  std::string napping = RuntimeFixture::Send(*runtime, "nap/start");
+  ASSERT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, sent, RunStatus::kCompleted); }));
+  ASSERT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*runtime, broken, RunStatus::kFailed); }));
+  ASSERT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, napping, RunStatus::kSleeping); }));
+  auto invoked = runtime->InvokeFlow("mail", Json::object());
+  ASSERT_TRUE(invoked.ok());
+  ASSERT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, *invoked, RunStatus::kCompleted); }));
+  const std::string text = runtime->metrics().Render();
+  for (const char* line : {
+           "flowrun_runs_started_total{flow=\"mail\"} 2\n",
+           "flowrun_runs_started_total{flow=\"broken\"} 1\n",
+           "flowrun_runs_started_total{flow=\"nap\"} 1\n",
+           "flowrun_runs_completed_total{flow=\"mail\"} 2\n",
+           "flowrun_runs_failed_total{flow=\"broken\"} 1\n",
+           "flowrun_step_duration_seconds_count{action=\"email\"} 2\n",
+           "flowrun_timers_pending 1\n",
+           "flowrun_queue_depth 0\n",
+           "flowrun_waits_pending 0\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+  EXPECT_EQ(text.find("flowrun_runs_completed_total{flow=\"broken\"}"), std::string::npos);
+}
+
 TEST_F(RuntimeTest, TheTimerWakesSleepingRunsWhenTheirTimeComes) {
   AddFlow("nap",
           "id: nap\non:\n  - event: nap/start\nsteps:\n  - id: nap\n    sleep: 72h\n"
