@@ -39,12 +39,24 @@ void ListEvents(ApiContext& context, const httplib::Request& request, httplib::R
     }
     filter.after_seq = after;
   }
+  // `order=newest` gives the newest events first, to start a view at the end of the log; its
+  // next_cursor is the newest seq, from which the log is followed forward (oldest first) with
+  // `cursor`. Without it, pages go oldest first, as the dashboard's follow loop expects.
+  const std::string order = request.get_param_value("order");
+  if (order == "newest") {
+    filter.newest_first = true;
+  } else if (!order.empty() && order != "oldest") {
+    return SendError(
+        response, HttpError::FromStatus(InvalidArgumentError("`order` must be oldest or newest")));
+  }
   StatusOr<std::vector<store::EventRecord>> events = context.runtime.ListEvents(filter);
   if (!events.ok()) return SendStatus(response, events.status(), context.runtime.redactor());
   Json list = Json::array();
   for (const store::EventRecord& event : *events) list.push_back(EventToJson(event));
   Json next = nullptr;
-  if (static_cast<int>(events->size()) == filter.limit) {
+  if (filter.newest_first) {
+    next = std::to_string(events->empty() ? filter.after_seq : events->front().seq);
+  } else if (static_cast<int>(events->size()) == filter.limit) {
     next = std::to_string(events->back().seq);
   }
   SendJson(response, 200, Json{{"events", std::move(list)}, {"next_cursor", next}});

@@ -849,21 +849,22 @@ StatusOr<std::optional<EventRecord>> SqliteStore::GetEvent(std::string_view id) 
 
 StatusOr<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& filter) {
   ReaderLease reader(*this);
+  const std::string order = filter.newest_first ? " ORDER BY seq DESC" : " ORDER BY seq";
   SqliteStatement* s = nullptr;
   if (filter.name.empty()) {
     ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
-                                       " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+                                       " FROM events WHERE seq > ?1" + order + " LIMIT ?2"));
     s->Bind(1, filter.after_seq).Bind(2, static_cast<int64_t>(filter.limit));
   } else if (filter.stored_since) {
     ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
-                                       " FROM events WHERE name = ?1 AND (seq > ?2 OR ts >= ?3) "
-                                       "ORDER BY seq LIMIT ?4"));
+                                       " FROM events WHERE name = ?1 AND (seq > ?2 OR ts >= ?3)" +
+                                       order + " LIMIT ?4"));
     s->Bind(1, filter.name).Bind(2, filter.after_seq).Bind(3, ToUnixMillis(*filter.stored_since));
     s->Bind(4, static_cast<int64_t>(filter.limit));
   } else {
-    ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
-                                       " FROM events WHERE name = ?1 AND seq > ?2 ORDER BY seq "
-                                       "LIMIT ?3"));
+    ASSIGN_OR_RETURN(
+        s, reader.Prepare(std::string("SELECT ") + kEventColumns +
+                          " FROM events WHERE name = ?1 AND seq > ?2" + order + " LIMIT ?3"));
     s->Bind(1, filter.name).Bind(2, filter.after_seq).Bind(3, static_cast<int64_t>(filter.limit));
   }
   return CollectRows<EventRecord>(*s, ReadEvent);

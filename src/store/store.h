@@ -263,6 +263,10 @@ struct EventFilter {
   int64_t after_seq = 0;
   std::optional<TimePoint> stored_since;  // with name: also events stored at or after this
   int limit = 100;
+  // Default: false, the oldest `limit` matching events in seq order. true: the newest `limit`
+  // matching events, newest first (for a log view that starts at its end and then follows it
+  // with after_seq).
+  bool newest_first = false;
 };
 
 class Store {
@@ -302,8 +306,8 @@ class Store {
                                                                               int limit) = 0;
 
   [[nodiscard]] virtual StatusOr<std::optional<EventRecord>> GetEvent(std::string_view id) = 0;
-  // Events in seq order. With a name and stored_since, events of that name with seq > after_seq
-  // or stored at or after stored_since.
+  // Events in seq order (descending with EventFilter::newest_first). With a name and
+  // stored_since, events of that name with seq > after_seq or stored at or after stored_since.
   [[nodiscard]] virtual StatusOr<std::vector<EventRecord>> ListEvents(
       const EventFilter& filter) = 0;
   // Events stored with pending matching work that was never marked done (after a crash).

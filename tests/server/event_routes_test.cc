@@ -289,6 +289,22 @@ TEST(EventRoutesTest, ListAndFetchEvents) {
   ASSERT_EQ(next["events"].size(), 2u);
   EXPECT_EQ(next["events"][0]["data"]["i"], 2);
 
+  // The newest first, then followed forward from the newest seq.
+  Json newest = BodyOf(client->Get("/v1/events?name=list/e&limit=2&order=newest"));
+  ASSERT_EQ(newest["events"].size(), 2u);
+  EXPECT_EQ(newest["events"][0]["data"]["i"], 4);
+  EXPECT_EQ(newest["events"][1]["data"]["i"], 3);
+  ASSERT_TRUE(newest["next_cursor"].is_string());
+  EXPECT_EQ(newest["next_cursor"], std::to_string(newest["events"][0]["seq"].get<int64_t>()));
+  client->Post("/e/k", Json{{"name", "list/e"}, {"data", {{"i", 5}}}}.dump(), "application/json");
+  Json followed = BodyOf(client->Get(
+      ("/v1/events?name=list/e&cursor=" + newest["next_cursor"].get<std::string>()).c_str()));
+  ASSERT_EQ(followed["events"].size(), 1u);
+  EXPECT_EQ(followed["events"][0]["data"]["i"], 5);
+  auto bad_order = client->Get("/v1/events?order=sideways");
+  ASSERT_TRUE(bad_order);
+  EXPECT_EQ(bad_order->status, 400);
+
   auto missing = client->Get("/v1/events/evt_missing");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

@@ -255,7 +255,11 @@ class SqliteStoreRetentionTest : public ::testing::Test {
   }
   void AddEvent(SqliteStore& store, const std::string& id) {
     WriteBatch batch;
-    batch.Add(InsertEventOp{EventRecord{.id = id, .name = "e", .ts = clock_.Now()}});
+    EventRecord event;
+    event.id = id;
+    event.name = "e";
+    event.ts = clock_.Now();
+    batch.Add(InsertEventOp{event});
     ASSERT_TRUE(store.Commit(std::move(batch)).ok());
   }
   // A run of `flow` triggered by `event`, finished now with `status` unless it is unfinished.
@@ -274,16 +278,19 @@ class SqliteStoreRetentionTest : public ::testing::Test {
                                            .kind = JournalKind::kCompleted,
                                            .data = Json{{"status", "completed"}},
                                            .at = clock_.Now()}});
-    batch.Add(RegisterWaitOp{WaitRecord{.id = "w_" + id,
-                                        .run_id = id,
-                                        .flow_id = flow,
-                                        .revision = "r1",
-                                        .event_name = "never",
-                                        .created_at = clock_.Now()}});
-    batch.Add(UpdateRunOp{
-        .run_id = id,
-        .status = status,
-        .ended_at = IsTerminal(status) ? std::optional<TimePoint>(clock_.Now()) : std::nullopt});
+    WaitRecord wait;
+    wait.id = "w_" + id;
+    wait.run_id = id;
+    wait.flow_id = flow;
+    wait.revision = "r1";
+    wait.event_name = "never";
+    wait.created_at = clock_.Now();
+    batch.Add(RegisterWaitOp{wait});
+    UpdateRunOp update;
+    update.run_id = id;
+    update.status = status;
+    if (IsTerminal(status)) update.ended_at = clock_.Now();
+    batch.Add(update);
     auto result = store.Commit(std::move(batch));
     ASSERT_TRUE(result.ok() && result->status.ok());
   }
@@ -334,6 +341,31 @@ TEST_F(SqliteStoreRetentionTest, PrunesOldFinishedRunsWithTheirJournalWaitsAndEv
   auto again = store->PruneFinishedRuns(cutoff, 100);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 0);
+}
+
+TEST_F(SqliteStoreRetentionTest, ListsTheNewestEventsFirstOnRequest) {
+  auto store = Open(/*prune_batch=*/256);
+  for (int i = 0; i < 5; ++i) AddEvent(*store, "evt_" + std::to_string(i));
+  EventFilter filter;
+  filter.limit = 2;
+  filter.newest_first = true;
+  auto newest = store->ListEvents(filter);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].id, "evt_4");
+  EXPECT_EQ((*newest)[1].id, "evt_3");
+  filter.name = "e";
+  filter.after_seq = (*newest)[0].seq - 1;
+  auto named = store->ListEvents(filter);
+  ASSERT_TRUE(named.ok());
+  ASSERT_EQ(named->size(), 1u);
+  EXPECT_EQ((*named)[0].id, "evt_4");
+  filter = EventFilter();
+  filter.limit = 2;
+  auto oldest = store->ListEvents(filter);
+  ASSERT_TRUE(oldest.ok());
+  ASSERT_EQ(oldest->size(), 2u);
+  EXPECT_EQ((*oldest)[0].id, "evt_0");
 }
 
 TEST_F(SqliteStoreRetentionTest, KeepsEventsInsideTheDedupeWindowAndHonoursTheLimit) {
