@@ -429,7 +429,7 @@ class Service:
             raise AssertionError("GET /v1/runs/%s answered %s: %s" % (run_id, code, body))
         return body
 
-    def wait_run(self, flow, data_match, statuses=("completed",), timeout=30):
+    def wait_run(self, flow, data_match, statuses=("completed",), timeout=60):
         """Waits for the one run of `flow` whose event data contains `data_match` to be in one
         of `statuses`; returns it."""
         def find():
@@ -445,7 +445,7 @@ class Service:
                     for r in self.runs(flow=flow)]
             raise AssertionError("%s\nruns: %s\n%s" % (e, runs, self.log_tail()))
 
-    def wait_runs(self, flow, count, statuses=("completed",), timeout=30):
+    def wait_runs(self, flow, count, statuses=("completed",), timeout=60):
         """Waits until `flow` has `count` runs, all in one of `statuses`; returns them."""
         def done():
             runs = self.runs(flow=flow)

@@ -36,7 +36,7 @@ class CoursePlatformTest(DomainCase):
         self.assertEqual(mail[0]["from"], "Courses <courses@example.com>")
 
         self.service.send(event("provider-account-linked.json"))
-        run = self.service.wait_run("example-course-discord-linked", {}, timeout=30)
+        run = self.service.wait_run("example-course-discord-linked", {}, timeout=90)
         self.assertEqual(run["output"], {"discordUserId": "d-tok42", "rolesAdded": ["role_cohort3"]})
         member_path = "^/discord/api/v10/guilds/%s/members/d-tok42$" % GUILD
         self.assert_idempotency_keys(self.api.calls("PUT", member_path), run["id"], "add-to-guild")
