@@ -153,7 +153,8 @@ TEST(ValidateCommandTest, HostileFilesFailFastAndClearly) {
 }
 
 TEST(ValidateCommandTest, BundledFlowsAndExamplesAreValid) {
-  auto result = RunProcess({FlowrunBinary(), "validate", "flows", "examples"}, testing::SourceDir());
+  auto result =
+      RunProcess({FlowrunBinary(), "validate", "flows", "examples"}, testing::SourceDir());
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
 }
 

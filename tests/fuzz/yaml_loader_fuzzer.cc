@@ -11,8 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flowrun::LoadLimits limits;
   limits.max_bytes = 64 << 10;
   limits.max_nodes = 20'000;
-  flowrun::LoadedDocument doc =
-      flowrun::LoadYaml("fuzz.yaml", std::string(reinterpret_cast<const char*>(data), size), limits);
+  flowrun::LoadedDocument doc = flowrun::LoadYaml(
+      "fuzz.yaml", std::string(reinterpret_cast<const char*>(data), size), limits);
   flowrun::CompiledFlow compiled = flowrun::CompileFlow(doc);
   for (const auto& d : compiled.diagnostics) {
     // Every diagnostic must have a message and a rule.
