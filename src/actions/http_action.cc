@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/percent_encoding.h"
+
 namespace flowrun {
 namespace {
 
@@ -42,22 +44,6 @@ std::string EncodeTarget(std::string_view text) {
     bool keep = std::isalnum(c) ||
                 std::string_view("-._~:/?#[]@!$&'()*+,;=%").find(c) != std::string_view::npos;
     if (keep) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// Percent-encodes a query or form component (application/x-www-form-urlencoded, spaces as %20).
-std::string EncodeComponent(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -294,7 +280,7 @@ StatusOr<HttpCall> ParseCall(const Json& args) {
           return InvalidArgumentError("query \"" + name + "\" must be a scalar or a list of them");
         }
         if (!query.empty()) query += '&';
-        query += EncodeComponent(name) + "=" + EncodeComponent(ScalarText(v));
+        query += PercentEncode(name) + "=" + PercentEncode(ScalarText(v));
       }
     }
     if (!query.empty()) {
@@ -320,7 +306,7 @@ StatusOr<HttpCall> ParseCall(const Json& args) {
       if (value.is_structured())
         return InvalidArgumentError("form \"" + name + "\" must be a scalar");
       if (!call.body.empty()) call.body += '&';
-      call.body += EncodeComponent(name) + "=" + EncodeComponent(ScalarText(value));
+      call.body += PercentEncode(name) + "=" + PercentEncode(ScalarText(value));
     }
     content_type = "application/x-www-form-urlencoded";
   }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/json.h"
+#include "common/percent_encoding.h"
 #include "common/status.h"
 
 namespace flowrun::cli {
@@ -50,8 +51,5 @@ class ApiClient {
   std::string url_;
   std::unique_ptr<Impl> impl_;
 };
-
-// Percent-encodes a path segment or query value.
-std::string UrlEncode(std::string_view text);
 
 }  // namespace flowrun::cli

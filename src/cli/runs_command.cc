@@ -17,6 +17,7 @@
 #include "cli/api_client.h"
 #include "cli/command.h"
 #include "common/json.h"
+#include "common/percent_encoding.h"
 
 namespace flowrun::cli {
 namespace {
@@ -97,8 +98,8 @@ void PrintJson(const Json& value) {
 
 int RunList(const RunsOptions& options) {
   std::string path = "/v1/runs?limit=" + std::to_string(options.limit);
-  if (!options.flow.empty()) path += "&flow=" + UrlEncode(options.flow);
-  if (!options.status.empty()) path += "&status=" + UrlEncode(options.status);
+  if (!options.flow.empty()) path += "&flow=" + PercentEncode(options.flow);
+  if (!options.status.empty()) path += "&status=" + PercentEncode(options.status);
   ApiResponse response;
   if (auto code = Call(options, false, path, nullptr, response)) return *code;
   if (options.json) {
@@ -123,7 +124,7 @@ int RunList(const RunsOptions& options) {
 int RunShow(const RunsOptions& options) {
   ApiResponse response;
   if (auto code =
-          Call(options, false, "/v1/runs/" + UrlEncode(options.run_id), nullptr, response)) {
+          Call(options, false, "/v1/runs/" + PercentEncode(options.run_id), nullptr, response)) {
     return *code;
   }
   const Json& run = response.body;
@@ -161,7 +162,7 @@ int RunShow(const RunsOptions& options) {
 
 int RunCancel(const RunsOptions& options) {
   ApiResponse response;
-  if (auto code = Call(options, true, "/v1/runs/" + UrlEncode(options.run_id) + "/cancel",
+  if (auto code = Call(options, true, "/v1/runs/" + PercentEncode(options.run_id) + "/cancel",
                        Json::object(), response)) {
     return *code;
   }
@@ -177,8 +178,8 @@ int RunRerun(const RunsOptions& options) {
   Json body = Json::object();
   if (!options.from_step.empty()) body["from_step"] = options.from_step;
   ApiResponse response;
-  if (auto code =
-          Call(options, true, "/v1/runs/" + UrlEncode(options.run_id) + "/rerun", body, response)) {
+  if (auto code = Call(options, true, "/v1/runs/" + PercentEncode(options.run_id) + "/rerun", body,
+                       response)) {
     return *code;
   }
   if (options.json) {

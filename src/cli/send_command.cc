@@ -11,6 +11,7 @@
 #include "cli/api_client.h"
 #include "cli/command.h"
 #include "common/json.h"
+#include "common/percent_encoding.h"
 
 namespace flowrun::cli {
 namespace {
@@ -44,7 +45,7 @@ int RunSend(const SendOptions& options) {
   const std::string url = FlagOrEnv(options.url, "FLOWRUN_URL", kDefaultServerUrl);
   std::string path = "/e/local";
   if (!key.empty()) {
-    path = "/e/" + UrlEncode(key);
+    path = "/e/" + PercentEncode(key);
   } else if (!token.empty()) {
     path = "/v1/events";
   }

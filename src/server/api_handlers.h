@@ -17,6 +17,7 @@
 #include "actions/cpp_httplib.h"
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/percent_encoding.h"
 #include "config/config.h"
 #include "server/api_router.h"
 #include "server/bearer_auth.h"
@@ -74,8 +75,8 @@ std::optional<HttpError> JsonContentTypeError(const httplib::Request& request);
 // kTokenCookie cookie; nullopt when neither is present.
 std::optional<std::string> PresentedToken(const httplib::Request& request);
 
-// Percent-encoding for a cookie value, and its inverse (nullopt for a malformed escape).
-std::string PercentEncode(std::string_view text);
+// The inverse of PercentEncode (common/percent_encoding.h), for cookie values; nullopt for a
+// malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text);
 
 // The HTML login form GET / answers (401) when tokens are configured and none was presented.

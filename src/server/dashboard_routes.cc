@@ -2,6 +2,7 @@
 // POST /login and POST /logout set and clear the token cookie the dashboard is authenticated
 // with. When API tokens are configured and the request is not authenticated, GET / answers 401
 // with a login form (plain HTML, no script) instead of the dashboard.
+#include "common/percent_encoding.h"
 #include "server/api_handlers.h"
 
 namespace flowrun {
