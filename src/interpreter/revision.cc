@@ -8,7 +8,7 @@ namespace flowrun {
 
 std::string RevisionOf(const Json& document) {
   // nlohmann::json keeps object keys sorted, so dump() is canonical.
-  std::string canonical = document.dump();
+  std::string canonical = document.dump(-1, ' ', false, Json::error_handler_t::replace);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
   char hex[17];

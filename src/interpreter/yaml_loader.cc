@@ -30,24 +30,34 @@ size_t CountNodes(const Json& value) {
   return count;
 }
 
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     unsigned char c = text[i];
-    size_t extra = 0;
     if (c < 0x80) {
-      extra = 0;
-    } else if ((c >> 5) == 0x6) {
+      ++i;
+      continue;
+    }
+    size_t extra;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
       extra = 1;
-    } else if ((c >> 4) == 0xE) {
+    } else if (c >= 0xE0 && c <= 0xEF) {
       extra = 2;
-    } else if ((c >> 3) == 0x1E) {
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
       extra = 3;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
     } else {
       return false;
     }
     if (i + extra >= text.size()) return false;
-    for (size_t k = 1; k <= extra; ++k) {
+    unsigned char second = text[i + 1];
+    if (second < low || second > high) return false;
+    for (size_t k = 2; k <= extra; ++k) {
       if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
     }
     i += extra + 1;
@@ -142,6 +152,12 @@ class JsonBuilder final : public YAML::EventHandler {
       resolved = ResolvePlainScalar(value);
     } else {
       resolved = value;  // quoted, block, or tagged !!str
+    }
+    // The file is valid UTF-8, but an escape such as "\xFF" can still make a string that is not;
+    // JSON cannot hold it.
+    if (resolved.is_string() && !IsValidUtf8(resolved.get_ref<const std::string&>())) {
+      Report(ToPos(mark), "this string is not valid UTF-8 (check its \\x escapes)", "syntax");
+      resolved = std::string();
     }
     AddValue(mark, std::move(resolved), anchor, tag == "?" ? value : std::string("\x01"));
   }

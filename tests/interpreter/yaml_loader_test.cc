@@ -126,7 +126,13 @@ TEST(YamlLoaderTest, RefusesBinaryAndInvalidUtf8) {
   std::string binary("id: a\n\0\x01\x02", 9);
   EXPECT_NE(FindRule(LoadYaml("b.yaml", binary), "syntax"), nullptr);
   EXPECT_NE(FindRule(LoadYaml("b.yaml", "id: \xff\xfe\n"), "syntax"), nullptr);
-  EXPECT_TRUE(LoadYaml("u.yaml", "id: caf\xc3\xa9\n").diagnostics.empty());
+  EXPECT_TRUE(LoadYaml("u.yaml", "id: caf\xc3\xa9 \xf0\x9f\x99\x82\n").diagnostics.empty());
+  // Bytes above U+10FFFF, overlong forms and surrogates are not UTF-8 either.
+  EXPECT_NE(FindRule(LoadYaml("b.yaml", "id: \xf6\x8c\x8b\x9a\n"), "syntax"), nullptr);
+  EXPECT_NE(FindRule(LoadYaml("b.yaml", "id: \xc0\xaf\n"), "syntax"), nullptr);
+  EXPECT_NE(FindRule(LoadYaml("b.yaml", "id: \xed\xa0\x80\n"), "syntax"), nullptr);
+  // An escape can make invalid UTF-8 inside a valid file.
+  EXPECT_NE(FindRule(LoadYaml("e.yaml", "id: \"a\\uD800\"\n"), "syntax"), nullptr);
 }
 
 TEST(YamlLoaderTest, RefusesOversizedFilesWithoutReadingThem) {
