@@ -4,6 +4,5 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" python3
-FLOWRUN_BUILD_TYPE=Release
-BUILD_TYPE=Release build_flowrun "$ROOT/build-release"
+FLOWRUN_BUILD_TARGET=flowrun build_flowrun "$ROOT/build-release" -DCMAKE_BUILD_TYPE=Release >/dev/null
 FLOWRUN_BIN="$ROOT/build-release/flowrun" /usr/bin/python3 "$ROOT/bench/w1_bench.py" "$@"
