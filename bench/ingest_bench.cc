@@ -115,8 +115,9 @@ int Main(int argc, char** argv) {
   }
   std::string dir = options.dir;
   if (dir.empty()) {
-    char pattern[] = "/tmp/flowrun-ingest-bench-XXXXXX";
-    if (mkdtemp(pattern) == nullptr) return 2;
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "flowrun-ingest-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) return 2;
     dir = pattern;
   }
   std::filesystem::create_directories(dir + "/flows");
