@@ -121,6 +121,14 @@ StatusOr<std::vector<T>> CollectRows(SqliteStatement& s, ReadFn read) {
   return rows;
 }
 
+// The first row of a lookup by key, or nullopt when there is none.
+template <typename T, typename ReadFn>
+StatusOr<std::optional<T>> FirstRow(SqliteStatement& s, ReadFn read) {
+  ASSIGN_OR_RETURN(std::vector<T> rows, CollectRows<T>(s, read));
+  if (rows.empty()) return std::optional<T>();
+  return std::optional<T>(std::move(rows.front()));
+}
+
 }  // namespace
 
 // The writer connection and the code that applies each operation. Used by one thread at a time:
@@ -747,9 +755,7 @@ StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
   ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kRunColumns +
                                                        " FROM runs WHERE id = ?1"));
   s->Bind(1, id);
-  ASSIGN_OR_RETURN(std::vector<RunRecord> rows, CollectRows<RunRecord>(*s, ReadRun));
-  if (rows.empty()) return std::optional<RunRecord>();
-  return std::optional<RunRecord>(std::move(rows.front()));
+  return FirstRow<RunRecord>(*s, ReadRun);
 }
 
 StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
@@ -842,9 +848,7 @@ StatusOr<std::optional<EventRecord>> SqliteStore::GetEvent(std::string_view id) 
   ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kEventColumns +
                                                        " FROM events WHERE id = ?1"));
   s->Bind(1, id);
-  ASSIGN_OR_RETURN(std::vector<EventRecord> rows, CollectRows<EventRecord>(*s, ReadEvent));
-  if (rows.empty()) return std::optional<EventRecord>();
-  return std::optional<EventRecord>(std::move(rows.front()));
+  return FirstRow<EventRecord>(*s, ReadEvent);
 }
 
 StatusOr<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& filter) {
@@ -944,9 +948,7 @@ StatusOr<std::optional<FlowRevisionRecord>> SqliteStore::GetFlowRevision(
     r.created_at = FromUnixMillis(row.Int(3));
     return r;
   };
-  ASSIGN_OR_RETURN(std::vector<FlowRevisionRecord> rows, CollectRows<FlowRevisionRecord>(*s, read));
-  if (rows.empty()) return std::optional<FlowRevisionRecord>();
-  return std::optional<FlowRevisionRecord>(std::move(rows.front()));
+  return FirstRow<FlowRevisionRecord>(*s, read);
 }
 
 StatusOr<std::vector<FlowRevisionRecord>> SqliteStore::ListFlowRevisions(std::string_view flow_id) {
