@@ -1,5 +1,6 @@
 #include "common/timestamp.h"
 
+#include <date/date.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -124,6 +125,19 @@ TEST(FormatTimestampTest, RoundTripsThroughParse) {
        {-86'400'000LL, 0LL, 1LL, kMarchFirst0930, kMarchFirst0930 + 999, 4102444800000LL}) {
     EXPECT_EQ(ToUnixMillis(Parse(FormatTimestamp(FromUnixMillis(ms)))), ms);
   }
+}
+
+TEST(FormatTimestampTest, AgreesWithTheCalendarLibraryAcrossCenturies) {
+  // Steps of a prime number of milliseconds, so every field (leap days, month ends, the
+  // millisecond digits) is exercised from 1900 to 2200; then the years at the edges.
+  for (long long ms = -2'208'988'800'000LL; ms < 7'258'118'400'000LL; ms += 86'399'993LL) {
+    ASSERT_EQ(FormatTimestamp(FromUnixMillis(ms)), date::format("%FT%TZ", FromUnixMillis(ms)))
+        << ms;
+  }
+  for (long long ms : {-62'167'219'200'000LL, 253'402'300'799'999LL}) {  // 0000-01-01, 9999-12-31
+    EXPECT_EQ(FormatTimestamp(FromUnixMillis(ms)), date::format("%FT%TZ", FromUnixMillis(ms)));
+  }
+  EXPECT_EQ(FormatTimestamp(FromUnixMillis(253'402'300'800'000LL)), "10000-01-01T00:00:00.000Z");
 }
 
 TEST(TimestampArithmeticTest, DurationsShiftTimePoints) {
