@@ -1,22 +1,33 @@
 """W1 through the service: 10,000 events into a 3-step flow served by `flowrun serve`, in two
-variants: no-op steps, and http -> db -> email against loopback servers (a threaded HTTP server
-and a threaded SMTP sink, both in this process). Prints markdown tables of runs/s, the p50/p99
-latency from event to run completion (the event's stored ts to the run's ended_at), and the
-service's peak RSS (VmHWM from /proc/PID/status).
+variants: no-op steps, and http -> db -> email against loopback servers. Single-step variants
+(http, db, email) measure each part alone. Prints markdown tables of runs/s, the p50/p99 latency
+from event to run completion (the event's stored ts to the run's ended_at), the service's peak
+RSS (VmHWM from /proc/PID/status) and the CPU seconds the service and the sinks used.
 
-    FLOWRUN_BIN=build-release/flowrun /usr/bin/python3 bench/w1_bench.py [--events N] [--variant noop|http-db-email]
+The loopback sinks are the C++ program bench/w1_sinks (next to FLOWRUN_BIN in <build>/bench, or
+W1_SINKS_BIN): the Python ones (--sinks python, a ThreadingTCPServer HTTP and SMTP in this
+process) cost more CPU than flowrun itself on a 2-core machine. Either way every run's side
+effects are checked: one Idempotency-Key, one Message-ID and one row per run.
+
+    FLOWRUN_BIN=$PWD/build-release/flowrun /usr/bin/python3 bench/w1_bench.py \
+        [--events N] [--variant noop|http-db-email|both|http|db|email] [--repeat N] [--sinks cpp|python]
 """
 
 import argparse
 import concurrent.futures
 import datetime
+import json
 import os
+import re
 import shutil
 import socketserver
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 import harness  # noqa: E402
@@ -47,6 +58,89 @@ steps:
   - id: mail
     email: {to: "buyer@example.com", subject: "Order ${{ event.data.n }}", text: "Thanks."}
 """
+
+
+SINGLE_FLOWS = {
+    "http": """
+id: w1-http
+on: [{event: w1/http}]
+steps:
+  - id: call
+    http: {method: POST, url: "${{ secrets.API_URL }}/app/orders", json: {n: "${{ event.data.n }}"}}
+""",
+    "db": """
+id: w1-db
+on: [{event: w1/db}]
+steps:
+  - id: record
+    db:
+      database: app
+      sql: INSERT INTO orders (n, run_id) VALUES (:n, :run_id)
+      params: {n: "${{ event.data.n }}", run_id: "${{ run.id }}"}
+""",
+    "email": """
+id: w1-email
+on: [{event: w1/email}]
+steps:
+  - id: mail
+    email: {to: "buyer@example.com", subject: "Order ${{ event.data.n }}", text: "Thanks."}
+""",
+}
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process (and its reaped children) from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class CppSinks:
+    """bench/w1_sinks: the HTTP and SMTP sinks as a C++ process; counts come from GET /stats."""
+
+    def __init__(self):
+        binary = os.environ.get("W1_SINKS_BIN") or os.path.join(
+            os.path.dirname(harness.flowrun_binary()), "bench", "w1_sinks")
+        self.proc = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        ports = dict(self.proc.stdout.readline().split() for _ in range(2))
+        self.url = "http://127.0.0.1:%s" % ports["http"]
+        self.smtp_port = int(ports["smtp"])
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
+
+    def counts(self):
+        with urllib.request.urlopen(self.url + "/stats", timeout=10) as r:
+            stats = json.load(r)
+        return stats["idempotency_keys"], stats["message_ids"], stats
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+class PythonSinks:
+    """The HTTP (tests/e2e FakeApi) and SMTP sinks as threads of this process."""
+
+    def __init__(self):
+        self.api = harness.FakeApi()
+        self.smtp = SmtpSink()
+        self.url = self.api.url
+        self.smtp_port = self.smtp.server_address[1]
+
+    def cpu(self):
+        # This process: the sinks and the load generator, which is idle while runs execute.
+        t = os.times()
+        return t.user + t.system
+
+    def counts(self):
+        keys = {c["idempotency_key"] for c in self.api.calls("POST", "^/app/orders$")}
+        return len(keys), len(self.smtp.message_ids), {}
+
+    def close(self):
+        self.api.close()
+        self.smtp.shutdown()
 
 
 class SmtpSink(socketserver.ThreadingTCPServer):
@@ -105,7 +199,27 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
-def run_variant(name, flow_text, event_name, events, io, workers=0):
+def metrics_text(service):
+    request = urllib.request.Request(service.url + "/metrics",
+                                     headers={"Authorization": "Bearer " + service.token})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return r.read().decode()
+
+
+def metric_total(text, name, flow_id):
+    pattern = r'^%s\{flow="%s"\} ([0-9.e+]+)$' % (re.escape(name), re.escape(flow_id))
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+
+
+def step_means(text):
+    """Mean duration of step attempts per action, in ms, from the step duration histogram."""
+    sums = dict(re.findall(r'^flowrun_step_duration_seconds_sum\{action="([^"]+)"\} (\S+)$', text, re.M))
+    counts = dict(re.findall(r'^flowrun_step_duration_seconds_count\{action="([^"]+)"\} (\S+)$', text, re.M))
+    return {a: 1000 * float(sums[a]) / float(counts[a]) for a in sums if float(counts.get(a, 0))}
+
+
+def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0):
+    io = sinks_kind is not None
     tmp = tempfile.mkdtemp(prefix="flowrun-w1-")
     os.makedirs(os.path.join(tmp, "flows"))
     with open(os.path.join(tmp, "flows", "w1.yaml"), "w") as f:
@@ -114,18 +228,19 @@ def run_variant(name, flow_text, event_name, events, io, workers=0):
     # default rollback-journal mode every db step costs several fsyncs (about 60 runs/s here).
     harness.make_app_db(os.path.join(tmp, "app.db"), "PRAGMA journal_mode=WAL;"
                         "CREATE TABLE orders (n INTEGER PRIMARY KEY, run_id TEXT NOT NULL);")
-    api = harness.FakeApi() if io else None
-    smtp = SmtpSink() if io else None
+    sinks = (CppSinks() if sinks_kind == "cpp" else PythonSinks()) if io else None
     config = "store: sqlite:flowrun.db\nflows: flows\ndatabases: {app: 'sqlite:app.db'}\n"
     if workers:
         config += "workers: %d\n" % workers
     env = {}
     if io:
-        config += "smtp: {url: 'smtp://127.0.0.1:%d', from: 'w1 <w1@example.com>', starttls: off}\n" % smtp.server_address[1]
+        config += "smtp: {url: 'smtp://127.0.0.1:%d', from: 'w1 <w1@example.com>', starttls: off}\n" % sinks.smtp_port
         config += "secrets: {env: [API_URL]}\n"
-        env["API_URL"] = api.url
+        env["API_URL"] = sinks.url
     service = harness.Service(tmp, config, env)
     flow_id = flow_text.split("id: ", 1)[1].split("\n", 1)[0]
+    service_cpu0 = cpu_seconds(service.proc.pid)
+    sinks_cpu0 = sinks.cpu() if sinks else 0.0
 
     batch = 100
     batches = [[{"name": event_name, "data": {"n": n}} for n in range(i, min(i + batch, events))]
@@ -135,15 +250,19 @@ def run_variant(name, flow_text, event_name, events, io, workers=0):
         list(pool.map(service.send, batches))
     sent = time.monotonic() - started
 
-    def done_count():
-        runs = service.runs(flow=flow_id)
-        return sum(1 for r in runs if r["status"] in ("completed", "failed")), runs
+    # Counters from /metrics: listing 10,000 runs every second would load the service it measures.
     deadline = time.monotonic() + 600
     while True:
-        count, runs = done_count()
-        if count >= events or time.monotonic() > deadline:
+        text = metrics_text(service)
+        done = (metric_total(text, "flowrun_runs_completed_total", flow_id) +
+                metric_total(text, "flowrun_runs_failed_total", flow_id))
+        if done >= events or time.monotonic() > deadline:
             break
-        time.sleep(1.0)
+        time.sleep(0.2)
+    service_cpu = cpu_seconds(service.proc.pid) - service_cpu0
+    sinks_cpu = sinks.cpu() - sinks_cpu0 if sinks else 0.0
+    means = step_means(text)
+    runs = service.runs(flow=flow_id)
     rss = peak_rss_mb(service.proc.pid)
     service.stop()
 
@@ -157,17 +276,27 @@ def run_variant(name, flow_text, event_name, events, io, workers=0):
         "runs_per_s": len(completed) / span if span else float("nan"),
         "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan"),
-        "rss_mb": rss, "ingest_s": sent,
+        "rss_mb": rss, "ingest_s": sent, "service_cpu": service_cpu, "sinks_cpu": sinks_cpu,
+        "steps": ", ".join("%s %.2f ms" % (a, means[a]) for a in sorted(means)),
     }
+    checks = []
+    ok = len(completed) == events
     if io:
-        keys = {c["idempotency_key"] for c in api.calls("POST", "^/app/orders$")}
-        row["check"] = "%d http keys, %d Message-IDs, %d rows" % (
-            len(keys), len(smtp.message_ids),
-            harness.query(os.path.join(tmp, "app.db"), "SELECT count(*) AS c FROM orders")[0]["c"])
-        api.close()
-        smtp.shutdown()
-    else:
-        row["check"] = "-"
+        keys, message_ids, _ = sinks.counts()
+        rows_in_db = harness.query(os.path.join(tmp, "app.db"), "SELECT count(*) AS c FROM orders")[0]["c"]
+        uses = {action: "\n    %s:" % action for action in ("http", "db", "email")}
+        if uses["http"] in flow_text:
+            checks.append("%d http keys" % keys)
+            ok = ok and keys == events
+        if uses["email"] in flow_text:
+            checks.append("%d Message-IDs" % message_ids)
+            ok = ok and message_ids == events
+        if uses["db"] in flow_text:
+            checks.append("%d rows" % rows_in_db)
+            ok = ok and rows_in_db == events
+        sinks.close()
+    row["check"] = ", ".join(checks) or "-"
+    row["ok"] = ok
     shutil.rmtree(tmp, ignore_errors=True)
     return row
 
@@ -175,18 +304,32 @@ def run_variant(name, flow_text, event_name, events, io, workers=0):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10000)
-    parser.add_argument("--variant", choices=["noop", "http-db-email", "both"], default="both")
+    parser.add_argument("--variant", default="both",
+                        choices=["noop", "http-db-email", "both", "http", "db", "email"])
     parser.add_argument("--workers", type=int, default=0,
                         help="the config's workers (default: the service's own default)")
+    parser.add_argument("--sinks", choices=["cpp", "python"], default="cpp",
+                        help="the loopback HTTP and SMTP servers (default: bench/w1_sinks)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; prints the median")
     args = parser.parse_args()
-    rows = []
+    plan = []
     if args.variant in ("noop", "both"):
-        rows.append(run_variant("no-op x3", NOOP_FLOW, "w1/noop", args.events, False, args.workers))
+        plan.append(("no-op x3", NOOP_FLOW, "w1/noop", None))
     if args.variant in ("http-db-email", "both"):
-        rows.append(run_variant("http -> db -> email", IO_FLOW, "w1/io", args.events, True, args.workers))
+        plan.append(("http -> db -> email", IO_FLOW, "w1/io", args.sinks))
+    if args.variant in SINGLE_FLOWS:
+        plan.append((args.variant + " only", SINGLE_FLOWS[args.variant], "w1/" + args.variant,
+                     args.sinks))
+    rows = []
+    medians = []
+    for name, flow, event, sinks in plan:
+        repeats = [run_variant(name, flow, event, args.events, sinks, args.workers)
+                   for _ in range(args.repeat)]
+        rows.extend(repeats)
+        medians.append((name, statistics.median(r["runs_per_s"] for r in repeats)))
     print()
-    print("W1 through `flowrun serve` (%d events, %d cores, workers: %s)" % (
-        args.events, os.cpu_count(), args.workers or "default"))
+    print("W1 through `flowrun serve` (%d events, %d cores, workers: %s, sinks: %s)" % (
+        args.events, os.cpu_count(), args.workers or "default", args.sinks))
     print()
     print("| variant | completed | runs/s | p50 latency | p99 latency | peak RSS | side effects |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -195,11 +338,16 @@ def main():
             r["variant"], r["completed"], r["events"], r["runs_per_s"], r["p50_ms"], r["p99_ms"],
             r["rss_mb"], r["check"]))
     print()
-    print("| variant | time to acknowledge every event (8 clients, 100 per request) |")
-    print("| --- | ---: |")
+    print("| variant | acknowledge every event (8 clients, 100 per request) | CPU s: service | CPU s: sinks | mean step attempt |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for r in rows:
-        print("| %s | %.1f s |" % (r["variant"], r["ingest_s"]))
-    return 0 if all(r["completed"] == r["events"] for r in rows) else 1
+        print("| %s | %.1f s | %.1f | %.1f | %s |" % (
+            r["variant"], r["ingest_s"], r["service_cpu"], r["sinks_cpu"], r["steps"]))
+    if args.repeat > 1:
+        print()
+        for name, median in medians:
+            print("median of %d, %s: %.0f runs/s" % (args.repeat, name, median))
+    return 0 if all(r["ok"] for r in rows) else 1
 
 
 if __name__ == "__main__":
