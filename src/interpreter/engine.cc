@@ -113,6 +113,68 @@ const CompiledStep* Engine::FindStep(const Program& program, const std::string& 
 }
 
 StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<WriteBatch> batches) {
+  // Lease the new runs to this node while fresh_ has room; keep a copy of each to queue.
+  std::vector<std::pair<size_t, RunRecord>> leased;
+  if (options_.fresh_run_capacity > 0) {
+    const TimePoint now = clock_.Now();
+    std::lock_guard lock(fresh_mu_);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      for (store::WriteOp& op : batches[i].ops) {
+        auto* create = std::get_if<store::CreateRunOp>(&op);
+        if (!create || create->run.concurrency_limit > 0 ||
+            create->run.status != RunStatus::kQueued ||
+            fresh_reserved_ >= options_.fresh_run_capacity) {
+          continue;
+        }
+        ++fresh_reserved_;
+        RunRecord& run = create->run;
+        run.lease_owner = options_.node_id;
+        run.lease_until = now + options_.lease + options_.default_attempt_timeout;
+        run.due_at = run.lease_until;
+        leased.emplace_back(i, run);
+      }
+    }
+  }
+  auto results = CommitBatches(std::move(batches));
+  std::lock_guard lock(fresh_mu_);
+  for (auto& [index, run] : leased) {
+    bool created = false;
+    if (results.ok()) {
+      const auto& ids = (*results)[index].created_runs;
+      created = std::find(ids.begin(), ids.end(), run.id) != ids.end();
+    }
+    if (created) {
+      fresh_.push_back(std::move(run));
+    } else {
+      --fresh_reserved_;
+    }
+  }
+  return results;
+}
+
+void Engine::MarkFreshCancelled(const std::set<std::string>& run_ids) {
+  if (run_ids.empty()) return;
+  std::lock_guard lock(fresh_mu_);
+  for (RunRecord& run : fresh_) {
+    if (run_ids.count(run.id)) run.cancel_requested = true;
+  }
+}
+
+std::vector<RunRecord> Engine::TakeFreshRuns(int max, TimePoint now) {
+  std::vector<RunRecord> taken;
+  std::lock_guard lock(fresh_mu_);
+  while (!fresh_.empty() && static_cast<int>(taken.size()) < max) {
+    RunRecord run = std::move(fresh_.front());
+    fresh_.pop_front();
+    --fresh_reserved_;
+    // A lease that ran out (the engine was not driven for that long) may be claimed by anyone:
+    // leave the run to ClaimRuns, which sees it due.
+    if (run.lease_until && *run.lease_until > now) taken.push_back(std::move(run));
+  }
+  return taken;
+}
+
+StatusOr<std::vector<BatchResult>> Engine::CommitBatches(std::vector<WriteBatch> batches) {
   RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeCommit));
   // The flow of every run the batches may create, to report the ones that were.
   std::unordered_map<std::string, std::string> flows;
@@ -398,6 +460,7 @@ Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
   if (events.empty()) return OkStatus();
   WriteBatch batch;
   store::MarkMatchedOp marked;
+  std::set<std::string> cancelled;  // runs whose cancel_on matched
   for (const EventRecord& event : events) {
     marked.event_ids.push_back(event.id);
     std::vector<WaitRecord> candidates;
@@ -414,13 +477,16 @@ Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
     for (WaitRecord& w : scanned) candidates.push_back(std::move(w));
     for (const WaitRecord& wait : candidates) {
       ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
-      if (matches) batch.Add(store::ResolveWaitOp{wait.id, candidate});
+      if (!matches) continue;
+      batch.Add(store::ResolveWaitOp{wait.id, candidate});
+      if (wait.kind == WaitRecord::Kind::kCancel) cancelled.insert(wait.run_id);
     }
   }
   batch.Add(std::move(marked));
   std::vector<WriteBatch> batches;
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  if (results.front().status.ok()) MarkFreshCancelled(cancelled);
   return results.front().status;
 }
 
@@ -428,6 +494,7 @@ Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
   if (waits.empty()) return OkStatus();
   WriteBatch batch;
   store::MarkMatchedOp marked;
+  std::set<std::string> cancelled;  // runs whose cancel_on matched
   for (const WaitRecord& registered : waits) {
     // The stored row carries since_seq as the store resolved it.
     ASSIGN_OR_RETURN(std::vector<WaitRecord> rows, store_.WaitsOfRun(registered.run_id));
@@ -446,6 +513,7 @@ Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
       ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
       if (matches) {
         batch.Add(store::ResolveWaitOp{wait.id, event.ToJson()});
+        if (wait.kind == WaitRecord::Kind::kCancel) cancelled.insert(wait.run_id);
         break;
       }
     }
@@ -454,6 +522,7 @@ Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
   std::vector<WriteBatch> batches;
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  if (results.front().status.ok()) MarkFreshCancelled(cancelled);
   return results.front().status;
 }
 
@@ -483,9 +552,14 @@ Status Engine::ReleaseDueEvents(TimePoint now) {
 StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   const TimePoint claim_time = clock_.Now();
   RETURN_IF_ERROR(ReleaseDueEvents(claim_time));
-  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed,
-                   store_.ClaimRuns(options_.node_id, claim_time, max,
+  std::vector<RunRecord> claimed = TakeFreshRuns(max, claim_time);
+  // Runs due in the store are claimed on every call, so that a steady stream of fresh runs does
+  // not hold back woken sleepers and waits.
+  const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
+  ASSIGN_OR_RETURN(std::vector<RunRecord> due,
+                   store_.ClaimRuns(options_.node_id, claim_time, from_store,
                                     options_.lease + options_.default_attempt_timeout));
+  for (RunRecord& run : due) claimed.push_back(std::move(run));
   if (claimed.empty()) return 0;
   std::vector<std::unique_ptr<RunWalker>> active;
   std::vector<WriteBatch> orphans;
@@ -662,6 +736,7 @@ Status Engine::CancelRun(std::string_view run_id) {
   std::vector<WriteBatch> batches;
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
+  if (results.front().status.ok()) MarkFreshCancelled({run->id});
   return results.front().status;
 }
 
@@ -747,6 +822,12 @@ StatusOr<std::vector<store::JournalEntry>> Engine::GetJournal(std::string_view r
   return store_.LoadJournal(run_id);
 }
 
-StatusOr<std::optional<TimePoint>> Engine::NextDueTime() { return store_.NextDueTime(); }
+StatusOr<std::optional<TimePoint>> Engine::NextDueTime() {
+  {
+    std::lock_guard lock(fresh_mu_);
+    if (!fresh_.empty()) return std::optional<TimePoint>(clock_.Now());
+  }
+  return store_.NextDueTime();
+}
 
 }  // namespace flowrun

@@ -25,12 +25,14 @@
 // caller at a time (the lease).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,6 +66,12 @@ struct EngineOptions {
   // How many non-indexed waits one event scans, and how many events one wait looks back over.
   // Default: 1000.
   int scan_limit = 1000;
+  // How many runs this node may hold in memory that it created already leased to itself, so that
+  // it advances them without claiming them from the store first (one transaction less per run).
+  // Runs with a concurrency limit are always claimed. If the node dies, such a run falls due for
+  // any node when its lease runs out, or at once when this node recovers. 0 disables. Default:
+  // 4096.
+  int fresh_run_capacity = 4096;
   // Seeds retry jitter; 0 seeds from the system. Default: 0.
   uint64_t seed = 0;
   // Observers for metrics. Each is called on the engine's calling thread after the commit that
@@ -155,8 +163,16 @@ class Engine {
                                                                  std::string run_id,
                                                                  std::string trigger_event_id,
                                                                  store::CreateRunOp& op);
-  // Commits with failpoints on both sides.
+  // Commits with failpoints on both sides. Runs the batches create are leased to this node and
+  // queued in fresh_ while it has room (see EngineOptions::fresh_run_capacity).
   [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitWithFailpoints(
+      std::vector<store::WriteBatch> batches);
+  // Records a cancellation request on runs still queued in fresh_ (their copy was made before it).
+  void MarkFreshCancelled(const std::set<std::string>& run_ids);
+  // Up to `max` runs from fresh_ whose lease still holds at `now`.
+  std::vector<store::RunRecord> TakeFreshRuns(int max, TimePoint now);
+  // The commit itself, with failpoints on both sides.
+  [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitBatches(
       std::vector<store::WriteBatch> batches);
   // Stores the delayed events due at `now` as events (each with the runs it starts, in the batch
   // that removes it from the schedule), then matches them against waits.
@@ -183,6 +199,12 @@ class Engine {
   // GUARDED_BY(recovered_mu_): revisions compiled from the store, by (flow id, revision).
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const Program>, std::less<>>
       recovered_;
+
+  std::mutex fresh_mu_;
+  // GUARDED_BY(fresh_mu_): runs this node created leased to itself, oldest first, not yet walked.
+  std::deque<store::RunRecord> fresh_;
+  // GUARDED_BY(fresh_mu_): fresh_.size() plus the leased runs of batches being committed.
+  int fresh_reserved_ = 0;
 
   std::mutex mu_;
   std::mt19937_64 random_;  // GUARDED_BY(mu_)

@@ -981,13 +981,16 @@ WalkResult RunWalker::Walk(TimePoint now) {
   result.status = status;
   run_.status = status;
   const bool keep_lease = !actions_.empty();
-  batch_.Add(store::UpdateRunOp{.run_id = run_.id,
-                                .status = status,
-                                .due_at = keep_lease ? std::optional<TimePoint>(now_) : due,
-                                .output = nullptr,
-                                .error = nullptr,
-                                .ended_at = std::nullopt,
-                                .release_lease = !keep_lease});
+  batch_.Add(store::UpdateRunOp{
+      .run_id = run_.id,
+      .status = status,
+      // A run kept leased for its actions falls due for others only
+      // if the lease runs out.
+      .due_at = keep_lease ? std::optional<TimePoint>(run_.lease_until.value_or(now_)) : due,
+      .output = nullptr,
+      .error = nullptr,
+      .ended_at = std::nullopt,
+      .release_lease = !keep_lease});
   return result;
 }
 

@@ -270,8 +270,9 @@ class SqliteStore::Writer {
         db_->Prepare("INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
                      "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
                      "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
-                     "event_mark) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, "
-                     "?13, ?14, (SELECT coalesce(max(seq), 0) FROM events))"));
+                     "lease_owner, lease_until, event_mark) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                     "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, (SELECT coalesce(max(seq), "
+                     "0) FROM events))"));
     insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
     insert->Bind(4, RunStatusName(run.status)).Bind(5, run.event.dump());
     BindTextOrNull(*insert, 6, run.trigger_event_id);
@@ -282,6 +283,8 @@ class SqliteStore::Writer {
     BindTextOrNull(*insert, 12, run.concurrency_key);
     insert->Bind(13, static_cast<int64_t>(run.concurrency_limit));
     BindTextOrNull(*insert, 14, run.idempotency_key);
+    BindTextOrNull(*insert, 15, run.lease_owner);
+    insert->Bind(16, OptionalMillis(run.lease_until));
     RETURN_IF_ERROR(insert->Run());
     if (db_->Changes() == 0) {
       result.skipped_runs.push_back(run.id);
@@ -468,11 +471,12 @@ class SqliteStore::Writer {
     return remove->Run();
   }
 
-  Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint) {
+  Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint now) {
     ASSIGN_OR_RETURN(SqliteStatement * release,
-                     db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE "
-                                  "lease_owner = ?1"));
-    release->Bind(1, op.owner);
+                     db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL, "
+                                  "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE "
+                                  "due_at END WHERE lease_owner = ?1"));
+    release->Bind(1, op.owner).Bind(2, ToUnixMillis(now));
     return release->Run();
   }
 

@@ -133,7 +133,10 @@ struct InsertEventOp {
   bool duplicate_aborts_batch = true;
 };
 // Creates a run unless (trigger_event_id, flow_id) exists or its idempotency key was used within
-// `idempotency_window`; `waits` (cancel_on registrations) are stored only with the run.
+// `idempotency_window`; `waits` (cancel_on registrations) are stored only with the run. A run
+// created with `lease_owner` and `lease_until` set is leased from the start (its creator advances
+// it without claiming it); give it `due_at` = `lease_until`, so that it falls due for others only
+// if its lease runs out.
 struct CreateRunOp {
   RunRecord run;
   Duration idempotency_window = std::chrono::hours(24);
@@ -284,7 +287,8 @@ class Store {
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ClaimRuns(std::string_view owner,
                                                                    TimePoint now, int max,
                                                                    Duration lease) = 0;
-  // Ends every lease held by `owner` (a node restarting under the same name).
+  // Ends every lease held by `owner` (a node restarting under the same name) and makes those runs
+  // due now.
   [[nodiscard]] virtual Status ReleaseLeases(std::string_view owner) = 0;
   // Retention: deletes up to `limit` finished runs that ended before `ended_before`, with their
   // journal, their waits and the trigger events no remaining run refers to (events younger than
