@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <set>
 
 namespace flowrun {
@@ -127,7 +128,10 @@ struct StatementDeleter {
 }  // namespace
 
 SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_idle)
-    : label_(std::move(label)), path_(std::move(path)), max_idle_(max_idle) {}
+    : label_(std::move(label)),
+      path_(std::move(path)),
+      max_idle_(max_idle),
+      writer_gate_(SqliteWriterGate::ForFile(path_)) {}
 
 SqliteDatabase::~SqliteDatabase() {
   for (sqlite3* db : idle_) sqlite3_close_v2(db);
@@ -218,6 +222,34 @@ StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& 
   }
 
   bool writes = !sqlite3_stmt_readonly(stmt.get());
+  // Writers queue in the process's gate for this file rather than in SQLite's busy handler; the
+  // gate is left after the transaction ends, committed or rolled back.
+  struct Turn {
+    SqliteWriterGate* gate = nullptr;
+    sqlite3* db = nullptr;
+    std::unique_ptr<sqlite3_stmt, StatementDeleter>* stmt = nullptr;
+    ~Turn() {
+      if (gate == nullptr) return;
+      stmt->reset();
+      if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      gate->Leave();
+    }
+  } turn;
+  if (writes) {
+    if (!writer_gate_->Enter(deadline)) {
+      return UnavailableError("database " + label_ +
+                              ": cannot begin a transaction: other writers "
+                              "held the database for the whole timeout of " +
+                              FormatDuration(timeout) + " (the database is busy)");
+    }
+    turn.gate = writer_gate_.get();
+    turn.db = db;
+    turn.stmt = &stmt;
+    // What is left of the timeout, for writers in other processes.
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    sqlite3_busy_timeout(db, static_cast<int>(std::max<long long>(1, left.count())));
+  }
   rc = sqlite3_exec(db, writes ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot begin a transaction");
 

@@ -1,16 +1,23 @@
 // SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
 // natively; each runs in its own transaction (BEGIN IMMEDIATE when it writes, so a busy
-// database is detected up front); the statement timeout is enforced with a progress handler and
-// the busy timeout. Connections are kept in a small pool.
+// database is detected up front). Writing statements of this process take turns through the
+// file's SqliteWriterGate, first come first served, so that transactions commit back to back
+// instead of polling SQLite's lock; readers do not queue. The statement timeout covers the wait
+// for the gate (running out there is kUnavailable, "busy", as SQLITE_BUSY is), SQLite's busy
+// timeout for writers in other processes, and the statement itself (a progress handler).
+// Connections are kept in a small pool. The file keeps its own journal mode and SQLite's default
+// synchronous=FULL: a statement returns only once its commit is durable.
 //
 // Thread-safety: Execute may be called from many threads; each call uses its own connection.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "actions/database.h"
+#include "actions/sqlite_writer_gate.h"
 
 struct sqlite3;
 
@@ -33,6 +40,7 @@ class SqliteDatabase final : public Database {
   const std::string label_;
   const std::string path_;
   const size_t max_idle_;
+  const std::shared_ptr<SqliteWriterGate> writer_gate_;
   std::mutex mu_;
   std::vector<sqlite3*> idle_;  // GUARDED_BY(mu_)
 };
