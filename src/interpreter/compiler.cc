@@ -741,6 +741,12 @@ CompiledFlow FlowCompiler::Run() {
     for (const auto& id : all_step_ids_) failure_scope.visible_steps.insert(id);
     program->on_failure = CompileSteps(*on_failure, "/on_failure", failure_scope);
   }
+  program->registers_waits = !program->cancel_on.empty();
+  auto note_waits = [&](const CompiledStep& step) {
+    if (step.action == "wait_for_event") program->registers_waits = true;
+  };
+  ForEachStep(program->steps, note_waits);
+  ForEachStep(program->on_failure, note_waits);
 
   // Schema violations, except where a semantic check already said something more precise.
   for (const auto& violation : SchemaValidator::ForFlows().Validate(doc)) {

@@ -19,29 +19,9 @@ using store::WriteBatch;
 
 namespace {
 
-void IndexSteps(const StepList& steps,
-                std::unordered_map<std::string, const CompiledStep*>& index) {
-  for (const CompiledStep& step : steps) {
-    index[step.id] = &step;
-    IndexSteps(step.on_error.handler, index);
-    for (const SwitchCase& c : step.cases) IndexSteps(c.steps, index);
-    IndexSteps(step.default_steps, index);
-    for (const auto& [name, branch] : step.branches) IndexSteps(branch, index);
-    IndexSteps(step.body, index);
-  }
-}
-
 // The id of `step` and of every step nested in it, on_error handlers included.
 void CollectStepIds(const CompiledStep& step, std::set<std::string>& ids) {
-  ids.insert(step.id);
-  auto all = [&](const StepList& steps) {
-    for (const CompiledStep& s : steps) CollectStepIds(s, ids);
-  };
-  all(step.on_error.handler);
-  for (const SwitchCase& c : step.cases) all(c.steps);
-  all(step.default_steps);
-  for (const auto& [name, branch] : step.branches) all(branch);
-  all(step.body);
+  ForEachStep(step, [&](const CompiledStep& s) { ids.insert(s.id); });
 }
 
 // A key expression's value as stored text: strings bare, null as "no key", others as JSON.
@@ -103,8 +83,9 @@ const CompiledStep* Engine::FindStep(const Program& program, const std::string& 
   auto it = step_index_.find(&program);
   if (it == step_index_.end()) {
     std::unordered_map<std::string, const CompiledStep*> index;
-    IndexSteps(program.steps, index);
-    IndexSteps(program.on_failure, index);
+    auto add = [&](const CompiledStep& step) { index[step.id] = &step; };
+    ForEachStep(program.steps, add);
+    ForEachStep(program.on_failure, add);
     auto shared = ProgramFor(program.flow_id, program.revision);
     it = step_index_.emplace(&program, std::make_pair(shared, std::move(index))).first;
   }

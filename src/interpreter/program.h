@@ -5,6 +5,7 @@
 // Thread-safety: immutable after compilation; share freely (std::shared_ptr<const Program>).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -121,6 +122,14 @@ struct Program {
   RetryPolicy retry;
   StepList on_failure;
   StepList steps;
+  // True when its runs may hold waits: it has cancel_on or a wait_for_event step.
+  bool registers_waits = false;
 };
+
+// Calls `visit` on `step` and on every step nested in it (on_error handlers, switch cases and
+// default, parallel branches, foreach and block bodies), parents first.
+void ForEachStep(const CompiledStep& step, const std::function<void(const CompiledStep&)>& visit);
+// The same for every step of a list.
+void ForEachStep(const StepList& steps, const std::function<void(const CompiledStep&)>& visit);
 
 }  // namespace flowrun

@@ -886,7 +886,7 @@ void RunWalker::Finish(WalkResult& result, RunStatus status, Json output, Json e
                                 .error = error,
                                 .ended_at = now_,
                                 .release_lease = true});
-  batch_.Add(store::DeleteWaitsOp{run_.id});
+  if (program_->registers_waits) batch_.Add(store::DeleteWaitsOp{run_.id});
   if (!run_.parent_run_id.empty()) {
     if (status == RunStatus::kCompleted) {
       batch_.Add(store::AppendJournalOp{store::JournalEntry{.run_id = run_.parent_run_id,

@@ -475,7 +475,7 @@ class SqliteStore::Writer {
     ASSIGN_OR_RETURN(SqliteStatement * release,
                      db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL, "
                                   "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE "
-                                  "due_at END WHERE lease_owner = ?1"));
+                                  "due_at END WHERE due_at IS NOT NULL AND lease_owner = ?1"));
     release->Bind(1, op.owner).Bind(2, ToUnixMillis(now));
     return release->Run();
   }

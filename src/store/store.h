@@ -11,6 +11,7 @@
 //    decided inside the transaction and reported in BatchResult, so several nodes can race safely.
 //  - A timer is a run's `due_at`: the time the engine must look at the run next (a wake-up, a wait
 //    or retry deadline, or "now" when the run is ready). ClaimRuns leases due runs to one worker.
+//    A leased run always has a `due_at` (at the latest, when its lease runs out).
 //  - A concurrency slot is a leased run that carries a concurrency key: ClaimRuns does not lease a
 //    run whose key already has `concurrency_limit` leased runs. Sleeping and waiting runs hold no
 //    lease, so they hold no slot.
