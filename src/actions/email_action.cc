@@ -8,6 +8,7 @@
 #include <set>
 
 #include "actions/mime_message.h"
+#include "actions/smtp_connection_pool.h"
 
 namespace flowrun {
 namespace {
@@ -189,58 +190,51 @@ StatusOr<Json> EmailAction::ExecuteUnredacted(const ActionRequest& request) {
   return Json{{"message_id", email.message.message_id}};
 }
 
-Status EmailAction::SendSmtp(const std::string& envelope_from,
-                             const std::vector<std::string>& recipients, const std::string& mime,
-                             TimePoint deadline) const {
-  const SmtpConfig& smtp = *options_.smtp;
-  Duration timeout = options_.timeout;
-  if (deadline != TimePoint{}) {
-    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
-    Duration remaining = std::chrono::duration_cast<Duration>(deadline - clock.Now());
-    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
-    timeout = std::min(timeout, remaining);
-  }
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt(nullptr, curl_slist_free_all);
-  for (const std::string& r : recipients) {
-    rcpt.reset(curl_slist_append(rcpt.release(), WithAngles(r).c_str()));
-  }
-  std::string from = WithAngles(envelope_from);
-  Upload upload{&mime};
-  std::string last_reply;
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  // Declared after everything it points at: curl_easy_cleanup may still say QUIT to the server and
-  // report the reply through CaptureReplies, so the handle must go first.
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return InternalError("could not create a libcurl handle");
-  CURL* h = curl.get();
+namespace {
+
+// Sends one message on `handle`, reusing its connection when it is still open.
+CURLcode Transfer(const EmailActionOptions& options, SmtpHandle& handle, const std::string& from,
+                  curl_slist* rcpt, Upload& upload, Duration timeout) {
+  const SmtpConfig& smtp = *options.smtp;
+  CURL* h = handle.curl;
+  // A clean slate for this message; the handle's open connection survives the reset.
+  curl_easy_reset(h);
+  handle.last_reply.clear();
+  handle.error[0] = 0;
   curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   curl_easy_setopt(h, CURLOPT_MAIL_FROM, from.c_str());
-  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt.get());
+  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
   curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadUpload);
   curl_easy_setopt(h, CURLOPT_READDATA, &upload);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min(timeout, options_.connect_timeout).count()));
+                   static_cast<long>(std::min(timeout, options.connect_timeout).count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, handle.error);
   curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);  // feeds CaptureReplies; nothing is printed
   curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, CaptureReplies);
-  curl_easy_setopt(h, CURLOPT_DEBUGDATA, &last_reply);
+  curl_easy_setopt(h, CURLOPT_DEBUGDATA, &handle.last_reply);
   long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
                  : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
                                                       : CURLUSESSL_TRY;
   if (smtp.url.rfind("smtps://", 0) == 0) use_ssl = CURLUSESSL_ALL;
   curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
-  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
   if (!smtp.username.empty()) {
     curl_easy_setopt(h, CURLOPT_USERNAME, smtp.username.c_str());
     curl_easy_setopt(h, CURLOPT_PASSWORD, smtp.password.c_str());
   }
+  return curl_easy_perform(h);
+}
 
-  CURLcode code = curl_easy_perform(h);
-  if (code == CURLE_OK) return OkStatus();
+// Translates a failed transfer: the code carries the retry decision.
+Status SmtpError(const SmtpConfig& smtp, const SmtpHandle& handle, CURLcode code) {
+  CURL* h = handle.curl;
+  const std::string& last_reply = handle.last_reply;
+  const char* error_buffer = handle.error;
   long reply = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
   std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
@@ -276,6 +270,53 @@ Status EmailAction::SendSmtp(const std::string& envelope_from,
   if (reply >= 500) return FailedPreconditionError(where + ": " + detail);
   // No SMTP reply to judge by: the connection broke or TLS failed; worth another attempt.
   return UnavailableError(where + ": " + detail);
+}
+
+}  // namespace
+
+Status EmailAction::SendSmtp(const std::string& envelope_from,
+                             const std::vector<std::string>& recipients, const std::string& mime,
+                             TimePoint deadline) {
+  Duration timeout = options_.timeout;
+  if (deadline != TimePoint{}) {
+    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+    Duration remaining = std::chrono::duration_cast<Duration>(deadline - clock.Now());
+    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
+    timeout = std::min(timeout, remaining);
+  }
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt(nullptr, curl_slist_free_all);
+  for (const std::string& r : recipients) {
+    rcpt.reset(curl_slist_append(rcpt.release(), WithAngles(r).c_str()));
+  }
+  const std::string from = WithAngles(envelope_from);
+  for (int attempt = 1;; ++attempt) {
+    auto left = std::chrono::duration_cast<Duration>(give_up - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return DeadlineExceededError("SMTP " + options_.smtp->url + ": timed out");
+    }
+    Upload upload{&mime};
+    // Declared after what its options point at, so that it goes first.
+    std::unique_ptr<SmtpHandle> handle = pool_.Acquire();
+    if (handle->curl == nullptr) return InternalError("could not create a libcurl handle");
+    CURLcode code = Transfer(options_, *handle, from, rcpt.get(), upload, left);
+    if (code == CURLE_OK) {
+      // Nothing may point at this call's data while the handle waits in the pool.
+      curl_easy_setopt(handle->curl, CURLOPT_MAIL_RCPT, nullptr);
+      curl_easy_setopt(handle->curl, CURLOPT_READDATA, nullptr);
+      pool_.Release(std::move(handle));
+      return OkStatus();
+    }
+    long new_connections = 0;
+    curl_easy_getinfo(handle->curl, CURLINFO_NUM_CONNECTS, &new_connections);
+    // A kept connection that the server closed just as it was reused fails before the server
+    // said a word: nothing was delivered, so one more try on a new connection is safe.
+    bool reused_connection_died =
+        new_connections == 0 && handle->last_reply.empty() &&
+        (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING);
+    if (reused_connection_died && attempt == 1) continue;  // the handle and its connection go
+    return SmtpError(*options_.smtp, *handle, code);
+  }
 }
 
 }  // namespace flowrun

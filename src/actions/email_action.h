@@ -11,7 +11,11 @@
 // replies (kUnavailable). Not retried: SMTP 5xx replies, failed authentication, a server that
 // lacks a required STARTTLS, and bad arguments (kInvalidArgument, before anything is sent).
 //
-// Thread-safety: Execute may run concurrently; each call uses its own libcurl handle.
+// Connections are kept open between messages (SmtpConnectionPool): a message goes out on an idle
+// connection to the server when there is one, and a kept connection the server closed is
+// replaced by a new one, once, when it fails before the server replied to anything.
+//
+// Thread-safety: Execute may run concurrently; each call checks out a libcurl handle of its own.
 #pragma once
 
 #include <optional>
@@ -19,6 +23,7 @@
 
 #include "actions/action.h"
 #include "actions/email_outbox.h"
+#include "actions/smtp_connection_pool.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
@@ -47,13 +52,16 @@ class EmailAction final : public Action {
   Status CheckArguments(const Json& raw_arguments) const override;
   StatusOr<Json> Execute(const ActionRequest& request) override;
 
+  const SmtpConnectionPool& TEST_pool() const { return pool_; }
+
  private:
   StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
   Status SendSmtp(const std::string& envelope_from, const std::vector<std::string>& recipients,
-                  const std::string& mime, TimePoint deadline) const;
+                  const std::string& mime, TimePoint deadline);
 
   const EmailActionOptions options_;
   SystemClock system_clock_;
+  SmtpConnectionPool pool_;
 };
 
 }  // namespace flowrun

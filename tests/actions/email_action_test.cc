@@ -1,8 +1,16 @@
 #include "actions/email_action.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "actions/mime_message.h"
 #include "testing/in_memory_email_outbox.h"
@@ -66,6 +74,111 @@ EmailAction SmtpAction(const SmtpServer& server) {
   options.smtp = SmtpFor(server);
   options.timeout = std::chrono::seconds(10);
   return EmailAction(options);
+}
+
+// A TCP relay in front of the real SMTP server: counts the connections the client opens and can
+// cut them all, as a server restart or an idle timeout on the way would.
+class TcpRelay {
+ public:
+  explicit TcpRelay(int upstream_port) : upstream_port_(upstream_port) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(listen_fd_, 16), 0);
+    socklen_t length = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &length);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~TcpRelay() {
+    shutdown(listen_fd_, SHUT_RDWR);
+    acceptor_.join();
+    close(listen_fd_);
+    CutAll();
+  }
+  TcpRelay(const TcpRelay&) = delete;
+  TcpRelay& operator=(const TcpRelay&) = delete;
+
+  std::string Url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
+  int accepted() const { return accepted_; }
+
+  // Closes every relayed connection on both sides and returns once they are gone.
+  void CutAll() {
+    std::lock_guard lock(mu_);
+    for (auto [client, server] : connections_) {
+      shutdown(client, SHUT_RDWR);
+      shutdown(server, SHUT_RDWR);
+    }
+    for (std::thread& pump : pumps_) pump.join();
+    for (auto [client, server] : connections_) {
+      close(client);
+      close(server);
+    }
+    connections_.clear();
+    pumps_.clear();
+  }
+
+ private:
+  void AcceptLoop() {
+    for (;;) {
+      int client = accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) return;
+      int server = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(upstream_port_));
+      if (connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ADD_FAILURE() << "the relay could not reach the SMTP server";
+        close(client);
+        close(server);
+        continue;
+      }
+      ++accepted_;
+      std::lock_guard lock(mu_);
+      connections_.emplace_back(client, server);
+      pumps_.emplace_back([client, server] { Pump(client, server); });
+      pumps_.emplace_back([client, server] { Pump(server, client); });
+    }
+  }
+
+  // Copies `from` to `to` until either side ends, then ends both.
+  static void Pump(int from, int to) {
+    char buffer[16384];
+    for (;;) {
+      ssize_t n = recv(from, buffer, sizeof buffer, 0);
+      if (n <= 0 || send(to, buffer, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+    }
+    shutdown(from, SHUT_RDWR);
+    shutdown(to, SHUT_RDWR);
+  }
+
+  const int upstream_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::pair<int, int>> connections_;  // GUARDED_BY(mu_); (client, server)
+  std::vector<std::thread> pumps_;                // GUARDED_BY(mu_)
+};
+
+EmailAction RelayedAction(const SmtpServer& server, const TcpRelay& relay) {
+  EmailActionOptions options;
+  options.smtp = SmtpFor(server);
+  options.smtp->url = relay.Url();
+  options.timeout = std::chrono::seconds(10);
+  return EmailAction(options);
+}
+
+Json Receipt() { return {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}}; }
+
+std::vector<std::string> MessageIds(const std::vector<testing::ReceivedMail>& mails) {
+  std::vector<std::string> ids;
+  for (const auto& mail : mails) ids.push_back(ParseWithPython(mail.data)["message_id"]);
+  return ids;
 }
 
 TEST(MimeMessageTest, EncodesNonAsciiSubjectsPerRfc2047) {
@@ -200,6 +313,52 @@ TEST(EmailActionTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
   EXPECT_EQ(a["message_id"], b["message_id"]);
   EXPECT_EQ(b["message_id"], MessageIdFor("run-9/receipt"));
   EXPECT_EQ((*second)["message_id"], MessageIdFor("run-9/receipt"));
+}
+
+TEST(EmailActionTest, MessagesShareOneConnection) {
+  auto server = SmtpServer::Start();
+  TcpRelay relay(server->port());
+  EmailAction action = RelayedAction(*server, relay);
+  for (const char* key : {"run-1/receipt", "run-2/receipt", "run-3/receipt"}) {
+    StatusOr<Json> sent = action.Execute(Request(Receipt(), key));
+    ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  }
+  EXPECT_EQ(relay.accepted(), 1);
+  EXPECT_EQ(action.TEST_pool().IdleCount(), 1u);
+  EXPECT_EQ(MessageIds(server->Accepted()),
+            (std::vector<std::string>{MessageIdFor("run-1/receipt"), MessageIdFor("run-2/receipt"),
+                                      MessageIdFor("run-3/receipt")}));
+}
+
+TEST(EmailActionTest, ACutConnectionIsReplaced) {
+  auto server = SmtpServer::Start();
+  TcpRelay relay(server->port());
+  EmailAction action = RelayedAction(*server, relay);
+  ASSERT_TRUE(action.Execute(Request(Receipt(), "run-1/receipt")).ok());
+  relay.CutAll();
+  StatusOr<Json> after_cut = action.Execute(Request(Receipt(), "run-2/receipt"));
+  ASSERT_TRUE(after_cut.ok()) << after_cut.status().ToString();
+  EXPECT_EQ(relay.accepted(), 2);
+  ASSERT_TRUE(action.Execute(Request(Receipt(), "run-3/receipt")).ok());
+  EXPECT_EQ(relay.accepted(), 2);
+  EXPECT_EQ(MessageIds(server->Accepted()),
+            (std::vector<std::string>{MessageIdFor("run-1/receipt"), MessageIdFor("run-2/receipt"),
+                                      MessageIdFor("run-3/receipt")}));
+}
+
+TEST(EmailActionTest, AFailedExchangeDoesNotKeepItsConnection) {
+  auto server = SmtpServer::Start();
+  TcpRelay relay(server->port());
+  EmailAction action = RelayedAction(*server, relay);
+  ASSERT_TRUE(action.Execute(Request(Receipt(), "run-1/receipt")).ok());
+  server->RefuseNext(1, "451 4.3.0 Try again later");
+  StatusOr<Json> refused = action.Execute(Request(Receipt(), "run-2/receipt"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_EQ(action.TEST_pool().IdleCount(), 0u);
+  ASSERT_TRUE(action.Execute(Request(Receipt(), "run-2/receipt", 2)).ok());
+  EXPECT_EQ(relay.accepted(), 2);
+  EXPECT_EQ(server->Accepted().size(), 2u);
 }
 
 TEST(EmailActionTest, PermanentFailureIsNotRetried) {
