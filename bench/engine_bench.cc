@@ -4,8 +4,9 @@
 //   (b) sleeping runs: process RSS while all sleep, and wake lateness p50/p99 (the driver idles
 //       until NextDueTime, it does not spin);
 //   (c) pending waits: latency from a matching event to the resumed run, p50/p99.
-// Usage: engine_bench [--runs N] [--sleepers N] [--waits N (0: none)] [--repeat R] [--dir DIR]
-//        engine_bench --profile-runs N   (only the engine part of (a), once, for a profiler)
+// Usage: engine_bench [--runs N] [--workers N] [--sleepers N] [--waits N (0: none)] [--repeat R]
+//                     [--dir DIR]
+//        engine_bench [--workers N] --profile-runs N   (only the engine part of (a), once)
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -85,11 +86,7 @@ void Check(const Status& s) {
   }
 }
 
-// (a) returns runs/s.
-double EngineRuns(const std::string& dir, int runs) {
-  SystemClock clock;
-  Fixture f(dir, clock);
-  f.catalog.Add(Compile(R"(
+constexpr char kThreeStepFlow[] = R"(
 id: three
 on: {event: bench/start}
 steps:
@@ -99,21 +96,52 @@ steps:
     set: {y: "${{ vars.x + 1 }}"}
   - id: c
     return: "${{ vars.y }}"
-)"));
+)";
+
+std::vector<Json> StartEvents(int from, int to) {
+  std::vector<Json> events;
+  for (int j = from; j < to; ++j) events.push_back({{"name", "bench/start"}, {"data", {{"n", j}}}});
+  return events;
+}
+
+// (a) returns runs/s. With `workers` == 0, one thread ingests every event (1,000 per call) and
+// then advances the runs. Otherwise the engine is driven as the service drives it: one thread
+// ingests 100 events per call (an HTTP request's batch) while `workers` threads advance runs as
+// they become ready; their commits meet in the store's group commit.
+double EngineRuns(const std::string& dir, int runs, int workers) {
+  SystemClock clock;
+  Fixture f(dir, clock);
+  f.catalog.Add(Compile(kThreeStepFlow));
   auto start = Clock::now();
-  for (int i = 0; i < runs; i += 1000) {
-    std::vector<Json> events;
-    for (int j = i; j < std::min(runs, i + 1000); ++j) {
-      events.push_back({{"name", "bench/start"}, {"data", {{"n", j}}}});
+  if (workers == 0) {
+    for (int i = 0; i < runs; i += 1000) {
+      Check(f.engine->IngestEvents(StartEvents(i, std::min(runs, i + 1000))).status());
     }
-    auto ingested = f.engine->IngestEvents(events);
-    Check(ingested.status());
+    for (;;) {
+      auto advanced = f.engine->AdvanceReadyRuns(1000);
+      Check(advanced.status());
+      if (*advanced == 0) break;
+    }
+    return runs / Seconds(Clock::now() - start);
   }
-  for (;;) {
-    auto advanced = f.engine->AdvanceReadyRuns(1000);
-    Check(advanced.status());
-    if (*advanced == 0) break;
+  std::atomic<int> advanced_total{0};
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int i = 0; i < runs; i += 100) {
+      Check(f.engine->IngestEvents(StartEvents(i, std::min(runs, i + 100))).status());
+    }
+  });
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&] {
+      while (advanced_total.load() < runs) {
+        auto advanced = f.engine->AdvanceReadyRuns(256);
+        Check(advanced.status());
+        advanced_total.fetch_add(*advanced);
+        if (*advanced == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
   }
+  for (auto& t : threads) t.join();
   return runs / Seconds(Clock::now() - start);
 }
 
@@ -263,7 +291,7 @@ steps:
 }
 
 int Main(int argc, char** argv) {
-  int runs = 10000, sleepers = 100000, repeat = 3;
+  int runs = 10000, sleepers = 100000, repeat = 3, workers = 2;
   std::vector<int> wait_sizes = {1000, 10000, 100000};
   std::string dir = (std::filesystem::temp_directory_path() / "flowrun-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -276,25 +304,31 @@ int Main(int argc, char** argv) {
       int n = std::atoi(argv[i + 1]);
       wait_sizes = n > 0 ? std::vector<int>{n} : std::vector<int>{};
     }
+    if (flag == "--workers") workers = std::atoi(argv[i + 1]);
     if (flag == "--profile-runs") {
-      // Only the engine part of (a), once, for a profiler.
-      std::printf("%.0f runs/s\n", EngineRuns(dir + "/a", std::atoi(argv[i + 1])));
+      // Only the engine part of (a), once, for a profiler (single-threaded unless --workers
+      // comes first).
+      std::printf("%.0f runs/s\n", EngineRuns(dir + "/a", std::atoi(argv[i + 1]), workers));
       return 0;
     }
   }
   // Row writes per run, as committed by the engine: event, run, 3 journal rows, run update.
   const int rows_per_run = 6;
-  std::vector<double> engine_rates, raw_single, raw_group;
+  std::vector<double> engine_rates, sequential_rates, raw_single, raw_group;
   for (int r = 0; r < repeat; ++r) {
-    engine_rates.push_back(EngineRuns(dir + "/a", runs));
+    sequential_rates.push_back(EngineRuns(dir + "/a", runs, 0));
+    engine_rates.push_back(EngineRuns(dir + "/a", runs, workers));
     raw_single.push_back(RawSqlite(dir + "/raw1", std::min(runs * rows_per_run, 1200), 1));
     raw_group.push_back(RawSqlite(dir + "/rawg", runs * rows_per_run, 1000));
   }
   std::printf("(a) %d runs of a 3-step internal flow, synchronous=FULL, median of %d\n", runs,
               repeat);
   std::printf("| variant | runs/s | step transitions/s | row writes/s |\n|---|---|---|---|\n");
-  double e = Median(engine_rates);
-  std::printf("| flowrun engine | %.0f | %.0f | %.0f |\n", e, e * 3, e * rows_per_run);
+  double e = Median(engine_rates), q = Median(sequential_rates);
+  std::printf("| flowrun engine, ingest thread + %d workers | %.0f | %.0f | %.0f |\n", workers, e,
+              e * 3, e * rows_per_run);
+  std::printf("| flowrun engine, one thread (ingest all, then advance) | %.0f | %.0f | %.0f |\n", q,
+              q * 3, q * rows_per_run);
   double s1 = Median(raw_single), sg = Median(raw_group);
   std::printf("| raw SQLite, 1 txn per row | %.0f | %.0f | %.0f |\n", s1 / rows_per_run,
               s1 / rows_per_run * 3, s1);

@@ -96,11 +96,21 @@ const CompiledStep* Engine::FindStep(const Program& program, const std::string& 
 StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<WriteBatch> batches) {
   // Lease the new runs to this node while fresh_ has room; keep a copy of each to queue.
   std::vector<std::pair<size_t, RunRecord>> leased;
+  int reserved_for_waits = 0;
   if (options_.fresh_run_capacity > 0) {
     const TimePoint now = clock_.Now();
     std::lock_guard lock(fresh_mu_);
     for (size_t i = 0; i < batches.size(); ++i) {
       for (store::WriteOp& op : batches[i].ops) {
+        if (auto* resolve = std::get_if<store::ResolveWaitOp>(&op)) {
+          // The woken run comes back leased (BatchResult::leased_runs) unless another holds it.
+          if (fresh_reserved_ >= options_.fresh_run_capacity) continue;
+          ++fresh_reserved_;
+          ++reserved_for_waits;
+          resolve->lease_owner = options_.node_id;
+          resolve->lease_until = now + options_.lease + options_.default_attempt_timeout;
+          continue;
+        }
         auto* create = std::get_if<store::CreateRunOp>(&op);
         if (!create || create->run.concurrency_limit > 0 ||
             create->run.status != RunStatus::kQueued ||
@@ -130,6 +140,15 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
       --fresh_reserved_;
     }
   }
+  if (results.ok()) {
+    for (BatchResult& result : *results) {
+      for (RunRecord& run : result.leased_runs) {
+        fresh_.push_back(std::move(run));
+        --reserved_for_waits;
+      }
+    }
+  }
+  fresh_reserved_ -= reserved_for_waits;
   return results;
 }
 

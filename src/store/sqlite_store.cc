@@ -403,6 +403,17 @@ class SqliteStore::Writer {
     }
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
+    if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
+    ASSIGN_OR_RETURN(SqliteStatement * lease,
+                     db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
+                                              "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "
+                                              "IS NULL AND concurrency_limit = 0 AND (lease_owner "
+                                              "IS NULL OR lease_until < ?4) RETURNING ") +
+                                  kRunColumns));
+    lease->Bind(1, run_id).Bind(2, op.lease_owner).Bind(3, ToUnixMillis(*op.lease_until));
+    lease->Bind(4, ToUnixMillis(now));
+    ASSIGN_OR_RETURN(std::optional<RunRecord> leased, FirstRow<RunRecord>(*lease, ReadRun));
+    if (leased) result.leased_runs.push_back(std::move(*leased));
     return OkStatus();
   }
 

@@ -163,9 +163,14 @@ struct RegisterWaitOp {
 };
 // Claims a wait: when it is still pending, deletes it, records `output` as the completion of its
 // step (kStep) or requests cancellation (kCancel), and wakes the run. Reported in resolved_waits.
+// With `lease_owner` set, a woken run that no live lease holds and that has no concurrency limit
+// (those are left to ClaimRuns, which counts slots) is also leased to it until
+// `lease_until` (due then) and returned in leased_runs, for the caller to advance at once.
 struct ResolveWaitOp {
   std::string wait_id;
   Json output;
+  std::string lease_owner;
+  std::optional<TimePoint> lease_until;
 };
 // Deletes every wait of a run (when it ends).
 struct DeleteWaitsOp {
@@ -246,6 +251,7 @@ struct BatchResult {
   std::vector<std::string> created_runs;
   std::vector<std::string> skipped_runs;  // already existed, or dropped by idempotency
   std::vector<std::string> resolved_waits;
+  std::vector<RunRecord> leased_runs;  // by ResolveWaitOp with a lease_owner
   // Events stored by the batch that pending waits may want; the engine matches them after the
   // commit and then marks them with MarkMatchedOp.
   std::vector<EventRecord> events_to_match;

@@ -180,5 +180,53 @@ TEST(EngineFreshRunTest, DisabledEveryRunIsClaimed) {
   EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
 }
 
+TEST(EngineFreshRunTest, AnEventThatResolvesAWaitLeasesTheRunToTheNodeThatMatchedIt) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: waiter
+on: {event: order/placed}
+steps:
+  - id: paid
+    wait_for_event: {event: order/paid, match: data.order, timeout: 1h}
+  - id: done
+    return: "${{ steps.paid.output.data.amount }}"
+)");
+  std::string run = h.Send("order/placed", {{"order", 7}});
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());
+  ASSERT_EQ(h.Run(run).status, RunStatus::kWaiting);
+  h.Send("order/paid", {{"order", 7}, {"amount", 30}});
+  store::RunRecord woken = h.Run(run);
+  EXPECT_EQ(woken.lease_owner, "test-node");
+  EXPECT_EQ(woken.due_at, woken.lease_until);
+  Engine other(h.store(), h.catalog(), nullptr, h.clock(), nullptr,
+               EngineOptions{.node_id = "other-node"});
+  auto advanced = other.AdvanceReadyRuns(10);
+  ASSERT_TRUE(advanced.ok());
+  EXPECT_EQ(*advanced, 0);
+  advanced = h.engine().AdvanceReadyRuns(10);
+  ASSERT_TRUE(advanced.ok());
+  EXPECT_EQ(*advanced, 1);
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, 30);
+}
+
+TEST(EngineFreshRunTest, AWokenRunWithAConcurrencyLimitIsLeftToTheClaim) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: limited-waiter
+on: {event: order/placed}
+concurrency: {limit: 1}
+steps:
+  - id: paid
+    wait_for_event: {event: order/paid, match: data.order, timeout: 1h}
+)");
+  std::string run = h.Send("order/placed", {{"order", 7}});
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  h.Send("order/paid", {{"order", 7}});
+  EXPECT_TRUE(h.Run(run).lease_owner.empty());
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+}
+
 }  // namespace
 }  // namespace flowrun
