@@ -5,7 +5,8 @@
 // stops, steps in flight get up to --grace to finish, and the store is closed.
 //
 // It refuses to listen on a non-loopback address unless both event keys and API tokens are
-// configured.
+// configured. Before any thread starts it caps glibc's malloc arenas (common/malloc_arenas.h)
+// unless MALLOC_ARENA_MAX or GLIBC_TUNABLES says otherwise.
 //
 // Exit codes: 0 after a clean shutdown; 2 for a bad config, flag or store, or an address that
 // cannot be bound.
@@ -14,9 +15,11 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/command.h"
 #include "common/log.h"
+#include "common/malloc_arenas.h"
 #include "config/config.h"
 #include "interpreter/diagnostic_printer.h"
 #include "server/http_api.h"
@@ -66,6 +69,8 @@ StatusOr<Config> LoadServeConfig(const ServeOptions& options) {
 }
 
 int RunServe(const ServeOptions& options) {
+  // Before any thread allocates: each would otherwise keep a malloc arena of its own.
+  const std::optional<int> malloc_arenas = LimitMallocArenas();
   auto grace = ParseDuration(options.grace);
   if (!grace.ok()) return Fail("--grace: " + grace.status().message());
   auto config = LoadServeConfig(options);
@@ -104,7 +109,8 @@ int RunServe(const ServeOptions& options) {
   LogInfo("flowrun serving",
           {{"listen", address->first + ":" + std::to_string((*api)->bound_port())},
            {"store", config->store},
-           {"flows", config->flows}});
+           {"flows", config->flows},
+           {"malloc_arenas", malloc_arenas ? Json(*malloc_arenas) : Json("environment")}});
 
   int received = 0;
   sigwait(&signals, &received);

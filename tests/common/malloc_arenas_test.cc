@@ -1,0 +1,40 @@
+#include "common/malloc_arenas.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace flowrun {
+namespace {
+
+EnvironmentLookup FakeEnvironment(std::map<std::string, std::string> variables) {
+  return [variables = std::move(variables)](const char* name) -> const char* {
+    auto it = variables.find(name);
+    return it == variables.end() ? nullptr : it->second.c_str();
+  };
+}
+
+TEST(MallocArenaLimitTest, OnePerTwoCoresAtLeastOne) {
+  const EnvironmentLookup empty = FakeEnvironment({});
+  EXPECT_EQ(MallocArenaLimit(0, empty), 1);  // hardware_concurrency may not know
+  EXPECT_EQ(MallocArenaLimit(1, empty), 1);
+  EXPECT_EQ(MallocArenaLimit(2, empty), 1);
+  EXPECT_EQ(MallocArenaLimit(3, empty), 1);
+  EXPECT_EQ(MallocArenaLimit(8, empty), 4);
+  EXPECT_EQ(MallocArenaLimit(64, empty), 32);
+}
+
+TEST(MallocArenaLimitTest, TheOperatorsSettingStands) {
+  EXPECT_EQ(MallocArenaLimit(8, FakeEnvironment({{"MALLOC_ARENA_MAX", "16"}})), std::nullopt);
+  EXPECT_EQ(MallocArenaLimit(8, FakeEnvironment({{"GLIBC_TUNABLES",
+                                                  "glibc.malloc.tcache_count=0:"
+                                                  "glibc.malloc.arena_max=2"}})),
+            std::nullopt);
+  // Other tunables leave the cap to flowrun.
+  EXPECT_EQ(
+      MallocArenaLimit(8, FakeEnvironment({{"GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"}})), 4);
+}
+
+}  // namespace
+}  // namespace flowrun
