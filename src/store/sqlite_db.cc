@@ -111,8 +111,13 @@ StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool
     sqlite3_close_v2(handle);
     return error;
   }
-  sqlite3_busy_timeout(handle, busy_timeout_ms);
   sqlite3_extended_result_codes(handle, 1);
+  // Before the busy timeout, so a file locked by another process fails this at once; setting the
+  // cache size reads the schema, and a file that cannot be read leaves the error to the caller's
+  // first statement, which reports it in context.
+  const std::string cache_size = "PRAGMA cache_size=-" + std::to_string(kDefaultCacheKib);
+  (void)sqlite3_exec(handle, cache_size.c_str(), nullptr, nullptr, nullptr);
+  sqlite3_busy_timeout(handle, busy_timeout_ms);
   return std::unique_ptr<SqliteDb>(new SqliteDb(handle));
 }
 
