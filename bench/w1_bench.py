@@ -88,6 +88,22 @@ steps:
 }
 
 
+def fsyncs_per_second(directory, seconds=0.5):
+    """How many small write+fsync pairs the disk under `directory` completes per second now: the
+    ceiling of any one-commit-per-step database on it, and a gauge of other load on the disk."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    count = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        os.write(fd, b"x" * 100)
+        os.fsync(fd)
+        count += 1
+    os.close(fd)
+    os.unlink(path)
+    return count / (time.monotonic() - started)
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds of a process (and its reaped children) from /proc/PID/stat."""
     with open("/proc/%d/stat" % pid) as f:
@@ -221,6 +237,7 @@ def step_means(text):
 def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0):
     io = sinks_kind is not None
     tmp = tempfile.mkdtemp(prefix="flowrun-w1-")
+    fsync_rate = fsyncs_per_second(tmp)
     os.makedirs(os.path.join(tmp, "flows"))
     with open(os.path.join(tmp, "flows", "w1.yaml"), "w") as f:
         f.write(flow_text)
@@ -277,6 +294,7 @@ def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0):
         "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan"),
         "rss_mb": rss, "ingest_s": sent, "service_cpu": service_cpu, "sinks_cpu": sinks_cpu,
+        "fsync_rate": fsync_rate,
         "steps": ", ".join("%s %.2f ms" % (a, means[a]) for a in sorted(means)),
     }
     checks = []
@@ -338,11 +356,12 @@ def main():
             r["variant"], r["completed"], r["events"], r["runs_per_s"], r["p50_ms"], r["p99_ms"],
             r["rss_mb"], r["check"]))
     print()
-    print("| variant | acknowledge every event (8 clients, 100 per request) | CPU s: service | CPU s: sinks | mean step attempt |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("| variant | acknowledge every event (8 clients, 100 per request) | CPU s: service | CPU s: sinks | mean step attempt | disk fsyncs/s before |")
+    print("| --- | ---: | ---: | ---: | --- | ---: |")
     for r in rows:
-        print("| %s | %.1f s | %.1f | %.1f | %s |" % (
-            r["variant"], r["ingest_s"], r["service_cpu"], r["sinks_cpu"], r["steps"]))
+        print("| %s | %.1f s | %.1f | %.1f | %s | %.0f |" % (
+            r["variant"], r["ingest_s"], r["service_cpu"], r["sinks_cpu"], r["steps"],
+            r["fsync_rate"]))
     if args.repeat > 1:
         print()
         for name, median in medians:
