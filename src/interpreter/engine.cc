@@ -112,7 +112,8 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
           continue;
         }
         auto* create = std::get_if<store::CreateRunOp>(&op);
-        if (!create || create->run.concurrency_limit > 0 ||
+        // A run with a lease already was walked on ingest and is not queued.
+        if (!create || !create->run.lease_owner.empty() || create->run.concurrency_limit > 0 ||
             create->run.status != RunStatus::kQueued ||
             fresh_reserved_ >= options_.fresh_run_capacity) {
           continue;
@@ -315,6 +316,17 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
   std::vector<WriteBatch> batches;
   batches.reserve(events.size());
   std::vector<IngestedEvent> ingested(events.size());
+  // The first walks of the runs the events start, committed with them (advance_on_ingest).
+  // `log` lines are held until their run is durable.
+  std::vector<std::tuple<std::string, std::string, std::string>> logs;
+  WalkEnvironment walk_env = env_;
+  if (env_.log) {
+    walk_env.log = [&logs](const std::string& run, const std::string& key, const std::string& m) {
+      logs.emplace_back(run, key, m);
+    };
+  }
+  std::vector<InlineWalk> walks;
+  std::vector<std::set<std::string>> planned_runs(events.size());  // started by event i itself
   for (size_t i = 0; i < events.size(); ++i) {
     const Json& input = events[i];
     EventRecord event;
@@ -327,6 +339,12 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
     WriteBatch batch;
     batch.Add(store::InsertEventOp{event, options_.dedupe_window, true});
     PlanRuns(event, batch);
+    for (const store::WriteOp& op : batch.ops) {
+      if (const auto* create = std::get_if<store::CreateRunOp>(&op)) {
+        planned_runs[i].insert(create->run.id);
+      }
+    }
+    if (options_.advance_on_ingest) WalkNewRuns(i, batch, walk_env, now, walks);
     batches.push_back(std::move(batch));
   }
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
@@ -339,11 +357,62 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
       continue;
     }
     RETURN_IF_ERROR(result.status);
-    ingested[i].runs = result.created_runs;
+    // Not the runs that the first walks started (through invoke or send_event).
+    for (const std::string& id : result.created_runs) {
+      if (planned_runs[i].count(id)) ingested[i].runs.push_back(id);
+    }
     for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
   }
+  std::vector<WaitRecord> to_scan;
+  std::set<std::string> durable_runs;
+  for (InlineWalk& walk : walks) {
+    if (!results[walk.batch].status.ok()) continue;
+    durable_runs.insert(walk.walker->run().id);
+    if (walk.result.state != WalkResult::State::kSuspended && options_.on_run_finished) {
+      options_.on_run_finished(walk.walker->run().flow_id, walk.result.status);
+    }
+    for (WaitRecord& w : walk.result.new_waits) to_scan.push_back(std::move(w));
+  }
+  for (const auto& [run, key, message] : logs) {
+    if (durable_runs.count(run)) env_.log(run, key, message);
+  }
   RETURN_IF_ERROR(MatchEvents(to_match));
+  RETURN_IF_ERROR(ScanWaits(to_scan));
   return ingested;
+}
+
+void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnvironment& walk_env,
+                         TimePoint now, std::vector<InlineWalk>& walks) {
+  const size_t planned = batch.ops.size();
+  for (size_t k = 0; k < planned; ++k) {
+    auto* create = std::get_if<store::CreateRunOp>(&batch.ops[k]);
+    if (!create) continue;
+    const RunRecord& run = create->run;
+    // Runs whose creation the store may still refuse (an idempotency key) or whose start waits
+    // for a concurrency slot are not walked before they exist.
+    if (run.concurrency_limit > 0 || !run.idempotency_key.empty() ||
+        run.status != RunStatus::kQueued) {
+      continue;
+    }
+    std::shared_ptr<const Program> program = ProgramFor(run.flow_id, run.revision);
+    if (!program) continue;
+    RunRecord leased = run;
+    leased.lease_owner = options_.node_id;
+    leased.lease_until = now + options_.lease + options_.default_attempt_timeout;
+    leased.due_at = leased.lease_until;
+    auto walker = std::make_unique<RunWalker>(program, leased, std::vector<store::JournalEntry>{},
+                                              walk_env, options_.node_id);
+    WalkResult result = walker->Walk(now);
+    // A run that reaches an action is queued instead (its actions run on the workers, after the
+    // commit); so is one whose first walk writes more than an ingest batch should carry.
+    if (result.state == WalkResult::State::kSuspended && !result.actions.empty()) continue;
+    WriteBatch walked = walker->TakeBatch();
+    if (walked.ops.size() > kMaxOpsWalkedOnIngest) continue;
+    // Re-fetched: appending below may move the ops.
+    std::get<store::CreateRunOp>(batch.ops[k]).run = std::move(leased);
+    for (store::WriteOp& op : walked.ops) batch.ops.push_back(std::move(op));
+    walks.push_back(InlineWalk{batch_index, std::move(walker), std::move(result)});
+  }
 }
 
 StatusOr<std::string> Engine::StartRun(std::string_view flow_id, Json data) {

@@ -72,6 +72,12 @@ struct EngineOptions {
   // any node when its lease runs out, or at once when this node recovers. 0 disables. Default:
   // 4096.
   int fresh_run_capacity = 4096;
+  // IngestEvents walks each run it starts as far as the run's internal steps go (set, log, if,
+  // switch, parallel, foreach, fail, return, send_event, the start of a sleep, wait or invoke)
+  // and commits that progress in the transaction that stores the event: a flow without actions
+  // is finished when the event is acknowledged. Runs that reach an action step, and runs with an
+  // idempotency key or a concurrency limit, are left to AdvanceReadyRuns. Default: true.
+  bool advance_on_ingest = true;
   // Seeds retry jitter; 0 seeds from the system. Default: 0.
   uint64_t seed = 0;
   // Observers for metrics. Each is called on the engine's calling thread after the commit that
@@ -156,8 +162,21 @@ class Engine {
   Failpoints& TEST_failpoints() { return failpoints_; }
 
  private:
+  // A run walked by IngestEvents, in the batch at `batch`.
+  struct InlineWalk {
+    size_t batch;
+    std::unique_ptr<RunWalker> walker;
+    WalkResult result;
+  };
+  // Ops a first walk may add to an ingest batch; a longer walk is left to the workers.
+  static constexpr size_t kMaxOpsWalkedOnIngest = 64;
+
   // Adds to `batch` the runs `event` starts in every current flow.
   void PlanRuns(const store::EventRecord& event, store::WriteBatch& batch);
+  // Walks the runs created in `batch` (see EngineOptions::advance_on_ingest), adding their
+  // progress to it; those walked are leased to this node in their CreateRunOp.
+  void WalkNewRuns(size_t batch_index, store::WriteBatch& batch, const WalkEnvironment& walk_env,
+                   TimePoint now, std::vector<InlineWalk>& walks);
   [[nodiscard]] StatusOr<std::optional<store::RunRecord>> NewRun(const Program& program,
                                                                  const Json& event,
                                                                  std::string run_id,

@@ -1,6 +1,7 @@
 // Runs an engine creates are leased to its node at once and advanced from memory (no claim):
 // they are invisible to other nodes while the lease holds, fall due when it runs out or when the
-// node recovers, see cancellations requested meanwhile, and are walked exactly once.
+// node recovers, see cancellations requested meanwhile, and are walked exactly once. (Walking on
+// ingest is off here, so that the runs stay queued: engine_ingest_walk_test.cc covers it.)
 #include <gtest/gtest.h>
 
 #include "interpreter/engine.h"
@@ -24,6 +25,8 @@ steps:
     return: "${{ vars.x + vars.y }}"
 )";
 
+const EngineOptions kQueueOnIngest{.node_id = "test-node", .advance_on_ingest = false};
+
 int Completions(EngineHarness& h, const std::string& run) {
   int count = 0;
   for (const auto& e : h.Journal(run)) count += e.kind == store::JournalKind::kCompleted;
@@ -32,6 +35,7 @@ int Completions(EngineHarness& h, const std::string& run) {
 
 TEST(EngineFreshRunTest, ANewRunIsLeasedToItsNodeAndDueOnlyWhenTheLeaseRunsOut) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(kThreeSteps);
   std::string run = h.Send("go");
   store::RunRecord stored = h.Run(run);
@@ -63,6 +67,7 @@ TEST(EngineFreshRunTest, ANewRunIsLeasedToItsNodeAndDueOnlyWhenTheLeaseRunsOut) 
 
 TEST(EngineFreshRunTest, AdvancedFromMemoryOnTheNodeThatCreatedIt) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(kThreeSteps);
   std::string run = h.Send("go");
   auto next = h.engine().NextDueTime();
@@ -80,6 +85,7 @@ TEST(EngineFreshRunTest, AdvancedFromMemoryOnTheNodeThatCreatedIt) {
 
 TEST(EngineFreshRunTest, RecoveringAfterACrashMakesQueuedRunsDueAtOnce) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(kThreeSteps);
   std::string run = h.Send("go");
   h.Reopen();  // the queued copy is lost with the process; Recover ends the node's leases
@@ -95,6 +101,7 @@ TEST(EngineFreshRunTest, RecoveringAfterACrashMakesQueuedRunsDueAtOnce) {
 
 TEST(EngineFreshRunTest, ACancellationRequestedWhileQueuedStopsTheRunAtItsFirstStep) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(kThreeSteps);
   std::string run = h.Send("go");
   ASSERT_TRUE(h.engine().CancelRun(run).ok());
@@ -105,6 +112,7 @@ TEST(EngineFreshRunTest, ACancellationRequestedWhileQueuedStopsTheRunAtItsFirstS
 
 TEST(EngineFreshRunTest, CancelOnMatchedWhileQueuedStopsTheRun) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(R"(
 id: cancellable
 on: {event: order/placed}
@@ -123,9 +131,11 @@ steps:
 
 TEST(EngineFreshRunTest, BeyondTheCapacityRunsAreClaimedFromTheStore) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(kThreeSteps);
-  Engine small(h.store(), h.catalog(), nullptr, h.clock(), nullptr,
-               EngineOptions{.node_id = "small", .fresh_run_capacity = 2});
+  Engine small(
+      h.store(), h.catalog(), nullptr, h.clock(), nullptr,
+      EngineOptions{.node_id = "small", .fresh_run_capacity = 2, .advance_on_ingest = false});
   std::vector<Json> events(5, Json{{"name", "go"}});
   auto ingested = small.IngestEvents(events);
   ASSERT_TRUE(ingested.ok());
@@ -150,6 +160,7 @@ TEST(EngineFreshRunTest, BeyondTheCapacityRunsAreClaimedFromTheStore) {
 
 TEST(EngineFreshRunTest, RunsWithAConcurrencyLimitAreAlwaysClaimed) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(R"(
 id: limited
 on: {event: go}
@@ -166,9 +177,11 @@ steps:
 
 TEST(EngineFreshRunTest, DisabledEveryRunIsClaimed) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(kThreeSteps);
-  Engine plain(h.store(), h.catalog(), nullptr, h.clock(), nullptr,
-               EngineOptions{.node_id = "plain", .fresh_run_capacity = 0});
+  Engine plain(
+      h.store(), h.catalog(), nullptr, h.clock(), nullptr,
+      EngineOptions{.node_id = "plain", .fresh_run_capacity = 0, .advance_on_ingest = false});
   auto ingested = plain.IngestEvents({Json{{"name", "go"}}});
   ASSERT_TRUE(ingested.ok());
   const std::string run = ingested->front().runs.front();
@@ -182,6 +195,7 @@ TEST(EngineFreshRunTest, DisabledEveryRunIsClaimed) {
 
 TEST(EngineFreshRunTest, AnEventThatResolvesAWaitLeasesTheRunToTheNodeThatMatchedIt) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(R"(
 id: waiter
 on: {event: order/placed}
@@ -212,6 +226,7 @@ steps:
 
 TEST(EngineFreshRunTest, AWokenRunWithAConcurrencyLimitIsLeftToTheClaim) {
   EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
   h.AddFlow(R"(
 id: limited-waiter
 on: {event: order/placed}

@@ -43,8 +43,14 @@ class EngineHarness {
           auto it = actions_.find(std::string(name));
           return it == actions_.end() ? nullptr : it->second.get();
         },
-        clock_, &secrets_, EngineOptions{.node_id = "test-node", .seed = 7, .log = nullptr});
+        clock_, &secrets_, options_);
     EXPECT_TRUE(engine_->Recover().ok());
+  }
+
+  // Reopens with other engine options.
+  void SetEngineOptions(EngineOptions options) {
+    options_ = std::move(options);
+    Reopen();
   }
 
   std::shared_ptr<const Program> AddFlow(const std::string& yaml) {
@@ -112,6 +118,7 @@ class EngineHarness {
 
  private:
   std::string dir_;
+  EngineOptions options_{.node_id = "test-node", .seed = 7, .log = nullptr};
   SimulatedClock clock_;
   MapSecretSource secrets_;
   InMemoryProgramCatalog catalog_;
