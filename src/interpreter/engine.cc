@@ -112,7 +112,7 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
           continue;
         }
         auto* create = std::get_if<store::CreateRunOp>(&op);
-        // A run with a lease already was walked on ingest and is not queued.
+        // A run walked on ingest is no longer queued.
         if (!create || !create->run.lease_owner.empty() || create->run.concurrency_limit > 0 ||
             create->run.status != RunStatus::kQueued ||
             fresh_reserved_ >= options_.fresh_run_capacity) {
@@ -408,9 +408,30 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
     if (result.state == WalkResult::State::kSuspended && !result.actions.empty()) continue;
     WriteBatch walked = walker->TakeBatch();
     if (walked.ops.size() > kMaxOpsWalkedOnIngest) continue;
-    // Re-fetched: appending below may move the ops.
+    // The run is created in this batch: its lease needs no check, and its state after the walk
+    // goes straight into the row that the CreateRunOp inserts.
+    for (store::WriteOp& op : walked.ops) {
+      if (const auto* lease = std::get_if<store::RequireLeaseOp>(&op);
+          lease && lease->run_id == leased.id) {
+        continue;
+      }
+      if (auto* update = std::get_if<store::UpdateRunOp>(&op);
+          update && update->run_id == leased.id) {
+        leased.status = update->status;
+        leased.due_at = update->due_at;
+        leased.output = std::move(update->output);
+        leased.error = std::move(update->error);
+        leased.ended_at = update->ended_at;
+        if (update->release_lease) {
+          leased.lease_owner.clear();
+          leased.lease_until.reset();
+        }
+        continue;
+      }
+      batch.ops.push_back(std::move(op));
+    }
+    // Re-fetched: appending above may have moved the ops.
     std::get<store::CreateRunOp>(batch.ops[k]).run = std::move(leased);
-    for (store::WriteOp& op : walked.ops) batch.ops.push_back(std::move(op));
     walks.push_back(InlineWalk{batch_index, std::move(walker), std::move(result)});
   }
 }

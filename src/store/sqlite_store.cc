@@ -270,9 +270,9 @@ class SqliteStore::Writer {
         db_->Prepare("INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
                      "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
                      "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
-                     "lease_owner, lease_until, event_mark) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                     "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, (SELECT coalesce(max(seq), "
-                     "0) FROM events))"));
+                     "lease_owner, lease_until, output, error, ended_at, event_mark) VALUES (?1, "
+                     "?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                     "?18, ?19, (SELECT coalesce(max(seq), 0) FROM events))"));
     insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
     insert->Bind(4, RunStatusName(run.status)).Bind(5, run.event.dump());
     BindTextOrNull(*insert, 6, run.trigger_event_id);
@@ -285,6 +285,9 @@ class SqliteStore::Writer {
     BindTextOrNull(*insert, 14, run.idempotency_key);
     BindTextOrNull(*insert, 15, run.lease_owner);
     insert->Bind(16, OptionalMillis(run.lease_until));
+    BindTextOrNull(*insert, 17, NullableJson(run.output));
+    BindTextOrNull(*insert, 18, NullableJson(run.error));
+    insert->Bind(19, OptionalMillis(run.ended_at));
     RETURN_IF_ERROR(insert->Run());
     if (db_->Changes() == 0) {
       result.skipped_runs.push_back(run.id);

@@ -137,7 +137,7 @@ struct InsertEventOp {
 // `idempotency_window`; `waits` (cancel_on registrations) are stored only with the run. A run
 // created with `lease_owner` and `lease_until` set is leased from the start (its creator advances
 // it without claiming it); give it `due_at` = `lease_until`, so that it falls due for others only
-// if its lease runs out.
+// if its lease runs out. The run is stored as given: a run may be created already finished.
 struct CreateRunOp {
   RunRecord run;
   Duration idempotency_window = std::chrono::hours(24);
