@@ -4,9 +4,9 @@
 //   (b) sleeping runs: process RSS while all sleep, and wake lateness p50/p99 (the driver idles
 //       until NextDueTime, it does not spin);
 //   (c) pending waits: latency from a matching event to the resumed run, p50/p99.
-// Usage: engine_bench [--runs N] [--workers N] [--sleepers N] [--waits N (0: none)] [--repeat R]
-//                     [--dir DIR]
-//        engine_bench [--workers N] --profile-runs N   (only the engine part of (a), once)
+// Usage: engine_bench [--runs N] [--clients N] [--workers N] [--sleepers N] [--waits N (0: none)]
+//                     [--repeat R] [--dir DIR]
+//        engine_bench [--clients N --workers N] --profile-runs N   (only the engine part of (a))
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -105,10 +105,11 @@ std::vector<Json> StartEvents(int from, int to) {
 }
 
 // (a) returns runs/s. With `workers` == 0, one thread ingests every event (1,000 per call) and
-// then advances the runs. Otherwise the engine is driven as the service drives it: one thread
-// ingests 100 events per call (an HTTP request's batch) while `workers` threads advance runs as
-// they become ready; their commits meet in the store's group commit.
-double EngineRuns(const std::string& dir, int runs, int workers) {
+// then advances the runs. Otherwise the engine is driven as the service drives it: `clients`
+// threads ingest 100 events per call (an HTTP request's batch; a run without actions finishes in
+// that call) while `workers` threads advance whatever is left ready; all their commits meet in the
+// store's group commit.
+double EngineRuns(const std::string& dir, int runs, int workers, int clients) {
   SystemClock clock;
   Fixture f(dir, clock);
   f.catalog.Add(Compile(kThreeStepFlow));
@@ -124,25 +125,36 @@ double EngineRuns(const std::string& dir, int runs, int workers) {
     }
     return runs / Seconds(Clock::now() - start);
   }
-  std::atomic<int> advanced_total{0};
+  std::atomic<int> next_event{0};
+  std::atomic<int> clients_done{0};
   std::vector<std::thread> threads;
-  threads.emplace_back([&] {
-    for (int i = 0; i < runs; i += 100) {
-      Check(f.engine->IngestEvents(StartEvents(i, std::min(runs, i + 100))).status());
-    }
-  });
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&] {
+      for (int i = next_event.fetch_add(100); i < runs; i = next_event.fetch_add(100)) {
+        Check(f.engine->IngestEvents(StartEvents(i, std::min(runs, i + 100))).status());
+      }
+      clients_done.fetch_add(1);
+    });
+  }
   for (int w = 0; w < workers; ++w) {
     threads.emplace_back([&] {
-      while (advanced_total.load() < runs) {
+      for (;;) {
+        const bool ingest_over = clients_done.load() == clients;
         auto advanced = f.engine->AdvanceReadyRuns(256);
         Check(advanced.status());
-        advanced_total.fetch_add(*advanced);
-        if (*advanced == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        if (*advanced > 0) continue;
+        if (ingest_over) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
     });
   }
   for (auto& t : threads) t.join();
-  return runs / Seconds(Clock::now() - start);
+  double rate = runs / Seconds(Clock::now() - start);
+  auto completed = f.store->CountRuns(store::RunStatus::kCompleted);
+  Check(completed.status());
+  if (*completed != runs)
+    std::fprintf(stderr, "expected %d completed runs, got %ld\n", runs, *completed);
+  return rate;
 }
 
 // Raw SQLite: `rows` single-row inserts, one transaction each or `group` per transaction.
@@ -291,7 +303,7 @@ steps:
 }
 
 int Main(int argc, char** argv) {
-  int runs = 10000, sleepers = 100000, repeat = 3, workers = 2;
+  int runs = 10000, sleepers = 100000, repeat = 3, workers = 2, clients = 2;
   std::vector<int> wait_sizes = {1000, 10000, 100000};
   std::string dir = (std::filesystem::temp_directory_path() / "flowrun-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -305,19 +317,22 @@ int Main(int argc, char** argv) {
       wait_sizes = n > 0 ? std::vector<int>{n} : std::vector<int>{};
     }
     if (flag == "--workers") workers = std::atoi(argv[i + 1]);
+    if (flag == "--clients") clients = std::atoi(argv[i + 1]);
     if (flag == "--profile-runs") {
       // Only the engine part of (a), once, for a profiler (single-threaded unless --workers
       // comes first).
-      std::printf("%.0f runs/s\n", EngineRuns(dir + "/a", std::atoi(argv[i + 1]), workers));
+      std::printf("%.0f runs/s\n",
+                  EngineRuns(dir + "/a", std::atoi(argv[i + 1]), workers, clients));
       return 0;
     }
   }
-  // Row writes per run, as committed by the engine: event, run, 3 journal rows, run update.
-  const int rows_per_run = 6;
+  // Row writes per run, as committed by the engine: the event, the run (inserted finished: it is
+  // walked on ingest) and 3 journal rows.
+  const int rows_per_run = 5;
   std::vector<double> engine_rates, sequential_rates, raw_single, raw_group;
   for (int r = 0; r < repeat; ++r) {
-    sequential_rates.push_back(EngineRuns(dir + "/a", runs, 0));
-    engine_rates.push_back(EngineRuns(dir + "/a", runs, workers));
+    sequential_rates.push_back(EngineRuns(dir + "/a", runs, 0, 0));
+    engine_rates.push_back(EngineRuns(dir + "/a", runs, workers, clients));
     raw_single.push_back(RawSqlite(dir + "/raw1", std::min(runs * rows_per_run, 1200), 1));
     raw_group.push_back(RawSqlite(dir + "/rawg", runs * rows_per_run, 1000));
   }
@@ -325,8 +340,8 @@ int Main(int argc, char** argv) {
               repeat);
   std::printf("| variant | runs/s | step transitions/s | row writes/s |\n|---|---|---|---|\n");
   double e = Median(engine_rates), q = Median(sequential_rates);
-  std::printf("| flowrun engine, ingest thread + %d workers | %.0f | %.0f | %.0f |\n", workers, e,
-              e * 3, e * rows_per_run);
+  std::printf("| flowrun engine, %d ingest threads + %d workers | %.0f | %.0f | %.0f |\n", clients,
+              workers, e, e * 3, e * rows_per_run);
   std::printf("| flowrun engine, one thread (ingest all, then advance) | %.0f | %.0f | %.0f |\n", q,
               q * 3, q * rows_per_run);
   double s1 = Median(raw_single), sg = Median(raw_group);

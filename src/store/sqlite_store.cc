@@ -225,20 +225,19 @@ class SqliteStore::Writer {
     ASSIGN_OR_RETURN(SqliteStatement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO events (id, name, data, ts, client_id, "
                                   "unmatched) VALUES (?1, ?2, ?3, ?4, ?5, EXISTS (SELECT 1 FROM "
-                                  "waits WHERE event_name = ?2))"));
+                                  "waits WHERE event_name = ?2)) RETURNING seq, unmatched"));
     insert->Bind(1, event.id).Bind(2, event.name).Bind(3, event.data.dump());
     insert->Bind(4, ToUnixMillis(event.ts));
     BindTextOrNull(*insert, 5, event.client_id);
-    RETURN_IF_ERROR(insert->Run());
-    if (db_->Changes() == 0) return OkStatus();  // the same deterministic id: already stored
-    event.seq = sqlite3_last_insert_rowid(db_->handle());
+    ASSIGN_OR_RETURN(bool inserted, insert->Step());
+    if (!inserted) {  // the same deterministic id: already stored
+      insert->Reset();
+      return OkStatus();
+    }
+    event.seq = insert->Int(0);
+    const bool wanted = insert->Int(1) != 0;
+    insert->Reset();  // SQLite makes every change of a RETURNING statement on its first step
     result.inserted_events.push_back(event.id);
-    ASSIGN_OR_RETURN(SqliteStatement * unmatched,
-                     db_->Prepare("SELECT unmatched FROM events WHERE seq = ?1"));
-    unmatched->Bind(1, event.seq);
-    ASSIGN_OR_RETURN(bool row, unmatched->Step());
-    bool wanted = row && unmatched->Int(0) != 0;
-    unmatched->Reset();
     if (wanted) result.events_to_match.push_back(event);
     if (!event.client_id.empty()) {
       ASSIGN_OR_RETURN(SqliteStatement * dedupe,

@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "server/api_test_server.h"
 
 namespace flowrun {
@@ -196,7 +199,14 @@ TEST(HttpApiTest, HttpRequestsAreCountedByRouteAndCode) {
   client->Get("/healthz");
   client->Get("/v1/runs/run_missing");
   client->Get("/nowhere");
+  // A request is counted after its response has been written, so the last one may land a moment
+  // after the client saw it: poll briefly.
   auto metrics = client->Get("/metrics");
+  for (int i = 0;
+       i < 100 && metrics && metrics->body.find("route=\"unmatched\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    metrics = client->Get("/metrics");
+  }
   ASSERT_TRUE(metrics);
   EXPECT_THAT(metrics->body,
               HasSubstr("flowrun_http_requests_total{route=\"GET /healthz\",code=\"200\"} 1"));
