@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <type_traits>
@@ -99,8 +100,22 @@ StatusOr<WaitRecord> ReadWait(const SqliteStatement& s) {
 
 std::string NullableJson(const Json& value) { return value.is_null() ? "" : value.dump(); }
 
+// The JSON columns of `op`, in the order its Apply reads them with Writer::Column.
+std::vector<std::string> SerializeColumns(const WriteOp& op) {
+  if (const auto* o = std::get_if<InsertEventOp>(&op)) return {o->event.data.dump()};
+  if (const auto* o = std::get_if<CreateRunOp>(&op)) {
+    return {o->run.event.dump(), NullableJson(o->run.output), NullableJson(o->run.error)};
+  }
+  if (const auto* o = std::get_if<UpdateRunOp>(&op)) {
+    return {NullableJson(o->output), NullableJson(o->error)};
+  }
+  if (const auto* o = std::get_if<AppendJournalOp>(&op)) return {o->entry.data.dump()};
+  if (const auto* o = std::get_if<RegisterWaitOp>(&op)) return {o->wait.context.dump()};
+  return {};
+}
+
 // Binds text, or NULL when empty.
-void BindTextOrNull(SqliteStatement& s, int index, const std::string& text) {
+void BindTextOrNull(SqliteStatement& s, int index, std::string_view text) {
   if (text.empty()) {
     s.BindNull(index);
   } else {
@@ -142,10 +157,14 @@ class SqliteStore::Writer {
   int64_t transactions() const { return transactions_.load(); }
   void CountTransaction() { transactions_.fetch_add(1); }
 
-  // Applies one batch inside the current transaction.
-  Status ApplyBatch(WriteBatch& batch, BatchResult& result, TimePoint now) {
-    for (WriteOp& op : batch.ops) {
-      Status status = std::visit([&](auto& o) { return Apply(o, result, now); }, op);
+  // Applies one batch inside the current transaction. `columns` holds the serialized JSON
+  // columns of its ops (SerializeColumns), or is empty.
+  Status ApplyBatch(WriteBatch& batch, const std::vector<OpColumns>& columns, BatchResult& result,
+                    TimePoint now) {
+    for (size_t i = 0; i < batch.ops.size(); ++i) {
+      columns_ = i < columns.size() ? &columns[i] : nullptr;
+      Status status = std::visit([&](auto& o) { return Apply(o, result, now); }, batch.ops[i]);
+      columns_ = nullptr;
       if (!status.ok()) return status;
     }
     return OkStatus();
@@ -226,7 +245,7 @@ class SqliteStore::Writer {
                      db_->Prepare("INSERT OR IGNORE INTO events (id, name, data, ts, client_id, "
                                   "unmatched) VALUES (?1, ?2, ?3, ?4, ?5, EXISTS (SELECT 1 FROM "
                                   "waits WHERE event_name = ?2)) RETURNING seq, unmatched"));
-    insert->Bind(1, event.id).Bind(2, event.name).Bind(3, event.data.dump());
+    insert->Bind(1, event.id).Bind(2, event.name).Bind(3, Column(0, event.data, false));
     insert->Bind(4, ToUnixMillis(event.ts));
     BindTextOrNull(*insert, 5, event.client_id);
     ASSIGN_OR_RETURN(bool inserted, insert->Step());
@@ -273,7 +292,7 @@ class SqliteStore::Writer {
                      "?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
                      "?18, ?19, (SELECT coalesce(max(seq), 0) FROM events))"));
     insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
-    insert->Bind(4, RunStatusName(run.status)).Bind(5, run.event.dump());
+    insert->Bind(4, RunStatusName(run.status)).Bind(5, Column(0, run.event, false));
     BindTextOrNull(*insert, 6, run.trigger_event_id);
     insert->Bind(7, ToUnixMillis(run.created_at));
     insert->Bind(8, OptionalMillis(run.due_at)).Bind(9, OptionalMillis(run.deadline));
@@ -284,8 +303,8 @@ class SqliteStore::Writer {
     BindTextOrNull(*insert, 14, run.idempotency_key);
     BindTextOrNull(*insert, 15, run.lease_owner);
     insert->Bind(16, OptionalMillis(run.lease_until));
-    BindTextOrNull(*insert, 17, NullableJson(run.output));
-    BindTextOrNull(*insert, 18, NullableJson(run.error));
+    BindTextOrNull(*insert, 17, Column(1, run.output, true));
+    BindTextOrNull(*insert, 18, Column(2, run.error, true));
     insert->Bind(19, OptionalMillis(run.ended_at));
     RETURN_IF_ERROR(insert->Run());
     if (db_->Changes() == 0) {
@@ -302,6 +321,7 @@ class SqliteStore::Writer {
     }
     for (const WaitRecord& wait : op.waits) {
       RegisterWaitOp register_op{wait};
+      columns_ = nullptr;  // the run's columns are not the wait's
       RETURN_IF_ERROR(Apply(register_op, result, now));
     }
     result.created_runs.push_back(run.id);
@@ -322,8 +342,8 @@ class SqliteStore::Writer {
             "lease_until = CASE WHEN ?8 THEN NULL ELSE lease_until END "
             "WHERE id = ?1"));
     update->Bind(1, op.run_id).Bind(2, RunStatusName(op.status)).Bind(3, OptionalMillis(op.due_at));
-    BindTextOrNull(*update, 4, NullableJson(op.output));
-    BindTextOrNull(*update, 5, NullableJson(op.error));
+    BindTextOrNull(*update, 4, Column(0, op.output, true));
+    BindTextOrNull(*update, 5, Column(1, op.error, true));
     update->Bind(6, OptionalMillis(op.ended_at)).Bind(7, ToUnixMillis(now));
     update->Bind(8, static_cast<int64_t>(op.release_lease ? 1 : 0));
     return update->Run();
@@ -335,7 +355,7 @@ class SqliteStore::Writer {
                                   "at) VALUES (?1, ?2, ?3, ?4, ?5)"));
     const JournalEntry& e = op.entry;
     insert->Bind(1, e.run_id).Bind(2, e.step_key).Bind(3, JournalKindName(e.kind));
-    insert->Bind(4, e.data.dump()).Bind(5, ToUnixMillis(e.at));
+    insert->Bind(4, Column(0, e.data, false)).Bind(5, ToUnixMillis(e.at));
     return insert->Run();
   }
 
@@ -355,7 +375,7 @@ class SqliteStore::Writer {
     insert->Bind(8, w.event_name).Bind(9, w.match_path).Bind(10, w.match_key);
     insert->Bind(11, w.since_seq).Bind(12, OptionalMillis(w.lookback_from));
     insert->Bind(13, OptionalMillis(w.timeout_at)).Bind(14, ToUnixMillis(w.created_at));
-    insert->Bind(15, w.context.dump());
+    insert->Bind(15, Column(0, w.context, false));
     RETURN_IF_ERROR(insert->Run());
     if (!w.match_path.empty()) {
       ASSIGN_OR_RETURN(SqliteStatement * path,
@@ -395,6 +415,7 @@ class SqliteStore::Writer {
     remove->Bind(1, op.wait_id);
     RETURN_IF_ERROR(remove->Run());
     if (!cancel) {
+      columns_ = nullptr;
       AppendJournalOp done{JournalEntry{
           .run_id = run_id,
           .step_key = step_key,
@@ -544,8 +565,17 @@ class SqliteStore::Writer {
     return OkStatus();
   }
 
+  // The `index`th JSON column of the op being applied: serialized already, or now.
+  std::string_view Column(size_t index, const Json& value, bool nullable) {
+    if (columns_ && index < columns_->size()) return (*columns_)[index];
+    scratch_[index] = nullable ? NullableJson(value) : value.dump();
+    return scratch_[index];
+  }
+
   std::unique_ptr<SqliteDb> db_;
   const SqliteStore& store_;
+  const OpColumns* columns_ = nullptr;  // of the op being applied, when serialized already
+  std::array<std::string, 3> scratch_;
   std::atomic<int64_t> transactions_{0};
 };
 
@@ -642,7 +672,12 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
       BatchResult& batch_result = result.batches[b];
       const int64_t changes_before = sqlite3_total_changes64(db.handle());
       Status status = savepoints ? db.Exec("SAVEPOINT batch") : OkStatus();
-      if (status.ok()) status = writer_->ApplyBatch(request.batches[b], batch_result, now);
+      if (status.ok()) {
+        static const std::vector<OpColumns> kNone;
+        status = writer_->ApplyBatch(request.batches[b],
+                                     b < request.columns.size() ? request.columns[b] : kNone,
+                                     batch_result, now);
+      }
       if (status.ok() && savepoints) status = db.Exec("RELEASE batch");
       if (status.ok()) continue;
       if (sqlite3_get_autocommit(db.handle())) {
@@ -677,7 +712,15 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
 
 StatusOr<std::vector<BatchResult>> SqliteStore::CommitMany(std::vector<WriteBatch> batches) {
   if (batches.empty()) return std::vector<BatchResult>();
-  WriteResult result = queue_->Submit(WriteRequest{std::move(batches), std::nullopt});
+  WriteRequest request{std::move(batches), std::nullopt, {}};
+  request.columns.resize(request.batches.size());
+  for (size_t b = 0; b < request.batches.size(); ++b) {
+    request.columns[b].reserve(request.batches[b].ops.size());
+    for (const WriteOp& op : request.batches[b].ops) {
+      request.columns[b].push_back(SerializeColumns(op));
+    }
+  }
+  WriteResult result = queue_->Submit(std::move(request));
   if (!result.status.ok()) return result.status;
   return std::move(result.batches);
 }
