@@ -1,8 +1,8 @@
 // SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
 // natively; each runs in its own transaction (BEGIN IMMEDIATE when it writes, so a busy
 // database is detected up front). Writing statements of this process take turns through the
-// file's SqliteWriterGate, first come first served, so that transactions commit back to back
-// instead of polling SQLite's lock; readers do not queue. The statement timeout covers the wait
+// file's SqliteWriterGate, so that transactions commit back to back instead of polling SQLite's
+// lock; readers do not wait for it. The statement timeout covers the wait
 // for the gate (running out there is kUnavailable, "busy", as SQLITE_BUSY is), SQLite's busy
 // timeout for writers in other processes, and the statement itself (a progress handler).
 // Connections are kept in a small pool. The file keeps its own journal mode and SQLite's default

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -14,6 +15,32 @@ namespace {
 
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
+
+// Holds a gate from a thread of its own until Release (the gate is a mutex: the thread that
+// entered is the one that leaves).
+class GateHolder {
+ public:
+  explicit GateHolder(SqliteWriterGate& gate)
+      : thread_([this, &gate] {
+          EXPECT_TRUE(gate.Enter(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+          held_.set_value();
+          release_.get_future().wait();
+          gate.Leave();
+        }) {
+    held_.get_future().wait();
+  }
+  ~GateHolder() { Release(); }
+  void Release() {
+    if (!thread_.joinable()) return;
+    release_.set_value();
+    thread_.join();
+  }
+
+ private:
+  std::promise<void> held_;
+  std::promise<void> release_;
+  std::thread thread_;  // after the promises, which it uses
+};
 
 long long CountRows(const std::string& path) {
   SqliteDatabase reader("check", path, 1);
@@ -82,7 +109,7 @@ TEST_P(SqliteDatabaseTest, ConcurrentWritersAllCommitWithoutBusyErrors) {
 TEST_P(SqliteDatabaseTest, TimeoutWhileWaitingForTheWriter) {
   SqliteDatabase db("app", path_, 2);
   std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
-  ASSERT_TRUE(gate->Enter(SteadyClock::now() + 10s));  // a transaction of another step
+  GateHolder other_step(*gate);  // in the middle of its transaction
 
   auto started = SteadyClock::now();
   StatusOr<QueryResult> out = db.Execute("INSERT INTO t (n) VALUES (:n)", {{"n", 1}}, 100ms);
@@ -97,7 +124,7 @@ TEST_P(SqliteDatabaseTest, TimeoutWhileWaitingForTheWriter) {
   StatusOr<QueryResult> read = db.Execute("SELECT count(*) AS c FROM t", Json::object(), 100ms);
   EXPECT_TRUE(read.ok()) << read.status().ToString();
 
-  gate->Leave();
+  other_step.Release();
   out = db.Execute("INSERT INTO t (n) VALUES (:n)", {{"n", 1}}, 100ms);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->changes, 1);

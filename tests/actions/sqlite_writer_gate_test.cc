@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -12,6 +14,32 @@ namespace {
 
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
+
+// Holds a gate from a thread of its own until Release (the gate is a mutex: the thread that
+// entered is the one that leaves).
+class GateHolder {
+ public:
+  explicit GateHolder(SqliteWriterGate& gate)
+      : thread_([this, &gate] {
+          EXPECT_TRUE(gate.Enter(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
+          held_.set_value();
+          release_.get_future().wait();
+          gate.Leave();
+        }) {
+    held_.get_future().wait();
+  }
+  ~GateHolder() { Release(); }
+  void Release() {
+    if (!thread_.joinable()) return;
+    release_.set_value();
+    thread_.join();
+  }
+
+ private:
+  std::promise<void> held_;
+  std::promise<void> release_;
+  std::thread thread_;  // after the promises, which it uses
+};
 
 void AwaitWaiters(SqliteWriterGate& gate, size_t count) {
   while (gate.TEST_waiters() != count) std::this_thread::yield();
@@ -25,50 +53,50 @@ TEST(SqliteWriterGateTest, OneGatePerFileHoweverSpelled) {
   EXPECT_NE(SqliteWriterGate::ForFile(dir + "/other.db"), a);
 }
 
-TEST(SqliteWriterGateTest, AdmitsWaitersInArrivalOrder) {
+TEST(SqliteWriterGateTest, OneWriterAtATimeAndEveryWaiterGetsATurn) {
   SqliteWriterGate gate;
   ASSERT_TRUE(gate.Enter(SteadyClock::now() + 10s));
-  std::mutex mu;
-  std::vector<int> order;
-  auto writer = [&](int id) {
+  std::atomic<int> inside{0};
+  std::atomic<int> most_inside{0};
+  std::atomic<int> turns{0};
+  auto writer = [&] {
     ASSERT_TRUE(gate.Enter(SteadyClock::now() + 10s));
-    {
-      std::lock_guard lock(mu);
-      order.push_back(id);
-    }
+    int now_inside = ++inside;
+    if (now_inside > most_inside) most_inside = now_inside;
+    --inside;
+    ++turns;
     gate.Leave();
   };
   std::vector<std::thread> threads;
-  for (int id = 1; id <= 3; ++id) {
-    threads.emplace_back(writer, id);
-    AwaitWaiters(gate, id);
-  }
+  for (int i = 0; i < 3; ++i) threads.emplace_back(writer);
+  AwaitWaiters(gate, 3);
+  EXPECT_EQ(turns.load(), 0);  // all three wait while the gate is held
   gate.Leave();
   for (std::thread& t : threads) t.join();
-  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(turns.load(), 3);
+  EXPECT_EQ(most_inside.load(), 1);
   EXPECT_TRUE(gate.Enter(SteadyClock::now()));  // open again
   gate.Leave();
 }
 
 TEST(SqliteWriterGateTest, GivesUpAtTheDeadlineAndPassesTheTurnOn) {
   SqliteWriterGate gate;
-  ASSERT_TRUE(gate.Enter(SteadyClock::now() + 10s));
+  GateHolder holder(gate);
   auto started = SteadyClock::now();
   EXPECT_FALSE(gate.Enter(started + 50ms));
   EXPECT_GE(SteadyClock::now() - started, 50ms);
   EXPECT_EQ(gate.TEST_waiters(), 0u);
 
-  // A waiter that gave up leaves the queue; the next one still gets the turn.
+  // A waiter that gave up takes nothing with it; the next one still gets its turn.
   bool patient_entered = false;
   std::thread impatient([&] { EXPECT_FALSE(gate.Enter(SteadyClock::now() + 20ms)); });
-  AwaitWaiters(gate, 1);
+  impatient.join();
   std::thread patient([&] {
     patient_entered = gate.Enter(SteadyClock::now() + 10s);
-    gate.Leave();
+    if (patient_entered) gate.Leave();
   });
-  impatient.join();
   AwaitWaiters(gate, 1);
-  gate.Leave();
+  holder.Release();
   patient.join();
   EXPECT_TRUE(patient_entered);
 }
