@@ -206,7 +206,10 @@ StatusOr<std::optional<RunRecord>> Engine::NewRun(const Program& program, const 
                                                   std::string run_id, std::string trigger_event_id,
                                                   store::CreateRunOp& op) {
   const TimePoint now = clock_.Now();
-  Json scope = Json{{"event", event}};
+  // Only the flow's keys and cancel_on conditions read the scope: build it for them alone.
+  const bool evaluates =
+      program.idempotency_key || program.concurrency_key || !program.cancel_on.empty();
+  Json scope = evaluates ? Json{{"event", event}} : Json::object();
   expr::EvalContext context;
   context.scope = &scope;
   context.now = [now] { return now; };
@@ -367,9 +370,9 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
   std::set<std::string> durable_runs;
   for (InlineWalk& walk : walks) {
     if (!results[walk.batch].status.ok()) continue;
-    durable_runs.insert(walk.walker->run().id);
+    durable_runs.insert(walk.run_id);
     if (walk.result.state != WalkResult::State::kSuspended && options_.on_run_finished) {
-      options_.on_run_finished(walk.walker->run().flow_id, walk.result.status);
+      options_.on_run_finished(walk.flow_id, walk.result.status);
     }
     for (WaitRecord& w : walk.result.new_waits) to_scan.push_back(std::move(w));
   }
@@ -396,43 +399,59 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
     }
     std::shared_ptr<const Program> program = ProgramFor(run.flow_id, run.revision);
     if (!program) continue;
-    RunRecord leased = run;
+    // The record moves into the walker and back, so that it is never copied.
+    const std::optional<TimePoint> planned_due = run.due_at;
+    RunRecord leased = std::move(create->run);
     leased.lease_owner = options_.node_id;
     leased.lease_until = now + options_.lease + options_.default_attempt_timeout;
     leased.due_at = leased.lease_until;
-    auto walker = std::make_unique<RunWalker>(program, leased, std::vector<store::JournalEntry>{},
-                                              walk_env, options_.node_id);
+    auto walker = std::make_unique<RunWalker>(
+        program, std::move(leased), std::vector<store::JournalEntry>{}, walk_env, options_.node_id);
     WalkResult result = walker->Walk(now);
     // A run that reaches an action is queued instead (its actions run on the workers, after the
     // commit); so is one whose first walk writes more than an ingest batch should carry.
-    if (result.state == WalkResult::State::kSuspended && !result.actions.empty()) continue;
-    WriteBatch walked = walker->TakeBatch();
-    if (walked.ops.size() > kMaxOpsWalkedOnIngest) continue;
+    bool queue = result.state == WalkResult::State::kSuspended && !result.actions.empty();
+    WriteBatch walked;
+    if (!queue) {
+      walked = walker->TakeBatch();
+      queue = walked.ops.size() > kMaxOpsWalkedOnIngest;
+    }
+    RunRecord back = walker->TakeRun();
+    walker.reset();
+    if (queue) {
+      back.status = RunStatus::kQueued;
+      back.due_at = planned_due;
+      back.lease_owner.clear();
+      back.lease_until.reset();
+      std::get<store::CreateRunOp>(batch.ops[k]).run = std::move(back);
+      continue;
+    }
     // The run is created in this batch: its lease needs no check, and its state after the walk
     // goes straight into the row that the CreateRunOp inserts.
     for (store::WriteOp& op : walked.ops) {
       if (const auto* lease = std::get_if<store::RequireLeaseOp>(&op);
-          lease && lease->run_id == leased.id) {
+          lease && lease->run_id == back.id) {
         continue;
       }
       if (auto* update = std::get_if<store::UpdateRunOp>(&op);
-          update && update->run_id == leased.id) {
-        leased.status = update->status;
-        leased.due_at = update->due_at;
-        leased.output = std::move(update->output);
-        leased.error = std::move(update->error);
-        leased.ended_at = update->ended_at;
+          update && update->run_id == back.id) {
+        back.status = update->status;
+        back.due_at = update->due_at;
+        back.output = std::move(update->output);
+        back.error = std::move(update->error);
+        back.ended_at = update->ended_at;
         if (update->release_lease) {
-          leased.lease_owner.clear();
-          leased.lease_until.reset();
+          back.lease_owner.clear();
+          back.lease_until.reset();
         }
         continue;
       }
       batch.ops.push_back(std::move(op));
     }
+    const std::string run_id = back.id, flow_id = back.flow_id;
     // Re-fetched: appending above may have moved the ops.
-    std::get<store::CreateRunOp>(batch.ops[k]).run = std::move(leased);
-    walks.push_back(InlineWalk{batch_index, std::move(walker), std::move(result)});
+    std::get<store::CreateRunOp>(batch.ops[k]).run = std::move(back);
+    walks.push_back(InlineWalk{batch_index, run_id, flow_id, std::move(result)});
   }
 }
 

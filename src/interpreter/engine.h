@@ -165,7 +165,8 @@ class Engine {
   // A run walked by IngestEvents, in the batch at `batch`.
   struct InlineWalk {
     size_t batch;
-    std::unique_ptr<RunWalker> walker;
+    std::string run_id;
+    std::string flow_id;
     WalkResult result;
   };
   // Ops a first walk may add to an ingest batch; a longer walk is left to the workers.

@@ -240,15 +240,19 @@ void RunWalker::SetStepScope(const CompiledStep& step, const Json& record) {
 RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::string& key,
                                        Json output, std::string_view outcome, Json input,
                                        Json extra) {
-  Json record = Json{{"status", "completed"}, {"outcome", outcome}, {"output", output}};
+  Json record = Json::object();
+  record["status"] = "completed";
+  record["outcome"] = outcome;
+  // The run sees the redacted value too (a returned output is the run's stored output).
+  output = RedactSecrets(std::move(output), env_.secrets);
+  record["output"] = output;
   if (extra.is_object()) record.update(extra);
   auto attempts = attempts_.find(key);
   record["attempts"] =
       attempts == attempts_.end() ? 1 : static_cast<int>(attempts->second.size()) + 1;
-  if (!input.is_null()) record["input"] = RedactSecrets(input, env_.secrets);
-  record["output"] = RedactSecrets(record["output"], env_.secrets);
-  Append(key, JournalKind::kCompleted, record);
+  if (!input.is_null()) record["input"] = RedactSecrets(std::move(input), env_.secrets);
   SetStepScope(step, record);
+  Append(key, JournalKind::kCompleted, std::move(record));
   return {outcome == "returned" ? Outcome::Kind::kReturned : Outcome::Kind::kNext,
           std::move(output)};
 }
@@ -511,9 +515,10 @@ RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::st
     }
     // The journal keeps the redacted copy; later steps see the real values, and a replay
     // re-derives them (RestoreSetVars) rather than storing a secret at rest.
-    for (const auto& [name, value] : values->items()) scope_["vars"][name] = value;
+    Json& vars = scope_["vars"];
+    for (const auto& [name, value] : values->items()) vars[name] = value;
     Json redacted = RedactSecrets(*values, env_.secrets);
-    Json extra = redacted != *values ? Json{{"redacted", true}} : Json();
+    Json extra = env_.secrets.empty() || redacted == *values ? Json() : Json{{"redacted", true}};
     return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
   }
   if (action == "log") {
@@ -531,8 +536,7 @@ RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::st
     if (!value.ok())
       return FailStep(step, key, frame, ExpressionError(step, "return", nullptr, value.status()),
                       1);
-    Json output = Unwrap(*value, {"value"});
-    return Complete(step, key, RedactSecrets(output, env_.secrets), "returned");
+    return Complete(step, key, Unwrap(*value, {"value"}), "returned");
   }
   if (action == "fail") return RunFail(step, key, frame);
   if (action == "sleep" || action == "sleep_until") return RunSleep(step, key, frame);

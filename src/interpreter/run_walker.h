@@ -89,6 +89,8 @@ class RunWalker {
   bool Confirm(const store::BatchResult& result) const;
 
   const store::RunRecord& run() const { return run_; }
+  // Moves the run record out; the walker must not be used afterwards.
+  store::RunRecord TakeRun() { return std::move(run_); }
   const Program& program() const { return *program_; }
 
  private:

@@ -25,7 +25,7 @@ MapSecretSource::MapSecretSource(std::map<std::string, std::string> secrets)
   for (auto& [name, value] : secrets) secrets_[name] = std::move(value);
 }
 
-Json RedactSecrets(const Json& value, const Json& secrets) {
+Json RedactSecrets(Json value, const Json& secrets) {
   if (!secrets.is_object() || secrets.empty()) return value;
   std::vector<std::string> needles;
   for (const auto& [name, secret] : secrets.items()) {
@@ -33,10 +33,8 @@ Json RedactSecrets(const Json& value, const Json& secrets) {
       needles.push_back(secret.get<std::string>());
     }
   }
-  if (needles.empty()) return value;
-  Json copy = value;
-  RedactInPlace(copy, needles);
-  return copy;
+  if (!needles.empty()) RedactInPlace(value, needles);
+  return value;
 }
 
 }  // namespace flowrun

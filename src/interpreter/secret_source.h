@@ -31,6 +31,7 @@ class MapSecretSource final : public SecretSource {
 // Returns `value` with every occurrence of a secret's value inside any string replaced by "***".
 // `secrets` is an object as returned by SecretSource::All. Values shorter than 3 characters are
 // not redacted, so that short values do not erase ordinary text.
-Json RedactSecrets(const Json& value, const Json& secrets);
+// Takes `value` by value, so that a caller done with it can move it in and pay for no copy.
+Json RedactSecrets(Json value, const Json& secrets);
 
 }  // namespace flowrun
