@@ -138,6 +138,30 @@ CREATE INDEX runs_ended ON runs(ended_at) WHERE ended_at IS NOT NULL;
       R"sql(
 DROP INDEX runs_lease;
 )sql",
+      // The journal becomes one b-tree: its key (run, step key, kind, n) keeps one completion per
+      // step (n = 0) and finds a run's entries by prefix. seq, the order of entries, is handed out
+      // by the store from the counter `journal_seq`.
+      R"sql(
+CREATE TABLE journal_v5 (
+  run_id TEXT NOT NULL,
+  step_key TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_key, kind, n)
+) WITHOUT ROWID;
+INSERT INTO journal_v5 SELECT run_id, step_key, kind,
+  CASE WHEN kind = 'completed' THEN 0 ELSE seq END, seq, data, at FROM journal;
+CREATE TABLE counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters SELECT 'journal_seq', coalesce(max(seq), 0) FROM journal;
+DROP TABLE journal;
+ALTER TABLE journal_v5 RENAME TO journal;
+)sql",
   };
   return steps;
 }

@@ -155,6 +155,27 @@ class SqliteStore::Writer {
 
   SqliteDb& db() { return *db_; }
   int64_t transactions() const { return transactions_.load(); }
+
+  // Reads the journal's seq counter; call once, before the first transaction.
+  Status LoadCounters() {
+    ASSIGN_OR_RETURN(SqliteStatement * select,
+                     db_->Prepare("SELECT value FROM counters WHERE name = 'journal_seq'"));
+    ASSIGN_OR_RETURN(bool row, select->Step());
+    journal_seq_ = saved_journal_seq_ = row ? select->Int(0) : 0;
+    select->Reset();
+    return OkStatus();
+  }
+  // Writes the seq counter into the current transaction when it moved; call before COMMIT.
+  Status SaveCounters() {
+    if (journal_seq_ == saved_journal_seq_) return OkStatus();
+    ASSIGN_OR_RETURN(SqliteStatement * update,
+                     db_->Prepare("INSERT OR REPLACE INTO counters (name, value) VALUES "
+                                  "('journal_seq', ?1)"));
+    update->Bind(1, journal_seq_);
+    return update->Run();
+  }
+  // After a COMMIT: the counter as saved is durable.
+  void CountersCommitted() { saved_journal_seq_ = journal_seq_; }
   void CountTransaction() { transactions_.fetch_add(1); }
 
   // Applies one batch inside the current transaction. `columns` holds the serialized JSON
@@ -351,11 +372,14 @@ class SqliteStore::Writer {
 
   Status Apply(AppendJournalOp& op, BatchResult&, TimePoint now) {
     ASSIGN_OR_RETURN(SqliteStatement * insert,
-                     db_->Prepare("INSERT OR IGNORE INTO journal (run_id, step_key, kind, data, "
-                                  "at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+                     db_->Prepare("INSERT OR IGNORE INTO journal (run_id, step_key, kind, n, seq, "
+                                  "data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
     const JournalEntry& e = op.entry;
+    const int64_t seq = ++journal_seq_;
     insert->Bind(1, e.run_id).Bind(2, e.step_key).Bind(3, JournalKindName(e.kind));
-    insert->Bind(4, Column(0, e.data, false)).Bind(5, ToUnixMillis(e.at));
+    // A completion's key ends in 0, so a second one for the same step is ignored.
+    insert->Bind(4, e.kind == JournalKind::kCompleted ? int64_t{0} : seq).Bind(5, seq);
+    insert->Bind(6, Column(0, e.data, false)).Bind(7, ToUnixMillis(e.at));
     return insert->Run();
   }
 
@@ -575,6 +599,10 @@ class SqliteStore::Writer {
   std::unique_ptr<SqliteDb> db_;
   const SqliteStore& store_;
   const OpColumns* columns_ = nullptr;  // of the op being applied, when serialized already
+  // The last journal seq handed out, and the last one committed to `counters`. Seqs of a rolled
+  // back transaction are not reused, so the journal's order may have gaps, never repeats.
+  int64_t journal_seq_ = 0;
+  int64_t saved_journal_seq_ = 0;
   std::array<std::string, 3> scratch_;
   std::atomic<int64_t> transactions_{0};
 };
@@ -627,6 +655,7 @@ Status SqliteStore::Initialize() {
   if (status.ok()) status = Migrate(*db);
   if (!status.ok()) return status.WithContext("opening store " + path);
   writer_ = std::make_unique<Writer>(std::move(db), *this);
+  RETURN_IF_ERROR(writer_->LoadCounters().WithContext("opening store " + path));
   queue_ = std::make_unique<GroupCommitQueue<WriteRequest, WriteResult>>(
       [this](std::vector<WriteRequest*>& group) { return ApplyGroup(group); }, options_.max_group);
   return OkStatus();
@@ -701,11 +730,13 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
       }
     }
   }
-  Status commit = db.Exec("COMMIT");
+  Status commit = writer_->SaveCounters();
+  if (commit.ok()) commit = db.Exec("COMMIT");
   if (!commit.ok()) {
     (void)db.Exec("ROLLBACK");
     return fail_all(commit.WithContext("committing"));
   }
+  writer_->CountersCommitted();
   writer_->CountTransaction();
   return results;
 }

@@ -231,6 +231,70 @@ TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(store.status().message().find("newer"), std::string::npos);
 }
 
+JournalEntry Entry(const std::string& run, const std::string& key, JournalKind kind, Json data) {
+  return JournalEntry{.run_id = run, .step_key = key, .kind = kind, .data = std::move(data)};
+}
+
+TEST_F(SqliteStoreTest, JournalKeepsOrderAndOneCompletionPerStepAcrossReopening) {
+  auto store = Open();
+  WriteBatch batch;
+  batch.Add(AppendJournalOp{Entry("r1", "a", JournalKind::kAttempt, {{"attempt", 1}})});
+  batch.Add(AppendJournalOp{Entry("r1", "a", JournalKind::kAttempt, {{"attempt", 2}})});
+  batch.Add(AppendJournalOp{Entry("r1", "a", JournalKind::kCompleted, {{"output", 1}})});
+  batch.Add(AppendJournalOp{Entry("r1", "a", JournalKind::kCompleted, {{"output", 2}})});
+  batch.Add(AppendJournalOp{Entry("r2", "a", JournalKind::kCompleted, {{"output", 3}})});
+  ASSERT_TRUE(store->Commit(std::move(batch)).ok());
+  store.reset();
+  store = Open();  // the seq counter carries on where it was
+  WriteBatch more;
+  more.Add(AppendJournalOp{Entry("r1", "b", JournalKind::kCompleted, {{"output", 4}})});
+  ASSERT_TRUE(store->Commit(std::move(more)).ok());
+  auto journal = store->LoadJournal("r1");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 4u);
+  EXPECT_EQ((*journal)[0].data, (Json{{"attempt", 1}}));
+  EXPECT_EQ((*journal)[1].data, (Json{{"attempt", 2}}));
+  EXPECT_EQ((*journal)[2].data, (Json{{"output", 1}}));  // the second completion was ignored
+  EXPECT_EQ((*journal)[3].step_key, "b");
+  for (size_t i = 1; i < journal->size(); ++i) EXPECT_LT((*journal)[i - 1].seq, (*journal)[i].seq);
+}
+
+TEST_F(SqliteStoreTest, MigratesAVersion4JournalKeepingItsEntriesAndOrder) {
+  { auto store = Open(); }
+  // Put the file back to schema version 4, with the journal as it was then.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const char* downgrade = R"sql(
+DROP TABLE journal;
+DROP TABLE counters;
+CREATE TABLE journal (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step_key TEXT NOT NULL,
+  kind TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX journal_run ON journal(run_id, seq);
+CREATE UNIQUE INDEX journal_completed ON journal(run_id, step_key) WHERE kind = 'completed';
+INSERT INTO journal VALUES (7, 'r1', 'a', 'attempt', '{"attempt":1}', 0);
+INSERT INTO journal VALUES (9, 'r1', 'a', 'completed', '{"output":1}', 0);
+INSERT INTO journal VALUES (12, 'r1', 'b', 'started', '{"wake_at":5}', 0);
+UPDATE schema_version SET version = 4;
+)sql";
+  char* error = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, &error), SQLITE_OK) << error;
+  sqlite3_close(db);
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.Add(AppendJournalOp{Entry("r1", "a", JournalKind::kCompleted, {{"output", 2}})});
+  batch.Add(AppendJournalOp{Entry("r1", "b", JournalKind::kCompleted, {{"output", 3}})});
+  ASSERT_TRUE(store->Commit(std::move(batch)).ok());
+  auto journal = store->LoadJournal("r1");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 4u);
+  EXPECT_EQ((*journal)[0].seq, 7);
+  EXPECT_EQ((*journal)[1].data, (Json{{"output", 1}}));
+  EXPECT_EQ((*journal)[2].kind, JournalKind::kStarted);
+  EXPECT_EQ((*journal)[3].data, (Json{{"output", 3}}));
+  EXPECT_GT((*journal)[3].seq, 12);
+}
+
 TEST_F(SqliteStoreTest, MemoryModeUsesATemporaryFile) {
   auto store = SqliteStore::Open({.path = ":memory:"});
   ASSERT_TRUE(store.ok());
