@@ -303,7 +303,7 @@ steps:
 }
 
 int Main(int argc, char** argv) {
-  int runs = 10000, sleepers = 100000, repeat = 3, workers = 2, clients = 2;
+  int runs = 10000, sleepers = 100000, repeat = 3, workers = 2, clients = 8;
   std::vector<int> wait_sizes = {1000, 10000, 100000};
   std::string dir = (std::filesystem::temp_directory_path() / "flowrun-bench").string();
   for (int i = 1; i + 1 < argc; i += 2) {
