@@ -117,6 +117,9 @@ class CppSinks:
     def __init__(self):
         binary = os.environ.get("W1_SINKS_BIN") or os.path.join(
             os.path.dirname(harness.flowrun_binary()), "bench", "w1_sinks")
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("%s not found: build the w1_sinks target, set W1_SINKS_BIN, or pass "
+                               "--sinks python" % binary)
         self.proc = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
         ports = dict(self.proc.stdout.readline().split() for _ in range(2))
