@@ -101,6 +101,7 @@ class TcpRelay {
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
 
+  int port() const { return port_; }
   std::string Url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
   int accepted() const { return accepted_; }
 
@@ -344,6 +345,32 @@ TEST(EmailActionTest, ACutConnectionIsReplaced) {
   EXPECT_EQ(MessageIds(server->Accepted()),
             (std::vector<std::string>{MessageIdFor("run-1/receipt"), MessageIdFor("run-2/receipt"),
                                       MessageIdFor("run-3/receipt")}));
+}
+
+TEST(EmailActionTest, AKeptConnectionStaysEncryptedAndAuthenticated) {
+  std::string dir = testing::MakeTempDir();
+  testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
+  SmtpServerOptions server_options;
+  server_options.tls_cert = certs.server_cert;
+  server_options.tls_key = certs.server_key;
+  server_options.auth_user = "mailer";
+  server_options.auth_password = "s3cret-pw";
+  auto server = SmtpServer::Start(server_options);
+  TcpRelay relay(server->port());
+  EmailActionOptions options;
+  options.smtp = SmtpConfig{"smtp://localhost:" + std::to_string(relay.port()), "ops@example.com",
+                            StartTls::kRequired, "mailer", "s3cret-pw"};
+  options.ca_file = certs.ca_cert;
+  EmailAction action(options);
+  for (const char* key : {"run-1/receipt", "run-2/receipt"}) {
+    StatusOr<Json> sent = action.Execute(Request(Receipt(), key));
+    ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  }
+  EXPECT_EQ(relay.accepted(), 1);
+  auto received = server->Accepted();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].auth_user, "mailer");
+  EXPECT_EQ(received[1].auth_user, "mailer");
 }
 
 TEST(EmailActionTest, AFailedExchangeDoesNotKeepItsConnection) {
