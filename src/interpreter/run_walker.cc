@@ -229,12 +229,16 @@ StatusOr<Json> RunWalker::Render(const CompiledStep& step, const std::string& ke
 }
 
 void RunWalker::SetStepScope(const CompiledStep& step, const Json& record) {
-  Json entry = Json::object();
-  entry["output"] = record.value("output", Json());
-  entry["status"] = record.value("status", "completed");
-  entry["error"] = record.value("error", Json());
-  entry["attempts"] = record.value("attempts", 0);
-  scope_["steps"][step.id] = std::move(entry);
+  Json& entry = scope_["steps"][step.id];
+  entry = Json::object();
+  auto field = [&record](const char* name, Json fallback) {
+    auto it = record.find(name);
+    return it == record.end() ? fallback : *it;
+  };
+  entry["output"] = field("output", nullptr);
+  entry["status"] = field("status", "completed");
+  entry["error"] = field("error", nullptr);
+  entry["attempts"] = field("attempts", 0);
 }
 
 RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::string& key,
@@ -921,14 +925,17 @@ void RunWalker::Finish(WalkResult& result, RunStatus status, Json output, Json e
 
 WalkResult RunWalker::Walk(TimePoint now) {
   now_ = now;
-  scope_ = Json{{"event", run_.event},
-                {"steps", Json::object()},
-                {"vars", Json::object()},
-                {"secrets", env_.secrets},
-                {"run", Json{{"id", run_.id},
-                             {"flow", run_.flow_id},
-                             {"revision", run_.revision},
-                             {"started_at", FormatTimestamp(run_.created_at)}}}};
+  // Built member by member: an initializer list would copy every value twice.
+  scope_ = Json::object();
+  scope_["event"] = run_.event;
+  scope_["steps"] = Json::object();
+  scope_["vars"] = Json::object();
+  scope_["secrets"] = env_.secrets;
+  Json& run = scope_["run"];
+  run["id"] = run_.id;
+  run["flow"] = run_.flow_id;
+  run["revision"] = run_.revision;
+  run["started_at"] = FormatTimestamp(run_.created_at);
   nondet_cursor_.clear();
   actions_.clear();
   new_waits_.clear();
