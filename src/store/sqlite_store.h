@@ -24,6 +24,7 @@
 #include "store/group_commit.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
+#include "store/wal_checkpointer.h"
 
 namespace flowrun::store {
 
@@ -124,6 +125,7 @@ class SqliteStore final : public Store {
   SqliteStoreOptions options_;
   std::string temp_dir_;            // for ":memory:", removed on close
   std::unique_ptr<Writer> writer_;  // used only by the group leader inside ApplyGroup
+  std::unique_ptr<WalCheckpointer> checkpointer_;  // checkpoints the writer's log off its thread
   std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;
   mutable std::mutex readers_mu_;
   std::vector<std::unique_ptr<SqliteDb>> readers_;  // GUARDED_BY(readers_mu_); idle connections
