@@ -32,9 +32,10 @@ TEST(WalCheckpointerTest, KeepsTheLogBoundedWhileTheWriterCommits) {
   }
   EXPECT_GT((*checkpointer)->checkpoints(), 0);
   // Without checkpoints the log would hold all 400 pages (1.6 MB); it is reused from its start
-  // after each one, so it stays near 4 x 16 pages.
+  // after each one, so it stays near 4 x 16 pages (more when a commit's own checkpoint finds the
+  // thread's in progress, on a loaded machine).
   const auto wal_bytes = std::filesystem::file_size(path + "-wal");
-  EXPECT_LT(wal_bytes, 100u * 4096u) << wal_bytes;
+  EXPECT_LT(wal_bytes, 200u * 4096u) << wal_bytes;
   auto count = (*writer)->Prepare("SELECT count(*) FROM t");
   ASSERT_TRUE(count.ok());
   ASSERT_TRUE(*(*count)->Step());
