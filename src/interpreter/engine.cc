@@ -1,6 +1,7 @@
 #include "interpreter/engine.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "interpreter/compiler.h"
@@ -94,6 +95,18 @@ const CompiledStep* Engine::FindStep(const Program& program, const std::string& 
 }
 
 StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<WriteBatch> batches) {
+  // Marks that MatchEvents deferred ride along, in a batch of their own (last, and not reported).
+  const size_t requested = batches.size();
+  std::vector<std::string> marks;
+  {
+    std::lock_guard lock(deferred_mu_);
+    marks.swap(deferred_marks_);
+  }
+  if (!marks.empty()) {
+    WriteBatch batch;
+    batch.Add(store::MarkMatchedOp{marks, {}});
+    batches.push_back(std::move(batch));
+  }
   // Lease the new runs to this node while fresh_ has room; keep a copy of each to queue.
   std::vector<std::pair<size_t, RunRecord>> leased;
   int reserved_for_waits = 0;
@@ -128,6 +141,15 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
     }
   }
   auto results = CommitBatches(std::move(batches));
+  bool marks_committed = false;
+  if (results.ok() && results->size() > requested) {
+    marks_committed = results->back().status.ok();
+    results->resize(requested);
+  }
+  if (!marks.empty() && !marks_committed) {  // kept for the next commit
+    std::lock_guard lock(deferred_mu_);
+    for (std::string& id : marks) deferred_marks_.push_back(std::move(id));
+  }
   std::lock_guard lock(fresh_mu_);
   for (auto& [index, run] : leased) {
     bool created = false;
@@ -330,6 +352,7 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
   }
   std::vector<InlineWalk> walks;
   std::vector<std::set<std::string>> planned_runs(events.size());  // started by event i itself
+  std::vector<std::set<std::string>> cancelled(events.size());     // runs whose cancel_on it met
   for (size_t i = 0; i < events.size(); ++i) {
     const Json& input = events[i];
     EventRecord event;
@@ -348,6 +371,16 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
       }
     }
     if (options_.advance_on_ingest) WalkNewRuns(i, batch, walk_env, now, walks);
+    // The waits the event satisfies are resolved in the transaction that stores it, so that a
+    // waiting run resumes one commit sooner. (A wait registered between this read and the commit
+    // is caught by MatchEvents after it: the event is stored as unmatched while waits exist.)
+    EventRecord stored = event;
+    stored.seq = std::numeric_limits<int64_t>::max();  // newer than every wait's start
+    ASSIGN_OR_RETURN(std::vector<WaitRecord> matching, MatchingWaits(stored));
+    for (const WaitRecord& wait : matching) {
+      batch.Add(store::ResolveWaitOp{wait.id, event.ToJson()});
+      if (wait.kind == WaitRecord::Kind::kCancel) cancelled[i].insert(wait.run_id);
+    }
     batches.push_back(std::move(batch));
   }
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
@@ -365,6 +398,7 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
       if (planned_runs[i].count(id)) ingested[i].runs.push_back(id);
     }
     for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
+    MarkFreshCancelled(cancelled[i]);
   }
   std::vector<WaitRecord> to_scan;
   std::set<std::string> durable_runs;
@@ -565,6 +599,27 @@ StatusOr<bool> Engine::WaitMatches(const WaitRecord& wait, const EventRecord& ev
   return *matches;
 }
 
+StatusOr<std::vector<WaitRecord>> Engine::MatchingWaits(const EventRecord& event) {
+  std::vector<WaitRecord> candidates;
+  ASSIGN_OR_RETURN(std::vector<std::string> paths, store_.WaitPaths(event.name));
+  const Json candidate = event.ToJson();
+  for (const std::string& path : paths) {
+    std::string key = CanonicalKey(ExtractPath(candidate, SplitPath(path)));
+    ASSIGN_OR_RETURN(std::vector<WaitRecord> found,
+                     store_.FindIndexedWaits(event.name, path, key, options_.scan_limit));
+    for (WaitRecord& w : found) candidates.push_back(std::move(w));
+  }
+  ASSIGN_OR_RETURN(std::vector<WaitRecord> scanned,
+                   store_.ScanWaits(event.name, options_.scan_limit));
+  for (WaitRecord& w : scanned) candidates.push_back(std::move(w));
+  std::vector<WaitRecord> matching;
+  for (WaitRecord& wait : candidates) {
+    ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
+    if (matches) matching.push_back(std::move(wait));
+  }
+  return matching;
+}
+
 Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
   if (events.empty()) return OkStatus();
   WriteBatch batch;
@@ -572,24 +627,21 @@ Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
   std::set<std::string> cancelled;  // runs whose cancel_on matched
   for (const EventRecord& event : events) {
     marked.event_ids.push_back(event.id);
-    std::vector<WaitRecord> candidates;
-    ASSIGN_OR_RETURN(std::vector<std::string> paths, store_.WaitPaths(event.name));
-    Json candidate = event.ToJson();
-    for (const std::string& path : paths) {
-      std::string key = CanonicalKey(ExtractPath(candidate, SplitPath(path)));
-      ASSIGN_OR_RETURN(std::vector<WaitRecord> found,
-                       store_.FindIndexedWaits(event.name, path, key, options_.scan_limit));
-      for (WaitRecord& w : found) candidates.push_back(std::move(w));
-    }
-    ASSIGN_OR_RETURN(std::vector<WaitRecord> scanned,
-                     store_.ScanWaits(event.name, options_.scan_limit));
-    for (WaitRecord& w : scanned) candidates.push_back(std::move(w));
-    for (const WaitRecord& wait : candidates) {
-      ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
-      if (!matches) continue;
-      batch.Add(store::ResolveWaitOp{wait.id, candidate});
+    ASSIGN_OR_RETURN(std::vector<WaitRecord> matching, MatchingWaits(event));
+    for (const WaitRecord& wait : matching) {
+      batch.Add(store::ResolveWaitOp{wait.id, event.ToJson()});
       if (wait.kind == WaitRecord::Kind::kCancel) cancelled.insert(wait.run_id);
     }
+  }
+  if (batch.empty()) {
+    // Nothing to resolve (IngestEvents resolved what these events matched before committing
+    // them): the marks need not hold anyone up, so they ride along with a later commit. Until
+    // then the events stay unmatched, and Recover would match them again, which changes nothing.
+    std::lock_guard lock(deferred_mu_);
+    for (std::string& id : marked.event_ids) deferred_marks_.push_back(std::move(id));
+    if (deferred_marks_.size() < kMaxDeferredMarks) return OkStatus();
+    marked.event_ids = std::move(deferred_marks_);
+    deferred_marks_.clear();
   }
   batch.Add(std::move(marked));
   std::vector<WriteBatch> batches;

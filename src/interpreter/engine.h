@@ -197,7 +197,11 @@ class Engine {
   // Stores the delayed events due at `now` as events (each with the runs it starts, in the batch
   // that removes it from the schedule), then matches them against waits.
   [[nodiscard]] Status ReleaseDueEvents(TimePoint now);
-  // Resolves the waits and cancel_on that stored events match, then marks them matched.
+  // The pending waits (and cancel_on) that `event` satisfies.
+  [[nodiscard]] StatusOr<std::vector<store::WaitRecord>> MatchingWaits(
+      const store::EventRecord& event);
+  // Resolves the waits and cancel_on that stored events match, then marks them matched (when
+  // there is nothing to resolve, the marks are deferred to a later commit).
   [[nodiscard]] Status MatchEvents(const std::vector<store::EventRecord>& events);
   // Resolves newly registered waits against events stored before them, then marks them scanned.
   [[nodiscard]] Status ScanWaits(const std::vector<store::WaitRecord>& waits);
@@ -225,6 +229,11 @@ class Engine {
   std::deque<store::RunRecord> fresh_;
   // GUARDED_BY(fresh_mu_): fresh_.size() plus the leased runs of batches being committed.
   int fresh_reserved_ = 0;
+
+  // Events matched with nothing left to resolve, to mark in the next commit (MatchEvents).
+  static constexpr size_t kMaxDeferredMarks = 1000;
+  std::mutex deferred_mu_;
+  std::vector<std::string> deferred_marks_;  // GUARDED_BY(deferred_mu_)
 
   std::mutex mu_;
   std::mt19937_64 random_;  // GUARDED_BY(mu_)

@@ -189,5 +189,59 @@ steps:
   EXPECT_EQ(h.action("http").calls(), 1);
 }
 
+TEST(EngineWaitTest, AnEventResolvesItsWaitInTheTransactionThatStoresIt) {
+  EngineHarness h;
+  h.AddFlow(kWaitFlow);
+  std::string run = h.Send("purchase", {{"userId", "u1"}});
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  ASSERT_EQ(h.Run(run).status, RunStatus::kWaiting);
+  // A second waiter on another key keeps the event "wanted", so it is matched after the commit too.
+  std::string other = h.Send("purchase", {{"userId", "u2"}});
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  h.Send("user/connected", {{"userId", "u1"}, {"handle", "@u1"}});
+  // Resolved and leased to this node by the time the event is acknowledged.
+  EXPECT_EQ(h.Run(run).lease_owner, "test-node");
+  EXPECT_FALSE(h.Completion(run, "discord").is_null());
+  auto waits = h.store().WaitsOfRun(run);
+  ASSERT_TRUE(waits.ok());
+  EXPECT_TRUE(waits->empty());
+  // Nothing was left to resolve after the commit: the event's "matched" mark waits for the next
+  // commit, which the resumed run's walk provides.
+  auto unmatched = h.store().UnmatchedEvents(10);
+  ASSERT_TRUE(unmatched.ok());
+  EXPECT_EQ(unmatched->size(), 1u);
+  auto advanced = h.engine().AdvanceReadyRuns(10);
+  ASSERT_TRUE(advanced.ok());
+  EXPECT_EQ(*advanced, 1);
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, "@u1");
+  unmatched = h.store().UnmatchedEvents(10);
+  ASSERT_TRUE(unmatched.ok());
+  EXPECT_TRUE(unmatched->empty());
+  EXPECT_EQ(h.Run(other).status, RunStatus::kWaiting);
+}
+
+TEST(EngineWaitTest, AMarkLostInACrashIsMatchedAgainHarmlessly) {
+  EngineHarness h;
+  h.AddFlow(kWaitFlow);
+  std::string run = h.Send("purchase", {{"userId", "u1"}});
+  std::string other = h.Send("purchase", {{"userId", "u2"}});
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  h.Send("user/connected", {{"userId", "u1"}, {"handle", "@u1"}});
+  h.Reopen();  // before any commit carried the deferred mark
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, "@u1");
+  EXPECT_EQ(h.Run(other).status, RunStatus::kWaiting);
+  int completions = 0;
+  for (const auto& e : h.Journal(run)) {
+    completions += e.kind == store::JournalKind::kCompleted && e.step_key == "discord";
+  }
+  EXPECT_EQ(completions, 1);
+  auto unmatched = h.store().UnmatchedEvents(10);
+  ASSERT_TRUE(unmatched.ok());
+  EXPECT_TRUE(unmatched->empty());
+}
+
 }  // namespace
 }  // namespace flowrun
