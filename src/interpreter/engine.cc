@@ -353,6 +353,7 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
   std::vector<InlineWalk> walks;
   std::vector<std::set<std::string>> planned_runs(events.size());  // started by event i itself
   std::vector<std::set<std::string>> cancelled(events.size());     // runs whose cancel_on it met
+  std::unordered_map<std::string, bool> awaited_names;             // event name -> waits exist
   for (size_t i = 0; i < events.size(); ++i) {
     const Json& input = events[i];
     EventRecord event;
@@ -374,6 +375,15 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
     // The waits the event satisfies are resolved in the transaction that stores it, so that a
     // waiting run resumes one commit sooner. (A wait registered between this read and the commit
     // is caught by MatchEvents after it: the event is stored as unmatched while waits exist.)
+    auto awaited = awaited_names.find(event.name);
+    if (awaited == awaited_names.end()) {
+      ASSIGN_OR_RETURN(bool any, store_.HasWaits(event.name));
+      awaited = awaited_names.emplace(event.name, any).first;
+    }
+    if (!awaited->second) {
+      batches.push_back(std::move(batch));
+      continue;
+    }
     EventRecord stored = event;
     stored.seq = std::numeric_limits<int64_t>::max();  // newer than every wait's start
     ASSIGN_OR_RETURN(std::vector<WaitRecord> matching, MatchingWaits(stored));

@@ -995,6 +995,16 @@ StatusOr<std::vector<EventRecord>> SqliteStore::UnmatchedEvents(int limit) {
   return CollectRows<EventRecord>(*s, ReadEvent);
 }
 
+StatusOr<bool> SqliteStore::HasWaits(std::string_view event_name) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(SqliteStatement * s,
+                   reader.Prepare("SELECT 1 FROM waits WHERE event_name = ?1 LIMIT 1"));
+  s->Bind(1, event_name);
+  ASSIGN_OR_RETURN(bool any, s->Step());
+  s->Reset();
+  return any;
+}
+
 StatusOr<std::vector<std::string>> SqliteStore::WaitPaths(std::string_view event_name) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(SqliteStatement * s,

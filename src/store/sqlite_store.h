@@ -69,6 +69,7 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<EventRecord>> ListEvents(const EventFilter& filter) override;
   StatusOr<std::vector<EventRecord>> UnmatchedEvents(int limit) override;
 
+  StatusOr<bool> HasWaits(std::string_view event_name) override;
   StatusOr<std::vector<std::string>> WaitPaths(std::string_view event_name) override;
   StatusOr<std::vector<WaitRecord>> FindIndexedWaits(std::string_view event_name,
                                                      std::string_view match_path,

@@ -325,6 +325,8 @@ class Store {
   [[nodiscard]] virtual StatusOr<std::vector<EventRecord>> UnmatchedEvents(int limit) = 0;
 
   // The distinct match paths of indexed waits for an event name.
+  // Whether any wait (or cancel_on) is pending on events named `event_name`.
+  [[nodiscard]] virtual StatusOr<bool> HasWaits(std::string_view event_name) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<std::string>> WaitPaths(
       std::string_view event_name) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> FindIndexedWaits(
