@@ -895,6 +895,15 @@ Status Engine::Recover() {
   return OkStatus();
 }
 
+Status Engine::ReleaseLeases() {
+  {
+    std::lock_guard lock(fresh_mu_);
+    fresh_reserved_ -= static_cast<int>(fresh_.size());
+    fresh_.clear();
+  }
+  return store_.ReleaseLeases(options_.node_id);
+}
+
 Status Engine::CancelRun(std::string_view run_id) {
   ASSIGN_OR_RETURN(std::optional<RunRecord> run, store_.GetRun(run_id));
   if (!run) return NotFoundError("no run \"" + std::string(run_id) + "\"");

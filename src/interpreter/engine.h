@@ -135,6 +135,9 @@ class Engine {
   [[nodiscard]] StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id);
   [[nodiscard]] StatusOr<int> AdvanceReadyRuns(int max);
   [[nodiscard]] Status CancelRun(std::string_view run_id);
+  // Ends this node's leases and forgets the runs it holds in memory, which become due at once for
+  // any node; for a clean shutdown, after the last AdvanceReadyRuns has returned.
+  [[nodiscard]] Status ReleaseLeases();
   // Starts a new run of the same revision as `run_id`, with the same trigger event, and returns
   // its id. The flow's idempotency key does not drop it, and it is not the child of the original's
   // parent. With `from_step` (the id of a top-level step), the recorded completions of the steps

@@ -202,6 +202,11 @@ void Runtime::Shutdown(Duration grace) {
     store_.release();
     return;
   }
+  // Runs this node holds in memory (queued for a worker) become due for the next process at once.
+  if (Status released = engine_ ? engine_->ReleaseLeases() : OkStatus(); !released.ok()) {
+    LogWarn("releasing leases at shutdown failed; they run out on their own",
+            {{"error", released.ToString()}});
+  }
   // Close in dependency order; the store's destructor finishes its last commit.
   cron_.reset();
   engine_.reset();

@@ -99,6 +99,21 @@ TEST(EngineFreshRunTest, RecoveringAfterACrashMakesQueuedRunsDueAtOnce) {
   EXPECT_EQ(Completions(h, run), 3);
 }
 
+TEST(EngineFreshRunTest, ReleasingLeasesAtShutdownMakesQueuedRunsDueForAnyone) {
+  EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
+  h.AddFlow(kThreeSteps);
+  std::string run = h.Send("go");
+  ASSERT_TRUE(h.engine().ReleaseLeases().ok());
+  store::RunRecord released = h.Run(run);
+  EXPECT_TRUE(released.lease_owner.empty());
+  EXPECT_EQ(released.due_at, h.clock().Now());
+  auto advanced = h.engine().AdvanceReadyRuns(10);  // claimed from the store, walked once
+  ASSERT_TRUE(advanced.ok());
+  EXPECT_EQ(*advanced, 1);
+  EXPECT_EQ(Completions(h, run), 3);
+}
+
 TEST(EngineFreshRunTest, ACancellationRequestedWhileQueuedStopsTheRunAtItsFirstStep) {
   EngineHarness h;
   h.SetEngineOptions(kQueueOnIngest);
