@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "actions/gate_holder.h"
 #include "testing/paths.h"
 
 namespace flowrun {
@@ -15,31 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// Holds a gate from a thread of its own until Release (the gate is a mutex: the thread that
-// entered is the one that leaves).
-class GateHolder {
- public:
-  explicit GateHolder(SqliteWriterGate& gate)
-      : thread_([this, &gate] {
-          EXPECT_TRUE(gate.Enter(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
-          held_.set_value();
-          release_.get_future().wait();
-          gate.Leave();
-        }) {
-    held_.get_future().wait();
-  }
-  ~GateHolder() { Release(); }
-  void Release() {
-    if (!thread_.joinable()) return;
-    release_.set_value();
-    thread_.join();
-  }
-
- private:
-  std::promise<void> held_;
-  std::promise<void> release_;
-  std::thread thread_;  // after the promises, which it uses
-};
+using testing::GateHolder;
 
 void AwaitWaiters(SqliteWriterGate& gate, size_t count) {
   while (gate.TEST_waiters() != count) std::this_thread::yield();

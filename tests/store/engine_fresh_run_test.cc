@@ -27,12 +27,6 @@ steps:
 
 const EngineOptions kQueueOnIngest{.node_id = "test-node", .advance_on_ingest = false};
 
-int Completions(EngineHarness& h, const std::string& run) {
-  int count = 0;
-  for (const auto& e : h.Journal(run)) count += e.kind == store::JournalKind::kCompleted;
-  return count;
-}
-
 TEST(EngineFreshRunTest, ANewRunIsLeasedToItsNodeAndDueOnlyWhenTheLeaseRunsOut) {
   EngineHarness h;
   h.SetEngineOptions(kQueueOnIngest);
@@ -62,7 +56,7 @@ TEST(EngineFreshRunTest, ANewRunIsLeasedToItsNodeAndDueOnlyWhenTheLeaseRunsOut) 
   advanced = h.engine().AdvanceReadyRuns(10);
   ASSERT_TRUE(advanced.ok());
   EXPECT_EQ(*advanced, 0);
-  EXPECT_EQ(Completions(h, run), 3);
+  EXPECT_EQ(h.CompletionCount(run), 3);
 }
 
 TEST(EngineFreshRunTest, AdvancedFromMemoryOnTheNodeThatCreatedIt) {
@@ -80,7 +74,7 @@ TEST(EngineFreshRunTest, AdvancedFromMemoryOnTheNodeThatCreatedIt) {
   EXPECT_EQ(done.status, RunStatus::kCompleted);
   EXPECT_TRUE(done.lease_owner.empty());
   EXPECT_FALSE(done.due_at.has_value());
-  EXPECT_EQ(Completions(h, run), 3);
+  EXPECT_EQ(h.CompletionCount(run), 3);
 }
 
 TEST(EngineFreshRunTest, RecoveringAfterACrashMakesQueuedRunsDueAtOnce) {
@@ -96,7 +90,7 @@ TEST(EngineFreshRunTest, RecoveringAfterACrashMakesQueuedRunsDueAtOnce) {
   ASSERT_TRUE(advanced.ok());
   EXPECT_EQ(*advanced, 1);
   EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
-  EXPECT_EQ(Completions(h, run), 3);
+  EXPECT_EQ(h.CompletionCount(run), 3);
 }
 
 TEST(EngineFreshRunTest, ReleasingLeasesAtShutdownMakesQueuedRunsDueForAnyone) {
@@ -111,7 +105,7 @@ TEST(EngineFreshRunTest, ReleasingLeasesAtShutdownMakesQueuedRunsDueForAnyone) {
   auto advanced = h.engine().AdvanceReadyRuns(10);  // claimed from the store, walked once
   ASSERT_TRUE(advanced.ok());
   EXPECT_EQ(*advanced, 1);
-  EXPECT_EQ(Completions(h, run), 3);
+  EXPECT_EQ(h.CompletionCount(run), 3);
 }
 
 TEST(EngineFreshRunTest, ACancellationRequestedWhileQueuedStopsTheRunAtItsFirstStep) {
@@ -122,7 +116,7 @@ TEST(EngineFreshRunTest, ACancellationRequestedWhileQueuedStopsTheRunAtItsFirstS
   ASSERT_TRUE(h.engine().CancelRun(run).ok());
   ASSERT_TRUE(h.Drive().ok());
   EXPECT_EQ(h.Run(run).status, RunStatus::kCancelled);
-  EXPECT_EQ(Completions(h, run), 0);
+  EXPECT_EQ(h.CompletionCount(run), 0);
 }
 
 TEST(EngineFreshRunTest, CancelOnMatchedWhileQueuedStopsTheRun) {
@@ -169,7 +163,7 @@ TEST(EngineFreshRunTest, BeyondTheCapacityRunsAreClaimedFromTheStore) {
   EXPECT_EQ(advanced, 5);
   for (const auto& e : *ingested) {
     EXPECT_EQ(h.Run(e.runs.front()).status, RunStatus::kCompleted);
-    EXPECT_EQ(Completions(h, e.runs.front()), 3);
+    EXPECT_EQ(h.CompletionCount(e.runs.front()), 3);
   }
 }
 

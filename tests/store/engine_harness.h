@@ -109,6 +109,13 @@ class EngineHarness {
     return nullptr;
   }
 
+  // How many step completions a run's journal holds.
+  int CompletionCount(const std::string& run_id) {
+    int count = 0;
+    for (const auto& e : Journal(run_id)) count += e.kind == store::JournalKind::kCompleted;
+    return count;
+  }
+
   Engine& engine() { return *engine_; }
   store::SqliteStore& store() { return *store_; }
   SimulatedClock& clock() { return clock_; }

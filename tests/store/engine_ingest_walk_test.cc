@@ -13,12 +13,6 @@ using store::JournalKind;
 using store::RunStatus;
 using testing::EngineHarness;
 
-int Completions(EngineHarness& h, const std::string& run) {
-  int count = 0;
-  for (const auto& e : h.Journal(run)) count += e.kind == JournalKind::kCompleted;
-  return count;
-}
-
 TEST(EngineIngestWalkTest, AFlowWithoutActionsIsFinishedWhenTheEventIsAcknowledged) {
   EngineHarness h;
   h.AddFlow(R"(
@@ -46,7 +40,7 @@ steps:
   EXPECT_EQ(done.output, (Json{{"x", 5}, {"size", "big"}}));
   EXPECT_TRUE(done.lease_owner.empty());
   EXPECT_FALSE(done.due_at.has_value());
-  EXPECT_EQ(Completions(h, run), 4);
+  EXPECT_EQ(h.CompletionCount(run), 4);
   auto advanced = h.engine().AdvanceReadyRuns(10);
   ASSERT_TRUE(advanced.ok());
   EXPECT_EQ(*advanced, 0);  // nothing left for the workers
@@ -72,7 +66,7 @@ steps:
   ASSERT_TRUE(h.Drive().ok());
   EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
   EXPECT_EQ(h.action("http").calls(), 1);
-  EXPECT_EQ(Completions(h, run), 2);
+  EXPECT_EQ(h.CompletionCount(run), 2);
 }
 
 TEST(EngineIngestWalkTest, ASleepStartsAtIngestAndTheRunHoldsNoLease) {
