@@ -262,21 +262,26 @@ class SqliteStore::Writer {
       }
       seen->Reset();
     }
+    // Whether pending waits may want the event: decided here, in the transaction, so that a wait
+    // registered by a commit after this one scans for the event instead (ScanWaits).
+    ASSIGN_OR_RETURN(SqliteStatement * waited,
+                     db_->Prepare("SELECT EXISTS (SELECT 1 FROM waits WHERE event_name = ?1)"));
+    waited->Bind(1, event.name);
+    ASSIGN_OR_RETURN(bool row, waited->Step());
+    const bool wanted = row && waited->Int(0) != 0;
+    waited->Reset();
+    // (Not INSERT ... RETURNING: SQLite gathers RETURNING rows in a temporary table, which cost
+    // more than this lookup.)
     ASSIGN_OR_RETURN(SqliteStatement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO events (id, name, data, ts, client_id, "
-                                  "unmatched) VALUES (?1, ?2, ?3, ?4, ?5, EXISTS (SELECT 1 FROM "
-                                  "waits WHERE event_name = ?2)) RETURNING seq, unmatched"));
+                                  "unmatched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     insert->Bind(1, event.id).Bind(2, event.name).Bind(3, Column(0, event.data, false));
     insert->Bind(4, ToUnixMillis(event.ts));
     BindTextOrNull(*insert, 5, event.client_id);
-    ASSIGN_OR_RETURN(bool inserted, insert->Step());
-    if (!inserted) {  // the same deterministic id: already stored
-      insert->Reset();
-      return OkStatus();
-    }
-    event.seq = insert->Int(0);
-    const bool wanted = insert->Int(1) != 0;
-    insert->Reset();  // SQLite makes every change of a RETURNING statement on its first step
+    insert->Bind(6, static_cast<int64_t>(wanted ? 1 : 0));
+    RETURN_IF_ERROR(insert->Run());
+    if (db_->Changes() == 0) return OkStatus();  // the same deterministic id: already stored
+    event.seq = sqlite3_last_insert_rowid(db_->handle());
     result.inserted_events.push_back(event.id);
     if (wanted) result.events_to_match.push_back(event);
     if (!event.client_id.empty()) {
