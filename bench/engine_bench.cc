@@ -154,6 +154,10 @@ double EngineRuns(const std::string& dir, int runs, int workers, int clients) {
   Check(completed.status());
   if (*completed != runs)
     std::fprintf(stderr, "expected %d completed runs, got %ld\n", runs, *completed);
+  if (std::getenv("BENCH_VERBOSE")) {
+    std::fprintf(stderr, "%ld store transactions\n",
+                 static_cast<long>(f.store->TEST_transactions()));
+  }
   return rate;
 }
 

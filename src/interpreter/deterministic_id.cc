@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <mutex>
 #include <random>
+#include <utility>
+
+#include "common/clock.h"
 
 namespace flowrun {
 namespace {
@@ -40,10 +43,8 @@ std::mt19937_64& Random() {
   return engine;
 }
 
-}  // namespace
-
-std::string DeterministicId(std::string_view prefix,
-                            std::initializer_list<std::string_view> parts) {
+// A 128-bit digest of `parts` (each length-prefixed, so part boundaries count).
+std::pair<uint64_t, uint64_t> Digest(std::initializer_list<std::string_view> parts) {
   uint64_t a = 0xcbf29ce484222325ULL;
   uint64_t b = 0x84222325cbf29ce4ULL;
   for (std::string_view part : parts) {
@@ -51,14 +52,37 @@ std::string DeterministicId(std::string_view prefix,
     a = Fnv(Fnv(a, length), part);
     b = Fnv(Fnv(b, part), length);
   }
-  return Format(prefix, Mix(a), Mix(b ^ a));
+  return {Mix(a), Mix(b ^ a)};
+}
+
+// 12 hex digits of `at` (48 bits of Unix milliseconds), then the low 80 bits of (high, low).
+std::string FormatTimeOrdered(std::string_view prefix, TimePoint at, uint64_t high, uint64_t low) {
+  const uint64_t millis = static_cast<uint64_t>(ToUnixMillis(at)) & 0xffffffffffffULL;
+  return Format(prefix, (millis << 16) | (high & 0xffff), low);
+}
+
+}  // namespace
+
+std::string DeterministicId(std::string_view prefix,
+                            std::initializer_list<std::string_view> parts) {
+  auto [high, low] = Digest(parts);
+  return Format(prefix, high, low);
+}
+
+std::string TimeOrderedId(std::string_view prefix, TimePoint at,
+                          std::initializer_list<std::string_view> parts) {
+  auto [high, low] = Digest(parts);
+  return FormatTimeOrdered(prefix, at, high, low);
 }
 
 std::string RandomId(std::string_view prefix) {
-  std::lock_guard lock(random_mu);
-  uint64_t high = Random()();
-  uint64_t low = Random()();
-  return Format(prefix, high, low);
+  uint64_t high, low;
+  {
+    std::lock_guard lock(random_mu);
+    high = Random()();
+    low = Random()();
+  }
+  return FormatTimeOrdered(prefix, SystemClock().Now(), high, low);
 }
 
 std::string RandomUuid() {

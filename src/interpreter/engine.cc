@@ -323,8 +323,11 @@ void Engine::PlanRuns(const EventRecord& event, WriteBatch& batch) {
         if (!*matches) continue;
       }
       store::CreateRunOp op;
-      auto run = NewRun(*program, event_json, DeterministicId("run_", {event.id, program->flow_id}),
-                        event.id, op);
+      // Time-ordered after the event; a replay that plans the same event again is still one run,
+      // since the store keeps one run per (trigger event, flow).
+      auto run =
+          NewRun(*program, event_json,
+                 TimeOrderedId("run_", event.ts, {event.id, program->flow_id}), event.id, op);
       if (!run.ok()) {
         if (options_.log) options_.log("", "", run.status().message());
         break;
@@ -543,13 +546,13 @@ StatusOr<std::optional<std::string>> Engine::FireCronTick(std::string_view flow_
   }
   const std::string tick_text = FormatTimestamp(tick);
   EventRecord event;
-  event.id = DeterministicId("evt_", {"cron", program->flow_id, tick_text});
+  event.id = TimeOrderedId("evt_", tick, {"cron", program->flow_id, tick_text});
   event.name = "cron";
   event.data = Json{{"tick", tick_text},
                     {"schedule", trigger->schedule.ToString()},
                     {"timezone", trigger->schedule.timezone()}};
   event.ts = tick;
-  const std::string run_id = DeterministicId("run_", {event.id, program->flow_id});
+  const std::string run_id = TimeOrderedId("run_", tick, {event.id, program->flow_id});
   store::CreateRunOp op;
   ASSIGN_OR_RETURN(auto run, NewRun(*program, event.ToJson(), run_id, event.id, op));
   (void)run;
