@@ -272,7 +272,7 @@ StatusOr<std::optional<RunRecord>> Engine::NewRun(const Program& program, const 
   for (size_t i = 0; i < program.cancel_on.size(); ++i) {
     const CancelOn& cancel = program.cancel_on[i];
     WaitRecord wait;
-    wait.id = DeterministicId("cancel_", {run.id, std::to_string(i)});
+    wait.id = TimeOrderedId("cancel_", now, {run.id, std::to_string(i)});
     wait.run_id = run.id;
     wait.kind = WaitRecord::Kind::kCancel;
     wait.flow_id = program.flow_id;

@@ -642,7 +642,7 @@ RunWalker::Outcome RunWalker::RunWait(const CompiledStep& step, const std::strin
                       ExpressionError(step, "wait_for_event", nullptr, timeout.status()), 1);
     }
     store::WaitRecord wait;
-    wait.id = DeterministicId("wait_", {run_.id, key});
+    wait.id = TimeOrderedId("wait_", run_.created_at, {run_.id, key});
     wait.run_id = run_.id;
     wait.kind = store::WaitRecord::Kind::kStep;
     wait.flow_id = run_.flow_id;
@@ -739,7 +739,7 @@ RunWalker::Outcome RunWalker::RunSendEvent(const CompiledStep& step, const std::
     }
     delays.push_back(delay);
     store::EventRecord event;
-    event.id = DeterministicId("evt_", {run_.id, key, std::to_string(i)});
+    event.id = TimeOrderedId("evt_", run_.created_at, {run_.id, key, std::to_string(i)});
     event.name = item["name"].get<std::string>();
     event.data = item.contains("data") && item["data"].is_object() ? item["data"] : Json::object();
     event.ts = now_;
@@ -793,7 +793,7 @@ RunWalker::Outcome RunWalker::RunInvoke(const CompiledStep& step, const std::str
       timeout_at = now_ + *timeout;
     }
     store::RunRecord run;
-    run.id = DeterministicId("run_", {run_.id, key});
+    run.id = TimeOrderedId("run_", run_.created_at, {run_.id, key});
     run.flow_id = child->flow_id;
     run.revision = child->revision;
     run.status = RunStatus::kQueued;
@@ -807,7 +807,7 @@ RunWalker::Outcome RunWalker::RunInvoke(const CompiledStep& step, const std::str
     run.parent_run_id = run_.id;
     run.parent_step_key = key;
     batch_.Add(store::CreateRunOp{std::move(run), std::chrono::hours(24), {}});
-    Json record = Json{{"child", DeterministicId("run_", {run_.id, key})}};
+    Json record = Json{{"child", TimeOrderedId("run_", run_.created_at, {run_.id, key})}};
     if (timeout_at) record["timeout_at"] = ToUnixMillis(*timeout_at);
     Append(key, JournalKind::kStarted, record);
     started = started_.find(key);
