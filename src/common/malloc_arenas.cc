@@ -17,7 +17,7 @@ std::optional<int> MallocArenaLimit(unsigned cores, const EnvironmentLookup& env
       std::string_view(tunables).find("glibc.malloc.arena_max") != std::string_view::npos) {
     return std::nullopt;
   }
-  return static_cast<int>(cores / 2 > 0 ? cores / 2 : 1);
+  return static_cast<int>(cores > 0 ? cores : 1);
 }
 
 std::optional<int> LimitMallocArenas() {

@@ -15,14 +15,14 @@ EnvironmentLookup FakeEnvironment(std::map<std::string, std::string> variables) 
   };
 }
 
-TEST(MallocArenaLimitTest, OnePerTwoCoresAtLeastOne) {
+TEST(MallocArenaLimitTest, OnePerCoreAtLeastOne) {
   const EnvironmentLookup empty = FakeEnvironment({});
   EXPECT_EQ(MallocArenaLimit(0, empty), 1);  // hardware_concurrency may not know
   EXPECT_EQ(MallocArenaLimit(1, empty), 1);
-  EXPECT_EQ(MallocArenaLimit(2, empty), 1);
-  EXPECT_EQ(MallocArenaLimit(3, empty), 1);
-  EXPECT_EQ(MallocArenaLimit(8, empty), 4);
-  EXPECT_EQ(MallocArenaLimit(64, empty), 32);
+  EXPECT_EQ(MallocArenaLimit(2, empty), 2);
+  EXPECT_EQ(MallocArenaLimit(3, empty), 3);
+  EXPECT_EQ(MallocArenaLimit(8, empty), 8);
+  EXPECT_EQ(MallocArenaLimit(64, empty), 64);
 }
 
 TEST(MallocArenaLimitTest, TheOperatorsSettingStands) {
@@ -33,7 +33,7 @@ TEST(MallocArenaLimitTest, TheOperatorsSettingStands) {
             std::nullopt);
   // Other tunables leave the cap to flowrun.
   EXPECT_EQ(
-      MallocArenaLimit(8, FakeEnvironment({{"GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"}})), 4);
+      MallocArenaLimit(8, FakeEnvironment({{"GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"}})), 8);
 }
 
 }  // namespace
