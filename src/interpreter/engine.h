@@ -69,9 +69,9 @@ struct EngineOptions {
   // How many runs this node may hold in memory that it created already leased to itself, so that
   // it advances them without claiming them from the store first (one transaction less per run).
   // Runs with a concurrency limit are always claimed. If the node dies, such a run falls due for
-  // any node when its lease runs out, or at once when this node recovers. 0 disables. Default:
-  // 4096.
-  int fresh_run_capacity = 4096;
+  // any node when its lease runs out, or at once when this node recovers. More than the workers
+  // hold at once only costs memory while ingest outruns them. 0 disables. Default: 512.
+  int fresh_run_capacity = 512;
   // IngestEvents walks each run it starts as far as the run's internal steps go (set, log, if,
   // switch, parallel, foreach, fail, return, send_event, the start of a sleep, wait or invoke)
   // and commits that progress in the transaction that stores the event: a flow without actions
