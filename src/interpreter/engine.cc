@@ -633,7 +633,7 @@ StatusOr<std::vector<WaitRecord>> Engine::MatchingWaits(const EventRecord& event
   return matching;
 }
 
-Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
+Status Engine::MatchEvents(const std::vector<EventRecord>& events, MarkMatched mark) {
   if (events.empty()) return OkStatus();
   WriteBatch batch;
   store::MarkMatchedOp marked;
@@ -646,7 +646,7 @@ Status Engine::MatchEvents(const std::vector<EventRecord>& events) {
       if (wait.kind == WaitRecord::Kind::kCancel) cancelled.insert(wait.run_id);
     }
   }
-  if (batch.empty()) {
+  if (batch.empty() && mark == MarkMatched::kWithNextCommit) {
     // Nothing to resolve (IngestEvents resolved what these events matched before committing
     // them): the marks need not hold anyone up, so they ride along with a later commit. Until
     // then the events stay unmatched, and Recover would match them again, which changes nothing.
@@ -888,7 +888,8 @@ Status Engine::Recover() {
   for (;;) {
     ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.UnmatchedEvents(options_.scan_limit));
     if (events.empty()) break;
-    RETURN_IF_ERROR(MatchEvents(events));
+    // Marked now: the next round reads the events still unmatched.
+    RETURN_IF_ERROR(MatchEvents(events, MarkMatched::kNow));
   }
   for (;;) {
     ASSIGN_OR_RETURN(std::vector<WaitRecord> waits, store_.UnscannedWaits(options_.scan_limit));

@@ -205,7 +205,10 @@ class Engine {
       const store::EventRecord& event);
   // Resolves the waits and cancel_on that stored events match, then marks them matched (when
   // there is nothing to resolve, the marks are deferred to a later commit).
-  [[nodiscard]] Status MatchEvents(const std::vector<store::EventRecord>& events);
+  // How MatchEvents marks events that leave nothing to resolve.
+  enum class MarkMatched { kWithNextCommit, kNow };
+  [[nodiscard]] Status MatchEvents(const std::vector<store::EventRecord>& events,
+                                   MarkMatched mark = MarkMatched::kWithNextCommit);
   // Resolves newly registered waits against events stored before them, then marks them scanned.
   [[nodiscard]] Status ScanWaits(const std::vector<store::WaitRecord>& waits);
   // True when `event` satisfies `wait`'s condition and arrived in its window.
