@@ -176,6 +176,16 @@ EmailAction RelayedAction(const SmtpServer& server, const TcpRelay& relay) {
 
 Json Receipt() { return {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}}; }
 
+// A STARTTLS server with the test certificates that wants AUTH as mailer / s3cret-pw.
+SmtpServerOptions TlsAuthServerOptions(const testing::TestCertificates& certs) {
+  SmtpServerOptions options;
+  options.tls_cert = certs.server_cert;
+  options.tls_key = certs.server_key;
+  options.auth_user = "mailer";
+  options.auth_password = "s3cret-pw";
+  return options;
+}
+
 std::vector<std::string> MessageIds(const std::vector<testing::ReceivedMail>& mails) {
   std::vector<std::string> ids;
   for (const auto& mail : mails) ids.push_back(ParseWithPython(mail.data)["message_id"]);
@@ -350,12 +360,7 @@ TEST(EmailActionTest, ACutConnectionIsReplaced) {
 TEST(EmailActionTest, AKeptConnectionStaysEncryptedAndAuthenticated) {
   std::string dir = testing::MakeTempDir();
   testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
-  SmtpServerOptions server_options;
-  server_options.tls_cert = certs.server_cert;
-  server_options.tls_key = certs.server_key;
-  server_options.auth_user = "mailer";
-  server_options.auth_password = "s3cret-pw";
-  auto server = SmtpServer::Start(server_options);
+  auto server = SmtpServer::Start(TlsAuthServerOptions(certs));
   TcpRelay relay(server->port());
   EmailActionOptions options;
   options.smtp = SmtpConfig{"smtp://localhost:" + std::to_string(relay.port()), "ops@example.com",
@@ -479,12 +484,7 @@ TEST(EmailActionTest, StartTlsRequiredRefusesAServerWithoutIt) {
 TEST(EmailActionTest, StartTlsWithAuthFromSecrets) {
   std::string dir = testing::MakeTempDir();
   testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
-  SmtpServerOptions server_options;
-  server_options.tls_cert = certs.server_cert;
-  server_options.tls_key = certs.server_key;
-  server_options.auth_user = "mailer";
-  server_options.auth_password = "s3cret-pw";
-  auto server = SmtpServer::Start(server_options);
+  auto server = SmtpServer::Start(TlsAuthServerOptions(certs));
 
   Secrets secrets(std::map<std::string, std::string>{{"SMTP_PASSWORD", "s3cret-pw"}});
   EmailActionOptions options;
