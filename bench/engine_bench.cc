@@ -7,6 +7,7 @@
 // Usage: engine_bench [--runs N] [--clients N] [--workers N] [--sleepers N] [--waits N (0: none)]
 //                     [--repeat R] [--dir DIR]
 //        engine_bench [--clients N --workers N] --profile-runs N   (only the engine part of (a))
+// With BENCH_VERBOSE set, (a) also prints how many store transactions it took (to stderr).
 #include <sqlite3.h>
 
 #include <algorithm>
