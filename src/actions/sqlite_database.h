@@ -1,12 +1,14 @@
 // SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
-// natively; each runs in its own transaction (BEGIN IMMEDIATE when it writes, so a busy
-// database is detected up front). Writing statements of this process take turns through the
-// file's SqliteWriterGate, so that transactions commit back to back instead of polling SQLite's
-// lock; readers do not wait for it. The statement timeout covers the wait
-// for the gate (running out there is kUnavailable, "busy", as SQLITE_BUSY is), SQLite's busy
-// timeout for writers in other processes, and the statement itself (a progress handler).
-// Connections are kept in a small pool. The file keeps its own journal mode and SQLite's default
-// synchronous=FULL: a statement returns only once its commit is durable.
+// natively. A reading statement runs in a transaction of its own. Writing statements go through
+// the target's SqliteCommitGroup: steps that write at the same time share one transaction and
+// one commit, each in a savepoint of its own, so each is still atomic and a failed one undoes
+// only itself (see actions/sqlite_commit_group.h). Groups of this process, of every target that
+// names the file, take turns through the file's SqliteWriterGate; readers do not wait for it.
+// The statement timeout covers the wait in the queue and for the gate (running out there is
+// kUnavailable, "busy", as SQLITE_BUSY is), SQLite's busy timeout for writers in other
+// processes, and the statement itself (a progress handler). Connections are kept in a small
+// pool. The file keeps its own journal mode and SQLite's default synchronous=FULL: a statement
+// returns only once its commit is durable.
 //
 // Thread-safety: Execute may be called from many threads; each call uses its own connection.
 #pragma once
@@ -17,7 +19,7 @@
 #include <vector>
 
 #include "actions/database.h"
-#include "actions/sqlite_writer_gate.h"
+#include "actions/sqlite_commit_group.h"
 
 struct sqlite3;
 
@@ -33,6 +35,9 @@ class SqliteDatabase final : public Database {
   StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
                                 Duration timeout) override;
 
+  // The target's commit group (for tests).
+  SqliteCommitGroup& TEST_commit_group() { return commit_group_; }
+
  private:
   StatusOr<sqlite3*> Acquire();
   void Release(sqlite3* db);
@@ -40,7 +45,7 @@ class SqliteDatabase final : public Database {
   const std::string label_;
   const std::string path_;
   const size_t max_idle_;
-  const std::shared_ptr<SqliteWriterGate> writer_gate_;
+  SqliteCommitGroup commit_group_;
   std::mutex mu_;
   std::vector<sqlite3*> idle_;  // GUARDED_BY(mu_)
 };
