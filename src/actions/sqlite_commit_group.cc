@@ -22,7 +22,7 @@ struct SqliteCommitGroup::Step {
 SqliteCommitGroup::SqliteCommitGroup(std::string label, std::shared_ptr<SqliteWriterGate> gate)
     : label_(std::move(label)), gate_(std::move(gate)) {}
 
-StatusOr<QueryResult> SqliteCommitGroup::Write(sqlite3* connection, std::string_view sql,
+StatusOr<QueryResult> SqliteCommitGroup::Write(SqliteConnection& connection, std::string_view sql,
                                                const Json& params, Deadline deadline) {
   Step step;
   step.sql = sql;
@@ -65,7 +65,7 @@ StatusOr<QueryResult> SqliteCommitGroup::Write(sqlite3* connection, std::string_
   return std::move(*step.result);
 }
 
-void SqliteCommitGroup::RunGroup(sqlite3* connection, std::deque<Step*>& group) {
+void SqliteCommitGroup::RunGroup(SqliteConnection& connection, std::deque<Step*>& group) {
   Deadline last = group.front()->deadline;
   for (Step* step : group) last = std::max(last, step->deadline);
   if (!gate_->Enter(last)) {
@@ -79,29 +79,30 @@ void SqliteCommitGroup::RunGroup(sqlite3* connection, std::deque<Step*>& group) 
   // What is left of the time, for writers in other processes (SQLite's busy handler).
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       last - std::chrono::steady_clock::now());
-  sqlite3_busy_timeout(connection, static_cast<int>(std::max<long long>(1, left.count())));
+  sqlite3_busy_timeout(connection.handle(), static_cast<int>(std::max<long long>(1, left.count())));
 
   std::deque<Step*> pending = group;
   while (!RunPass(connection, pending)) {
   }
-  if (!sqlite3_get_autocommit(connection)) {
-    sqlite3_exec(connection, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
+  if (!sqlite3_get_autocommit(connection.handle())) connection.Exec("ROLLBACK");
   gate_->Leave();
 }
 
-StatusOr<QueryResult> SqliteCommitGroup::RunStep(sqlite3* connection, const Step& step) {
-  int rc = sqlite3_exec(connection, "SAVEPOINT step", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(label_, connection, rc, "cannot begin a savepoint");
-  ASSIGN_OR_RETURN(SqliteStatement stmt,
-                   PrepareStepStatement(label_, connection, step.sql, *step.params));
-  return RunStepStatement(label_, connection, stmt.get());
+StatusOr<QueryResult> SqliteCommitGroup::RunStep(SqliteConnection& connection, const Step& step) {
+  int rc = connection.Exec("SAVEPOINT step");
+  if (rc != SQLITE_OK) {
+    return SqliteError(label_, connection.handle(), rc, "cannot begin a savepoint");
+  }
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, connection.StepStatement(step.sql));
+  SqliteConnection::ResetOnExit reset{stmt};
+  RETURN_IF_ERROR(BindStepParameters(stmt, *step.params));
+  return RunStepStatement(label_, connection.handle(), stmt);
 }
 
-bool SqliteCommitGroup::RunPass(sqlite3* connection, std::deque<Step*>& pending) {
-  int rc = sqlite3_exec(connection, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>& pending) {
+  int rc = connection.Exec("BEGIN IMMEDIATE");
   if (rc != SQLITE_OK) {
-    Status error = SqliteError(label_, connection, rc, "cannot begin a transaction");
+    Status error = SqliteError(label_, connection.handle(), rc, "cannot begin a transaction");
     for (Step* step : pending) step->result = error;
     return true;
   }
@@ -109,7 +110,7 @@ bool SqliteCommitGroup::RunPass(sqlite3* connection, std::deque<Step*>& pending)
   // The progress handler interrupts the running statement once its own step's deadline passes.
   Deadline current_deadline = pending.front()->deadline;
   sqlite3_progress_handler(
-      connection, 1000,
+      connection.handle(), 1000,
       [](void* arg) -> int {
         return std::chrono::steady_clock::now() > *static_cast<Deadline*>(arg) ? 1 : 0;
       },
@@ -117,14 +118,14 @@ bool SqliteCommitGroup::RunPass(sqlite3* connection, std::deque<Step*>& pending)
   struct ProgressHandlerReset {
     sqlite3* connection;
     ~ProgressHandlerReset() { sqlite3_progress_handler(connection, 0, nullptr, nullptr); }
-  } reset{connection};
+  } reset{connection.handle()};
 
   std::deque<Step*> kept;  // ran and kept, waiting for the COMMIT
   for (size_t i = 0; i < pending.size(); ++i) {
     Step* step = pending[i];
     current_deadline = step->deadline;
     StatusOr<QueryResult> result = RunStep(connection, *step);
-    if (sqlite3_get_autocommit(connection)) {
+    if (sqlite3_get_autocommit(connection.handle())) {
       // SQLite rolled the whole transaction back, and with it the steps kept so far in this pass.
       // This step's result is final; those and the steps after it run again in a new transaction.
       step->result = result.ok() ? StatusOr<QueryResult>(InternalError("database " + label_ +
@@ -136,18 +137,18 @@ bool SqliteCommitGroup::RunPass(sqlite3* connection, std::deque<Step*>& pending)
       return pending.empty();
     }
     if (result.ok()) {
-      sqlite3_exec(connection, "RELEASE step", nullptr, nullptr, nullptr);
+      connection.Exec("RELEASE step");
       kept.push_back(step);
     } else {
-      sqlite3_exec(connection, "ROLLBACK TO step", nullptr, nullptr, nullptr);
-      sqlite3_exec(connection, "RELEASE step", nullptr, nullptr, nullptr);
+      connection.Exec("ROLLBACK TO step");
+      connection.Exec("RELEASE step");
     }
     step->result = std::move(result);
   }
 
-  rc = sqlite3_exec(connection, "COMMIT", nullptr, nullptr, nullptr);
+  rc = connection.Exec("COMMIT");
   if (rc != SQLITE_OK) {
-    Status error = SqliteError(label_, connection, rc, "cannot commit");
+    Status error = SqliteError(label_, connection.handle(), rc, "cannot commit");
     for (Step* step : kept) step->result = error;
   } else {
     std::lock_guard lock(mu_);

@@ -35,11 +35,10 @@
 #include <string_view>
 
 #include "actions/database.h"
+#include "actions/sqlite_connection.h"
 #include "actions/sqlite_writer_gate.h"
 #include "common/json.h"
 #include "common/status.h"
-
-struct sqlite3;
 
 namespace flowrun {
 
@@ -57,7 +56,7 @@ class SqliteCommitGroup {
   // Runs the writing statement `sql` with `params` and returns its result once committed.
   // `connection` is the caller's, outside any transaction; it is used if the caller leads a group
   // and is left outside any transaction again.
-  [[nodiscard]] StatusOr<QueryResult> Write(sqlite3* connection, std::string_view sql,
+  [[nodiscard]] StatusOr<QueryResult> Write(SqliteConnection& connection, std::string_view sql,
                                             const Json& params, Deadline deadline);
 
   // Transactions committed so far, and the steps waiting in the queue (for tests).
@@ -68,13 +67,13 @@ class SqliteCommitGroup {
   struct Step;
 
   // Runs `group` in one transaction on `connection` and stores each step's result.
-  void RunGroup(sqlite3* connection, std::deque<Step*>& group);
+  void RunGroup(SqliteConnection& connection, std::deque<Step*>& group);
   // One pass: BEGIN, the steps of `pending` each in a savepoint, COMMIT, storing each step's
   // result. False when SQLite rolled the transaction back midway: `pending` then holds the steps
   // that must run again in a new pass.
-  bool RunPass(sqlite3* connection, std::deque<Step*>& pending);
+  bool RunPass(SqliteConnection& connection, std::deque<Step*>& pending);
   // SAVEPOINT and `step`'s statement, in the open transaction.
-  StatusOr<QueryResult> RunStep(sqlite3* connection, const Step& step);
+  StatusOr<QueryResult> RunStep(SqliteConnection& connection, const Step& step);
 
   const std::string label_;
   const std::shared_ptr<SqliteWriterGate> gate_;

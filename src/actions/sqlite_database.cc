@@ -17,53 +17,41 @@ SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_i
       max_idle_(max_idle),
       commit_group_(label_, SqliteWriterGate::ForFile(path_)) {}
 
-SqliteDatabase::~SqliteDatabase() {
-  for (sqlite3* db : idle_) sqlite3_close_v2(db);
-}
+SqliteDatabase::~SqliteDatabase() = default;
 
-StatusOr<sqlite3*> SqliteDatabase::Acquire() {
+StatusOr<std::unique_ptr<SqliteConnection>> SqliteDatabase::Acquire() {
   {
     std::lock_guard lock(mu_);
     if (!idle_.empty()) {
-      sqlite3* db = idle_.back();
+      std::unique_ptr<SqliteConnection> connection = std::move(idle_.back());
       idle_.pop_back();
-      return db;
+      return connection;
     }
   }
-  sqlite3* db = nullptr;
-  int rc =
-      sqlite3_open_v2(path_.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    Status error = SqliteError(label_, db, rc, "cannot open " + path_);
-    sqlite3_close_v2(db);
-    return error;
-  }
-  sqlite3_extended_result_codes(db, 1);
-  return db;
+  return SqliteConnection::Open(label_, path_);
 }
 
-void SqliteDatabase::Release(sqlite3* db) {
+void SqliteDatabase::Release(std::unique_ptr<SqliteConnection> connection) {
   std::lock_guard lock(mu_);
-  if (idle_.size() < max_idle_ && sqlite3_get_autocommit(db)) {
-    idle_.push_back(db);
-  } else {
-    sqlite3_close_v2(db);
+  if (idle_.size() < max_idle_ && sqlite3_get_autocommit(connection->handle())) {
+    idle_.push_back(std::move(connection));
   }
 }
 
 StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& params,
                                               Duration timeout) {
-  ASSIGN_OR_RETURN(sqlite3 * db, Acquire());
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> connection, Acquire());
   struct Lease {
     SqliteDatabase* owner;
-    sqlite3* db;
+    std::unique_ptr<SqliteConnection>& connection;
     ~Lease() {
+      sqlite3* db = connection->handle();
       sqlite3_progress_handler(db, 0, nullptr, nullptr);
-      if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      owner->Release(db);
+      if (!sqlite3_get_autocommit(db)) connection->Exec("ROLLBACK");
+      owner->Release(std::move(connection));
     }
-  } lease{this, db};
+  } lease{this, connection};
+  sqlite3* db = connection->handle();
 
   const SteadyClock::time_point deadline = SteadyClock::now() + timeout;
   sqlite3_busy_timeout(db, static_cast<int>(std::max<long long>(1, timeout.count())));
@@ -74,20 +62,23 @@ StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& 
       },
       const_cast<SteadyClock::time_point*>(&deadline));
 
-  ASSIGN_OR_RETURN(SqliteStatement stmt, PrepareStepStatement(label_, db, sql, params));
-  if (!sqlite3_stmt_readonly(stmt.get())) {
-    // Prepared here only to be checked and classified; the group's leader prepares it again on
-    // its own connection.
-    stmt.reset();
-    return commit_group_.Write(db, sql, params, deadline);
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, connection->StepStatement(sql));
+  {
+    SqliteConnection::ResetOnExit reset{stmt};
+    // Bound here also for a write, so that bad parameters fail the step before it queues.
+    RETURN_IF_ERROR(BindStepParameters(stmt, params));
+    if (sqlite3_stmt_readonly(stmt)) {
+      int rc = connection->Exec("BEGIN");
+      if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot begin a transaction");
+      ASSIGN_OR_RETURN(QueryResult result, RunStepStatement(label_, db, stmt));
+      rc = connection->Exec("COMMIT");
+      if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot commit");
+      return result;
+    }
   }
-  int rc = sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot begin a transaction");
-  ASSIGN_OR_RETURN(QueryResult result, RunStepStatement(label_, db, stmt.get()));
-  stmt.reset();
-  rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot commit");
-  return result;
+  // The group's leader prepares and binds the statement again, on its own connection (which may
+  // be this one: the statement was reset above).
+  return commit_group_.Write(*connection, sql, params, deadline);
 }
 
 }  // namespace flowrun

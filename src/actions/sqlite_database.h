@@ -20,8 +20,7 @@
 
 #include "actions/database.h"
 #include "actions/sqlite_commit_group.h"
-
-struct sqlite3;
+#include "actions/sqlite_connection.h"
 
 namespace flowrun {
 
@@ -39,15 +38,15 @@ class SqliteDatabase final : public Database {
   SqliteCommitGroup& TEST_commit_group() { return commit_group_; }
 
  private:
-  StatusOr<sqlite3*> Acquire();
-  void Release(sqlite3* db);
+  StatusOr<std::unique_ptr<SqliteConnection>> Acquire();
+  void Release(std::unique_ptr<SqliteConnection> connection);
 
   const std::string label_;
   const std::string path_;
   const size_t max_idle_;
   SqliteCommitGroup commit_group_;
   std::mutex mu_;
-  std::vector<sqlite3*> idle_;  // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<SqliteConnection>> idle_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace flowrun

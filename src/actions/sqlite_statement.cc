@@ -29,9 +29,11 @@ size_t SkipTrivia(std::string_view s, size_t i) {
   return i;
 }
 
-// True when `sql` starts (after trivia) with a statement that begins or ends a transaction or
-// savepoint.
-bool IsTransactionControl(std::string_view sql) {
+}  // namespace
+
+bool IsOnlyTrivia(std::string_view text) { return SkipTrivia(text, 0) == text.size(); }
+
+bool IsTransactionStatement(std::string_view sql) {
   size_t start = SkipTrivia(sql, 0);
   size_t end = start;
   while (end < sql.size() && std::isalpha(static_cast<unsigned char>(sql[end]))) ++end;
@@ -42,6 +44,8 @@ bool IsTransactionControl(std::string_view sql) {
                                                                "ROLLBACK", "SAVEPOINT", "RELEASE"};
   return std::find(kControl.begin(), kControl.end(), word) != kControl.end();
 }
+
+namespace {
 
 std::string Base64(const unsigned char* data, size_t size) {
   static constexpr char kAlphabet[] =
@@ -99,8 +103,6 @@ Json ColumnValue(sqlite3_stmt* stmt, int column) {
 
 }  // namespace
 
-void SqliteStatementDeleter::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-
 Status SqliteError(const std::string& label, sqlite3* db, int code, const std::string& what) {
   int primary = code & 0xff;
   std::string message =
@@ -135,30 +137,11 @@ Status SqliteError(const std::string& label, sqlite3* db, int code, const std::s
   }
 }
 
-StatusOr<SqliteStatement> PrepareStepStatement(const std::string& label, sqlite3* db,
-                                               std::string_view sql, const Json& params) {
+Status BindStepParameters(sqlite3_stmt* stmt, const Json& params) {
   if (!params.is_object()) return InvalidArgumentError("params must be a map");
-  if (IsTransactionControl(sql)) {
-    return InvalidArgumentError(
-        "sql is a transaction statement (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE); "
-        "a db step already runs in a transaction of its own");
-  }
-  sqlite3_stmt* raw = nullptr;
-  const char* tail = nullptr;
-  int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), 0, &raw, &tail);
-  SqliteStatement stmt(raw);
-  if (rc != SQLITE_OK) return SqliteError(label, db, rc, "cannot prepare the statement");
-  if (!stmt) return InvalidArgumentError("sql holds no statement");
-  if (tail != nullptr) {
-    std::string_view rest(tail);
-    if (SkipTrivia(rest, 0) != rest.size()) {
-      return InvalidArgumentError("sql holds more than one statement; a db step runs exactly one");
-    }
-  }
-
   std::set<std::string, std::less<>> used;
-  for (int i = 1; i <= sqlite3_bind_parameter_count(stmt.get()); ++i) {
-    const char* name = sqlite3_bind_parameter_name(stmt.get(), i);
+  for (int i = 1; i <= sqlite3_bind_parameter_count(stmt); ++i) {
+    const char* name = sqlite3_bind_parameter_name(stmt, i);
     if (name == nullptr) {
       return InvalidArgumentError(
           "sql uses a positional placeholder (?); use named :parameters with values in params");
@@ -168,7 +151,7 @@ StatusOr<SqliteStatement> PrepareStepStatement(const std::string& label, sqlite3
     if (value == params.end()) {
       return InvalidArgumentError("sql uses :" + key + " but params has no \"" + key + "\"");
     }
-    RETURN_IF_ERROR(Bind(stmt.get(), i, *value));
+    RETURN_IF_ERROR(Bind(stmt, i, *value));
     used.insert(std::move(key));
   }
   for (const auto& [key, value] : params.items()) {
@@ -176,7 +159,7 @@ StatusOr<SqliteStatement> PrepareStepStatement(const std::string& label, sqlite3
       return InvalidArgumentError("params has \"" + key + "\", which the sql does not use");
     }
   }
-  return stmt;
+  return OkStatus();
 }
 
 StatusOr<QueryResult> RunStepStatement(const std::string& label, sqlite3* db, sqlite3_stmt* stmt) {
@@ -184,9 +167,11 @@ StatusOr<QueryResult> RunStepStatement(const std::string& label, sqlite3* db, sq
   // Total changes, not sqlite3_changes: that one keeps the count of an earlier statement on this
   // connection when this one (DDL, for example) changes no rows.
   const long long changes_before = sqlite3_total_changes64(db);
-  const int columns = sqlite3_column_count(stmt);
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    // Counted after the step: a kept statement is prepared again inside sqlite3_step when the
+    // schema changed, and `SELECT *` may then have more columns.
+    const int columns = sqlite3_column_count(stmt);
     Json row = Json::object();
     for (int c = 0; c < columns; ++c) row[sqlite3_column_name(stmt, c)] = ColumnValue(stmt, c);
     result.rows.push_back(std::move(row));
