@@ -19,11 +19,12 @@ struct SqliteCommitGroup::Step {
   std::condition_variable wake;
 };
 
-SqliteCommitGroup::SqliteCommitGroup(std::string label, std::shared_ptr<SqliteWriterGate> gate)
-    : label_(std::move(label)), gate_(std::move(gate)) {}
+SqliteCommitGroup::SqliteCommitGroup(std::string label, std::string path,
+                                     std::shared_ptr<SqliteWriterGate> gate)
+    : label_(std::move(label)), path_(std::move(path)), gate_(std::move(gate)) {}
 
-StatusOr<QueryResult> SqliteCommitGroup::Write(SqliteConnection& connection, std::string_view sql,
-                                               const Json& params, Deadline deadline) {
+StatusOr<QueryResult> SqliteCommitGroup::Write(std::string_view sql, const Json& params,
+                                               Deadline deadline) {
   Step step;
   step.sql = sql;
   step.params = &params;
@@ -54,7 +55,7 @@ StatusOr<QueryResult> SqliteCommitGroup::Write(SqliteConnection& connection, std
     queue_.pop_front();
   }
   lock.unlock();
-  RunGroup(connection, group);
+  RunGroup(group);
   lock.lock();
   leading_ = false;
   for (Step* member : group) {
@@ -65,7 +66,16 @@ StatusOr<QueryResult> SqliteCommitGroup::Write(SqliteConnection& connection, std
   return std::move(*step.result);
 }
 
-void SqliteCommitGroup::RunGroup(SqliteConnection& connection, std::deque<Step*>& group) {
+void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
+  if (connection_ == nullptr) {
+    StatusOr<std::unique_ptr<SqliteConnection>> opened = SqliteConnection::Open(label_, path_);
+    if (!opened.ok()) {
+      for (Step* step : group) step->result = opened.status();
+      return;
+    }
+    connection_ = std::move(*opened);
+  }
+  SqliteConnection& connection = *connection_;
   Deadline last = group.front()->deadline;
   for (Step* step : group) last = std::max(last, step->deadline);
   if (!gate_->Enter(last)) {
@@ -85,6 +95,8 @@ void SqliteCommitGroup::RunGroup(SqliteConnection& connection, std::deque<Step*>
   while (!RunPass(connection, pending)) {
   }
   if (!sqlite3_get_autocommit(connection.handle())) connection.Exec("ROLLBACK");
+  // A connection that cannot even roll back is in no state to be used again.
+  if (!sqlite3_get_autocommit(connection.handle())) connection_.reset();
   gate_->Leave();
 }
 

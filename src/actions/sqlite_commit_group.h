@@ -3,8 +3,9 @@
 // one each. LevelDB's write path works the same way.
 //
 // Steps queue in arrival order. The step at the front, when no group is running, leads: it takes
-// up to kMaxGroupSize steps from the front and, on its own connection and holding the file's
-// SqliteWriterGate, runs
+// up to kMaxGroupSize steps from the front and, on the group's one connection (opened on first
+// use; one at a time leads, so the pages it caches are the file's written pages, kept once) and
+// holding the file's SqliteWriterGate, runs
 //
 //   BEGIN IMMEDIATE; { SAVEPOINT; statement; RELEASE | ROLLBACK TO } for each step; COMMIT
 //
@@ -47,17 +48,15 @@ class SqliteCommitGroup {
   using Deadline = std::chrono::steady_clock::time_point;
   static constexpr size_t kMaxGroupSize = 64;
 
-  // `label` names the target in errors; `gate` is the file's (shared with the other targets of
-  // this process that name the same file).
-  SqliteCommitGroup(std::string label, std::shared_ptr<SqliteWriterGate> gate);
+  // `label` names the target in errors; `path` is its file, and `gate` the file's (shared with
+  // the other targets of this process that name the same file).
+  SqliteCommitGroup(std::string label, std::string path, std::shared_ptr<SqliteWriterGate> gate);
   SqliteCommitGroup(const SqliteCommitGroup&) = delete;
   SqliteCommitGroup& operator=(const SqliteCommitGroup&) = delete;
 
   // Runs the writing statement `sql` with `params` and returns its result once committed.
-  // `connection` is the caller's, outside any transaction; it is used if the caller leads a group
-  // and is left outside any transaction again.
-  [[nodiscard]] StatusOr<QueryResult> Write(SqliteConnection& connection, std::string_view sql,
-                                            const Json& params, Deadline deadline);
+  [[nodiscard]] StatusOr<QueryResult> Write(std::string_view sql, const Json& params,
+                                            Deadline deadline);
 
   // Transactions committed so far, and the steps waiting in the queue (for tests).
   size_t TEST_commits();
@@ -66,8 +65,8 @@ class SqliteCommitGroup {
  private:
   struct Step;
 
-  // Runs `group` in one transaction on `connection` and stores each step's result.
-  void RunGroup(SqliteConnection& connection, std::deque<Step*>& group);
+  // Runs `group` in one transaction on the group's connection and stores each step's result.
+  void RunGroup(std::deque<Step*>& group);
   // One pass: BEGIN, the steps of `pending` each in a savepoint, COMMIT, storing each step's
   // result. False when SQLite rolled the transaction back midway: `pending` then holds the steps
   // that must run again in a new pass.
@@ -76,7 +75,9 @@ class SqliteCommitGroup {
   StatusOr<QueryResult> RunStep(SqliteConnection& connection, const Step& step);
 
   const std::string label_;
+  const std::string path_;
   const std::shared_ptr<SqliteWriterGate> gate_;
+  std::unique_ptr<SqliteConnection> connection_;  // used by the leader only
   std::mutex mu_;
   std::deque<Step*> queue_;  // GUARDED_BY(mu_); steps no leader has taken yet
   bool leading_ = false;     // GUARDED_BY(mu_); a group is running

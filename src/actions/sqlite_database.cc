@@ -15,7 +15,7 @@ SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_i
     : label_(std::move(label)),
       path_(std::move(path)),
       max_idle_(max_idle),
-      commit_group_(label_, SqliteWriterGate::ForFile(path_)) {}
+      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_)) {}
 
 SqliteDatabase::~SqliteDatabase() = default;
 
@@ -76,9 +76,8 @@ StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& 
       return result;
     }
   }
-  // The group's leader prepares and binds the statement again, on its own connection (which may
-  // be this one: the statement was reset above).
-  return commit_group_.Write(*connection, sql, params, deadline);
+  // The group's leader prepares and binds the statement again, on the group's connection.
+  return commit_group_.Write(sql, params, deadline);
 }
 
 }  // namespace flowrun

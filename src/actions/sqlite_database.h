@@ -1,14 +1,14 @@
 // SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
 // natively. A reading statement runs in a transaction of its own. Writing statements go through
-// the target's SqliteCommitGroup: steps that write at the same time share one transaction and
-// one commit, each in a savepoint of its own, so each is still atomic and a failed one undoes
-// only itself (see actions/sqlite_commit_group.h). Groups of this process, of every target that
-// names the file, take turns through the file's SqliteWriterGate; readers do not wait for it.
-// The statement timeout covers the wait in the queue and for the gate (running out there is
-// kUnavailable, "busy", as SQLITE_BUSY is), SQLite's busy timeout for writers in other
-// processes, and the statement itself (a progress handler). Connections are kept in a small
-// pool. The file keeps its own journal mode and SQLite's default synchronous=FULL: a statement
-// returns only once its commit is durable.
+// the target's SqliteCommitGroup (checked first on a pooled connection, run on the group's own):
+// steps that write at the same time share one transaction and one commit, each in a savepoint of
+// its own, so each is still atomic and a failed one undoes only itself (see
+// actions/sqlite_commit_group.h). Groups of this process, of every target that names the file, take
+// turns through the file's SqliteWriterGate; readers do not wait for it. The statement timeout
+// covers the wait in the queue and for the gate (running out there is kUnavailable, "busy", as
+// SQLITE_BUSY is), SQLite's busy timeout for writers in other processes, and the statement itself
+// (a progress handler). Connections are kept in a small pool. The file keeps its own journal mode
+// and SQLite's default synchronous=FULL: a statement returns only once its commit is durable.
 //
 // Thread-safety: Execute may be called from many threads; each call uses its own connection.
 #pragma once
