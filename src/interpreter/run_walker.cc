@@ -959,7 +959,9 @@ WalkResult RunWalker::Walk(TimePoint now) {
     // Otherwise the run has failed for good with the original error.
     if (outcome.kind == Outcome::Kind::kFailed) outcome.value = error;
   }
-  result.new_waits = new_waits_;
+  // Cleared at the start of the next walk anyway: handed over rather than copied.
+  result.new_waits = std::move(new_waits_);
+  new_waits_.clear();
   switch (outcome.kind) {
     case Outcome::Kind::kNext:
       result.state = WalkResult::State::kCompleted;
@@ -982,16 +984,17 @@ WalkResult RunWalker::Walk(TimePoint now) {
       break;
   }
   result.state = WalkResult::State::kSuspended;
-  result.actions = actions_;
+  const bool keep_lease = !actions_.empty();
+  result.actions = std::move(actions_);
+  actions_.clear();
   std::optional<TimePoint> due = earliest_due_;
   if (run_.deadline && (!due || *run_.deadline < *due)) due = run_.deadline;
-  RunStatus status = !actions_.empty() ? RunStatus::kRunning
-                     : has_wait_       ? RunStatus::kWaiting
-                     : has_sleep_      ? RunStatus::kSleeping
-                                       : RunStatus::kRunning;
+  RunStatus status = keep_lease   ? RunStatus::kRunning
+                     : has_wait_  ? RunStatus::kWaiting
+                     : has_sleep_ ? RunStatus::kSleeping
+                                  : RunStatus::kRunning;
   result.status = status;
   run_.status = status;
-  const bool keep_lease = !actions_.empty();
   batch_.Add(store::UpdateRunOp{
       .run_id = run_.id,
       .status = status,
