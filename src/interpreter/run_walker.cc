@@ -231,14 +231,19 @@ StatusOr<Json> RunWalker::Render(const CompiledStep& step, const std::string& ke
 void RunWalker::SetStepScope(const CompiledStep& step, const Json& record) {
   Json& entry = scope_["steps"][step.id];
   entry = Json::object();
-  auto field = [&record](const char* name, Json fallback) {
+  // Each field is copied once, straight from the record into the scope.
+  auto set = [&record, &entry](const char* name, auto fallback) {
     auto it = record.find(name);
-    return it == record.end() ? fallback : *it;
+    if (it == record.end()) {
+      entry[name] = fallback;
+    } else {
+      entry[name] = *it;
+    }
   };
-  entry["output"] = field("output", nullptr);
-  entry["status"] = field("status", "completed");
-  entry["error"] = field("error", nullptr);
-  entry["attempts"] = field("attempts", 0);
+  set("output", nullptr);
+  set("status", "completed");
+  set("error", nullptr);
+  set("attempts", 0);
 }
 
 RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::string& key,
