@@ -329,7 +329,9 @@ RunWalker::Outcome RunWalker::Replay(const CompiledStep& step, const std::string
   }
   if (outcome == "returned") return {Outcome::Kind::kReturned, record.value("output", Json())};
   if (outcome == "failed") return {Outcome::Kind::kFailed, record.value("error", Json())};
-  return {Outcome::Kind::kNext, record.value("output", Json())};
+  auto output = record.find("output");
+  if (output == record.end()) return {Outcome::Kind::kNext, nullptr};
+  return {Outcome::Kind::kNext, nullptr, &*output};
 }
 
 void RunWalker::RestoreSetVars(const CompiledStep& step, const std::string& key,
@@ -356,11 +358,14 @@ void RunWalker::ReplayHandler(const CompiledStep& step, const Json& record, Fram
 
 RunWalker::Outcome RunWalker::WalkList(const StepList& steps, Frame& frame) {
   Json last;
+  const Json* last_borrowed = nullptr;
   for (const CompiledStep& step : steps) {
     Outcome outcome = WalkStep(step, frame);
     if (outcome.kind != Outcome::Kind::kNext) return outcome;
-    last = std::move(outcome.value);
+    last_borrowed = outcome.borrowed;
+    if (!last_borrowed) last = std::move(outcome.value);
   }
+  if (last_borrowed) return {Outcome::Kind::kNext, *last_borrowed};
   return {Outcome::Kind::kNext, std::move(last)};
 }
 

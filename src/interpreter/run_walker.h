@@ -98,6 +98,10 @@ class RunWalker {
     enum class Kind { kNext, kSuspended, kReturned, kFailed, kCancelled };
     Kind kind = Kind::kNext;
     Json value;  // the output (kNext, kReturned) or the error (kFailed)
+    // Instead of `value`, for a kNext that WalkStep returns: the output as held in completed_,
+    // which is not copied unless it is needed (only the last step of a list gives the list's
+    // output). Valid until the walk ends: a walk replaces no record of completed_.
+    const Json* borrowed = nullptr;
   };
   struct Frame {
     std::vector<int> indices;
