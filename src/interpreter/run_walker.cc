@@ -935,17 +935,26 @@ void RunWalker::Finish(WalkResult& result, RunStatus status, Json output, Json e
 
 WalkResult RunWalker::Walk(TimePoint now) {
   now_ = now;
-  // Built member by member: an initializer list would copy every value twice.
-  scope_ = Json::object();
-  scope_["event"] = run_.event;
-  scope_["steps"] = Json::object();
-  scope_["vars"] = Json::object();
-  scope_["secrets"] = env_.secrets;
-  Json& run = scope_["run"];
-  run["id"] = run_.id;
-  run["flow"] = run_.flow_id;
-  run["revision"] = run_.revision;
-  run["started_at"] = FormatTimestamp(run_.created_at);
+  if (scope_.is_object()) {
+    // A later walk of this walker: `event`, `secrets` and `run` are as the first walk built them
+    // (a walk restores what it shadows, and the run and the secrets do not change), so only what
+    // the walk itself sets starts over.
+    scope_["steps"] = Json::object();
+    scope_["vars"] = Json::object();
+    scope_.erase("error");
+  } else {
+    // Built member by member: an initializer list would copy every value twice.
+    scope_ = Json::object();
+    scope_["event"] = run_.event;
+    scope_["steps"] = Json::object();
+    scope_["vars"] = Json::object();
+    scope_["secrets"] = env_.secrets;
+    Json& run = scope_["run"];
+    run["id"] = run_.id;
+    run["flow"] = run_.flow_id;
+    run["revision"] = run_.revision;
+    run["started_at"] = FormatTimestamp(run_.created_at);
+  }
   nondet_cursor_.clear();
   actions_.clear();
   new_waits_.clear();
