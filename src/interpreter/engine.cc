@@ -790,7 +790,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
     std::vector<EventRecord> to_match;
     std::vector<WaitRecord> to_scan;
     std::vector<std::unique_ptr<RunWalker>> next;
-    std::vector<std::pair<RunWalker*, const WalkResult*>> with_actions;
+    std::vector<std::pair<RunWalker*, WalkResult*>> with_actions;
     for (size_t i = 0; i < active.size(); ++i) {
       BatchResult& result = results[i];
       if (result.status.code() == StatusCode::kAborted) continue;  // the lease was lost
@@ -810,7 +810,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
       if (walks[i].state != WalkResult::State::kSuspended && options_.on_run_finished) {
         options_.on_run_finished(active[i]->run().flow_id, walks[i].status);
       }
-      for (const WaitRecord& w : walks[i].new_waits) to_scan.push_back(w);
+      for (WaitRecord& w : walks[i].new_waits) to_scan.push_back(std::move(w));
       if (walks[i].state == WalkResult::State::kSuspended && !walks[i].actions.empty()) {
         with_actions.emplace_back(active[i].get(), &walks[i]);
       }
@@ -819,7 +819,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
     RETURN_IF_ERROR(ScanWaits(to_scan));
 
     for (auto& [walker, walk] : with_actions) {
-      for (const PendingAction& action : walk->actions) {
+      for (PendingAction& action : walk->actions) {
         Action* implementation = actions_ ? actions_(action.step->action) : nullptr;
         StatusOr<Json> result = NotFoundError("step \"" + action.step->id + "\": no action \"" +
                                               action.step->action + "\"");
@@ -829,15 +829,17 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
           request.step_key = action.step_key;
           request.idempotency_key = IdempotencyKey(walker->run().id, action.step_key);
           request.attempt = action.attempt;
-          request.arguments = action.arguments;
+          // Lent to the request and taken back: the walker journals them (redacted) as the input.
+          request.arguments = std::move(action.arguments);
           request.deadline = action.deadline;
           RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeAction));
           const TimePoint began = clock_.Now();
           result = implementation->Execute(request);
           finished_steps.emplace_back(action.step->action, clock_.Now() - began);
           RETURN_IF_ERROR(failpoints_.Hit(kFailAfterAction));
+          action.arguments = std::move(request.arguments);
         }
-        walker->RecordActionResult(action, result, clock_.Now());
+        walker->RecordActionResult(std::move(action), std::move(result), clock_.Now());
       }
     }
     for (size_t i = 0; i < active.size(); ++i) {

@@ -861,16 +861,17 @@ RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::s
   return Suspend(now_, RunStatus::kRunning);
 }
 
-void RunWalker::RecordActionResult(const PendingAction& action, const StatusOr<Json>& result,
-                                   TimePoint now) {
+void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now) {
   now_ = now;
   const std::string& key = action.step_key;
   if (result.ok()) {
-    Json record = Json{{"status", "completed"},
-                       {"outcome", "next"},
-                       {"output", RedactSecrets(*result, env_.secrets)},
-                       {"attempts", action.attempt},
-                       {"input", RedactSecrets(action.arguments, env_.secrets)}};
+    // Built member by member: an initializer list would copy the output and the arguments.
+    Json record = Json::object();
+    record["status"] = "completed";
+    record["outcome"] = "next";
+    record["output"] = RedactSecrets(std::move(*result), env_.secrets);
+    record["attempts"] = action.attempt;
+    record["input"] = RedactSecrets(std::move(action.arguments), env_.secrets);
     Append(key, JournalKind::kCompleted, std::move(record));
     return;
   }

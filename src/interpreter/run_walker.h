@@ -77,8 +77,9 @@ class RunWalker {
   WalkResult Walk(TimePoint now);
 
   // Records the outcome of an attempt returned by Walk: the completion, or a failed attempt with
-  // its retry time, or a final failure.
-  void RecordActionResult(const PendingAction& action, const StatusOr<Json>& result, TimePoint now);
+  // its retry time, or a final failure. Takes the action and the result by value: a caller done
+  // with them moves them in, and the output and arguments are redacted in place, never copied.
+  void RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now);
 
   // The records and ops accumulated since the last call. Starts with a lease check.
   store::WriteBatch TakeBatch();
