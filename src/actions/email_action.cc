@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
 
 #include "actions/mime_message.h"
 #include "actions/smtp_connection_pool.h"
@@ -81,14 +82,18 @@ StatusOr<Email> ParseEmail(const Json& args, const std::string& default_from) {
   return email;
 }
 
-// Collects the server's reply lines, so that errors quote what the server said.
-int CaptureReplies(CURL*, curl_infotype type, char* data, size_t size, void* user) {
-  if (type == CURLINFO_HEADER_IN) {
-    std::string line(data, size);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    *static_cast<std::string*>(user) = line;
+// Keeps the server's last 4xx or 5xx reply line, so that errors quote what the server said (a
+// failed transfer may still say QUIT, whose reply must not hide the refusal). libcurl hands every
+// SMTP reply line to the header callback; unlike CURLOPT_VERBOSE with a debug callback, this
+// formats nothing.
+size_t CaptureRefusal(char* data, size_t size, size_t count, void* user) {
+  size_t n = size * count;
+  if (n > 0 && (data[0] == '4' || data[0] == '5')) {
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    static_cast<std::string*>(user)->assign(line);
   }
-  return 0;
+  return n;
 }
 
 struct Upload {
@@ -199,7 +204,7 @@ CURLcode Transfer(const EmailActionOptions& options, SmtpHandle& handle, const s
   CURL* h = handle.curl;
   // A clean slate for this message; the handle's open connection survives the reset.
   curl_easy_reset(h);
-  handle.last_reply.clear();
+  handle.refusal.clear();
   handle.error[0] = 0;
   curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
@@ -214,9 +219,8 @@ CURLcode Transfer(const EmailActionOptions& options, SmtpHandle& handle, const s
                    static_cast<long>(std::min(timeout, options.connect_timeout).count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, handle.error);
-  curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);  // feeds CaptureReplies; nothing is printed
-  curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, CaptureReplies);
-  curl_easy_setopt(h, CURLOPT_DEBUGDATA, &handle.last_reply);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CaptureRefusal);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &handle.refusal);
   long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
                  : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
                                                       : CURLUSESSL_TRY;
@@ -233,15 +237,14 @@ CURLcode Transfer(const EmailActionOptions& options, SmtpHandle& handle, const s
 // Translates a failed transfer: the code carries the retry decision.
 Status SmtpError(const SmtpConfig& smtp, const SmtpHandle& handle, CURLcode code) {
   CURL* h = handle.curl;
-  const std::string& last_reply = handle.last_reply;
+  const std::string& refusal = handle.refusal;
   const char* error_buffer = handle.error;
   long reply = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
   std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
   std::string where = "SMTP " + smtp.url;
-  if (reply >= 400 && reply < 600 && !last_reply.empty() &&
-      last_reply.rfind(std::to_string(reply), 0) == 0) {
-    detail = "server replied \"" + last_reply + "\"";
+  if (reply >= 400 && reply < 600 && refusal.rfind(std::to_string(reply), 0) == 0) {
+    detail = "server replied \"" + refusal + "\"";
   }
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -309,10 +312,12 @@ Status EmailAction::SendSmtp(const std::string& envelope_from,
     }
     long new_connections = 0;
     curl_easy_getinfo(handle->curl, CURLINFO_NUM_CONNECTS, &new_connections);
+    long reply = 0;  // the code of the last reply this transfer read; 0 when it read none
+    curl_easy_getinfo(handle->curl, CURLINFO_RESPONSE_CODE, &reply);
     // A kept connection that the server closed just as it was reused fails before the server
     // said a word: nothing was delivered, so one more try on a new connection is safe.
     bool reused_connection_died =
-        new_connections == 0 && handle->last_reply.empty() &&
+        new_connections == 0 && reply == 0 &&
         (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING);
     if (reused_connection_died && attempt == 1) continue;  // the handle and its connection go
     return SmtpError(*options_.smtp, *handle, code);

@@ -22,8 +22,8 @@
 namespace flowrun {
 
 // One easy handle and the per-message state its callbacks write into. The callbacks' pointers
-// target this object, which outlives the handle: curl_easy_cleanup may still say QUIT and report
-// the server's reply.
+// target this object, which outlives the handle: curl_easy_cleanup may still say QUIT and hand
+// the server's reply to the header callback.
 struct SmtpHandle {
   SmtpHandle();
   ~SmtpHandle();
@@ -31,7 +31,7 @@ struct SmtpHandle {
   SmtpHandle& operator=(const SmtpHandle&) = delete;
 
   CURL* curl;                         // null when libcurl could not create a handle
-  std::string last_reply;             // the last reply line read from the server
+  std::string refusal;                // the last 4xx or 5xx reply line read from the server
   char error[CURL_ERROR_SIZE] = {0};  // libcurl's error buffer
 };
 
