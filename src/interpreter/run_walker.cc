@@ -143,10 +143,21 @@ RunWalker::RunWalker(std::shared_ptr<const Program> program, store::RunRecord ru
 
 void RunWalker::Append(const std::string& key, JournalKind kind, Json data) {
   switch (kind) {
-    case JournalKind::kCompleted:
-      completed_[key] = data;
+    case JournalKind::kCompleted: {
+      // The walker reads a completion's status, outcome, output, error and flags but never its
+      // input (the rendered arguments, journaled for display): its own copy leaves that out.
+      Json& known = completed_[key];
+      if (data.is_object() && data.contains("input")) {
+        known = Json::object();
+        for (auto it = data.begin(); it != data.end(); ++it) {
+          if (it.key() != "input") known[it.key()] = it.value();
+        }
+      } else {
+        known = data;
+      }
       completed_in_batch_ = true;
       break;
+    }
     case JournalKind::kAttempt:
       attempts_[key].push_back(data);
       break;
@@ -253,8 +264,7 @@ RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::stri
   record["status"] = "completed";
   record["outcome"] = outcome;
   // The run sees the redacted value too (a returned output is the run's stored output).
-  output = RedactSecrets(std::move(output), env_.secrets);
-  record["output"] = output;
+  record["output"] = RedactSecrets(std::move(output), env_.secrets);
   if (extra.is_object()) record.update(extra);
   auto attempts = attempts_.find(key);
   record["attempts"] =
@@ -262,8 +272,10 @@ RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::stri
   if (!input.is_null()) record["input"] = RedactSecrets(std::move(input), env_.secrets);
   SetStepScope(step, record);
   Append(key, JournalKind::kCompleted, std::move(record));
-  return {outcome == "returned" ? Outcome::Kind::kReturned : Outcome::Kind::kNext,
-          std::move(output)};
+  // The output as the walker now holds it in completed_; copied only where it is used.
+  const Json& kept = completed_.find(key)->second["output"];
+  if (outcome == "returned") return {Outcome::Kind::kReturned, kept};
+  return {Outcome::Kind::kNext, nullptr, &kept};
 }
 
 RunWalker::Outcome RunWalker::Suspend(std::optional<TimePoint> due, RunStatus status) {
@@ -282,8 +294,8 @@ RunWalker::Outcome RunWalker::FailStep(const CompiledStep& step, const std::stri
                          {"output", nullptr},
                          {"error", error},
                          {"attempts", attempts}};
-      Append(key, JournalKind::kCompleted, record);
       SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
       return {Outcome::Kind::kFailed, std::move(error)};
     }
     case OnError::Mode::kContinue: {
@@ -292,8 +304,8 @@ RunWalker::Outcome RunWalker::FailStep(const CompiledStep& step, const std::stri
                          {"output", nullptr},
                          {"error", error},
                          {"attempts", attempts}};
-      Append(key, JournalKind::kCompleted, record);
       SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
       return {Outcome::Kind::kNext, nullptr};
     }
     case OnError::Mode::kHandler: {
@@ -310,8 +322,8 @@ RunWalker::Outcome RunWalker::FailStep(const CompiledStep& step, const std::stri
       // carry their own outputs, and the run goes on after the handled step.
       Json record = Json{{"status", "failed"}, {"outcome", "next"},    {"output", nullptr},
                          {"error", error},     {"attempts", attempts}, {"handled", true}};
-      Append(key, JournalKind::kCompleted, record);
       SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
       return {Outcome::Kind::kNext, nullptr};
     }
   }
@@ -401,8 +413,8 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
     if (!*condition) {
       Json record =
           Json{{"status", "skipped"}, {"outcome", "next"}, {"output", nullptr}, {"attempts", 0}};
-      Append(key, JournalKind::kCompleted, record);
       SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
       return {Outcome::Kind::kNext, nullptr};
     }
   }
@@ -410,7 +422,7 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
   Outcome outcome = WalkControl(step, key, frame);
   switch (outcome.kind) {
     case Outcome::Kind::kNext:
-      return Complete(step, key, outcome.value);
+      return Complete(step, key, std::move(outcome.value));
     case Outcome::Kind::kFailed:
       return FailStep(step, key, frame, outcome.value, 1);
     default:
