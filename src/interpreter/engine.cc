@@ -140,7 +140,17 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
       }
     }
   }
+  // Noted whether or not the commit succeeds: a failed commit may still have stored them.
+  bool schedules = false;
+  for (const WriteBatch& batch : batches) {
+    for (const store::WriteOp& op : batch.ops) {
+      schedules = schedules || std::holds_alternative<store::ScheduleEventOp>(op);
+    }
+  }
   auto results = CommitBatches(std::move(batches));
+  // After the commit: a check that read the store before it must not clear the flag (see
+  // ScheduledEventCheck::FoundNone).
+  if (schedules) scheduled_check_.MayExist();
   bool marks_committed = false;
   if (results.ok() && results->size() > requested) {
     marks_committed = results->back().status.ok();
@@ -701,9 +711,22 @@ Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
 }
 
 Status Engine::ReleaseDueEvents(TimePoint now) {
+  const ScheduledEventCheck::Query query = scheduled_check_.Next(now);
+  if (!query.due) return OkStatus();
   ASSIGN_OR_RETURN(std::vector<EventRecord> due,
                    store_.DueScheduledEvents(now, options_.scan_limit));
-  if (due.empty()) return OkStatus();
+  // All due ones are released below (or the call fails); whether any remain for later decides
+  // whether the next calls ask again.
+  bool none_left = false;
+  if (query.pending && static_cast<int>(due.size()) < options_.scan_limit) {
+    ASSIGN_OR_RETURN(std::vector<EventRecord> pending,
+                     store_.DueScheduledEvents(TimePoint::max(), 1 + static_cast<int>(due.size())));
+    none_left = pending.size() == due.size();
+  }
+  if (due.empty()) {
+    if (none_left) scheduled_check_.FoundNone(query);
+    return OkStatus();
+  }
   std::vector<WriteBatch> batches;
   batches.reserve(due.size());
   for (EventRecord& event : due) {
@@ -720,6 +743,7 @@ Status Engine::ReleaseDueEvents(TimePoint now) {
     RETURN_IF_ERROR(result.status);
     for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
   }
+  if (none_left) scheduled_check_.FoundNone(query);
   return MatchEvents(to_match);
 }
 
@@ -727,13 +751,17 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   const TimePoint claim_time = clock_.Now();
   RETURN_IF_ERROR(ReleaseDueEvents(claim_time));
   std::vector<RunRecord> claimed = TakeFreshRuns(max, claim_time);
-  // Runs due in the store are claimed on every call, so that a steady stream of fresh runs does
-  // not hold back woken sleepers and waits.
-  const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
-  ASSIGN_OR_RETURN(std::vector<RunRecord> due,
-                   store_.ClaimRuns(options_.node_id, claim_time, from_store,
-                                    options_.lease + options_.default_attempt_timeout));
-  for (RunRecord& run : due) claimed.push_back(std::move(run));
+  // Runs due in the store are claimed whenever fresh runs leave room in the batch, and otherwise
+  // every few calls or milliseconds, so that a steady stream of fresh runs does not hold back
+  // woken sleepers and waits.
+  const bool memory_filled_batch = static_cast<int>(claimed.size()) >= max;
+  if (store_claims_.ShouldClaim(memory_filled_batch, claim_time)) {
+    const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
+    ASSIGN_OR_RETURN(std::vector<RunRecord> due,
+                     store_.ClaimRuns(options_.node_id, claim_time, from_store,
+                                      options_.lease + options_.default_attempt_timeout));
+    for (RunRecord& run : due) claimed.push_back(std::move(run));
+  }
   if (claimed.empty()) return 0;
   std::vector<std::unique_ptr<RunWalker>> active;
   std::vector<WriteBatch> orphans;
@@ -884,6 +912,8 @@ std::shared_ptr<const Program> Engine::ProgramFor(std::string_view flow_id,
 }
 
 Status Engine::Recover() {
+  // Events scheduled before a restart, or by another node, may be waiting.
+  scheduled_check_.MayExist();
   RETURN_IF_ERROR(store_.ReleaseLeases(options_.node_id));
   ASSIGN_OR_RETURN(auto revisions, store_.ActiveRevisions());
   for (const auto& [flow_id, revision] : revisions) (void)ProgramFor(flow_id, revision);

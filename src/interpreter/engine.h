@@ -5,8 +5,11 @@
 //                     resolves the waits and cancel_on they match; returns ids after the commit.
 //   StartRun          starts a flow by hand (the invoke API).
 //   AdvanceReadyRuns  first releases due delayed events (send_event `delay`) into the event log,
-//                     starting their runs and resolving their waits; then leases a batch of due
-//                     runs (ready, woken timers, resolved waits) and walks each as far as it goes.
+//                     starting their runs and resolving their waits (it asks the store only while
+//                     such events may exist); then leases a batch of due runs (ready, woken
+//                     timers, resolved waits) and walks each as far as it goes. When the runs this
+//                     node holds in memory fill the batch, runs are claimed from the store only
+//                     every few calls or milliseconds (engine_throttle.h).
 //                     Internal steps of the whole batch commit in one transaction; side-effecting
 //                     actions run only after that commit, and their results commit together in the
 //                     next one. Returns the runs advanced.
@@ -41,6 +44,7 @@
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "interpreter/engine_throttle.h"
 #include "interpreter/failpoint.h"
 #include "interpreter/program_catalog.h"
 #include "interpreter/run_walker.h"
@@ -240,6 +244,14 @@ class Engine {
   static constexpr size_t kMaxDeferredMarks = 1000;
   std::mutex deferred_mu_;
   std::vector<std::string> deferred_marks_;  // GUARDED_BY(deferred_mu_)
+
+  // When ReleaseDueEvents asks the store (see engine_throttle.h).
+  static constexpr Duration kScheduledRecheck = std::chrono::seconds(1);
+  ScheduledEventCheck scheduled_check_{kScheduledRecheck};
+  // When AdvanceReadyRuns claims from the store although fresh_ filled the batch.
+  static constexpr Duration kStoreClaimInterval = std::chrono::milliseconds(10);
+  static constexpr int kStoreClaimEveryCalls = 8;
+  StoreClaimThrottle store_claims_{kStoreClaimInterval, kStoreClaimEveryCalls};
 
   std::mutex mu_;
   std::mt19937_64 random_;  // GUARDED_BY(mu_)
