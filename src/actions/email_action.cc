@@ -197,40 +197,42 @@ StatusOr<Json> EmailAction::ExecuteUnredacted(const ActionRequest& request) {
 
 namespace {
 
-// Sends one message on `handle`, reusing its connection when it is still open.
+// Sends one message on `handle`, reusing its connection when it is still open. The options that
+// are the same for every message are set once per handle; libcurl keeps them between transfers.
 CURLcode Transfer(const EmailActionOptions& options, SmtpHandle& handle, const std::string& from,
                   curl_slist* rcpt, Upload& upload, Duration timeout) {
   const SmtpConfig& smtp = *options.smtp;
   CURL* h = handle.curl;
-  // A clean slate for this message; the handle's open connection survives the reset.
-  curl_easy_reset(h);
+  if (!handle.configured) {
+    curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadUpload);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, handle.error);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CaptureRefusal);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &handle.refusal);
+    long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
+                   : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
+                                                        : CURLUSESSL_TRY;
+    if (smtp.url.rfind("smtps://", 0) == 0) use_ssl = CURLUSESSL_ALL;
+    curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
+    if (!options.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
+    if (!smtp.username.empty()) {
+      curl_easy_setopt(h, CURLOPT_USERNAME, smtp.username.c_str());
+      curl_easy_setopt(h, CURLOPT_PASSWORD, smtp.password.c_str());
+    }
+    handle.configured = true;
+  }
   handle.refusal.clear();
   handle.error[0] = 0;
-  curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   curl_easy_setopt(h, CURLOPT_MAIL_FROM, from.c_str());
   curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
-  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadUpload);
   curl_easy_setopt(h, CURLOPT_READDATA, &upload);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min(timeout, options.connect_timeout).count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, handle.error);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CaptureRefusal);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &handle.refusal);
-  long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
-                 : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
-                                                      : CURLUSESSL_TRY;
-  if (smtp.url.rfind("smtps://", 0) == 0) use_ssl = CURLUSESSL_ALL;
-  curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
-  if (!options.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
-  if (!smtp.username.empty()) {
-    curl_easy_setopt(h, CURLOPT_USERNAME, smtp.username.c_str());
-    curl_easy_setopt(h, CURLOPT_PASSWORD, smtp.password.c_str());
-  }
   return curl_easy_perform(h);
 }
 

@@ -33,6 +33,7 @@ struct SmtpHandle {
   CURL* curl;                         // null when libcurl could not create a handle
   std::string refusal;                // the last 4xx or 5xx reply line read from the server
   char error[CURL_ERROR_SIZE] = {0};  // libcurl's error buffer
+  bool configured = false;            // the options shared by every message are set
 };
 
 class SmtpConnectionPool {
