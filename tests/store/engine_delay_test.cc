@@ -2,6 +2,8 @@
 // runs and resolves waits only when due — once, across restarts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "interpreter/engine.h"
 #include "store/engine_harness.h"
 
@@ -82,6 +84,47 @@ steps:
   auto next = h.engine().NextDueTime();
   ASSERT_TRUE(next.ok());
   EXPECT_FALSE(next->has_value());
+}
+
+// The engine stops asking for due delayed events once none are left, and starts again when it
+// commits a new one, whether a worker or the ingest walk ran the sending step.
+TEST(EngineDelayTest, ADelayedEventSentAfterTheQueueEmptiedIsStillReleased) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: sender
+on: {event: go}
+steps:
+  - id: emit
+    send_event: {name: reminder/due, data: {n: "${{ event.data.n }}"}, delay: 10m}
+)");
+  h.AddFlow(R"(
+id: reminder
+on: {event: reminder/due}
+steps:
+  - id: r
+    return: "${{ event.data.n }}"
+)");
+  for (int n = 1; n <= 2; ++n) {
+    // Idle long enough for the engine to find no delayed events and stop asking.
+    for (int i = 0; i < 3; ++i) {
+      h.clock().Advance(std::chrono::seconds(5));
+      ASSERT_TRUE(h.engine().AdvanceReadyRuns(8).ok());
+    }
+    h.Send("go", {{"n", n}});
+    ASSERT_TRUE(h.engine().AdvanceReadyRuns(8).ok());
+    h.clock().Advance(std::chrono::minutes(10));
+    ASSERT_TRUE(h.engine().AdvanceReadyRuns(8).ok());
+    ASSERT_TRUE(h.engine().AdvanceReadyRuns(8).ok());
+    auto reminders = h.engine().ListRuns(FlowRuns("reminder"));
+    ASSERT_TRUE(reminders.ok());
+    ASSERT_EQ(reminders->size(), static_cast<size_t>(n)) << "round " << n;
+    Json outputs = Json::array();
+    for (const auto& run : *reminders) {
+      EXPECT_EQ(run.status, RunStatus::kCompleted);
+      outputs.push_back(run.output);
+    }
+    EXPECT_NE(std::find(outputs.begin(), outputs.end(), Json(n)), outputs.end()) << outputs;
+  }
 }
 
 TEST(EngineDelayTest, BadDelayFailsTheStep) {

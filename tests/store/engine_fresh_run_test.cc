@@ -167,6 +167,47 @@ TEST(EngineFreshRunTest, BeyondTheCapacityRunsAreClaimedFromTheStore) {
   }
 }
 
+// While queued runs keep filling every batch, the store is still asked now and then, so that a
+// sleeper that fell due (known only to the store) is not starved, even on a clock that stands
+// still.
+TEST(EngineFreshRunTest, ADueSleeperIsClaimedWhileQueuedRunsFillEveryBatch) {
+  EngineHarness h;
+  h.SetEngineOptions(kQueueOnIngest);
+  h.AddFlow(kThreeSteps);
+  h.AddFlow(R"(
+id: sleeper
+on: {event: nap}
+steps:
+  - id: z
+    sleep: 1m
+  - id: done
+    return: woke
+)");
+  std::string sleeper = h.Send("nap");
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(4).ok());
+  ASSERT_EQ(h.Run(sleeper).status, RunStatus::kSleeping);
+  h.clock().Advance(std::chrono::minutes(2));
+
+  std::vector<Json> events(200, Json{{"name", "go"}});
+  ASSERT_TRUE(h.engine().IngestEvents(events).ok());
+  int calls = 0;
+  while (h.Run(sleeper).status != RunStatus::kCompleted && calls < 40) {
+    auto advanced = h.engine().AdvanceReadyRuns(4);
+    ASSERT_TRUE(advanced.ok());
+    ASSERT_GT(*advanced, 0);
+    ++calls;
+  }
+  EXPECT_EQ(h.Run(sleeper).status, RunStatus::kCompleted);
+  EXPECT_LE(calls, 10);  // well before the 50 calls the queued runs alone take
+  ASSERT_TRUE(h.Drive().ok());
+  store::RunFilter all;
+  all.limit = 1000;
+  auto runs = h.engine().ListRuns(all);
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->size(), 201u);
+  for (const auto& run : *runs) EXPECT_EQ(run.status, RunStatus::kCompleted) << run.id;
+}
+
 TEST(EngineFreshRunTest, RunsWithAConcurrencyLimitAreAlwaysClaimed) {
   EngineHarness h;
   h.SetEngineOptions(kQueueOnIngest);
