@@ -38,8 +38,24 @@ void SqliteDatabase::Release(std::unique_ptr<SqliteConnection> connection) {
   }
 }
 
+bool SqliteDatabase::KnownToWrite(std::string_view sql) {
+  std::lock_guard lock(mu_);
+  return known_writes_.find(sql) != known_writes_.end();
+}
+
+void SqliteDatabase::RememberWrite(std::string_view sql) {
+  std::lock_guard lock(mu_);
+  if (known_writes_.size() >= SqliteConnection::kMaxStatements) known_writes_.clear();
+  known_writes_.emplace(sql);
+}
+
 StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& params,
                                               Duration timeout) {
+  if (KnownToWrite(sql)) {
+    // Checked and classified before: straight to the group, whose leader binds the parameters
+    // (and fails only this step if they do not fit).
+    return commit_group_.Write(sql, params, SteadyClock::now() + timeout);
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> connection, Acquire());
   struct Lease {
     SqliteDatabase* owner;
@@ -77,6 +93,7 @@ StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& 
     }
   }
   // The group's leader prepares and binds the statement again, on the group's connection.
+  RememberWrite(sql);
   return commit_group_.Write(sql, params, deadline);
 }
 

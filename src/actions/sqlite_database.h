@@ -1,6 +1,7 @@
 // SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
 // natively. A reading statement runs in a transaction of its own. Writing statements go through
-// the target's SqliteCommitGroup (checked first on a pooled connection, run on the group's own):
+// the target's SqliteCommitGroup (checked first on a pooled connection, the first time a statement
+// is seen; run on the group's own):
 // steps that write at the same time share one transaction and one commit, each in a savepoint of
 // its own, so each is still atomic and a failed one undoes only itself (see
 // actions/sqlite_commit_group.h). Groups of this process, of every target that names the file, take
@@ -15,6 +16,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,9 @@ class SqliteDatabase final : public Database {
   SqliteCommitGroup& TEST_commit_group() { return commit_group_; }
 
  private:
+  // Writing statements seen before go to the commit group without a pooled connection.
+  bool KnownToWrite(std::string_view sql);
+  void RememberWrite(std::string_view sql);
   StatusOr<std::unique_ptr<SqliteConnection>> Acquire();
   void Release(std::unique_ptr<SqliteConnection> connection);
 
@@ -47,6 +52,8 @@ class SqliteDatabase final : public Database {
   SqliteCommitGroup commit_group_;
   std::mutex mu_;
   std::vector<std::unique_ptr<SqliteConnection>> idle_;  // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): at most SqliteConnection::kMaxStatements, then forgotten together.
+  std::set<std::string, std::less<>> known_writes_;
 };
 
 }  // namespace flowrun

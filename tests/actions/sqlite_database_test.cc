@@ -239,6 +239,25 @@ TEST_P(SqliteDatabaseTest, QueuedWriterTimesOutAsBusy) {
   EXPECT_EQ(CountRows(path_), 2);
 }
 
+// A writing statement seen before goes straight to the commit group; parameters that do not fit
+// still fail only their own step, with the same errors.
+TEST_P(SqliteDatabaseTest, BadParametersOfAKnownWriteFailOnlyThatStep) {
+  SqliteDatabase db("app", path_, 2);
+  const std::string insert = "INSERT INTO t (n) VALUES (:n)";
+  ASSERT_TRUE(db.Execute(insert, {{"n", 1}}, 1s).ok());
+  StatusOr<QueryResult> missing = db.Execute(insert, {{"m", 2}}, 1s);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find(":n"), std::string::npos) << missing.status().ToString();
+  StatusOr<QueryResult> extra = db.Execute(insert, {{"n", 2}, {"extra", 3}}, 1s);
+  ASSERT_FALSE(extra.ok());
+  EXPECT_NE(extra.status().message().find("extra"), std::string::npos) << extra.status().ToString();
+  StatusOr<QueryResult> not_a_map = db.Execute(insert, Json::array(), 1s);
+  EXPECT_EQ(not_a_map.status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(db.Execute(insert, {{"n", 3}}, 1s).ok());
+  EXPECT_EQ(CountRows(path_), 2);
+}
+
 // A step's transaction is flowrun's: transaction statements are refused before they run.
 TEST_P(SqliteDatabaseTest, TransactionStatementsAreRefused) {
   SqliteDatabase db("app", path_, 2);
