@@ -19,6 +19,15 @@ store::RunFilter FlowRuns(const std::string& flow) {
   return filter;
 }
 
+// Started by the delayed event; returns its order.
+constexpr char kReminder[] = R"(
+id: reminder
+on: {event: reminder/due}
+steps:
+  - id: r
+    return: "${{ event.data.order }}"
+)";
+
 TEST(EngineDelayTest, DelayedEventStartsRunsAndResolvesWaitsOnceWhenDue) {
   EngineHarness h;
   h.AddFlow(R"(
@@ -30,13 +39,7 @@ steps:
       - {name: reminder/due, data: {order: 7}, delay: 10m}
       - {name: order/paid, data: {order: 7}, delay: 1h}
 )");
-  h.AddFlow(R"(
-id: reminder
-on: {event: reminder/due}
-steps:
-  - id: r
-    return: "${{ event.data.order }}"
-)");
+  h.AddFlow(kReminder);
   h.AddFlow(R"(
 id: waiter
 on: {event: order/placed}
@@ -95,15 +98,9 @@ id: sender
 on: {event: go}
 steps:
   - id: emit
-    send_event: {name: reminder/due, data: {n: "${{ event.data.n }}"}, delay: 10m}
+    send_event: {name: reminder/due, data: {order: "${{ event.data.n }}"}, delay: 10m}
 )");
-  h.AddFlow(R"(
-id: reminder
-on: {event: reminder/due}
-steps:
-  - id: r
-    return: "${{ event.data.n }}"
-)");
+  h.AddFlow(kReminder);
   for (int n = 1; n <= 2; ++n) {
     // Idle long enough for the engine to find no delayed events and stop asking.
     for (int i = 0; i < 3; ++i) {
