@@ -3,7 +3,8 @@
 //
 //   - an HTTP server (cpp-httplib) that answers every POST with 200 {"ok":true} and records each
 //     request's Idempotency-Key;
-//   - an SMTP sink that accepts every message (no TLS, no AUTH) and records each Message-ID.
+//   - an SMTP sink that accepts every message (no TLS, no AUTH) and records each Message-ID; it
+//     offers PIPELINING (RFC 2920) and answers pipelined commands in order.
 //
 // It prints "http PORT" and "smtp PORT" on stdout once both listen, then serves until stdin
 // closes or GET /stats/quit is called. GET /stats answers the counts the benchmark checks:
@@ -122,7 +123,7 @@ void ServeSmtpConnection(int fd, Tally& tally) {
   bool ok = SendAll(fd, "220 w1-sink ESMTP\r\n");
   while (ok && reader.Next(line)) {
     if (StartsWithIgnoreCase(line, "EHLO") || StartsWithIgnoreCase(line, "HELO")) {
-      ok = SendAll(fd, "250-w1-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+      ok = SendAll(fd, "250-w1-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
     } else if (StartsWithIgnoreCase(line, "DATA")) {
       if (!SendAll(fd, "354 go ahead\r\n")) break;
       std::string message_id;

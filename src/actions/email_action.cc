@@ -115,6 +115,11 @@ std::string WithAngles(const std::string& address) { return "<" + address + ">";
 
 EmailAction::EmailAction(EmailActionOptions options) : options_(std::move(options)) {
   InitCurlOnce();
+  const std::optional<SmtpConfig>& smtp = options_.smtp;
+  if (options_.plain_smtp_client && smtp && smtp->username.empty() && smtp->password.empty() &&
+      smtp->starttls != StartTls::kRequired) {
+    plain_endpoint_ = ParsePlainSmtpUrl(smtp->url);
+  }
 }
 
 Status EmailAction::CheckArguments(const Json& raw) const {
@@ -290,6 +295,10 @@ Status EmailAction::SendSmtp(const std::string& envelope_from,
     timeout = std::min(timeout, remaining);
   }
   const auto give_up = std::chrono::steady_clock::now() + timeout;
+  if (plain_endpoint_ && !plain_declined_.load(std::memory_order_relaxed)) {
+    std::optional<Status> sent = SendPlain(envelope_from, recipients, mime, give_up);
+    if (sent) return *std::move(sent);
+  }
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt(nullptr, curl_slist_free_all);
   for (const std::string& r : recipients) {
     rcpt.reset(curl_slist_append(rcpt.release(), WithAngles(r).c_str()));
@@ -323,6 +332,45 @@ Status EmailAction::SendSmtp(const std::string& envelope_from,
         (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING);
     if (reused_connection_died && attempt == 1) continue;  // the handle and its connection go
     return SmtpError(*options_.smtp, *handle, code);
+  }
+}
+
+std::optional<Status> EmailAction::SendPlain(const std::string& envelope_from,
+                                             const std::vector<std::string>& recipients,
+                                             const std::string& mime, SteadyTime give_up) {
+  const std::string& url = options_.smtp->url;
+  auto located = [&url](const Status& status) {
+    return Status(status.code(), "SMTP " + url + ": " + status.message());
+  };
+  const std::string payload = SmtpDataPayload(mime);
+  for (int attempt = 1;; ++attempt) {
+    if (std::chrono::steady_clock::now() >= give_up) {
+      return DeadlineExceededError("SMTP " + url + ": timed out");
+    }
+    std::unique_ptr<SmtpClient> session = sessions_.Acquire();
+    const bool reused = session != nullptr;
+    if (!reused) {
+      StatusOr<std::unique_ptr<SmtpClient>> opened =
+          SmtpClient::Open(*plain_endpoint_, options_.connect_timeout, give_up);
+      if (!opened.ok()) return located(opened.status());
+      session = *std::move(opened);
+      if (session->offers_starttls() && options_.smtp->starttls == StartTls::kAuto) {
+        plain_declined_.store(true, std::memory_order_relaxed);
+        return std::nullopt;  // the session says QUIT as it goes
+      }
+    }
+    Status sent = session->SendMail(envelope_from, recipients, payload, give_up);
+    if (sent.ok()) {
+      sessions_.Release(std::move(session));
+      return OkStatus();
+    }
+    // A kept connection that the server closed just as it was reused fails before the server
+    // said a word: nothing was delivered, so one more try on a new connection is safe.
+    if (reused && attempt == 1 && session->failed_before_any_reply() &&
+        sent.code() != StatusCode::kDeadlineExceeded) {
+      continue;  // the session and its connection go
+    }
+    return located(sent);
   }
 }
 

@@ -11,19 +11,30 @@
 // replies (kUnavailable). Not retried: SMTP 5xx replies, failed authentication, a server that
 // lacks a required STARTTLS, and bad arguments (kInvalidArgument, before anything is sent).
 //
-// Connections are kept open between messages (SmtpConnectionPool): a message goes out on an idle
-// connection to the server when there is one, and a kept connection the server closed is
-// replaced by a new one, once, when it fails before the server replied to anything.
+// A plain relay (an smtp:// URL without credentials, with starttls off, or auto and a server
+// whose EHLO does not offer STARTTLS) is spoken to by a small client of our own (smtp_client.h),
+// which pipelines MAIL, RCPT and DATA when the server offers PIPELINING and costs far less CPU
+// per message than libcurl; the first time a server offers STARTTLS under auto, the action goes
+// back to libcurl for good. Both paths build the same message and map errors the same way.
 //
-// Thread-safety: Execute may run concurrently; each call checks out a libcurl handle of its own.
+// Connections are kept open between messages (SmtpSessionPool for the plain client,
+// SmtpConnectionPool for libcurl): a message goes out on an idle connection to the server when
+// there is one, and a kept connection the server closed is replaced by a new one, once, when it
+// fails before the server replied to anything.
+//
+// Thread-safety: Execute may run concurrently; each call checks out a session or libcurl handle
+// of its own.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 
 #include "actions/action.h"
 #include "actions/email_outbox.h"
+#include "actions/smtp_client.h"
 #include "actions/smtp_connection_pool.h"
+#include "actions/smtp_session_pool.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
@@ -39,6 +50,8 @@ struct EmailActionOptions {
   Duration timeout = std::chrono::seconds(60);          // Default: 60s for the whole exchange
   const Clock* clock = nullptr;                         // for the Date header; Default: system
   const SecretRedactor* redactor = nullptr;             // applied to error messages; may be null
+  // false: every message goes through libcurl, even to a plain relay (tests, comparisons).
+  bool plain_smtp_client = true;  // Default: true
 };
 
 class EmailAction final : public Action {
@@ -53,15 +66,26 @@ class EmailAction final : public Action {
   StatusOr<Json> Execute(const ActionRequest& request) override;
 
   const SmtpConnectionPool& TEST_pool() const { return pool_; }
+  const SmtpSessionPool& TEST_plain_pool() const { return sessions_; }
 
  private:
   StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
   Status SendSmtp(const std::string& envelope_from, const std::vector<std::string>& recipients,
                   const std::string& mime, TimePoint deadline);
+  // Sends with the plain client; nullopt when the server offers STARTTLS under starttls auto,
+  // which libcurl must then handle.
+  std::optional<Status> SendPlain(const std::string& envelope_from,
+                                  const std::vector<std::string>& recipients,
+                                  const std::string& mime, SteadyTime give_up);
 
   const EmailActionOptions options_;
   SystemClock system_clock_;
   SmtpConnectionPool pool_;
+  // Set when the plain client may serve options_.smtp; cleared (plain_declined_) for good once the
+  // server offers STARTTLS under auto.
+  std::optional<SmtpEndpoint> plain_endpoint_;
+  std::atomic<bool> plain_declined_{false};
+  SmtpSessionPool sessions_;
 };
 
 }  // namespace flowrun

@@ -15,6 +15,7 @@
 #include "actions/mime_message.h"
 #include "testing/in_memory_email_outbox.h"
 #include "testing/paths.h"
+#include "testing/simulated_clock.h"
 #include "testing/smtp_server.h"
 #include "testing/subprocess.h"
 #include "testing/test_certificates.h"
@@ -69,10 +70,11 @@ SmtpConfig SmtpFor(const SmtpServer& server) {
   return smtp;
 }
 
-EmailAction SmtpAction(const SmtpServer& server) {
+EmailAction SmtpAction(const SmtpServer& server, bool plain_client = true) {
   EmailActionOptions options;
   options.smtp = SmtpFor(server);
   options.timeout = std::chrono::seconds(10);
+  options.plain_smtp_client = plain_client;
   return EmailAction(options);
 }
 
@@ -166,13 +168,27 @@ class TcpRelay {
   std::vector<std::thread> pumps_;                // GUARDED_BY(mu_)
 };
 
-EmailAction RelayedAction(const SmtpServer& server, const TcpRelay& relay) {
+EmailAction RelayedAction(const SmtpServer& server, const TcpRelay& relay, bool plain_client) {
   EmailActionOptions options;
   options.smtp = SmtpFor(server);
   options.smtp->url = relay.Url();
   options.timeout = std::chrono::seconds(10);
+  options.plain_smtp_client = plain_client;
   return EmailAction(options);
 }
+
+// The idle connections of the path a test runs on.
+size_t IdleCount(const EmailAction& action, bool plain_client) {
+  return plain_client ? action.TEST_plain_pool().IdleCount() : action.TEST_pool().IdleCount();
+}
+
+// Tests of a plain relay run twice: with the plain client (true) and with libcurl (false), which
+// must behave alike.
+class EmailPathTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(BothPaths, EmailPathTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "PlainClient" : "Libcurl");
+                         });
 
 Json Receipt() { return {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}}; }
 
@@ -242,9 +258,9 @@ TEST(MimeMessageTest, AddressValidation) {
   EXPECT_EQ((*list)[1].name, "B, b");
 }
 
-TEST(EmailActionTest, SendsMultipartMimeThroughRealSmtp) {
+TEST_P(EmailPathTest, SendsMultipartMimeThroughRealSmtp) {
   auto server = SmtpServer::Start();
-  EmailAction action = SmtpAction(*server);
+  EmailAction action = SmtpAction(*server, GetParam());
   StatusOr<Json> out = action.Execute(Request({
       {"to", {"Ada <ada@example.com>", "bob@example.com"}},
       {"cc", "carol@example.com"},
@@ -287,9 +303,9 @@ TEST(EmailActionTest, SendsMultipartMimeThroughRealSmtp) {
   EXPECT_TRUE(parsed["defects"].empty()) << parsed["defects"].dump();
 }
 
-TEST(EmailActionTest, TextOnlyMessageIsSinglePart) {
+TEST_P(EmailPathTest, TextOnlyMessageIsSinglePart) {
   auto server = SmtpServer::Start();
-  EmailAction action = SmtpAction(*server);
+  EmailAction action = SmtpAction(*server, GetParam());
   ASSERT_TRUE(
       action.Execute(Request({{"to", "ada@example.com"}, {"subject", "Hi"}, {"text", "Plain"}}))
           .ok());
@@ -301,10 +317,10 @@ TEST(EmailActionTest, TextOnlyMessageIsSinglePart) {
   EXPECT_EQ(parsed["parts"][0]["content"], "Plain");
 }
 
-TEST(EmailActionTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
+TEST_P(EmailPathTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
   auto server = SmtpServer::Start();
   server->RefuseNext(1, "451 4.3.0 Try again later");
-  EmailAction action = SmtpAction(*server);
+  EmailAction action = SmtpAction(*server, GetParam());
   Json args = {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}};
   StatusOr<Json> first = action.Execute(Request(args, "run-9/receipt", 1));
   ASSERT_FALSE(first.ok());
@@ -327,25 +343,25 @@ TEST(EmailActionTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
   EXPECT_EQ((*second)["message_id"], MessageIdFor("run-9/receipt"));
 }
 
-TEST(EmailActionTest, MessagesShareOneConnection) {
+TEST_P(EmailPathTest, MessagesShareOneConnection) {
   auto server = SmtpServer::Start();
   TcpRelay relay(server->port());
-  EmailAction action = RelayedAction(*server, relay);
+  EmailAction action = RelayedAction(*server, relay, GetParam());
   for (const char* key : {"run-1/receipt", "run-2/receipt", "run-3/receipt"}) {
     StatusOr<Json> sent = action.Execute(Request(Receipt(), key));
     ASSERT_TRUE(sent.ok()) << sent.status().ToString();
   }
   EXPECT_EQ(relay.accepted(), 1);
-  EXPECT_EQ(action.TEST_pool().IdleCount(), 1u);
+  EXPECT_EQ(IdleCount(action, GetParam()), 1u);
   EXPECT_EQ(MessageIds(server->Accepted()),
             (std::vector<std::string>{MessageIdFor("run-1/receipt"), MessageIdFor("run-2/receipt"),
                                       MessageIdFor("run-3/receipt")}));
 }
 
-TEST(EmailActionTest, ACutConnectionIsReplaced) {
+TEST_P(EmailPathTest, ACutConnectionIsReplaced) {
   auto server = SmtpServer::Start();
   TcpRelay relay(server->port());
-  EmailAction action = RelayedAction(*server, relay);
+  EmailAction action = RelayedAction(*server, relay, GetParam());
   ASSERT_TRUE(action.Execute(Request(Receipt(), "run-1/receipt")).ok());
   relay.CutAll();
   StatusOr<Json> after_cut = action.Execute(Request(Receipt(), "run-2/receipt"));
@@ -379,25 +395,25 @@ TEST(EmailActionTest, AKeptConnectionStaysEncryptedAndAuthenticated) {
   EXPECT_EQ(received[1].auth_user, "mailer");
 }
 
-TEST(EmailActionTest, AFailedExchangeDoesNotKeepItsConnection) {
+TEST_P(EmailPathTest, AFailedExchangeDoesNotKeepItsConnection) {
   auto server = SmtpServer::Start();
   TcpRelay relay(server->port());
-  EmailAction action = RelayedAction(*server, relay);
+  EmailAction action = RelayedAction(*server, relay, GetParam());
   ASSERT_TRUE(action.Execute(Request(Receipt(), "run-1/receipt")).ok());
   server->RefuseNext(1, "451 4.3.0 Try again later");
   StatusOr<Json> refused = action.Execute(Request(Receipt(), "run-2/receipt"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
-  EXPECT_EQ(action.TEST_pool().IdleCount(), 0u);
+  EXPECT_EQ(IdleCount(action, GetParam()), 0u);
   ASSERT_TRUE(action.Execute(Request(Receipt(), "run-2/receipt", 2)).ok());
   EXPECT_EQ(relay.accepted(), 2);
   EXPECT_EQ(server->Accepted().size(), 2u);
 }
 
-TEST(EmailActionTest, PermanentFailureIsNotRetried) {
+TEST_P(EmailPathTest, PermanentFailureIsNotRetried) {
   auto server = SmtpServer::Start();
   server->RefuseNext(1, "554 5.7.1 Message rejected");
-  EmailAction action = SmtpAction(*server);
+  EmailAction action = SmtpAction(*server, GetParam());
   StatusOr<Json> out =
       action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
   ASSERT_FALSE(out.ok());
@@ -414,9 +430,9 @@ TEST(EmailActionTest, PermanentFailureIsNotRetried) {
       << rcpt.status().message();
 }
 
-TEST(EmailActionTest, BadInputIsRefusedAndNothingIsSent) {
+TEST_P(EmailPathTest, BadInputIsRefusedAndNothingIsSent) {
   auto server = SmtpServer::Start();
-  EmailAction action = SmtpAction(*server);
+  EmailAction action = SmtpAction(*server, GetParam());
   struct Case {
     Json args;
     std::string message;
@@ -453,7 +469,7 @@ TEST(EmailActionTest, BadInputIsRefusedAndNothingIsSent) {
                   .ok());
 }
 
-TEST(EmailActionTest, UnreachableServerIsRetryable) {
+TEST_P(EmailPathTest, UnreachableServerIsRetryable) {
   int port;
   {
     auto probe = SmtpServer::Start();
@@ -462,6 +478,7 @@ TEST(EmailActionTest, UnreachableServerIsRetryable) {
   EmailActionOptions options;
   options.smtp = SmtpConfig{"smtp://127.0.0.1:" + std::to_string(port), "ops@example.com",
                             StartTls::kAuto, "", ""};
+  options.plain_smtp_client = GetParam();
   EmailAction action(options);
   StatusOr<Json> out =
       action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
@@ -482,6 +499,59 @@ TEST(EmailActionTest, StartTlsRequiredRefusesAServerWithoutIt) {
   EXPECT_EQ(out.status().code(), StatusCode::kFailedPrecondition) << out.status().ToString();
   EXPECT_NE(out.status().message().find("STARTTLS"), std::string::npos);
   EXPECT_TRUE(server->Received().empty());
+}
+
+// The plain client and libcurl put the same envelope and the same bytes on the wire.
+TEST(EmailActionTest, BothPathsDeliverTheSameMessage) {
+  auto server = SmtpServer::Start();
+  testing::SimulatedClock clock;
+  Json args = {{"to", {"Ada <ada@example.com>", "bob@example.com"}},
+               {"bcc", "audit@example.com"},
+               {"subject", "Ça va ✓"},
+               {"text", ".leading dot\n..two\nend."},
+               {"html", "<p>.</p>"}};
+  for (bool plain : {true, false}) {
+    EmailActionOptions options;
+    options.smtp = SmtpFor(*server);
+    options.clock = &clock;
+    options.plain_smtp_client = plain;
+    EmailAction action(options);
+    ASSERT_TRUE(action.Execute(Request(args, "run-5/welcome")).ok());
+  }
+  auto received = server->Accepted();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].mail_from, received[1].mail_from);
+  EXPECT_EQ(received[0].rcpt_tos, received[1].rcpt_tos);
+  EXPECT_EQ(received[0].data, received[1].data);
+}
+
+// Under starttls auto, a server that offers STARTTLS is left to libcurl, which encrypts.
+TEST(EmailActionTest, StartTlsOfferedUnderAutoGoesThroughLibcurl) {
+  std::string dir = testing::MakeTempDir();
+  testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
+  SmtpServerOptions server_options;
+  server_options.tls_cert = certs.server_cert;
+  server_options.tls_key = certs.server_key;
+  auto server = SmtpServer::Start(server_options);
+  EmailActionOptions options;
+  options.smtp = SmtpConfig{"smtp://localhost:" + std::to_string(server->port()), "ops@example.com",
+                            StartTls::kAuto, "", ""};
+  options.ca_file = certs.ca_cert;
+  EmailAction action(options);
+  for (const char* key : {"run-1/receipt", "run-2/receipt"}) {
+    StatusOr<Json> sent = action.Execute(Request(Receipt(), key));
+    ASSERT_TRUE(sent.ok()) << sent.status().ToString();
+  }
+  EXPECT_EQ(server->Accepted().size(), 2u);
+  EXPECT_EQ(action.TEST_plain_pool().IdleCount(), 0u);
+  EXPECT_EQ(action.TEST_pool().IdleCount(), 1u);
+
+  // With a CA that did not sign the certificate, libcurl's STARTTLS fails: the plain client did
+  // not send the message in the clear instead.
+  options.ca_file = certs.other_ca_cert;
+  EmailAction untrusting(options);
+  EXPECT_FALSE(untrusting.Execute(Request(Receipt(), "run-3/receipt")).ok());
+  EXPECT_EQ(server->Received().size(), 2u);
 }
 
 TEST(EmailActionTest, StartTlsWithAuthFromSecrets) {
