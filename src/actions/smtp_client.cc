@@ -175,12 +175,16 @@ Status SmtpClient::Exchange(const std::string& from, const std::vector<std::stri
     commands += "DATA\r\n";
     RETURN_IF_ERROR(socket_.Send(commands, deadline));
     // Every command gets a reply, in order; the first refusal decides.
+    // A server that refuses and then closes (421) is quoted rather than the closing.
     std::optional<SmtpReply> refused;
     for (size_t i = 0; i < recipients.size() + 1; ++i) {
-      ASSIGN_OR_RETURN(SmtpReply reply, socket_.ReadReply(deadline));
-      if (!Positive(reply) && !refused) refused = std::move(reply);
+      StatusOr<SmtpReply> reply = socket_.ReadReply(deadline);
+      if (!reply.ok()) return refused ? Refusal(*refused) : reply.status();
+      if (!Positive(*reply) && !refused) refused = *std::move(reply);
     }
-    ASSIGN_OR_RETURN(SmtpReply data, socket_.ReadReply(deadline));
+    StatusOr<SmtpReply> data_reply = socket_.ReadReply(deadline);
+    if (!data_reply.ok()) return refused ? Refusal(*refused) : data_reply.status();
+    SmtpReply& data = *data_reply;
     if (refused) {
       // A server that accepted some recipient now waits for the message, which must not go out
       // to only some of them: the connection is dropped instead (the server discards the

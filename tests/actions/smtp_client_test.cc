@@ -334,6 +334,20 @@ TEST(SmtpClientTest, EveryRecipientRefusedEndsInAKnownStateAndSaysQuit) {
   EXPECT_NE(sent.message().find("450 4.2.1 Mailbox busy"), std::string::npos) << sent.message();
 }
 
+TEST(SmtpClientTest, ARefusalBeforeTheServerClosesIsQuoted) {
+  ScriptedSmtpServer server({[&](ScriptedConnection& c) {
+    Hello(c, kPipeliningEhlo);
+    for (int i = 0; i < 3; ++i) c.ReadLine();
+    c.Send("421 4.3.2 Shutting down\r\n");  // and closes
+  }});
+  StatusOr<std::unique_ptr<SmtpClient>> client = Open(server);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  Status sent = (*client)->SendMail("ops@example.com", {"ada@example.com"},
+                                    SmtpDataPayload(kMessage), In(milliseconds(5000)));
+  EXPECT_EQ(sent.code(), StatusCode::kUnavailable) << sent.ToString();
+  EXPECT_NE(sent.message().find("421 4.3.2 Shutting down"), std::string::npos) << sent.message();
+}
+
 TEST(SmtpClientTest, RepliesDecideTheRetry) {
   struct Case {
     std::string ehlo;
