@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -259,9 +260,13 @@ Config Config::Defaults(const std::string& base_dir) {
   config.base_dir = base_dir.empty() ? "." : base_dir;
   config.store = "sqlite:" + ResolvePath(config.base_dir, "flowrun.db");
   config.flows = ResolvePath(config.base_dir, "flows");
-  unsigned cores = std::thread::hardware_concurrency();
-  config.workers = cores == 0 ? 1 : static_cast<int>(cores);
+  config.workers = DefaultWorkers();
   return config;
+}
+
+int Config::DefaultWorkers() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return 3 * static_cast<int>(std::max(1u, cores));
 }
 
 LoadedConfig LoadConfigFile(const std::string& path) {

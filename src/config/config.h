@@ -80,10 +80,13 @@ struct Config {
   SecretsConfig secrets;
   Duration retention = std::chrono::hours(24 * 30);  // Default: 30d
   long long max_event_bytes = 1LL << 20;             // Default: 1 MiB
-  int workers = 0;  // Default: the number of CPU cores (filled in on load)
+  int workers = 0;  // Default: DefaultWorkers() (filled in on load; 0 also means it)
 
   // The configuration used when there is no file: every default, relative to `base_dir`.
   static Config Defaults(const std::string& base_dir);
+  // Three workers per CPU core: a worker runs its steps' actions one after another and spends
+  // most of its time waiting on the network or a commit, so one per core leaves cores idle.
+  static int DefaultWorkers();
 };
 
 // A config file's loading outcome: `config` is set when `diagnostics` holds no error.

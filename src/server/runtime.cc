@@ -156,9 +156,7 @@ Status Runtime::Start() {
   CronScheduler::Result cron = cron_->FireDue();
   if (!cron.error.ok()) LogError("cron", {{"error", cron.error.ToString()}});
   int workers = options_.config.workers;
-  if (workers <= 0) {
-    workers = std::max(4, 2 * static_cast<int>(std::thread::hardware_concurrency()));
-  }
+  if (workers <= 0) workers = Config::DefaultWorkers();
   running_workers_ = workers;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   services_.emplace_back([this] { TimerLoop(); });

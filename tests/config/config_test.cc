@@ -26,7 +26,9 @@ TEST(ConfigTest, DefaultsWithoutFile) {
   EXPECT_EQ(config.http.connect_timeout, std::chrono::seconds(10));
   EXPECT_EQ(config.http.max_response_bytes, 10 * 1024 * 1024);
   EXPECT_EQ(config.retention, std::chrono::hours(24 * 30));
-  EXPECT_GE(config.workers, 1);
+  EXPECT_EQ(config.workers, Config::DefaultWorkers());
+  EXPECT_EQ(Config::DefaultWorkers() % 3, 0);  // three per core
+  EXPECT_GE(Config::DefaultWorkers(), 3);
 }
 
 TEST(ConfigTest, LoadsEverySettingAndResolvesPathsAgainstTheFile) {
