@@ -15,9 +15,9 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
+
+#include "common/idle_pool.h"
 
 namespace flowrun {
 
@@ -39,22 +39,20 @@ struct SmtpHandle {
 class SmtpConnectionPool {
  public:
   // `max_idle` bounds the handles kept between messages. Default: 8.
-  explicit SmtpConnectionPool(size_t max_idle = 8) : max_idle_(max_idle) {}
+  explicit SmtpConnectionPool(size_t max_idle = 8) : idle_(max_idle) {}
   SmtpConnectionPool(const SmtpConnectionPool&) = delete;
   SmtpConnectionPool& operator=(const SmtpConnectionPool&) = delete;
 
   // An idle handle, most recently used first, or a new one (which connects on first use).
   std::unique_ptr<SmtpHandle> Acquire();
   // Keeps a handle whose last message went through, unless enough are idle already (it is then
-  // destroyed, which closes its connection).
-  void Release(std::unique_ptr<SmtpHandle> handle);
+  // destroyed, which says QUIT and closes its connection).
+  void Release(std::unique_ptr<SmtpHandle> handle) { idle_.Keep(std::move(handle)); }
 
-  size_t IdleCount() const;
+  size_t IdleCount() const { return idle_.size(); }
 
  private:
-  const size_t max_idle_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<SmtpHandle>> idle_;  // GUARDED_BY(mu_)
+  IdlePool<SmtpHandle> idle_;
 };
 
 }  // namespace flowrun

@@ -12,17 +12,16 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
-#include <vector>
 
 #include "actions/smtp_client.h"
+#include "common/idle_pool.h"
 
 namespace flowrun {
 
 class SmtpSessionPool {
  public:
   // `max_idle` bounds the sessions kept between messages. Default: 8.
-  explicit SmtpSessionPool(size_t max_idle = 8) : max_idle_(max_idle) {}
+  explicit SmtpSessionPool(size_t max_idle = 8) : idle_(max_idle) {}
   SmtpSessionPool(const SmtpSessionPool&) = delete;
   SmtpSessionPool& operator=(const SmtpSessionPool&) = delete;
 
@@ -30,14 +29,13 @@ class SmtpSessionPool {
   std::unique_ptr<SmtpClient> Acquire();
   // Keeps a session whose last message went through, unless enough are idle already (it is then
   // destroyed, which says QUIT and closes its connection).
-  void Release(std::unique_ptr<SmtpClient> session);
 
-  size_t IdleCount() const;
+  void Release(std::unique_ptr<SmtpClient> session) { idle_.Keep(std::move(session)); }
+
+  size_t IdleCount() const { return idle_.size(); }
 
  private:
-  const size_t max_idle_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<SmtpClient>> idle_;  // GUARDED_BY(mu_)
+  IdlePool<SmtpClient> idle_;
 };
 
 }  // namespace flowrun

@@ -14,28 +14,19 @@ using SteadyClock = std::chrono::steady_clock;
 SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_idle)
     : label_(std::move(label)),
       path_(std::move(path)),
-      max_idle_(max_idle),
-      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_)) {}
+      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_)),
+      idle_(max_idle) {}
 
 SqliteDatabase::~SqliteDatabase() = default;
 
 StatusOr<std::unique_ptr<SqliteConnection>> SqliteDatabase::Acquire() {
-  {
-    std::lock_guard lock(mu_);
-    if (!idle_.empty()) {
-      std::unique_ptr<SqliteConnection> connection = std::move(idle_.back());
-      idle_.pop_back();
-      return connection;
-    }
-  }
+  if (std::unique_ptr<SqliteConnection> connection = idle_.Take()) return connection;
   return SqliteConnection::Open(label_, path_);
 }
 
 void SqliteDatabase::Release(std::unique_ptr<SqliteConnection> connection) {
-  std::lock_guard lock(mu_);
-  if (idle_.size() < max_idle_ && sqlite3_get_autocommit(connection->handle())) {
-    idle_.push_back(std::move(connection));
-  }
+  // A connection still in a transaction (a failed ROLLBACK) is closed, not kept.
+  if (sqlite3_get_autocommit(connection->handle())) idle_.Keep(std::move(connection));
 }
 
 bool SqliteDatabase::KnownToWrite(std::string_view sql) {

@@ -18,11 +18,11 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <vector>
 
 #include "actions/database.h"
 #include "actions/sqlite_commit_group.h"
 #include "actions/sqlite_connection.h"
+#include "common/idle_pool.h"
 
 namespace flowrun {
 
@@ -48,10 +48,9 @@ class SqliteDatabase final : public Database {
 
   const std::string label_;
   const std::string path_;
-  const size_t max_idle_;
   SqliteCommitGroup commit_group_;
+  IdlePool<SqliteConnection> idle_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<SqliteConnection>> idle_;  // GUARDED_BY(mu_)
   // GUARDED_BY(mu_): at most SqliteConnection::kMaxStatements, then forgotten together.
   std::set<std::string, std::less<>> known_writes_;
 };
