@@ -652,13 +652,13 @@ Status SqliteStore::Initialize() {
   if (status.ok()) {
     status = db->Exec(options_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
-  // A group of a thousand runs dirties more pages than a 2 MB cache holds. With cache_spill off
+  // A group of a thousand runs dirties more pages than a 1 MB cache holds. With cache_spill off
   // they stay in memory until the commit instead of spilling to the WAL mid-transaction, and the
-  // cache shrinks back to 2 MB afterwards: a large fixed cache would cost its size in RSS for
-  // pages the OS file cache keeps anyway.
+  // cache shrinks back to 1 MB afterwards: a large fixed cache would cost its size in RSS for
+  // pages the OS file cache keeps anyway (2 MB measured no faster, and 1 MB more RSS in W1).
   if (status.ok()) {
     status = db->Exec(
-        "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-2048; "
+        "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-1024; "
         "PRAGMA cache_spill=OFF");
   }
   if (status.ok()) status = Migrate(*db);
