@@ -248,7 +248,8 @@ TEST_P(SqliteDatabaseTest, BadParametersOfAKnownWriteFailOnlyThatStep) {
   StatusOr<QueryResult> missing = db.Execute(insert, {{"m", 2}}, 1s);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(missing.status().message().find(":n"), std::string::npos) << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find(":n"), std::string::npos)
+      << missing.status().ToString();
   StatusOr<QueryResult> extra = db.Execute(insert, {{"n", 2}, {"extra", 3}}, 1s);
   ASSERT_FALSE(extra.ok());
   EXPECT_NE(extra.status().message().find("extra"), std::string::npos) << extra.status().ToString();
