@@ -38,20 +38,7 @@ struct Url {
 // Percent-encodes every byte that may not appear raw in a request target, keeping existing
 // escapes and reserved characters, so CR, LF, spaces and non-ASCII never reach the wire raw.
 std::string EncodeTarget(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    bool keep = std::isalnum(c) ||
-                std::string_view("-._~:/?#[]@!$&'()*+,;=%").find(c) != std::string_view::npos;
-    if (keep) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return PercentEncode(text, ":/?#[]@!$&'()*+,;=%");
 }
 
 StatusOr<Url> ParseUrl(std::string_view text) {
