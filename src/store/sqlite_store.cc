@@ -618,7 +618,8 @@ SqliteStore::~SqliteStore() {
   queue_.reset();
   checkpointer_.reset();  // before the writer, whose commit hook points at it
   writer_.reset();
-  readers_.clear();
+  while (readers_.Take()) {
+  }
   if (!temp_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(temp_dir_, ignored);
@@ -806,21 +807,11 @@ StatusOr<int> SqliteStore::PruneFinishedRuns(TimePoint ended_before, int limit) 
 int64_t SqliteStore::TEST_transactions() const { return writer_->transactions(); }
 
 StatusOr<std::unique_ptr<SqliteDb>> SqliteStore::AcquireReader() {
-  {
-    std::lock_guard lock(readers_mu_);
-    if (!readers_.empty()) {
-      auto db = std::move(readers_.back());
-      readers_.pop_back();
-      return db;
-    }
-  }
+  if (std::unique_ptr<SqliteDb> db = readers_.Take()) return db;
   return SqliteDb::Open(options_.path, /*create=*/false, options_.busy_timeout_ms);
 }
 
-void SqliteStore::ReturnReader(std::unique_ptr<SqliteDb> db) {
-  std::lock_guard lock(readers_mu_);
-  if (readers_.size() < 8) readers_.push_back(std::move(db));
-}
+void SqliteStore::ReturnReader(std::unique_ptr<SqliteDb> db) { readers_.Keep(std::move(db)); }
 
 }  // namespace flowrun::store
 

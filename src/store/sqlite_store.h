@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/idle_pool.h"
 #include "store/group_commit.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
@@ -128,8 +129,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Writer> writer_;  // used only by the group leader inside ApplyGroup
   std::unique_ptr<WalCheckpointer> checkpointer_;  // checkpoints the writer's log off its thread
   std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;
-  mutable std::mutex readers_mu_;
-  std::vector<std::unique_ptr<SqliteDb>> readers_;  // GUARDED_BY(readers_mu_); idle connections
+  IdlePool<SqliteDb> readers_{8};  // idle reader connections
 };
 
 }  // namespace flowrun::store
