@@ -26,7 +26,7 @@ SqliteConnection::~SqliteConnection() {
 }
 
 StatusOr<sqlite3_stmt*> SqliteConnection::Prepare(std::string_view sql) {
-  auto kept = statements_.find(std::string(sql));
+  auto kept = statements_.find(sql);
   if (kept != statements_.end()) return kept->second;
   if (statements_.size() >= kMaxStatements) {
     for (auto& [text, stmt] : statements_) sqlite3_finalize(stmt);

@@ -10,10 +10,11 @@
 // to one step at a time).
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "common/status.h"
 
@@ -58,7 +59,8 @@ class SqliteConnection {
 
   const std::string label_;
   sqlite3* const db_;
-  std::unordered_map<std::string, sqlite3_stmt*> statements_;  // by SQL text
+  // By SQL text; looked up without copying the text (at most kMaxStatements entries).
+  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
 };
 
 }  // namespace flowrun

@@ -37,12 +37,14 @@ bool IsTransactionStatement(std::string_view sql) {
   size_t start = SkipTrivia(sql, 0);
   size_t end = start;
   while (end < sql.size() && std::isalpha(static_cast<unsigned char>(sql[end]))) ++end;
-  std::string word(sql.substr(start, end - start));
-  std::transform(word.begin(), word.end(), word.begin(),
-                 [](unsigned char c) { return std::toupper(c); });
+  std::string_view word = sql.substr(start, end - start);
   static constexpr std::array<std::string_view, 6> kControl = {"BEGIN",    "COMMIT",    "END",
                                                                "ROLLBACK", "SAVEPOINT", "RELEASE"};
-  return std::find(kControl.begin(), kControl.end(), word) != kControl.end();
+  return std::any_of(kControl.begin(), kControl.end(), [word](std::string_view control) {
+    return std::equal(word.begin(), word.end(), control.begin(), control.end(), [](char a, char b) {
+      return std::toupper(static_cast<unsigned char>(a)) == b;
+    });
+  });
 }
 
 namespace {
