@@ -1,13 +1,21 @@
-// Action: the interface of every built-in side-effecting step (http, email, db). One file pair per
-// action under src/actions/, listed explicitly in the registry (action_registry.h).
+// Action: the interface of every built-in side-effecting step (http, email, db). Each action lives
+// in its own folder under src/actions/ and is listed explicitly in the registry
+// (action_registry.h, builtin_actions.cc).
 //
 // Steps that only touch the run itself (set, log, fail, return, sleep, sleep_until,
 // wait_for_event, send_event, invoke) are interpreted by the engine and are not Actions.
 //
-// Thread-safety: Execute may be called from many threads at once; implementations synchronize
-// any shared state (connection pools) themselves.
+// Actions are asynchronous: Start hands one attempt to the action and returns without waiting on
+// a network; the action calls `done` once the attempt has finished, from whichever thread
+// finished it (an I/O loop, a database pool, or the caller's own when the attempt fails before
+// anything is sent). The engine keeps thousands of attempts in flight this way, and a run whose
+// action is in flight holds no thread.
+//
+// Thread-safety: Start may be called from many threads at once; implementations synchronize any
+// shared state (connection pools, I/O loops) themselves.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +36,11 @@ struct ActionRequest {
   TimePoint deadline;           // the attempt must give up by then (kDeadlineExceeded)
 };
 
+// Receives an attempt's request back, unchanged, with its result: the step's output, or an error
+// whose code carries the retry decision (Status::IsRetryable) and, when the peer asked for one,
+// retry_after_ms. Must be quick and must not block: it runs on the action's I/O thread.
+using ActionCallback = std::function<void(ActionRequest request, StatusOr<Json> result)>;
+
 class Action {
  public:
   virtual ~Action() = default;
@@ -39,9 +52,14 @@ class Action {
   // example that a `db` step names a configured database). Strings may still hold templates.
   virtual Status CheckArguments(const Json& raw_arguments) const { return OkStatus(); }
 
-  // Performs one attempt. Blocking. Returns the step's output, or an error whose code carries the
-  // retry decision (Status::IsRetryable) and, when the peer asked for one, retry_after_ms.
-  virtual StatusOr<Json> Execute(const ActionRequest& request) = 0;
+  // Starts one attempt and returns without waiting for it. `done` is called exactly once, possibly
+  // before Start returns, and never after the attempt's deadline has long passed: the action
+  // bounds the whole attempt (DNS, connect, the exchange) by request.deadline.
+  virtual void Start(ActionRequest request, ActionCallback done) = 0;
+
+  // Starts one attempt and blocks until it is done. For tests and one-off tools: the engine never
+  // waits on an action.
+  StatusOr<Json> Execute(ActionRequest request);
 };
 
 }  // namespace flowrun

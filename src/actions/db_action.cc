@@ -71,7 +71,12 @@ StatusOr<Database*> DbAction::Get(const std::string& name) {
   return raw;
 }
 
-StatusOr<Json> DbAction::Execute(const ActionRequest& request) {
+void DbAction::Start(ActionRequest request, ActionCallback done) {
+  StatusOr<Json> result = ExecuteBlocking(request);
+  done(std::move(request), std::move(result));
+}
+
+StatusOr<Json> DbAction::ExecuteBlocking(const ActionRequest& request) {
   StatusOr<Json> result = ExecuteUnredacted(request);
   if (result.ok() || options_.redactor == nullptr) return result;
   return options_.redactor->RedactStatus(result.status());

@@ -40,9 +40,11 @@ class DbAction final : public Action {
 
   std::string_view name() const override { return "db"; }
   Status CheckArguments(const Json& raw_arguments) const override;
-  StatusOr<Json> Execute(const ActionRequest& request) override;
+  // Runs the attempt on the calling thread, then calls `done` (to be replaced by the I/O loop).
+  void Start(ActionRequest request, ActionCallback done) override;
 
  private:
+  StatusOr<Json> ExecuteBlocking(const ActionRequest& request);
   StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
   StatusOr<Database*> Get(const std::string& name);
   Status CheckDatabaseName(const Json& database) const;

@@ -158,7 +158,12 @@ Status EmailAction::CheckArguments(const Json& raw) const {
   return mime.ok() ? OkStatus() : mime.status();
 }
 
-StatusOr<Json> EmailAction::Execute(const ActionRequest& request) {
+void EmailAction::Start(ActionRequest request, ActionCallback done) {
+  StatusOr<Json> result = ExecuteBlocking(request);
+  done(std::move(request), std::move(result));
+}
+
+StatusOr<Json> EmailAction::ExecuteBlocking(const ActionRequest& request) {
   StatusOr<Json> result = ExecuteUnredacted(request);
   if (result.ok() || options_.redactor == nullptr) return result;
   return options_.redactor->RedactStatus(result.status());

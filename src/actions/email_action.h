@@ -63,12 +63,14 @@ class EmailAction final : public Action {
 
   std::string_view name() const override { return "email"; }
   Status CheckArguments(const Json& raw_arguments) const override;
-  StatusOr<Json> Execute(const ActionRequest& request) override;
+  // Runs the attempt on the calling thread, then calls `done` (to be replaced by the I/O loop).
+  void Start(ActionRequest request, ActionCallback done) override;
 
   const SmtpConnectionPool& TEST_pool() const { return pool_; }
   const SmtpSessionPool& TEST_plain_pool() const { return sessions_; }
 
  private:
+  StatusOr<Json> ExecuteBlocking(const ActionRequest& request);
   StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
   Status SendSmtp(const std::string& envelope_from, const std::vector<std::string>& recipients,
                   const std::string& mime, TimePoint deadline);

@@ -401,7 +401,12 @@ Status HttpAction::CheckArguments(const Json& raw) const {
   return OkStatus();
 }
 
-StatusOr<Json> HttpAction::Execute(const ActionRequest& request) {
+void HttpAction::Start(ActionRequest request, ActionCallback done) {
+  StatusOr<Json> result = ExecuteBlocking(request);
+  done(std::move(request), std::move(result));
+}
+
+StatusOr<Json> HttpAction::ExecuteBlocking(const ActionRequest& request) {
   StatusOr<Json> result = ExecuteUnredacted(request);
   if (result.ok() || options_.redactor == nullptr) return result;
   return options_.redactor->RedactStatus(result.status());

@@ -49,11 +49,13 @@ class HttpAction final : public Action {
 
   std::string_view name() const override { return "http"; }
   Status CheckArguments(const Json& raw_arguments) const override;
-  StatusOr<Json> Execute(const ActionRequest& request) override;
+  // Runs the attempt on the calling thread, then calls `done` (to be replaced by the I/O loop).
+  void Start(ActionRequest request, ActionCallback done) override;
 
   const HttpConnectionPool& TEST_pool() const { return pool_; }
 
  private:
+  StatusOr<Json> ExecuteBlocking(const ActionRequest& request);
   StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
 
   const HttpActionOptions options_;

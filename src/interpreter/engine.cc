@@ -862,7 +862,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
           request.deadline = action.deadline;
           RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeAction));
           const TimePoint began = clock_.Now();
-          result = implementation->Execute(request);
+          result = implementation->Execute(request);  // blocking until the engine dispatches
           finished_steps.emplace_back(action.step->action, clock_.Now() - began);
           RETURN_IF_ERROR(failpoints_.Hit(kFailAfterAction));
           action.arguments = std::move(request.arguments);

@@ -2,15 +2,17 @@
 
 namespace flowrun::testing {
 
-StatusOr<Json> FakeAction::Execute(const ActionRequest& request) {
-  std::lock_guard lock(mu_);
-  requests_.push_back(request);
-  if (!script_.empty()) {
-    StatusOr<Json> result = std::move(script_.front());
-    script_.pop_front();
-    return result;
+void FakeAction::Start(ActionRequest request, ActionCallback done) {
+  StatusOr<Json> result = Json{{"echo", request.arguments}, {"key", request.idempotency_key}};
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back(request);
+    if (!script_.empty()) {
+      result = std::move(script_.front());
+      script_.pop_front();
+    }
   }
-  return Json{{"echo", request.arguments}, {"key", request.idempotency_key}};
+  done(std::move(request), std::move(result));
 }
 
 void FakeAction::Script(StatusOr<Json> result) {

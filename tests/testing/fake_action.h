@@ -20,7 +20,7 @@ class FakeAction final : public Action {
   FakeAction& operator=(const FakeAction&) = delete;
 
   std::string_view name() const override { return name_; }
-  StatusOr<Json> Execute(const ActionRequest& request) override;
+  void Start(ActionRequest request, ActionCallback done) override;
 
   // Queues the result of the next call.
   void Script(StatusOr<Json> result);
