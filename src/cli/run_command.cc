@@ -13,10 +13,12 @@
 // Exit codes: 0 the run completed; 1 it failed or was cancelled; 2 usage or I/O errors.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -305,8 +307,17 @@ int RunFlow(const RunOptions& options) {
   // added after the run has started.
   InMemoryProgramCatalog catalog;
   catalog.Add(loaded->program);
+  // Set from an action's thread when a result came back.
+  std::mutex returned_mu;
+  std::condition_variable returned_cv;
+  bool returned = false;
   EngineOptions engine_options;
   engine_options.node_id = "run";
+  engine_options.on_work_ready = [&] {
+    std::lock_guard lock(returned_mu);
+    returned = true;
+    returned_cv.notify_all();
+  };
   engine_options.log = [](const std::string&, const std::string& step_key,
                           const std::string& message) {
     std::cout << "  " << Pad(step_key, 24) << Pad("log", 10) << message << "\n";
@@ -360,6 +371,12 @@ int RunFlow(const RunOptions& options) {
     if (journal.ok()) printed = PrintTrace(run, *journal, printed);
     if (store::IsTerminal(run.status)) break;
     if (*advanced > 0) continue;
+    if (engine.ActionsInFlight() > 0) {
+      std::unique_lock lock(returned_mu);
+      returned_cv.wait(lock, [&] { return returned; });
+      returned = false;
+      continue;
+    }
 
     auto due = engine.NextDueTime();
     if (!due.ok()) return Fail(due.status().ToString());

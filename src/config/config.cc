@@ -93,6 +93,13 @@ class ConfigReader {
     if (doc.contains("retention")) config.retention = ReadDuration("/retention", doc["retention"]);
     if (doc.contains("max_event_bytes")) config.max_event_bytes = doc["max_event_bytes"];
     if (doc.contains("workers")) config.workers = doc["workers"];
+    if (doc.contains("limits")) {
+      const Json& limits = doc["limits"];
+      config.limits.max_inflight_actions =
+          limits.value("max_inflight_actions", config.limits.max_inflight_actions);
+      config.limits.max_actions_per_run =
+          limits.value("max_actions_per_run", config.limits.max_actions_per_run);
+    }
     return config;
   }
 

@@ -63,6 +63,12 @@ struct WebhookConfig {
   std::string transform_id;
 };
 
+// Bounds on the work one node holds at once (`limits:`).
+struct LimitsConfig {
+  int max_inflight_actions = 10000;  // Default: 10,000 actions in flight on the node
+  int max_actions_per_run = 100;     // Default: 100 actions in flight per run
+};
+
 struct Config {
   std::string path;      // the file it was loaded from; empty for the defaults
   std::string base_dir;  // directory relative paths are resolved against
@@ -81,11 +87,12 @@ struct Config {
   Duration retention = std::chrono::hours(24 * 30);  // Default: 30d
   long long max_event_bytes = 1LL << 20;             // Default: 1 MiB
   int workers = 0;  // Default: DefaultWorkers() (filled in on load; 0 also means it)
+  LimitsConfig limits;
 
   // The configuration used when there is no file: every default, relative to `base_dir`.
   static Config Defaults(const std::string& base_dir);
-  // Three workers per CPU core: a worker runs its steps' actions one after another and spends
-  // most of its time waiting on the network or a commit, so one per core leaves cores idle.
+  // Three workers per CPU core: actions run asynchronously, but a worker still waits on the
+  // store's commits, so one per core leaves cores idle.
   static int DefaultWorkers();
 };
 

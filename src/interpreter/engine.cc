@@ -65,6 +65,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
       actions_(std::move(actions)),
       clock_(clock),
       options_(std::move(options)),
+      inflight_(options_.on_work_ready),
       random_(options_.seed ? options_.seed : std::random_device{}()) {
   env_.catalog = &catalog_;
   env_.secrets = secrets ? secrets->All() : Json::object();
@@ -72,7 +73,12 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
   env_.plan_event = [this](const EventRecord& event, WriteBatch& batch) { PlanRuns(event, batch); };
   env_.log = options_.log;
   env_.uniform = [this] { return Uniform(); };
+  env_.max_actions_per_run = std::max(1, options_.max_actions_per_run);
 }
+
+void Engine::StopClaiming() { claiming_ = false; }
+
+int Engine::ActionsInFlight() const { return inflight_.actions_in_flight(); }
 
 double Engine::Uniform() {
   std::lock_guard lock(mu_);
@@ -185,8 +191,9 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
   return results;
 }
 
-void Engine::MarkFreshCancelled(const std::set<std::string>& run_ids) {
+void Engine::MarkCancelled(const std::set<std::string>& run_ids) {
   if (run_ids.empty()) return;
+  inflight_.MarkCancelled(run_ids);
   std::lock_guard lock(fresh_mu_);
   for (RunRecord& run : fresh_) {
     if (run_ids.count(run.id)) run.cancel_requested = true;
@@ -421,7 +428,7 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
       if (planned_runs[i].count(id)) ingested[i].runs.push_back(id);
     }
     for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
-    MarkFreshCancelled(cancelled[i]);
+    MarkCancelled(cancelled[i]);
   }
   std::vector<WaitRecord> to_scan;
   std::set<std::string> durable_runs;
@@ -670,7 +677,7 @@ Status Engine::MatchEvents(const std::vector<EventRecord>& events, MarkMatched m
   std::vector<WriteBatch> batches;
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
-  if (results.front().status.ok()) MarkFreshCancelled(cancelled);
+  if (results.front().status.ok()) MarkCancelled(cancelled);
   return results.front().status;
 }
 
@@ -706,7 +713,7 @@ Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
   std::vector<WriteBatch> batches;
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
-  if (results.front().status.ok()) MarkFreshCancelled(cancelled);
+  if (results.front().status.ok()) MarkCancelled(cancelled);
   return results.front().status;
 }
 
@@ -748,24 +755,69 @@ Status Engine::ReleaseDueEvents(TimePoint now) {
 }
 
 StatusOr<int> Engine::AdvanceReadyRuns(int max) {
+  if (crashed_) return AbortedError("crashed at failpoint after_action");
   const TimePoint claim_time = clock_.Now();
-  RETURN_IF_ERROR(ReleaseDueEvents(claim_time));
-  std::vector<RunRecord> claimed = TakeFreshRuns(max, claim_time);
+  if (claiming_) RETURN_IF_ERROR(ReleaseDueEvents(claim_time));
+  // Runs whose actions came back go first: their results are waiting to be made durable.
+  std::vector<std::unique_ptr<RunWalker>> active = TakeCompletedRuns(max);
+  // Each new run may start an action or more: claim no more runs than actions may still start.
+  const int room = std::min(max - static_cast<int>(active.size()),
+                            options_.max_inflight_actions - inflight_.actions_in_flight());
+  if (room > 0 && claiming_) {
+    ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(room, claim_time));
+    RETURN_IF_ERROR(BuildWalkers(std::move(claimed), active));
+  }
+  int advanced = 0;
+  // Actions that finish at once (an outbox write, an argument error) bring their run straight
+  // back: it goes on in this call, its result committing with the next batch.
+  for (int round = 0; !active.empty() && round < kMaxRoundsPerAdvance; ++round) {
+    advanced += static_cast<int>(active.size());
+    ASSIGN_OR_RETURN(std::vector<WalkedRun> walked, WalkAndCommit(std::move(active)));
+    RETURN_IF_ERROR(StartActions(std::move(walked)));
+    active = TakeCompletedRuns(max);
+  }
+  // Runs taken back but not walked within the round limit wait for the next call.
+  for (auto& walker : active) ParkReady(std::move(walker));
+  return advanced;
+}
+
+std::vector<std::unique_ptr<RunWalker>> Engine::TakeCompletedRuns(int max) {
+  std::vector<std::unique_ptr<RunWalker>> walkers;
+  for (ReadyRun& ready : inflight_.TakeReady(max)) {
+    if (ready.cancel_requested) ready.walker->MarkCancelRequested();
+    for (ActionCompletion& done : ready.completions) {
+      if (options_.on_step_finished) options_.on_step_finished(done.action.step->action, done.took);
+      ready.walker->RecordActionResult(std::move(done.action), std::move(done.result),
+                                       done.finished);
+    }
+    walkers.push_back(std::move(ready.walker));
+  }
+  return walkers;
+}
+
+void Engine::ParkReady(std::unique_ptr<RunWalker> walker) {
+  inflight_.Park(std::move(walker), /*ready=*/true);
+}
+
+StatusOr<std::vector<RunRecord>> Engine::ClaimDueRuns(int max, TimePoint now) {
+  std::vector<RunRecord> claimed = TakeFreshRuns(max, now);
   // Runs due in the store are claimed whenever fresh runs leave room in the batch, and otherwise
   // every few calls or milliseconds, so that a steady stream of fresh runs does not hold back
   // woken sleepers and waits.
   const bool memory_filled_batch = static_cast<int>(claimed.size()) >= max;
-  if (store_claims_.ShouldClaim(memory_filled_batch, claim_time)) {
-    const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
-    ASSIGN_OR_RETURN(std::vector<RunRecord> due,
-                     store_.ClaimRuns(options_.node_id, claim_time, from_store,
-                                      options_.lease + options_.default_attempt_timeout));
-    for (RunRecord& run : due) claimed.push_back(std::move(run));
-  }
-  if (claimed.empty()) return 0;
-  std::vector<std::unique_ptr<RunWalker>> active;
+  if (!store_claims_.ShouldClaim(memory_filled_batch, now)) return claimed;
+  const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
+  ASSIGN_OR_RETURN(std::vector<RunRecord> due,
+                   store_.ClaimRuns(options_.node_id, now, from_store,
+                                    options_.lease + options_.default_attempt_timeout));
+  for (RunRecord& run : due) claimed.push_back(std::move(run));
+  return claimed;
+}
+
+Status Engine::BuildWalkers(std::vector<RunRecord> claimed,
+                            std::vector<std::unique_ptr<RunWalker>>& walkers) {
   std::vector<WriteBatch> orphans;
-  auto build = [&](RunRecord run) -> Status {
+  for (RunRecord& run : claimed) {
     std::shared_ptr<const Program> program = ProgramFor(run.flow_id, run.revision);
     if (!program) {
       // The revision is not loaded (yet): look again later rather than guess.
@@ -778,106 +830,135 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
                                    .ended_at = std::nullopt,
                                    .release_lease = true});
       orphans.push_back(std::move(batch));
-      return OkStatus();
+      continue;
     }
     std::vector<store::JournalEntry> journal;
     if (run.status != RunStatus::kQueued) {
       ASSIGN_OR_RETURN(journal, store_.LoadJournal(run.id));
     }
-    active.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
-                                                 options_.node_id));
-    return OkStatus();
-  };
-  for (RunRecord& run : claimed) RETURN_IF_ERROR(build(std::move(run)));
+    walkers.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
+                                                  options_.node_id));
+  }
   if (!orphans.empty()) {
     ASSIGN_OR_RETURN(auto ignored, CommitWithFailpoints(std::move(orphans)));
     (void)ignored;
   }
+  return OkStatus();
+}
 
-  const int advanced = static_cast<int>(active.size());
-  // Action attempts whose results commit with the next batch: (action, duration).
-  std::vector<std::pair<std::string, Duration>> finished_steps;
-  while (!active.empty()) {
-    const TimePoint now = clock_.Now();
-    std::vector<WalkResult> walks;
-    std::vector<WriteBatch> batches;
-    walks.reserve(active.size());
-    batches.reserve(active.size());
-    for (auto& walker : active) {
-      walks.push_back(walker->Walk(now));
-      batches.push_back(walker->TakeBatch());
-    }
-    ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
-    if (options_.on_step_finished) {
-      for (const auto& [action, duration] : finished_steps) {
-        options_.on_step_finished(action, duration);
-      }
-    }
-    finished_steps.clear();
-
-    std::vector<EventRecord> to_match;
-    std::vector<WaitRecord> to_scan;
-    std::vector<std::unique_ptr<RunWalker>> next;
-    std::vector<std::pair<RunWalker*, WalkResult*>> with_actions;
-    for (size_t i = 0; i < active.size(); ++i) {
-      BatchResult& result = results[i];
-      if (result.status.code() == StatusCode::kAborted) continue;  // the lease was lost
-      RETURN_IF_ERROR(result.status);
-      for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
-      if (!active[i]->Confirm(result)) {
-        // An event resolved a wait this walk timed out: rebuild from the stored journal.
-        ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal,
-                         store_.LoadJournal(active[i]->run().id));
-        RunRecord run = active[i]->run();
-        run.status = RunStatus::kRunning;
-        auto program = ProgramFor(run.flow_id, run.revision);
-        next.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal,
-                                                   env_, options_.node_id));
-        continue;
-      }
-      if (walks[i].state != WalkResult::State::kSuspended && options_.on_run_finished) {
-        options_.on_run_finished(active[i]->run().flow_id, walks[i].status);
-      }
-      for (WaitRecord& w : walks[i].new_waits) to_scan.push_back(std::move(w));
-      if (walks[i].state == WalkResult::State::kSuspended && !walks[i].actions.empty()) {
-        with_actions.emplace_back(active[i].get(), &walks[i]);
-      }
-    }
-    RETURN_IF_ERROR(MatchEvents(to_match));
-    RETURN_IF_ERROR(ScanWaits(to_scan));
-
-    for (auto& [walker, walk] : with_actions) {
-      for (PendingAction& action : walk->actions) {
-        Action* implementation = actions_ ? actions_(action.step->action) : nullptr;
-        StatusOr<Json> result = NotFoundError("step \"" + action.step->id + "\": no action \"" +
-                                              action.step->action + "\"");
-        if (implementation) {
-          ActionRequest request;
-          request.run_id = walker->run().id;
-          request.step_key = action.step_key;
-          request.idempotency_key = IdempotencyKey(walker->run().id, action.step_key);
-          request.attempt = action.attempt;
-          // Lent to the request and taken back: the walker journals them (redacted) as the input.
-          request.arguments = std::move(action.arguments);
-          request.deadline = action.deadline;
-          RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeAction));
-          const TimePoint began = clock_.Now();
-          result = implementation->Execute(request);  // blocking until the engine dispatches
-          finished_steps.emplace_back(action.step->action, clock_.Now() - began);
-          RETURN_IF_ERROR(failpoints_.Hit(kFailAfterAction));
-          action.arguments = std::move(request.arguments);
-        }
-        walker->RecordActionResult(std::move(action), std::move(result), clock_.Now());
-      }
-    }
-    for (size_t i = 0; i < active.size(); ++i) {
-      for (auto& [walker, walk] : with_actions) {
-        if (walker == active[i].get()) next.push_back(std::move(active[i]));
-      }
-    }
-    active = std::move(next);
+StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
+    std::vector<std::unique_ptr<RunWalker>> walkers) {
+  const TimePoint now = clock_.Now();
+  std::vector<WalkResult> walks;
+  std::vector<WriteBatch> batches;
+  walks.reserve(walkers.size());
+  batches.reserve(walkers.size());
+  for (auto& walker : walkers) {
+    walks.push_back(walker->Walk(now));
+    batches.push_back(walker->TakeBatch());
   }
-  return advanced;
+  StatusOr<std::vector<BatchResult>> committed = CommitWithFailpoints(std::move(batches));
+  if (!committed.ok()) {
+    // Nothing of these walks is durable: the runs resume from the store once their leases end.
+    for (auto& walker : walkers) inflight_.Forget(walker->run().id);
+    return committed.status();
+  }
+  std::vector<BatchResult>& results = *committed;
+  std::vector<EventRecord> to_match;
+  std::vector<WaitRecord> to_scan;
+  std::vector<WalkedRun> walked;
+  Status first_error;
+  for (size_t i = 0; i < walkers.size(); ++i) {
+    BatchResult& result = results[i];
+    const std::string run_id = walkers[i]->run().id;
+    if (!result.status.ok()) {
+      // kAborted: the lease was lost, and the run belongs to another worker or node now.
+      inflight_.Forget(run_id);
+      if (result.status.code() != StatusCode::kAborted && first_error.ok()) {
+        first_error = result.status;
+      }
+      continue;
+    }
+    for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
+    if (!walkers[i]->Confirm(result)) {
+      // An event resolved a wait this walk timed out: rebuild from the stored journal. Actions
+      // still in flight come back to the new walker (the entry is kept).
+      ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal, store_.LoadJournal(run_id));
+      RunRecord run = walkers[i]->run();
+      run.status = RunStatus::kRunning;
+      auto program = ProgramFor(run.flow_id, run.revision);
+      ParkReady(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
+                                            options_.node_id));
+      continue;
+    }
+    WalkResult& walk = walks[i];
+    if (walk.state != WalkResult::State::kSuspended) {
+      if (options_.on_run_finished) {
+        options_.on_run_finished(walkers[i]->run().flow_id, walk.status);
+      }
+      inflight_.Forget(run_id);  // results of actions still out no longer matter
+      continue;
+    }
+    for (WaitRecord& w : walk.new_waits) to_scan.push_back(std::move(w));
+    if (walk.actions.empty() && !walkers[i]->has_actions_in_flight()) {
+      inflight_.Forget(run_id);  // asleep, waiting or queued: its row in the store says when
+      continue;
+    }
+    walked.push_back({std::move(walkers[i]), std::move(walk.actions)});
+  }
+  RETURN_IF_ERROR(first_error);
+  RETURN_IF_ERROR(MatchEvents(to_match));
+  RETURN_IF_ERROR(ScanWaits(to_scan));
+  return walked;
+}
+
+Status Engine::StartActions(std::vector<WalkedRun> walked) {
+  for (WalkedRun& run : walked) {
+    const std::string run_id = run.walker->run().id;
+    inflight_.Dispatching(run_id, static_cast<int>(run.actions.size()));
+    for (PendingAction& action : run.actions) run.walker->MarkInFlight(action.step_key);
+    // Parked before the first start: a completion may arrive inside Start.
+    inflight_.Park(std::move(run.walker));
+    for (PendingAction& action : run.actions) {
+      RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeAction));
+      StartAction(run_id, std::move(action));
+      if (crashed_) return AbortedError("crashed at failpoint after_action");
+    }
+  }
+  return OkStatus();
+}
+
+void Engine::StartAction(const std::string& run_id, PendingAction action) {
+  Action* implementation = actions_ ? actions_(action.step->action) : nullptr;
+  const TimePoint began = clock_.Now();
+  if (!implementation) {
+    Status missing = NotFoundError("step \"" + action.step->id + "\": no action \"" +
+                                   action.step->action + "\"");
+    inflight_.Complete(run_id, {std::move(action), missing, began, Duration::zero()});
+    return;
+  }
+  ActionRequest request;
+  request.run_id = run_id;
+  request.step_key = action.step_key;
+  request.idempotency_key = IdempotencyKey(run_id, action.step_key);
+  request.attempt = action.attempt;
+  // Lent to the request and given back with the result: the walker journals them (redacted) as
+  // the step's input.
+  request.arguments = std::move(action.arguments);
+  request.deadline = action.deadline;
+  implementation->Start(std::move(request), [this, action = std::move(action), began](
+                                                ActionRequest done, StatusOr<Json> result) mutable {
+    // A simulated crash right after the side effect: the result is lost with the process.
+    if (!failpoints_.Hit(kFailAfterAction).ok()) {
+      crashed_ = true;
+      inflight_.Forget(done.run_id);
+      return;
+    }
+    const TimePoint finished = clock_.Now();
+    action.arguments = std::move(done.arguments);
+    inflight_.Complete(done.run_id,
+                       {std::move(action), std::move(result), finished, finished - began});
+  });
 }
 
 std::shared_ptr<const Program> Engine::ProgramFor(std::string_view flow_id,
@@ -932,6 +1013,8 @@ Status Engine::Recover() {
 }
 
 Status Engine::ReleaseLeases() {
+  // Results that come back after this are not recorded: the runs resume from their journals.
+  (void)inflight_.ForgetAll();
   {
     std::lock_guard lock(fresh_mu_);
     fresh_reserved_ -= static_cast<int>(fresh_.size());
@@ -952,7 +1035,7 @@ Status Engine::CancelRun(std::string_view run_id) {
   std::vector<WriteBatch> batches;
   batches.push_back(std::move(batch));
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, CommitWithFailpoints(std::move(batches)));
-  if (results.front().status.ok()) MarkFreshCancelled({run->id});
+  if (results.front().status.ok()) MarkCancelled({run->id});
   return results.front().status;
 }
 
@@ -1039,7 +1122,10 @@ StatusOr<std::vector<store::JournalEntry>> Engine::GetJournal(std::string_view r
 }
 
 StatusOr<std::optional<TimePoint>> Engine::NextDueTime() {
-  {
+  if (inflight_.has_ready()) return std::optional<TimePoint>(clock_.Now());
+  // Runs held in memory wait, like those in the store, while no more actions may start; a
+  // returning action wakes a worker (on_work_ready).
+  if (claiming_ && inflight_.actions_in_flight() < options_.max_inflight_actions) {
     std::lock_guard lock(fresh_mu_);
     if (!fresh_.empty()) return std::optional<TimePoint>(clock_.Now());
   }

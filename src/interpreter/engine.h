@@ -11,8 +11,11 @@
 //                     node holds in memory fill the batch, runs are claimed from the store only
 //                     every few calls or milliseconds (engine_throttle.h).
 //                     Internal steps of the whole batch commit in one transaction; side-effecting
-//                     actions run only after that commit, and their results commit together in the
-//                     next one. Returns the runs advanced.
+//                     actions start only after that commit and are not waited for: the run's
+//                     walker is parked (inflight_runs.h) and a later call, on any worker, takes
+//                     it back with the results, which commit together in that call's batch.
+//                     Runs whose actions came back go before new claims; no new runs are claimed
+//                     while max_inflight_actions are out. Returns the runs advanced.
 //   FireCronTick      starts the run of one cron tick of a flow, exactly once across restarts and
 //                     nodes (the tick is claimed in the batch that creates the run).
 //   CancelRun         asks a run to stop at its next step boundary.
@@ -28,6 +31,7 @@
 // caller at a time (the lease).
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -46,6 +50,7 @@
 #include "common/status.h"
 #include "interpreter/engine_throttle.h"
 #include "interpreter/failpoint.h"
+#include "interpreter/inflight_runs.h"
 #include "interpreter/program_catalog.h"
 #include "interpreter/run_walker.h"
 #include "interpreter/secret_source.h"
@@ -82,6 +87,16 @@ struct EngineOptions {
   // is finished when the event is acknowledged. Runs that reach an action step, and runs with an
   // idempotency key or a concurrency limit, are left to AdvanceReadyRuns. Default: true.
   bool advance_on_ingest = true;
+  // How many actions may be in flight on this node at once. Past it, AdvanceReadyRuns takes back
+  // only runs whose actions returned and claims no new ones: further runs wait in the store.
+  // Default: 10,000.
+  int max_inflight_actions = 10000;
+  // How many actions one run may have in flight at once (parallel branches, foreach items).
+  // Default: 100.
+  int max_actions_per_run = 100;
+  // Called from an action's thread when a run's action came back and a worker should call
+  // AdvanceReadyRuns. Must be quick and thread-safe. Default: none (the caller polls).
+  std::function<void()> on_work_ready = nullptr;
   // Seeds retry jitter; 0 seeds from the system. Default: 0.
   uint64_t seed = 0;
   // Observers for metrics. Each is called on the engine's calling thread after the commit that
@@ -93,7 +108,7 @@ struct EngineOptions {
   std::function<void(const std::string& flow_id, store::RunStatus status)> on_run_finished =
       nullptr;
   // One attempt of a side-effecting action step ("http", "email", ...) returned, after `duration`
-  // on the engine's clock.
+  // on the engine's clock; called when a worker takes the result back to record it.
   std::function<void(const std::string& action, Duration duration)> on_step_finished = nullptr;
   // Receives `log` steps. Default: none.
   std::function<void(const std::string& run_id, const std::string& step_key,
@@ -138,9 +153,16 @@ class Engine {
   // uses it after downtime to decide which missed ticks to fire (`catchup`).
   [[nodiscard]] StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id);
   [[nodiscard]] StatusOr<int> AdvanceReadyRuns(int max);
+  // Shutdown: from now on AdvanceReadyRuns claims no runs and releases no delayed events; it only
+  // takes back runs whose actions return, so in-flight actions can finish and be recorded.
+  void StopClaiming();
+  // Actions started and not yet returned.
+  int ActionsInFlight() const;
   [[nodiscard]] Status CancelRun(std::string_view run_id);
   // Ends this node's leases and forgets the runs it holds in memory, which become due at once for
-  // any node; for a clean shutdown, after the last AdvanceReadyRuns has returned.
+  // any node; for a clean shutdown, after the last AdvanceReadyRuns has returned. Results of
+  // actions still in flight are then dropped: those runs start the steps again, with the same
+  // idempotency keys.
   [[nodiscard]] Status ReleaseLeases();
   // Starts a new run of the same revision as `run_id`, with the same trigger event, and returns
   // its id. The flow's idempotency key does not drop it, and it is not the child of the original's
@@ -194,8 +216,9 @@ class Engine {
   // queued in fresh_ while it has room (see EngineOptions::fresh_run_capacity).
   [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitWithFailpoints(
       std::vector<store::WriteBatch> batches);
-  // Records a cancellation request on runs still queued in fresh_ (their copy was made before it).
-  void MarkFreshCancelled(const std::set<std::string>& run_ids);
+  // Records a cancellation request on runs still queued in fresh_ (their copy was made before it)
+  // and on runs whose actions are in flight.
+  void MarkCancelled(const std::set<std::string>& run_ids);
   // Up to `max` runs from fresh_ whose lease still holds at `now`.
   std::vector<store::RunRecord> TakeFreshRuns(int max, TimePoint now);
   // The commit itself, with failpoints on both sides.
@@ -219,6 +242,31 @@ class Engine {
   [[nodiscard]] StatusOr<bool> WaitMatches(const store::WaitRecord& wait,
                                            const store::EventRecord& event);
   const CompiledStep* FindStep(const Program& program, const std::string& step_id);
+
+  // The claim -> walk -> start loop of AdvanceReadyRuns.
+  // A walked run whose batch committed, with the actions its walk reached.
+  struct WalkedRun {
+    std::unique_ptr<RunWalker> walker;
+    std::vector<PendingAction> actions;
+  };
+  // Up to `max` runs whose actions came back, with their results recorded (not yet committed).
+  std::vector<std::unique_ptr<RunWalker>> TakeCompletedRuns(int max);
+  // Up to `max` due runs: fresh ones held in memory first, then leased from the store.
+  [[nodiscard]] StatusOr<std::vector<store::RunRecord>> ClaimDueRuns(int max, TimePoint now);
+  // A walker per claimed run, its journal loaded; runs whose revision is unknown are put off.
+  [[nodiscard]] Status BuildWalkers(std::vector<store::RunRecord> claimed,
+                                    std::vector<std::unique_ptr<RunWalker>>& walkers);
+  // Walks every run as far as it goes and commits all their batches at once. Returns the runs
+  // that have actions to start or still in flight; the others are done with for now.
+  [[nodiscard]] StatusOr<std::vector<WalkedRun>> WalkAndCommit(
+      std::vector<std::unique_ptr<RunWalker>> walkers);
+  // Parks each walker in inflight_ and starts its actions; none waits for a result.
+  [[nodiscard]] Status StartActions(std::vector<WalkedRun> walked);
+  void StartAction(const std::string& run_id, PendingAction action);
+  // Parks a walker to be walked again by the next call, with or without results.
+  void ParkReady(std::unique_ptr<RunWalker> walker);
+  // Walk rounds one AdvanceReadyRuns call goes through for runs whose actions finish at once.
+  static constexpr int kMaxRoundsPerAdvance = 16;
   double Uniform();
 
   store::Store& store_;
@@ -228,6 +276,11 @@ class Engine {
   const EngineOptions options_;
   WalkEnvironment env_;
   Failpoints failpoints_;
+  // Set when the after_action failpoint fired in a completion: the engine has "crashed".
+  std::atomic<bool> crashed_{false};
+  // Cleared by StopClaiming: AdvanceReadyRuns then only takes back runs whose actions returned.
+  std::atomic<bool> claiming_{true};
+  InflightRuns inflight_;
 
   std::mutex recovered_mu_;
   // GUARDED_BY(recovered_mu_): revisions compiled from the store, by (flow id, revision).

@@ -846,6 +846,11 @@ RunWalker::Outcome RunWalker::RunInvoke(const CompiledStep& step, const std::str
 
 RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::string& key,
                                           Frame& frame) {
+  // Out already, or held back until one of the run's actions in flight comes back.
+  if (in_flight_.count(key) ||
+      static_cast<int>(in_flight_.size() + actions_.size()) >= env_.max_actions_per_run) {
+    return Suspend(std::nullopt, RunStatus::kRunning);
+  }
   std::vector<Json>& attempts = attempts_[key];
   if (!attempts.empty()) {
     const Json& last = attempts.back();
@@ -876,6 +881,7 @@ RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::s
 void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now) {
   now_ = now;
   const std::string& key = action.step_key;
+  in_flight_.erase(key);
   if (result.ok()) {
     // Built member by member: an initializer list would copy the output and the arguments.
     Json record = Json::object();
@@ -1016,7 +1022,7 @@ WalkResult RunWalker::Walk(TimePoint now) {
       break;
   }
   result.state = WalkResult::State::kSuspended;
-  const bool keep_lease = !actions_.empty();
+  const bool keep_lease = !actions_.empty() || !in_flight_.empty();
   result.actions = std::move(actions_);
   actions_.clear();
   std::optional<TimePoint> due = earliest_due_;

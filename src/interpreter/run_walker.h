@@ -4,8 +4,10 @@
 //  - internal steps (set, log, if, switch, return, fail, sleep, sleep_until, wait_for_event,
 //    send_event, invoke) run in memory and append journal records to the pending batch;
 //  - a side-effecting action (http, email, db, ...) becomes a PendingAction, which the engine
-//    executes only after the pending batch has been committed, and reports back with
-//    RecordActionResult; the next Walk continues from there.
+//    starts only after the pending batch has been committed (MarkInFlight), and reports back
+//    with RecordActionResult; the next Walk continues from there. Several actions of one run
+//    (parallel branches, foreach items) may be in flight at once; a walk while some are out
+//    leaves their steps suspended and may return further ones.
 // Walk always starts from the top of the tree, so a walk after a crash (from the committed
 // journal) and a walk in the same advance (from the journal plus uncommitted records) agree.
 // Values of now() and uuid() are journaled per step key and replayed in order.
@@ -17,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +65,9 @@ struct WalkEnvironment {
       log;
   // A uniform random number in [0, 1), for retry jitter.
   std::function<double()> uniform;
+  // How many actions one run may have in flight at once, across its `parallel` branches and
+  // `foreach` items; further ones start as earlier ones finish. Default: 100.
+  int max_actions_per_run = 100;
 };
 
 class RunWalker {
@@ -80,6 +86,13 @@ class RunWalker {
   // its retry time, or a final failure. Takes the action and the result by value: a caller done
   // with them moves them in, and the output and arguments are redacted in place, never copied.
   void RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now);
+
+  // The engine started this action (one that Walk returned); until its result is recorded, walks
+  // leave its step suspended instead of returning it again.
+  void MarkInFlight(const std::string& step_key) { in_flight_.insert(step_key); }
+  bool has_actions_in_flight() const { return !in_flight_.empty(); }
+  // A cancellation was requested after the run record was read; the next walk stops the run.
+  void MarkCancelRequested() { run_.cancel_requested = true; }
 
   // The records and ops accumulated since the last call. Starts with a lease check.
   store::WriteBatch TakeBatch();
@@ -149,6 +162,8 @@ class RunWalker {
   std::map<std::string, std::vector<Json>> attempts_;
   std::map<std::string, Json> started_;
   std::map<std::string, std::vector<Json>> nondet_;
+  // Step keys whose action was started and has no recorded result yet.
+  std::set<std::string> in_flight_;
 
   // Per walk.
   TimePoint now_;

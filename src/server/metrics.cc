@@ -378,6 +378,24 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
                                             std::move(sources.timers_pending)));
   RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_waits_pending", "Runs waiting for an event.",
                                             std::move(sources.waits_pending)));
+  if (sources.actions_in_flight) {
+    RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_actions_in_flight",
+                                              "Actions started and not yet returned.",
+                                              std::move(sources.actions_in_flight)));
+  }
+  auto constant = [](double value) { return [value] { return value; }; };
+  if (sources.max_inflight_actions > 0) {
+    RETURN_IF_ERROR(registry.AddGaugeCallback(
+        "flowrun_limit_max_inflight_actions",
+        "limits.max_inflight_actions: actions in flight at once on this node.",
+        constant(sources.max_inflight_actions)));
+  }
+  if (sources.max_actions_per_run > 0) {
+    RETURN_IF_ERROR(registry.AddGaugeCallback(
+        "flowrun_limit_max_actions_per_run",
+        "limits.max_actions_per_run: actions in flight at once in one run.",
+        constant(sources.max_actions_per_run)));
+  }
   return metrics;
 }
 

@@ -216,6 +216,10 @@ struct ServiceGaugeSources {
   std::function<double()> queue_depth;     // runs ready to be worked on
   std::function<double()> timers_pending;  // sleeps and retries waiting for their time
   std::function<double()> waits_pending;   // runs waiting for an event
+  // Optional: actions started and not yet returned, and the configured bounds on them.
+  std::function<double()> actions_in_flight;
+  double max_inflight_actions = 0;  // limits.max_inflight_actions; 0: not exported
+  double max_actions_per_run = 0;   // limits.max_actions_per_run; 0: not exported
 };
 
 struct ServiceMetrics {

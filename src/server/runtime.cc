@@ -100,10 +100,19 @@ Status Runtime::Initialize() {
   gauges.queue_depth = [this] { return CountRuns(store::RunStatus::kQueued); };
   gauges.timers_pending = [this] { return CountRuns(store::RunStatus::kSleeping); };
   gauges.waits_pending = [this] { return CountRuns(store::RunStatus::kWaiting); };
+  gauges.actions_in_flight = [this] {
+    return engine_ ? static_cast<double>(engine_->ActionsInFlight()) : 0.0;
+  };
+  gauges.max_inflight_actions = config.limits.max_inflight_actions;
+  gauges.max_actions_per_run = config.limits.max_actions_per_run;
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
 
   EngineOptions engine_options;
   engine_options.node_id = options_.node_id;
+  engine_options.max_inflight_actions = config.limits.max_inflight_actions;
+  engine_options.max_actions_per_run = config.limits.max_actions_per_run;
+  // An action came back from its I/O thread: a worker records its result.
+  engine_options.on_work_ready = [this] { NotifyWorkers(); };
   engine_options.on_run_started = [this](const std::string& flow_id) {
     service_metrics_.runs_started->WithLabels({flow_id}).Increment();
   };
@@ -175,6 +184,18 @@ void Runtime::Shutdown(Duration grace) {
   std::unique_lock lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  if (engine_ && started_) {
+    // Actions in flight may return and be recorded until the deadline; no new run is claimed.
+    engine_->StopClaiming();
+    const auto poll = std::chrono::milliseconds(10);
+    while (engine_->ActionsInFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      exit_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + poll));
+    }
+    if (engine_->ActionsInFlight() > 0) {
+      LogWarn("shutdown deadline passed with actions in flight; their runs resume on restart",
+              {{"actions_in_flight", engine_->ActionsInFlight()}});
+    }
+  }
   stopping_ = true;
   work_cv_.notify_all();
   timer_cv_.notify_all();
@@ -217,6 +238,12 @@ void Runtime::NotifyWork() {
   ++work_generation_;
   work_cv_.notify_one();
   timer_cv_.notify_all();
+}
+
+void Runtime::NotifyWorkers() {
+  std::lock_guard lock(mu_);
+  ++work_generation_;
+  work_cv_.notify_one();
 }
 
 void Runtime::Wake() { NotifyWork(); }

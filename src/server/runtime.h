@@ -17,11 +17,12 @@
 //   - the metrics registry with the service's metrics (metrics.h).
 //
 // Life cycle: Open (store, flows, actions, recovery; no threads) -> Start (threads; Ready() turns
-// true) -> Shutdown (stop intake, let in-flight steps finish up to the deadline, stop the threads,
-// close the store). The destructor shuts down with a short deadline when Shutdown was not called.
-// A worker still inside an action at the deadline is left to the process exit: the store and
-// engine it uses are then deliberately not destroyed, and its runs' leases let the next process
-// (same node id) take them back at once.
+// true) -> Shutdown (stop intake and claims, let in-flight actions return and their results
+// commit up to the deadline, stop the threads, release the leases of runs whose actions are still
+// out so that the next start or another node resumes them, close the store). The destructor shuts
+// down with a short deadline when Shutdown was not called. A worker still inside an action at the
+// deadline is left to the process exit: the store and engine it uses are then deliberately not
+// destroyed, and its runs' leases let the next process (same node id) take them back at once.
 //
 // The intake and query methods are what the HTTP API layer calls. Intake (IngestEvents,
 // InvokeFlow, RerunRun, CancelRun) returns only after its writes are durable, and refuses with
@@ -176,6 +177,8 @@ class Runtime {
   std::optional<TimePoint> PruneIfDue();
   // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
   void NotifyWork();
+  // Bumps work_generation_ and wakes one worker, not the timer: an action came back.
+  void NotifyWorkers();
   [[nodiscard]] Status CheckIntake() const;
   // The runs with `status` (for the gauges); 0 when the store cannot say.
   double CountRuns(store::RunStatus status);

@@ -17,6 +17,9 @@ constexpr char kRunColumns[] =
     "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
     "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
     "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until";
+// How long Claim sets aside a run whose concurrency key has no free slot, unless a slot frees
+// first. Bounds the wait when a slot's holder died without giving it back.
+constexpr Duration kConcurrencyRecheck = std::chrono::seconds(2);
 constexpr char kEventColumns[] = "seq, id, name, data, ts, client_id";
 constexpr char kWaitColumns[] =
     "id, run_id, kind, flow_id, revision, step_key, step_id, event_name, match_path, match_key, "
@@ -214,6 +217,8 @@ class SqliteStore::Writer {
                      db_->Prepare("SELECT count(*) FROM runs WHERE flow_id = ?1 AND "
                                   "concurrency_key = ?2 AND lease_owner IS NOT NULL AND "
                                   "lease_until >= ?3"));
+    ASSIGN_OR_RETURN(SqliteStatement * held,
+                     db_->Prepare("UPDATE runs SET due_at = ?2 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "wakeup = 0 WHERE id = ?1 RETURNING ") +
@@ -226,7 +231,13 @@ class SqliteStore::Writer {
         ASSIGN_OR_RETURN(bool row, slots->Step());
         int64_t used = row ? slots->Int(0) : 0;
         slots->Reset();
-        if (used >= c.limit) continue;
+        if (used >= c.limit) {
+          // Steps aside so that runs of other keys behind it are reached; a run of its key that
+          // gives its slot back wakes it sooner (WakeNextHeldRun).
+          held->Bind(1, c.id).Bind(2, ToUnixMillis(args.now + kConcurrencyRecheck));
+          RETURN_IF_ERROR(held->Run());
+          continue;
+        }
       }
       lease->Bind(1, c.id).Bind(2, args.owner).Bind(3, ToUnixMillis(args.now + args.lease));
       ASSIGN_OR_RETURN(bool row, lease->Step());
@@ -372,7 +383,24 @@ class SqliteStore::Writer {
     BindTextOrNull(*update, 5, Column(1, op.error, true));
     update->Bind(6, OptionalMillis(op.ended_at)).Bind(7, ToUnixMillis(now));
     update->Bind(8, static_cast<int64_t>(op.release_lease ? 1 : 0));
-    return update->Run();
+    RETURN_IF_ERROR(update->Run());
+    if (op.release_lease || op.ended_at) return WakeNextHeldRun(op.run_id, now);
+    return OkStatus();
+  }
+
+  // `run_id` gave back its concurrency slot (if it has a limit): the oldest run of its key that
+  // Claim set aside falls due now.
+  Status WakeNextHeldRun(const std::string& run_id, TimePoint now) {
+    ASSIGN_OR_RETURN(
+        SqliteStatement * wake,
+        db_->Prepare("UPDATE runs SET due_at = ?2 WHERE id = (SELECT held.id FROM runs AS r "
+                     "JOIN runs AS held ON held.flow_id = r.flow_id AND "
+                     "held.concurrency_key = r.concurrency_key WHERE r.id = ?1 AND "
+                     "r.concurrency_limit > 0 AND held.concurrency_limit > 0 AND "
+                     "held.lease_owner IS NULL AND held.due_at > ?2 AND held.status IN "
+                     "('queued', 'running') ORDER BY held.due_at LIMIT 1)"));
+    wake->Bind(1, run_id).Bind(2, ToUnixMillis(now));
+    return wake->Run();
   }
 
   Status Apply(AppendJournalOp& op, BatchResult&, TimePoint now) {
@@ -456,6 +484,8 @@ class SqliteStore::Writer {
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
+    ASSIGN_OR_RETURN(SqliteStatement * held,
+                     db_->Prepare("UPDATE runs SET due_at = ?2 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "

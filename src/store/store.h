@@ -14,7 +14,9 @@
 //    A leased run always has a `due_at` (at the latest, when its lease runs out).
 //  - A concurrency slot is a leased run that carries a concurrency key: ClaimRuns does not lease a
 //    run whose key already has `concurrency_limit` leased runs. Sleeping and waiting runs hold no
-//    lease, so they hold no slot.
+//    lease, so they hold no slot. A run ClaimRuns passes over for that steps aside (its due_at
+//    moves a little later), so runs of other keys are never held up behind it; a run that gives
+//    its slot back (its lease released, or it ended) makes the oldest such run of its key due.
 //
 // Thread-safety: implementations are safe to call from many threads at once.
 #pragma once
