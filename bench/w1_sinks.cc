@@ -1,106 +1,60 @@
-// w1_sinks: the loopback servers the W1 benchmark's http -> db -> email flow calls, in one
-// process, so that the load generator (Python) measures flowrun and not its own sinks.
+// w1_sinks: the loopback servers the W1 and slow-I/O benchmarks' flows call, in one process and on
+// one event-loop thread (Asio), so that the load generator measures flowrun and not its sinks,
+// and so that thousands of slow requests can be open at once:
 //
-//   - an HTTP server (cpp-httplib) that answers every POST with 200 {"ok":true} and records each
-//     request's Idempotency-Key;
+//   - an HTTP/1.1 server that answers every POST and GET with 200 {"ok":true}, after a delay: the
+//     default from --delay-ms, or N ms for a path that starts with /delay/N/. It records each
+//     request's Idempotency-Key, and keeps connections alive;
 //   - an SMTP sink that accepts every message (no TLS, no AUTH) and records each Message-ID; it
 //     offers PIPELINING (RFC 2920) and answers pipelined commands in order.
 //
 // It prints "http PORT" and "smtp PORT" on stdout once both listen, then serves until stdin
-// closes or GET /stats/quit is called. GET /stats answers the counts the benchmark checks:
+// closes or GET /stats/quit is called. GET /stats answers at once with the counts the benchmarks
+// check:
 //   {"http_requests", "idempotency_keys" (distinct), "smtp_messages", "message_ids" (distinct),
-//    "smtp_connections"}
+//    "smtp_connections", "http_connections", "most_in_flight" (requests open at once)}
 //
-// Usage: w1_sinks [--threads N]   (N: the HTTP server's worker threads; Default: 64)
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
+// Usage: w1_sinks [--delay-ms N]   (Default: 0, answer at once)
+#include <sys/resource.h>
 
-#include <atomic>
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
+
+#include <boost/asio.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <thread>
 #include <unordered_set>
 
-#include "actions/cpp_httplib.h"
-
 namespace {
 
-// What the benchmark checks, shared by both servers.
-class Tally {
- public:
-  void AddRequest(const std::string& idempotency_key) {
-    std::lock_guard lock(mu_);
-    ++http_requests_;
-    if (!idempotency_key.empty()) keys_.insert(idempotency_key);
-  }
-  void AddMessage(const std::string& message_id) {
-    std::lock_guard lock(mu_);
-    ++smtp_messages_;
-    if (!message_id.empty()) message_ids_.insert(message_id);
-  }
-  void AddSmtpConnection() { ++smtp_connections_; }
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// What the benchmarks check. Touched only on the loop's thread.
+struct Tally {
+  long long http_requests = 0;
+  long long smtp_messages = 0;
+  long long smtp_connections = 0;
+  long long http_connections = 0;
+  long long in_flight = 0;
+  long long most_in_flight = 0;
+  std::unordered_set<std::string> keys;
+  std::unordered_set<std::string> message_ids;
 
   std::string Json() const {
-    std::lock_guard lock(mu_);
-    return "{\"http_requests\":" + std::to_string(http_requests_) +
-           ",\"idempotency_keys\":" + std::to_string(keys_.size()) +
-           ",\"smtp_messages\":" + std::to_string(smtp_messages_) +
-           ",\"message_ids\":" + std::to_string(message_ids_.size()) +
-           ",\"smtp_connections\":" + std::to_string(smtp_connections_.load()) + "}";
+    return "{\"http_requests\":" + std::to_string(http_requests) +
+           ",\"idempotency_keys\":" + std::to_string(keys.size()) +
+           ",\"smtp_messages\":" + std::to_string(smtp_messages) +
+           ",\"message_ids\":" + std::to_string(message_ids.size()) +
+           ",\"smtp_connections\":" + std::to_string(smtp_connections) +
+           ",\"http_connections\":" + std::to_string(http_connections) +
+           ",\"most_in_flight\":" + std::to_string(most_in_flight) + "}";
   }
-
- private:
-  mutable std::mutex mu_;
-  long long http_requests_ = 0;                  // GUARDED_BY(mu_)
-  long long smtp_messages_ = 0;                  // GUARDED_BY(mu_)
-  std::unordered_set<std::string> keys_;         // GUARDED_BY(mu_)
-  std::unordered_set<std::string> message_ids_;  // GUARDED_BY(mu_)
-  std::atomic<long long> smtp_connections_{0};
-};
-
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Reads CRLF-terminated lines from a socket through a buffer.
-class LineReader {
- public:
-  explicit LineReader(int fd) : fd_(fd) {}
-  // The next line without its line end; false at end of stream.
-  bool Next(std::string& line) {
-    for (;;) {
-      size_t end = buffer_.find('\n', start_);
-      if (end != std::string::npos) {
-        line.assign(buffer_, start_, end - start_);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        start_ = end + 1;
-        return true;
-      }
-      buffer_.erase(0, start_);
-      start_ = 0;
-      char chunk[16384];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) return false;
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  std::string buffer_;
-  size_t start_ = 0;
 };
 
 bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
@@ -114,118 +68,244 @@ bool StartsWithIgnoreCase(std::string_view text, std::string_view prefix) {
   return true;
 }
 
-void ServeSmtpConnection(int fd, Tally& tally) {
-  tally.AddSmtpConnection();
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  LineReader reader(fd);
-  std::string line;
-  bool ok = SendAll(fd, "220 w1-sink ESMTP\r\n");
-  while (ok && reader.Next(line)) {
-    if (StartsWithIgnoreCase(line, "EHLO") || StartsWithIgnoreCase(line, "HELO")) {
-      ok = SendAll(fd, "250-w1-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
-    } else if (StartsWithIgnoreCase(line, "DATA")) {
-      if (!SendAll(fd, "354 go ahead\r\n")) break;
-      std::string message_id;
-      bool in_headers = true;
-      bool ended = false;
-      while (reader.Next(line)) {
-        if (line == ".") {
-          ended = true;
-          break;
-        }
-        if (line.empty()) in_headers = false;
-        if (in_headers && StartsWithIgnoreCase(line, "Message-ID:")) {
-          message_id = line.substr(11);
-          message_id.erase(0, message_id.find_first_not_of(" \t"));
-        }
-      }
-      if (!ended) break;
-      tally.AddMessage(message_id);
-      ok = SendAll(fd, "250 OK\r\n");
-    } else if (StartsWithIgnoreCase(line, "QUIT")) {
-      SendAll(fd, "221 bye\r\n");
-      break;
-    } else {
-      ok = SendAll(fd, "250 OK\r\n");  // MAIL, RCPT, RSET, NOOP
+// The value of header `name` in a request head, or "".
+std::string HeaderValue(std::string_view head, std::string_view name) {
+  size_t at = 0;
+  while ((at = head.find("\r\n", at)) != std::string_view::npos) {
+    at += 2;
+    std::string_view line = head.substr(at, head.find("\r\n", at) - at);
+    if (line.size() > name.size() && line[name.size()] == ':' && StartsWithIgnoreCase(line, name)) {
+      std::string_view value = line.substr(name.size() + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      return std::string(value);
     }
   }
-  ::close(fd);
+  return "";
 }
 
-// Binds 127.0.0.1 on a free port; returns the listening socket and sets `port`.
-int ListenLoopback(int& port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 512) != 0) {
-    std::perror("w1_sinks: smtp listen");
-    std::exit(2);
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(tcp::socket socket, Tally& tally, int default_delay_ms, std::function<void()> quit)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        tally_(tally),
+        default_delay_ms_(default_delay_ms),
+        quit_(std::move(quit)) {}
+
+  void Start() {
+    socket_.set_option(tcp::no_delay(true));
+    ++tally_.http_connections;
+    ReadRequest();
   }
-  socklen_t length = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-  port = ntohs(addr.sin_port);
-  return fd;
+
+ private:
+  void ReadRequest() {
+    asio::async_read_until(socket_, asio::dynamic_buffer(buffer_), "\r\n\r\n",
+                           [self = shared_from_this()](boost::system::error_code error, size_t n) {
+                             if (!error) self->OnHead(n);
+                           });
+  }
+
+  void OnHead(size_t head_size) {
+    std::string head = buffer_.substr(0, head_size);
+    size_t body_size = 0;
+    if (std::string length = HeaderValue(head, "Content-Length"); !length.empty()) {
+      body_size = std::strtoull(length.c_str(), nullptr, 10);
+    }
+    const size_t total = head_size + body_size;
+    auto answer = [self = shared_from_this(), head = std::move(head), total]() {
+      self->buffer_.erase(0, total);
+      self->Answer(head);
+    };
+    if (buffer_.size() >= total) {
+      answer();
+      return;
+    }
+    asio::async_read(socket_, asio::dynamic_buffer(buffer_),
+                     asio::transfer_exactly(total - buffer_.size()),
+                     [answer](boost::system::error_code error, size_t) {
+                       if (!error) answer();
+                     });
+  }
+
+  void Answer(const std::string& head) {
+    std::string_view target(head);
+    target = target.substr(target.find(' ') + 1);
+    target = target.substr(0, target.find(' '));
+    if (target == "/stats" || target == "/stats/quit") {
+      Reply(tally_.Json());
+      if (target == "/stats/quit") quit_();
+      return;
+    }
+    ++tally_.http_requests;
+    if (std::string key = HeaderValue(head, "Idempotency-Key"); !key.empty()) {
+      tally_.keys.insert(std::move(key));
+    }
+    int delay_ms = default_delay_ms_;
+    if (target.substr(0, 7) == "/delay/")
+      delay_ms = std::atoi(std::string(target.substr(7)).c_str());
+    if (delay_ms <= 0) {
+      Reply("{\"ok\":true}");
+      return;
+    }
+    tally_.most_in_flight = std::max(tally_.most_in_flight, ++tally_.in_flight);
+    timer_.expires_after(std::chrono::milliseconds(delay_ms));
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+      --self->tally_.in_flight;
+      self->Reply("{\"ok\":true}");
+    });
+  }
+
+  void Reply(const std::string& body) {
+    reply_ = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::async_write(socket_, asio::buffer(reply_),
+                      [self = shared_from_this()](boost::system::error_code error, size_t) {
+                        if (!error) self->ReadRequest();
+                      });
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  Tally& tally_;
+  const int default_delay_ms_;
+  std::function<void()> quit_;
+  std::string buffer_;
+  std::string reply_;
+};
+
+class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
+ public:
+  SmtpConnection(tcp::socket socket, Tally& tally) : socket_(std::move(socket)), tally_(tally) {}
+
+  void Start() {
+    socket_.set_option(tcp::no_delay(true));
+    ++tally_.smtp_connections;
+    Send("220 w1-sink ESMTP\r\n");
+    Read();
+  }
+
+ private:
+  void Read() {
+    socket_.async_read_some(asio::buffer(chunk_),
+                            [self = shared_from_this()](boost::system::error_code error, size_t n) {
+                              if (error) return;
+                              self->buffer_.append(self->chunk_, n);
+                              if (self->Process()) self->Read();
+                            });
+  }
+
+  // Answers every complete line in the buffer, in order; false once the session ends.
+  bool Process() {
+    std::string replies;
+    size_t start = 0;
+    bool open = true;
+    for (size_t end; open && (end = buffer_.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+      std::string_view line(buffer_.data() + start, end - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (in_data_) {
+        if (line == ".") {
+          in_data_ = false;
+          ++tally_.smtp_messages;
+          if (!message_id_.empty()) tally_.message_ids.insert(message_id_);
+          replies += "250 OK\r\n";
+        } else if (in_headers_) {
+          if (line.empty()) in_headers_ = false;
+          if (StartsWithIgnoreCase(line, "Message-ID:")) {
+            std::string_view id = line.substr(11);
+            while (!id.empty() && (id.front() == ' ' || id.front() == '\t')) id.remove_prefix(1);
+            message_id_ = std::string(id);
+          }
+        }
+      } else if (StartsWithIgnoreCase(line, "EHLO") || StartsWithIgnoreCase(line, "HELO")) {
+        replies += "250-w1-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
+      } else if (StartsWithIgnoreCase(line, "DATA")) {
+        in_data_ = in_headers_ = true;
+        message_id_.clear();
+        replies += "354 go ahead\r\n";
+      } else if (StartsWithIgnoreCase(line, "QUIT")) {
+        replies += "221 bye\r\n";
+        open = false;
+      } else {
+        replies += "250 OK\r\n";  // MAIL, RCPT, RSET, NOOP
+      }
+    }
+    buffer_.erase(0, start);
+    if (!replies.empty()) Send(std::move(replies));
+    return open;
+  }
+
+  // Writes are queued so that replies keep their order.
+  void Send(std::string text) {
+    const bool idle = outbox_.empty();
+    outbox_ += text;
+    if (idle) Flush();
+  }
+  void Flush() {
+    writing_ = std::move(outbox_);
+    outbox_.clear();
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](boost::system::error_code error, size_t) {
+                        if (!error && !self->outbox_.empty()) self->Flush();
+                      });
+  }
+
+  tcp::socket socket_;
+  Tally& tally_;
+  char chunk_[16384];
+  std::string buffer_;
+  std::string outbox_;
+  std::string writing_;
+  bool in_data_ = false;
+  bool in_headers_ = false;
+  std::string message_id_;
+};
+
+template <typename Connection, typename... Args>
+void Accept(tcp::acceptor& acceptor, Args&... args) {
+  acceptor.async_accept([&acceptor, &args...](boost::system::error_code error, tcp::socket socket) {
+    if (!error) std::make_shared<Connection>(std::move(socket), args...)->Start();
+    Accept<Connection>(acceptor, args...);
+  });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 64;
+  int delay_ms = 0;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc) {
+      delay_ms = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: w1_sinks [--threads N]\n");
+      std::fprintf(stderr, "usage: w1_sinks [--delay-ms N]\n");
       return 2;
     }
   }
-  Tally tally;
-
-  int smtp_port = 0;
-  int smtp_fd = ListenLoopback(smtp_port);
-  std::thread([smtp_fd, &tally] {
-    for (;;) {
-      int fd = ::accept(smtp_fd, nullptr, nullptr);
-      if (fd < 0) continue;
-      std::thread(ServeSmtpConnection, fd, std::ref(tally)).detach();
-    }
-  }).detach();
-
-  httplib::Server http;
-  // Each keep-alive connection holds a worker for its lifetime: have more than flowrun opens.
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http.set_tcp_nodelay(true);
-  http.set_keep_alive_max_count(1000000);
-  http.Post(".*", [&](const httplib::Request& request, httplib::Response& response) {
-    tally.AddRequest(request.get_header_value("Idempotency-Key"));
-    response.set_content("{\"ok\":true}", "application/json");
-  });
-  http.Get("/stats", [&](const httplib::Request&, httplib::Response& response) {
-    response.set_content(tally.Json(), "application/json");
-  });
-  http.Get("/stats/quit", [&](const httplib::Request&, httplib::Response& response) {
-    response.set_content(tally.Json(), "application/json");
-    std::thread([&http] { http.stop(); }).detach();
-  });
-  int http_port = http.bind_to_any_port("127.0.0.1");
-  if (http_port <= 0) {
-    std::fprintf(stderr, "w1_sinks: cannot bind the HTTP port\n");
-    return 2;
+  // Thousands of slow requests are open at once.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
-  std::thread watch_stdin([&http] {
+  asio::io_context io(1);
+  Tally tally;
+  const auto loopback = asio::ip::make_address("127.0.0.1");
+  tcp::acceptor http(io, tcp::endpoint(loopback, 0));
+  tcp::acceptor smtp(io, tcp::endpoint(loopback, 0));
+  http.listen(4096);
+  smtp.listen(4096);
+  std::function<void()> quit = [&io] { io.stop(); };
+  Accept<HttpConnection>(http, tally, delay_ms, quit);
+  Accept<SmtpConnection>(smtp, tally);
+  std::thread([&io] {
     std::string ignored;
     while (std::getline(std::cin, ignored)) {
     }
-    http.stop();
-  });
-  watch_stdin.detach();
-  std::printf("http %d\nsmtp %d\n", http_port, smtp_port);
+    io.stop();
+  }).detach();
+  std::printf("http %d\nsmtp %d\n", http.local_endpoint().port(), smtp.local_endpoint().port());
   std::fflush(stdout);
-  http.listen_after_bind();
-  std::fflush(stdout);
-  std::_Exit(0);  // detached connection threads may still block in recv
+  io.run();
+  std::_Exit(0);
 }

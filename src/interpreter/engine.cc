@@ -74,6 +74,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
   env_.log = options_.log;
   env_.uniform = [this] { return Uniform(); };
   env_.max_actions_per_run = std::max(1, options_.max_actions_per_run);
+  env_.lease = options_.lease;
 }
 
 void Engine::StopClaiming() { claiming_ = false; }

@@ -1027,6 +1027,17 @@ WalkResult RunWalker::Walk(TimePoint now) {
   actions_.clear();
   std::optional<TimePoint> due = earliest_due_;
   if (run_.deadline && (!due || *run_.deadline < *due)) due = run_.deadline;
+  std::optional<TimePoint> extended_lease;
+  for (const PendingAction& action : result.actions) {
+    if (!latest_deadline_ || action.deadline > *latest_deadline_) {
+      latest_deadline_ = action.deadline;
+    }
+  }
+  if (keep_lease && latest_deadline_ &&
+      (!run_.lease_until || *latest_deadline_ + env_.lease > *run_.lease_until)) {
+    extended_lease = *latest_deadline_ + env_.lease;
+    run_.lease_until = extended_lease;
+  }
   RunStatus status = keep_lease   ? RunStatus::kRunning
                      : has_wait_  ? RunStatus::kWaiting
                      : has_sleep_ ? RunStatus::kSleeping
@@ -1042,7 +1053,8 @@ WalkResult RunWalker::Walk(TimePoint now) {
       .output = nullptr,
       .error = nullptr,
       .ended_at = std::nullopt,
-      .release_lease = !keep_lease});
+      .release_lease = !keep_lease,
+      .lease_until = extended_lease});
   return result;
 }
 

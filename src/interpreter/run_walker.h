@@ -65,6 +65,9 @@ struct WalkEnvironment {
       log;
   // A uniform random number in [0, 1), for retry jitter.
   std::function<double()> uniform;
+  // How long a lease lasts beyond the deadline of the latest action in flight: a run whose
+  // actions outlive its lease has it extended, so no other worker takes it meanwhile.
+  Duration lease = std::chrono::minutes(1);
   // How many actions one run may have in flight at once, across its `parallel` branches and
   // `foreach` items; further ones start as earlier ones finish. Default: 100.
   int max_actions_per_run = 100;
@@ -164,6 +167,8 @@ class RunWalker {
   std::map<std::string, std::vector<Json>> nondet_;
   // Step keys whose action was started and has no recorded result yet.
   std::set<std::string> in_flight_;
+  // The latest deadline of an action returned by a walk (the lease must outlast it).
+  std::optional<TimePoint> latest_deadline_;
 
   // Per walk.
   TimePoint now_;

@@ -376,13 +376,14 @@ class SqliteStore::Writer {
             "output = ?4, error = ?5, ended_at = ?6, updated_at = ?7, "
             "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
             "lease_owner = CASE WHEN ?8 THEN NULL ELSE lease_owner END, "
-            "lease_until = CASE WHEN ?8 THEN NULL ELSE lease_until END "
+            "lease_until = CASE WHEN ?8 THEN NULL ELSE coalesce(?9, lease_until) END "
             "WHERE id = ?1"));
     update->Bind(1, op.run_id).Bind(2, RunStatusName(op.status)).Bind(3, OptionalMillis(op.due_at));
     BindTextOrNull(*update, 4, Column(0, op.output, true));
     BindTextOrNull(*update, 5, Column(1, op.error, true));
     update->Bind(6, OptionalMillis(op.ended_at)).Bind(7, ToUnixMillis(now));
     update->Bind(8, static_cast<int64_t>(op.release_lease ? 1 : 0));
+    update->Bind(9, OptionalMillis(op.lease_until));
     RETURN_IF_ERROR(update->Run());
     if (op.release_lease || op.ended_at) return WakeNextHeldRun(op.run_id, now);
     return OkStatus();

@@ -155,6 +155,8 @@ struct UpdateRunOp {
   Json error;
   std::optional<TimePoint> ended_at;
   bool release_lease = false;
+  // Without release_lease: moves the lease's end to this time (an action in flight needs longer).
+  std::optional<TimePoint> lease_until;
 };
 // Appends to the journal. A second kCompleted for the same (run, step key) is ignored.
 struct AppendJournalOp {

@@ -315,5 +315,32 @@ steps:
   EXPECT_EQ(h.action("http").calls(), 3);
 }
 
+TEST(EngineAsyncTest, ALeaseOutlastsTheLongestActionInFlight) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: long-call
+on: {event: go}
+steps:
+  - id: call
+    timeout: 2h
+    http: {url: "https://x/slow"}
+)");
+  h.action("http").Hold(true);
+  std::string run = h.Send("go");
+  const TimePoint sent = h.clock().Now();
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  ASSERT_EQ(h.action("http").held(), 1);
+  store::RunRecord record = h.Run(run);
+  ASSERT_TRUE(record.lease_until.has_value());
+  EXPECT_GE(*record.lease_until, sent + std::chrono::hours(2));
+  // No other claim takes the run while its action is out, even past the default lease.
+  h.clock().AdvanceTo(sent + std::chrono::minutes(30));
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  EXPECT_EQ(h.action("http").calls(), 1);
+  h.action("http").ReleaseHeld();
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+}
+
 }  // namespace
 }  // namespace flowrun

@@ -1,0 +1,198 @@
+"""Slow I/O through the service: `flowrun serve` against loopback peers that answer late, to show
+that a run whose action is in flight holds no thread. Workloads (issue goals in brackets):
+
+  w1-slow      10,000 events; http (the API answers after 200 ms) -> db (SQLite app file) ->
+               email (SMTP sink)                                   [>= 3,000 runs/s, RSS <= 100 MB]
+  slow-5s      10,000 one-step runs whose API answers after 5 s    [all done within 8 s, RSS <= 150 MB]
+  parallel     one run, `parallel` with 10 branches of 500 ms each  [<= 700 ms]
+  foreach      one run, `foreach` over 100 items, concurrency 20, 200 ms each  [<= 1.5 s]
+
+The peers are bench/w1_sinks (one Asio thread: a delayed HTTP API and a pipelining SMTP sink), as
+light as bench/w1's; `--smtp aiosmtpd` sends w1-slow's email to Debian's aiosmtpd instead. Every
+run's side effects are checked (distinct Idempotency-Keys, Message-IDs and rows). Prints one
+markdown table; with --repeat N each figure is the median of N.
+
+    FLOWRUN_BIN=$PWD/build-release/flowrun /usr/bin/python3 bench/slow_io.py \
+        [--workload all|w1-slow|slow-5s|parallel|foreach] [--events N] [--repeat N]
+        [--smtp sink|aiosmtpd]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+import harness  # noqa: E402
+import w1_bench  # noqa: E402
+
+W1_SLOW = """
+id: w1-slow
+on: [{event: slow/w1}]
+steps:
+  - id: call
+    http: {method: POST, url: "${{ secrets.API_URL }}/delay/200/orders", json: {n: "${{ event.data.n }}"}}
+  - id: record
+    db:
+      database: app
+      sql: INSERT INTO orders (n, run_id) VALUES (:n, :run_id)
+      params: {n: "${{ event.data.n }}", run_id: "${{ run.id }}"}
+  - id: mail
+    email: {to: "buyer@example.com", subject: "Order ${{ event.data.n }}", text: "Thanks."}
+"""
+
+SLOW_5S = """
+id: slow-5s
+on: [{event: slow/5s}]
+steps:
+  - id: call
+    http: {method: POST, url: "${{ secrets.API_URL }}/delay/5000/x", json: {n: "${{ event.data.n }}"}, timeout: 30s}
+"""
+
+PARALLEL = """
+id: fan-out
+on: [{event: slow/parallel}]
+steps:
+  - id: all
+    parallel:
+      branches:
+%s
+""" % "\n".join('        b%d: [{id: b%d, http: {url: "${{ secrets.API_URL }}/delay/500/b%d"}}]' % (i, i, i)
+                for i in range(10))
+
+FOREACH = """
+id: each
+on: [{event: slow/foreach}]
+steps:
+  - id: items
+    foreach:
+      items: "${{ event.data.items }}"
+      as: item
+      concurrency: 20
+      steps:
+        - id: call
+          http: {url: "${{ secrets.API_URL }}/delay/200/item/${{ item }}"}
+"""
+
+# Enough connections to one origin for every request in flight (one request per HTTP/1.1
+# connection), and room for 10,000 actions in flight.
+SERVICE_CONFIG = """store: sqlite:flowrun.db
+flows: flows
+databases: {app: 'sqlite:app.db'}
+secrets: {env: [API_URL]}
+http: {max_connections_per_origin: 12000}
+limits: {max_inflight_actions: 12000}
+"""
+
+
+def wait_done(service, flow_id, count, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = w1_bench.metrics_text(service)
+        done = (w1_bench.metric_total(text, "flowrun_runs_completed_total", flow_id) +
+                w1_bench.metric_total(text, "flowrun_runs_failed_total", flow_id))
+        if done >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink"):
+    tmp = tempfile.mkdtemp(prefix="flowrun-slow-")
+    os.makedirs(os.path.join(tmp, "flows"))
+    with open(os.path.join(tmp, "flows", "flow.yaml"), "w") as f:
+        f.write(flow_text)
+    harness.make_app_db(os.path.join(tmp, "app.db"), "PRAGMA journal_mode=WAL;"
+                        "CREATE TABLE orders (n INTEGER PRIMARY KEY, run_id TEXT NOT NULL);")
+    sinks = w1_bench.CppSinks()
+    aiosmtpd = harness.SmtpServer() if smtp_kind == "aiosmtpd" else None
+    smtp_url = aiosmtpd.url if aiosmtpd else "smtp://127.0.0.1:%d" % sinks.smtp_port
+    config = SERVICE_CONFIG + "smtp: {url: '%s', from: 'bench <bench@example.com>', starttls: off}\n" % smtp_url
+    service = harness.Service(tmp, config, {"API_URL": sinks.url})
+    flow_id = flow_text.split("id: ", 1)[1].split("\n", 1)[0]
+
+    batch = 100
+    bodies = [json.dumps([{"name": event_name, "data": data_of(n)}
+                          for n in range(i, min(i + batch, events))]).encode()
+              for i in range(0, events, batch)]
+    w1_bench.post_bodies(service, bodies, clients=min(8, len(bodies)))
+    finished = wait_done(service, flow_id, events, timeout=600)
+    rss = w1_bench.peak_rss_mb(service.proc.pid)
+    runs = service.runs(flow=flow_id)
+    keys, message_ids, stats = sinks.counts()
+    rows_in_db = harness.query(os.path.join(tmp, "app.db"), "SELECT count(*) AS c FROM orders")[0]["c"]
+    service.stop()
+    sinks.close()
+    if aiosmtpd:
+        message_ids = len({m["message_id"] for m in aiosmtpd.messages()})
+        aiosmtpd.close()
+
+    completed = [r for r in runs if r["status"] == "completed"]
+    starts = [w1_bench.parse_ts(r["event"]["ts"]) for r in runs]
+    ends = [w1_bench.parse_ts(r["ended_at"]) for r in completed]
+    span = max(ends) - min(starts) if ends else float("nan")
+    checks = []
+    ok = finished and len(completed) == events
+    if "http:" in flow_text:
+        checks.append("%d keys" % keys)
+    if "email:" in flow_text:
+        checks.append("%d Message-IDs" % message_ids)
+        ok = ok and message_ids == events
+    if "db:" in flow_text:
+        checks.append("%d rows" % rows_in_db)
+        ok = ok and rows_in_db == events
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {"name": name, "events": events, "completed": len(completed), "span_s": span,
+            "runs_per_s": len(completed) / span if span else float("nan"), "rss_mb": rss,
+            "most_in_flight": stats.get("most_in_flight", 0), "check": ", ".join(checks),
+            "ok": ok}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workload", default="all",
+                        choices=["all", "w1-slow", "slow-5s", "parallel", "foreach"])
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--smtp", choices=["sink", "aiosmtpd"], default="sink")
+    args = parser.parse_args()
+    n = args.events
+    plan = {
+        "w1-slow": lambda: measure("W1-slow: http (200 ms) -> db -> email, %d events" % n, W1_SLOW,
+                                   "slow/w1", n, lambda i: {"n": i}, args.smtp),
+        "slow-5s": lambda: measure("%d one-step runs, API answers after 5 s" % n, SLOW_5S,
+                                   "slow/5s", n, lambda i: {"n": i}),
+        "parallel": lambda: measure("one run, parallel: 10 branches x 500 ms", PARALLEL,
+                                    "slow/parallel", 1, lambda i: {}),
+        "foreach": lambda: measure("one run, foreach: 100 items x 200 ms, concurrency 20", FOREACH,
+                                   "slow/foreach", 1, lambda i: {"items": list(range(100))}),
+    }
+    chosen = list(plan) if args.workload == "all" else [args.workload]
+    rows = []
+    for key in chosen:
+        repeats = [plan[key]() for _ in range(args.repeat)]
+        row = dict(repeats[0])
+        for field in ("span_s", "runs_per_s", "rss_mb", "most_in_flight"):
+            row[field] = statistics.median(r[field] for r in repeats)
+        row["ok"] = all(r["ok"] for r in repeats)
+        rows.append(row)
+    print()
+    print("Slow I/O through `flowrun serve` (%d cores, median of %d, SMTP: %s)" % (
+        os.cpu_count(), args.repeat, args.smtp))
+    print()
+    print("| workload | completed | first event -> last run done | runs/s | peak RSS | most requests open at the API | side effects |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        print("| %s | %d/%d | %.2f s | %.0f | %.1f MB | %d | %s |" % (
+            r["name"], r["completed"], r["events"], r["span_s"], r["runs_per_s"], r["rss_mb"],
+            r["most_in_flight"], r["check"] + ("" if r["ok"] else " (CHECK FAILED)")))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
