@@ -164,7 +164,7 @@ ALTER TABLE journal_v5 RENAME TO journal;
 )sql",
       // Runs held back by their concurrency key, found by key when a slot frees.
       R"sql(
-CREATE INDEX runs_held_by_key ON runs(flow_id, concurrency_key, due_at)
+CREATE INDEX IF NOT EXISTS runs_held_by_key ON runs(flow_id, concurrency_key, due_at)
   WHERE concurrency_limit > 0 AND lease_owner IS NULL;
 )sql",
   };
