@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 
 #include "server/runtime_test_util.h"
+#include "testing/loopback_http_server.h"
 
 namespace flowrun {
 namespace {
@@ -264,6 +266,64 @@ TEST_F(RuntimeTest, RefusesAnUnsupportedStoreUrl) {
   auto runtime = Runtime::Open(std::move(options));
   ASSERT_FALSE(runtime.ok());
   EXPECT_EQ(runtime.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A flow whose one step calls `url`; its result is the run's output.
+std::string SlowCallFlow(const std::string& url) {
+  return "id: slow-call\non: {event: call/slow}\nsteps:\n  - id: call\n    timeout: 1h\n"
+         "    http: {url: \"" +
+         url + "\"}\n";
+}
+
+TEST_F(RuntimeTest, ShutdownWaitsForActionsInFlightAndRecordsTheirResults) {
+  auto api = testing::LoopbackHttpServer::Start();
+  api->Script("/slow",
+              {testing::HttpReply{
+                  200, "{\"ok\":true}", "application/json", {}, std::chrono::milliseconds(300)}});
+  AddFlow("slow-call", SlowCallFlow(api->Url("/slow")));
+  RuntimeOptions options = fixture_.Options();
+  options.secrets = std::map<std::string, std::string>{};
+  auto runtime = fixture_.Start(options);
+  ASSERT_TRUE(runtime);
+  const std::string run = RuntimeFixture::Send(*runtime, "call/slow");
+  ASSERT_TRUE(Eventually([&] { return api->Requests("/slow").size() == 1; }));
+  runtime->Shutdown(std::chrono::seconds(10));
+  // The result came back during the grace period and is in the journal.
+  auto reopened = fixture_.Start(options);
+  ASSERT_TRUE(reopened);
+  auto detail = reopened->GetRun(run);
+  ASSERT_TRUE(detail.ok() && detail->has_value());
+  EXPECT_EQ((*detail)->run.status, RunStatus::kCompleted);
+  EXPECT_EQ(api->Requests("/slow").size(), 1u);
+}
+
+TEST_F(RuntimeTest, ShutdownReleasesRunsWhoseActionsOutlastTheGracePeriod) {
+  auto api = testing::LoopbackHttpServer::Start();
+  std::atomic<int> calls{0};
+  api->Handle("/slow", [&](const testing::RecordedRequest&) {
+    // The first attempt outlasts the grace period; the one after the restart answers at once.
+    const bool first = calls++ == 0;
+    return testing::HttpReply{
+        200, "{\"ok\":true}", "application/json", {}, std::chrono::milliseconds(first ? 1500 : 0)};
+  });
+  AddFlow("slow-call", SlowCallFlow(api->Url("/slow")));
+  RuntimeOptions options = fixture_.Options();
+  auto runtime = fixture_.Start(options);
+  ASSERT_TRUE(runtime);
+  const std::string run = RuntimeFixture::Send(*runtime, "call/slow");
+  ASSERT_TRUE(Eventually([&] { return calls.load() == 1; }));
+  const auto began = std::chrono::steady_clock::now();
+  runtime->Shutdown(std::chrono::milliseconds(200));
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(1));
+  runtime.reset();
+  // The next start resumes the step at once (its lease was released), with the same key.
+  auto reopened = fixture_.Start(options);
+  ASSERT_TRUE(reopened);
+  ASSERT_TRUE(
+      Eventually([&] { return RuntimeFixture::HasStatus(*reopened, run, RunStatus::kCompleted); }));
+  std::vector<testing::RecordedRequest> requests = api->Requests("/slow");
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].Header("idempotency-key"), requests[1].Header("idempotency-key"));
 }
 
 }  // namespace
