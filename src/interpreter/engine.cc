@@ -888,8 +888,10 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
       RunRecord run = walkers[i]->run();
       run.status = RunStatus::kRunning;
       auto program = ProgramFor(run.flow_id, run.revision);
-      ParkReady(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
-                                            options_.node_id));
+      auto rebuilt = std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
+                                                 options_.node_id);
+      for (const std::string& key : walkers[i]->in_flight()) rebuilt->MarkInFlight(key);
+      ParkReady(std::move(rebuilt));
       continue;
     }
     WalkResult& walk = walks[i];
@@ -907,9 +909,15 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
     }
     walked.push_back({std::move(walkers[i]), std::move(walk.actions)});
   }
-  RETURN_IF_ERROR(first_error);
-  RETURN_IF_ERROR(MatchEvents(to_match));
-  RETURN_IF_ERROR(ScanWaits(to_scan));
+  Status status = first_error;
+  if (status.ok()) status = MatchEvents(to_match);
+  if (status.ok()) status = ScanWaits(to_scan);
+  if (!status.ok()) {
+    // Their progress is durable, but their actions will not start now: the runs resume from the
+    // store once their leases end.
+    for (WalkedRun& run : walked) inflight_.Forget(run.walker->run().id);
+    return status;
+  }
   return walked;
 }
 

@@ -94,6 +94,7 @@ class RunWalker {
   // leave its step suspended instead of returning it again.
   void MarkInFlight(const std::string& step_key) { in_flight_.insert(step_key); }
   bool has_actions_in_flight() const { return !in_flight_.empty(); }
+  const std::set<std::string>& in_flight() const { return in_flight_; }
   // A cancellation was requested after the run record was read; the next walk stops the run.
   void MarkCancelRequested() { run_.cancel_requested = true; }
 
