@@ -15,6 +15,7 @@ StatusOr<std::unique_ptr<Action>> MakeHttp(const Config& config,
   HttpActionOptions options;
   options.limits = config.http;
   options.ca_file = env.ca_file;
+  options.loop = env.loop;
   options.clock = env.clock;
   options.redactor = env.redactor;
   return std::unique_ptr<Action>(new HttpAction(std::move(options)));
@@ -58,6 +59,12 @@ StatusOr<std::unique_ptr<Action>> MakeDb(const Config& config,
 }
 
 }  // namespace
+
+OutboundLoopOptions OutboundLoopFor(const Config& config) {
+  OutboundLoopOptions options;
+  options.max_connections_per_host = config.http.max_connections_per_host;
+  return options;
+}
 
 Status RegisterBuiltinActions(ActionRegistry& registry, const Config& config,
                               const BuiltinActionEnvironment& environment) {

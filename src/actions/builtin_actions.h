@@ -9,6 +9,7 @@
 
 #include "actions/action_registry.h"
 #include "actions/email_outbox.h"
+#include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "config/config.h"
@@ -18,12 +19,18 @@ namespace flowrun {
 
 // What the actions need besides the config. Every pointer must outlive the registry.
 struct BuiltinActionEnvironment {
+  // Performs the outbound I/O of http, email and postgres db steps. REQUIRES: started, and stopped
+  // by the owner before the registry is destroyed. Null: each action runs a loop of its own.
+  OutboundLoop* loop = nullptr;
   const Secrets* secrets = nullptr;          // resolves ${{ secrets.NAME }} in smtp credentials
   EmailOutbox* outbox = nullptr;             // REQUIRES: set when the config has no smtp
   const SecretRedactor* redactor = nullptr;  // redacts action error messages; may be null
   const Clock* clock = nullptr;              // Default: the system clock
   std::string ca_file;  // trust anchors replacing the system CA bundle (tests); empty: system
 };
+
+// The outbound loop's limits from the config (http.max_connections_per_host).
+OutboundLoopOptions OutboundLoopFor(const Config& config);
 
 // Errors: a smtp credential naming a missing secret (kNotFound), a missing outbox
 // (kFailedPrecondition), an smtp.from that is not an address (kInvalidArgument), a name already

@@ -13,6 +13,17 @@
 namespace flowrun {
 namespace {
 
+struct HttpOrigin {
+  std::string scheme;  // http or https
+  std::string host;    // as in the URL; IPv6 literals without brackets
+  int port = 0;
+
+  std::string Key() const {
+    std::string bracketed = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    return scheme + "://" + bracketed + ":" + std::to_string(port);
+  }
+};
+
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -320,7 +331,55 @@ bool HostMatches(std::string_view pattern, const std::string& host) {
   return p == host;
 }
 
-std::string HttplibErrorText(httplib::Error error) { return httplib::to_string(error); }
+
+constexpr size_t kMaxIdleHandles = 1024;
+
+// What one hop received: the last response's headers (names lower-cased) and its body, up to
+// max_bytes.
+struct Response {
+  long long max_bytes = 0;
+  bool too_large = false;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  const std::string* Header(std::string_view lower_name) const {
+    for (const auto& [name, value] : headers) {
+      if (name == lower_name) return &value;
+    }
+    return nullptr;
+  }
+};
+
+size_t ReadBody(char* data, size_t size, size_t count, void* user) {
+  auto* response = static_cast<Response*>(user);
+  size_t n = size * count;
+  if (static_cast<long long>(response->body.size() + n) > response->max_bytes) {
+    response->too_large = true;
+    return 0;  // libcurl ends the transfer with CURLE_WRITE_ERROR
+  }
+  response->body.append(data, n);
+  return n;
+}
+
+// libcurl hands over each header line of each response (a 100 Continue or another interim
+// response first, then the final one), CRLF included.
+size_t ReadHeader(char* data, size_t size, size_t count, void* user) {
+  auto* response = static_cast<Response*>(user);
+  size_t n = size * count;
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    response->headers.clear();  // a new response starts
+    return n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return n;
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  response->headers.emplace_back(Lower(line.substr(0, colon)), std::string(value));
+  return n;
+}
 
 }  // namespace
 
@@ -351,10 +410,71 @@ std::optional<long long> ParseRetryAfter(std::string_view value, TimePoint now) 
   return std::max(0LL, at_ms - ToUnixMillis(now));
 }
 
-HttpAction::HttpAction(HttpActionOptions options)
-    : options_(std::move(options)),
-      pool_(HttpClientSettings{options_.ca_file, options_.keep_alive},
-            options_.max_idle_per_origin) {}
+// One attempt in flight: its request, the call parsed from it, and the state of the current hop.
+// Owned by whoever holds it: Start, then the loop (as a raw pointer in the transfer's callback),
+// then FinishHop.
+struct HttpAction::Attempt {
+  ActionRequest request;
+  ActionCallback done;
+  HttpCall call;
+  Url url;
+  std::string method;
+  std::string body;
+  Duration timeout{};               // the attempt's whole budget
+  bool capped_by_deadline = false;  // the budget is the step's deadline, not the timeout
+  SteadyTime give_up;
+  int hop = 0;
+  Duration connect_budget{};  // this hop's connect timeout
+  std::string target;         // this hop's absolute URL
+  std::string where;          // "GET http://host:port/path", for messages
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  Response response;
+  char error[CURL_ERROR_SIZE] = {0};
+
+  ~Attempt() { curl_slist_free_all(headers); }
+};
+
+HttpAction::HttpAction(HttpActionOptions options) : options_(std::move(options)) {
+  loop_ = options_.loop;
+  if (loop_ == nullptr) {
+    OutboundLoopOptions loop_options;
+    loop_options.max_connections_per_host = options_.limits.max_connections_per_host;
+    own_loop_ = std::make_unique<OutboundLoop>(loop_options);
+    (void)own_loop_->Start();
+    loop_ = own_loop_.get();
+  }
+}
+
+HttpAction::~HttpAction() {
+  own_loop_.reset();  // ends (and frees) the attempts still in flight on it
+  for (CURL* easy : idle_handles_) curl_easy_cleanup(easy);
+}
+
+CURL* HttpAction::TakeHandle() {
+  {
+    std::lock_guard lock(handles_mu_);
+    if (!idle_handles_.empty()) {
+      CURL* easy = idle_handles_.back();
+      idle_handles_.pop_back();
+      return easy;
+    }
+  }
+  return curl_easy_init();
+}
+
+void HttpAction::KeepHandle(CURL* easy) {
+  curl_easy_reset(easy);
+  {
+    std::lock_guard lock(handles_mu_);
+    if (idle_handles_.size() < kMaxIdleHandles) {
+      idle_handles_.push_back(easy);
+      return;
+    }
+  }
+  curl_easy_cleanup(easy);
+}
+
 
 Status HttpAction::CheckArguments(const Json& raw) const {
   if (!raw.is_object()) return InvalidArgumentError("http arguments must be a map");
@@ -402,177 +522,253 @@ Status HttpAction::CheckArguments(const Json& raw) const {
 }
 
 void HttpAction::Start(ActionRequest request, ActionCallback done) {
-  StatusOr<Json> result = ExecuteBlocking(request);
+  auto attempt = std::make_unique<Attempt>();
+  attempt->request = std::move(request);
+  attempt->done = std::move(done);
+  StatusOr<HttpCall> call = ParseCall(attempt->request.arguments);
+  if (!call.ok()) return Finish(std::move(attempt), call.status());
+  Attempt& a = *attempt;
+  a.call = *std::move(call);
+  if (!HasHeader(a.call, "Idempotency-Key") && !a.request.idempotency_key.empty()) {
+    a.call.headers.emplace_back("Idempotency-Key", a.request.idempotency_key);
+  }
+  if (!HasHeader(a.call, "User-Agent")) a.call.headers.emplace_back("User-Agent", "flowrun");
+
+  const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+  a.timeout = a.call.timeout.value_or(options_.limits.timeout);
+  if (a.request.deadline != TimePoint{}) {
+    Duration remaining = std::chrono::duration_cast<Duration>(a.request.deadline - clock.Now());
+    if (remaining.count() <= 0) {
+      return Finish(std::move(attempt), DeadlineExceededError("the step's deadline has passed"));
+    }
+    if (remaining < a.timeout) {
+      a.timeout = remaining;
+      a.capped_by_deadline = true;
+    }
+  }
+  a.give_up = SteadyClock::now() + a.timeout;
+  a.url = a.call.url;
+  a.method = a.call.method;
+  a.body = a.call.body;
+  StartHop(std::move(attempt));
+}
+
+void HttpAction::StartHop(std::unique_ptr<Attempt> attempt) {
+  Attempt& a = *attempt;
+  a.where = a.method + " " + a.url.origin.Key() + a.url.path_and_query;
+  if (!HttpHostAllowed(options_.limits, a.url.origin.host)) {
+    return Finish(std::move(attempt),
+                  PermissionDeniedError("host \"" + a.url.origin.host +
+                                        "\" is not allowed by the http allow_hosts/deny_hosts "
+                                        "config"));
+  }
+  auto left = std::chrono::duration_cast<milliseconds>(a.give_up - SteadyClock::now());
+  if (left.count() <= 0) {
+    return Finish(std::move(attempt), DeadlineExceededError(a.where + ": no response within " +
+                                                            FormatDuration(a.timeout)));
+  }
+  if (a.easy == nullptr) a.easy = TakeHandle();
+  if (a.easy == nullptr) {
+    return Finish(std::move(attempt), InternalError("could not create a libcurl handle"));
+  }
+  CURL* e = a.easy;
+  if (a.hop > 0) curl_easy_reset(e);
+  curl_slist_free_all(a.headers);
+  a.headers = nullptr;
+  a.response = Response{};
+  a.response.max_bytes = options_.limits.max_response_bytes;
+  a.error[0] = 0;
+  a.connect_budget = std::min<Duration>(left, options_.limits.connect_timeout);
+
+  const HttpOrigin& origin = a.url.origin;
+  a.target = origin.scheme + "://" +
+             (origin.host.find(':') != std::string::npos ? "[" + origin.host + "]" : origin.host) +
+             ":" + std::to_string(origin.port) + a.url.path_and_query;
+  curl_easy_setopt(e, CURLOPT_URL, a.target.c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::max<long long>(
+                       1, std::chrono::duration_cast<milliseconds>(a.connect_budget).count())));
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a.error);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ReadBody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &a.response);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ReadHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &a.response);
+  if (!options_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.keep_alive) {
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+  }
+  if (a.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (a.method != "GET" || !a.body.empty()) {
+    if (a.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, a.method.c_str());
+    if (!a.body.empty() || a.method == "POST" || a.method == "PUT" || a.method == "PATCH") {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, a.body.data());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(a.body.size()));
+    }
+  }
+  bool has_content_type = false;
+  std::string line;
+  for (const auto& [name, value] : a.call.headers) {
+    has_content_type = has_content_type || EqualsIgnoreCase(name, "Content-Type");
+    line.assign(name);
+    if (value.empty()) {
+      line += ';';  // libcurl's way of sending a header with an empty value
+    } else {
+      line += ": ";
+      line += value;
+    }
+    a.headers = curl_slist_append(a.headers, line.c_str());
+  }
+  // libcurl would add a form Content-Type to a body-less POST, and Expect: 100-continue (a round
+  // trip) to large bodies.
+  if (!has_content_type) a.headers = curl_slist_append(a.headers, "Content-Type:");
+  a.headers = curl_slist_append(a.headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, a.headers);
+
+  Attempt* raw = attempt.release();
+  loop_->AddTransfer(e, [this, raw](CURLcode code) {
+    std::unique_ptr<Attempt> owned(raw);
+    std::optional<StatusOr<Json>> result = Judge(*owned, code);
+    if (result) {
+      Finish(std::move(owned), *std::move(result));
+    } else {
+      StartHop(std::move(owned));
+    }
+  });
+}
+
+void HttpAction::Finish(std::unique_ptr<Attempt> attempt, StatusOr<Json> result) {
+  if (attempt->easy != nullptr) {
+    KeepHandle(attempt->easy);
+    attempt->easy = nullptr;
+  }
+  if (!result.ok() && options_.redactor != nullptr) {
+    result = options_.redactor->RedactStatus(result.status());
+  }
+  ActionCallback done = std::move(attempt->done);
+  ActionRequest request = std::move(attempt->request);
+  attempt.reset();
   done(std::move(request), std::move(result));
 }
 
-StatusOr<Json> HttpAction::ExecuteBlocking(const ActionRequest& request) {
-  StatusOr<Json> result = ExecuteUnredacted(request);
-  if (result.ok() || options_.redactor == nullptr) return result;
-  return options_.redactor->RedactStatus(result.status());
-}
-
-StatusOr<Json> HttpAction::ExecuteUnredacted(const ActionRequest& request) {
-  ASSIGN_OR_RETURN(HttpCall call, ParseCall(request.arguments));
-  if (!HasHeader(call, "Idempotency-Key") && !request.idempotency_key.empty()) {
-    call.headers.emplace_back("Idempotency-Key", request.idempotency_key);
-  }
-  if (!HasHeader(call, "User-Agent")) call.headers.emplace_back("User-Agent", "flowrun");
-
-  const Clock& clock = options_.clock ? *options_.clock : system_clock_;
-  Duration timeout = call.timeout.value_or(options_.limits.timeout);
-  bool capped_by_deadline = false;
-  if (request.deadline != TimePoint{}) {
-    Duration remaining = std::chrono::duration_cast<Duration>(request.deadline - clock.Now());
-    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
-    if (remaining < timeout) {
-      timeout = remaining;
-      capped_by_deadline = true;
+std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
+  const std::string& where = a.where;
+  const HttpOrigin& origin = a.url.origin;
+  Response& response = a.response;
+  if (code != CURLE_OK) {
+    if (code == OutboundLoop::kStopped) {
+      return UnavailableError(where + ": not finished: the service is shutting down");
     }
-  }
-  const SteadyClock::time_point give_up = SteadyClock::now() + timeout;
-  const long long max_bytes = options_.limits.max_response_bytes;
-
-  Url url = call.url;
-  std::string method = call.method;
-  std::string body = call.body;
-  for (int hop = 0;; ++hop) {
-    const std::string where = method + " " + url.origin.Key() + url.path_and_query;
-    if (!HttpHostAllowed(options_.limits, url.origin.host)) {
-      return PermissionDeniedError("host \"" + url.origin.host +
-                                   "\" is not allowed by the http allow_hosts/deny_hosts config");
+    if (response.too_large) {
+      return FailedPreconditionError(where + ": response body is larger than the limit of " +
+                                     std::to_string(response.max_bytes) +
+                                     " bytes (http.max_response_bytes)");
     }
-    auto left = std::chrono::duration_cast<milliseconds>(give_up - SteadyClock::now());
-    if (left.count() <= 0) {
-      return DeadlineExceededError(where + ": no response within " + FormatDuration(timeout));
-    }
-    std::unique_ptr<httplib::Client> client = pool_.Acquire(url.origin);
-    client->set_connection_timeout(std::min<milliseconds>(left, options_.limits.connect_timeout));
-    client->set_read_timeout(left);
-    client->set_write_timeout(left);
-
-    httplib::Request req;
-    req.method = method;
-    req.path = url.path_and_query;
-    for (const auto& [name, value] : call.headers) req.headers.emplace(name, value);
-    req.body = body;
-    std::string received;
-    bool too_large = false;
-    bool too_slow = false;
-    req.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
-      if (static_cast<long long>(received.size() + length) > max_bytes) {
-        too_large = true;
-        return false;
-      }
-      if (SteadyClock::now() > give_up) {
-        too_slow = true;
-        return false;
-      }
-      received.append(data, length);
-      return true;
-    };
-    SteadyClock::time_point sent_at = SteadyClock::now();
-    httplib::Result result = client->send(req);
-    if (!result) {
-      httplib::Error error = result.error();
-      auto elapsed = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - sent_at);
-      if (too_large) {
-        return FailedPreconditionError(where + ": response body is larger than the limit of " +
-                                       std::to_string(max_bytes) +
-                                       " bytes (http.max_response_bytes)");
-      }
-      std::string limit = capped_by_deadline ? "the step's deadline" : FormatDuration(timeout);
-      if (too_slow || error == httplib::Error::ConnectionTimeout ||
-          (error == httplib::Error::Read && elapsed + milliseconds(20) >= left)) {
+    std::string detail = a.error[0] ? a.error : curl_easy_strerror(code);
+    switch (code) {
+      case CURLE_OPERATION_TIMEDOUT: {
+        curl_off_t connected_after = 0;
+        curl_easy_getinfo(a.easy, CURLINFO_CONNECT_TIME_T, &connected_after);
+        if (connected_after == 0) {
+          return DeadlineExceededError(where + ": could not connect within " +
+                                       FormatDuration(a.connect_budget));
+        }
         return DeadlineExceededError(
-            where + ": " +
-            (error == httplib::Error::ConnectionTimeout
-                 ? "could not connect within " +
-                       FormatDuration(std::min<Duration>(left, options_.limits.connect_timeout))
-                 : "no response within " + limit));
+            where + ": no response within " +
+            (a.capped_by_deadline ? "the step's deadline" : FormatDuration(a.timeout)));
       }
-      switch (error) {
-        case httplib::Error::SSLServerVerification:
-          return FailedPreconditionError(where +
-                                         ": the server's TLS certificate could not be "
-                                         "verified for host " +
-                                         url.origin.host);
-        case httplib::Error::SSLLoadingCerts:
-          return FailedPreconditionError(where + ": could not load the CA certificates");
-        case httplib::Error::Connection:
-          return UnavailableError(where + ": could not connect to " + url.origin.host + ":" +
-                                  std::to_string(url.origin.port));
-        default:
-          return UnavailableError(where + ": " + HttplibErrorText(error));
-      }
+      case CURLE_COULDNT_CONNECT:
+        return UnavailableError(where + ": could not connect to " + origin.host + ":" +
+                                std::to_string(origin.port));
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        return UnavailableError(where + ": could not resolve " + detail);
+      case CURLE_PEER_FAILED_VERIFICATION:
+        return FailedPreconditionError(where +
+                                       ": the server's TLS certificate could not be verified "
+                                       "for host " +
+                                       origin.host + ": " + detail);
+      case CURLE_SSL_CACERT_BADFILE:
+        return FailedPreconditionError(where + ": could not load the CA certificates: " + detail);
+      default:
+        return UnavailableError(where + ": " + detail);
     }
-    const httplib::Response& response = *result;
-    int status = response.status;
-    if (status >= 300 && status < 400 && status != 304 && response.has_header("Location")) {
-      pool_.Release(url.origin, std::move(client));
-      if (hop >= options_.max_redirects) {
-        return FailedPreconditionError(
-            where + ": more than " + std::to_string(options_.max_redirects) +
-            " redirects; the last pointed to " + response.get_header_value("Location"));
-      }
-      std::string location = ResolveLocation(url, response.get_header_value("Location"));
-      ASSIGN_OR_RETURN(Url next, ParseUrl(location));
-      if (url.origin.scheme == "https" && next.origin.scheme == "http") {
-        return FailedPreconditionError(where + ": refusing a redirect from https to " + location);
-      }
-      if (status == 303 || ((status == 301 || status == 302) && method == "POST")) {
-        method = method == "HEAD" ? "HEAD" : "GET";
-        body.clear();
-        std::erase_if(call.headers,
-                      [](const auto& h) { return EqualsIgnoreCase(h.first, "Content-Type"); });
-      }
-      if (next.origin.Key() != url.origin.Key()) {
-        std::erase_if(call.headers, [](const auto& h) {
-          return EqualsIgnoreCase(h.first, "Authorization") || EqualsIgnoreCase(h.first, "Cookie");
-        });
-      }
-      url = std::move(next);
-      continue;
-    }
-    pool_.Release(url.origin, std::move(client));
-
-    Json headers = Json::object();
-    for (const auto& [name, value] : response.headers) {
-      std::string key = Lower(name);
-      std::string text = SanitizeUtf8(value);
-      if (headers.contains(key)) {
-        headers[key] = headers[key].get<std::string>() + ", " + text;
-      } else {
-        headers[key] = text;
-      }
-    }
-    Json parsed_body;
-    std::string content_type = Lower(response.get_header_value("Content-Type"));
-    bool is_json = content_type.find("application/json") != std::string::npos ||
-                   content_type.find("+json") != std::string::npos;
-    if (is_json && !received.empty()) {
-      parsed_body = Json::parse(received, nullptr, /*allow_exceptions=*/false);
-      if (parsed_body.is_discarded()) parsed_body = SanitizeUtf8(received);
-    } else {
-      parsed_body = SanitizeUtf8(received);
-    }
-    if (Accepted(call.expect, status)) {
-      return Json{
-          {"status", status}, {"headers", std::move(headers)}, {"body", std::move(parsed_body)}};
-    }
-    std::string excerpt = SanitizeUtf8(received.substr(0, kErrorBodyExcerpt));
-    std::string message = where + ": unexpected status " + std::to_string(status) +
-                          (excerpt.empty() ? "" : ": " + excerpt);
-    Status error = status == 429   ? ResourceExhaustedError(message)
-                   : status >= 500 ? UnavailableError(message)
-                                   : FailedPreconditionError(message);
-    if (error.IsRetryable() && response.has_header("Retry-After")) {
-      if (auto delay = ParseRetryAfter(response.get_header_value("Retry-After"), clock.Now())) {
-        error.set_retry_after_ms(*delay);
-      }
-    }
-    return error;
   }
+  long status = 0;
+  curl_easy_getinfo(a.easy, CURLINFO_RESPONSE_CODE, &status);
+  const std::string* location = response.Header("location");
+  if (status >= 300 && status < 400 && status != 304 && location != nullptr) {
+    if (a.hop >= options_.max_redirects) {
+      return FailedPreconditionError(where + ": more than " +
+                                     std::to_string(options_.max_redirects) +
+                                     " redirects; the last pointed to " + *location);
+    }
+    std::string resolved = ResolveLocation(a.url, *location);
+    StatusOr<Url> next = ParseUrl(resolved);
+    if (!next.ok()) return next.status();
+    if (origin.scheme == "https" && next->origin.scheme == "http") {
+      return FailedPreconditionError(where + ": refusing a redirect from https to " + resolved);
+    }
+    if (status == 303 || ((status == 301 || status == 302) && a.method == "POST")) {
+      a.method = a.method == "HEAD" ? "HEAD" : "GET";
+      a.body.clear();
+      std::erase_if(a.call.headers,
+                    [](const auto& h) { return EqualsIgnoreCase(h.first, "Content-Type"); });
+    }
+    if (next->origin.Key() != origin.Key()) {
+      std::erase_if(a.call.headers, [](const auto& h) {
+        return EqualsIgnoreCase(h.first, "Authorization") || EqualsIgnoreCase(h.first, "Cookie");
+      });
+    }
+    a.url = *std::move(next);
+    ++a.hop;
+    return std::nullopt;
+  }
+
+  Json headers = Json::object();
+  for (auto& [key, value] : response.headers) {
+    std::string text = SanitizeUtf8(value);
+    auto it = headers.find(key);
+    if (it != headers.end()) {
+      *it = it->get<std::string>() + ", " + text;
+    } else {
+      headers[key] = std::move(text);
+    }
+  }
+  const std::string& received = response.body;
+  Json parsed_body;
+  const std::string* type = response.Header("content-type");
+  std::string content_type = type ? Lower(*type) : std::string();
+  bool is_json = content_type.find("application/json") != std::string::npos ||
+                 content_type.find("+json") != std::string::npos;
+  if (is_json && !received.empty()) {
+    parsed_body = Json::parse(received, nullptr, /*allow_exceptions=*/false);
+    if (parsed_body.is_discarded()) parsed_body = SanitizeUtf8(received);
+  } else {
+    parsed_body = SanitizeUtf8(received);
+  }
+  if (Accepted(a.call.expect, static_cast<int>(status))) {
+    return Json{{"status", status}, {"headers", std::move(headers)}, {"body", std::move(parsed_body)}};
+  }
+  std::string excerpt = SanitizeUtf8(received.substr(0, kErrorBodyExcerpt));
+  std::string message = where + ": unexpected status " + std::to_string(status) +
+                        (excerpt.empty() ? "" : ": " + excerpt);
+  Status error = status == 429   ? ResourceExhaustedError(message)
+                 : status >= 500 ? UnavailableError(message)
+                                 : FailedPreconditionError(message);
+  const std::string* retry_after = response.Header("retry-after");
+  if (error.IsRetryable() && retry_after != nullptr) {
+    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
+    if (auto delay = ParseRetryAfter(*retry_after, clock.Now())) error.set_retry_after_ms(*delay);
+  }
+  return StatusOr<Json>(std::move(error));
 }
 
 }  // namespace flowrun
+

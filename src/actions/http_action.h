@@ -1,5 +1,6 @@
-// HttpAction: the `http` step. Sends one HTTP(S) request with cpp-httplib and returns
-// `{status, headers, body}`, where body is parsed when the response is JSON.
+// HttpAction: the `http` step. Sends one HTTP(S) request with libcurl, on the shared
+// OutboundLoop (outbound_loop.h), and returns `{status, headers, body}`, where body is parsed when
+// the response is JSON. Start returns at once; no thread waits on the network.
 //
 // Arguments: method (default GET), url (http or https only), headers, query (name -> scalar or
 // list), at most one of json / body / form, timeout (a duration; default http.timeout of the
@@ -7,26 +8,41 @@
 //
 // Behaviour a careful client has:
 //   - TLS is verified against the system CA bundle (or HttpActionOptions::ca_file), host included.
-//   - Connect and read timeouts; the attempt's deadline caps both.
-//   - Redirects are followed up to max_redirects; each hop is checked against allow/deny hosts;
-//     an https -> http downgrade is refused; credentials are dropped when the origin changes.
-//   - The body read stops at max_response_bytes with a clear, non-retried error.
+//   - The attempt's time (the step's timeout, capped by its deadline) bounds the whole attempt:
+//     DNS, connect (also bounded by http.connect_timeout), TLS and the exchange, every redirect
+//     hop included. A peer that never answers or trickles bytes fails with kDeadlineExceeded.
+//   - Redirects are followed by hand up to max_redirects; each hop is checked against allow/deny
+//     hosts; an https -> http downgrade is refused; credentials (Authorization, Cookie) are
+//     dropped when the origin changes.
+//   - The body read stops at max_response_bytes with a clear, non-retried error, so an endless
+//     body costs at most that much memory.
 //   - Retried (kUnavailable, kDeadlineExceeded, kResourceExhausted): connection errors, timeouts,
 //     5xx and 429, with Retry-After (seconds or an HTTP date) as retry_after_ms. Other statuses
 //     outside `expect` fail for good (kFailedPrecondition).
-//   - `Idempotency-Key: <run id>/<step key>` is sent unless the flow sets that header itself.
+//   - `Idempotency-Key: <run id>/<step key>` is sent unless the flow sets that header itself, and
+//     `User-Agent: flowrun` unless the flow sets one.
 //   - CR, LF or NUL in header names or values, and non-token header names, are refused before
 //     anything is sent.
-//   - Keep-alive connections are reused per origin (HttpConnectionPool).
+//   - Connections are kept in libcurl's connection cache and reused (HTTP/1.1 keep-alive, HTTP/2
+//     multiplexing over TLS); the proxies named by the standard variables (http_proxy,
+//     https_proxy, no_proxy) are used. Connections per host are bounded by the loop
+//     (http.max_connections_per_host); requests beyond it wait in memory for a connection.
+//   - Shutdown: an attempt still in flight when the loop stops fails with kUnavailable
+//     ("shutting down"), so that it is retried after the restart.
 //
-// Thread-safety: Execute may run concurrently from many threads.
+// Thread-safety: Start may run concurrently from many threads.
 #pragma once
 
+#include <curl/curl.h>
+
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "actions/action.h"
-#include "actions/http_connection_pool.h"
+#include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
@@ -38,29 +54,38 @@ struct HttpActionOptions {
   std::string ca_file;     // extra trust anchors replacing the system bundle; for tests
   bool keep_alive = true;  // Default: reuse connections
   int max_redirects = 5;   // Default: 5 hops
-  size_t max_idle_per_origin = 8;
-  const Clock* clock = nullptr;              // for Retry-After dates; Default: system clock
+  // The loop that performs the transfers; must outlive the action. Null: the action makes and
+  // runs a loop of its own (tests, tools), with limits.max_connections_per_host.
+  OutboundLoop* loop = nullptr;
+  const Clock* clock = nullptr;              // for deadlines and Retry-After; Default: system clock
   const SecretRedactor* redactor = nullptr;  // applied to error messages; may be null
 };
 
 class HttpAction final : public Action {
  public:
   explicit HttpAction(HttpActionOptions options);
+  ~HttpAction() override;
 
   std::string_view name() const override { return "http"; }
   Status CheckArguments(const Json& raw_arguments) const override;
-  // Runs the attempt on the calling thread, then calls `done` (to be replaced by the I/O loop).
   void Start(ActionRequest request, ActionCallback done) override;
 
-  const HttpConnectionPool& TEST_pool() const { return pool_; }
-
  private:
-  StatusOr<Json> ExecuteBlocking(const ActionRequest& request);
-  StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
+  struct Attempt;
+  void StartHop(std::unique_ptr<Attempt> attempt);
+  void FinishHop(std::unique_ptr<Attempt> attempt, CURLcode code);
+  void Finish(std::unique_ptr<Attempt> attempt, StatusOr<Json> result);
+  // Decides what a finished hop means: a result, or nullopt when the next hop has been set up.
+  std::optional<StatusOr<Json>> Judge(Attempt& attempt, CURLcode code);
+  CURL* TakeHandle();
+  void KeepHandle(CURL* easy);
 
   const HttpActionOptions options_;
   SystemClock system_clock_;
-  HttpConnectionPool pool_;
+  std::unique_ptr<OutboundLoop> own_loop_;  // when options_.loop is null
+  OutboundLoop* loop_;
+  std::mutex handles_mu_;
+  std::vector<CURL*> idle_handles_;  // GUARDED_BY(handles_mu_); reused, not reallocated
 };
 
 // True when `host` may be called under `limits` (deny first, then allow when non-empty).

@@ -284,9 +284,12 @@ int RunFlow(const RunOptions& options) {
   auto outbox = store::SqliteOutbox::Open(store_path);
   if (!outbox.ok()) return Fail("outbox " + store_path + ": " + outbox.status().message());
 
+  OutboundLoop outbound_loop(OutboundLoopFor(*config));
+  if (Status started = outbound_loop.Start(); !started.ok()) return Fail(started.message());
   ActionRegistry actions;
   Status registered = RegisterBuiltinActions(actions, *config,
-                                             {.secrets = &*secrets,
+                                             {.loop = &outbound_loop,
+                                              .secrets = &*secrets,
                                               .outbox = outbox->get(),
                                               .redactor = &redactor,
                                               .clock = &clock,

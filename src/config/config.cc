@@ -144,6 +144,7 @@ class ConfigReader {
     }
     if (smtp.contains("username")) out.username = smtp["username"];
     if (smtp.contains("password")) out.password = smtp["password"];
+    if (smtp.contains("max_sessions")) out.max_sessions = smtp["max_sessions"];
     if (out.password.empty() != out.username.empty()) {
       Error("/smtp", "smtp username and password must be given together");
     }
@@ -159,6 +160,9 @@ class ConfigReader {
     if (http.contains("max_response_bytes")) out.max_response_bytes = http["max_response_bytes"];
     if (http.contains("allow_hosts")) out.allow_hosts = http["allow_hosts"];
     if (http.contains("deny_hosts")) out.deny_hosts = http["deny_hosts"];
+    if (http.contains("max_connections_per_host")) {
+      out.max_connections_per_host = http["max_connections_per_host"];
+    }
     if (http.contains("timeout") && out.timeout.count() == 0) {
       Error("/http/timeout", "http timeout must be longer than 0s");
     }

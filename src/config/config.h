@@ -32,6 +32,8 @@ struct SmtpConfig {
   StartTls starttls = StartTls::kAuto;  // Default: auto
   std::string username;
   std::string password;
+  // SMTP sessions (connections) open to the server at once; messages beyond it wait in memory.
+  int max_sessions = 16;  // Default: 16
 };
 
 // Limits for http steps.
@@ -42,6 +44,8 @@ struct HttpConfig {
   // Host patterns; "*.example.com" matches subdomains of example.com (not example.com itself).
   std::vector<std::string> allow_hosts;  // empty: every host not denied
   std::vector<std::string> deny_hosts;
+  // Connections open to one host (and port) at once; requests beyond it wait in memory.
+  int max_connections_per_host = 256;  // Default: 256
 };
 
 // Where `secrets.<NAME>` values come from. Both sources may be used; the file wins on a clash.

@@ -70,8 +70,11 @@ Status Runtime::Initialize() {
   }
   redactor_ = SecretRedactor(*secrets_);
 
+  outbound_loop_ = std::make_unique<OutboundLoop>(OutboundLoopFor(config));
+  RETURN_IF_ERROR(outbound_loop_->Start());
   RETURN_IF_ERROR(RegisterBuiltinActions(actions_, config,
-                                         BuiltinActionEnvironment{.secrets = secrets_.get(),
+                                         BuiltinActionEnvironment{.loop = outbound_loop_.get(),
+                                                                  .secrets = secrets_.get(),
                                                                   .outbox = outbox_.get(),
                                                                   .redactor = &redactor_,
                                                                   .clock = clock_,
@@ -207,6 +210,7 @@ void Runtime::Shutdown(Duration grace) {
   if (drained) {
     for (std::thread& thread : workers_) thread.join();
     workers_.clear();
+    if (outbound_loop_) outbound_loop_->Stop();
   } else {
     // Steps still in flight past the deadline: leave them to the process exit. The objects they
     // use must outlive them, so they are released without being destroyed.

@@ -50,6 +50,7 @@
 
 #include "actions/action_registry.h"
 #include "actions/email_outbox.h"
+#include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
@@ -191,6 +192,8 @@ class Runtime {
   std::unique_ptr<EmailOutbox> outbox_;
   std::unique_ptr<Secrets> secrets_;
   SecretRedactor redactor_;
+  // Outbound I/O of the actions (http, email, postgres); stopped in Shutdown, after the workers.
+  std::unique_ptr<OutboundLoop> outbound_loop_;
   ActionRegistry actions_;
   std::unique_ptr<FlowRegistry> flows_;
   std::unique_ptr<Engine> engine_;

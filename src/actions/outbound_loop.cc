@@ -1,0 +1,230 @@
+#include "actions/outbound_loop.h"
+
+#include <algorithm>
+
+namespace flowrun {
+namespace {
+
+void InitCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// The longest the loop sleeps without being woken; a safety net only.
+constexpr int kMaxPollMs = 1000;
+
+}  // namespace
+
+OutboundLoop::OutboundLoop(OutboundLoopOptions options) : options_(options) {
+  InitCurlOnce();
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections_per_host);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_total_connections);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options_.max_idle_connections);
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+}
+
+OutboundLoop::~OutboundLoop() {
+  Stop();
+  curl_multi_cleanup(multi_);
+}
+
+Status OutboundLoop::Start() {
+  if (multi_ == nullptr) return InternalError("could not create a libcurl multi handle");
+  if (started_.exchange(true)) return FailedPreconditionError("the outbound loop was started");
+  thread_ = std::thread([this] { Run(); });
+  return OkStatus();
+}
+
+void OutboundLoop::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) {
+    curl_multi_wakeup(multi_);
+    thread_.join();
+  } else {
+    EndEverything();  // never started: end what was handed over on this thread
+  }
+  stopped_.store(true, std::memory_order_release);
+}
+
+void OutboundLoop::AddTransfer(CURL* easy, TransferDone done) {
+  transfers_in_flight_.fetch_add(1, std::memory_order_relaxed);
+  transfers_started_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queued_transfers_.push_back({easy, std::move(done)});
+      curl_multi_wakeup(multi_);
+      return;
+    }
+  }
+  transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  done(kStopped);
+}
+
+void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done) {
+  socket_waits_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queued_waits_.push_back({fd, events, until, std::move(done)});
+      curl_multi_wakeup(multi_);
+      return;
+    }
+  }
+  socket_waits_.fetch_sub(1, std::memory_order_relaxed);
+  done(kWaitStopped);
+}
+
+void OutboundLoop::Post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queued_tasks_.push_back(std::move(task));
+      curl_multi_wakeup(multi_);
+      return;
+    }
+  }
+  task();
+}
+
+OutboundLoopStats OutboundLoop::Stats() const {
+  OutboundLoopStats stats;
+  stats.transfers_in_flight = transfers_in_flight_.load(std::memory_order_relaxed);
+  stats.socket_waits = socket_waits_.load(std::memory_order_relaxed);
+  stats.transfers_started = transfers_started_.load(std::memory_order_relaxed);
+  return stats;
+}
+
+void OutboundLoop::TakeQueued() {
+  std::lock_guard lock(mu_);
+  taken_transfers_.swap(queued_transfers_);
+  taken_waits_.swap(queued_waits_);
+  taken_tasks_.swap(queued_tasks_);
+}
+
+int OutboundLoop::PollTimeoutMs() const {
+  int timeout = kMaxPollMs;
+  if (waits_.empty()) return timeout;
+  SteadyTime now = std::chrono::steady_clock::now();
+  for (const Wait& wait : waits_) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(wait.until - now).count();
+    timeout = static_cast<int>(std::clamp<long long>(left, 0, timeout));
+  }
+  return timeout;
+}
+
+void OutboundLoop::FinishTransfers() {
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    CURL* easy = message->easy_handle;
+    CURLcode code = message->data.result;
+    curl_multi_remove_handle(multi_, easy);
+    auto it = active_.find(easy);
+    if (it == active_.end()) continue;
+    TransferDone done = std::move(it->second);
+    active_.erase(it);
+    transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    done(code);
+  }
+}
+
+void OutboundLoop::FinishWaits(const std::vector<curl_waitfd>& polled) {
+  if (waits_.empty()) return;
+  SteadyTime now = std::chrono::steady_clock::now();
+  std::vector<std::pair<WaitDone, int>> ready;
+  size_t kept = 0;
+  for (size_t i = 0; i < waits_.size(); ++i) {
+    int revents = i < polled.size() ? polled[i].revents : 0;
+    if (revents != 0 || waits_[i].until <= now) {
+      ready.emplace_back(std::move(waits_[i].done), revents);
+    } else {
+      if (kept != i) waits_[kept] = std::move(waits_[i]);
+      ++kept;
+    }
+  }
+  waits_.resize(kept);
+  for (auto& [done, revents] : ready) {
+    socket_waits_.fetch_sub(1, std::memory_order_relaxed);
+    done(revents);
+  }
+}
+
+void OutboundLoop::Run() {
+  std::vector<curl_waitfd> polled;
+  for (;;) {
+    TakeQueued();
+    for (auto& task : taken_tasks_) task();
+    taken_tasks_.clear();
+    for (PendingTransfer& transfer : taken_transfers_) {
+      if (curl_multi_add_handle(multi_, transfer.easy) != CURLM_OK) {
+        transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+        transfer.done(CURLE_FAILED_INIT);
+        continue;
+      }
+      active_.emplace(transfer.easy, std::move(transfer.done));
+    }
+    taken_transfers_.clear();
+    for (Wait& wait : taken_waits_) waits_.push_back(std::move(wait));
+    taken_waits_.clear();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    FinishTransfers();
+
+    polled.resize(waits_.size());
+    for (size_t i = 0; i < waits_.size(); ++i) {
+      polled[i] = curl_waitfd{waits_[i].fd, waits_[i].events, 0};
+    }
+    curl_multi_poll(multi_, polled.data(), static_cast<unsigned>(polled.size()), PollTimeoutMs(),
+                    nullptr);
+    curl_multi_perform(multi_, &running);
+    FinishTransfers();
+    FinishWaits(polled);
+  }
+  EndEverything();
+}
+
+void OutboundLoop::EndEverything() {
+  // Callbacks may hand over more work; it is ended too (stopping_ is set, so inline).
+  for (auto& [easy, done] : active_) curl_multi_remove_handle(multi_, easy);
+  std::unordered_map<CURL*, TransferDone> active;
+  active.swap(active_);
+  for (auto& [easy, done] : active) {
+    transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    done(kStopped);
+  }
+  std::vector<Wait> waits;
+  waits.swap(waits_);
+  for (Wait& wait : waits) {
+    socket_waits_.fetch_sub(1, std::memory_order_relaxed);
+    wait.done(kWaitStopped);
+  }
+  for (;;) {
+    TakeQueued();
+    if (taken_transfers_.empty() && taken_waits_.empty() && taken_tasks_.empty()) break;
+    for (auto& task : taken_tasks_) task();
+    taken_tasks_.clear();
+    for (PendingTransfer& transfer : taken_transfers_) {
+      transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      transfer.done(kStopped);
+    }
+    taken_transfers_.clear();
+    for (Wait& wait : taken_waits_) {
+      socket_waits_.fetch_sub(1, std::memory_order_relaxed);
+      wait.done(kWaitStopped);
+    }
+    taken_waits_.clear();
+  }
+}
+
+}  // namespace flowrun

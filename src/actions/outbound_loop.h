@@ -1,0 +1,132 @@
+// OutboundLoop: the one event loop for outbound network I/O of the built-in actions. It owns one
+// thread that drives a libcurl multi handle (curl_multi_poll, woken by curl_multi_wakeup), so
+// HTTP and SMTP transfers share libcurl's connection cache (HTTP/1.1 keep-alive, HTTP/2
+// multiplexing, kept SMTP connections), and it waits on other sockets for callers that drive a
+// protocol of their own (libpq's asynchronous API) through WaitFd.
+//
+// Transfers, waits and tasks are handed over from any thread through a locked queue; their
+// callbacks run on the loop thread and must be quick and must not block. A callback may hand over
+// new work (the next redirect hop, the next statement); it runs on a later turn of the loop.
+//
+// Lifecycle: the service that builds the actions owns the loop: Start before the first attempt
+// (work handed over before Start waits for it), Stop at shutdown. Stop ends every transfer still
+// in flight with kStopped, ends every wait with kWaitStopped, runs the tasks still queued, and
+// joins the thread; work handed over after Stop is ended the same way on the caller's thread.
+//
+// Limits: max_connections_per_host is CURLMOPT_MAX_HOST_CONNECTIONS (transfers beyond it wait in
+// libcurl's queue, in memory, for a connection to the same host); max_total_connections bounds
+// all open connections (CURLMOPT_MAX_TOTAL_CONNECTIONS) and max_idle_connections the connection
+// cache (CURLMOPT_MAXCONNECTS).
+//
+// Thread-safety: every method may be called from any thread, including from a callback.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/duration.h"
+#include "common/status.h"
+
+namespace flowrun {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct OutboundLoopOptions {
+  long max_connections_per_host = 256;  // Default: 256 (http.max_connections_per_host)
+  long max_total_connections = 4096;    // Default: 4096; 0: no bound
+  long max_idle_connections = 1024;     // connections kept open between transfers; Default: 1024
+};
+
+// Cheap readings for metrics; each is exact at some recent moment.
+struct OutboundLoopStats {
+  long long transfers_in_flight = 0;  // handed over, not yet ended (queued in libcurl included)
+  long long socket_waits = 0;         // WaitFd calls not yet ended
+  long long transfers_started = 0;    // since the loop was made
+};
+
+class OutboundLoop {
+ public:
+  // The code a transfer ends with when the loop stops before it finished.
+  static constexpr CURLcode kStopped = CURLE_ABORTED_BY_CALLBACK;
+  // What a socket wait ends with besides the poll events that came: its time ran out, or the loop
+  // stopped.
+  static constexpr int kWaitTimedOut = 0;
+  static constexpr int kWaitStopped = -1;
+
+  using TransferDone = std::function<void(CURLcode code)>;
+  using WaitDone = std::function<void(int revents)>;
+
+  explicit OutboundLoop(OutboundLoopOptions options = {});
+  ~OutboundLoop();  // Stop()
+  OutboundLoop(const OutboundLoop&) = delete;
+  OutboundLoop& operator=(const OutboundLoop&) = delete;
+
+  // Starts the loop thread. Errors: kFailedPrecondition when already started or stopped.
+  Status Start();
+  // Ends everything in flight (see above) and joins the thread. Idempotent.
+  void Stop();
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+
+  // Performs the transfer `easy` (fully configured; REQUIRES: not in another multi) and calls
+  // `done` with its result. The loop does not own `easy`; it is removed from the multi before
+  // `done` runs, so `done` may reuse or free it.
+  void AddTransfer(CURL* easy, TransferDone done);
+  // Waits until `fd` is ready for `events` (CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT) or `until`
+  // passes, then calls `done` once with the events that came, kWaitTimedOut or kWaitStopped.
+  void WaitFd(int fd, short events, SteadyTime until, WaitDone done);
+  // Runs `task` on the loop thread (or, after Stop, on the caller's).
+  void Post(std::function<void()> task);
+
+  OutboundLoopStats Stats() const;
+
+ private:
+  struct PendingTransfer {
+    CURL* easy;
+    TransferDone done;
+  };
+  struct Wait {
+    int fd;
+    short events;
+    SteadyTime until;
+    WaitDone done;
+  };
+
+  void Run();
+  void TakeQueued();
+  void FinishTransfers();
+  void FinishWaits(const std::vector<curl_waitfd>& polled);
+  int PollTimeoutMs() const;
+  void EndEverything();
+
+  const OutboundLoopOptions options_;
+  CURLM* multi_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+
+  std::mutex mu_;
+  bool stopping_ = false;                          // GUARDED_BY(mu_)
+  std::vector<PendingTransfer> queued_transfers_;  // GUARDED_BY(mu_)
+  std::vector<Wait> queued_waits_;                 // GUARDED_BY(mu_)
+  std::vector<std::function<void()>> queued_tasks_;  // GUARDED_BY(mu_)
+
+  // Loop thread only.
+  std::unordered_map<CURL*, TransferDone> active_;
+  std::vector<Wait> waits_;
+  std::vector<PendingTransfer> taken_transfers_;
+  std::vector<Wait> taken_waits_;
+  std::vector<std::function<void()>> taken_tasks_;
+
+  std::atomic<long long> transfers_in_flight_{0};
+  std::atomic<long long> socket_waits_{0};
+  std::atomic<long long> transfers_started_{0};
+};
+
+}  // namespace flowrun
