@@ -25,6 +25,7 @@ StatusOr<std::unique_ptr<Action>> MakeEmail(const Config& config,
                                             const BuiltinActionEnvironment& env) {
   EmailActionOptions options;
   options.ca_file = env.ca_file;
+  options.loop = env.loop;
   options.clock = env.clock;
   options.redactor = env.redactor;
   if (config.smtp) {

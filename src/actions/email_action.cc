@@ -9,15 +9,9 @@
 #include <string_view>
 
 #include "actions/mime_message.h"
-#include "actions/smtp_connection_pool.h"
 
 namespace flowrun {
 namespace {
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 bool IsTemplate(const Json& value) {
   return value.is_string() && value.get_ref<const std::string&>().find("${{") != std::string::npos;
@@ -97,7 +91,7 @@ size_t CaptureRefusal(char* data, size_t size, size_t count, void* user) {
 }
 
 struct Upload {
-  const std::string* data;
+  const std::string* data = nullptr;
   size_t offset = 0;
 };
 
@@ -111,15 +105,94 @@ size_t ReadUpload(char* buffer, size_t size, size_t count, void* user) {
 
 std::string WithAngles(const std::string& address) { return "<" + address + ">"; }
 
+constexpr size_t kMaxIdleHandles = 256;
+
 }  // namespace
 
-EmailAction::EmailAction(EmailActionOptions options) : options_(std::move(options)) {
-  InitCurlOnce();
-  const std::optional<SmtpConfig>& smtp = options_.smtp;
-  if (options_.plain_smtp_client && smtp && smtp->username.empty() && smtp->password.empty() &&
-      smtp->starttls != StartTls::kRequired) {
-    plain_endpoint_ = ParsePlainSmtpUrl(smtp->url);
+// One message on its way: the attempt it belongs to, the envelope and message, and the state of
+// the current transfer. Owned by whoever holds it: Start, the waiting queue, then the loop (as a
+// raw pointer in the transfer's callback).
+struct EmailAction::Send {
+  ActionRequest request;
+  ActionCallback done;
+  std::string message_id;
+  std::string mime;
+  std::string from;  // "<address>"
+  curl_slist* rcpt = nullptr;
+  Duration timeout{};
+  int tries = 0;
+  bool holds_session = false;
+  CURL* easy = nullptr;
+  Upload upload;
+  std::string refusal;  // the last 4xx or 5xx reply line read from the server
+  char error[CURL_ERROR_SIZE] = {0};
+
+  ~Send() { curl_slist_free_all(rcpt); }
+};
+
+namespace {
+
+// Translates a failed transfer: the code carries the retry decision.
+Status SmtpError(const SmtpConfig& smtp, CURL* h, const std::string& refusal,
+                 const char* error_buffer, CURLcode code) {
+  long reply = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
+  std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+  std::string where = "SMTP " + smtp.url;
+  if (reply >= 400 && reply < 600 && refusal.rfind(std::to_string(reply), 0) == 0) {
+    detail = "server replied \"" + refusal + "\"";
   }
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+      return UnavailableError(where + ": could not connect: " + detail);
+    case CURLE_OPERATION_TIMEDOUT:
+      return DeadlineExceededError(where + ": timed out: " + detail);
+    case CURLE_USE_SSL_FAILED:
+      return FailedPreconditionError(where +
+                                     ": the server does not offer STARTTLS, which "
+                                     "smtp.starttls requires: " +
+                                     detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return FailedPreconditionError(where +
+                                     ": the server's TLS certificate could not be "
+                                     "verified: " +
+                                     detail);
+    case CURLE_LOGIN_DENIED:
+      if (reply >= 400 && reply < 500) return UnavailableError(where + ": " + detail);
+      return UnauthenticatedError(where + ": authentication failed: " + detail);
+    default:
+      break;
+  }
+  if (reply >= 400 && reply < 500) return UnavailableError(where + ": " + detail);
+  if (reply >= 500) return FailedPreconditionError(where + ": " + detail);
+  // No SMTP reply to judge by: the connection broke or TLS failed; worth another attempt.
+  return UnavailableError(where + ": " + detail);
+}
+
+}  // namespace
+
+EmailAction::EmailAction(EmailActionOptions options)
+    : options_(std::move(options)),
+      max_sessions_(options_.smtp ? static_cast<size_t>(std::max(1, options_.smtp->max_sessions))
+                                  : 1) {
+  loop_ = options_.loop;
+  if (loop_ == nullptr && options_.smtp) {
+    own_loop_ = std::make_unique<OutboundLoop>();
+    (void)own_loop_->Start();
+    loop_ = own_loop_.get();
+  }
+}
+
+EmailAction::~EmailAction() {
+  own_loop_.reset();  // ends (and frees) the messages still in flight on it
+  for (CURL* easy : idle_handles_) curl_easy_cleanup(easy);
+}
+
+EmailActionStats EmailAction::Stats() const {
+  std::lock_guard lock(mu_);
+  return {static_cast<long long>(sessions_in_use_), static_cast<long long>(waiting_.size())};
 }
 
 Status EmailAction::CheckArguments(const Json& raw) const {
@@ -159,17 +232,24 @@ Status EmailAction::CheckArguments(const Json& raw) const {
 }
 
 void EmailAction::Start(ActionRequest request, ActionCallback done) {
-  StatusOr<Json> result = ExecuteBlocking(request);
+  auto send = std::make_unique<Send>();
+  StatusOr<Json> result = Deliver(request, send);
+  if (send != nullptr && result.ok()) {
+    // Handed to SMTP: `done` is called when the transfer ends.
+    send->request = std::move(request);
+    send->done = std::move(done);
+    Admit(std::move(send));
+    return;
+  }
+  if (!result.ok() && options_.redactor != nullptr) {
+    result = options_.redactor->RedactStatus(result.status());
+  }
   done(std::move(request), std::move(result));
 }
 
-StatusOr<Json> EmailAction::ExecuteBlocking(const ActionRequest& request) {
-  StatusOr<Json> result = ExecuteUnredacted(request);
-  if (result.ok() || options_.redactor == nullptr) return result;
-  return options_.redactor->RedactStatus(result.status());
-}
-
-StatusOr<Json> EmailAction::ExecuteUnredacted(const ActionRequest& request) {
+// Builds the message; puts it in the outbox (and returns the output, leaving `send` null) or fills
+// `send` for SMTP. Errors come before anything is sent.
+StatusOr<Json> EmailAction::Deliver(const ActionRequest& request, std::unique_ptr<Send>& send) {
   std::string default_from = options_.smtp ? options_.smtp->from : std::string(kOutboxSender);
   ASSIGN_OR_RETURN(Email email, ParseEmail(request.arguments, default_from));
   const Clock& clock = options_.clock ? *options_.clock : system_clock_;
@@ -185,198 +265,172 @@ StatusOr<Json> EmailAction::ExecuteUnredacted(const ActionRequest& request) {
       }
     }
   }
+  Json output = {{"message_id", email.message.message_id}};
   if (options_.smtp) {
-    RETURN_IF_ERROR(SendSmtp(email.message.from.address, recipients, mime, request.deadline));
-  } else {
-    if (options_.outbox == nullptr) {
-      return FailedPreconditionError("no SMTP server is configured and there is no outbox");
+    Duration timeout = options_.timeout;
+    if (request.deadline != TimePoint{}) {
+      Duration remaining = std::chrono::duration_cast<Duration>(request.deadline - clock.Now());
+      if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
+      timeout = std::min(timeout, remaining);
     }
-    OutboxMessage record;
-    record.message_id = email.message.message_id;
-    record.run_id = request.run_id;
-    record.step_key = request.step_key;
-    record.from = email.message.from.address;
-    record.recipients = recipients;
-    record.subject = email.message.subject;
-    record.mime = std::move(mime);
-    record.created_at = email.message.date;
-    RETURN_IF_ERROR(options_.outbox->Put(record));
+    send->timeout = timeout;
+    send->message_id = email.message.message_id;
+    send->mime = std::move(mime);
+    send->from = WithAngles(email.message.from.address);
+    for (const std::string& r : recipients) {
+      curl_slist* grown = curl_slist_append(send->rcpt, WithAngles(r).c_str());
+      if (grown == nullptr) return ResourceExhaustedError("out of memory for the recipients");
+      send->rcpt = grown;
+    }
+    return output;
   }
-  return Json{{"message_id", email.message.message_id}};
+  send.reset();
+  if (options_.outbox == nullptr) {
+    return FailedPreconditionError("no SMTP server is configured and there is no outbox");
+  }
+  OutboxMessage record;
+  record.message_id = email.message.message_id;
+  record.run_id = request.run_id;
+  record.step_key = request.step_key;
+  record.from = email.message.from.address;
+  record.recipients = recipients;
+  record.subject = email.message.subject;
+  record.mime = std::move(mime);
+  record.created_at = email.message.date;
+  RETURN_IF_ERROR(options_.outbox->Put(record));
+  return output;
 }
 
-namespace {
-
-// Sends one message on `handle`, reusing its connection when it is still open. The options that
-// are the same for every message are set once per handle; libcurl keeps them between transfers.
-CURLcode Transfer(const EmailActionOptions& options, SmtpHandle& handle, const std::string& from,
-                  curl_slist* rcpt, Upload& upload, Duration timeout) {
-  const SmtpConfig& smtp = *options.smtp;
-  CURL* h = handle.curl;
-  if (!handle.configured) {
-    curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadUpload);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, handle.error);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CaptureRefusal);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &handle.refusal);
-    long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
-                   : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
-                                                        : CURLUSESSL_TRY;
-    if (smtp.url.rfind("smtps://", 0) == 0) use_ssl = CURLUSESSL_ALL;
-    curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
-    if (!options.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options.ca_file.c_str());
-    if (!smtp.username.empty()) {
-      curl_easy_setopt(h, CURLOPT_USERNAME, smtp.username.c_str());
-      curl_easy_setopt(h, CURLOPT_PASSWORD, smtp.password.c_str());
+void EmailAction::Admit(std::unique_ptr<Send> send) {
+  {
+    std::lock_guard lock(mu_);
+    if (sessions_in_use_ >= max_sessions_) {
+      waiting_.push_back(std::move(send));
+      return;
     }
-    handle.configured = true;
+    ++sessions_in_use_;
   }
-  handle.refusal.clear();
-  handle.error[0] = 0;
-  curl_easy_setopt(h, CURLOPT_MAIL_FROM, from.c_str());
-  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpt);
-  curl_easy_setopt(h, CURLOPT_READDATA, &upload);
+  send->holds_session = true;
+  Transfer(std::move(send));
+}
+
+void EmailAction::ReleaseSession() {
+  std::unique_ptr<Send> next;
+  {
+    std::lock_guard lock(mu_);
+    if (waiting_.empty()) {
+      --sessions_in_use_;
+      return;
+    }
+    next = std::move(waiting_.front());  // takes over the session
+    waiting_.pop_front();
+  }
+  next->holds_session = true;
+  Transfer(std::move(next));
+}
+
+CURL* EmailAction::TakeHandle() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_handles_.empty()) {
+      CURL* easy = idle_handles_.back();
+      idle_handles_.pop_back();
+      return easy;
+    }
+  }
+  return curl_easy_init();
+}
+
+void EmailAction::KeepHandle(CURL* easy) {
+  curl_easy_reset(easy);
+  {
+    std::lock_guard lock(mu_);
+    if (idle_handles_.size() < kMaxIdleHandles) {
+      idle_handles_.push_back(easy);
+      return;
+    }
+  }
+  curl_easy_cleanup(easy);
+}
+
+void EmailAction::Transfer(std::unique_ptr<Send> send) {
+  const SmtpConfig& smtp = *options_.smtp;
+  Send& s = *send;
+  if (s.tries == 0) s.upload.data = &s.mime;
+  ++s.tries;
+  if (s.easy == nullptr) s.easy = TakeHandle();
+  if (s.easy == nullptr) return Finish(std::move(send), InternalError("could not create a libcurl handle"));
+  CURL* h = s.easy;
+  if (s.tries > 1) curl_easy_reset(h);
+  s.upload.offset = 0;
+  s.refusal.clear();
+  s.error[0] = 0;
+  curl_easy_setopt(h, CURLOPT_URL, smtp.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadUpload);
+  curl_easy_setopt(h, CURLOPT_READDATA, &s.upload);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s.error);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CaptureRefusal);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &s.refusal);
+  long use_ssl = smtp.starttls == StartTls::kRequired ? CURLUSESSL_ALL
+                 : smtp.starttls == StartTls::kOff    ? CURLUSESSL_NONE
+                                                      : CURLUSESSL_TRY;
+  if (smtp.url.rfind("smtps://", 0) == 0) use_ssl = CURLUSESSL_ALL;
+  curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
+  if (!options_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!smtp.username.empty()) {
+    curl_easy_setopt(h, CURLOPT_USERNAME, smtp.username.c_str());
+    curl_easy_setopt(h, CURLOPT_PASSWORD, smtp.password.c_str());
+  }
+  curl_easy_setopt(h, CURLOPT_MAIL_FROM, s.from.c_str());
+  curl_easy_setopt(h, CURLOPT_MAIL_RCPT, s.rcpt);
+  long timeout_ms = std::max<long>(1, static_cast<long>(s.timeout.count()));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min(timeout, options.connect_timeout).count()));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  return curl_easy_perform(h);
-}
-
-// Translates a failed transfer: the code carries the retry decision.
-Status SmtpError(const SmtpConfig& smtp, const SmtpHandle& handle, CURLcode code) {
-  CURL* h = handle.curl;
-  const std::string& refusal = handle.refusal;
-  const char* error_buffer = handle.error;
-  long reply = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply);
-  std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
-  std::string where = "SMTP " + smtp.url;
-  if (reply >= 400 && reply < 600 && refusal.rfind(std::to_string(reply), 0) == 0) {
-    detail = "server replied \"" + refusal + "\"";
-  }
-  switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-      return UnavailableError(where + ": could not connect: " + detail);
-    case CURLE_OPERATION_TIMEDOUT:
-      return DeadlineExceededError(where + ": timed out: " + detail);
-    case CURLE_USE_SSL_FAILED:
-      return FailedPreconditionError(where +
-                                     ": the server does not offer STARTTLS, which "
-                                     "smtp.starttls requires: " +
-                                     detail);
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-      return FailedPreconditionError(where +
-                                     ": the server's TLS certificate could not be "
-                                     "verified: " +
-                                     detail);
-    case CURLE_LOGIN_DENIED:
-      if (reply >= 400 && reply < 500) return UnavailableError(where + ": " + detail);
-      return UnauthenticatedError(where + ": authentication failed: " + detail);
-    default:
-      break;
-  }
-  if (reply >= 400 && reply < 500) return UnavailableError(where + ": " + detail);
-  if (reply >= 500) return FailedPreconditionError(where + ": " + detail);
-  // No SMTP reply to judge by: the connection broke or TLS failed; worth another attempt.
-  return UnavailableError(where + ": " + detail);
-}
-
-}  // namespace
-
-Status EmailAction::SendSmtp(const std::string& envelope_from,
-                             const std::vector<std::string>& recipients, const std::string& mime,
-                             TimePoint deadline) {
-  Duration timeout = options_.timeout;
-  if (deadline != TimePoint{}) {
-    const Clock& clock = options_.clock ? *options_.clock : system_clock_;
-    Duration remaining = std::chrono::duration_cast<Duration>(deadline - clock.Now());
-    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
-    timeout = std::min(timeout, remaining);
-  }
-  const auto give_up = std::chrono::steady_clock::now() + timeout;
-  if (plain_endpoint_ && !plain_declined_.load(std::memory_order_relaxed)) {
-    std::optional<Status> sent = SendPlain(envelope_from, recipients, mime, give_up);
-    if (sent) return *std::move(sent);
-  }
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> rcpt(nullptr, curl_slist_free_all);
-  for (const std::string& r : recipients) {
-    rcpt.reset(curl_slist_append(rcpt.release(), WithAngles(r).c_str()));
-  }
-  const std::string from = WithAngles(envelope_from);
-  for (int attempt = 1;; ++attempt) {
-    auto left = std::chrono::duration_cast<Duration>(give_up - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      return DeadlineExceededError("SMTP " + options_.smtp->url + ": timed out");
-    }
-    Upload upload{&mime};
-    // Declared after what its options point at, so that it goes first.
-    std::unique_ptr<SmtpHandle> handle = pool_.Acquire();
-    if (handle->curl == nullptr) return InternalError("could not create a libcurl handle");
-    CURLcode code = Transfer(options_, *handle, from, rcpt.get(), upload, left);
-    if (code == CURLE_OK) {
-      // Nothing may point at this call's data while the handle waits in the pool.
-      curl_easy_setopt(handle->curl, CURLOPT_MAIL_RCPT, nullptr);
-      curl_easy_setopt(handle->curl, CURLOPT_READDATA, nullptr);
-      pool_.Release(std::move(handle));
-      return OkStatus();
+                   std::min<long>(timeout_ms, static_cast<long>(options_.connect_timeout.count())));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+  Send* raw = send.release();
+  loop_->AddTransfer(h, [this, raw](CURLcode code) {
+    std::unique_ptr<Send> owned(raw);
+    if (code == CURLE_OK) return Finish(std::move(owned), OkStatus());
+    if (code == OutboundLoop::kStopped) {
+      return Finish(std::move(owned),
+                    UnavailableError("SMTP " + options_.smtp->url +
+                                     ": not sent: the service is shutting down"));
     }
     long new_connections = 0;
-    curl_easy_getinfo(handle->curl, CURLINFO_NUM_CONNECTS, &new_connections);
+    curl_easy_getinfo(owned->easy, CURLINFO_NUM_CONNECTS, &new_connections);
     long reply = 0;  // the code of the last reply this transfer read; 0 when it read none
-    curl_easy_getinfo(handle->curl, CURLINFO_RESPONSE_CODE, &reply);
+    curl_easy_getinfo(owned->easy, CURLINFO_RESPONSE_CODE, &reply);
     // A kept connection that the server closed just as it was reused fails before the server
     // said a word: nothing was delivered, so one more try on a new connection is safe.
     bool reused_connection_died =
         new_connections == 0 && reply == 0 &&
         (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING);
-    if (reused_connection_died && attempt == 1) continue;  // the handle and its connection go
-    return SmtpError(*options_.smtp, *handle, code);
-  }
+    if (reused_connection_died && owned->tries == 1) return Transfer(std::move(owned));
+    Status error = SmtpError(*options_.smtp, owned->easy, owned->refusal, owned->error, code);
+    Finish(std::move(owned), std::move(error));
+  });
 }
 
-std::optional<Status> EmailAction::SendPlain(const std::string& envelope_from,
-                                             const std::vector<std::string>& recipients,
-                                             const std::string& mime, SteadyTime give_up) {
-  const std::string& url = options_.smtp->url;
-  auto located = [&url](const Status& status) {
-    return Status(status.code(), "SMTP " + url + ": " + status.message());
-  };
-  const std::string payload = SmtpDataPayload(mime);
-  for (int attempt = 1;; ++attempt) {
-    if (std::chrono::steady_clock::now() >= give_up) {
-      return DeadlineExceededError("SMTP " + url + ": timed out");
-    }
-    std::unique_ptr<SmtpClient> session = sessions_.Acquire();
-    const bool reused = session != nullptr;
-    if (!reused) {
-      StatusOr<std::unique_ptr<SmtpClient>> opened =
-          SmtpClient::Open(*plain_endpoint_, options_.connect_timeout, give_up);
-      if (!opened.ok()) return located(opened.status());
-      session = *std::move(opened);
-      if (session->offers_starttls() && options_.smtp->starttls == StartTls::kAuto) {
-        plain_declined_.store(true, std::memory_order_relaxed);
-        return std::nullopt;  // the session says QUIT as it goes
-      }
-    }
-    Status sent = session->SendMail(envelope_from, recipients, payload, give_up);
-    if (sent.ok()) {
-      sessions_.Release(std::move(session));
-      return OkStatus();
-    }
-    // A kept connection that the server closed just as it was reused fails before the server
-    // said a word: nothing was delivered, so one more try on a new connection is safe.
-    if (reused && attempt == 1 && session->failed_before_any_reply() &&
-        sent.code() != StatusCode::kDeadlineExceeded) {
-      continue;  // the session and its connection go
-    }
-    return located(sent);
+void EmailAction::Finish(std::unique_ptr<Send> send, Status status) {
+  if (send->easy != nullptr) {
+    KeepHandle(send->easy);
+    send->easy = nullptr;
   }
+  StatusOr<Json> result = status.ok() ? StatusOr<Json>(Json{{"message_id", send->message_id}})
+                                      : StatusOr<Json>(std::move(status));
+  if (!result.ok() && options_.redactor != nullptr) {
+    result = options_.redactor->RedactStatus(result.status());
+  }
+  bool held_session = send->holds_session;
+  ActionCallback done = std::move(send->done);
+  ActionRequest request = std::move(send->request);
+  send.reset();
+  if (held_session) ReleaseSession();
+  done(std::move(request), std::move(result));
 }
 
 }  // namespace flowrun

@@ -1,40 +1,41 @@
 // EmailAction: the `email` step. Builds a MIME message (mime_message.h) and sends it over SMTP
-// with libcurl (smtp:// with STARTTLS auto|required|off, or smtps://), authenticating when
-// credentials are configured; without SMTP it puts the message in the EmailOutbox. Output:
-// `{message_id}`.
+// with libcurl on the shared OutboundLoop (smtp:// with STARTTLS auto|required|off, or smtps://),
+// authenticating when credentials are configured; without SMTP it puts the message in the
+// EmailOutbox (a local store write, done on the caller's thread). Output: `{message_id}`. Start
+// returns without waiting on the network.
 //
 // Arguments: to (address or list; required), cc, bcc (envelope only, never in the headers), from
 // (default smtp.from), reply_to, subject, text and/or html, headers (extra headers).
 //
 // The Message-ID is derived from the idempotency key, so every retry of a step sends the same
 // one and receivers can drop duplicates. Retried: connection failures, timeouts and SMTP 4xx
-// replies (kUnavailable). Not retried: SMTP 5xx replies, failed authentication, a server that
-// lacks a required STARTTLS, and bad arguments (kInvalidArgument, before anything is sent).
+// replies (kUnavailable, kDeadlineExceeded), and messages still in flight when the service shuts
+// down. Not retried: SMTP 5xx replies, failed authentication, a server that lacks a required
+// STARTTLS, and bad arguments (kInvalidArgument, before anything is sent).
 //
-// A plain relay (an smtp:// URL without credentials, with starttls off, or auto and a server
-// whose EHLO does not offer STARTTLS) is spoken to by a small client of our own (smtp_client.h),
-// which pipelines MAIL, RCPT and DATA when the server offers PIPELINING and costs far less CPU
-// per message than libcurl; the first time a server offers STARTTLS under auto, the action goes
-// back to libcurl for good. Both paths build the same message and map errors the same way.
+// Connections are kept open between messages in libcurl's connection cache: a message goes out
+// on an idle connection to the server when there is one (skipping the greeting, EHLO, STARTTLS
+// and AUTH), and a kept connection the server closed is replaced by a new one, once, when it
+// fails before the server replied to anything. At most smtp.max_sessions messages are in flight
+// to the server at once; the others wait in memory, in arrival order, for a session. The
+// attempt's time (EmailActionOptions::timeout, capped by the step's deadline) starts when the
+// message gets a session.
 //
-// Connections are kept open between messages (SmtpSessionPool for the plain client,
-// SmtpConnectionPool for libcurl): a message goes out on an idle connection to the server when
-// there is one, and a kept connection the server closed is replaced by a new one, once, when it
-// fails before the server replied to anything.
-//
-// Thread-safety: Execute may run concurrently; each call checks out a session or libcurl handle
-// of its own.
+// Thread-safety: Start may run concurrently from many threads.
 #pragma once
 
-#include <atomic>
+#include <curl/curl.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actions/action.h"
 #include "actions/email_outbox.h"
-#include "actions/smtp_client.h"
-#include "actions/smtp_connection_pool.h"
-#include "actions/smtp_session_pool.h"
+#include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
@@ -48,10 +49,17 @@ struct EmailActionOptions {
   std::string ca_file;            // trust anchors replacing the system bundle; for tests
   Duration connect_timeout = std::chrono::seconds(10);  // Default: 10s
   Duration timeout = std::chrono::seconds(60);          // Default: 60s for the whole exchange
-  const Clock* clock = nullptr;                         // for the Date header; Default: system
-  const SecretRedactor* redactor = nullptr;             // applied to error messages; may be null
-  // false: every message goes through libcurl, even to a plain relay (tests, comparisons).
-  bool plain_smtp_client = true;  // Default: true
+  // The loop that performs the transfers; must outlive the action. Null: the action makes and
+  // runs a loop of its own (tests, tools).
+  OutboundLoop* loop = nullptr;
+  const Clock* clock = nullptr;              // for the Date header; Default: system
+  const SecretRedactor* redactor = nullptr;  // applied to error messages; may be null
+};
+
+// Readings for metrics.
+struct EmailActionStats {
+  long long sessions_in_use = 0;  // messages in flight to the SMTP server
+  long long waiting = 0;          // messages waiting for a session
 };
 
 class EmailAction final : public Action {
@@ -60,34 +68,35 @@ class EmailAction final : public Action {
   static constexpr const char* kOutboxSender = "flowrun <flowrun@localhost>";
 
   explicit EmailAction(EmailActionOptions options);
+  ~EmailAction() override;
 
   std::string_view name() const override { return "email"; }
   Status CheckArguments(const Json& raw_arguments) const override;
-  // Runs the attempt on the calling thread, then calls `done` (to be replaced by the I/O loop).
   void Start(ActionRequest request, ActionCallback done) override;
 
-  const SmtpConnectionPool& TEST_pool() const { return pool_; }
-  const SmtpSessionPool& TEST_plain_pool() const { return sessions_; }
+  EmailActionStats Stats() const;
 
  private:
-  StatusOr<Json> ExecuteBlocking(const ActionRequest& request);
-  StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
-  Status SendSmtp(const std::string& envelope_from, const std::vector<std::string>& recipients,
-                  const std::string& mime, TimePoint deadline);
-  // Sends with the plain client; nullopt when the server offers STARTTLS under starttls auto,
-  // which libcurl must then handle.
-  std::optional<Status> SendPlain(const std::string& envelope_from,
-                                  const std::vector<std::string>& recipients,
-                                  const std::string& mime, SteadyTime give_up);
+  struct Send;
+  // Starts `send` when a session is free, else queues it.
+  void Admit(std::unique_ptr<Send> send);
+  void Transfer(std::unique_ptr<Send> send);
+  void Finish(std::unique_ptr<Send> send, Status status);
+  // Frees the session `send` held and starts the next waiting message, if any.
+  void ReleaseSession();
+  CURL* TakeHandle();
+  void KeepHandle(CURL* easy);
+  StatusOr<Json> Deliver(const ActionRequest& request, std::unique_ptr<Send>& send);
 
   const EmailActionOptions options_;
+  const size_t max_sessions_;
   SystemClock system_clock_;
-  SmtpConnectionPool pool_;
-  // Set when the plain client may serve options_.smtp; cleared (plain_declined_) for good once the
-  // server offers STARTTLS under auto.
-  std::optional<SmtpEndpoint> plain_endpoint_;
-  std::atomic<bool> plain_declined_{false};
-  SmtpSessionPool sessions_;
+  std::unique_ptr<OutboundLoop> own_loop_;  // when options_.loop is null
+  OutboundLoop* loop_;
+  mutable std::mutex mu_;
+  size_t sessions_in_use_ = 0;                  // GUARDED_BY(mu_)
+  std::deque<std::unique_ptr<Send>> waiting_;  // GUARDED_BY(mu_)
+  std::vector<CURL*> idle_handles_;             // GUARDED_BY(mu_)
 };
 
 }  // namespace flowrun

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <set>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -70,11 +72,10 @@ SmtpConfig SmtpFor(const SmtpServer& server) {
   return smtp;
 }
 
-EmailAction SmtpAction(const SmtpServer& server, bool plain_client = true) {
+EmailAction SmtpAction(const SmtpServer& server) {
   EmailActionOptions options;
   options.smtp = SmtpFor(server);
   options.timeout = std::chrono::seconds(10);
-  options.plain_smtp_client = plain_client;
   return EmailAction(options);
 }
 
@@ -168,27 +169,15 @@ class TcpRelay {
   std::vector<std::thread> pumps_;                // GUARDED_BY(mu_)
 };
 
-EmailAction RelayedAction(const SmtpServer& server, const TcpRelay& relay, bool plain_client) {
+EmailAction RelayedAction(const SmtpServer& server, const TcpRelay& relay) {
   EmailActionOptions options;
   options.smtp = SmtpFor(server);
   options.smtp->url = relay.Url();
   options.timeout = std::chrono::seconds(10);
-  options.plain_smtp_client = plain_client;
   return EmailAction(options);
 }
 
-// The idle connections of the path a test runs on.
-size_t IdleCount(const EmailAction& action, bool plain_client) {
-  return plain_client ? action.TEST_plain_pool().IdleCount() : action.TEST_pool().IdleCount();
-}
-
-// Tests of a plain relay run twice: with the plain client (true) and with libcurl (false), which
-// must behave alike.
-class EmailPathTest : public ::testing::TestWithParam<bool> {};
-INSTANTIATE_TEST_SUITE_P(BothPaths, EmailPathTest, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return std::string(info.param ? "PlainClient" : "Libcurl");
-                         });
+class EmailPathTest : public ::testing::Test {};
 
 Json Receipt() { return {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}}; }
 
@@ -258,9 +247,9 @@ TEST(MimeMessageTest, AddressValidation) {
   EXPECT_EQ((*list)[1].name, "B, b");
 }
 
-TEST_P(EmailPathTest, SendsMultipartMimeThroughRealSmtp) {
+TEST_F(EmailPathTest, SendsMultipartMimeThroughRealSmtp) {
   auto server = SmtpServer::Start();
-  EmailAction action = SmtpAction(*server, GetParam());
+  EmailAction action = SmtpAction(*server);
   StatusOr<Json> out = action.Execute(Request({
       {"to", {"Ada <ada@example.com>", "bob@example.com"}},
       {"cc", "carol@example.com"},
@@ -303,9 +292,9 @@ TEST_P(EmailPathTest, SendsMultipartMimeThroughRealSmtp) {
   EXPECT_TRUE(parsed["defects"].empty()) << parsed["defects"].dump();
 }
 
-TEST_P(EmailPathTest, TextOnlyMessageIsSinglePart) {
+TEST_F(EmailPathTest, TextOnlyMessageIsSinglePart) {
   auto server = SmtpServer::Start();
-  EmailAction action = SmtpAction(*server, GetParam());
+  EmailAction action = SmtpAction(*server);
   ASSERT_TRUE(
       action.Execute(Request({{"to", "ada@example.com"}, {"subject", "Hi"}, {"text", "Plain"}}))
           .ok());
@@ -317,10 +306,10 @@ TEST_P(EmailPathTest, TextOnlyMessageIsSinglePart) {
   EXPECT_EQ(parsed["parts"][0]["content"], "Plain");
 }
 
-TEST_P(EmailPathTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
+TEST_F(EmailPathTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
   auto server = SmtpServer::Start();
   server->RefuseNext(1, "451 4.3.0 Try again later");
-  EmailAction action = SmtpAction(*server, GetParam());
+  EmailAction action = SmtpAction(*server);
   Json args = {{"to", "ada@example.com"}, {"subject", "Receipt"}, {"text", "Thanks"}};
   StatusOr<Json> first = action.Execute(Request(args, "run-9/receipt", 1));
   ASSERT_FALSE(first.ok());
@@ -343,25 +332,24 @@ TEST_P(EmailPathTest, TemporaryFailureIsRetriedWithTheSameMessageId) {
   EXPECT_EQ((*second)["message_id"], MessageIdFor("run-9/receipt"));
 }
 
-TEST_P(EmailPathTest, MessagesShareOneConnection) {
+TEST_F(EmailPathTest, MessagesShareOneConnection) {
   auto server = SmtpServer::Start();
   TcpRelay relay(server->port());
-  EmailAction action = RelayedAction(*server, relay, GetParam());
+  EmailAction action = RelayedAction(*server, relay);
   for (const char* key : {"run-1/receipt", "run-2/receipt", "run-3/receipt"}) {
     StatusOr<Json> sent = action.Execute(Request(Receipt(), key));
     ASSERT_TRUE(sent.ok()) << sent.status().ToString();
   }
   EXPECT_EQ(relay.accepted(), 1);
-  EXPECT_EQ(IdleCount(action, GetParam()), 1u);
   EXPECT_EQ(MessageIds(server->Accepted()),
             (std::vector<std::string>{MessageIdFor("run-1/receipt"), MessageIdFor("run-2/receipt"),
                                       MessageIdFor("run-3/receipt")}));
 }
 
-TEST_P(EmailPathTest, ACutConnectionIsReplaced) {
+TEST_F(EmailPathTest, ACutConnectionIsReplaced) {
   auto server = SmtpServer::Start();
   TcpRelay relay(server->port());
-  EmailAction action = RelayedAction(*server, relay, GetParam());
+  EmailAction action = RelayedAction(*server, relay);
   ASSERT_TRUE(action.Execute(Request(Receipt(), "run-1/receipt")).ok());
   relay.CutAll();
   StatusOr<Json> after_cut = action.Execute(Request(Receipt(), "run-2/receipt"));
@@ -395,25 +383,26 @@ TEST(EmailActionTest, AKeptConnectionStaysEncryptedAndAuthenticated) {
   EXPECT_EQ(received[1].auth_user, "mailer");
 }
 
-TEST_P(EmailPathTest, AFailedExchangeDoesNotKeepItsConnection) {
+// A refusal is a complete reply: the session is in a known state, and libcurl may keep it for
+// the retry (or open a new one); either way the retry goes through.
+TEST_F(EmailPathTest, ARetryAfterARefusalGoesThrough) {
   auto server = SmtpServer::Start();
   TcpRelay relay(server->port());
-  EmailAction action = RelayedAction(*server, relay, GetParam());
+  EmailAction action = RelayedAction(*server, relay);
   ASSERT_TRUE(action.Execute(Request(Receipt(), "run-1/receipt")).ok());
   server->RefuseNext(1, "451 4.3.0 Try again later");
   StatusOr<Json> refused = action.Execute(Request(Receipt(), "run-2/receipt"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
-  EXPECT_EQ(IdleCount(action, GetParam()), 0u);
   ASSERT_TRUE(action.Execute(Request(Receipt(), "run-2/receipt", 2)).ok());
-  EXPECT_EQ(relay.accepted(), 2);
+  EXPECT_LE(relay.accepted(), 2);
   EXPECT_EQ(server->Accepted().size(), 2u);
 }
 
-TEST_P(EmailPathTest, PermanentFailureIsNotRetried) {
+TEST_F(EmailPathTest, PermanentFailureIsNotRetried) {
   auto server = SmtpServer::Start();
   server->RefuseNext(1, "554 5.7.1 Message rejected");
-  EmailAction action = SmtpAction(*server, GetParam());
+  EmailAction action = SmtpAction(*server);
   StatusOr<Json> out =
       action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
   ASSERT_FALSE(out.ok());
@@ -430,9 +419,9 @@ TEST_P(EmailPathTest, PermanentFailureIsNotRetried) {
       << rcpt.status().message();
 }
 
-TEST_P(EmailPathTest, BadInputIsRefusedAndNothingIsSent) {
+TEST_F(EmailPathTest, BadInputIsRefusedAndNothingIsSent) {
   auto server = SmtpServer::Start();
-  EmailAction action = SmtpAction(*server, GetParam());
+  EmailAction action = SmtpAction(*server);
   struct Case {
     Json args;
     std::string message;
@@ -469,7 +458,7 @@ TEST_P(EmailPathTest, BadInputIsRefusedAndNothingIsSent) {
                   .ok());
 }
 
-TEST_P(EmailPathTest, UnreachableServerIsRetryable) {
+TEST_F(EmailPathTest, UnreachableServerIsRetryable) {
   int port;
   {
     auto probe = SmtpServer::Start();
@@ -478,7 +467,6 @@ TEST_P(EmailPathTest, UnreachableServerIsRetryable) {
   EmailActionOptions options;
   options.smtp = SmtpConfig{"smtp://127.0.0.1:" + std::to_string(port), "ops@example.com",
                             StartTls::kAuto, "", ""};
-  options.plain_smtp_client = GetParam();
   EmailAction action(options);
   StatusOr<Json> out =
       action.Execute(Request({{"to", "ada@example.com"}, {"subject", "x"}, {"text", "y"}}));
@@ -501,8 +489,8 @@ TEST(EmailActionTest, StartTlsRequiredRefusesAServerWithoutIt) {
   EXPECT_TRUE(server->Received().empty());
 }
 
-// The plain client and libcurl put the same envelope and the same bytes on the wire.
-TEST(EmailActionTest, BothPathsDeliverTheSameMessage) {
+// Dots at line starts are stuffed on the wire and arrive intact; bcc is envelope only.
+TEST(EmailActionTest, DotsAndBccArriveAsWritten) {
   auto server = SmtpServer::Start();
   testing::SimulatedClock clock;
   Json args = {{"to", {"Ada <ada@example.com>", "bob@example.com"}},
@@ -510,23 +498,67 @@ TEST(EmailActionTest, BothPathsDeliverTheSameMessage) {
                {"subject", "Ça va ✓"},
                {"text", ".leading dot\n..two\nend."},
                {"html", "<p>.</p>"}};
-  for (bool plain : {true, false}) {
-    EmailActionOptions options;
-    options.smtp = SmtpFor(*server);
-    options.clock = &clock;
-    options.plain_smtp_client = plain;
-    EmailAction action(options);
-    ASSERT_TRUE(action.Execute(Request(args, "run-5/welcome")).ok());
-  }
+  EmailActionOptions options;
+  options.smtp = SmtpFor(*server);
+  options.clock = &clock;
+  EmailAction action(options);
+  ASSERT_TRUE(action.Execute(Request(args, "run-5/welcome")).ok());
   auto received = server->Accepted();
-  ASSERT_EQ(received.size(), 2u);
-  EXPECT_EQ(received[0].mail_from, received[1].mail_from);
-  EXPECT_EQ(received[0].rcpt_tos, received[1].rcpt_tos);
-  EXPECT_EQ(received[0].data, received[1].data);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].mail_from, "ops@example.com");
+  EXPECT_EQ(received[0].rcpt_tos,
+            (std::vector<std::string>{"ada@example.com", "bob@example.com", "audit@example.com"}));
+  Json parsed = ParseWithPython(received[0].data);
+  EXPECT_FALSE(parsed["has_bcc"].get<bool>());
+  EXPECT_EQ(parsed["parts"][0]["content"], ".leading dot\r\n..two\r\nend.");
+  EXPECT_TRUE(parsed["defects"].empty()) << parsed.dump();
 }
 
-// Under starttls auto, a server that offers STARTTLS is left to libcurl, which encrypts.
-TEST(EmailActionTest, StartTlsOfferedUnderAutoGoesThroughLibcurl) {
+// Many messages at once against aiosmtpd: all arrive, each once, over at most smtp.max_sessions
+// connections.
+TEST(EmailActionTest, ManyConcurrentMessagesThroughBoundedSessions) {
+  auto server = SmtpServer::Start();
+  EmailActionOptions options;
+  options.smtp = SmtpFor(*server);
+  options.smtp->max_sessions = 4;
+  TcpRelay relay(server->port());
+  options.smtp->url = relay.Url();
+  EmailAction action(options);
+  constexpr int kMessages = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  int failed = 0;
+  for (int i = 0; i < kMessages; ++i) {
+    action.Start(Request(Receipt(), "run-" + std::to_string(i) + "/receipt"),
+                 [&](ActionRequest, StatusOr<Json> result) {
+                   std::lock_guard lock(mu);
+                   ++finished;
+                   if (!result.ok()) {
+                     ++failed;
+                     ADD_FAILURE() << result.status().ToString();
+                   }
+                   cv.notify_one();
+                 });
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return finished == kMessages; }));
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_LE(relay.accepted(), 4);
+  EXPECT_EQ(action.Stats().sessions_in_use, 0);
+  EXPECT_EQ(action.Stats().waiting, 0);
+  std::set<std::string> ids;
+  for (const auto& mail : server->Accepted()) {
+    size_t at = mail.data.find("Message-ID: ");
+    ids.insert(mail.data.substr(at, mail.data.find("\r\n", at) - at));
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kMessages));
+}
+
+// Under starttls auto, a server that offers STARTTLS gets an encrypted session.
+TEST(EmailActionTest, StartTlsOfferedUnderAutoIsUsed) {
   std::string dir = testing::MakeTempDir();
   testing::TestCertificates certs = testing::GenerateTestCertificates(dir);
   SmtpServerOptions server_options;
@@ -543,11 +575,9 @@ TEST(EmailActionTest, StartTlsOfferedUnderAutoGoesThroughLibcurl) {
     ASSERT_TRUE(sent.ok()) << sent.status().ToString();
   }
   EXPECT_EQ(server->Accepted().size(), 2u);
-  EXPECT_EQ(action.TEST_plain_pool().IdleCount(), 0u);
-  EXPECT_EQ(action.TEST_pool().IdleCount(), 1u);
 
-  // With a CA that did not sign the certificate, libcurl's STARTTLS fails: the plain client did
-  // not send the message in the clear instead.
+  // With a CA that did not sign the certificate, STARTTLS fails, and the message is not sent in
+  // the clear instead.
   options.ca_file = certs.other_ca_cert;
   EmailAction untrusting(options);
   EXPECT_FALSE(untrusting.Execute(Request(Receipt(), "run-3/receipt")).ok());
