@@ -54,6 +54,7 @@ StatusOr<std::unique_ptr<Action>> MakeDb(const Config& config,
                                          const BuiltinActionEnvironment& env) {
   DbActionOptions options;
   options.databases = config.databases;
+  options.loop = env.loop;
   options.clock = env.clock;
   options.redactor = env.redactor;
   return std::unique_ptr<Action>(new DbAction(std::move(options)));

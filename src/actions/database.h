@@ -7,9 +7,13 @@
 // ran out of time is kDeadlineExceeded; constraint violations are kFailedPrecondition and bad SQL
 // or parameters are kInvalidArgument (never retried).
 //
-// Thread-safety: Execute may be called from many threads at once.
+// Start runs a statement without blocking the caller (SQLite on a small worker pool per target,
+// PostgreSQL with libpq's asynchronous API on the OutboundLoop); Execute runs one and waits.
+//
+// Thread-safety: Start and Execute may be called from many threads at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,13 +38,27 @@ class Database {
   // JSON text).
   [[nodiscard]] virtual StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
                                                       Duration timeout) = 0;
+
+  using QueryDone = std::function<void(StatusOr<QueryResult> result)>;
+  // Runs the statement like Execute and returns at once; `done` is called exactly once, from
+  // another thread or (for arguments refused before anything runs) before Start returns. `timeout`
+  // bounds the wait for a connection too.
+  virtual void Start(std::string sql, Json params, Duration timeout, QueryDone done) = 0;
+
+  // Statements started and waiting for a connection or a worker (for metrics).
+  virtual size_t queued() const = 0;
 };
 
+class OutboundLoop;
+
 // Opens a target from the config: "sqlite:PATH" (created if missing) or "postgres://…" /
-// "postgresql://…" (connections made on first use and pooled). `label` names the target in error
-// messages instead of the URL, which may hold a password.
+// "postgresql://…" (connections made on first use and pooled, driven by `loop`, which must be
+// started and outlive the database). `label` names the target in error messages instead of the
+// URL, which may hold a password. `max_connections` bounds the connections (PostgreSQL) or the
+// worker threads and idle connections (SQLite).
 [[nodiscard]] StatusOr<std::unique_ptr<Database>> OpenDatabase(const std::string& label,
                                                                const std::string& url,
-                                                               size_t max_connections = 8);
+                                                               size_t max_connections,
+                                                               OutboundLoop* loop);
 
 }  // namespace flowrun

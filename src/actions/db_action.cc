@@ -27,6 +27,19 @@ bool UsesParameter(const std::string& sql, const std::string& name) {
 
 DbAction::DbAction(DbActionOptions options) : options_(std::move(options)) {}
 
+DbAction::~DbAction() {
+  // Statements still in flight on a loop of our own end (and call back) before the databases go.
+  if (own_loop_) own_loop_->Stop();
+  open_.clear();
+}
+
+size_t DbAction::QueuedStatements() const {
+  std::lock_guard lock(mu_);
+  size_t queued = 0;
+  for (const auto& [name, db] : open_) queued += db->queued();
+  return queued;
+}
+
 Status DbAction::CheckDatabaseName(const Json& database) const {
   if (!database.is_string()) return InvalidArgumentError("database must be a string");
   const std::string& name = database.get_ref<const std::string&>();
@@ -64,36 +77,38 @@ StatusOr<Database*> DbAction::Get(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = open_.find(name);
   if (it != open_.end()) return it->second.get();
+  const std::string& url = options_.databases.at(name);
+  OutboundLoop* loop = options_.loop;
+  if (loop == nullptr && url.rfind("sqlite:", 0) != 0) {
+    if (!own_loop_) {
+      own_loop_ = std::make_unique<OutboundLoop>();
+      RETURN_IF_ERROR(own_loop_->Start());
+    }
+    loop = own_loop_.get();
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
-                   OpenDatabase(name, options_.databases.at(name), options_.max_connections));
+                   OpenDatabase(name, url, options_.max_connections, loop));
   Database* raw = db.get();
   open_.emplace(name, std::move(db));
   return raw;
 }
 
 void DbAction::Start(ActionRequest request, ActionCallback done) {
-  StatusOr<Json> result = ExecuteBlocking(request);
-  done(std::move(request), std::move(result));
-}
-
-StatusOr<Json> DbAction::ExecuteBlocking(const ActionRequest& request) {
-  StatusOr<Json> result = ExecuteUnredacted(request);
-  if (result.ok() || options_.redactor == nullptr) return result;
-  return options_.redactor->RedactStatus(result.status());
-}
-
-StatusOr<Json> DbAction::ExecuteUnredacted(const ActionRequest& request) {
+  auto fail = [&](Status error) {
+    if (options_.redactor != nullptr) error = options_.redactor->RedactStatus(error);
+    done(std::move(request), std::move(error));
+  };
   const Json& args = request.arguments;
-  if (!args.is_object()) return InvalidArgumentError("db arguments must be a map");
-  if (!args.contains("database")) return InvalidArgumentError("database is required");
-  RETURN_IF_ERROR(CheckDatabaseName(args["database"]));
+  if (!args.is_object()) return fail(InvalidArgumentError("db arguments must be a map"));
+  if (!args.contains("database")) return fail(InvalidArgumentError("database is required"));
+  if (Status known = CheckDatabaseName(args["database"]); !known.ok()) return fail(known);
   if (!args.contains("sql") || !args["sql"].is_string()) {
-    return InvalidArgumentError("sql is required and must be a string");
+    return fail(InvalidArgumentError("sql is required and must be a string"));
   }
   Json params = args.contains("params") ? args["params"] : Json::object();
   if (params.is_null()) params = Json::object();
-  if (!params.is_object()) return InvalidArgumentError("params must be a map");
-  const std::string& sql = args["sql"].get_ref<const std::string&>();
+  if (!params.is_object()) return fail(InvalidArgumentError("params must be a map"));
+  std::string sql = args["sql"].get<std::string>();
   if (!params.contains(kIdempotencyParam) && UsesParameter(sql, kIdempotencyParam)) {
     params[kIdempotencyParam] = request.idempotency_key;
   }
@@ -102,12 +117,24 @@ StatusOr<Json> DbAction::ExecuteUnredacted(const ActionRequest& request) {
   if (request.deadline != TimePoint{}) {
     const Clock& clock = options_.clock ? *options_.clock : system_clock_;
     Duration remaining = std::chrono::duration_cast<Duration>(request.deadline - clock.Now());
-    if (remaining.count() <= 0) return DeadlineExceededError("the step's deadline has passed");
+    if (remaining.count() <= 0) {
+      return fail(DeadlineExceededError("the step's deadline has passed"));
+    }
     timeout = std::min(timeout, remaining);
   }
-  ASSIGN_OR_RETURN(Database * db, Get(args["database"].get<std::string>()));
-  ASSIGN_OR_RETURN(QueryResult result, db->Execute(sql, params, timeout));
-  return Json{{"rows", std::move(result.rows)}, {"changes", result.changes}};
+  StatusOr<Database*> db = Get(args["database"].get<std::string>());
+  if (!db.ok()) return fail(db.status());
+  (*db)->Start(std::move(sql), std::move(params), timeout,
+               [this, request = std::move(request),
+                done = std::move(done)](StatusOr<QueryResult> result) mutable {
+                 if (!result.ok()) {
+                   Status error = result.status();
+                   if (options_.redactor != nullptr) error = options_.redactor->RedactStatus(error);
+                   return done(std::move(request), std::move(error));
+                 }
+                 done(std::move(request),
+                      Json{{"rows", std::move(result->rows)}, {"changes", result->changes}});
+               });
 }
 
 }  // namespace flowrun

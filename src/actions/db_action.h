@@ -8,10 +8,12 @@
 // step a no-op.
 //
 // The statement timeout is the smaller of DbActionOptions::statement_timeout and the time left
-// before the attempt's deadline. Databases are opened on first use and kept for the life of the
-// action.
+// before the attempt's deadline; it covers the wait for a connection. Databases are opened on
+// first use and kept for the life of the action. Start returns at once: SQLite statements run on
+// a small worker pool per target, PostgreSQL statements on the OutboundLoop with libpq's
+// asynchronous API (database.h).
 //
-// Thread-safety: Execute may run concurrently from many threads.
+// Thread-safety: Start may run concurrently from many threads.
 #pragma once
 
 #include <map>
@@ -21,6 +23,7 @@
 
 #include "actions/action.h"
 #include "actions/database.h"
+#include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "config/secrets.h"
 
@@ -30,6 +33,9 @@ struct DbActionOptions {
   std::map<std::string, std::string> databases;           // name -> URL, as in Config::databases
   Duration statement_timeout = std::chrono::seconds(30);  // Default: 30s
   size_t max_connections = 8;                             // per database; Default: 8
+  // Drives PostgreSQL connections; must outlive the action. Null: the action makes and runs a
+  // loop of its own when it first opens a PostgreSQL target.
+  OutboundLoop* loop = nullptr;
   const Clock* clock = nullptr;              // for the attempt deadline; Default: system clock
   const SecretRedactor* redactor = nullptr;  // applied to error messages; may be null
 };
@@ -40,18 +46,20 @@ class DbAction final : public Action {
 
   std::string_view name() const override { return "db"; }
   Status CheckArguments(const Json& raw_arguments) const override;
-  // Runs the attempt on the calling thread, then calls `done` (to be replaced by the I/O loop).
+  ~DbAction() override;
   void Start(ActionRequest request, ActionCallback done) override;
 
+  // Statements waiting for a connection or a worker, over every open database (for metrics).
+  size_t QueuedStatements() const;
+
  private:
-  StatusOr<Json> ExecuteBlocking(const ActionRequest& request);
-  StatusOr<Json> ExecuteUnredacted(const ActionRequest& request);
   StatusOr<Database*> Get(const std::string& name);
   Status CheckDatabaseName(const Json& database) const;
 
   const DbActionOptions options_;
   SystemClock system_clock_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::unique_ptr<OutboundLoop> own_loop_;                 // GUARDED_BY(mu_); see options.loop
   std::map<std::string, std::unique_ptr<Database>> open_;  // GUARDED_BY(mu_)
 };
 

@@ -3,13 +3,22 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "actions/sql_parameters.h"
 
 namespace flowrun {
 namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// How long past the statement timeout the loop waits for the server before it drops the
+// connection: the server ends the statement itself at the timeout; this covers a server or a
+// network that stopped answering.
+constexpr auto kServerGrace = std::chrono::seconds(1);
 
 struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
@@ -79,10 +88,33 @@ std::string ParamText(const Json& value) {
   return value.dump();
 }
 
+enum class Phase { kConnect, kBegin, kStatement, kCommit, kRollback };
+
 }  // namespace
 
-PostgresDatabase::PostgresDatabase(std::string label, std::string url, size_t max_connections)
-    : label_(std::move(label)), url_(std::move(url)), max_connections_(max_connections) {}
+struct PostgresDatabase::Statement {
+  std::string sql;  // positional ($n)
+  std::vector<std::string> texts;
+  std::vector<bool> nulls;
+  Duration timeout{};
+  SteadyTime give_up;  // the statement timeout's end
+  QueryDone done;
+  PGconn* conn = nullptr;
+  bool reused = false;         // the connection came from the pool
+  bool replaced_dead = false;  // a dead pooled connection was replaced already
+  Phase phase = Phase::kConnect;
+  Result error;      // the first failed result of the current phase
+  Result rows;       // the statement's result
+  Status failure;    // the statement's error, reported after ROLLBACK
+  QueryResult output;
+};
+
+PostgresDatabase::PostgresDatabase(std::string label, std::string url, size_t max_connections,
+                                   OutboundLoop* loop)
+    : label_(std::move(label)),
+      url_(std::move(url)),
+      max_connections_(std::max<size_t>(1, max_connections)),
+      loop_(loop) {}
 
 PostgresDatabase::~PostgresDatabase() {
   for (PGconn* conn : idle_) PQfinish(conn);
@@ -93,130 +125,325 @@ size_t PostgresDatabase::TEST_open_connections() const {
   return open_;
 }
 
-StatusOr<PGconn*> PostgresDatabase::Acquire(Duration timeout) {
-  {
-    std::unique_lock lock(mu_);
-    bool available = released_.wait_for(lock, timeout,
-                                        [&] { return !idle_.empty() || open_ < max_connections_; });
-    if (!available) {
-      return UnavailableError("database " + label_ + ": all " + std::to_string(max_connections_) +
-                              " connections are busy");
-    }
-    if (!idle_.empty()) {
-      PGconn* conn = idle_.back();
-      idle_.pop_back();
-      return conn;
-    }
-    ++open_;
-  }
-  long connect_seconds = std::max<long>(
-      2, static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
-  std::string connect_timeout = std::to_string(std::min<long>(connect_seconds, 10));
-  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {url_.c_str(), connect_timeout.c_str(), "flowrun", nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-    std::string message = conn ? TrimMessage(PQerrorMessage(conn)) : "out of memory";
-    PQfinish(conn);
-    std::lock_guard lock(mu_);
-    --open_;
-    released_.notify_one();
-    return UnavailableError("database " + label_ + ": cannot connect: " + message);
-  }
-  return conn;
-}
-
-void PostgresDatabase::Release(PGconn* conn) {
+size_t PostgresDatabase::queued() const {
   std::lock_guard lock(mu_);
-  if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE) {
-    idle_.push_back(conn);
-  } else {
-    PQfinish(conn);
-    --open_;
-  }
-  released_.notify_one();
+  return waiting_.size();
 }
 
 StatusOr<QueryResult> PostgresDatabase::Execute(std::string_view sql, const Json& params,
                                                 Duration timeout) {
-  if (!params.is_object()) return InvalidArgumentError("params must be a map");
-  ASSIGN_OR_RETURN(PositionalSql positional, TranslateNamedParameters(sql));
-  std::vector<std::string> texts;
-  std::vector<const char*> values;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<StatusOr<QueryResult>> outcome;
+  Start(std::string(sql), params, timeout, [&](StatusOr<QueryResult> result) {
+    std::lock_guard lock(mu);
+    outcome.emplace(std::move(result));
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return outcome.has_value(); });
+  return std::move(*outcome);
+}
+
+void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, QueryDone done) {
+  if (!params.is_object()) return done(InvalidArgumentError("params must be a map"));
+  StatusOr<PositionalSql> positional = TranslateNamedParameters(sql);
+  if (!positional.ok()) return done(positional.status());
   std::set<std::string> used;
-  for (const std::string& name : positional.names) {
+  for (const std::string& name : positional->names) {
     if (!params.contains(name)) {
-      return InvalidArgumentError("sql uses :" + name + " but params has no \"" + name + "\"");
+      return done(
+          InvalidArgumentError("sql uses :" + name + " but params has no \"" + name + "\""));
     }
     used.insert(name);
   }
   for (const auto& [key, value] : params.items()) {
     if (!used.count(key)) {
-      return InvalidArgumentError("params has \"" + key + "\", which the sql does not use");
+      return done(
+          InvalidArgumentError("params has \"" + key + "\", which the sql does not use"));
     }
   }
-  texts.reserve(positional.names.size());
-  for (const std::string& name : positional.names) texts.push_back(ParamText(params[name]));
-  for (size_t i = 0; i < texts.size(); ++i) {
-    values.push_back(params[positional.names[i]].is_null() ? nullptr : texts[i].c_str());
+  auto statement = std::make_unique<Statement>();
+  statement->sql = std::move(positional->sql);
+  statement->texts.reserve(positional->names.size());
+  for (const std::string& name : positional->names) {
+    statement->texts.push_back(ParamText(params[name]));
+    statement->nulls.push_back(params[name].is_null());
   }
+  statement->timeout = timeout;
+  statement->give_up = SteadyClock::now() + timeout;
+  statement->done = std::move(done);
+  {
+    std::lock_guard lock(mu_);
+    if (idle_.empty() && open_ >= max_connections_) {
+      waiting_.push_back(std::move(statement));
+      return;
+    }
+    if (!idle_.empty()) {
+      statement->conn = idle_.back();
+      statement->reused = true;
+      idle_.pop_back();
+    } else {
+      ++open_;
+    }
+  }
+  Statement* raw = statement.release();
+  loop_->Post([this, raw] { Begin(std::unique_ptr<Statement>(raw)); });
+}
 
-  // A pooled connection may have been closed by the server while idle (restart, idle timeout).
-  // BEGIN changes nothing, so when it fails on a dead connection, one fresh connection is tried
-  // before the step is failed for a retry.
-  struct Lease {
-    PostgresDatabase* owner;
-    PGconn* conn = nullptr;
-    ~Lease() {
-      if (conn == nullptr) return;
-      if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-        PQclear(PQexec(conn, "ROLLBACK"));
-      }
-      owner->Release(conn);
+void PostgresDatabase::Begin(std::unique_ptr<Statement> s) {
+  if (SteadyClock::now() >= s->give_up) {
+    return Finish(std::move(s),
+                  UnavailableError("database " + label_ + ": busy: all " +
+                                   std::to_string(max_connections_) +
+                                   " connections were taken until the deadline"));
+  }
+  if (s->conn == nullptr) return Connect(std::move(s));
+  SendBegin(std::move(s));
+}
+
+void PostgresDatabase::Connect(std::unique_ptr<Statement> s) {
+  s->phase = Phase::kConnect;
+  const char* keys[] = {"dbname", "application_name", nullptr};
+  const char* values[] = {url_.c_str(), "flowrun", nullptr};
+  s->conn = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
+  if (s->conn == nullptr || PQstatus(s->conn) == CONNECTION_BAD) {
+    std::string message = s->conn ? TrimMessage(PQerrorMessage(s->conn)) : "out of memory";
+    return Finish(std::move(s),
+                  UnavailableError("database " + label_ + ": cannot connect: " + message));
+  }
+  // As if PQconnectPoll had asked to write: the socket is connecting.
+  WaitSocket(std::move(s), CURL_WAIT_POLLOUT, &PostgresDatabase::PollConnect);
+}
+
+void PostgresDatabase::PollConnect(std::unique_ptr<Statement> s, int) {
+  switch (PQconnectPoll(s->conn)) {
+    case PGRES_POLLING_READING:
+      return WaitSocket(std::move(s), CURL_WAIT_POLLIN, &PostgresDatabase::PollConnect);
+    case PGRES_POLLING_WRITING:
+      return WaitSocket(std::move(s), CURL_WAIT_POLLOUT, &PostgresDatabase::PollConnect);
+    case PGRES_POLLING_OK:
+      if (PQsetnonblocking(s->conn, 1) != 0) break;
+      return SendBegin(std::move(s));
+    default:
+      break;
+  }
+  std::string message = TrimMessage(PQerrorMessage(s->conn));
+  Finish(std::move(s), UnavailableError("database " + label_ + ": cannot connect: " + message));
+}
+
+void PostgresDatabase::WaitSocket(std::unique_ptr<Statement> s, short events, Continuation then) {
+  int fd = PQsocket(s->conn);
+  if (fd < 0) {
+    std::string message = TrimMessage(PQerrorMessage(s->conn));
+    return Finish(std::move(s),
+                  UnavailableError("database " + label_ + ": the connection is gone: " + message));
+  }
+  SteadyTime until = s->give_up + kServerGrace;
+  Statement* raw = s.release();
+  loop_->WaitFd(fd, events, until, [this, raw, then](int revents) {
+    std::unique_ptr<Statement> owned(raw);
+    if (revents == OutboundLoop::kWaitStopped) {
+      return Finish(std::move(owned),
+                    UnavailableError("database " + label_ + ": the service is shutting down"));
     }
-  } lease{this};
-  for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(lease.conn, Acquire(timeout));
-    Result begin(PQexec(lease.conn, "BEGIN"));
-    if (PQresultStatus(begin.get()) == PGRES_COMMAND_OK) break;
-    Status error = PostgresError(label_, lease.conn, begin.get(), "cannot begin a transaction");
-    if (attempt > 0 || PQstatus(lease.conn) == CONNECTION_OK) return error;
-    Release(lease.conn);  // dead: closed and uncounted, not pooled
-    lease.conn = nullptr;
-  }
-  PGconn* conn = lease.conn;
-  std::string set_timeout =
-      "SET LOCAL statement_timeout = " + std::to_string(std::max<long long>(1, timeout.count()));
-  Result set(PQexec(conn, set_timeout.c_str()));
-  if (PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
-    return PostgresError(label_, conn, set.get(), "cannot set the statement timeout");
-  }
-  Result result(PQexecParams(conn, positional.sql.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0));
-  ExecStatusType status = PQresultStatus(result.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return PostgresError(label_, conn, result.get(), "the statement failed");
-  }
-  QueryResult out;
-  if (status == PGRES_TUPLES_OK) {
-    int rows = PQntuples(result.get());
-    int columns = PQnfields(result.get());
-    for (int r = 0; r < rows; ++r) {
-      Json row = Json::object();
-      for (int c = 0; c < columns; ++c) {
-        row[PQfname(result.get(), c)] = ColumnValue(result.get(), r, c);
+    if (revents == OutboundLoop::kWaitTimedOut) {
+      // The server stopped answering: the connection's state is unknown, so it goes.
+      bool connecting = owned->phase == Phase::kConnect;
+      PQfinish(owned->conn);
+      owned->conn = nullptr;
+      return Finish(std::move(owned),
+                    connecting ? UnavailableError("database " + label_ +
+                                                  ": cannot connect: no answer in time")
+                               : DeadlineExceededError("database " + label_ +
+                                                       ": the server did not answer in time"));
+    }
+    (this->*then)(std::move(owned), revents);
+  });
+}
+
+void PostgresDatabase::SendBegin(std::unique_ptr<Statement> s) {
+  s->phase = Phase::kBegin;
+  Send(std::move(s));
+}
+
+void PostgresDatabase::Send(std::unique_ptr<Statement> s) {
+  s->error.reset();
+  int sent = 0;
+  switch (s->phase) {
+    case Phase::kBegin: {
+      long long ms = std::max<long long>(
+          1, std::chrono::duration_cast<std::chrono::milliseconds>(s->give_up - SteadyClock::now())
+                 .count());
+      std::string begin = "BEGIN; SET LOCAL statement_timeout = " + std::to_string(ms);
+      sent = PQsendQuery(s->conn, begin.c_str());
+      break;
+    }
+    case Phase::kStatement: {
+      const char* stack_values[8];
+      std::vector<const char*> heap_values;
+      const char** values = stack_values;
+      if (s->texts.size() > 8) {
+        heap_values.resize(s->texts.size());
+        values = heap_values.data();
       }
-      out.rows.push_back(std::move(row));
+      for (size_t i = 0; i < s->texts.size(); ++i) {
+        values[i] = s->nulls[i] ? nullptr : s->texts[i].c_str();
+      }
+      sent = PQsendQueryParams(s->conn, s->sql.c_str(), static_cast<int>(s->texts.size()), nullptr,
+                               values, nullptr, nullptr, 0);
+      break;
+    }
+    case Phase::kCommit:
+      sent = PQsendQuery(s->conn, "COMMIT");
+      break;
+    case Phase::kRollback:
+      sent = PQsendQuery(s->conn, "ROLLBACK");
+      break;
+    case Phase::kConnect:
+      break;
+  }
+  if (!sent) return Advance(std::move(s));  // judged by the connection's state and message
+  Flush(std::move(s), 0);
+}
+
+void PostgresDatabase::Flush(std::unique_ptr<Statement> s, int revents) {
+  if ((revents & CURL_WAIT_POLLIN) && PQconsumeInput(s->conn) == 0) {
+    return Advance(std::move(s));
+  }
+  switch (PQflush(s->conn)) {
+    case 0:
+      return WaitSocket(std::move(s), CURL_WAIT_POLLIN, &PostgresDatabase::Read);
+    case 1:
+      return WaitSocket(std::move(s), CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT,
+                        &PostgresDatabase::Flush);
+    default:
+      return Advance(std::move(s));
+  }
+}
+
+void PostgresDatabase::Read(std::unique_ptr<Statement> s, int) {
+  if (PQconsumeInput(s->conn) == 0) return Advance(std::move(s));
+  while (!PQisBusy(s->conn)) {
+    PGresult* r = PQgetResult(s->conn);
+    if (r == nullptr) return Advance(std::move(s));
+    ExecStatusType status = PQresultStatus(r);
+    bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+                  status != PGRES_EMPTY_QUERY;
+    if (failed && !s->error) {
+      s->error.reset(r);
+    } else if (!failed && s->phase == Phase::kStatement && !s->rows) {
+      s->rows.reset(r);
+    } else {
+      PQclear(r);
     }
   }
-  std::string command = PQcmdStatus(result.get());
-  const char* affected = PQcmdTuples(result.get());
-  if (affected[0] != '\0' && command.rfind("SELECT", 0) != 0) out.changes = std::stoll(affected);
-  Result commit(PQexec(conn, "COMMIT"));
-  if (PQresultStatus(commit.get()) != PGRES_COMMAND_OK) {
-    return PostgresError(label_, conn, commit.get(), "cannot commit");
+  WaitSocket(std::move(s), CURL_WAIT_POLLIN, &PostgresDatabase::Read);
+}
+
+void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
+  PGconn* conn = s->conn;
+  const bool alive = PQstatus(conn) == CONNECTION_OK;
+  switch (s->phase) {
+    case Phase::kConnect:
+      break;
+    case Phase::kBegin:
+      if (s->error || !alive) {
+        // A pooled connection may have been closed by the server while idle (restart, idle
+        // timeout). BEGIN changes nothing, so one fresh connection is tried.
+        if (s->reused && !alive && !s->replaced_dead) {
+          PQfinish(conn);
+          s->conn = nullptr;
+          s->reused = false;
+          s->replaced_dead = true;
+          return Connect(std::move(s));
+        }
+        Status error = PostgresError(label_, conn, s->error.get(), "cannot begin a transaction");
+        return Finish(std::move(s), std::move(error));
+      }
+      s->phase = Phase::kStatement;
+      return Send(std::move(s));
+    case Phase::kStatement: {
+      if (s->error || !s->rows || !alive) {
+        s->failure = PostgresError(label_, conn, s->error.get(), "the statement failed");
+        if (!alive) {
+          Status failure = s->failure;
+          return Finish(std::move(s), std::move(failure));
+        }
+        s->phase = Phase::kRollback;
+        return Send(std::move(s));
+      }
+      const PGresult* result = s->rows.get();
+      if (PQresultStatus(result) == PGRES_TUPLES_OK) {
+        int rows = PQntuples(result);
+        int columns = PQnfields(result);
+        for (int r = 0; r < rows; ++r) {
+          Json row = Json::object();
+          for (int c = 0; c < columns; ++c) row[PQfname(result, c)] = ColumnValue(result, r, c);
+          s->output.rows.push_back(std::move(row));
+        }
+      }
+      std::string_view command = PQcmdStatus(const_cast<PGresult*>(result));
+      const char* affected = PQcmdTuples(const_cast<PGresult*>(result));
+      if (affected[0] != '\0' && command.rfind("SELECT", 0) != 0) {
+        s->output.changes = std::stoll(affected);
+      }
+      s->rows.reset();
+      s->phase = Phase::kCommit;
+      return Send(std::move(s));
+    }
+    case Phase::kCommit:
+      if (s->error || !alive) {
+        Status error = PostgresError(label_, conn, s->error.get(), "cannot commit");
+        return Finish(std::move(s), std::move(error));
+      }
+      {
+        QueryResult output = std::move(s->output);
+        return Finish(std::move(s), std::move(output));
+      }
+    case Phase::kRollback: {
+      Status failure = std::move(s->failure);
+      return Finish(std::move(s), std::move(failure));
+    }
   }
-  return out;
+  Finish(std::move(s), InternalError("database " + label_ + ": lost track of a statement"));
+}
+
+void PostgresDatabase::Finish(std::unique_ptr<Statement> s, StatusOr<QueryResult> result) {
+  PGconn* conn = s->conn;
+  s->conn = nullptr;
+  QueryDone done = std::move(s->done);
+  s.reset();
+  if (conn != nullptr &&
+      (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)) {
+    PQfinish(conn);  // broken, or in a transaction it could not end: not reused
+    conn = nullptr;
+  }
+  HandOver(conn);
+  done(std::move(result));
+}
+
+void PostgresDatabase::HandOver(PGconn* conn) {
+  std::unique_ptr<Statement> next;
+  {
+    std::lock_guard lock(mu_);
+    if (waiting_.empty()) {
+      if (conn != nullptr) {
+        idle_.push_back(conn);
+      } else {
+        --open_;
+      }
+      return;
+    }
+    next = std::move(waiting_.front());
+    waiting_.pop_front();
+  }
+  next->conn = conn;  // null: the next statement opens the connection this one closed
+  next->reused = conn != nullptr;
+  Statement* raw = next.release();
+  // Through the loop's queue rather than recursively: a long queue of statements whose time ran
+  // out would otherwise finish one inside the other.
+  loop_->Post([this, raw] { Begin(std::unique_ptr<Statement>(raw)); });
 }
 
 }  // namespace flowrun

@@ -1,22 +1,39 @@
-// PostgresDatabase: a `db` target on a PostgreSQL server through libpq. `:name` parameters are
-// translated to `$n` (sql_parameters.h) and sent separately from the SQL with PQexecParams; each
-// statement runs in BEGIN … COMMIT with `SET LOCAL statement_timeout`. Connections are pooled (at
-// most max_connections; callers wait for a free one until their timeout) and a connection that
-// broke is dropped rather than reused.
+// PostgresDatabase: a `db` target on a PostgreSQL server through libpq's asynchronous API, driven
+// by the OutboundLoop: connections are made with PQconnectStartParams / PQconnectPoll and
+// statements sent with PQsendQuery / PQsendQueryParams, then read with PQconsumeInput / PQisBusy
+// / PQgetResult whenever the loop sees the socket ready, so no thread waits on the server.
+// `:name` parameters are translated to `$n` (sql_parameters.h) and sent separately from the SQL;
+// each statement runs as
+//
+//   BEGIN; SET LOCAL statement_timeout = <ms>   (one round trip)
+//   the statement                               (one round trip)
+//   COMMIT, or ROLLBACK when it failed           (one round trip)
+//
+// The statement timeout is the attempt's time left; the loop also gives up on the connection
+// itself one second later (a server or network that stopped answering), closing it. Connections
+// are pooled: at most max_connections per database, the others waiting in memory in arrival
+// order (the engine bounds how many attempts are in flight); a statement that gets a connection
+// only after its time ran out fails with kUnavailable ("busy"). A connection that broke is
+// dropped rather than reused; a pooled connection found dead on BEGIN is replaced, once.
+//
+// Host names in the URL are resolved by libpq when a connection starts, on the loop thread; use
+// an address (or a local resolver) where resolution may be slow.
 //
 // SQLSTATE decides the code: 40001 serialization failure and 40P01 deadlock are kAborted,
 // class 08 and server shutdowns kUnavailable, 57014 (the statement timeout) kDeadlineExceeded,
 // class 23 constraint violations kFailedPrecondition, classes 22 and 42 kInvalidArgument.
 //
-// Thread-safety: Execute may be called from many threads.
+// Thread-safety: Start and Execute may be called from many threads.
 #pragma once
 
-#include <condition_variable>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "actions/database.h"
+#include "actions/outbound_loop.h"
 
 typedef struct pg_conn PGconn;
 
@@ -24,28 +41,48 @@ namespace flowrun {
 
 class PostgresDatabase final : public Database {
  public:
-  PostgresDatabase(std::string label, std::string url, size_t max_connections);
+  // REQUIRES: `loop` is started and outlives the database.
+  PostgresDatabase(std::string label, std::string url, size_t max_connections,
+                   OutboundLoop* loop);
   ~PostgresDatabase() override;
   PostgresDatabase(const PostgresDatabase&) = delete;
   PostgresDatabase& operator=(const PostgresDatabase&) = delete;
 
   StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
                                 Duration timeout) override;
+  void Start(std::string sql, Json params, Duration timeout, QueryDone done) override;
+  size_t queued() const override;
 
   // Connections open right now (idle and in use).
   size_t TEST_open_connections() const;
 
  private:
-  StatusOr<PGconn*> Acquire(Duration timeout);
-  void Release(PGconn* conn);
+  struct Statement;
+  using Continuation = void (PostgresDatabase::*)(std::unique_ptr<Statement>, int revents);
+  // On the loop thread from here on; each step owns the statement and passes it on.
+  void Begin(std::unique_ptr<Statement> statement);
+  void Connect(std::unique_ptr<Statement> statement);
+  void PollConnect(std::unique_ptr<Statement> statement, int revents);
+  void SendBegin(std::unique_ptr<Statement> statement);
+  void Send(std::unique_ptr<Statement> statement);
+  void Flush(std::unique_ptr<Statement> statement, int revents);
+  void Read(std::unique_ptr<Statement> statement, int revents);
+  // Judges the results of the phase just read and sends the next one, or finishes.
+  void Advance(std::unique_ptr<Statement> statement);
+  void WaitSocket(std::unique_ptr<Statement> statement, short events, Continuation then);
+  void Finish(std::unique_ptr<Statement> statement, StatusOr<QueryResult> result);
+  // Gives the connection (or, when `conn` is null, the right to open one) to the next waiting
+  // statement, or puts it back in the pool.
+  void HandOver(PGconn* conn);
 
   const std::string label_;
   const std::string url_;
   const size_t max_connections_;
+  OutboundLoop* const loop_;
   mutable std::mutex mu_;
-  std::condition_variable released_;
-  std::vector<PGconn*> idle_;  // GUARDED_BY(mu_)
-  size_t open_ = 0;            // GUARDED_BY(mu_)
+  std::vector<PGconn*> idle_;                       // GUARDED_BY(mu_)
+  size_t open_ = 0;                                 // GUARDED_BY(mu_): idle, in use, connecting
+  std::deque<std::unique_ptr<Statement>> waiting_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace flowrun

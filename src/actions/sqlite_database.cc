@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -15,7 +16,8 @@ SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_i
     : label_(std::move(label)),
       path_(std::move(path)),
       commit_group_(label_, path_, SqliteWriterGate::ForFile(path_)),
-      idle_(max_idle) {}
+      idle_(max_idle),
+      workers_(std::max<size_t>(1, max_idle)) {}
 
 SqliteDatabase::~SqliteDatabase() = default;
 
@@ -38,6 +40,19 @@ void SqliteDatabase::RememberWrite(std::string_view sql) {
   std::lock_guard lock(mu_);
   if (known_writes_.size() >= SqliteConnection::kMaxStatements) known_writes_.clear();
   known_writes_.emplace(sql);
+}
+
+void SqliteDatabase::Start(std::string sql, Json params, Duration timeout, QueryDone done) {
+  const SteadyClock::time_point give_up = SteadyClock::now() + timeout;
+  workers_.Run([this, sql = std::move(sql), params = std::move(params), give_up,
+                done = std::move(done)]() mutable {
+    auto left = std::chrono::duration_cast<Duration>(give_up - SteadyClock::now());
+    if (left.count() <= 0) {
+      return done(UnavailableError("database " + label_ +
+                                   ": busy: every worker was taken until the deadline"));
+    }
+    done(Execute(sql, params, left));
+  });
 }
 
 StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& params,

@@ -11,7 +11,12 @@
 // (a progress handler). Connections are kept in a small pool. The file keeps its own journal mode
 // and SQLite's default synchronous=FULL: a statement returns only once its commit is durable.
 //
-// Thread-safety: Execute may be called from many threads; each call uses its own connection.
+// Start runs the statement on the target's WorkerPool (max_idle threads, started as needed), so
+// that the caller never waits for the disk; the commit group still batches the writes that these
+// workers make at the same time.
+//
+// Thread-safety: Execute and Start may be called from many threads; each call uses its own
+// connection.
 #pragma once
 
 #include <memory>
@@ -22,6 +27,7 @@
 #include "actions/database.h"
 #include "actions/sqlite_commit_group.h"
 #include "actions/sqlite_connection.h"
+#include "actions/worker_pool.h"
 #include "common/idle_pool.h"
 
 namespace flowrun {
@@ -35,6 +41,8 @@ class SqliteDatabase final : public Database {
 
   StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
                                 Duration timeout) override;
+  void Start(std::string sql, Json params, Duration timeout, QueryDone done) override;
+  size_t queued() const override { return workers_.queued(); }
 
   // The target's commit group (for tests).
   SqliteCommitGroup& TEST_commit_group() { return commit_group_; }
@@ -53,6 +61,8 @@ class SqliteDatabase final : public Database {
   std::mutex mu_;
   // GUARDED_BY(mu_): at most SqliteConnection::kMaxStatements, then forgotten together.
   std::set<std::string, std::less<>> known_writes_;
+  // Declared last: destroyed (its queue run empty, its threads joined) before what tasks use.
+  WorkerPool workers_;
 };
 
 }  // namespace flowrun

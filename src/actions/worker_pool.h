@@ -1,0 +1,44 @@
+// WorkerPool: a few threads that run queued tasks in arrival order, for work that blocks on a
+// local disk rather than a network (a SQLite file's statements), so that callers never wait for
+// it. Threads start on the first task and are joined by the destructor, after the queue is run
+// empty.
+//
+// Thread-safety: Run and the readings may be called from many threads at once, tasks included.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace flowrun {
+
+class WorkerPool {
+ public:
+  // REQUIRES: threads >= 1.
+  explicit WorkerPool(size_t threads) : max_threads_(threads) {}
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Queues `task`; a free thread runs it.
+  void Run(std::function<void()> task);
+
+  // Tasks queued and not yet started (for metrics).
+  size_t queued() const;
+
+ private:
+  void Work();
+
+  const size_t max_threads_;
+  mutable std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;         // GUARDED_BY(mu_)
+  size_t idle_ = 0;                          // GUARDED_BY(mu_): threads waiting for a task
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
+};
+
+}  // namespace flowrun
