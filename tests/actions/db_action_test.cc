@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "actions/sql_parameters.h"
 #include "testing/paths.h"
@@ -32,6 +35,35 @@ Json MustRun(DbAction& action, const Json& args, const std::string& step = "s") 
   StatusOr<Json> out = action.Execute(Request(args, step));
   EXPECT_TRUE(out.ok()) << args.dump() << ": " << out.status().ToString();
   return out.ok() ? *out : Json();
+}
+
+// Starts every request at once and waits for all; returns their results in request order.
+struct Batch {
+  std::vector<StatusOr<Json>> results;
+  std::chrono::steady_clock::duration start_took{};  // how long the Start calls took together
+  std::chrono::steady_clock::duration took{};        // from the first Start to the last result
+};
+
+Batch StartAll(DbAction& action, const std::vector<ActionRequest>& requests) {
+  std::mutex mu;
+  std::condition_variable cv;
+  Batch batch;
+  batch.results.assign(requests.size(), InternalError("no result"));
+  size_t finished = 0;
+  auto started = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    action.Start(requests[i], [&, i](ActionRequest, StatusOr<Json> result) {
+      std::lock_guard lock(mu);
+      batch.results[i] = std::move(result);
+      ++finished;
+      cv.notify_one();
+    });
+  }
+  batch.start_took = std::chrono::steady_clock::now() - started;
+  std::unique_lock lock(mu);
+  EXPECT_TRUE(cv.wait_for(lock, 60s, [&] { return finished == requests.size(); }));
+  batch.took = std::chrono::steady_clock::now() - started;
+  return batch;
 }
 
 // The behaviour every backend must show, run against a real database named "app".
@@ -197,6 +229,39 @@ TEST(DbActionTest, SqliteBusyIsRetryable) {
   EXPECT_EQ(retried["changes"], 1);
 }
 
+// A write waiting for a lock held by another process does not hold the caller: Start returns at
+// once, and the statement completes on the target's worker when the lock goes.
+TEST(DbActionTest, SqliteStartNeverBlocksTheCaller) {
+  std::string dir = testing::MakeTempDir();
+  std::string path = dir + "/async.db";
+  DbActionOptions options;
+  options.databases = {{"app", "sqlite:" + path}};
+  options.statement_timeout = 5s;
+  DbAction action(options);
+  MustRun(action, Db("app", "CREATE TABLE t (x INTEGER)"));
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE;", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::thread release([holder] {
+    std::this_thread::sleep_for(300ms);
+    sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  std::vector<ActionRequest> requests;
+  for (int i = 0; i < 50; ++i) {
+    requests.push_back(
+        Request(Db("app", "INSERT INTO t VALUES (:x)", {{"x", i}}), "w" + std::to_string(i)));
+  }
+  Batch batch = StartAll(action, requests);
+  release.join();
+  sqlite3_close(holder);
+  EXPECT_LT(batch.start_took, 100ms);
+  EXPECT_GE(batch.took, 250ms);
+  for (const auto& result : batch.results) EXPECT_TRUE(result.ok()) << result.status().ToString();
+  Json count = MustRun(action, Db("app", "SELECT count(*) AS n FROM t"));
+  EXPECT_EQ(count["rows"][0]["n"], 50);
+  EXPECT_EQ(action.QueuedStatements(), 0u);
+}
+
 TEST(DbActionTest, SqliteStatementTimeout) {
   DbActionOptions options;
   options.databases = {{"app", "sqlite:" + testing::MakeTempDir() + "/slow.db"}};
@@ -278,6 +343,68 @@ TEST_F(PostgresTest, StatementTimeoutAndPooling) {
                          "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = "
                          "'flowrun'"));
   EXPECT_LE(connections["rows"][0]["n"].get<int>(), 2);
+}
+
+// N statements of 200 ms on a pool of N overlap: together they take about 200 ms, not N * 200.
+TEST_F(PostgresTest, SleepsOverlapOnThePool) {
+  constexpr int kStatements = 8;
+  DbActionOptions options;
+  options.databases = {{"app", server_->Url()}};
+  options.max_connections = kStatements;
+  DbAction action(options);
+  std::vector<ActionRequest> requests;
+  for (int i = 0; i < kStatements; ++i) {
+    requests.push_back(Request(Db("app", "SELECT pg_sleep(0.2) IS NULL AS slept, :i::int AS i",
+                                  {{"i", i}}),
+                               "sleep" + std::to_string(i)));
+  }
+  Batch batch = StartAll(action, requests);
+  for (int i = 0; i < kStatements; ++i) {
+    ASSERT_TRUE(batch.results[i].ok()) << batch.results[i].status().ToString();
+    EXPECT_EQ((*batch.results[i])["rows"][0]["i"], i);
+  }
+  EXPECT_LT(batch.start_took, 100ms);
+  EXPECT_LT(batch.took, kStatements * 200ms / 2);
+}
+
+// Beyond the pool, statements wait in memory and run as connections free up.
+TEST_F(PostgresTest, StatementsBeyondThePoolWaitTheirTurn) {
+  DbActionOptions options;
+  options.databases = {{"app", server_->Url()}};
+  options.max_connections = 2;
+  DbAction action(options);
+  std::vector<ActionRequest> requests;
+  for (int i = 0; i < 6; ++i) {
+    requests.push_back(Request(Db("app", "SELECT pg_sleep(0.1) IS NULL AS slept, :i::int AS i",
+                                  {{"i", i}}),
+                               "sleep" + std::to_string(i)));
+  }
+  Batch batch = StartAll(action, requests);
+  for (const auto& result : batch.results) {
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+  }
+  EXPECT_GE(batch.took, 280ms);  // three rounds of two
+  EXPECT_EQ(action.QueuedStatements(), 0u);
+}
+
+// A statement that outlives the step's deadline is ended by the server at the deadline; the
+// connection stays usable and other statements are not held up.
+TEST_F(PostgresTest, AStatementThatOutlivesItsDeadline) {
+  DbActionOptions options;
+  options.databases = {{"app", server_->Url()}};
+  options.max_connections = 2;
+  DbAction action(options);
+  ActionRequest slow = Request(Db("app", "SELECT pg_sleep(5)"), "slow");
+  slow.deadline = SystemClock().Now() + 300ms;
+  std::vector<ActionRequest> requests = {slow, Request(Db("app", "SELECT 1 AS one"), "quick")};
+  Batch batch = StartAll(action, requests);
+  ASSERT_FALSE(batch.results[0].ok());
+  EXPECT_EQ(batch.results[0].status().code(), StatusCode::kDeadlineExceeded)
+      << batch.results[0].status().ToString();
+  ASSERT_TRUE(batch.results[1].ok()) << batch.results[1].status().ToString();
+  EXPECT_LT(batch.took, 1500ms);
+  Json again = MustRun(action, Db("app", "SELECT 2 AS two"));
+  EXPECT_EQ(again["rows"][0]["two"], 2);
 }
 
 TEST_F(PostgresTest, SerializationFailureIsRetryable) {
