@@ -673,9 +673,10 @@ std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
     std::string detail = a.error[0] ? a.error : curl_easy_strerror(code);
     switch (code) {
       case CURLE_OPERATION_TIMEDOUT: {
-        curl_off_t connected_after = 0;
-        curl_easy_getinfo(a.easy, CURLINFO_CONNECT_TIME_T, &connected_after);
-        if (connected_after == 0) {
+        // Zero until the request was about to go out on a connection (new or reused).
+        curl_off_t ready_after = 0;
+        curl_easy_getinfo(a.easy, CURLINFO_PRETRANSFER_TIME_T, &ready_after);
+        if (ready_after == 0) {
           return DeadlineExceededError(where + ": could not connect within " +
                                        FormatDuration(a.connect_budget));
         }
