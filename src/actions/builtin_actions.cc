@@ -62,6 +62,25 @@ StatusOr<std::unique_ptr<Action>> MakeDb(const Config& config,
 
 }  // namespace
 
+BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry,
+                                          const OutboundLoop* loop) {
+  BuiltinActionStats stats;
+  if (loop != nullptr) {
+    OutboundLoopStats outbound = loop->Stats();
+    stats.transfers_in_flight = outbound.transfers_in_flight;
+    stats.socket_waits = outbound.socket_waits;
+  }
+  if (auto* email = dynamic_cast<const EmailAction*>(registry.Find("email"))) {
+    EmailActionStats mail = email->Stats();
+    stats.smtp_sessions_in_use = mail.sessions_in_use;
+    stats.smtp_waiting = mail.waiting;
+  }
+  if (auto* db = dynamic_cast<const DbAction*>(registry.Find("db"))) {
+    stats.db_statements_queued = static_cast<long long>(db->QueuedStatements());
+  }
+  return stats;
+}
+
 OutboundLoopOptions OutboundLoopFor(const Config& config) {
   OutboundLoopOptions options;
   options.max_connections_per_host = config.http.max_connections_per_host;

@@ -32,6 +32,18 @@ struct BuiltinActionEnvironment {
 // The outbound loop's limits from the config (http.max_connections_per_host).
 OutboundLoopOptions OutboundLoopFor(const Config& config);
 
+// Cheap readings of the built-in actions' outbound work, for metrics.
+struct BuiltinActionStats {
+  long long transfers_in_flight = 0;   // HTTP and SMTP transfers on the loop (queued included)
+  long long socket_waits = 0;          // PostgreSQL connections waiting on the server
+  long long smtp_sessions_in_use = 0;  // messages in flight to the SMTP server
+  long long smtp_waiting = 0;          // messages waiting for an SMTP session
+  long long db_statements_queued = 0;  // db statements waiting for a connection or worker
+};
+// Reads them from the actions in `registry` (those it holds) and from `loop` (may be null).
+BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry,
+                                          const OutboundLoop* loop);
+
 // Errors: a smtp credential naming a missing secret (kNotFound), a missing outbox
 // (kFailedPrecondition), an smtp.from that is not an address (kInvalidArgument), a name already
 // registered (kAlreadyExists).

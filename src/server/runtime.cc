@@ -108,6 +108,17 @@ Status Runtime::Initialize() {
   };
   gauges.max_inflight_actions = config.limits.max_inflight_actions;
   gauges.max_actions_per_run = config.limits.max_actions_per_run;
+  gauges.outbound_transfers = [this] {
+    return static_cast<double>(outbound_loop_->Stats().transfers_in_flight);
+  };
+  gauges.db_statements_queued = [this] {
+    return static_cast<double>(
+        ReadBuiltinActionStats(actions_, outbound_loop_.get()).db_statements_queued);
+  };
+  gauges.smtp_sessions = [this] {
+    return static_cast<double>(
+        ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_sessions_in_use);
+  };
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
 
   EngineOptions engine_options;
