@@ -41,8 +41,7 @@ struct BuiltinActionStats {
   long long db_statements_queued = 0;  // db statements waiting for a connection or worker
 };
 // Reads them from the actions in `registry` (those it holds) and from `loop` (may be null).
-BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry,
-                                          const OutboundLoop* loop);
+BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry, const OutboundLoop* loop);
 
 // Errors: a smtp credential naming a missing secret (kNotFound), a missing outbox
 // (kFailedPrecondition), an smtp.from that is not an address (kInvalidArgument), a name already

@@ -359,7 +359,8 @@ void EmailAction::Transfer(std::unique_ptr<Send> send) {
   if (s.tries == 0) s.upload.data = &s.mime;
   ++s.tries;
   if (s.easy == nullptr) s.easy = TakeHandle();
-  if (s.easy == nullptr) return Finish(std::move(send), InternalError("could not create a libcurl handle"));
+  if (s.easy == nullptr)
+    return Finish(std::move(send), InternalError("could not create a libcurl handle"));
   CURL* h = s.easy;
   if (s.tries > 1) curl_easy_reset(h);
   s.upload.offset = 0;
@@ -396,9 +397,8 @@ void EmailAction::Transfer(std::unique_ptr<Send> send) {
     std::unique_ptr<Send> owned(raw);
     if (code == CURLE_OK) return Finish(std::move(owned), OkStatus());
     if (code == OutboundLoop::kStopped) {
-      return Finish(std::move(owned),
-                    UnavailableError("SMTP " + options_.smtp->url +
-                                     ": not sent: the service is shutting down"));
+      return Finish(std::move(owned), UnavailableError("SMTP " + options_.smtp->url +
+                                                       ": not sent: the service is shutting down"));
     }
     long new_connections = 0;
     curl_easy_getinfo(owned->easy, CURLINFO_NUM_CONNECTS, &new_connections);

@@ -94,9 +94,9 @@ class EmailAction final : public Action {
   std::unique_ptr<OutboundLoop> own_loop_;  // when options_.loop is null
   OutboundLoop* loop_;
   mutable std::mutex mu_;
-  size_t sessions_in_use_ = 0;                  // GUARDED_BY(mu_)
+  size_t sessions_in_use_ = 0;                 // GUARDED_BY(mu_)
   std::deque<std::unique_ptr<Send>> waiting_;  // GUARDED_BY(mu_)
-  std::vector<CURL*> idle_handles_;             // GUARDED_BY(mu_)
+  std::vector<CURL*> idle_handles_;            // GUARDED_BY(mu_)
 };
 
 }  // namespace flowrun

@@ -331,7 +331,6 @@ bool HostMatches(std::string_view pattern, const std::string& host) {
   return p == host;
 }
 
-
 constexpr size_t kMaxIdleHandles = 1024;
 
 // What one hop received: the last response's headers (names lower-cased) and its body, up to
@@ -474,7 +473,6 @@ void HttpAction::KeepHandle(CURL* easy) {
   }
   curl_easy_cleanup(easy);
 }
-
 
 Status HttpAction::CheckArguments(const Json& raw) const {
   if (!raw.is_object()) return InvalidArgumentError("http arguments must be a map");
@@ -755,7 +753,8 @@ std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
     parsed_body = SanitizeUtf8(received);
   }
   if (Accepted(a.call.expect, static_cast<int>(status))) {
-    return Json{{"status", status}, {"headers", std::move(headers)}, {"body", std::move(parsed_body)}};
+    return Json{
+        {"status", status}, {"headers", std::move(headers)}, {"body", std::move(parsed_body)}};
   }
   std::string excerpt = SanitizeUtf8(received.substr(0, kErrorBodyExcerpt));
   std::string message = where + ": unexpected status " + std::to_string(status) +
@@ -772,4 +771,3 @@ std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
 }
 
 }  // namespace flowrun
-

@@ -112,9 +112,9 @@ class OutboundLoop {
   std::atomic<bool> stopped_{false};
 
   std::mutex mu_;
-  bool stopping_ = false;                          // GUARDED_BY(mu_)
-  std::vector<PendingTransfer> queued_transfers_;  // GUARDED_BY(mu_)
-  std::vector<Wait> queued_waits_;                 // GUARDED_BY(mu_)
+  bool stopping_ = false;                            // GUARDED_BY(mu_)
+  std::vector<PendingTransfer> queued_transfers_;    // GUARDED_BY(mu_)
+  std::vector<Wait> queued_waits_;                   // GUARDED_BY(mu_)
   std::vector<std::function<void()>> queued_tasks_;  // GUARDED_BY(mu_)
 
   // Loop thread only.

@@ -103,9 +103,9 @@ struct PostgresDatabase::Statement {
   bool reused = false;         // the connection came from the pool
   bool replaced_dead = false;  // a dead pooled connection was replaced already
   Phase phase = Phase::kConnect;
-  Result error;      // the first failed result of the current phase
-  Result rows;       // the statement's result
-  Status failure;    // the statement's error, reported after ROLLBACK
+  Result error;    // the first failed result of the current phase
+  Result rows;     // the statement's result
+  Status failure;  // the statement's error, reported after ROLLBACK
   QueryResult output;
 };
 
@@ -159,8 +159,7 @@ void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, Que
   }
   for (const auto& [key, value] : params.items()) {
     if (!used.count(key)) {
-      return done(
-          InvalidArgumentError("params has \"" + key + "\", which the sql does not use"));
+      return done(InvalidArgumentError("params has \"" + key + "\", which the sql does not use"));
     }
   }
   auto statement = std::make_unique<Statement>();
@@ -193,10 +192,9 @@ void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, Que
 
 void PostgresDatabase::Begin(std::unique_ptr<Statement> s) {
   if (SteadyClock::now() >= s->give_up) {
-    return Finish(std::move(s),
-                  UnavailableError("database " + label_ + ": busy: all " +
-                                   std::to_string(max_connections_) +
-                                   " connections were taken until the deadline"));
+    return Finish(std::move(s), UnavailableError("database " + label_ + ": busy: all " +
+                                                 std::to_string(max_connections_) +
+                                                 " connections were taken until the deadline"));
   }
   if (s->conn == nullptr) return Connect(std::move(s));
   SendBegin(std::move(s));
@@ -328,8 +326,8 @@ void PostgresDatabase::Read(std::unique_ptr<Statement> s, int) {
     PGresult* r = PQgetResult(s->conn);
     if (r == nullptr) return Advance(std::move(s));
     ExecStatusType status = PQresultStatus(r);
-    bool failed = status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
-                  status != PGRES_EMPTY_QUERY;
+    bool failed =
+        status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY;
     if (failed && !s->error) {
       s->error.reset(r);
     } else if (!failed && s->phase == Phase::kStatement && !s->rows) {

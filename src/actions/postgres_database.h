@@ -42,8 +42,7 @@ namespace flowrun {
 class PostgresDatabase final : public Database {
  public:
   // REQUIRES: `loop` is started and outlives the database.
-  PostgresDatabase(std::string label, std::string url, size_t max_connections,
-                   OutboundLoop* loop);
+  PostgresDatabase(std::string label, std::string url, size_t max_connections, OutboundLoop* loop);
   ~PostgresDatabase() override;
   PostgresDatabase(const PostgresDatabase&) = delete;
   PostgresDatabase& operator=(const PostgresDatabase&) = delete;

@@ -397,15 +397,15 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
         constant(sources.max_actions_per_run)));
   }
   if (sources.outbound_transfers) {
-    RETURN_IF_ERROR(registry.AddGaugeCallback(
-        "flowrun_outbound_transfers_in_flight",
-        "HTTP and SMTP transfers in flight on the outbound loop, waiting for a connection included.",
-        std::move(sources.outbound_transfers)));
+    RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_outbound_transfers_in_flight",
+                                              "HTTP and SMTP transfers in flight on the outbound "
+                                              "loop, waiting for a connection included.",
+                                              std::move(sources.outbound_transfers)));
   }
   if (sources.db_statements_queued) {
-    RETURN_IF_ERROR(registry.AddGaugeCallback(
-        "flowrun_db_statements_queued", "db statements waiting for a connection or a worker.",
-        std::move(sources.db_statements_queued)));
+    RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_db_statements_queued",
+                                              "db statements waiting for a connection or a worker.",
+                                              std::move(sources.db_statements_queued)));
   }
   if (sources.smtp_sessions) {
     RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_smtp_sessions_in_use",

@@ -354,9 +354,9 @@ TEST_F(PostgresTest, SleepsOverlapOnThePool) {
   DbAction action(options);
   std::vector<ActionRequest> requests;
   for (int i = 0; i < kStatements; ++i) {
-    requests.push_back(Request(Db("app", "SELECT pg_sleep(0.2) IS NULL AS slept, :i::int AS i",
-                                  {{"i", i}}),
-                               "sleep" + std::to_string(i)));
+    requests.push_back(
+        Request(Db("app", "SELECT pg_sleep(0.2) IS NULL AS slept, :i::int AS i", {{"i", i}}),
+                "sleep" + std::to_string(i)));
   }
   Batch batch = StartAll(action, requests);
   for (int i = 0; i < kStatements; ++i) {
@@ -375,9 +375,9 @@ TEST_F(PostgresTest, StatementsBeyondThePoolWaitTheirTurn) {
   DbAction action(options);
   std::vector<ActionRequest> requests;
   for (int i = 0; i < 6; ++i) {
-    requests.push_back(Request(Db("app", "SELECT pg_sleep(0.1) IS NULL AS slept, :i::int AS i",
-                                  {{"i", i}}),
-                               "sleep" + std::to_string(i)));
+    requests.push_back(
+        Request(Db("app", "SELECT pg_sleep(0.1) IS NULL AS slept, :i::int AS i", {{"i", i}}),
+                "sleep" + std::to_string(i)));
   }
   Batch batch = StartAll(action, requests);
   for (const auto& result : batch.results) {

@@ -1,7 +1,5 @@
 // The email action against scripted SMTP peers on loopback (a thread per connection replays
 // what each test scripts): kept connections, refusals, hostile and silent servers.
-#include "actions/email_action.h"
-
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -358,8 +356,7 @@ TEST(EmailActionScriptedPeerTest, RepliesDecideTheRetry) {
     StatusOr<Json> sent = action.Execute(Request("run-1/receipt"));
     ASSERT_FALSE(sent.ok()) << k.quoted;
     EXPECT_EQ(sent.status().code(), k.code) << sent.status().ToString();
-    EXPECT_NE(sent.status().message().find(k.quoted), std::string::npos)
-        << sent.status().message();
+    EXPECT_NE(sent.status().message().find(k.quoted), std::string::npos) << sent.status().message();
   }
 }
 

@@ -8,9 +8,9 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <set>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 

@@ -67,7 +67,7 @@ class Results {
 struct HostileCase {
   std::string path;
   StatusCode code;
-  std::string message;  // a part of the error message
+  std::string message;   // a part of the error message
   bool ends_at_timeout;  // true: only the timeout ends it
 };
 
@@ -118,8 +118,7 @@ TEST(HttpActionHostilePeerTest, AThousandSlowRequestsAreInFlightTogether) {
   Results results;
   auto started = SteadyClock::now();
   for (size_t i = 0; i < kRequests; ++i) {
-    action.Start(Request(peer->Url("/delay/200"), "30s", static_cast<int>(i)),
-                 results.Callback(i));
+    action.Start(Request(peer->Url("/delay/200"), "30s", static_cast<int>(i)), results.Callback(i));
   }
   auto start_took = SteadyClock::now() - started;
   ASSERT_TRUE(results.WaitFor(kRequests));

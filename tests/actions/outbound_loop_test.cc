@@ -29,11 +29,10 @@ TEST(OutboundLoopTest, WaitsForASocketOrItsTime) {
 
   std::promise<int> readable;
   std::promise<std::thread::id> ran_on;
-  loop.WaitFd(pair[0], CURL_WAIT_POLLIN, std::chrono::steady_clock::now() + 10s,
-              [&](int revents) {
-                ran_on.set_value(std::this_thread::get_id());
-                readable.set_value(revents);
-              });
+  loop.WaitFd(pair[0], CURL_WAIT_POLLIN, std::chrono::steady_clock::now() + 10s, [&](int revents) {
+    ran_on.set_value(std::this_thread::get_id());
+    readable.set_value(revents);
+  });
   ASSERT_EQ(write(pair[1], "x", 1), 1);
   EXPECT_TRUE(readable.get_future().get() & CURL_WAIT_POLLIN);
   EXPECT_NE(ran_on.get_future().get(), std::this_thread::get_id());

@@ -25,8 +25,8 @@ struct Connection {
   int fd = -1;
   Mode mode = Mode::kReading;
   std::string in;
-  std::string out;           // bytes still to write
-  Clock::time_point due{};   // kWaiting: when to answer; kTrickle: next byte
+  std::string out;          // bytes still to write
+  Clock::time_point due{};  // kWaiting: when to answer; kTrickle: next byte
   int trickled = 0;
   bool close_after_write = false;
 };
