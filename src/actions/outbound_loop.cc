@@ -57,8 +57,10 @@ void OutboundLoop::AddTransfer(CURL* easy, TransferDone done) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
+      bool was_idle = QueueEmptyLocked();
       queued_transfers_.push_back({easy, std::move(done)});
-      curl_multi_wakeup(multi_);
+      // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
+      if (was_idle) curl_multi_wakeup(multi_);
       return;
     }
   }
@@ -71,8 +73,10 @@ void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done)
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
+      bool was_idle = QueueEmptyLocked();
       queued_waits_.push_back({fd, events, until, std::move(done)});
-      curl_multi_wakeup(multi_);
+      // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
+      if (was_idle) curl_multi_wakeup(multi_);
       return;
     }
   }
@@ -84,8 +88,10 @@ void OutboundLoop::Post(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
+      bool was_idle = QueueEmptyLocked();
       queued_tasks_.push_back(std::move(task));
-      curl_multi_wakeup(multi_);
+      // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
+      if (was_idle) curl_multi_wakeup(multi_);
       return;
     }
   }
@@ -98,6 +104,10 @@ OutboundLoopStats OutboundLoop::Stats() const {
   stats.socket_waits = socket_waits_.load(std::memory_order_relaxed);
   stats.transfers_started = transfers_started_.load(std::memory_order_relaxed);
   return stats;
+}
+
+bool OutboundLoop::QueueEmptyLocked() const {
+  return queued_transfers_.empty() && queued_waits_.empty() && queued_tasks_.empty();
 }
 
 void OutboundLoop::TakeQueued() {

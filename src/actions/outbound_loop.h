@@ -99,6 +99,7 @@ class OutboundLoop {
   };
 
   void Run();
+  bool QueueEmptyLocked() const;  // REQUIRES: mu_ held
   void TakeQueued();
   void FinishTransfers();
   void FinishWaits(const std::vector<curl_waitfd>& polled);

@@ -17,7 +17,7 @@ SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_i
       path_(std::move(path)),
       commit_group_(label_, path_, SqliteWriterGate::ForFile(path_)),
       idle_(max_idle),
-      workers_(std::max<size_t>(1, max_idle)) {}
+      workers_(std::max<size_t>(kMinWorkers, max_idle)) {}
 
 SqliteDatabase::~SqliteDatabase() = default;
 

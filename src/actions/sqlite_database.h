@@ -11,7 +11,8 @@
 // (a progress handler). Connections are kept in a small pool. The file keeps its own journal mode
 // and SQLite's default synchronous=FULL: a statement returns only once its commit is durable.
 //
-// Start runs the statement on the target's WorkerPool (max_idle threads, started as needed), so
+// Start runs the statement on the target's WorkerPool (kMinWorkers or max_idle threads, whichever
+// is more, started as needed), so
 // that the caller never waits for the disk; the commit group still batches the writes that these
 // workers make at the same time.
 //
@@ -34,6 +35,10 @@ namespace flowrun {
 
 class SqliteDatabase final : public Database {
  public:
+  // Worker threads at least: each write waiting in the commit group holds one, so this bounds
+  // how many steps can share one commit.
+  static constexpr size_t kMinWorkers = 32;
+
   SqliteDatabase(std::string label, std::string path, size_t max_idle);
   ~SqliteDatabase() override;
   SqliteDatabase(const SqliteDatabase&) = delete;
