@@ -629,16 +629,20 @@ void HttpAction::StartHop(std::unique_ptr<Attempt> attempt) {
   a.headers = curl_slist_append(a.headers, "Expect:");
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, a.headers);
 
+  std::string origin_key = origin.Key();
   Attempt* raw = attempt.release();
-  loop_->AddTransfer(e, [this, raw](CURLcode code) {
-    std::unique_ptr<Attempt> owned(raw);
-    std::optional<StatusOr<Json>> result = Judge(*owned, code);
-    if (result) {
-      Finish(std::move(owned), *std::move(result));
-    } else {
-      StartHop(std::move(owned));
-    }
-  });
+  loop_->AddTransfer(
+      e,
+      [this, raw](CURLcode code) {
+        std::unique_ptr<Attempt> owned(raw);
+        std::optional<StatusOr<Json>> result = Judge(*owned, code);
+        if (result) {
+          Finish(std::move(owned), *std::move(result));
+        } else {
+          StartHop(std::move(owned));
+        }
+      },
+      std::move(origin_key));
 }
 
 void HttpAction::Finish(std::unique_ptr<Attempt> attempt, StatusOr<Json> result) {

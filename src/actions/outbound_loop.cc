@@ -51,14 +51,14 @@ void OutboundLoop::Stop() {
   stopped_.store(true, std::memory_order_release);
 }
 
-void OutboundLoop::AddTransfer(CURL* easy, TransferDone done) {
+void OutboundLoop::AddTransfer(CURL* easy, TransferDone done, std::string origin) {
   transfers_in_flight_.fetch_add(1, std::memory_order_relaxed);
   transfers_started_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       bool was_idle = QueueEmptyLocked();
-      queued_transfers_.push_back({easy, std::move(done)});
+      queued_transfers_.push_back({easy, std::move(done), std::move(origin)});
       // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
       if (was_idle) curl_multi_wakeup(multi_);
       return;
@@ -128,6 +128,29 @@ int OutboundLoop::PollTimeoutMs() const {
   return timeout;
 }
 
+void OutboundLoop::AddToMulti(PendingTransfer transfer) {
+  if (curl_multi_add_handle(multi_, transfer.easy) != CURLM_OK) {
+    if (!transfer.origin.empty()) --origins_[transfer.origin].active;
+    transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    transfer.done(CURLE_FAILED_INIT);
+    return;
+  }
+  CURL* easy = transfer.easy;
+  active_.emplace(easy, std::move(transfer));
+}
+
+void OutboundLoop::Admit(PendingTransfer transfer) {
+  if (!transfer.origin.empty()) {
+    Origin& origin = origins_[transfer.origin];
+    if (origin.active >= options_.max_connections_per_host) {
+      origin.backlog.push_back(std::move(transfer));
+      return;
+    }
+    ++origin.active;
+  }
+  AddToMulti(std::move(transfer));
+}
+
 void OutboundLoop::FinishTransfers() {
   int queued = 0;
   while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
@@ -137,10 +160,21 @@ void OutboundLoop::FinishTransfers() {
     curl_multi_remove_handle(multi_, easy);
     auto it = active_.find(easy);
     if (it == active_.end()) continue;
-    TransferDone done = std::move(it->second);
+    PendingTransfer finished = std::move(it->second);
     active_.erase(it);
+    if (!finished.origin.empty()) {
+      auto origin = origins_.find(finished.origin);
+      if (!origin->second.backlog.empty()) {
+        // The origin's next transfer takes the place of this one.
+        PendingTransfer next = std::move(origin->second.backlog.front());
+        origin->second.backlog.pop_front();
+        AddToMulti(std::move(next));
+      } else if (--origin->second.active == 0) {
+        origins_.erase(origin);
+      }
+    }
     transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    done(code);
+    finished.done(code);
   }
 }
 
@@ -171,14 +205,7 @@ void OutboundLoop::Run() {
     TakeQueued();
     for (auto& task : taken_tasks_) task();
     taken_tasks_.clear();
-    for (PendingTransfer& transfer : taken_transfers_) {
-      if (curl_multi_add_handle(multi_, transfer.easy) != CURLM_OK) {
-        transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
-        transfer.done(CURLE_FAILED_INIT);
-        continue;
-      }
-      active_.emplace(transfer.easy, std::move(transfer.done));
-    }
+    for (PendingTransfer& transfer : taken_transfers_) Admit(std::move(transfer));
     taken_transfers_.clear();
     for (Wait& wait : taken_waits_) waits_.push_back(std::move(wait));
     taken_waits_.clear();
@@ -206,12 +233,20 @@ void OutboundLoop::Run() {
 
 void OutboundLoop::EndEverything() {
   // Callbacks may hand over more work; it is ended too (stopping_ is set, so inline).
-  for (auto& [easy, done] : active_) curl_multi_remove_handle(multi_, easy);
-  std::unordered_map<CURL*, TransferDone> active;
+  for (auto& [easy, transfer] : active_) curl_multi_remove_handle(multi_, easy);
+  std::unordered_map<CURL*, PendingTransfer> active;
   active.swap(active_);
-  for (auto& [easy, done] : active) {
+  std::unordered_map<std::string, Origin> origins;
+  origins.swap(origins_);
+  for (auto& [easy, transfer] : active) {
     transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    done(kStopped);
+    transfer.done(kStopped);
+  }
+  for (auto& [key, origin] : origins) {
+    for (PendingTransfer& transfer : origin.backlog) {
+      transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      transfer.done(kStopped);
+    }
   }
   std::vector<Wait> waits;
   waits.swap(waits_);

@@ -25,8 +25,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -76,8 +78,11 @@ class OutboundLoop {
 
   // Performs the transfer `easy` (fully configured; REQUIRES: not in another multi) and calls
   // `done` with its result. The loop does not own `easy`; it is removed from the multi before
-  // `done` runs, so `done` may reuse or free it.
-  void AddTransfer(CURL* easy, TransferDone done);
+  // `done` runs, so `done` may reuse or free it. `origin` ("scheme://host:port"; empty: none)
+  // names where it connects: at most max_connections_per_host transfers of one origin are in
+  // libcurl at once, the others wait in the loop's queue for that origin, in order. (libcurl's
+  // multi visits every transfer it holds on each turn, so thousands parked there would cost CPU.)
+  void AddTransfer(CURL* easy, TransferDone done, std::string origin = {});
   // Waits until `fd` is ready for `events` (CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT) or `until`
   // passes, then calls `done` once with the events that came, kWaitTimedOut or kWaitStopped.
   void WaitFd(int fd, short events, SteadyTime until, WaitDone done);
@@ -90,6 +95,11 @@ class OutboundLoop {
   struct PendingTransfer {
     CURL* easy;
     TransferDone done;
+    std::string origin;
+  };
+  struct Origin {
+    long active = 0;                      // its transfers in the multi
+    std::deque<PendingTransfer> backlog;  // waiting for one of them to end
   };
   struct Wait {
     int fd;
@@ -99,6 +109,9 @@ class OutboundLoop {
   };
 
   void Run();
+  // Adds to the multi, or to its origin's backlog when the origin is at its bound.
+  void Admit(PendingTransfer transfer);
+  void AddToMulti(PendingTransfer transfer);
   bool QueueEmptyLocked() const;  // REQUIRES: mu_ held
   void TakeQueued();
   void FinishTransfers();
@@ -119,7 +132,8 @@ class OutboundLoop {
   std::vector<std::function<void()>> queued_tasks_;  // GUARDED_BY(mu_)
 
   // Loop thread only.
-  std::unordered_map<CURL*, TransferDone> active_;
+  std::unordered_map<CURL*, PendingTransfer> active_;
+  std::unordered_map<std::string, Origin> origins_;
   std::vector<Wait> waits_;
   std::vector<PendingTransfer> taken_transfers_;
   std::vector<Wait> taken_waits_;
