@@ -25,6 +25,7 @@ TEST(ConfigTest, DefaultsWithoutFile) {
   EXPECT_EQ(config.http.timeout, std::chrono::seconds(30));
   EXPECT_EQ(config.http.connect_timeout, std::chrono::seconds(10));
   EXPECT_EQ(config.http.max_response_bytes, 10 * 1024 * 1024);
+  EXPECT_EQ(config.http.max_connections_per_host, 256);
   EXPECT_EQ(config.retention, std::chrono::hours(24 * 30));
   EXPECT_EQ(config.workers, Config::DefaultWorkers());
   EXPECT_EQ(Config::DefaultWorkers() % 3, 0);  // three per core
@@ -48,12 +49,14 @@ smtp:
   starttls: required
   username: mailer
   password: ${{ secrets.SMTP_PASSWORD }}
+  max_sessions: 4
 http:
   timeout: 5s
   connect_timeout: 500ms
   max_response_bytes: 1024
   allow_hosts: [api.example.com, "*.stripe.com"]
   deny_hosts: [metadata.google.internal]
+  max_connections_per_host: 32
 event_keys: [key-1]
 api_tokens: [token-1, token-2]
 webhooks:
@@ -88,6 +91,8 @@ workers: 3
   EXPECT_EQ(config->http.timeout, std::chrono::seconds(5));
   EXPECT_EQ(config->http.connect_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(config->http.max_response_bytes, 1024);
+  EXPECT_EQ(config->http.max_connections_per_host, 32);
+  EXPECT_EQ(config->smtp->max_sessions, 4);
   EXPECT_EQ(config->http.allow_hosts,
             (std::vector<std::string>{"api.example.com", "*.stripe.com"}));
   EXPECT_EQ(config->http.deny_hosts, (std::vector<std::string>{"metadata.google.internal"}));
@@ -140,6 +145,17 @@ TEST(ConfigTest, SchemaErrorsAreLocated) {
   EXPECT_NE(std::find(positions.begin(), positions.end(), std::make_pair(3, 8)), positions.end());
   EXPECT_NE(std::find(positions.begin(), positions.end(), std::make_pair(4, 3)), positions.end());
   EXPECT_NE(std::find(positions.begin(), positions.end(), std::make_pair(6, 8)), positions.end());
+}
+
+TEST(ConfigTest, ConnectionLimitsMustBePositive) {
+  for (const char* text :
+       {"http: {max_connections_per_host: 0}\n", "http: {max_connections_per_host: many}\n",
+        "smtp: {url: 'smtp://m:25', max_sessions: 0}\n",
+        "smtp: {url: 'smtp://m:25', max_sessions: 100000}\n"}) {
+    LoadedConfig loaded = LoadConfigText("flowrun.yaml", text);
+    EXPECT_FALSE(loaded.config.has_value()) << text;
+    EXPECT_FALSE(loaded.diagnostics.empty()) << text;
+  }
 }
 
 TEST(ConfigTest, ReadConfigFileJoinsDiagnosticsAsFileLineCol) {
