@@ -85,7 +85,7 @@ SERVICE_CONFIG = """store: sqlite:flowrun.db
 flows: flows
 databases: {app: 'sqlite:app.db'}
 secrets: {env: [API_URL]}
-http: {max_connections_per_origin: 12000}
+http: {max_connections_per_host: 12000}
 limits: {max_inflight_actions: 12000}
 """
 

@@ -77,6 +77,11 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
   env_.lease = options_.lease;
 }
 
+Engine::~Engine() {
+  std::unique_lock lock(liveness_->mu);
+  liveness_->alive = false;
+}
+
 void Engine::StopClaiming() { claiming_ = false; }
 
 int Engine::ActionsInFlight() const { return inflight_.actions_in_flight(); }
@@ -955,19 +960,22 @@ void Engine::StartAction(const std::string& run_id, PendingAction action) {
   // the step's input.
   request.arguments = std::move(action.arguments);
   request.deadline = action.deadline;
-  implementation->Start(std::move(request), [this, action = std::move(action), began](
-                                                ActionRequest done, StatusOr<Json> result) mutable {
-    // A simulated crash right after the side effect: the result is lost with the process.
-    if (!failpoints_.Hit(kFailAfterAction).ok()) {
-      crashed_ = true;
-      inflight_.Forget(done.run_id);
-      return;
-    }
-    const TimePoint finished = clock_.Now();
-    action.arguments = std::move(done.arguments);
-    inflight_.Complete(done.run_id,
-                       {std::move(action), std::move(result), finished, finished - began});
-  });
+  implementation->Start(
+      std::move(request), [this, liveness = liveness_, action = std::move(action), began](
+                              ActionRequest done, StatusOr<Json> result) mutable {
+        std::shared_lock alive(liveness->mu);
+        if (!liveness->alive) return;
+        // A simulated crash right after the side effect: the result is lost with the process.
+        if (!failpoints_.Hit(kFailAfterAction).ok()) {
+          crashed_ = true;
+          inflight_.Forget(done.run_id);
+          return;
+        }
+        const TimePoint finished = clock_.Now();
+        action.arguments = std::move(done.arguments);
+        inflight_.Complete(done.run_id,
+                           {std::move(action), std::move(result), finished, finished - began});
+      });
 }
 
 std::shared_ptr<const Program> Engine::ProgramFor(std::string_view flow_id,

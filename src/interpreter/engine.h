@@ -40,6 +40,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -128,6 +129,8 @@ class Engine {
   // REQUIRES: every reference outlives the engine. `secrets` may be null.
   Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolver actions,
          const Clock& clock, const SecretSource* secrets, EngineOptions options = {});
+  // Waits for results being handed back at that moment; results that come back later are dropped.
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
@@ -281,6 +284,13 @@ class Engine {
   // Cleared by StopClaiming: AdvanceReadyRuns then only takes back runs whose actions returned.
   std::atomic<bool> claiming_{true};
   InflightRuns inflight_;
+  // Lets an action that returns after the engine is gone (a database statement still running
+  // when the service stopped) drop its result instead of touching a destroyed engine.
+  struct Liveness {
+    std::shared_mutex mu;
+    bool alive = true;  // GUARDED_BY(mu)
+  };
+  const std::shared_ptr<Liveness> liveness_ = std::make_shared<Liveness>();
 
   std::mutex recovered_mu_;
   // GUARDED_BY(recovered_mu_): revisions compiled from the store, by (flow id, revision).

@@ -43,7 +43,9 @@ bool InflightRuns::MaybeReady(const std::string& run_id, Entry& entry) {
   if (entry.completions.empty() && !entry.walk_again) return false;
   entry.queued_ready = true;
   ready_.push_back(run_id);
-  return true;
+  // Only the first ready run wakes a worker: the worker takes every run ready by then, and goes
+  // on taking them while they keep coming (AdvanceReadyRuns), so one wake-up serves a burst.
+  return ready_.size() == 1;
 }
 
 std::vector<ReadyRun> InflightRuns::TakeReady(int max) {

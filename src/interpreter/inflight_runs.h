@@ -9,7 +9,8 @@
 //   2. It calls Park(walker) when it is done with the walker. From then on the walker is ready as
 //      soon as it has a completion.
 //   3. Complete(run, completion) queues a completion from any thread; when the walker is parked and
-//      not yet ready, it becomes ready and `on_ready` is called (to wake a worker).
+//      not yet ready, it becomes ready, and `on_ready` is called (to wake a worker) when it is the
+//      only ready one: a worker that takes ready runs takes all of them.
 //   4. TakeReady hands ready walkers to a worker with their completions, removing them from the
 //      ready list; the worker walks and commits, and goes back to step 1 or 2, or to Forget when
 //      the run no longer needs the walker.
