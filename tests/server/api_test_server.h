@@ -83,7 +83,6 @@ class ApiTestServer {
     Status started = runtime_->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
     HttpApiOptions api_options;
-    api_options.threads = 8;
     api_options.clock = options.clock;
     api_options.dashboard_files = options.dashboard_files;
     auto api = HttpApi::Create(*runtime_, config_, api_options);
