@@ -53,8 +53,8 @@ struct ServerConfig {
   Duration idle_timeout = std::chrono::seconds(60);
   // A body must arrive at least this fast, after a grace of header_timeout. Default: 1024 B/s
   long long min_body_bytes_per_second = 1024;
-  int max_connections = 10000;        // open at once; more are closed at accept. Default: 10000
-  int max_connections_per_ip = 1000;  // open at once from one client address. Default: 1000
+  int max_connections = 10000;         // open at once; more are closed at accept. Default: 10000
+  int max_connections_per_ip = 1000;   // open at once from one client address. Default: 1000
   long long max_header_bytes = 16384;  // request line plus headers; more gets 431. Default: 16 KiB
   // Body limits by route group; a Content-Length over the limit gets 413 before the body is read.
   // 0: the default. events (POST /e/{event_key}, POST /v1/events) and webhooks

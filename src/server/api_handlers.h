@@ -22,8 +22,8 @@
 #include "server/api_router.h"
 #include "server/bearer_auth.h"
 #include "server/dashboard_assets.h"
-#include "server/http_message.h"
 #include "server/http_error.h"
+#include "server/http_message.h"
 #include "server/replay_guard.h"
 #include "server/runtime.h"
 #include "server/webhook_endpoint.h"
@@ -41,16 +41,17 @@ class HandlerPool;
 //   - kAsync: runs on the I/O thread and must return at once, handing its work on (to the
 //     EventIntake, the pool) and answering later through `reply`, exactly once, from any thread.
 struct ApiHandler {
-  using Sync =
-      std::function<void(const HttpRequest& request, const PathParams& params, HttpResponse& response)>;
+  using Sync = std::function<void(const HttpRequest& request, const PathParams& params,
+                                  HttpResponse& response)>;
   using Reply = std::function<void(HttpResponse response)>;
   using Async = std::function<void(std::shared_ptr<const HttpRequest> request, PathParams params,
                                    Reply reply)>;
   enum class Mode { kBlocking, kInline, kAsync };
 
   template <typename F>
-    requires std::is_invocable_v<F&, const HttpRequest&, const PathParams&, HttpResponse&>
-  ApiHandler(F f) : mode(Mode::kBlocking), sync(std::move(f)) {}  // NOLINT: implicit on purpose
+  requires std::is_invocable_v<F&, const HttpRequest&, const PathParams&, HttpResponse&> ApiHandler(
+      F f)
+      : mode(Mode::kBlocking), sync(std::move(f)) {}  // NOLINT: implicit on purpose
 
   static ApiHandler Inline(Sync f) {
     ApiHandler handler(std::move(f));

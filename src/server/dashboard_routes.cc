@@ -66,14 +66,16 @@ void Login(ApiContext& context, const HttpRequest& request, HttpResponse& respon
 
 void AddDashboardRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
-  auto serve = [ctx](const HttpRequest& request, const PathParams&,
-                     HttpResponse& response) { ServeAsset(*ctx, request, response); };
+  auto serve = [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+    ServeAsset(*ctx, request, response);
+  };
   routes.Add("GET", "/", RouteAccess::kApiToken, serve);
   routes.Add("GET", "/index.html", RouteAccess::kApiToken, serve);
   routes.Add("GET", "/assets/{path*}", RouteAccess::kApiToken, serve);
   routes.Add("POST", "/login", RouteAccess::kPublic,
-             [ctx](const HttpRequest& request, const PathParams&,
-                   HttpResponse& response) { Login(*ctx, request, response); });
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               Login(*ctx, request, response);
+             });
   routes.Add("POST", "/logout", RouteAccess::kPublic,
              [](const HttpRequest&, const PathParams&, HttpResponse& response) {
                response.set_header("Set-Cookie", std::string(kTokenCookie) +

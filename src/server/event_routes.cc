@@ -100,8 +100,9 @@ void AddEventRoutes(ApiContext& context, ApiRoutes& routes) {
   routes.Add("POST", "/e/{event_key}", RouteAccess::kEventKey, ingest);
   routes.Add("POST", "/v1/events", RouteAccess::kApiToken, ingest);
   routes.Add("GET", "/v1/events", RouteAccess::kApiToken,
-             [ctx](const HttpRequest& request, const PathParams&,
-                   HttpResponse& response) { ListEvents(*ctx, request, response); });
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               ListEvents(*ctx, request, response);
+             });
   routes.Add("GET", "/v1/events/{id}", RouteAccess::kApiToken,
              [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                GetEvent(*ctx, params, response);

@@ -84,8 +84,9 @@ void AddFlowRoutes(ApiContext& context, ApiRoutes& routes) {
                ListFlows(*ctx, response);
              });
   routes.Add("POST", "/v1/flows/{id*}/invoke", RouteAccess::kApiToken,
-             [ctx](const HttpRequest& request, const PathParams& params,
-                   HttpResponse& response) { InvokeFlow(*ctx, request, params, response); });
+             [ctx](const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+               InvokeFlow(*ctx, request, params, response);
+             });
   routes.Add("GET", "/v1/flows/{id*}", RouteAccess::kApiToken,
              [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                GetFlow(*ctx, params, response);

@@ -192,10 +192,9 @@ class HttpApi::Impl {
       }
       case ApiHandler::Mode::kAsync:
         try {
-          route.handler.async(request, std::move(match.params),
-                              [answer, label](HttpResponse response) {
-                                answer(label, std::move(response));
-                              });
+          route.handler.async(
+              request, std::move(match.params),
+              [answer, label](HttpResponse response) { answer(label, std::move(response)); });
         } catch (const std::exception& e) {
           HttpResponse response;
           InternalError(*request, e.what(), response);
@@ -203,8 +202,8 @@ class HttpApi::Impl {
         }
         return;
       case ApiHandler::Mode::kBlocking: {
-        bool queued = pool_->Post(
-            [this, &route, request, params = std::move(match.params), answer, label] {
+        bool queued =
+            pool_->Post([this, &route, request, params = std::move(match.params), answer, label] {
               HttpResponse response;
               RunSync(route, *request, params, response);
               answer(label, std::move(response));

@@ -77,8 +77,8 @@ class HttpApi {
   ~HttpApi();
 
   // Binds host:port (port 0 picks a free port; see bound_port) and serves on the I/O threads.
-  // Raises the soft limit on open files to the hard limit. Returns once the socket is bound. kUnavailable when the address cannot be bound;
-  // kFailedPrecondition when already listening.
+  // Raises the soft limit on open files to the hard limit. Returns once the socket is bound.
+  // kUnavailable when the address cannot be bound; kFailedPrecondition when already listening.
   [[nodiscard]] Status Listen(const std::string& host, int port);
   // Stops accepting connections, lets the requests in progress finish (up to stop_grace), stores
   // the events already accepted, closes every connection and joins the threads. Idempotent.

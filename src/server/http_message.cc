@@ -71,7 +71,8 @@ QueryParams ParseQuery(std::string_view query) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
     std::string_view name = pair.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     params.emplace(PercentDecode(name).value_or(std::string(name)),
                    PercentDecode(value).value_or(std::string(value)));
   }

@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <limits>
 #include <optional>
 
 #include "common/log.h"
@@ -64,7 +65,8 @@ struct HttpServer::State {
     HttpResponse response = error(HttpRequest{}, status, std::move(message));
     std::string out = StatusLine(status);
     for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
-    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
+    out +=
+        "Content-Length: " + std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
     return out + response.body;
   }
 
@@ -125,12 +127,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
     phase_ = Phase::kIdle;
     stream_.expires_after(config().idle_timeout);
-    stream_.async_read_some(buffer_.prepare(1024), [self = shared_from_this()](
-                                                       beast::error_code ec, size_t n) {
-      self->buffer_.commit(n);
-      if (ec) return self->Close();
-      self->ReadHeader();
-    });
+    stream_.async_read_some(buffer_.prepare(1024),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->Close();
+                              self->ReadHeader();
+                            });
   }
 
   void ReadHeader() {
@@ -138,7 +140,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(config().header_timeout);
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
-    parser_->body_limit(boost::none);  // decided once the path is known
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());  // decided once the path is known
     request_ = std::make_shared<HttpRequest>();
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -192,12 +194,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         header.version() >= 11) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       stream_.expires_after(config().header_timeout);
-      return net::async_write(
-          stream_, net::buffer(kContinue),
-          [self = shared_from_this()](beast::error_code ec, size_t) {
-            if (ec) return self->Close();
-            self->ReadBody();
-          });
+      return net::async_write(stream_, net::buffer(kContinue),
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) return self->Close();
+                                self->ReadBody();
+                              });
     }
     ReadBody();
   }
@@ -208,25 +209,27 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     boost::optional<uint64_t> length = parser_->content_length();
     uint64_t expected = length.has_value() ? *length : body_received_ + 64 * 1024;
     auto allowed = std::chrono::milliseconds(
-        expected * 1000 / static_cast<uint64_t>(std::max<long long>(1, config().min_body_bytes_per_second)));
+        expected * 1000 /
+        static_cast<uint64_t>(std::max<long long>(1, config().min_body_bytes_per_second)));
     stream_.expires_at(body_start_ + config().header_timeout + allowed);
-    http::async_read_some(
-        stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t n) {
-          self->body_received_ += n;
-          if (ec == http::error::body_limit) {
-            return self->Refuse(413, "the request body is over the limit of " +
-                                         std::to_string(self->body_limit_) +
-                                         " bytes for this route");
-          }
-          if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
-              ec == net::error::eof || ec == net::error::operation_aborted ||
-              ec == net::error::connection_reset) {
-            return self->Close();
-          }
-          if (ec) return self->Refuse(400, "malformed request body: " + ec.message());
-          if (self->parser_->is_done()) return self->Dispatch();
-          self->ReadBody();
-        });
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            self->body_received_ += n;
+                            if (ec == http::error::body_limit) {
+                              return self->Refuse(413, "the request body is over the limit of " +
+                                                           std::to_string(self->body_limit_) +
+                                                           " bytes for this route");
+                            }
+                            if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
+                                ec == net::error::eof || ec == net::error::operation_aborted ||
+                                ec == net::error::connection_reset) {
+                              return self->Close();
+                            }
+                            if (ec)
+                              return self->Refuse(400, "malformed request body: " + ec.message());
+                            if (self->parser_->is_done()) return self->Dispatch();
+                            self->ReadBody();
+                          });
   }
 
   void Dispatch() {
@@ -241,8 +244,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     std::weak_ptr<Session> weak = weak_from_this();
     auto self = shared_from_this();
     Respond respond = [self](HttpResponse response) {
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->Write(std::move(response)); });
+      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->Write(std::move(response));
+      });
     };
     try {
       state_->handler(std::move(request_), std::move(respond));
@@ -300,12 +304,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   void Drain() {
     stream_.expires_at(linger_deadline_);
-    stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](
-                                                            beast::error_code ec, size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > kLingerBytes) return self->Close();
-      self->Drain();
-    });
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kLingerBytes) return self->Close();
+                              self->Drain();
+                            });
   }
 
   void Close() {
@@ -351,7 +355,8 @@ Status HttpServer::Listen(const std::string& host, int port) {
   RaiseOpenFileLimit();
   beast::error_code ec;
   std::string bind_host = host == "localhost" ? "127.0.0.1" : host;
-  if (bind_host.size() > 2 && bind_host.front() == '[') bind_host = bind_host.substr(1, bind_host.size() - 2);
+  if (bind_host.size() > 2 && bind_host.front() == '[')
+    bind_host = bind_host.substr(1, bind_host.size() - 2);
   net::ip::address address = net::ip::make_address(bind_host, ec);
   if (ec) {
     return UnavailableError("cannot listen on " + host + ":" + std::to_string(port) +

@@ -16,7 +16,8 @@ void AddOpsRoutes(ApiContext& context, ApiRoutes& routes) {
       "GET", "/readyz", RouteAccess::kPublic,
       ApiHandler::Inline([ctx](const HttpRequest&, const PathParams&, HttpResponse& response) {
         if (ctx->runtime.Ready()) return SendJson(response, 200, Json{{"status", "ready"}});
-        SendError(response, HttpError{503, "unavailable", "not ready: starting up or shutting down"});
+        SendError(response,
+                  HttpError{503, "unavailable", "not ready: starting up or shutting down"});
       }));
   routes.Add("GET", "/metrics", RouteAccess::kApiToken,
              [ctx](const HttpRequest&, const PathParams&, HttpResponse& response) {
@@ -24,21 +25,20 @@ void AddOpsRoutes(ApiContext& context, ApiRoutes& routes) {
                response.set_content(ctx->runtime.metrics().Render(),
                                     std::string(kPrometheusContentType));
              });
-  routes.Add(
-      "GET", "/v1/outbox", RouteAccess::kApiToken,
-      [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
-        const SecretRedactor& redactor = ctx->runtime.redactor();
-        StatusOr<int> limit = LimitParam(request, 50, 1000);
-        if (!limit.ok()) return SendStatus(response, limit.status(), redactor);
-        StatusOr<std::vector<OutboxMessage>> messages =
-            ctx->runtime.Outbox(static_cast<size_t>(*limit));
-        if (!messages.ok()) return SendStatus(response, messages.status(), redactor);
-        Json list = Json::array();
-        for (const OutboxMessage& message : *messages) {
-          list.push_back(OutboxMessageToJson(message, redactor));
-        }
-        SendJson(response, 200, Json{{"messages", std::move(list)}});
-      });
+  routes.Add("GET", "/v1/outbox", RouteAccess::kApiToken,
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               const SecretRedactor& redactor = ctx->runtime.redactor();
+               StatusOr<int> limit = LimitParam(request, 50, 1000);
+               if (!limit.ok()) return SendStatus(response, limit.status(), redactor);
+               StatusOr<std::vector<OutboxMessage>> messages =
+                   ctx->runtime.Outbox(static_cast<size_t>(*limit));
+               if (!messages.ok()) return SendStatus(response, messages.status(), redactor);
+               Json list = Json::array();
+               for (const OutboxMessage& message : *messages) {
+                 list.push_back(OutboxMessageToJson(message, redactor));
+               }
+               SendJson(response, 200, Json{{"messages", std::move(list)}});
+             });
 }
 
 }  // namespace flowrun

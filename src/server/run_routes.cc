@@ -85,8 +85,9 @@ void RerunRun(ApiContext& context, const HttpRequest& request, const PathParams&
 void AddRunRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
   routes.Add("GET", "/v1/runs", RouteAccess::kApiToken,
-             [ctx](const HttpRequest& request, const PathParams&,
-                   HttpResponse& response) { ListRuns(*ctx, request, response); });
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               ListRuns(*ctx, request, response);
+             });
   routes.Add("GET", "/v1/runs/{id}", RouteAccess::kApiToken,
              [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                GetRun(*ctx, params, response);
@@ -96,8 +97,9 @@ void AddRunRoutes(ApiContext& context, ApiRoutes& routes) {
                CancelRun(*ctx, params, response);
              });
   routes.Add("POST", "/v1/runs/{id}/rerun", RouteAccess::kApiToken,
-             [ctx](const HttpRequest& request, const PathParams& params,
-                   HttpResponse& response) { RerunRun(*ctx, request, params, response); });
+             [ctx](const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+               RerunRun(*ctx, request, params, response);
+             });
 }
 
 }  // namespace flowrun

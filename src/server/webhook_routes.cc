@@ -62,8 +62,9 @@ void Receive(ApiContext& context, const HttpRequest& request, const PathParams& 
 void AddWebhookRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
   routes.Add("POST", "/webhooks/{name}", RouteAccess::kPublic,
-             [ctx](const HttpRequest& request, const PathParams& params,
-                   HttpResponse& response) { Receive(*ctx, request, params, response); });
+             [ctx](const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+               Receive(*ctx, request, params, response);
+             });
 }
 
 }  // namespace flowrun
