@@ -6,9 +6,13 @@
 #include "server/api_json.h"
 #include "server/event_intake.h"
 #include "server/event_payload.h"
+#include "server/handler_pool.h"
 
 namespace flowrun {
 namespace {
+
+// Ingest bodies up to this size are parsed on the I/O thread that read them.
+constexpr size_t kInlineParseBytes = 64 * 1024;
 
 // Parses and checks a request's events and hands them to the EventIntake; answers
 // {"ids": [...], "status": 200} after their commit. Runs on an I/O thread (ApiHandler::kAsync):
@@ -93,10 +97,20 @@ void GetEvent(ApiContext& context, const PathParams& params, HttpResponse& respo
 
 void AddEventRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
-  auto ingest = ApiHandler::MakeAsync(
-      [ctx](std::shared_ptr<const HttpRequest> request, PathParams, ApiHandler::Reply reply) {
-        Ingest(*ctx, *request, std::move(reply));
-      });
+  // Small bodies are parsed on the I/O thread; a large one (up to the route's body limit, 16 MiB
+  // by default) on the handler pool, so that parsing it cannot hold up other connections.
+  auto ingest = ApiHandler::MakeAsync([ctx](std::shared_ptr<const HttpRequest> request, PathParams,
+                                            ApiHandler::Reply reply) {
+    if (request->body.size() <= kInlineParseBytes) return Ingest(*ctx, *request, reply);
+    bool queued = ctx->pool->Post([ctx, request, reply] { Ingest(*ctx, *request, reply); });
+    if (!queued) {
+      HttpResponse response;
+      response.set_header("Retry-After", "1");
+      SendError(response,
+                HttpError::FromStatus(UnavailableError("the server is busy; try again shortly")));
+      reply(std::move(response));
+    }
+  });
   routes.Add("POST", "/e/{event_key}", RouteAccess::kEventKey, ingest);
   routes.Add("POST", "/v1/events", RouteAccess::kApiToken, ingest);
   routes.Add("GET", "/v1/events", RouteAccess::kApiToken,

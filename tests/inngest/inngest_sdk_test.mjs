@@ -126,5 +126,5 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log(`inngest sdk: ${passed} passed, ${failed} failed`);
+console.log(`inngest: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
