@@ -311,6 +311,7 @@ Percentiles Summarize(std::vector<double> ms, int failed) {
 
 struct Results {
   int idle_held = 0;
+  long idle_reopened = 0;
   long slowloris_reconnects = 0;
   Percentiles health;
   Percentiles ingest;
@@ -328,10 +329,23 @@ void UnderSiege(const Options& options, const Server& server, Results& results) 
   std::atomic<bool> stop{false};
   std::atomic<long> reconnects{0};
   const std::string opening = "GET /healthz HTTP/1.1\r\nHost: bench\r\nX-Slow: ";
+  std::atomic<long> idle_reopened{0};
   std::thread slowloris([&] {
     std::vector<int> fds(options.slowloris, -1);
     while (!stop.load()) {
       auto round = Clock::now();
+      // Idle connections that the server closed (header timeout, or evicted) are opened again,
+      // so that about `idle` stay open all along, as a real crowd of idle clients would.
+      std::vector<pollfd> polls(idle.size());
+      for (size_t i = 0; i < idle.size(); ++i) polls[i] = pollfd{idle[i], POLLIN, 0};
+      poll(polls.data(), polls.size(), 0);
+      for (size_t i = 0; i < idle.size() && !stop.load(); ++i) {
+        if (polls[i].revents == 0) continue;
+        close(idle[i]);
+        idle[i] = Connect(server.port, milliseconds(200), 10 + static_cast<int>(i) / 500);
+        idle_reopened.fetch_add(1);
+        if (idle[i] < 0) idle[i] = socket(AF_INET, SOCK_STREAM, 0);  // retried next round
+      }
       for (size_t i = 0; i < fds.size(); ++i) {
         int& fd = fds[i];
         if (fd >= 0 && send(fd, "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) continue;
@@ -382,6 +396,7 @@ void UnderSiege(const Options& options, const Server& server, Results& results) 
   stop.store(true);
   slowloris.join();
   results.slowloris_reconnects = reconnects.load();
+  results.idle_reopened = idle_reopened.load();
   for (int fd : idle) close(fd);
   results.health = Summarize(health, health_failed);
   results.ingest = Summarize(ingest, ingest_failed);
@@ -572,6 +587,8 @@ int main(int argc, char** argv) {
                             std::to_string(options.slowloris) + " slowloris clients";
   row(siege, "idle connections held open", "",
       [](const Results& r) { return std::to_string(r.idle_held); });
+  row(siege, "idle connections closed by the server (and reopened)", "",
+      [](const Results& r) { return std::to_string(r.idle_reopened); });
   row(siege, "GET /healthz p50 / p99, ms (" + std::to_string(options.probes) + " probes)",
       "p99 ≤ 20", [](const Results& r) { return Latency(r.health); });
   row(siege, "POST /e/{key} p50 / p99, ms", "p99 ≤ 50",

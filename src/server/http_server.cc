@@ -30,6 +30,9 @@ using tcp = net::ip::tcp;
 // client reads the answer before the connection is reset; and how much at most.
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr size_t kLingerBytes = 1 << 20;
+// How long a connection must have waited without a byte before a newcomer may evict it, so that
+// a client that has just connected is not evicted before its request arrives.
+constexpr auto kMinIdleBeforeEviction = std::chrono::seconds(1);
 
 std::string StatusLine(int status) {
   beast::string_view reason = http::obsolete_reason(static_cast<http::status>(status));
@@ -105,7 +108,21 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->WaitForRequest(std::chrono::steady_clock::now() + self->config().header_timeout);
+    });
+  }
+
+  // Claims this connection for eviction when it has no request under way (it waits for a first
+  // byte, or lingers); false when it has one, or was claimed already. Any thread.
+  bool ClaimForEviction(std::chrono::steady_clock::time_point now) {
+    if (now - std::chrono::steady_clock::time_point(
+                  std::chrono::steady_clock::duration(evictable_since_.load())) <
+        kMinIdleBeforeEviction) {
+      return false;
+    }
+    bool expected = true;
+    return evictable_.compare_exchange_strong(expected, false);
   }
 
   // Shutdown: closes the connection unless a request is being handled or answered (then it
@@ -121,23 +138,36 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   const ServerConfig& config() const { return state_->config; }
 
-  // Between requests on a kept-alive connection: wait up to idle_timeout for a first byte.
-  void WaitForRequest() {
+  // Waits for a request's first byte until `deadline` (the header timeout from the start for a
+  // first request, the idle timeout between requests), then reads its headers until
+  // `header_deadline` (header_timeout from the first byte when unset). Meanwhile the connection
+  // may be evicted to make room for a new one (Accept).
+  using TimePoint = std::chrono::steady_clock::time_point;
+  void WaitForRequest(TimePoint deadline, bool first = true) {
     if (state_->stopping.load()) return Close();
-    if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+    // A first request has one deadline for its first byte and its headers together.
+    std::optional<TimePoint> header_deadline;
+    if (first && request_count_ == 0) header_deadline = deadline;
+    if (buffer_.size() > 0) return ReadHeader(header_deadline);  // a pipelined request is here
     phase_ = Phase::kIdle;
-    stream_.expires_after(config().idle_timeout);
-    stream_.async_read_some(buffer_.prepare(1024),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->buffer_.commit(n);
-                              if (ec) return self->Close();
-                              self->ReadHeader();
-                            });
+    MarkEvictable();
+    stream_.expires_at(deadline);
+    stream_.async_read_some(buffer_.prepare(1024), [self = shared_from_this(), header_deadline](
+                                                       beast::error_code ec, size_t n) {
+      // Once a byte is in, the connection may no longer be evicted; if it was claimed in the
+      // meantime, its Close is on the way.
+      bool claimed = !self->evictable_.exchange(false);
+      self->buffer_.commit(n);
+      if (ec || claimed) return self->Close();
+      self->ReadHeader(header_deadline);
+    });
   }
 
-  void ReadHeader() {
+  void ReadHeader(std::optional<TimePoint> deadline) {
     phase_ = Phase::kHeader;
-    stream_.expires_after(config().header_timeout);
+    ++request_count_;
+    stream_.expires_at(
+        deadline.value_or(std::chrono::steady_clock::now() + config().header_timeout));
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
     parser_->body_limit(std::numeric_limits<uint64_t>::max());  // decided once the path is known
@@ -284,17 +314,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
         out->body().size() * 1000 /
         static_cast<uint64_t>(std::max<long long>(1, config().min_body_bytes_per_second)));
     stream_.expires_after(config().header_timeout + allowed);
-    http::async_write(stream_, *out,
-                      [self = shared_from_this(), out, keep](beast::error_code ec, size_t) {
-                        if (ec) return self->Close();
-                        if (!keep) return self->Linger();
-                        self->WaitForRequest();
-                      });
+    http::async_write(
+        stream_, *out, [self = shared_from_this(), out, keep](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          if (!keep) return self->Linger();
+          self->WaitForRequest(std::chrono::steady_clock::now() + self->config().idle_timeout,
+                               /*first=*/false);
+        });
   }
 
   // Half-closes, then reads and drops what the client still sends for a moment, then closes.
   void Linger() {
     phase_ = Phase::kLinger;
+    MarkEvictable();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     linger_deadline_ = std::chrono::steady_clock::now() + kLingerTime;
@@ -310,6 +342,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
                               if (ec || self->drained_ > kLingerBytes) return self->Close();
                               self->Drain();
                             });
+  }
+
+  void MarkEvictable() {
+    evictable_since_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    evictable_.store(true);
   }
 
   void Close() {
@@ -328,6 +365,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpRequest> request_;
   Phase phase_ = Phase::kIdle;
+  // Waiting for a first byte, or lingering: Accept may claim it to close it.
+  std::atomic<bool> evictable_{false};
+  std::atomic<std::chrono::steady_clock::rep> evictable_since_{0};
+  int request_count_ = 0;
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;
@@ -458,10 +499,24 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
         std::string ip = socket.remote_endpoint(ignored).address().to_string();
         socket.set_option(tcp::no_delay(true), ignored);
         std::string refusal;
+        std::shared_ptr<Session> evicted;
         {
           std::lock_guard lock(state->mu);
           int& from_ip = state->per_ip[ip];
-          if (state->open.load() >= state->config.max_connections) {
+          const auto now = std::chrono::steady_clock::now();
+          if (state->open.load() >= state->config.max_connections &&
+              from_ip < state->config.max_connections_per_ip) {
+            // Full: make room by closing a connection that has no request under way, so that
+            // idle clients cannot lock out working ones. Refuse only when there is none.
+            for (auto& [ptr, weak] : state->sessions) {
+              std::shared_ptr<Session> candidate = weak.lock();
+              if (candidate && candidate->ClaimForEviction(now)) {
+                evicted = std::move(candidate);
+                break;
+              }
+            }
+          }
+          if (state->open.load() >= state->config.max_connections && evicted == nullptr) {
             refusal = "too many connections; try again later";
           } else if (from_ip >= state->config.max_connections_per_ip) {
             refusal = "too many connections from " + ip + "; try again later";
@@ -471,6 +526,7 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
           }
           if (from_ip == 0) state->per_ip.erase(ip);
         }
+        if (evicted != nullptr) evicted->Stop(/*force=*/true);
         if (!refusal.empty()) {
           // Best effort, without waiting: the socket's send buffer takes a short answer.
           std::string bytes = state->RefusalBytes(503, refusal);

@@ -7,8 +7,12 @@
 //     start for the first request), and the next request within idle_timeout on a kept-alive
 //     connection; the body at min_body_bytes_per_second at least, after a grace of
 //     header_timeout; a response the client does not read is dropped on the same terms;
-//   - at most max_connections connections, and max_connections_per_ip from one address: more are
-//     answered 503 and closed as they are accepted;
+//   - at most max_connections connections, and max_connections_per_ip from one address. When all
+//     max_connections are open, a new connection takes the place of one that has no request
+//     under way (idle, or waiting for its first byte, for a second at least), which is closed;
+//     only when every
+//     connection is busy is the new one answered 503 and closed (so the count may pass the
+//     maximum by the few evicted connections still closing). Over the per-address limit, 503;
 //   - 431 for a request line plus headers over max_header_bytes; 400 for a malformed request, an
 //     HTTP/1.1 request without Host, or a NUL byte in a header; 413, decided from Content-Length
 //     before any `100 Continue` is sent and before the body is read, over the body limit that

@@ -414,6 +414,42 @@ TEST(HttpFrontTest, ConnectionsOverThePerAddressLimitAreRefusedWith503) {
   EXPECT_TRUE(served);
 }
 
+TEST(HttpFrontTest, AtTheConnectionLimitIdleConnectionsMakeRoomAndBusyOnesDoNot) {
+  ApiTestServerOptions options;
+  options.server.max_connections = 5;
+  ApiTestServer server(options);
+  ASSERT_TRUE(server.ok());
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 5; ++i) idle.push_back(std::make_unique<RawClient>(server.port()));
+  // A connection may be evicted once it has waited a second without sending anything.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  RawClient newcomer(server.port());
+  newcomer.Send(Get("/healthz"));
+  EXPECT_THAT(newcomer.ReadResponse(), StartsWith("HTTP/1.1 200"));
+  int evicted = 0;
+  for (auto& client : idle) evicted += client->WaitClosed(std::chrono::milliseconds(200));
+  EXPECT_EQ(evicted, 1);
+  // The newcomer, kept alive, is idle too once it has waited a second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+
+  // Now every connection has a request under way: a newcomer is refused.
+  std::vector<std::unique_ptr<RawClient>> busy;
+  for (int i = 0; i < 5; ++i) {
+    busy.push_back(std::make_unique<RawClient>(server.port()));
+    busy.back()->Send("GET /healthz HTTP/1.1\r\nHo");
+  }
+  // The idle ones were evicted for these; wait until the server has closed them.
+  for (auto& client : idle) client->WaitClosed(std::chrono::seconds(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  RawClient refused(server.port());
+  EXPECT_TRUE(refused.WaitClosed());
+  EXPECT_THAT(refused.pending(), StartsWith("HTTP/1.1 503"));
+  for (auto& client : busy) {
+    client->Send("st: x\r\n\r\n");
+    EXPECT_THAT(client->ReadResponse(), StartsWith("HTTP/1.1 200"));
+  }
+}
+
 TEST(HttpFrontTest, StopClosesAThousandOpenConnectionsPromptly) {
   ApiTestServer server;
   ASSERT_TRUE(server.ok());
