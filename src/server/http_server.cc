@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <deque>
 #include <limits>
 #include <optional>
 
@@ -84,7 +85,11 @@ struct HttpServer::State {
   std::condition_variable drained;
   std::unordered_map<std::string, int> per_ip;                    // GUARDED_BY(mu)
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
-  bool accept_error_logged = false;                               // on the acceptor's strand
+  // Connections that became idle, oldest first, with the time they did (entries go stale when a
+  // connection gets a request; Accept skips those, and MarkEvictable compacts the queue).
+  std::deque<std::pair<std::weak_ptr<Session>, std::chrono::steady_clock::rep>>
+      idle_queue;                    // GUARDED_BY(mu)
+  bool accept_error_logged = false;  // on the acceptor's strand
 
   net::io_context ioc;
   tcp::acceptor acceptor;
@@ -345,10 +350,30 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   void MarkEvictable() {
-    evictable_since_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    const auto since = std::chrono::steady_clock::now().time_since_epoch().count();
+    evictable_since_.store(since);
     evictable_.store(true);
+    std::vector<std::shared_ptr<Session>> released;  // freed after the lock: see ~Session
+    std::lock_guard lock(state_->mu);
+    auto& queue = state_->idle_queue;
+    queue.emplace_back(weak_from_this(), since);
+    if (queue.size() > 2 * state_->sessions.size() + 64) {
+      std::erase_if(queue, [&released](const auto& entry) {
+        std::shared_ptr<Session> session = entry.first.lock();
+        bool stale = session == nullptr || !session->IdleSince(entry.second);
+        if (session != nullptr) released.push_back(std::move(session));
+        return stale;
+      });
+    }
   }
 
+ public:
+  // Whether the connection is still idle since `since` (its entry in the idle queue is current).
+  bool IdleSince(std::chrono::steady_clock::rep since) const {
+    return evictable_.load() && evictable_since_.load() == since;
+  }
+
+ private:
   void Close() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
@@ -500,6 +525,8 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
         socket.set_option(tcp::no_delay(true), ignored);
         std::string refusal;
         std::shared_ptr<Session> evicted;
+        // Sessions looked at under the lock are released after it: a session's destructor takes it.
+        std::vector<std::shared_ptr<Session>> released;
         {
           std::lock_guard lock(state->mu);
           int& from_ip = state->per_ip[ip];
@@ -508,9 +535,23 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
               from_ip < state->config.max_connections_per_ip) {
             // Full: make room by closing a connection that has no request under way, so that
             // idle clients cannot lock out working ones. Refuse only when there is none.
-            for (auto& [ptr, weak] : state->sessions) {
+            // The oldest idle connection first; stale entries are dropped on the way.
+            auto& queue = state->idle_queue;
+            while (!queue.empty()) {
+              auto [weak, since] = queue.front();
               std::shared_ptr<Session> candidate = weak.lock();
-              if (candidate && candidate->ClaimForEviction(now)) {
+              if (candidate != nullptr) released.push_back(candidate);  // freed after unlock
+              if (candidate == nullptr || !candidate->IdleSince(since)) {
+                queue.pop_front();  // closed, or busy since
+                continue;
+              }
+              if (now - std::chrono::steady_clock::time_point(
+                            std::chrono::steady_clock::duration(since)) <
+                  kMinIdleBeforeEviction) {
+                break;  // idle for less than a second, as is every entry after it
+              }
+              queue.pop_front();
+              if (candidate->ClaimForEviction(now)) {
                 evicted = std::move(candidate);
                 break;
               }
