@@ -62,6 +62,23 @@ std::optional<std::string> PercentDecode(std::string_view text) {
   return out;
 }
 
+std::string DecodePath(std::string_view path) {
+  std::string out;
+  out.reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 2 < path.size()) {
+      std::optional<std::string> byte = PercentDecode(path.substr(i, 3));
+      if (byte.has_value()) {
+        out += *byte;
+        i += 2;
+        continue;
+      }
+    }
+    out += path[i];
+  }
+  return out;
+}
+
 QueryParams ParseQuery(std::string_view query) {
   QueryParams params;
   while (!query.empty()) {

@@ -24,7 +24,7 @@ using QueryParams = std::multimap<std::string, std::string, std::less<>>;
 struct HttpRequest {
   std::string method;  // "GET", "POST", … ("HEAD" reaches handlers as itself)
   std::string target;  // as sent: path and query
-  std::string path;    // the target up to '?', as sent (not percent-decoded)
+  std::string path;    // the target up to '?', percent-decoded ("/v1/flows/team%2Fa": "team/a")
   HttpHeaders headers;
   QueryParams params;  // the query, percent-decoded ('+' is a space)
   std::string body;
@@ -53,6 +53,9 @@ struct HttpResponse {
 // Decodes %XX escapes and '+' (a space) in a query part or cookie value; nullopt for a malformed
 // escape.
 std::optional<std::string> PercentDecode(std::string_view text);
+
+// Decodes the %XX escapes of a request path ('+' stays itself); a malformed escape stays as sent.
+std::string DecodePath(std::string_view path);
 
 // Splits a query string ("a=1&b=x%20y") into percent-decoded parameters. A malformed escape
 // leaves that name or value as sent.

@@ -198,7 +198,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     request.method = std::string(header.method_string());
     request.target = std::string(header.target());
     size_t query = request.target.find('?');
-    request.path = request.target.substr(0, query);
+    request.path = DecodePath(std::string_view(request.target).substr(0, query));
     if (query != std::string::npos) request.params = ParseQuery(request.target.substr(query + 1));
     request.remote_ip = ip_;
     for (const auto& field : header) {
