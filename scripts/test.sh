@@ -25,6 +25,14 @@ FLOWRUN_BIN="$BUILD_DIR/flowrun" DASHBOARD_NODE_MODULES="$BUILD_DIR/dashboard-no
   DASHBOARD_SCREENSHOT="$BUILD_DIR/dashboard-screenshot.png" \
   timeout 120 node tests/dashboard/dashboard_test.mjs
 
+echo "== the inngest npm SDK (inngest.send) against flowrun serve"
+command -v npm >/dev/null || install_missing_packages nodejs npm
+mkdir -p "$BUILD_DIR/inngest-node"
+cp tests/inngest/package.json tests/inngest/package-lock.json "$BUILD_DIR/inngest-node/"
+(cd "$BUILD_DIR/inngest-node" && npm ci --silent --no-audit --no-fund >/dev/null)
+FLOWRUN_BIN="$BUILD_DIR/flowrun" INNGEST_NODE_MODULES="$BUILD_DIR/inngest-node/node_modules" \
+  timeout 120 node tests/inngest/inngest_sdk_test.mjs
+
 echo "== end-to-end tests: flowrun serve against fake APIs, aiosmtpd and SQLite, plus the crash test"
 install_missing_packages python3 python3-aiosmtpd
 FLOWRUN_BIN="$BUILD_DIR/flowrun" timeout 600 /usr/bin/python3 tests/e2e/run_all.py

@@ -20,6 +20,10 @@ std::string ApiResponse::ErrorMessage() const {
     std::string code = error.value("code", "");
     if (!message.empty()) return message + (code.empty() ? "" : " (" + code + ")");
   }
+  // Inngest's shape, which /e/{event_key} answers: {"error": "<message>", "status": 400}.
+  if (body.is_object() && body.contains("error") && body["error"].is_string()) {
+    return body["error"].get<std::string>() + " (HTTP " + std::to_string(status) + ")";
+  }
   return "HTTP " + std::to_string(status);
 }
 

@@ -82,6 +82,7 @@ class ConfigReader {
     }
     if (doc.contains("smtp")) config.smtp = ReadSmtp(doc["smtp"]);
     if (doc.contains("http")) config.http = ReadHttp(doc["http"]);
+    if (doc.contains("server")) config.server = ReadServer(doc["server"]);
     if (doc.contains("event_keys")) config.event_keys = doc["event_keys"];
     if (doc.contains("api_tokens")) config.api_tokens = doc["api_tokens"];
     if (doc.contains("webhooks")) {
@@ -104,6 +105,32 @@ class ConfigReader {
   }
 
  private:
+  ServerConfig ReadServer(const Json& server) {
+    ServerConfig out;
+    if (server.contains("header_timeout")) {
+      out.header_timeout = ReadDuration("/server/header_timeout", server["header_timeout"]);
+    }
+    if (server.contains("idle_timeout")) {
+      out.idle_timeout = ReadDuration("/server/idle_timeout", server["idle_timeout"]);
+    }
+    auto read = [&server](const char* key, auto& field) {
+      if (server.contains(key)) field = server[key];
+    };
+    read("min_body_bytes_per_second", out.min_body_bytes_per_second);
+    read("max_connections", out.max_connections);
+    read("max_connections_per_ip", out.max_connections_per_ip);
+    read("max_header_bytes", out.max_header_bytes);
+    read("io_threads", out.io_threads);
+    read("handler_threads", out.handler_threads);
+    if (server.contains("max_body_bytes")) {
+      const Json& limits = server["max_body_bytes"];
+      if (limits.contains("events")) out.max_events_body_bytes = limits["events"];
+      if (limits.contains("webhooks")) out.max_webhooks_body_bytes = limits["webhooks"];
+      if (limits.contains("api")) out.max_api_body_bytes = limits["api"];
+    }
+    return out;
+  }
+
   void Error(const std::string& pointer, std::string message, std::string hint = "") {
     Diagnostic d;
     d.path = loaded_.source.path();

@@ -48,6 +48,29 @@ struct HttpConfig {
   int max_connections_per_host = 256;  // Default: 256
 };
 
+// The HTTP front's limits (`server:` in flowrun.yaml; docs/api.md, "Limits and timeouts").
+struct ServerConfig {
+  // A request's line and headers must arrive within this, counted from its first byte (from the
+  // connection's start for a first request). Default: 10s
+  Duration header_timeout = std::chrono::seconds(10);
+  // How long a keep-alive connection may wait for its next request. Default: 60s
+  Duration idle_timeout = std::chrono::seconds(60);
+  // A body must arrive at least this fast, after a grace of header_timeout. Default: 1024 B/s
+  long long min_body_bytes_per_second = 1024;
+  int max_connections = 10000;         // open at once; more are closed at accept. Default: 10000
+  int max_connections_per_ip = 1000;   // open at once from one client address. Default: 1000
+  long long max_header_bytes = 16384;  // request line plus headers; more gets 431. Default: 16 KiB
+  // Body limits by route group; a Content-Length over the limit gets 413 before the body is read.
+  // 0: the default. events (POST /e/{event_key}, POST /v1/events) and webhooks
+  // (POST /webhooks/{name}): 16 x max_event_bytes, from 1 MiB to 256 MiB; api (every other
+  // route): 1 MiB.
+  long long max_events_body_bytes = 0;
+  long long max_webhooks_body_bytes = 0;
+  long long max_api_body_bytes = 0;
+  int io_threads = 0;       // threads serving connections. Default (0): one per CPU core
+  int handler_threads = 0;  // threads running handlers that query or write the store. Default: 4
+};
+
 // Where `secrets.<NAME>` values come from. Both sources may be used; the file wins on a clash.
 struct SecretsConfig {
   std::vector<std::string> env_names;  // environment variables exposed under their own names
@@ -84,6 +107,7 @@ struct Config {
   std::map<std::string, std::string> databases;
   std::optional<SmtpConfig> smtp;  // absent: email goes to the outbox
   HttpConfig http;
+  ServerConfig server;
   std::vector<std::string> event_keys;
   std::vector<std::string> api_tokens;
   std::map<std::string, WebhookConfig> webhooks;

@@ -14,31 +14,24 @@ std::string LowerMediaType(std::string_view content_type) {
   return type;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
-void SendJson(httplib::Response& response, int status, const Json& body) {
+void SendJson(HttpResponse& response, int status, const Json& body) {
   response.status = status;
   response.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace),
                        "application/json");
 }
 
-void SendError(httplib::Response& response, const HttpError& error) {
+void SendError(HttpResponse& response, const HttpError& error) {
   response.status = error.status;
   response.set_content(error.Body(), "application/json");
 }
 
-void SendStatus(httplib::Response& response, const Status& status, const SecretRedactor& redactor) {
+void SendStatus(HttpResponse& response, const Status& status, const SecretRedactor& redactor) {
   SendError(response, HttpError::FromStatus(redactor.RedactStatus(status)));
 }
 
-std::optional<HttpError> JsonContentTypeError(const httplib::Request& request) {
+std::optional<HttpError> JsonContentTypeError(const HttpRequest& request) {
   if (!request.has_header("Content-Type")) return std::nullopt;
   std::string type = LowerMediaType(request.get_header_value("Content-Type"));
   if (type.empty() || type == "application/json" || type == "text/plain" ||
@@ -49,7 +42,7 @@ std::optional<HttpError> JsonContentTypeError(const httplib::Request& request) {
                                          "\" is not accepted; send application/json");
 }
 
-StatusOr<int> LimitParam(const httplib::Request& request, int fallback, int max) {
+StatusOr<int> LimitParam(const HttpRequest& request, int fallback, int max) {
   if (!request.has_param("limit")) return fallback;
   std::string text = request.get_param_value("limit");
   int value = 0;
@@ -60,7 +53,7 @@ StatusOr<int> LimitParam(const httplib::Request& request, int fallback, int max)
   return value;
 }
 
-std::optional<std::string> PresentedToken(const httplib::Request& request) {
+std::optional<std::string> PresentedToken(const HttpRequest& request) {
   if (request.has_header("Authorization")) return request.get_header_value("Authorization");
   size_t cookies = request.get_header_value_count("Cookie");
   for (size_t i = 0; i < cookies; ++i) {
@@ -78,26 +71,6 @@ std::optional<std::string> PresentedToken(const httplib::Request& request) {
     }
   }
   return std::nullopt;
-}
-
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      int high = HexValue(text[i + 1]);
-      int low = HexValue(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 }  // namespace flowrun

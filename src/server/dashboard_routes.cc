@@ -21,7 +21,7 @@ constexpr std::string_view kLoginPage = R"html(<!doctype html>
 </body></html>
 )html";
 
-void ServeAsset(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
+void ServeAsset(ApiContext& context, const HttpRequest& request, HttpResponse& response) {
   std::optional<DashboardAsset> asset = context.dashboard.Find(request.path);
   if (!asset.has_value()) {
     std::string message = request.path.starts_with("/assets/")
@@ -48,7 +48,7 @@ std::optional<std::string> FormField(std::string_view body, std::string_view nam
   return std::nullopt;
 }
 
-void Login(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
+void Login(ApiContext& context, const HttpRequest& request, HttpResponse& response) {
   std::optional<std::string> token = FormField(request.body, "token");
   if (!token.has_value() || !context.api_auth.Matches(*token)) {
     SetSecurityHeaders(response);
@@ -66,16 +66,18 @@ void Login(ApiContext& context, const httplib::Request& request, httplib::Respon
 
 void AddDashboardRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
-  auto serve = [ctx](const httplib::Request& request, const PathParams&,
-                     httplib::Response& response) { ServeAsset(*ctx, request, response); };
+  auto serve = [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+    ServeAsset(*ctx, request, response);
+  };
   routes.Add("GET", "/", RouteAccess::kApiToken, serve);
   routes.Add("GET", "/index.html", RouteAccess::kApiToken, serve);
   routes.Add("GET", "/assets/{path*}", RouteAccess::kApiToken, serve);
   routes.Add("POST", "/login", RouteAccess::kPublic,
-             [ctx](const httplib::Request& request, const PathParams&,
-                   httplib::Response& response) { Login(*ctx, request, response); });
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               Login(*ctx, request, response);
+             });
   routes.Add("POST", "/logout", RouteAccess::kPublic,
-             [](const httplib::Request&, const PathParams&, httplib::Response& response) {
+             [](const HttpRequest&, const PathParams&, HttpResponse& response) {
                response.set_header("Set-Cookie", std::string(kTokenCookie) +
                                                      "=; Path=/; HttpOnly; SameSite=Strict; "
                                                      "Max-Age=0");
@@ -84,7 +86,7 @@ void AddDashboardRoutes(ApiContext& context, ApiRoutes& routes) {
              });
 }
 
-void SetSecurityHeaders(httplib::Response& response) {
+void SetSecurityHeaders(HttpResponse& response) {
   response.set_header("Content-Security-Policy", std::string(kDashboardCsp));
   response.set_header("X-Content-Type-Options", "nosniff");
   response.set_header("Referrer-Policy", "no-referrer");

@@ -95,11 +95,23 @@ Status CheckEvent(const Json& event, size_t index, long long max_event_bytes) {
   auto ts = event.find("ts");
   if (ts != event.end() && !ts->is_null()) {
     if (ts->is_string()) {
-      if (!ParseTimestamp(ts->get_ref<const std::string&>()).ok()) {
+      StatusOr<TimePoint> parsed = ParseTimestamp(ts->get_ref<const std::string&>());
+      if (!parsed.ok()) {
         return InvalidArgumentError(where + ": `ts` must be Unix milliseconds or an RFC 3339 time");
+      }
+      if (ToUnixMillis(*parsed) < 0 || ToUnixMillis(*parsed) > kMaxEventTsMillis) {
+        return InvalidArgumentError(where + ": `ts` must lie between 1970 and the year 9999");
       }
     } else if (!ts->is_number()) {
       return InvalidArgumentError(where + ": `ts` must be Unix milliseconds or an RFC 3339 time");
+    } else {
+      // Compared as a double first: 1e308 or -1 must not reach an integer conversion.
+      const double millis = ts->get<double>();
+      if (!(millis >= 0) || millis > static_cast<double>(kMaxEventTsMillis)) {
+        return InvalidArgumentError(where + ": `ts` must be Unix milliseconds from 0 to " +
+                                    std::to_string(kMaxEventTsMillis) +
+                                    " (the end of the year 9999), got " + ts->dump());
+      }
     }
   }
   // Serialized size; invalid UTF-8 cannot come out of the parser, but replace it anyway so the

@@ -4,7 +4,8 @@
 //   {"name": "shop/order.paid", "data": {…}, "id": "client-id", "ts": 1700000000000}
 //
 // with a non-empty string `name`, an optional object `data`, an optional string `id` (used to
-// deduplicate for 24 h) and an optional `ts` (Unix milliseconds or an RFC 3339 string).
+// deduplicate for 24 h) and an optional `ts` (Unix milliseconds or an RFC 3339 string, from 1970
+// to the end of the year 9999).
 //
 // Limits, checked before anything is stored:
 //   - the JSON must nest no deeper than kMaxJsonDepth (deeper documents are refused unparsed, so
@@ -28,6 +29,9 @@ namespace flowrun {
 
 inline constexpr size_t kMaxEventsPerRequest = 5000;
 inline constexpr int kMaxJsonDepth = 128;
+// The latest `ts` accepted: 9999-12-31T23:59:59.999Z in Unix milliseconds. `ts` may not be
+// negative either.
+inline constexpr long long kMaxEventTsMillis = 253402300799999;
 
 // The largest request body accepted by the ingest and webhook routes: 16 events' worth, at least
 // 1 MiB and at most 256 MiB. With the default 1 MiB per event, 16 MiB.

@@ -4,26 +4,47 @@
 
 #include "server/api_handlers.h"
 #include "server/api_json.h"
+#include "server/event_intake.h"
 #include "server/event_payload.h"
+#include "server/handler_pool.h"
 
 namespace flowrun {
 namespace {
 
-// Parses, checks and ingests a request's events; answers {"ids": [...], "status": 200} after the
-// commit.
-void Ingest(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
-  if (auto error = JsonContentTypeError(request)) return SendError(response, *error);
+// Ingest bodies up to this size are parsed on the I/O thread that read them.
+constexpr size_t kInlineParseBytes = 64 * 1024;
+
+// Parses and checks a request's events and hands them to the EventIntake; answers
+// {"ids": [...], "status": 200} after their commit. Runs on an I/O thread (ApiHandler::kAsync):
+// the parse is bounded by the route's body limit, and the commit happens elsewhere.
+void Ingest(ApiContext& context, const HttpRequest& request, ApiHandler::Reply reply) {
+  HttpResponse response;
+  if (auto error = JsonContentTypeError(request)) {
+    SendError(response, *error);
+    return reply(std::move(response));
+  }
   StatusOr<std::vector<Json>> events =
       ParseEventPayload(request.body, context.config.max_event_bytes);
-  if (!events.ok()) return SendStatus(response, events.status(), context.runtime.redactor());
-  StatusOr<std::vector<IngestedEvent>> ingested = context.runtime.IngestEvents(*events);
-  if (!ingested.ok()) return SendStatus(response, ingested.status(), context.runtime.redactor());
-  Json ids = Json::array();
-  for (const IngestedEvent& event : *ingested) ids.push_back(event.id);
-  SendJson(response, 200, Json{{"ids", std::move(ids)}, {"status", 200}});
+  if (!events.ok()) {
+    SendStatus(response, events.status(), context.runtime.redactor());
+    return reply(std::move(response));
+  }
+  context.intake->Submit(
+      std::move(events).value(),
+      [&context, reply = std::move(reply)](StatusOr<std::vector<IngestedEvent>> ingested) {
+        HttpResponse response;
+        if (!ingested.ok()) {
+          SendStatus(response, ingested.status(), context.runtime.redactor());
+          return reply(std::move(response));
+        }
+        Json ids = Json::array();
+        for (const IngestedEvent& event : *ingested) ids.push_back(event.id);
+        SendJson(response, 200, Json{{"ids", std::move(ids)}, {"status", 200}});
+        reply(std::move(response));
+      });
 }
 
-void ListEvents(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
+void ListEvents(ApiContext& context, const HttpRequest& request, HttpResponse& response) {
   StatusOr<int> limit = LimitParam(request, 100, 1000);
   if (!limit.ok()) return SendStatus(response, limit.status(), context.runtime.redactor());
   store::EventFilter filter;
@@ -62,7 +83,7 @@ void ListEvents(ApiContext& context, const httplib::Request& request, httplib::R
   SendJson(response, 200, Json{{"events", std::move(list)}, {"next_cursor", next}});
 }
 
-void GetEvent(ApiContext& context, const PathParams& params, httplib::Response& response) {
+void GetEvent(ApiContext& context, const PathParams& params, HttpResponse& response) {
   const std::string& id = params.find("id")->second;
   StatusOr<std::optional<store::EventRecord>> event = context.runtime.GetEvent(id);
   if (!event.ok()) return SendStatus(response, event.status(), context.runtime.redactor());
@@ -76,17 +97,28 @@ void GetEvent(ApiContext& context, const PathParams& params, httplib::Response& 
 
 void AddEventRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
-  routes.Add("POST", "/e/{event_key}", RouteAccess::kEventKey,
-             [ctx](const httplib::Request& request, const PathParams&,
-                   httplib::Response& response) { Ingest(*ctx, request, response); });
-  routes.Add("POST", "/v1/events", RouteAccess::kApiToken,
-             [ctx](const httplib::Request& request, const PathParams&,
-                   httplib::Response& response) { Ingest(*ctx, request, response); });
+  // Small bodies are parsed on the I/O thread; a large one (up to the route's body limit, 16 MiB
+  // by default) on the handler pool, so that parsing it cannot hold up other connections.
+  auto ingest = ApiHandler::MakeAsync([ctx](std::shared_ptr<const HttpRequest> request, PathParams,
+                                            ApiHandler::Reply reply) {
+    if (request->body.size() <= kInlineParseBytes) return Ingest(*ctx, *request, reply);
+    bool queued = ctx->pool->Post([ctx, request, reply] { Ingest(*ctx, *request, reply); });
+    if (!queued) {
+      HttpResponse response;
+      response.set_header("Retry-After", "1");
+      SendError(response,
+                HttpError::FromStatus(UnavailableError("the server is busy; try again shortly")));
+      reply(std::move(response));
+    }
+  });
+  routes.Add("POST", "/e/{event_key}", RouteAccess::kEventKey, ingest);
+  routes.Add("POST", "/v1/events", RouteAccess::kApiToken, ingest);
   routes.Add("GET", "/v1/events", RouteAccess::kApiToken,
-             [ctx](const httplib::Request& request, const PathParams&,
-                   httplib::Response& response) { ListEvents(*ctx, request, response); });
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               ListEvents(*ctx, request, response);
+             });
   routes.Add("GET", "/v1/events/{id}", RouteAccess::kApiToken,
-             [ctx](const httplib::Request&, const PathParams& params, httplib::Response& response) {
+             [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                GetEvent(*ctx, params, response);
              });
 }

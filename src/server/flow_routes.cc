@@ -7,7 +7,7 @@
 namespace flowrun {
 namespace {
 
-void ListFlows(ApiContext& context, httplib::Response& response) {
+void ListFlows(ApiContext& context, HttpResponse& response) {
   FlowRegistryStatus status = context.runtime.Flows();
   Json flows = Json::array();
   for (const FlowStatus& flow : status.flows) flows.push_back(FlowSummaryToJson(flow));
@@ -28,7 +28,7 @@ void ListFlows(ApiContext& context, httplib::Response& response) {
                 {"loaded_at", FormatTimestamp(status.loaded_at)}});
 }
 
-void GetFlow(ApiContext& context, const PathParams& params, httplib::Response& response) {
+void GetFlow(ApiContext& context, const PathParams& params, HttpResponse& response) {
   const std::string& id = params.find("id")->second;
   FlowRegistryStatus status = context.runtime.Flows();
   for (const FlowStatus& flow : status.flows) {
@@ -42,8 +42,8 @@ void GetFlow(ApiContext& context, const PathParams& params, httplib::Response& r
   SendError(response, HttpError::FromStatus(NotFoundError("no flow \"" + id + "\"")));
 }
 
-void InvokeFlow(ApiContext& context, const httplib::Request& request, const PathParams& params,
-                httplib::Response& response) {
+void InvokeFlow(ApiContext& context, const HttpRequest& request, const PathParams& params,
+                HttpResponse& response) {
   const SecretRedactor& redactor = context.runtime.redactor();
   const std::string& id = params.find("id")->second;
   Json data = Json::object();
@@ -80,14 +80,15 @@ void InvokeFlow(ApiContext& context, const httplib::Request& request, const Path
 void AddFlowRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
   routes.Add("GET", "/v1/flows", RouteAccess::kApiToken,
-             [ctx](const httplib::Request&, const PathParams&, httplib::Response& response) {
+             [ctx](const HttpRequest&, const PathParams&, HttpResponse& response) {
                ListFlows(*ctx, response);
              });
   routes.Add("POST", "/v1/flows/{id*}/invoke", RouteAccess::kApiToken,
-             [ctx](const httplib::Request& request, const PathParams& params,
-                   httplib::Response& response) { InvokeFlow(*ctx, request, params, response); });
+             [ctx](const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+               InvokeFlow(*ctx, request, params, response);
+             });
   routes.Add("GET", "/v1/flows/{id*}", RouteAccess::kApiToken,
-             [ctx](const httplib::Request&, const PathParams& params, httplib::Response& response) {
+             [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                GetFlow(*ctx, params, response);
              });
 }

@@ -1,16 +1,16 @@
 #include "server/http_api.h"
 
-#include <sys/socket.h>
-
-#include <atomic>
 #include <charconv>
 #include <exception>
 #include <memory>
+#include <optional>
 
-#include "actions/cpp_httplib.h"
 #include "common/log.h"
 #include "server/api_handlers.h"
+#include "server/event_intake.h"
 #include "server/event_payload.h"
+#include "server/handler_pool.h"
+#include "server/http_server.h"
 
 namespace flowrun {
 
@@ -54,6 +54,33 @@ bool IsLoopbackHost(std::string_view host) {
   return host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string::npos;
 }
 
+namespace {
+
+// Route groups and their body limits (ServerConfig::max_*_body_bytes).
+constexpr long long kDefaultApiBodyBytes = 1LL << 20;
+constexpr int kDefaultHandlerThreads = 4;
+// Tasks that may wait for a handler thread before the pool answers 503.
+constexpr size_t kMaxQueuedHandlers = 4096;
+// Intake threads, and how many events one of them stores in one commit at most.
+constexpr int kIntakeThreads = 2;
+constexpr size_t kMaxGroupEvents = 10000;
+
+bool IsInngestPath(std::string_view path) { return path.starts_with("/e/"); }
+
+// The methods to list in Allow for a path whose routes have `methods`.
+std::string AllowHeader(const std::vector<std::string>& methods) {
+  std::string allow;
+  bool get = false;
+  for (const std::string& method : methods) {
+    allow += (allow.empty() ? "" : ", ") + method;
+    get |= method == "GET";
+  }
+  if (get) allow += ", HEAD";
+  return allow + (allow.empty() ? "" : ", ") + "OPTIONS";
+}
+
+}  // namespace
+
 class HttpApi::Impl {
  public:
   Impl(Runtime& runtime, const Config& config, HttpApiOptions options)
@@ -61,6 +88,8 @@ class HttpApi::Impl {
         options_(std::move(options)),
         context_(runtime, config_, options_.clock ? *options_.clock : system_clock_,
                  options_.dashboard_files) {}
+
+  ~Impl() { Stop(); }
 
   Status Initialize() {
     for (const auto& [name, webhook] : config_.webhooks) {
@@ -75,140 +104,184 @@ class HttpApi::Impl {
     AddWebhookRoutes(context_, routes_);
     AddOpsRoutes(context_, routes_);
     AddDashboardRoutes(context_, routes_);
-    ConfigureServer();
+
+    const ServerConfig& limits = config_.server;
+    const long long events_default = MaxBodyBytes(config_.max_event_bytes);
+    events_body_ = limits.max_events_body_bytes > 0 ? limits.max_events_body_bytes : events_default;
+    webhooks_body_ =
+        limits.max_webhooks_body_bytes > 0 ? limits.max_webhooks_body_bytes : events_default;
+    api_body_ = limits.max_api_body_bytes > 0 ? limits.max_api_body_bytes : kDefaultApiBodyBytes;
+    int handler_threads =
+        limits.handler_threads > 0 ? limits.handler_threads : kDefaultHandlerThreads;
+    pool_ = std::make_unique<HandlerPool>(handler_threads, kMaxQueuedHandlers);
+    intake_ = std::make_unique<EventIntake>(context_.runtime, kIntakeThreads, kMaxGroupEvents);
+    context_.pool = pool_.get();
+    context_.intake = intake_.get();
+    server_ = std::make_unique<HttpServer>(
+        limits,
+        [this](std::shared_ptr<HttpRequest> request, HttpServer::Respond respond) {
+          Handle(std::move(request), std::move(respond));
+        },
+        [this](std::string_view method, std::string_view path) { return BodyLimit(path); },
+        [this](const HttpRequest& request, int status, std::string message) {
+          HttpResponse response;
+          SendError(response, HttpError{status, HttpErrorCode(status), std::move(message)});
+          Finish(request, "unmatched", response);
+          return response;
+        });
     return OkStatus();
   }
 
-  httplib::Server& server() { return server_; }
+  HttpServer& server() { return *server_; }
+
+  void Stop() {
+    if (server_ == nullptr || stopped_) return;
+    stopped_ = true;
+    server_->Shutdown(options_.stop_grace);
+    intake_->Stop();
+    pool_->Stop();
+    server_->Join();
+  }
 
  private:
-  void ConfigureServer() {
-    int threads = options_.threads;
-    if (threads <= 0) {
-      threads = std::max(8, 4 * static_cast<int>(std::thread::hardware_concurrency()));
-    }
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    long long max_body = options_.max_body_bytes > 0 ? options_.max_body_bytes
-                                                     : MaxBodyBytes(config_.max_event_bytes);
-    max_body_ = max_body;
-    server_.set_payload_max_length(static_cast<size_t>(max_body));
-    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.read_timeout);
-    server_.set_read_timeout(std::max<time_t>(1, seconds.count()), 0);
-    server_.set_keep_alive_max_count(1000);
-    server_.set_tcp_nodelay(true);
-    // httplib's default also sets SO_REUSEPORT, which would let a second service bind the same
-    // port and silently share its traffic; SO_REUSEADDR alone allows a quick restart.
-    server_.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    });
-
-    auto dispatch = [this](const httplib::Request& request, httplib::Response& response) {
-      Dispatch(request, response);
-    };
-    server_.Get(".*", dispatch);
-    server_.Post(".*", dispatch);
-    server_.Put(".*", dispatch);
-    server_.Patch(".*", dispatch);
-    server_.Delete(".*", dispatch);
-    server_.Options(".*", dispatch);
-
-    server_.set_error_handler(httplib::Server::HandlerWithResponse(
-        [this](const httplib::Request& request, httplib::Response& response) {
-          if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-          FillEmptyError(request, response);
-          return httplib::Server::HandlerResponse::Handled;
-        }));
-    server_.set_exception_handler([](const httplib::Request& request, httplib::Response& response,
-                                     std::exception_ptr exception) {
-      std::string what = "unknown exception";
-      try {
-        if (exception) std::rethrow_exception(exception);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
-      LogError("http handler failed",
-               {{"method", request.method}, {"path", request.path}, {"error", what}});
-      SendError(response, HttpError{500, "internal", "internal error"});
-    });
-    server_.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
-      Record(request, response);
-    });
+  long long BodyLimit(std::string_view path) const {
+    if (IsInngestPath(path) || path == "/v1/events") return events_body_;
+    if (path.starts_with("/webhooks/")) return webhooks_body_;
+    return api_body_;
   }
 
-  void Dispatch(const httplib::Request& request, httplib::Response& response) {
-    ApiRoutes::Match match = routes_.Find(request.method, request.path);
+  // Routes the request and runs its handler where its mode says; answers through `respond`.
+  void Handle(std::shared_ptr<HttpRequest> request, HttpServer::Respond respond) {
+    ApiRoutes::Match match = routes_.Find(request->method, request->path);
+    auto answer = [this, request, respond](const std::string& label, HttpResponse response) {
+      Finish(*request, label, response);
+      respond(std::move(response));
+    };
     if (match.route == nullptr) {
-      if (!match.allowed_methods.empty()) {
-        std::string allow;
-        for (const std::string& method : match.allowed_methods) {
-          allow += (allow.empty() ? "" : ", ") + method;
+      HttpResponse response;
+      if (request->method == "OPTIONS") {
+        std::vector<std::string> methods = match.allowed_methods;
+        if (request->path == "*") methods = {"GET", "POST"};
+        if (!methods.empty()) {
+          response.status = 204;
+          response.set_header("Allow", AllowHeader(methods));
+          return answer("OPTIONS", std::move(response));
         }
-        response.set_header("Allow", allow);
-        return SendError(response,
-                         HttpError::MethodNotAllowed(request.method + " is not allowed on " +
-                                                     request.path + "; use " + allow));
       }
-      return SendError(response, HttpError::FromStatus(NotFoundError(
-                                     "no route for " + request.method + " " + request.path)));
+      if (!match.allowed_methods.empty()) {
+        std::string allow = AllowHeader(match.allowed_methods);
+        response.set_header("Allow", allow);
+        SendError(response, HttpError::MethodNotAllowed(request->method + " is not allowed on " +
+                                                        request->path + "; use " + allow));
+      } else {
+        SendError(response, HttpError::FromStatus(NotFoundError("no route for " + request->method +
+                                                                " " + request->path)));
+      }
+      return answer("unmatched", std::move(response));
     }
-    const auto& route = *match.route;
+    const ApiRoutes::Route& route = *match.route;
+    const std::string label = route.method + " " + route.pattern;
+    if (std::optional<HttpResponse> refused = CheckAccess(*request, match)) {
+      return answer(label, std::move(*refused));
+    }
+    switch (route.handler.mode) {
+      case ApiHandler::Mode::kInline: {
+        HttpResponse response;
+        RunSync(route, *request, match.params, response);
+        return answer(label, std::move(response));
+      }
+      case ApiHandler::Mode::kAsync:
+        try {
+          route.handler.async(
+              request, std::move(match.params),
+              [answer, label](HttpResponse response) { answer(label, std::move(response)); });
+        } catch (const std::exception& e) {
+          HttpResponse response;
+          InternalError(*request, e.what(), response);
+          answer(label, std::move(response));
+        }
+        return;
+      case ApiHandler::Mode::kBlocking: {
+        bool queued =
+            pool_->Post([this, &route, request, params = std::move(match.params), answer, label] {
+              HttpResponse response;
+              RunSync(route, *request, params, response);
+              answer(label, std::move(response));
+            });
+        if (!queued) {
+          HttpResponse response;
+          response.set_header("Retry-After", "1");
+          SendError(response, HttpError::FromStatus(
+                                  UnavailableError("the server is busy; try again shortly")));
+          answer(label, std::move(response));
+        }
+        return;
+      }
+    }
+  }
+
+  void RunSync(const ApiRoutes::Route& route, const HttpRequest& request, const PathParams& params,
+               HttpResponse& response) {
+    try {
+      route.handler.sync(request, params, response);
+    } catch (const std::exception& e) {
+      InternalError(request, e.what(), response);
+    }
+  }
+
+  static void InternalError(const HttpRequest& request, std::string_view what,
+                            HttpResponse& response) {
+    LogError("http handler failed",
+             {{"method", request.method}, {"path", request.path}, {"error", std::string(what)}});
+    response = HttpResponse();
+    SendError(response, HttpError{500, "internal", "internal error"});
+  }
+
+  // The response that refuses the request, or nullopt when its token or key is accepted.
+  std::optional<HttpResponse> CheckAccess(const HttpRequest& request,
+                                          const ApiRoutes::Match& match) const {
+    const ApiRoutes::Route& route = *match.route;
+    HttpResponse response;
     if (route.access == RouteAccess::kApiToken) {
       Status allowed = context_.api_auth.Check(PresentedToken(request));
-      if (!allowed.ok()) {
-        if (route.pattern == "/" || route.pattern == "/index.html") {
-          SetSecurityHeaders(response);
-          response.status = 401;
-          response.set_content(std::string(DashboardLoginPage()), "text/html; charset=utf-8");
-          return;
-        }
-        response.set_header("WWW-Authenticate", "Bearer realm=\"flowrun\"");
-        return SendError(response, HttpError::FromStatus(allowed));
+      if (allowed.ok()) return std::nullopt;
+      if (route.pattern == "/" || route.pattern == "/index.html") {
+        SetSecurityHeaders(response);
+        response.status = 401;
+        response.set_content(std::string(DashboardLoginPage()), "text/html; charset=utf-8");
+        return response;
       }
-    } else if (route.access == RouteAccess::kEventKey && context_.event_keys.enabled()) {
+      response.set_header("WWW-Authenticate", "Bearer realm=\"flowrun\"");
+      SendError(response, HttpError::FromStatus(allowed));
+      return response;
+    }
+    if (route.access == RouteAccess::kEventKey && context_.event_keys.enabled()) {
       auto key = match.params.find("event_key");
       if (key == match.params.end() || !context_.event_keys.Matches(key->second)) {
-        return SendError(response,
-                         HttpError::FromStatus(UnauthenticatedError("unknown event key")));
+        SendError(response, HttpError::FromStatus(UnauthenticatedError("unknown event key")));
+        return response;
       }
     }
-    route.handler(request, match.params, response);
+    return std::nullopt;
   }
 
-  // Errors httplib answers by itself (a body over the limit, a malformed request) get the JSON
-  // shape too.
-  void FillEmptyError(const httplib::Request& request, httplib::Response& response) const {
-    std::string message;
-    switch (response.status) {
-      case 413:
-        message = "the request body is over the limit of " + std::to_string(max_body_) + " bytes";
-        break;
-      case 414:
-        message = "the request URI is too long";
-        break;
-      case 404:
-        message = "no route for " + request.method + " " + request.path;
-        break;
-      default:
-        message = "the request could not be handled";
-        break;
+  // Gives errors under /e/ Inngest's shape and counts the response.
+  void Finish(const HttpRequest& request, const std::string& label, HttpResponse& response) {
+    if (response.status >= 400 && IsInngestPath(request.path)) {
+      Json body = Json::parse(response.body, nullptr, false);
+      std::string message = "request failed";
+      if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+        message = body["error"].value("message", message);
+      }
+      SendJson(response, response.status, Json{{"error", message}, {"status", response.status}});
     }
-    response.set_content(HttpError{response.status, HttpErrorCode(response.status), message}.Body(),
-                         "application/json");
-  }
-
-  void Record(const httplib::Request& request, const httplib::Response& response) {
-    ApiRoutes::Match match = routes_.Find(request.method, request.path);
-    std::string route = match.route != nullptr ? match.route->method + " " + match.route->pattern
-                                               : std::string("unmatched");
     const ServiceMetrics& metrics = context_.runtime.service_metrics();
     if (metrics.http_requests != nullptr) {
-      metrics.http_requests->WithLabels({route, std::to_string(response.status)}).Increment();
+      metrics.http_requests->WithLabels({label, std::to_string(response.status)}).Increment();
     }
     if (response.status >= 500) {
       LogError("http request failed",
-               {{"method", request.method}, {"route", route}, {"status", response.status}});
+               {{"method", request.method}, {"route", label}, {"status", response.status}});
     }
   }
 
@@ -217,8 +290,13 @@ class HttpApi::Impl {
   SystemClock system_clock_;
   ApiContext context_;
   ApiRoutes routes_;
-  long long max_body_ = 0;
-  httplib::Server server_;
+  long long events_body_ = 0;
+  long long webhooks_body_ = 0;
+  long long api_body_ = 0;
+  std::unique_ptr<HttpServer> server_;  // declared first among the three: destroyed last
+  std::unique_ptr<HandlerPool> pool_;
+  std::unique_ptr<EventIntake> intake_;
+  bool stopped_ = false;
 };
 
 StatusOr<std::unique_ptr<HttpApi>> HttpApi::Create(Runtime& runtime, const Config& config,
@@ -233,36 +311,13 @@ HttpApi::HttpApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpApi::~HttpApi() { Stop(); }
 
 Status HttpApi::Listen(const std::string& host, int port) {
-  if (thread_.joinable()) return FailedPreconditionError("the HTTP API is already listening");
-  httplib::Server& server = impl_->server();
-  int bound = -1;
-  if (port == 0) {
-    bound = server.bind_to_any_port(host);
-  } else if (server.bind_to_port(host, port)) {
-    bound = port;
-  }
-  if (bound <= 0) {
-    return UnavailableError("cannot listen on " + host + ":" + std::to_string(port) +
-                            " (address in use, or not an address of this host)");
-  }
-  bound_port_ = bound;
-  auto finished = std::make_shared<std::atomic<bool>>(false);
-  thread_ = std::thread([&server, finished] {
-    server.listen_after_bind();
-    finished->store(true);
-  });
-  // Stop must not run before the accept loop has started, or it would not stop it.
-  while (!server.is_running() && !finished->load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  LogInfo("http api listening", {{"host", host}, {"port", bound}});
+  if (bound_port_ != 0) return FailedPreconditionError("the HTTP API is already listening");
+  RETURN_IF_ERROR(impl_->server().Listen(host, port));
+  bound_port_ = impl_->server().bound_port();
+  LogInfo("http api listening", {{"host", host}, {"port", bound_port_}});
   return OkStatus();
 }
 
-void HttpApi::Stop() {
-  if (!thread_.joinable()) return;
-  impl_->server().stop();
-  thread_.join();
-}
+void HttpApi::Stop() { impl_->Stop(); }
 
 }  // namespace flowrun

@@ -1,5 +1,7 @@
-// HttpApi: flowrun's HTTP service (DESIGN.md section 4, docs/api.md) on cpp-httplib, in front of a
-// Runtime. It owns the listening socket and a pool of request threads; the Runtime does the work.
+// HttpApi: flowrun's HTTP service (DESIGN.md section 4, docs/api.md) in front of a Runtime: the
+// routes (api_handlers.h) on the event-driven HttpServer (http_server.h), with a HandlerPool for
+// the handlers that wait on the store and an EventIntake that group-commits the events of
+// concurrent ingest requests.
 //
 //   POST /e/{event_key}           Inngest-compatible ingest: one event or an array of up to 5,000
 //   POST /v1/events               the same, with an API token
@@ -13,6 +15,7 @@
 //   POST /webhooks/{name}         inbound webhooks: signature, replay guard, transform, ingest
 //   GET  /healthz, /readyz, /metrics (Prometheus)
 //   GET  /, /assets/*             the dashboard (dashboard_assets.h); POST /login, /logout
+//   HEAD on every GET route; OPTIONS on every path (204 with Allow)
 //
 // Access: with API tokens configured, /v1/*, /metrics and the dashboard require
 // `Authorization: Bearer <token>` or the `flowrun_token` cookie that POST /login sets (so the
@@ -21,17 +24,18 @@
 // constant time. /healthz, /readyz and /webhooks/* are public (webhooks carry signatures).
 //
 // Every error is JSON {"error": {"code", "message"}} with its status (http_error.h), including
-// the ones httplib produces itself (an oversized body is 413 before it is read). Ingest answers
-// only after the events are durable. Each response is counted in
-// flowrun_http_requests_total{route,code}, with the route's pattern as its label.
+// the ones the server produces itself (400, 413, 431, 503), except under /e/, where errors take
+// Inngest's shape {"error": "<message>", "status": <status>}. Ingest answers only after the
+// events are durable. Each response is counted in flowrun_http_requests_total{route,code}, with
+// the route's pattern as its label. Limits and timeouts come from Config::server.
 //
-// Thread-safety: Listen, Stop and the destructor must not race each other; the request handlers
-// run on the pool's threads and only touch the Runtime (thread-safe) and immutable state.
+// Thread-safety: Listen, Stop and the destructor must not race each other; handlers run on the
+// I/O threads, the pool and the intake threads and only touch the Runtime (thread-safe) and
+// immutable state.
 #pragma once
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -42,18 +46,13 @@
 namespace flowrun {
 
 struct HttpApiOptions {
-  // Request threads. Ingest requests wait for their commit, so more threads than cores let the
-  // store group-commit many requests at once. Default (0): 4 x cores, at least 8.
-  int threads = 0;
-  // The largest request body. Default (0): MaxBodyBytes(config.max_event_bytes) (event_payload.h).
-  long long max_body_bytes = 0;
   // Where the dashboard's files come from. Default: the files embedded in the binary.
   DashboardAssets::FileSource dashboard_files;
   // The clock for webhook timestamps and replay windows. Default (null): the system clock.
   // REQUIRES: outlives the HttpApi.
   const Clock* clock = nullptr;
-  // How long a connection may be idle or a request take to arrive. Default: 30 s.
-  Duration read_timeout = std::chrono::seconds(30);
+  // How long Stop lets requests in progress finish. Default: 10 s.
+  Duration stop_grace = std::chrono::seconds(10);
 };
 
 // Splits Config::listen ("127.0.0.1:8288", "[::1]:8288", ":8288") into host and port.
@@ -77,12 +76,12 @@ class HttpApi {
   // Stops serving.
   ~HttpApi();
 
-  // Binds host:port (port 0 picks a free port; see bound_port) and serves on a background thread.
-  // Returns once the socket is bound. kUnavailable when the address cannot be bound;
-  // kFailedPrecondition when already listening.
+  // Binds host:port (port 0 picks a free port; see bound_port) and serves on the I/O threads.
+  // Raises the soft limit on open files to the hard limit. Returns once the socket is bound.
+  // kUnavailable when the address cannot be bound; kFailedPrecondition when already listening.
   [[nodiscard]] Status Listen(const std::string& host, int port);
-  // Stops accepting connections, finishes the requests in progress and joins the threads.
-  // Idempotent.
+  // Stops accepting connections, lets the requests in progress finish (up to stop_grace), stores
+  // the events already accepted, closes every connection and joins the threads. Idempotent.
   void Stop();
   // The bound port, or 0 before Listen.
   int bound_port() const { return bound_port_; }
@@ -92,7 +91,6 @@ class HttpApi {
   explicit HttpApi(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;
-  std::thread thread_;
   int bound_port_ = 0;
 };
 

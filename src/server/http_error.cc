@@ -24,6 +24,8 @@ std::string HttpErrorCode(int http_status) {
       return "unprocessable_entity";
     case 429:
       return "too_many_requests";
+    case 431:
+      return "request_header_fields_too_large";
     case 503:
       return "unavailable";
     default:

@@ -7,7 +7,7 @@
 namespace flowrun {
 namespace {
 
-void ListRuns(ApiContext& context, const httplib::Request& request, httplib::Response& response) {
+void ListRuns(ApiContext& context, const HttpRequest& request, HttpResponse& response) {
   const SecretRedactor& redactor = context.runtime.redactor();
   StatusOr<int> limit = LimitParam(request, 50, 1000);
   if (!limit.ok()) return SendStatus(response, limit.status(), redactor);
@@ -33,7 +33,7 @@ void ListRuns(ApiContext& context, const httplib::Request& request, httplib::Res
   SendJson(response, 200, Json{{"runs", std::move(list)}, {"next_cursor", next}});
 }
 
-void GetRun(ApiContext& context, const PathParams& params, httplib::Response& response) {
+void GetRun(ApiContext& context, const PathParams& params, HttpResponse& response) {
   const SecretRedactor& redactor = context.runtime.redactor();
   const std::string& id = params.find("id")->second;
   StatusOr<std::optional<RunDetail>> detail = context.runtime.GetRun(id);
@@ -44,15 +44,15 @@ void GetRun(ApiContext& context, const PathParams& params, httplib::Response& re
   SendJson(response, 200, RunDetailToJson((*detail)->run, (*detail)->journal, redactor));
 }
 
-void CancelRun(ApiContext& context, const PathParams& params, httplib::Response& response) {
+void CancelRun(ApiContext& context, const PathParams& params, HttpResponse& response) {
   const std::string& id = params.find("id")->second;
   Status status = context.runtime.CancelRun(id);
   if (!status.ok()) return SendStatus(response, status, context.runtime.redactor());
   SendJson(response, 202, Json{{"run_id", id}, {"cancel_requested", true}});
 }
 
-void RerunRun(ApiContext& context, const httplib::Request& request, const PathParams& params,
-              httplib::Response& response) {
+void RerunRun(ApiContext& context, const HttpRequest& request, const PathParams& params,
+              HttpResponse& response) {
   const SecretRedactor& redactor = context.runtime.redactor();
   const std::string& id = params.find("id")->second;
   std::optional<std::string> from_step;
@@ -85,19 +85,21 @@ void RerunRun(ApiContext& context, const httplib::Request& request, const PathPa
 void AddRunRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
   routes.Add("GET", "/v1/runs", RouteAccess::kApiToken,
-             [ctx](const httplib::Request& request, const PathParams&,
-                   httplib::Response& response) { ListRuns(*ctx, request, response); });
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               ListRuns(*ctx, request, response);
+             });
   routes.Add("GET", "/v1/runs/{id}", RouteAccess::kApiToken,
-             [ctx](const httplib::Request&, const PathParams& params, httplib::Response& response) {
+             [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                GetRun(*ctx, params, response);
              });
   routes.Add("POST", "/v1/runs/{id}/cancel", RouteAccess::kApiToken,
-             [ctx](const httplib::Request&, const PathParams& params, httplib::Response& response) {
+             [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {
                CancelRun(*ctx, params, response);
              });
   routes.Add("POST", "/v1/runs/{id}/rerun", RouteAccess::kApiToken,
-             [ctx](const httplib::Request& request, const PathParams& params,
-                   httplib::Response& response) { RerunRun(*ctx, request, params, response); });
+             [ctx](const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+               RerunRun(*ctx, request, params, response);
+             });
 }
 
 }  // namespace flowrun

@@ -9,8 +9,8 @@
 namespace flowrun {
 namespace {
 
-void Receive(ApiContext& context, const httplib::Request& request, const PathParams& params,
-             httplib::Response& response) {
+void Receive(ApiContext& context, const HttpRequest& request, const PathParams& params,
+             HttpResponse& response) {
   const SecretRedactor& redactor = context.runtime.redactor();
   const std::string& name = params.find("name")->second;
   auto endpoint = context.webhooks.find(name);
@@ -62,8 +62,9 @@ void Receive(ApiContext& context, const httplib::Request& request, const PathPar
 void AddWebhookRoutes(ApiContext& context, ApiRoutes& routes) {
   ApiContext* ctx = &context;
   routes.Add("POST", "/webhooks/{name}", RouteAccess::kPublic,
-             [ctx](const httplib::Request& request, const PathParams& params,
-                   httplib::Response& response) { Receive(*ctx, request, params, response); });
+             [ctx](const HttpRequest& request, const PathParams& params, HttpResponse& response) {
+               Receive(*ctx, request, params, response);
+             });
 }
 
 }  // namespace flowrun

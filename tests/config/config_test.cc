@@ -195,5 +195,47 @@ TEST(ConfigTest, DuplicateKeysAreErrors) {
   EXPECT_EQ(loaded.diagnostics[0].pos.line, 2);
 }
 
+TEST(ConfigTest, ServerLimitsHaveDefaultsAndCanBeSet) {
+  ServerConfig defaults = Config::Defaults("/srv").server;
+  EXPECT_EQ(defaults.header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(defaults.idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(defaults.max_connections, 10000);
+  EXPECT_EQ(defaults.max_connections_per_ip, 1000);
+
+  LoadedConfig loaded = LoadConfigText("flowrun.yaml", R"(server:
+  header_timeout: 5s
+  idle_timeout: 2m
+  min_body_bytes_per_second: 4096
+  max_connections: 500
+  max_connections_per_ip: 50
+  max_header_bytes: 8192
+  max_body_bytes: {events: 2048, webhooks: 4096, api: 1024}
+  io_threads: 3
+  handler_threads: 6
+)");
+  ASSERT_TRUE(loaded.config.has_value());
+  const ServerConfig& server = loaded.config->server;
+  EXPECT_EQ(server.header_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(server.idle_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(server.min_body_bytes_per_second, 4096);
+  EXPECT_EQ(server.max_connections, 500);
+  EXPECT_EQ(server.max_connections_per_ip, 50);
+  EXPECT_EQ(server.max_header_bytes, 8192);
+  EXPECT_EQ(server.max_events_body_bytes, 2048);
+  EXPECT_EQ(server.max_webhooks_body_bytes, 4096);
+  EXPECT_EQ(server.max_api_body_bytes, 1024);
+  EXPECT_EQ(server.io_threads, 3);
+  EXPECT_EQ(server.handler_threads, 6);
+
+  for (const char* bad : {"server: {header_timeout: soon}\n", "server: {max_connections: 0}\n",
+                          "server: {max_header_bytes: 10}\n", "server: {max_body_bytes: {x: 1}}\n",
+                          "server: {keepalive: 5s}\n"}) {
+    LoadedConfig refused = LoadConfigText("flowrun.yaml", bad);
+    EXPECT_FALSE(refused.config.has_value()) << bad;
+    ASSERT_FALSE(refused.diagnostics.empty()) << bad;
+    EXPECT_EQ(refused.diagnostics.front().pos.line, 1) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace flowrun

@@ -54,6 +54,8 @@ struct ApiTestServerOptions {
   DashboardAssets::FileSource dashboard_files;
   // Extra flow files: name -> YAML.
   std::map<std::string, std::string> flows;
+  // The HTTP front's limits and timeouts.
+  ServerConfig server;
 };
 
 class ApiTestServer {
@@ -70,6 +72,7 @@ class ApiTestServer {
     config_.webhooks = options.webhooks;
     config_.max_event_bytes = options.max_event_bytes;
     config_.workers = 2;
+    config_.server = options.server;
     RuntimeOptions runtime_options;
     runtime_options.config = config_;
     options.secrets.emplace("API_KEY", kSecretValue);
@@ -83,7 +86,6 @@ class ApiTestServer {
     Status started = runtime_->Start();
     EXPECT_TRUE(started.ok()) << started.ToString();
     HttpApiOptions api_options;
-    api_options.threads = 8;
     api_options.clock = options.clock;
     api_options.dashboard_files = options.dashboard_files;
     auto api = HttpApi::Create(*runtime_, config_, api_options);
@@ -105,6 +107,7 @@ class ApiTestServer {
   int port() const { return api_->bound_port(); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
   Runtime& runtime() { return *runtime_; }
+  HttpApi& api() { return *api_; }
   const std::string& dir() const { return dir_; }
 
   // A client with `token` as its Bearer token (none when empty).
@@ -142,6 +145,19 @@ inline std::string ErrorCode(const httplib::Result& result) {
   Json body = BodyOf(result);
   if (!body.is_object() || !body.contains("error")) return "";
   return body["error"].value("code", "");
+}
+
+// The message of an error in Inngest's shape {"error": "<message>", "status": <status>}, as
+// /e/{event_key} answers; "" (and a test failure) when the body has another shape or its status
+// is not the response's.
+inline std::string InngestError(const httplib::Result& result) {
+  Json body = BodyOf(result);
+  if (!body.is_object() || !body.contains("error") || !body["error"].is_string() ||
+      body.value("status", 0) != result->status) {
+    ADD_FAILURE() << "not an Inngest error: " << (result ? result->body : "no response");
+    return "";
+  }
+  return body["error"];
 }
 
 // Polls GET /v1/runs/{id} until the run's status is one of `statuses` (or 20 s pass); returns

@@ -60,12 +60,12 @@ TEST(HttpApiTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->status, 405);
   EXPECT_EQ(ErrorCode(wrong), "method_not_allowed");
-  EXPECT_EQ(wrong->get_header_value("Allow"), "GET");
+  EXPECT_EQ(wrong->get_header_value("Allow"), "GET, HEAD, OPTIONS");
 
   auto get_ingest = client->Get("/e/some-key");
   ASSERT_TRUE(get_ingest);
   EXPECT_EQ(get_ingest->status, 405);
-  EXPECT_EQ(get_ingest->get_header_value("Allow"), "POST");
+  EXPECT_EQ(get_ingest->get_header_value("Allow"), "POST, OPTIONS");
 }
 
 TEST(HttpApiTest, TokensGuardV1MetricsAndDashboardButNotHealth) {
