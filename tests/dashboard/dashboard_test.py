@@ -12,12 +12,15 @@ creates a waiting run through the API, then in the browser: loads the runs page 
 run, opens it and sees its steps, cancels it and sees it cancelled (and checks the API agrees).
 It also checks the events page (the stream, the test-event form, escaping of event data), the
 flows page (validation state, revisions, Mermaid graph), the outbox, and the token prompt of a
-service with API tokens. Every wait is bounded (WebDriverWait, TIMEOUT_S). Prints
+service with API tokens. Then the run page's waterfall: a `parallel` run whose branches call a
+loopback API (one slow, one failing once and retried) and sleep, drawn as one bar per attempt on
+a shared time axis (screenshot beside the first, as dashboard-waterfall.png). Every wait is bounded (WebDriverWait, TIMEOUT_S). Prints
 `N passed, N failed` and exits non-zero on any failure.
 """
 
 import argparse
 import base64
+from datetime import datetime
 import http.client
 import json
 import os
@@ -71,6 +74,31 @@ steps:
       from: ops@example.com
       subject: "Welcome ${{ event.data.name }}"
       text: "Hello ${{ event.data.name }}"
+"""
+
+
+# A parallel whose branches overlap in time: an http call the loopback API answers after 600 ms,
+# a 1 s sleep, and an http call that fails once (503) and is retried 500 ms later.
+FANOUT_FLOW = """id: team/fanout
+on: {event: test/fanout}
+steps:
+  - id: prepare
+    set: {base: "${{ event.data.base }}"}
+  - id: fan
+    parallel:
+      branches:
+        slow:
+          - id: slow-call
+            http: {url: "${{ vars.base }}/slow?ms=600", timeout: 10s}
+        nap:
+          - id: nap
+            sleep: 1s
+        flaky:
+          - id: flaky-call
+            retry: {attempts: 3, delay: 500ms, backoff: constant, jitter: false}
+            http: {url: "${{ vars.base }}/flaky?key=${{ event.data.k }}", timeout: 10s}
+  - id: done
+    return: {ok: true}
 """
 
 
@@ -363,6 +391,54 @@ class PageTokenProxy:
         self.server.server_close()
 
 
+# ---- a loopback API for http steps ----------------------------------------------------------
+
+class LoopbackApi:
+    """GET /slow?ms=N answers after N ms; GET /flaky?key=K answers 503 the first time for each K,
+    then 200. Every answer is a small JSON object."""
+
+    def __init__(self):
+        self.seen = set()
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                query = urllib.parse.parse_qs(url.query)
+                status = 200
+                if url.path == "/slow":
+                    time.sleep(min(int(query.get("ms", ["0"])[0]), 5000) / 1000.0)
+                elif url.path == "/flaky":
+                    key = query.get("key", [""])[0]
+                    with api.lock:
+                        first = key not in api.seen
+                        api.seen.add(key)
+                    status = 503 if first else 200
+                else:
+                    status = 404
+                body = json.dumps({"path": url.path, "status": status}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # ---- scenarios ------------------------------------------------------------------------------
 
 def main_scenario(browser_dir):
@@ -568,11 +644,135 @@ def token_scenario(browser_dir):
         service.stop()
 
 
+def bar_boxes(driver, step):
+    """The waterfall bars of `step`, in attempt order: their data and on-screen box."""
+    return driver.execute_script("""
+        return [...document.querySelectorAll('#waterfall .wf-bar')]
+            .filter((g) => g.dataset.step === arguments[0])
+            .map((g) => {
+              const r = g.querySelector('rect').getBoundingClientRect();
+              return {attempt: Number(g.dataset.attempt), status: g.dataset.status,
+                      kind: g.dataset.kind, cls: g.getAttribute('class'),
+                      title: g.querySelector('title').textContent,
+                      tabindex: g.getAttribute('tabindex'), label: g.getAttribute('aria-label'),
+                      start: Number(g.dataset.startMs), end: Number(g.dataset.endMs),
+                      left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+            })
+            .sort((a, b) => a.attempt - b.attempt);""", step)
+
+
+def overlap(a, b):
+    return a["left"] < b["right"] and b["left"] < a["right"]
+
+
+def waterfall_scenario(browser_dir):
+    """A parallel run's waterfall: a bar per attempt on one time axis, placed by the journal."""
+    loopback = LoopbackApi()
+    service = FlowrunService(None, {"fanout.yaml": FANOUT_FLOW})
+    browser = None
+    try:
+        state = {}
+
+        def finished_run():
+            status, sent, text = service.api("POST", "/v1/events", {
+                "name": "test/fanout", "data": {"base": loopback.base, "k": "k-1"}})
+            expect(status == 200 and len(sent["ids"]) == 1, "ingest answered " + text)
+
+            def probe():
+                _, listed, _ = service.api("GET", "/v1/runs?flow=team/fanout")
+                runs = (listed or {}).get("runs", [])
+                return runs[0] if runs and runs[0]["status"] in ("completed", "failed") else None
+            run = until("the fan-out run to finish", probe)
+            expect(run["status"] == "completed", "the run " + run["status"])
+            _, detail, text = service.api("GET", "/v1/runs/" + urllib.parse.quote(run["id"], safe=""))
+            state["run"] = detail
+            # Every action attempt says when it was sent (`started_at`) besides when it ended (`at`).
+            attempts = [e for e in detail["journal"]
+                        if e["step"] in ("slow-call", "flaky-call") and e["kind"] in ("attempt", "completed")]
+            expect(len(attempts) == 3, "expected 3 action attempts in the journal: " + text)
+            for entry in attempts:
+                sent_ms = entry["data"].get("started_at")
+                ended_ms = datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp() * 1000
+                expect(isinstance(sent_ms, int) and ended_ms - 60000 < sent_ms <= ended_ms + 1,
+                       "attempt without a sane started_at: %s" % entry)
+            slow = next(s for s in detail["steps"] if s["key"] == "slow-call")
+            expect(slow["duration_ms"] is not None and slow["duration_ms"] >= 550,
+                   "slow-call's duration is not its attempt's: %s" % slow)
+        check("a parallel run journals when each attempt was sent (API)", finished_run)
+        run = state.get("run")
+        if not run:
+            return
+
+        browser = Browser(browser_dir)
+        driver = browser.driver
+
+        def bars():
+            driver.get(service.base + "/#/runs/" + urllib.parse.quote(run["id"], safe=""))
+            browser.find("#waterfall .wf-bar")
+            expected = {"prepare": 1, "fan": 1, "slow-call": 1, "nap": 1, "flaky-call": 2, "done": 1}
+            for step, count in expected.items():
+                got = bar_boxes(driver, step)
+                expect(len(got) == count, "%s has %d bars, expected %d" % (step, len(got), count))
+                for bar in got:
+                    expect(bar["tabindex"] == "0" and bar["label"] == bar["title"], "bar not focusable or unlabelled: %s" % bar)
+                    expect(bar["title"].startswith(step + " · "), "title without the step: " + bar["title"])
+                    expect(bar["status"] in bar["title"], "title without the status: " + bar["title"])
+            slow = bar_boxes(driver, "slow-call")[0]
+            expect(re.match(r"slow-call · attempt 1 · completed · \d", slow["title"]), "title: " + slow["title"])
+            expect(slow["end"] - slow["start"] >= 550, "slow-call's bar spans %d ms" % (slow["end"] - slow["start"]))
+            nap = bar_boxes(driver, "nap")[0]
+            expect(nap["kind"] == "sleep" and nap["end"] - nap["start"] >= 950, "nap: %s" % nap)
+        check("the waterfall has a bar per attempt, each focusable and titled with step, attempt, status and duration", bars)
+
+        def overlapping():
+            slow = bar_boxes(driver, "slow-call")[0]
+            nap = bar_boxes(driver, "nap")[0]
+            flaky = bar_boxes(driver, "flaky-call")
+            expect(overlap(slow, nap), "the sleep and the slow call do not overlap: %s %s" % (slow, nap))
+            expect(slow["top"] != nap["top"], "two steps share a row")
+            # Whatever the engine's timing, bars overlap on screen exactly when their times do.
+            for a, b in [(slow, flaky[0]), (slow, flaky[1]), (nap, flaky[0]), (nap, flaky[1])]:
+                times = a["start"] < b["end"] and b["start"] < a["end"]
+                if abs(a["start"] - b["end"]) > 20 and abs(b["start"] - a["end"]) > 20:
+                    expect(overlap(a, b) == times, "screen and journal disagree: %s %s" % (a, b))
+            # The run's axis: every bar lies inside it, later starts are further right.
+            ordered = sorted([slow, nap] + flaky, key=lambda b: b["start"])
+            for earlier, later in zip(ordered, ordered[1:]):
+                if later["start"] - earlier["start"] > 20:
+                    expect(later["left"] > earlier["left"], "bars out of time order: %s %s" % (earlier, later))
+        check("bars of overlapping parallel branches overlap on the shared time axis", overlapping)
+
+        def retried():
+            first, second = bar_boxes(driver, "flaky-call")
+            expect(first["attempt"] == 1 and first["status"] == "failed" and "status-failed" in first["cls"],
+                   "the first attempt is not marked failed: %s" % first)
+            expect(second["attempt"] == 2 and second["status"] == "completed", "second: %s" % second)
+            expect(second["start"] >= first["end"] + 400, "the retry did not wait its 500 ms delay")
+            expect(second["left"] > first["right"], "the retry's bar is not after the failed one")
+            expect(first["top"] == second["top"], "the attempts of one step are on different rows")
+            expect(driver.find_elements(By.CSS_SELECTOR, "#waterfall .wf-backoff"), "no backoff line")
+            errors = browser.collect_errors()
+            expect(not errors, "\n".join(errors))
+        check("a retried step shows two bars, the failed attempt marked, then its backoff", retried)
+
+        def screenshot():
+            path = os.path.join(os.path.dirname(os.path.abspath(ARGS.screenshot)), "dashboard-waterfall.png")
+            browser.screenshot(path)
+            print("     screenshot: " + path)
+        check("screenshot of the waterfall", screenshot)
+    finally:
+        if browser:
+            browser.close()
+        service.stop()
+        loopback.stop()
+
+
 def main():
     global FAILED
     browser_root = tempfile.mkdtemp(prefix="flowrun-chromium-")
     try:
-        for scenario, name in [(main_scenario, "main"), (token_scenario, "token")]:
+        for scenario, name in [(main_scenario, "main"), (token_scenario, "token"),
+                               (waterfall_scenario, "waterfall")]:
             try:
                 scenario(os.path.join(browser_root, name))
             except Exception:
