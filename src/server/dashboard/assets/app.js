@@ -538,6 +538,7 @@
     return typeof value === 'number' && Number.isFinite(value) ? value : null;
   }
 
+  const WATERFALL_ROWS = 300;
   const OPEN_STATUS = {sleep: 'sleeping', wait: 'waiting', invoke: 'invoking'};
 
   // The bars of a run's waterfall, read from its journal (docs/api.md, "The waterfall"):
@@ -635,18 +636,27 @@
         if (ended) bar.status = 'stopped';
       }
     }
-    const t0 = Math.min(runStart === null ? Infinity : runStart, ...bars.map((b) => b.start));
-    const t1 = Math.max(runEnd === null ? -Infinity : runEnd, ...bars.map((b) => b.end),
-                        ...bars.map((b) => (b.retryAt === null ? -Infinity : b.retryAt)));
+    let t0 = runStart === null ? Infinity : runStart;
+    let t1 = runEnd === null ? -Infinity : runEnd;
+    for (const bar of bars) {
+      t0 = Math.min(t0, bar.start);
+      t1 = Math.max(t1, bar.end, bar.retryAt === null ? -Infinity : bar.retryAt);
+    }
     const span = Math.max(t1 - t0, 1);
 
+    // A row per step key, ordered by first start; a huge foreach shows its first WATERFALL_ROWS.
     const rows = [];
     const rowOf = new Map();
+    let hidden = 0;
     for (const bar of bars.slice().sort((a, b) => a.start - b.start)) {
-      if (!rowOf.has(bar.key)) {
-        rowOf.set(bar.key, rows.length);
-        rows.push(bar.key);
+      if (rowOf.has(bar.key)) continue;
+      if (rows.length >= WATERFALL_ROWS) {
+        hidden++;
+        rowOf.set(bar.key, -1);
+        continue;
       }
+      rowOf.set(bar.key, rows.length);
+      rows.push(bar.key);
     }
 
     const width = Math.max(520, Math.round(availableWidth || 960));
@@ -676,6 +686,7 @@
     const marks = [];
     for (const bar of bars) {
       const row = rowOf.get(bar.key);
+      if (row < 0) continue;
       const y = axisHeight + row * rowHeight + 6;
       const barHeight = rowHeight - 12;
       const left = x(bar.start);
@@ -702,13 +713,14 @@
                   preserveAspectRatio: 'xMinYMin meet', role: 'group',
                   'aria-label': 'Attempts of ' + rows.length + ' steps over ' + formatDuration(span)},
           rowBands, ticks, marks),
+      hidden > 0 ? h('p', {class: 'muted small'}, hidden + ' more steps are not drawn; the list below has them all.') : null,
       h('figcaption', {class: 'muted small'},
-        'One bar per attempt on the run\'s time axis (+0 is when the run was created). ',
-        h('span', {class: 'wf-key wf-key-ok'}, 'completed'), ' ',
-        h('span', {class: 'wf-key wf-key-failed'}, 'failed attempt'), ' ',
-        h('span', {class: 'wf-key wf-key-wait'}, 'sleep or wait'), ' ',
-        h('span', {class: 'wf-key wf-key-backoff'}, 'backoff before a retry'),
-        '. Hover or focus a bar for its step, attempt, status and duration.'),
+        'One bar per attempt on the run\'s time axis (+0 is when the run was created); hover or ' +
+        'focus a bar for its step, attempt, status and duration. ',
+        h('span', {class: 'wf-key wf-key-ok'}, 'completed'),
+        h('span', {class: 'wf-key wf-key-failed'}, 'failed attempt'),
+        h('span', {class: 'wf-key wf-key-wait'}, 'sleep or wait'),
+        h('span', {class: 'wf-key wf-key-backoff'}, 'backoff before a retry')),
     ];
   }
 
