@@ -290,16 +290,18 @@ class Browser:
             raise AssertionError("timed out after %d s waiting for %s (at %s)"
                                  % (timeout, what, self.driver.current_url))
 
-    def find(self, css, text=None, visible=True):
-        """Waits for the first element matching `css` (whose text contains `text`)."""
+    def find(self, css, text=None, visible=True, then=None):
+        """Waits for the first element matching `css` (whose text contains `text`) and returns it,
+        or what then(element) returns. Live pages re-render every 2 s: `then` runs inside the
+        wait, so an element replaced between finding and using it is found again."""
         def probe(driver):
             for el in driver.find_elements(By.CSS_SELECTOR, css):
                 if visible and not el.is_displayed():
                     continue
                 if text is None or text in el.text:
-                    return el
+                    return (then(el) if then else el,)
             return False
-        return self.wait(css + ("" if text is None else " with text " + repr(text)), probe)
+        return self.wait(css + ("" if text is None else " with text " + repr(text)), probe)[0]
 
     def by_xpath(self, xpath, what):
         return self.wait(what, lambda d: next(
@@ -497,16 +499,16 @@ def main_scenario(browser_dir):
         check("the status filter hides runs that do not match, and keeps those that do", status_filter)
 
         def open_run():
-            link = browser.find(row_css + " a.mono", run_id)
-            driver.execute_script("arguments[0].focus()", link)
-            driver.switch_to.active_element.send_keys(Keys.ENTER)
+            browser.find(row_css + " a.mono", run_id, then=lambda link: (
+                driver.execute_script("arguments[0].focus()", link),
+                driver.switch_to.active_element.send_keys(Keys.ENTER)))
             browser.wait("the run's page", lambda d: browser.hash() == "#/runs/" + urllib.parse.quote(run_id, safe=""))
             browser.find('#steps li[data-step="before"]')
             browser.find('#steps li[data-step="wait"]', "waiting")
             browser.wait("the run shown as waiting",
                          lambda d: d.find_element(By.ID, "run-status").text.strip() == "waiting")
-            browser.find('#steps li[data-step="before"] summary', "Output").click()
-            output = browser.find('#steps details[data-key="before:output"] pre').text
+            browser.find('#steps li[data-step="before"] summary', "Output", then=lambda el: el.click())
+            output = browser.find('#steps details[data-key="before:output"] pre', then=lambda el: el.text)
             expect(json.loads(output)["k"] == "k-1", "the step output is not shown: " + output)
             expect(json.loads(output)["key"] == "***", "the secret is not redacted: " + output)
             expect(SECRET_VALUE not in driver.page_source, "the secret value is on the page")
@@ -549,7 +551,7 @@ def main_scenario(browser_dir):
             browser.link("Events").click()
             browser.heading(1, "Events")
             browser.find("#events-table td", "test/other")
-            cell = browser.find("#events-table code", "injected").text
+            cell = browser.find("#events-table code", "injected", then=lambda el: el.text)
             expect(hostile.replace('"', '\\"') in cell, "event data not shown verbatim: " + cell)
             expect(not driver.find_elements(By.ID, "injected"), "event data became markup")
             expect(driver.execute_script("return window.__xss === undefined"), "event data ran a script")
@@ -566,10 +568,10 @@ def main_scenario(browser_dir):
 
         def flows_page():
             browser.link("Flows").click()
-            row = browser.find("#flows-table tr", "team/waiter")
-            expect("valid" in row.text, "no validation state")
-            row.find_element(By.XPATH, ".//a[normalize-space()='team/waiter']").click()
-            graph = browser.find("#flow-graph").text
+            row_text = browser.find("#flows-table tr", "team/waiter", then=lambda el: el.text)
+            expect("valid" in row_text, "no validation state")
+            browser.find("#flows-table a", "team/waiter", then=lambda el: el.click())
+            graph = browser.find("#flow-graph", then=lambda el: el.text)
             expect(re.search(r"flowchart|graph", graph) and "wait" in graph, "graph: " + graph)
             expect(len(driver.find_elements(By.CSS_SELECTOR, "#revisions-table tbody tr")) >= 1,
                    "no revisions")
@@ -580,7 +582,7 @@ def main_scenario(browser_dir):
             expect(status == 200, "ingest answered " + text)
             browser.link("Outbox").click()
             browser.find("#outbox .mail-subject", "Welcome Ada")
-            expect("ada@example.com" in driver.find_element(By.ID, "outbox").text, "no recipient")
+            browser.find("#outbox", "ada@example.com")
         check("the outbox shows mail sent by an email step", outbox)
 
         def no_errors():
