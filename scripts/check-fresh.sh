@@ -164,7 +164,7 @@ echo "== bash scripts/test.sh (log: $WORK/test.log)"
 if in_root 'bash scripts/test.sh' >"$WORK/test.log" 2>&1; then
   record "bash scripts/test.sh" PASS
 else
-  record "bash scripts/test.sh" "FAIL (exit $?)"
+  record "bash scripts/test.sh" "FAIL (exit $?, in stage: $(grep -a '^== ' "$WORK/test.log" | tail -1 | cut -c4-60))"
 fi
 tail -25 "$WORK/test.log"
 echo "   ($(elapsed))"
