@@ -945,6 +945,7 @@ Status Engine::StartActions(std::vector<WalkedRun> walked) {
 void Engine::StartAction(const std::string& run_id, PendingAction action) {
   Action* implementation = actions_ ? actions_(action.step->action) : nullptr;
   const TimePoint began = clock_.Now();
+  action.started_at = began;
   if (!implementation) {
     Status missing = NotFoundError("step \"" + action.step->id + "\": no action \"" +
                                    action.step->action + "\"");

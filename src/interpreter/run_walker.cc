@@ -890,6 +890,7 @@ void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, 
     record["output"] = RedactSecrets(std::move(*result), env_.secrets);
     record["attempts"] = action.attempt;
     record["input"] = RedactSecrets(std::move(action.arguments), env_.secrets);
+    if (action.started_at) record["started_at"] = ToUnixMillis(*action.started_at);
     Append(key, JournalKind::kCompleted, std::move(record));
     return;
   }
@@ -902,15 +903,14 @@ void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, 
     delay = NextRetryDelay(action.policy, action.attempt, env_.uniform ? env_.uniform() : 0.5,
                            retry_after);
   }
+  Json record = Json{{"attempt", action.attempt}, {"error", error}};
   if (delay) {
-    Append(key, JournalKind::kAttempt,
-           Json{{"attempt", action.attempt},
-                {"error", error},
-                {"retry_at", ToUnixMillis(now + *delay)}});
+    record["retry_at"] = ToUnixMillis(now + *delay);
   } else {
-    Append(key, JournalKind::kAttempt,
-           Json{{"attempt", action.attempt}, {"error", error}, {"final", true}});
+    record["final"] = true;
   }
+  if (action.started_at) record["started_at"] = ToUnixMillis(*action.started_at);
+  Append(key, JournalKind::kAttempt, std::move(record));
 }
 
 void RunWalker::Finish(WalkResult& result, RunStatus status, Json output, Json error) {

@@ -40,6 +40,8 @@ struct PendingAction {
   int attempt = 1;
   TimePoint deadline;
   RetryPolicy policy;
+  // When the engine dispatched this attempt; journaled as `started_at` with its result.
+  std::optional<TimePoint> started_at;
 };
 
 // What a walk left the run needing.

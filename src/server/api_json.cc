@@ -68,6 +68,12 @@ Json RunDetailToJson(const store::RunRecord& run, const std::vector<store::Journ
     if (inserted) steps.push_back(StepView{entry.step_key});
     StepView& step = steps[it->second];
     if (!step.started_at.has_value()) step.started_at = entry.at;
+    // An action attempt's entry is written when it ends; `started_at` says when it was sent.
+    if (entry.data.is_object() && entry.data.contains("started_at") &&
+        entry.data["started_at"].is_number_integer()) {
+      TimePoint sent = FromUnixMillis(entry.data["started_at"].get<long long>());
+      if (sent < *step.started_at) step.started_at = sent;
+    }
     switch (entry.kind) {
       case store::JournalKind::kCompleted:
         step.ended_at = entry.at;

@@ -316,7 +316,6 @@ void Runtime::TimerLoop() {
     const TimePoint now = clock_->Now();
     Duration wait = kMaxTimerSleep;
     bool kick = false;
-    bool wait_for_idle = false;
     std::unique_lock lock(mu_);
     if (!due.ok()) {
       lock.unlock();
@@ -335,7 +334,6 @@ void Runtime::TimerLoop() {
         kicked_due = **due;
         idle_at_kick = idle_reports_;
         wait = kBlockedRetry;
-        wait_for_idle = true;
       }
     } else if (*due) {
       wait = **due - now;
@@ -348,9 +346,10 @@ void Runtime::TimerLoop() {
     }
     const uint64_t generation = work_generation_;
     const uint64_t idle = idle_reports_;
+    // Workers going idle wake it too: what they committed may be due sooner (a retry, a sleep)
+    // than what it was waiting for.
     timer_cv_.wait_for(lock, WallWait(wait), [&] {
-      return stopping_ || work_generation_ != generation ||
-             (wait_for_idle && idle_reports_ != idle);
+      return stopping_ || work_generation_ != generation || idle_reports_ != idle;
     });
   }
 }

@@ -4,7 +4,7 @@
 # each mistake in an invalid one. Needs node and the yaml-language-server npm package, found in
 # $YAML_LANGUAGE_SERVER_DIR (a node_modules folder holding it) or npm's global root; skips with
 # exit 0 when either is missing. To run it:
-#   npm install --prefix DIR yaml-language-server@1
+#   cp tests/schemas/yaml-language-server/package*.json DIR && (cd DIR && npm ci)
 #   YAML_LANGUAGE_SERVER_DIR=DIR/node_modules tests/schemas/yaml_language_server_test.sh
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)

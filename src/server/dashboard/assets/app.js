@@ -1,7 +1,8 @@
 // The flowrun dashboard: a hash-routed single page over the HTTP API (docs/api.md).
 //
 //   #/runs?flow=&status=   runs, filtered, refreshed every 2 s
-//   #/runs/{id}            one run: steps, attempts, inputs and outputs, cancel and rerun
+//   #/runs/{id}            one run: a waterfall of its attempts, steps, inputs and outputs,
+//                          cancel and rerun
 //   #/events               the event stream (followed by sequence number) and a test-event form
 //   #/flows, #/flows/{id}  validation state, diagnostics, revisions and the graph as Mermaid text
 //   #/outbox               mail kept by the built-in outbox
@@ -408,6 +409,8 @@
     const actions = h('div', {class: 'actions'}, cancelButton,
                       h('span', {class: 'rerun'},
                         h('label', {for: 'rerun-from'}, 'Rerun from'), fromStep, rerunButton));
+    const waterfall = h('figure', {class: 'waterfall', id: 'waterfall',
+                                   'aria-labelledby': 'waterfall-title'});
     const timeline = h('ol', {class: 'timeline', id: 'steps', 'aria-label': 'Steps'});
     const emptySteps = h('p', {class: 'empty', hidden: true}, 'No steps have run yet.');
     const runData = h('div', {class: 'run-data'});
@@ -416,6 +419,7 @@
     append(main, h('p', {class: 'crumbs'}, h('a', {href: '#/runs'}, '← Runs')),
            h('div', {class: 'page-head'}, heading, statusSlot),
            actions, actionMessage, summary,
+           h('h2', {id: 'waterfall-title'}, 'Waterfall'), waterfall,
            h('h2', {}, 'Steps'), timeline, emptySteps, runData, journal);
     focusHeading(main);
 
@@ -489,6 +493,7 @@
       const open = new Set([...timeline.querySelectorAll('details[open]')].map((d) => d.dataset.key));
       preservingFocus(timeline, () => replace(timeline, steps.map((step) => stepItem(step, open, TERMINAL.has(run.status)))));
       emptySteps.hidden = steps.length > 0;
+      preservingFocus(waterfall, () => replace(waterfall, renderWaterfall(run, waterfall.clientWidth)));
 
       const blocks = [h('h2', {}, 'Event'), jsonBlock(run.event, 'Trigger event')];
       if (run.output !== null && run.output !== undefined) {
@@ -507,6 +512,216 @@
 
     await every(load);
     return current;
+  }
+
+  // ---- Run detail: the waterfall ----------------------------------------------------------
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+
+  // svg('rect', {x: 1}, child…): an SVG element; strings become text nodes, never markup.
+  function svg(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      el.setAttribute(name, String(value));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function isoMillis(iso) {
+    const t = typeof iso === 'string' ? Date.parse(iso) : NaN;
+    return Number.isNaN(t) ? null : t;
+  }
+
+  function epochMillis(value) {
+    return typeof value === 'number' && Number.isFinite(value) ? value : null;
+  }
+
+  const WATERFALL_ROWS = 300;
+  const OPEN_STATUS = {sleep: 'sleeping', wait: 'waiting', invoke: 'invoking'};
+
+  // The bars of a run's waterfall, read from its journal (docs/api.md, "The waterfall"):
+  // - an action attempt spans its `started_at` (when it was sent) to its entry's `at` (when its
+  //   result was recorded). A journal written before `started_at` existed gives no start: the
+  //   previous attempt's `retry_at` or the run's previous entry stands in, marked estimated;
+  // - a sleep, wait or invoke spans its `started` entry to its completion, or stays open;
+  // - any other step (set, log, return, a skipped step, a finished control step) is an instant.
+  // A bar: {key, attempt, kind, status, start, end, open, estimated, retryAt}, times in ms.
+  function waterfallBars(run) {
+    const bars = [];
+    const open = new Map();       // step key -> its open sleep, wait or invoke bar
+    const lastRetry = new Map();  // step key -> retry_at of its last failed attempt
+    const failed = new Map();     // step key -> failed attempts seen
+    let previousAt = isoMillis(run.created_at);
+    for (const entry of run.journal || []) {
+      const at = isoMillis(entry.at);
+      if (at === null) continue;
+      const data = entry.data && typeof entry.data === 'object' ? entry.data : {};
+      const key = String(entry.step);
+      const sent = () => {
+        const start = epochMillis(data.started_at);
+        if (start !== null) return {start, estimated: false};
+        const guess = lastRetry.has(key) ? lastRetry.get(key) : previousAt;
+        return {start: Math.min(guess === null ? at : guess, at), estimated: true};
+      };
+      if (entry.kind === 'started') {
+        const kind = 'wake_at' in data ? 'sleep' : 'wait_id' in data ? 'wait'
+            : 'child' in data ? 'invoke' : 'step';
+        const bar = {key, attempt: 1, kind, status: OPEN_STATUS[kind] || 'running', start: at,
+                     end: null, open: true, estimated: false, retryAt: null};
+        bars.push(bar);
+        open.set(key, bar);
+      } else if (entry.kind === 'attempt') {
+        const n = (failed.get(key) || 0) + 1;
+        failed.set(key, n);
+        const retryAt = epochMillis(data.retry_at);
+        bars.push({key, attempt: Number.isInteger(data.attempt) ? data.attempt : n, kind: 'action',
+                   status: 'failed', start: 0, end: at, open: false, retryAt, ...sent()});
+        if (retryAt !== null) lastRetry.set(key, retryAt);
+      } else if (entry.kind === 'completed') {
+        const status = typeof data.status === 'string' ? data.status : 'completed';
+        const bar = open.get(key);
+        if (bar) {
+          bar.end = at;
+          bar.open = false;
+          bar.status = status;
+          open.delete(key);
+        } else if (epochMillis(data.started_at) !== null || failed.has(key)) {
+          bars.push({key, attempt: Number.isInteger(data.attempts) ? data.attempts : (failed.get(key) || 0) + 1,
+                     kind: 'action', status, start: 0, end: at, open: false, retryAt: null, ...sent()});
+        } else {
+          bars.push({key, attempt: 1, kind: 'instant', status, start: at, end: at, open: false,
+                     estimated: false, retryAt: null});
+        }
+      }
+      previousAt = at;
+    }
+    return bars;
+  }
+
+  // A tick step of 1, 2 or 5 × 10^k ms giving at most `count` ticks over `span` ms.
+  function tickStep(span, count) {
+    const raw = Math.max(span / count, 1);
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) {
+      if (m * power >= raw) return m * power;
+    }
+    return 10 * power;
+  }
+
+  function attemptLabel(bar, t0) {
+    const what = bar.kind === 'sleep' || bar.kind === 'wait' || bar.kind === 'invoke'
+        ? bar.kind : bar.kind === 'instant' ? 'step' : 'attempt ' + bar.attempt;
+    const duration = bar.kind === 'instant' ? 'instant'
+        : formatDuration(bar.end - bar.start) + (bar.open ? ' so far' : '');
+    return bar.key + ' · ' + what + ' · ' + bar.status + ' · ' + duration +
+        ' · from +' + formatDuration(bar.start - t0) +
+        (bar.estimated ? ' · start not recorded, estimated' : '') +
+        (bar.retryAt !== null ? ' · retry due at +' + formatDuration(bar.retryAt - t0) : '');
+  }
+
+  // The waterfall of a run as SVG: a row per step (ordered by first start), a bar per attempt on
+  // the run's time axis (0 = the run's creation). Every bar is focusable and titled.
+  function renderWaterfall(run, availableWidth) {
+    const bars = waterfallBars(run);
+    if (bars.length === 0) return h('p', {class: 'empty'}, 'Nothing has run yet.');
+    const runStart = isoMillis(run.created_at);
+    const runEnd = isoMillis(run.ended_at);
+    const ended = TERMINAL.has(run.status);
+    const openEnd = ended && runEnd !== null ? runEnd : Date.now();
+    for (const bar of bars) {
+      if (bar.open) {
+        bar.end = Math.max(bar.start, openEnd);
+        if (ended) bar.status = 'stopped';
+      }
+    }
+    let t0 = runStart === null ? Infinity : runStart;
+    let t1 = runEnd === null ? -Infinity : runEnd;
+    for (const bar of bars) {
+      t0 = Math.min(t0, bar.start);
+      t1 = Math.max(t1, bar.end, bar.retryAt === null ? -Infinity : bar.retryAt);
+    }
+    const span = Math.max(t1 - t0, 1);
+
+    // A row per step key, ordered by first start; a huge foreach shows its first WATERFALL_ROWS.
+    const rows = [];
+    const rowOf = new Map();
+    let hidden = 0;
+    for (const bar of bars.slice().sort((a, b) => a.start - b.start)) {
+      if (rowOf.has(bar.key)) continue;
+      if (rows.length >= WATERFALL_ROWS) {
+        hidden++;
+        rowOf.set(bar.key, -1);
+        continue;
+      }
+      rowOf.set(bar.key, rows.length);
+      rows.push(bar.key);
+    }
+
+    const width = Math.max(520, Math.round(availableWidth || 960));
+    const labelWidth = Math.min(230, Math.round(width * 0.28));
+    const x0 = labelWidth + 10;
+    const chartWidth = width - x0 - 16;
+    const axisHeight = 26;
+    const rowHeight = 26;
+    const height = axisHeight + rows.length * rowHeight + 8;
+    const x = (t) => x0 + ((t - t0) / span) * chartWidth;
+
+    const ticks = [];
+    const step = tickStep(span, Math.max(2, Math.floor(chartWidth / 110)));
+    for (let t = 0; t <= span + 0.5; t += step) {
+      ticks.push(svg('g', {class: 'wf-tick'},
+                     svg('line', {x1: x(t0 + t), x2: x(t0 + t), y1: axisHeight - 6, y2: height}),
+                     svg('text', {x: x(t0 + t), y: axisHeight - 10, 'text-anchor': 'middle'},
+                         '+' + formatDuration(t))));
+    }
+    const rowBands = rows.map((key, i) => svg('g', {class: 'wf-row', 'data-step': key},
+        svg('rect', {class: 'wf-band' + (i % 2 ? ' odd' : ''), x: 0, y: axisHeight + i * rowHeight,
+                     width, height: rowHeight}),
+        svg('text', {class: 'wf-label', x: labelWidth, y: axisHeight + i * rowHeight + rowHeight / 2,
+                     'text-anchor': 'end', 'dominant-baseline': 'central'},
+            svg('title', {}, key), key.length > 30 ? key.slice(0, 29) + '…' : key)));
+
+    const marks = [];
+    for (const bar of bars) {
+      const row = rowOf.get(bar.key);
+      if (row < 0) continue;
+      const y = axisHeight + row * rowHeight + 6;
+      const barHeight = rowHeight - 12;
+      const left = x(bar.start);
+      const barWidth = Math.max(bar.kind === 'instant' ? 4 : 3, x(bar.end) - left);
+      const label = attemptLabel(bar, t0);
+      const status = String(bar.status).replace(/[^a-z_-]/g, '');
+      if (bar.retryAt !== null && bar.retryAt > bar.end) {
+        marks.push(svg('line', {class: 'wf-backoff', x1: x(bar.end), x2: x(bar.retryAt),
+                                y1: y + barHeight / 2, y2: y + barHeight / 2,
+                                'stroke-dasharray': '4 3'}));
+      }
+      marks.push(svg('g', {class: 'wf-bar wf-' + bar.kind + ' status-' + status +
+                               (bar.estimated ? ' estimated' : '') + (bar.open ? ' open' : ''),
+                           tabindex: '0', role: 'img', 'aria-label': label,
+                           'data-step': bar.key, 'data-attempt': bar.attempt,
+                           'data-status': bar.status, 'data-kind': bar.kind,
+                           'data-start-ms': Math.round(bar.start - t0),
+                           'data-end-ms': Math.round(bar.end - t0)},
+                     svg('title', {}, label),
+                     svg('rect', {x: left, y, width: barWidth, height: barHeight, rx: 2})));
+    }
+    return [
+      svg('svg', {class: 'wf-chart', viewBox: '0 0 ' + width + ' ' + height, width: '100%',
+                  preserveAspectRatio: 'xMinYMin meet', role: 'group',
+                  'aria-label': 'Attempts of ' + rows.length + ' steps over ' + formatDuration(span)},
+          rowBands, ticks, marks),
+      hidden > 0 ? h('p', {class: 'muted small'}, hidden + ' more steps are not drawn; the list below has them all.') : null,
+      h('figcaption', {class: 'muted small'},
+        'One bar per attempt on the run\'s time axis (+0 is when the run was created); hover or ' +
+        'focus a bar for its step, attempt, status and duration. ',
+        h('span', {class: 'wf-key wf-key-ok'}, 'completed'),
+        h('span', {class: 'wf-key wf-key-failed'}, 'failed attempt'),
+        h('span', {class: 'wf-key wf-key-wait'}, 'sleep or wait'),
+        h('span', {class: 'wf-key wf-key-backoff'}, 'backoff before a retry')),
+    ];
   }
 
   function confirmAction(text) {
