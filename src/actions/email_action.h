@@ -49,7 +49,8 @@ struct EmailActionOptions {
   Duration connect_timeout = std::chrono::seconds(10);  // Default: 10s
   Duration timeout = std::chrono::seconds(60);          // Default: 60s for the whole exchange
   const Clock* clock = nullptr;                         // for the Date header; Default: system
-  const SecretRedactor* redactor = nullptr;             // applied to error messages; may be null
+  // Applied to error messages and to the copy the outbox keeps (RedactForOutbox); may be null.
+  const SecretRedactor* redactor = nullptr;
   // false: every message goes through libcurl, even to a plain relay (tests, comparisons).
   bool plain_smtp_client = true;  // Default: true
 };
