@@ -194,9 +194,8 @@ StatusOr<Json> EmailAction::ExecuteUnredacted(const ActionRequest& request) {
     }
     // The outbox is shown by the API and dashboard: it keeps the message with its secrets
     // redacted, rendered again so that its base64 parts carry no secret either.
-    const MimeMessage shown = options_.redactor
-                                  ? RedactForOutbox(email.message, *options_.redactor)
-                                  : email.message;
+    const MimeMessage shown =
+        options_.redactor ? RedactForOutbox(email.message, *options_.redactor) : email.message;
     OutboxMessage record;
     record.message_id = shown.message_id;
     record.run_id = request.run_id;

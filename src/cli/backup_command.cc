@@ -56,8 +56,8 @@ void SetupBackupCommand(CLI::App& app, int& exit_code) {
   CLI::App* command = app.add_subcommand(
       "backup", "Copy the SQLite store consistently while the service runs (online backup)");
   command->add_option("dest", options->dest, "The backup file to write")->required();
-  auto* config = command->add_option(
-      "--config", options->config, "flowrun.yaml naming the store (default: ./flowrun.yaml)");
+  auto* config = command->add_option("--config", options->config,
+                                     "flowrun.yaml naming the store (default: ./flowrun.yaml)");
   command->add_option("--store", options->store, "Store URL, sqlite:PATH (overrides the config)")
       ->excludes(config);
   command->add_flag("--force", options->force, "Replace DEST when it exists");

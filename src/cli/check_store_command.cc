@@ -66,8 +66,8 @@ void SetupCheckStoreCommand(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<CheckStoreOptions>();
   CLI::App* command =
       app.add_subcommand("check-store", "Check the SQLite store file (PRAGMA integrity_check)");
-  auto* config = command->add_option(
-      "--config", options->config, "flowrun.yaml naming the store (default: ./flowrun.yaml)");
+  auto* config = command->add_option("--config", options->config,
+                                     "flowrun.yaml naming the store (default: ./flowrun.yaml)");
   command->add_option("--store", options->store, "Store URL, sqlite:PATH (overrides the config)")
       ->excludes(config);
   command->callback([options, &exit_code] { exit_code = RunCheckStore(*options); });

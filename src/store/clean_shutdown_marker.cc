@@ -39,7 +39,8 @@ std::string CleanShutdownMarkerPath(const std::string& db_path) {
 
 Status WriteCleanShutdownMarker(const std::string& db_path) {
   const std::string stamp = Stamp(db_path);
-  if (stamp.empty()) return UnavailableError("cannot stat " + db_path + ": " + std::strerror(errno));
+  if (stamp.empty())
+    return UnavailableError("cannot stat " + db_path + ": " + std::strerror(errno));
   const std::string marker = CleanShutdownMarkerPath(db_path);
   int fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return UnavailableError("cannot write " + marker + ": " + std::strerror(errno));

@@ -39,7 +39,8 @@ void RemoveCopy(const std::string& path) {
 // Copies `source` into the open `dest` connection.
 Status Copy(SqliteDb& source, SqliteDb& dest, const BackupOptions& options, BackupReport& report) {
   sqlite3_backup* backup = sqlite3_backup_init(dest.handle(), "main", source.handle(), "main");
-  if (backup == nullptr) return SqliteError(dest.handle(), sqlite3_errcode(dest.handle()), "backup");
+  if (backup == nullptr)
+    return SqliteError(dest.handle(), sqlite3_errcode(dest.handle()), "backup");
   const int step_pages = std::max(1, options.pages_per_step);
   int remaining_before = -1;
   int rc = SQLITE_OK;
@@ -108,7 +109,8 @@ StatusOr<BackupReport> BackupSqliteStore(const std::string& source, const std::s
   if (status.ok()) status = SyncFile(partial);
   if (status.ok()) {
     std::filesystem::rename(partial, dest, error);
-    if (error) status = UnavailableError("renaming " + partial + " to " + dest + ": " + error.message());
+    if (error)
+      status = UnavailableError("renaming " + partial + " to " + dest + ": " + error.message());
   }
   if (!status.ok()) {
     RemoveCopy(partial);

@@ -34,10 +34,10 @@ struct BackupOptions {
 };
 
 struct BackupReport {
-  int64_t pages = 0;     // pages in the copy
-  int64_t bytes = 0;     // size of the copy
-  int steps = 0;         // backup_step calls
-  int restarts = 0;      // times a concurrent write restarted the copy
+  int64_t pages = 0;         // pages in the copy
+  int64_t bytes = 0;         // size of the copy
+  int steps = 0;             // backup_step calls
+  int restarts = 0;          // times a concurrent write restarted the copy
   bool single_step = false;  // the rest was copied in one step after max_restarts
 };
 

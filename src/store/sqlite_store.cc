@@ -702,7 +702,8 @@ Status SqliteStore::Initialize() {
       return DataLossError("opening store " + path +
                            ": the last shutdown was not clean and PRAGMA quick_check found "
                            "damage: " +
-                           list + ". Nothing was written; restore the last backup "
+                           list +
+                           ". Nothing was written; restore the last backup "
                            "(see the restore procedure in docs/operations.md)");
     }
   }

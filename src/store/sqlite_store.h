@@ -140,7 +140,7 @@ class SqliteStore final : public Store {
   TimePoint Now() const;
 
   SqliteStoreOptions options_;
-  std::string temp_dir_;            // for ":memory:", removed on close
+  std::string temp_dir_;  // for ":memory:", removed on close
   std::shared_ptr<DataLossLatch> latch_;
   bool checked_at_open_ = false;
   bool opened_ = false;  // Initialize succeeded: closing writes the clean-shutdown marker

@@ -644,7 +644,6 @@ TEST(EmailActionTest, WithoutSmtpMailGoesToTheOutboxOnce) {
   EXPECT_EQ(parsed["subject"], "Ça va");
 }
 
-
 // The outbox is what GET /v1/outbox and the dashboard show: it keeps no secret, neither raw, nor
 // percent-encoded, nor inside the base64 of a body part or an encoded-word of the subject.
 TEST(EmailActionTest, TheOutboxCopyHasEverySecretRedacted) {
@@ -657,8 +656,8 @@ TEST(EmailActionTest, TheOutboxCopyHasEverySecretRedacted) {
   EmailAction action(options);
   Json args = {{"to", "ada@example.com"},
                {"subject", "Ça va " + secret},
-               {"text", "Your key: " + secret + "\nLink: https://x.test/?k=" +
-                            PercentEncode(secret) + "\nÉtat: ok"},
+               {"text", "Your key: " + secret +
+                            "\nLink: https://x.test/?k=" + PercentEncode(secret) + "\nÉtat: ok"},
                {"html", "<p>" + secret + "</p>"},
                {"headers", {{"X-Campaign", "c-" + secret}}}};
   ASSERT_TRUE(action.Execute(Request(args, "run-4/notify", 1)).ok());
@@ -669,8 +668,8 @@ TEST(EmailActionTest, TheOutboxCopyHasEverySecretRedacted) {
   EXPECT_EQ(m.subject, "Ça va ***");
   Json parsed = ParseWithPython(m.mime);
   const std::string seen = parsed.dump() + m.mime + m.subject;
-  for (const std::string& form : {secret, PercentEncode(secret), std::string("tok-3f9a"),
-                                  std::string("Zq+7")}) {
+  for (const std::string& form :
+       {secret, PercentEncode(secret), std::string("tok-3f9a"), std::string("Zq+7")}) {
     EXPECT_EQ(seen.find(form), std::string::npos) << form << " in " << seen;
   }
   EXPECT_EQ(parsed["subject"], "Ça va ***");
@@ -678,8 +677,7 @@ TEST(EmailActionTest, TheOutboxCopyHasEverySecretRedacted) {
   EXPECT_NE(parsed["parts"][0]["content"].get<std::string>().find("Your key: ***"),
             std::string::npos);
   EXPECT_NE(parsed["parts"][0]["content"].get<std::string>().find("?k=***"), std::string::npos);
-  EXPECT_NE(parsed["parts"][1]["content"].get<std::string>().find("<p>***</p>"),
-            std::string::npos);
+  EXPECT_NE(parsed["parts"][1]["content"].get<std::string>().find("<p>***</p>"), std::string::npos);
   EXPECT_EQ(parsed["x_campaign"], "c-***");
   EXPECT_TRUE(parsed["defects"].empty()) << parsed["defects"];
 }

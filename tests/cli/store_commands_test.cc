@@ -57,8 +57,8 @@ TEST(StoreCommandsTest, BackupWritesACheckedCopyAndRefusesToOverwrite) {
 
   // Through a config file, as an operator would.
   std::ofstream(dir + "/flowrun.yaml") << "store: sqlite:flowrun.db\n";
-  auto configured = RunProcess(
-      {FlowrunBinary(), "backup", dir + "/cfg.db", "--config", dir + "/flowrun.yaml"});
+  auto configured =
+      RunProcess({FlowrunBinary(), "backup", dir + "/cfg.db", "--config", dir + "/flowrun.yaml"});
   EXPECT_EQ(configured.exit_code, 0) << configured.err;
   EXPECT_TRUE(std::filesystem::exists(dir + "/cfg.db"));
 }

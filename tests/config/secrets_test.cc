@@ -125,7 +125,6 @@ TEST(SecretRedactorTest, SecretContainingRedactionMarkerTerminates) {
   EXPECT_EQ(redactor.RedactText("a********b"), "a******b");
 }
 
-
 // The journal (RedactSecrets) and every other view (SecretRedactor) hide the same strings.
 TEST(SecretRedactorTest, JournalAndRedactorReplaceTheLongestSecretFirst) {
   const std::map<std::string, std::string> values = {{"SHORT", "abc"}, {"LONG", "abcdef"}};

@@ -60,6 +60,7 @@ TEST(StoreDamageRoutesTest, DamageFoundAtRunTimeFailsReadyzAndIntakeAnswers503) 
   auto ready = client->Get("/readyz");
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 503);
+  EXPECT_NE(ready->body.find("damaged"), std::string::npos) << ready->body;
   auto event = client->Post("/v1/events", R"({"name":"test/hello","data":{"name":"x"}})",
                             "application/json");
   ASSERT_TRUE(event);
@@ -86,8 +87,8 @@ std::string DecodedBase64Parts(const std::string& mime) {
     std::string line = mime.substr(start, end - start);
     start = end + 2;
     const bool base64 = line.size() >= 4 && line.find_first_not_of(
-                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
-                                                 "xyz0123456789+/=") == std::string::npos;
+                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
+                                                "xyz0123456789+/=") == std::string::npos;
     if (base64) {
       block += line;
     } else {
@@ -140,8 +141,8 @@ steps:
   ASSERT_TRUE(journal);
   // Every view: the API's JSON, the MIME it carries, its decoded parts, and the run's journal.
   for (const std::string& view : {outbox->body, mime, decoded, journal->body}) {
-    for (const std::string& form : {secret, PercentEncode(secret), std::string("key/42"),
-                                    std::string("key%2F42")}) {
+    for (const std::string& form :
+         {secret, PercentEncode(secret), std::string("key/42"), std::string("key%2F42")}) {
       EXPECT_EQ(view.find(form), std::string::npos) << form << " in " << view;
     }
   }

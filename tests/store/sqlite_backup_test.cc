@@ -82,10 +82,11 @@ TEST(SqliteBackupTest, CopyTakenUnderLoadHoldsEveryEventAcknowledgedBeforeIt) {
   EXPECT_GT(report->steps, 1);
   EXPECT_FALSE(std::filesystem::exists(dir + "/backup.db.partial"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/backup.db-wal"));
-  std::printf("backup: %lld pages, %d steps, %d restarts, single_step=%d, %zu events acked "
-              "during it\n",
-              static_cast<long long>(report->pages), report->steps, report->restarts,
-              report->single_step, acked_during);
+  std::printf(
+      "backup: %lld pages, %d steps, %d restarts, single_step=%d, %zu events acked "
+      "during it\n",
+      static_cast<long long>(report->pages), report->steps, report->restarts, report->single_step,
+      acked_during);
 
   // Restore into a new place, as the docs say: stop, copy over the store file, remove stale
   // -wal/-shm, start.
@@ -133,8 +134,7 @@ TEST(SqliteBackupTest, RefusesAnExistingDestinationUnlessAskedToReplaceIt) {
   std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(kept, "keep me");
 
-  auto replaced =
-      BackupSqliteStore(dir + "/flowrun.db", dir + "/existing.db", {.overwrite = true});
+  auto replaced = BackupSqliteStore(dir + "/flowrun.db", dir + "/existing.db", {.overwrite = true});
   ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
   auto copy = SqliteStore::Open({.path = dir + "/existing.db"});
   ASSERT_TRUE(copy.ok());

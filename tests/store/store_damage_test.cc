@@ -1,6 +1,8 @@
 // A damaged store file is refused, not written into: quick_check at open after an unclean
 // shutdown (clean_shutdown_marker.h), and read-only once SQLite reports damage at run time
 // (data_loss_latch.h). Real SQLite files, damaged on disk.
+#include "testing/store_damage.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -14,7 +16,6 @@
 #include "store/integrity_check.h"
 #include "store/sqlite_store.h"
 #include "testing/paths.h"
-#include "testing/store_damage.h"
 
 namespace flowrun::store {
 namespace {
