@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "actions/mime_message.h"
+#include "actions/outbox_redaction.h"
 
 namespace flowrun {
 namespace {
@@ -288,15 +289,25 @@ StatusOr<Json> EmailAction::Deliver(const ActionRequest& request, std::unique_pt
   if (options_.outbox == nullptr) {
     return FailedPreconditionError("no SMTP server is configured and there is no outbox");
   }
+  // The outbox is shown by the API and dashboard: it keeps the message with its secrets
+  // redacted, rendered again so that its base64 parts carry no secret either.
+  const MimeMessage shown =
+      options_.redactor ? RedactForOutbox(email.message, *options_.redactor) : email.message;
   OutboxMessage record;
-  record.message_id = email.message.message_id;
+  record.message_id = shown.message_id;
   record.run_id = request.run_id;
   record.step_key = request.step_key;
-  record.from = email.message.from.address;
-  record.recipients = recipients;
-  record.subject = email.message.subject;
-  record.mime = std::move(mime);
-  record.created_at = email.message.date;
+  record.from = shown.from.address;
+  for (const std::string& r : recipients) {
+    record.recipients.push_back(options_.redactor ? options_.redactor->RedactText(r) : r);
+  }
+  record.subject = shown.subject;
+  if (options_.redactor) {
+    ASSIGN_OR_RETURN(record.mime, RenderMime(shown));
+  } else {
+    record.mime = std::move(mime);
+  }
+  record.created_at = shown.date;
   RETURN_IF_ERROR(options_.outbox->Put(record));
   return output;
 }

@@ -52,8 +52,9 @@ struct EmailActionOptions {
   // The loop that performs the transfers; must outlive the action. Null: the action makes and
   // runs a loop of its own (tests, tools).
   OutboundLoop* loop = nullptr;
-  const Clock* clock = nullptr;              // for the Date header; Default: system
-  const SecretRedactor* redactor = nullptr;  // applied to error messages; may be null
+  const Clock* clock = nullptr;  // for the Date header; Default: system
+  // Applied to error messages and to the copy the outbox keeps (RedactForOutbox); may be null.
+  const SecretRedactor* redactor = nullptr;
 };
 
 // Readings for metrics.

@@ -18,6 +18,8 @@ int Main(int argc, char** argv) {
   SetupServeCommand(app, exit_code);
   SetupSendCommand(app, exit_code);
   SetupRunsCommand(app, exit_code);
+  SetupBackupCommand(app, exit_code);
+  SetupCheckStoreCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

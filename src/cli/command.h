@@ -14,6 +14,8 @@ namespace flowrun::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+// `serve` refused a damaged store file (restore a backup; see docs/operations.md).
+inline constexpr int kExitDamagedStore = 3;
 
 void SetupValidateCommand(CLI::App& app, int& exit_code);
 void SetupSchemaCommand(CLI::App& app, int& exit_code);
@@ -22,5 +24,7 @@ void SetupRunCommand(CLI::App& app, int& exit_code);
 void SetupServeCommand(CLI::App& app, int& exit_code);
 void SetupSendCommand(CLI::App& app, int& exit_code);
 void SetupRunsCommand(CLI::App& app, int& exit_code);
+void SetupBackupCommand(CLI::App& app, int& exit_code);
+void SetupCheckStoreCommand(CLI::App& app, int& exit_code);
 
 }  // namespace flowrun::cli

@@ -9,7 +9,8 @@
 // unless MALLOC_ARENA_MAX or GLIBC_TUNABLES says otherwise.
 //
 // Exit codes: 0 after a clean shutdown; 2 for a bad config, flag or store, or an address that
-// cannot be bound.
+// cannot be bound; 3 (kExitDamagedStore) for a store file that is damaged (not a database, or
+// failing PRAGMA quick_check, which runs at start when the last shutdown was not clean).
 #include <signal.h>
 
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "cli/store_location.h"
 #include "common/log.h"
 #include "common/malloc_arenas.h"
 #include "config/config.h"
@@ -43,26 +45,9 @@ int Fail(const std::string& message) {
 }
 
 StatusOr<Config> LoadServeConfig(const ServeOptions& options) {
-  std::string path = options.config;
-  if (path.empty() && std::filesystem::is_regular_file("flowrun.yaml")) path = "flowrun.yaml";
-  Config config;
-  if (path.empty()) {
-    config = Config::Defaults(std::filesystem::current_path().string());
-  } else {
-    ASSIGN_OR_RETURN(config, ReadConfigFile(path));
-  }
+  ASSIGN_OR_RETURN(Config config, LoadCliConfig(options.config, options.store));
   // Flags are relative to the current directory, as a user typing them expects.
   if (!options.listen.empty()) config.listen = options.listen;
-  if (!options.store.empty()) {
-    std::string store = options.store;
-    if (store.starts_with("sqlite:")) store = store.substr(7);
-    if (store.find("://") == std::string::npos && store != ":memory:") {
-      store = "sqlite:" + std::filesystem::absolute(store).string();
-    } else if (store == ":memory:") {
-      store = "sqlite::memory:";
-    }
-    config.store = store;
-  }
   if (!options.flows.empty()) config.flows = std::filesystem::absolute(options.flows).string();
   if (options.workers > 0) config.workers = options.workers;
   return config;
@@ -94,7 +79,10 @@ int RunServe(const ServeOptions& options) {
   RuntimeOptions runtime_options;
   runtime_options.config = *config;
   auto runtime = Runtime::Open(std::move(runtime_options));
-  if (!runtime.ok()) return Fail(runtime.status().ToString());
+  if (!runtime.ok()) {
+    int code = Fail(runtime.status().ToString());
+    return runtime.status().code() == StatusCode::kDataLoss ? kExitDamagedStore : code;
+  }
   const SecretRedactor& redactor = (*runtime)->redactor();
   DefaultLogger().Configure(
       LogOptions{.redact = [&redactor](std::string text) { return redactor.RedactText(text); }});

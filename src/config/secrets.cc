@@ -137,22 +137,12 @@ SecretRedactor::SecretRedactor(const Secrets& secrets) {
   *this = SecretRedactor(std::move(values));
 }
 
-SecretRedactor::SecretRedactor(std::vector<std::string> values) {
-  for (std::string& v : values) {
-    if (v.size() >= kMinLength) values_.push_back(std::move(v));
-  }
-  std::sort(values_.begin(), values_.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  values_.erase(std::unique(values_.begin(), values_.end()), values_.end());
-}
+SecretRedactor::SecretRedactor(std::vector<std::string> values)
+    : values_(SecretNeedles(std::move(values))) {}
 
 std::string SecretRedactor::RedactText(std::string_view text) const {
   std::string out(text);
-  for (const std::string& needle : values_) {
-    for (size_t at = out.find(needle); at != std::string::npos; at = out.find(needle, at + 3)) {
-      out.replace(at, needle.size(), "***");
-    }
-  }
+  RedactNeedles(out, values_);
   return out;
 }
 

@@ -57,14 +57,15 @@ class Secrets final : public SecretSource {
 class SecretRedactor {
  public:
   // Values shorter than kMinLength are not redacted: "1" or "on" would erase ordinary text.
-  static constexpr size_t kMinLength = 3;
+  static constexpr size_t kMinLength = kMinRedactedSecretLength;
 
   SecretRedactor() = default;
   explicit SecretRedactor(const Secrets& secrets);
   explicit SecretRedactor(std::vector<std::string> values);
 
-  // Every occurrence of a secret value replaced by "***"; longer secrets are replaced first, so a
-  // secret that contains another is hidden whole.
+  // Every occurrence of a secret value, or of its percent-encoded form, replaced by "***"; longer
+  // secrets are replaced first, so a secret that contains another is hidden whole (the same
+  // needles and order as the journal's RedactSecrets: see SecretNeedles).
   std::string RedactText(std::string_view text) const;
   // Redacts every string in `value`, and every object key.
   Json RedactJson(const Json& value) const;
@@ -74,7 +75,7 @@ class SecretRedactor {
   bool empty() const { return values_.empty(); }
 
  private:
-  std::vector<std::string> values_;  // sorted longest first
+  std::vector<std::string> values_;  // SecretNeedles: sorted longest first
 };
 
 }  // namespace flowrun

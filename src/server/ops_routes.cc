@@ -16,8 +16,10 @@ void AddOpsRoutes(ApiContext& context, ApiRoutes& routes) {
       "GET", "/readyz", RouteAccess::kPublic,
       ApiHandler::Inline([ctx](const HttpRequest&, const PathParams&, HttpResponse& response) {
         if (ctx->runtime.Ready()) return SendJson(response, 200, Json{{"status", "ready"}});
-        SendError(response,
-                  HttpError{503, "unavailable", "not ready: starting up or shutting down"});
+        SendError(response, HttpError{503, "unavailable",
+                                      ctx->runtime.StoreDamaged()
+                                          ? "not ready: the store file is damaged (DATA_LOSS)"
+                                          : "not ready: starting up or shutting down"});
       }));
   routes.Add("GET", "/metrics", RouteAccess::kApiToken,
              [ctx](const HttpRequest&, const PathParams&, HttpResponse& response) {

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "store/sqlite_outbox.h"
 #include "store/sqlite_store.h"
+#include "store/store_url.h"
 
 namespace flowrun {
 namespace {
@@ -22,17 +23,6 @@ constexpr Duration kErrorBackoff = std::chrono::seconds(1);
 // it deletes at most each time (the store does it in small transactions).
 constexpr Duration kPruneInterval = std::chrono::hours(1);
 constexpr int kPruneLimit = 100000;
-
-// "sqlite:<path>" (or a bare path) -> the SQLite path; ":memory:" for "sqlite::memory:".
-StatusOr<std::string> SqlitePathOf(const std::string& url) {
-  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return InvalidArgumentError("store \"" + url +
-                                "\": only the embedded SQLite store (sqlite:PATH) is supported");
-  }
-  std::string path = url.starts_with("sqlite:") ? url.substr(7) : url;
-  if (path.empty()) return InvalidArgumentError("store \"" + url + "\": no file path");
-  return path;
-}
 
 std::chrono::milliseconds WallWait(Duration d) {
   return std::clamp<std::chrono::milliseconds>(d, std::chrono::milliseconds(0), kMaxTimerSleep);
@@ -53,11 +43,12 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options) {
 Status Runtime::Initialize() {
   const Config& config = options_.config;
 
-  ASSIGN_OR_RETURN(std::string path, SqlitePathOf(config.store));
+  ASSIGN_OR_RETURN(std::string path, store::SqlitePathOfStoreUrl(config.store));
   auto store = store::SqliteStore::Open({.path = path, .clock = clock_});
   if (!store.ok()) return store.status().WithContext("opening the store " + config.store);
+  data_loss_ = (*store)->data_loss_latch();
   store_ = std::move(*store);
-  auto outbox = store::SqliteOutbox::Open(path);
+  auto outbox = store::SqliteOutbox::Open(path, /*busy_timeout_ms=*/5000, data_loss_);
   if (!outbox.ok()) return outbox.status().WithContext("opening the outbox in " + config.store);
   outbox_ = std::move(*outbox);
 
@@ -241,9 +232,12 @@ void Runtime::Shutdown(Duration grace) {
     LogWarn("releasing leases at shutdown failed; they run out on their own",
             {{"error", released.ToString()}});
   }
-  // Close in dependency order; the store's destructor finishes its last commit.
+  // Close in dependency order; the store's destructor finishes its last commit. The outbox's
+  // connection closes first, so that the store's close is the file's last (see
+  // store/clean_shutdown_marker.h).
   cron_.reset();
   engine_.reset();
+  outbox_.reset();
   store_.reset();
   LogInfo("runtime stopped");
 }
@@ -390,12 +384,16 @@ void Runtime::WatcherLoop() {
 
 Status Runtime::CheckIntake() const {
   if (!intake_open_) return UnavailableError("flowrun is shutting down");
+  if (StoreDamaged()) return UnavailableError(data_loss_->Check().message());
   return OkStatus();
 }
 
 StatusOr<std::vector<IngestedEvent>> Runtime::IngestEvents(const std::vector<Json>& events) {
   RETURN_IF_ERROR(CheckIntake());
-  ASSIGN_OR_RETURN(std::vector<IngestedEvent> ingested, engine_->IngestEvents(events));
+  auto result = engine_->IngestEvents(events);
+  // Damage found by this very commit: the caller may retry later, against a restored store.
+  if (!result.ok() && StoreDamaged()) return UnavailableError(data_loss_->Check().message());
+  ASSIGN_OR_RETURN(std::vector<IngestedEvent> ingested, std::move(result));
   service_metrics_.events_received->Increment(events.size());
   NotifyWork();
   return ingested;

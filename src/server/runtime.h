@@ -1,7 +1,10 @@
 // Runtime: the flowrun service minus HTTP. It owns everything `flowrun serve` runs:
 //
 //   - the store (Config::store, `sqlite:<path>`), opened with a clear error when the file is
-//     corrupt (kDataLoss), locked by another process (kUnavailable) or from a newer flowrun;
+//     corrupt (kDataLoss; after an unclean shutdown this includes failing PRAGMA quick_check),
+//     locked by another process (kUnavailable) or from a newer flowrun. When SQLite reports the
+//     file damaged at run time the store turns read-only: Ready() turns false and intake answers
+//     kUnavailable (see store/data_loss_latch.h);
 //   - the flows (Config::flows) in a FlowRegistry that reloads them when their files change;
 //   - the built-in actions (http, email, db), the secrets and their redactor, and the email
 //     outbox (SqliteOutbox in the store's file) used when no SMTP server is configured;
@@ -60,6 +63,7 @@
 #include "server/cron_scheduler.h"
 #include "server/flow_registry.h"
 #include "server/metrics.h"
+#include "store/data_loss_latch.h"
 #include "store/store.h"
 
 namespace flowrun {
@@ -154,8 +158,12 @@ class Runtime {
   MetricsRegistry& metrics() { return metrics_; }
   // The service's metric handles; the API layer counts http_requests here.
   const ServiceMetrics& service_metrics() const { return service_metrics_; }
-  // True between Start and the beginning of Shutdown (for /readyz).
-  bool Ready() const { return ready_.load(); }
+  // True between Start and the beginning of Shutdown (for /readyz), unless the store file was
+  // found damaged at run time (StoreDamaged).
+  bool Ready() const { return ready_.load() && !StoreDamaged(); }
+  // True once SQLite reported the store file damaged (SQLITE_CORRUPT, SQLITE_NOTADB): the store
+  // is then read-only, intake answers kUnavailable and a "DATA_LOSS" error was logged once.
+  bool StoreDamaged() const { return data_loss_ && data_loss_->tripped(); }
   const Config& config() const { return options_.config; }
   // Secrets for resolving `${{ secrets.NAME }}` in webhook definitions, and their redactor.
   const Secrets& secrets() const { return *secrets_; }
@@ -189,6 +197,7 @@ class Runtime {
   const Clock* clock_ = nullptr;
 
   std::unique_ptr<store::Store> store_;
+  std::shared_ptr<store::DataLossLatch> data_loss_;  // the store's; outlives store_
   std::unique_ptr<EmailOutbox> outbox_;
   std::unique_ptr<Secrets> secrets_;
   SecretRedactor redactor_;

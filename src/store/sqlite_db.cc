@@ -62,6 +62,7 @@ StatusOr<bool> SqliteStatement::Step() {
   if (rc == SQLITE_DONE) return false;
   Status error = SqliteError(db_, rc, sqlite3_sql(stmt_));
   sqlite3_reset(stmt_);
+  if (latch_) latch_->Observe(error);
   return error;
 }
 
@@ -123,6 +124,10 @@ StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool
 
 SqliteDb::~SqliteDb() {
   statements_.clear();
+  // The last connection to close checkpoints the log into the file: not into a damaged one.
+  if (latch_ && latch_->tripped()) {
+    (void)sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  }
   sqlite3_close_v2(db_);
 }
 
@@ -134,6 +139,7 @@ Status SqliteDb::Exec(std::string_view sql) {
     std::string message = error ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
     Status status = SqliteError(db_, rc, "executing SQL");
+    if (latch_) latch_->Observe(status);
     return Status(status.code(), "executing SQL: " + message +
                                      (status.code() == StatusCode::kUnavailable
                                           ? " (the store file is locked by another process)"
@@ -154,8 +160,12 @@ StatusOr<SqliteStatement*> SqliteDb::Prepare(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db_, rc, "preparing " + sql);
-  auto owned = std::make_unique<SqliteStatement>(db_, stmt);
+  if (rc != SQLITE_OK) {
+    Status error = SqliteError(db_, rc, "preparing " + sql);
+    if (latch_) latch_->Observe(error);
+    return error;
+  }
+  auto owned = std::make_unique<SqliteStatement>(db_, stmt, latch_);
   SqliteStatement* raw = owned.get();
   statements_.emplace(sql, std::move(owned));
   return raw;

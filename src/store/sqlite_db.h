@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "common/status.h"
+#include "store/data_loss_latch.h"
 
 namespace flowrun::store {
 
@@ -23,7 +24,9 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what);
 
 class SqliteStatement {
  public:
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  // `latch`, when not null, observes every error Step reports (see DataLossLatch).
+  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt, DataLossLatch* latch = nullptr)
+      : db_(db), stmt_(stmt), latch_(latch) {}
   SqliteStatement(const SqliteStatement&) = delete;
   SqliteStatement& operator=(const SqliteStatement&) = delete;
   ~SqliteStatement();
@@ -49,6 +52,7 @@ class SqliteStatement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  DataLossLatch* latch_;
   bool stepped_ = false;
 };
 
@@ -76,10 +80,14 @@ class SqliteDb {
   // Rows changed by the last statement.
   int64_t Changes() const { return sqlite3_changes64(db_); }
   sqlite3* handle() const { return db_; }
+  // Every error this connection's Exec and statements report from now on is shown to `latch`,
+  // which trips on damage. REQUIRES: `latch` outlives the connection; set before Prepare.
+  void set_data_loss_latch(DataLossLatch* latch) { latch_ = latch; }
 
  private:
   explicit SqliteDb(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  DataLossLatch* latch_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<SqliteStatement>> statements_;
 };
 

@@ -22,19 +22,23 @@ CREATE TABLE IF NOT EXISTS email_outbox (
 }  // namespace
 
 StatusOr<std::unique_ptr<SqliteOutbox>> SqliteOutbox::Open(const std::string& path,
-                                                           int busy_timeout_ms) {
+                                                           int busy_timeout_ms,
+                                                           std::shared_ptr<DataLossLatch> latch) {
+  if (latch) RETURN_IF_ERROR(latch->Check());
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
                    SqliteDb::Open(path, /*create=*/true, busy_timeout_ms));
+  if (latch) db->set_data_loss_latch(latch.get());
   if (path != ":memory:") {
     // The store has put the file in WAL mode already; asking again is harmless and makes a file
     // opened by the outbox first behave the same.
     RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
   }
   RETURN_IF_ERROR(db->Exec(kSchema));
-  return std::unique_ptr<SqliteOutbox>(new SqliteOutbox(std::move(db)));
+  return std::unique_ptr<SqliteOutbox>(new SqliteOutbox(std::move(db), std::move(latch)));
 }
 
 Status SqliteOutbox::Put(const OutboxMessage& message) {
+  if (latch_) RETURN_IF_ERROR(latch_->Check());
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteStatement * s,
                    db_->Prepare("INSERT OR IGNORE INTO email_outbox (message_id, run_id, "

@@ -25,8 +25,11 @@ class SqliteOutbox final : public EmailOutbox {
   // Opens the outbox in the SQLite file at `path`, creating the file and the table as needed.
   // ":memory:" keeps the outbox in a private in-memory database (for one-off local runs).
   // Errors: kDataLoss when the file is not a SQLite database; kUnavailable when it is locked.
-  [[nodiscard]] static StatusOr<std::unique_ptr<SqliteOutbox>> Open(const std::string& path,
-                                                                    int busy_timeout_ms = 5000);
+  // `latch` (the store's, SqliteStore::data_loss_latch) makes Put refuse with kDataLoss once the
+  // file is known to be damaged, and reports damage this connection sees. Default: none.
+  [[nodiscard]] static StatusOr<std::unique_ptr<SqliteOutbox>> Open(
+      const std::string& path, int busy_timeout_ms = 5000,
+      std::shared_ptr<DataLossLatch> latch = nullptr);
   SqliteOutbox(const SqliteOutbox&) = delete;
   SqliteOutbox& operator=(const SqliteOutbox&) = delete;
 
@@ -34,8 +37,10 @@ class SqliteOutbox final : public EmailOutbox {
   StatusOr<std::vector<OutboxMessage>> List(size_t limit) const override;
 
  private:
-  explicit SqliteOutbox(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  SqliteOutbox(std::unique_ptr<SqliteDb> db, std::shared_ptr<DataLossLatch> latch)
+      : latch_(std::move(latch)), db_(std::move(db)) {}
 
+  std::shared_ptr<DataLossLatch> latch_;  // declared before db_, which points at it
   mutable std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;  // GUARDED_BY(mu_)
 };

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <type_traits>
 
+#include "common/log.h"
+#include "store/clean_shutdown_marker.h"
+#include "store/integrity_check.h"
 #include "store/migrations.h"
 
 namespace flowrun::store {
@@ -651,6 +654,12 @@ SqliteStore::~SqliteStore() {
   writer_.reset();
   while (readers_.Take()) {
   }
+  if (opened_ && temp_dir_.empty() && !latch_->tripped()) {
+    if (Status marked = WriteCleanShutdownMarker(options_.path); !marked.ok()) {
+      LogWarn("could not record the clean shutdown; the next start checks the store",
+              {{"error", marked.ToString()}});
+    }
+  }
   if (!temp_dir_.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(temp_dir_, ignored);
@@ -677,8 +686,28 @@ Status SqliteStore::Initialize() {
     options_.path = temp_dir_ + "/flowrun.db";
   }
   const std::string& path = options_.path;
+  latch_ = std::make_shared<DataLossLatch>(path);
+  const bool existed = std::filesystem::exists(path);
+  const bool clean = TakeCleanShutdownMarker(path);
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
                    SqliteDb::Open(path, /*create=*/true, options_.busy_timeout_ms));
+  if (existed && !clean && options_.check_after_unclean_shutdown) {
+    // Before anything is written: a damaged file must not be written into.
+    checked_at_open_ = true;
+    ASSIGN_OR_RETURN(std::vector<std::string> problems,
+                     CheckIntegrity(*db, IntegrityCheck::kQuick, /*max_problems=*/5));
+    if (!problems.empty()) {
+      std::string list;
+      for (const std::string& p : problems) list += (list.empty() ? "" : "; ") + p;
+      return DataLossError("opening store " + path +
+                           ": the last shutdown was not clean and PRAGMA quick_check found "
+                           "damage: " +
+                           list +
+                           ". Nothing was written; restore the last backup "
+                           "(see the restore procedure in docs/operations.md)");
+    }
+  }
+  db->set_data_loss_latch(latch_.get());
   // Reading the header first turns a foreign or damaged file into a clear error before any write.
   Status status = db->Exec("PRAGMA journal_mode=WAL");
   if (status.ok()) {
@@ -704,6 +733,7 @@ Status SqliteStore::Initialize() {
   checkpointer_->Attach(writer_->db().handle());
   queue_ = std::make_unique<GroupCommitQueue<WriteRequest, WriteResult>>(
       [this](std::vector<WriteRequest*>& group) { return ApplyGroup(group); }, options_.max_group);
+  opened_ = true;
   return OkStatus();
 }
 
@@ -728,6 +758,8 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
     }
     return std::move(results);
   };
+  // A damaged file is read-only: nothing more is written into it.
+  if (Status damaged = latch_->Check(); !damaged.ok()) return fail_all(damaged);
   Status begin = db.Exec("BEGIN IMMEDIATE");
   if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
   for (size_t i = 0; i < group.size(); ++i) {
@@ -839,7 +871,10 @@ int64_t SqliteStore::TEST_transactions() const { return writer_->transactions();
 
 StatusOr<std::unique_ptr<SqliteDb>> SqliteStore::AcquireReader() {
   if (std::unique_ptr<SqliteDb> db = readers_.Take()) return db;
-  return SqliteDb::Open(options_.path, /*create=*/false, options_.busy_timeout_ms);
+  auto db = SqliteDb::Open(options_.path, /*create=*/false, options_.busy_timeout_ms);
+  if (!db.ok()) return latch_->Observe(db.status());
+  (*db)->set_data_loss_latch(latch_.get());
+  return db;
 }
 
 void SqliteStore::ReturnReader(std::unique_ptr<SqliteDb> db) { readers_.Keep(std::move(db)); }

@@ -9,7 +9,14 @@
 //
 // Opening checks the file: a file that is not a flowrun database (or is corrupt) is kDataLoss, a
 // file locked by another process is kUnavailable, a file written by a newer flowrun is
-// kFailedPrecondition. Nothing is written in those cases.
+// kFailedPrecondition. Nothing is written in those cases. When the last close was not clean (no
+// matching clean-shutdown marker, see clean_shutdown_marker.h), opening first runs
+// `PRAGMA quick_check` and refuses a damaged file with kDataLoss listing the first problems.
+//
+// Damage found at run time: when SQLite reports SQLITE_CORRUPT or SQLITE_NOTADB on any of the
+// store's connections, its DataLossLatch trips (one "DATA_LOSS" error log line naming the file)
+// and every later write is refused with kDataLoss; reads still run. A store whose latch tripped
+// does not write the clean-shutdown marker, so the next open checks the file.
 //
 // Thread-safety: all methods may be called from many threads at once.
 #pragma once
@@ -44,6 +51,8 @@ struct SqliteStoreOptions {
   const Clock* clock = nullptr;
   // The most runs one retention transaction deletes (PruneFinishedRuns). Default: 256.
   int prune_batch = 256;
+  // Run `PRAGMA quick_check` at open when the last close was not clean. Default: true.
+  bool check_after_unclean_shutdown = true;
 };
 
 class SqliteStore final : public Store {
@@ -86,6 +95,12 @@ class SqliteStore final : public Store {
   StatusOr<std::vector<std::pair<std::string, std::string>>> ActiveRevisions() override;
   StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id) override;
 
+  // Trips on damage reported at run time; shared with other connections to the same file (the
+  // outbox), which must refuse writes too.
+  const std::shared_ptr<DataLossLatch>& data_loss_latch() const { return latch_; }
+  // True when opening ran `PRAGMA quick_check` (the last close was not clean).
+  bool checked_at_open() const { return checked_at_open_; }
+
   // Transactions committed so far (for benchmarks and tests of group commit).
   int64_t TEST_transactions() const;
 
@@ -125,7 +140,10 @@ class SqliteStore final : public Store {
   TimePoint Now() const;
 
   SqliteStoreOptions options_;
-  std::string temp_dir_;            // for ":memory:", removed on close
+  std::string temp_dir_;  // for ":memory:", removed on close
+  std::shared_ptr<DataLossLatch> latch_;
+  bool checked_at_open_ = false;
+  bool opened_ = false;  // Initialize succeeded: closing writes the clean-shutdown marker
   std::unique_ptr<Writer> writer_;  // used only by the group leader inside ApplyGroup
   std::unique_ptr<WalCheckpointer> checkpointer_;  // checkpoints the writer's log off its thread
   std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;

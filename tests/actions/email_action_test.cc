@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "actions/mime_message.h"
+#include "common/percent_encoding.h"
 #include "testing/in_memory_email_outbox.h"
 #include "testing/paths.h"
 #include "testing/simulated_clock.h"
@@ -671,6 +672,44 @@ TEST(EmailActionTest, WithoutSmtpMailGoesToTheOutboxOnce) {
   EXPECT_EQ(m.mime.find("audit@example.com"), std::string::npos);
   Json parsed = ParseWithPython(m.mime);
   EXPECT_EQ(parsed["subject"], "Ça va");
+}
+
+// The outbox is what GET /v1/outbox and the dashboard show: it keeps no secret, neither raw, nor
+// percent-encoded, nor inside the base64 of a body part or an encoded-word of the subject.
+TEST(EmailActionTest, TheOutboxCopyHasEverySecretRedacted) {
+  const std::string secret = "tok-3f9a/Zq+7 key";
+  testing::InMemoryEmailOutbox outbox;
+  SecretRedactor redactor(std::vector<std::string>{secret, "tok-3f9a"});
+  EmailActionOptions options;
+  options.outbox = &outbox;
+  options.redactor = &redactor;
+  EmailAction action(options);
+  Json args = {{"to", "ada@example.com"},
+               {"subject", "Ça va " + secret},
+               {"text", "Your key: " + secret +
+                            "\nLink: https://x.test/?k=" + PercentEncode(secret) + "\nÉtat: ok"},
+               {"html", "<p>" + secret + "</p>"},
+               {"headers", {{"X-Campaign", "c-" + secret}}}};
+  ASSERT_TRUE(action.Execute(Request(args, "run-4/notify", 1)).ok());
+  StatusOr<std::vector<OutboxMessage>> listed = outbox.List(10);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  const OutboxMessage& m = (*listed)[0];
+  EXPECT_EQ(m.subject, "Ça va ***");
+  Json parsed = ParseWithPython(m.mime);
+  const std::string seen = parsed.dump() + m.mime + m.subject;
+  for (const std::string& form :
+       {secret, PercentEncode(secret), std::string("tok-3f9a"), std::string("Zq+7")}) {
+    EXPECT_EQ(seen.find(form), std::string::npos) << form << " in " << seen;
+  }
+  EXPECT_EQ(parsed["subject"], "Ça va ***");
+  ASSERT_EQ(parsed["parts"].size(), 2u);
+  EXPECT_NE(parsed["parts"][0]["content"].get<std::string>().find("Your key: ***"),
+            std::string::npos);
+  EXPECT_NE(parsed["parts"][0]["content"].get<std::string>().find("?k=***"), std::string::npos);
+  EXPECT_NE(parsed["parts"][1]["content"].get<std::string>().find("<p>***</p>"), std::string::npos);
+  EXPECT_EQ(parsed["x_campaign"], "c-***");
+  EXPECT_TRUE(parsed["defects"].empty()) << parsed["defects"];
 }
 
 }  // namespace

@@ -125,5 +125,44 @@ TEST(SecretRedactorTest, SecretContainingRedactionMarkerTerminates) {
   EXPECT_EQ(redactor.RedactText("a********b"), "a******b");
 }
 
+// The journal (RedactSecrets) and every other view (SecretRedactor) hide the same strings.
+TEST(SecretRedactorTest, JournalAndRedactorReplaceTheLongestSecretFirst) {
+  const std::map<std::string, std::string> values = {{"SHORT", "abc"}, {"LONG", "abcdef"}};
+  SecretRedactor redactor{Secrets(values)};
+  Json journal_secrets = MapSecretSource(values).All();
+  for (const std::string text : {"abcdef", "xabcdefx abc", "abcabcdef", "abcdefabc"}) {
+    const std::string shown = redactor.RedactText(text);
+    EXPECT_EQ(RedactSecrets(Json(text), journal_secrets), Json(shown)) << text;
+    // No part of the longer secret is left behind ("***def" would show its suffix).
+    EXPECT_EQ(shown.find("def"), std::string::npos) << text << " -> " << shown;
+    EXPECT_EQ(shown.find("abc"), std::string::npos) << text << " -> " << shown;
+  }
+  EXPECT_EQ(redactor.RedactText("xabcdefx abc"), "x***x ***");
+  // The order the secrets are given in does not matter.
+  SecretRedactor reversed(std::vector<std::string>{"abcdef", "abc"});
+  SecretRedactor forward(std::vector<std::string>{"abc", "abcdef"});
+  EXPECT_EQ(reversed.RedactText("abcdef"), "***");
+  EXPECT_EQ(forward.RedactText("abcdef"), "***");
+}
+
+TEST(SecretRedactorTest, RedactsPercentEncodedForms) {
+  const std::map<std::string, std::string> values = {{"PASS", "p@ss w/rd+1"}};
+  SecretRedactor redactor{Secrets(values)};
+  Json journal_secrets = MapSecretSource(values).All();
+  for (const std::string text :
+       {"https://x/?pw=p%40ss%20w%2Frd%2B1", "https://x/?pw=p%40ss%20w%2frd%2b1",
+        "pw=p%40ss+w%2Frd%2B1&x=1", "raw p@ss w/rd+1"}) {
+    const std::string shown = redactor.RedactText(text);
+    EXPECT_EQ(shown.find("ss"), std::string::npos) << text << " -> " << shown;
+    EXPECT_NE(shown.find("***"), std::string::npos) << text;
+    EXPECT_EQ(RedactSecrets(Json(text), journal_secrets), Json(shown)) << text;
+  }
+  // A secret with nothing to encode has one form only.
+  EXPECT_EQ(SecretNeedles({"plain"}), std::vector<std::string>{"plain"});
+  // Short values are never redacted, in any form.
+  EXPECT_TRUE(SecretNeedles({"a b"}).size() > 1);
+  EXPECT_TRUE(SecretNeedles({"ab"}).empty());
+}
+
 }  // namespace
 }  // namespace flowrun
