@@ -31,20 +31,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 import w1_bench  # noqa: E402
 
-W1_SLOW = """
-id: w1-slow
-on: [{event: slow/w1}]
-steps:
-  - id: call
-    http: {method: POST, url: "${{ secrets.API_URL }}/delay/200/orders", json: {n: "${{ event.data.n }}"}}
-  - id: record
-    db:
-      database: app
-      sql: INSERT INTO orders (n, run_id) VALUES (:n, :run_id)
-      params: {n: "${{ event.data.n }}", run_id: "${{ run.id }}"}
-  - id: mail
-    email: {to: "buyer@example.com", subject: "Order ${{ event.data.n }}", text: "Thanks."}
-"""
+# W1's http -> db -> email flow, with an API that answers after 200 ms.
+W1_SLOW = (w1_bench.IO_FLOW.replace("id: w1-http-db-email", "id: w1-slow")
+           .replace("event: w1/io", "event: slow/w1")
+           .replace("/app/orders", "/delay/200/orders"))
 
 SLOW_5S = """
 id: slow-5s

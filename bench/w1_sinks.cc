@@ -17,8 +17,6 @@
 // Usage: w1_sinks [--delay-ms N]   (Default: 0, answer at once)
 #include <sys/resource.h>
 
-#include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
-
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +27,7 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
 
 namespace {
 
