@@ -15,9 +15,12 @@
 //    "smtp_connections", "http_connections", "most_in_flight" (requests open at once)}
 //
 // Usage: w1_sinks [--delay-ms N]   (Default: 0, answer at once)
+// clang-format off
+#include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it
+#include <boost/asio.hpp>
+// clang-format on
 #include <sys/resource.h>
 
-#include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +30,6 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
-#include <utility>  // before Asio: Boost 1.74 uses std::exchange without it
 
 namespace {
 

@@ -84,8 +84,9 @@ int RunServe(const ServeOptions& options) {
     return runtime.status().code() == StatusCode::kDataLoss ? kExitDamagedStore : code;
   }
   const SecretRedactor& redactor = (*runtime)->redactor();
-  DefaultLogger().Configure(
-      LogOptions{.redact = [&redactor](std::string text) { return redactor.RedactText(text); }});
+  LogOptions log_options;
+  log_options.redact = [&redactor](std::string text) { return redactor.RedactText(text); };
+  DefaultLogger().Configure(std::move(log_options));
 
   auto api = HttpApi::Create(**runtime, (*runtime)->config());
   if (!api.ok()) return Fail(api.status().ToString());
