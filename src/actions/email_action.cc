@@ -374,6 +374,8 @@ void EmailAction::Transfer(std::unique_ptr<Send> send) {
     return Finish(std::move(send), InternalError("could not create a libcurl handle"));
   CURL* h = s.easy;
   if (s.tries > 1) curl_easy_reset(h);
+  // A retry never takes the kept connection that just died; a first try may reuse any.
+  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, s.tries > 1 ? 1L : 0L);
   s.upload.offset = 0;
   s.refusal.clear();
   s.error[0] = 0;
@@ -419,10 +421,13 @@ void EmailAction::Transfer(std::unique_ptr<Send> send) {
     long reply = 0;  // the code of the last reply this transfer read; 0 when it read none
     curl_easy_getinfo(owned->easy, CURLINFO_RESPONSE_CODE, &reply);
     // A kept connection that the server closed just as it was reused fails before the server
-    // said a word: nothing was delivered, so one more try on a new connection is safe.
+    // said a word, or with the 421 the server sent while the connection sat idle ("closing
+    // transmission channel"): nothing was delivered, so one more try on a new connection is safe.
     bool reused_connection_died =
-        new_connections == 0 && reply == 0 &&
-        (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING);
+        new_connections == 0 &&
+        ((reply == 0 &&
+          (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING)) ||
+         reply == 421);
     if (reused_connection_died && owned->tries == 1) return Transfer(std::move(owned));
     Status error = SmtpError(*options_.smtp, owned->easy, owned->refusal, owned->error, code);
     Finish(std::move(owned), std::move(error));
