@@ -86,6 +86,10 @@ void Engine::StopClaiming() { claiming_ = false; }
 
 int Engine::ActionsInFlight() const { return inflight_.actions_in_flight(); }
 
+bool Engine::ResultsPending() const {
+  return inflight_.actions_in_flight() > 0 || inflight_.has_ready();
+}
+
 double Engine::Uniform() {
   std::lock_guard lock(mu_);
   return std::uniform_real_distribution<double>(0.0, 1.0)(random_);

@@ -161,6 +161,9 @@ class Engine {
   void StopClaiming();
   // Actions started and not yet returned.
   int ActionsInFlight() const;
+  // True while an action is in flight or a returned result waits for a worker to record it: a
+  // clean shutdown keeps the workers running until this is false (or its grace period ends).
+  bool ResultsPending() const;
   [[nodiscard]] Status CancelRun(std::string_view run_id);
   // Ends this node's leases and forgets the runs it holds in memory, which become due at once for
   // any node; for a clean shutdown, after the last AdvanceReadyRuns has returned. Results of

@@ -19,6 +19,8 @@ constexpr Duration kMaxTimerSleep = std::chrono::seconds(30);
 // (every one held back by a concurrency limit or another node's lease).
 constexpr Duration kBlockedRetry = std::chrono::seconds(1);
 constexpr Duration kErrorBackoff = std::chrono::seconds(1);
+// How long past the shutdown deadline the workers may take to record the batch they are in.
+constexpr std::chrono::seconds kWorkerDrainSlack{5};
 // How often the timer thread deletes finished runs older than Config::retention, and how many
 // it deletes at most each time (the store does it in small transactions).
 constexpr Duration kPruneInterval = std::chrono::hours(1);
@@ -193,7 +195,7 @@ void Runtime::Shutdown(Duration grace) {
     // Actions in flight may return and be recorded until the deadline; no new run is claimed.
     engine_->StopClaiming();
     const auto poll = std::chrono::milliseconds(10);
-    while (engine_->ActionsInFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (engine_->ResultsPending() && std::chrono::steady_clock::now() < deadline) {
       exit_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + poll));
     }
     if (engine_->ActionsInFlight() > 0) {
@@ -204,8 +206,13 @@ void Runtime::Shutdown(Duration grace) {
   stopping_ = true;
   work_cv_.notify_all();
   timer_cv_.notify_all();
-  // Workers finish the batch they are in (its steps' results commit) and return.
-  bool drained = exit_cv_.wait_until(lock, deadline, [this] { return running_workers_ == 0; });
+  // Workers finish the batch they are in (its steps' results commit) and return. A batch never
+  // waits on the network (actions are asynchronous), so it gets a little time past the deadline
+  // when the actions in flight used the whole grace period.
+  const auto drain_deadline =
+      std::max(deadline, std::chrono::steady_clock::now() + kWorkerDrainSlack);
+  bool drained =
+      exit_cv_.wait_until(lock, drain_deadline, [this] { return running_workers_ == 0; });
   lock.unlock();
   for (std::thread& thread : services_) thread.join();
   services_.clear();
