@@ -34,3 +34,80 @@ CREATE TABLE IF NOT EXISTS onboarding (
   completed_at TEXT,
   reminded_at TEXT
 );
+
+CREATE TABLE IF NOT EXISTS subscriptions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT,
+  email TEXT,
+  plan TEXT,
+  status TEXT NOT NULL,
+  trial_ends_at TEXT,
+  updated_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS payments (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  booking_uid TEXT,
+  refund_id TEXT,
+  failure_reason TEXT,
+  updated_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS entitlements (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  entitlement_type TEXT NOT NULL,
+  metadata TEXT,
+  deleted_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS accounts (
+  user_id TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  provider_account_id TEXT,
+  updated_at TEXT,
+  PRIMARY KEY (user_id, provider)
+);
+
+CREATE TABLE IF NOT EXISTS products (
+  id TEXT PRIMARY KEY,
+  source TEXT,
+  printify_product_id TEXT,
+  title TEXT,
+  in_stock INTEGER NOT NULL DEFAULT 0,
+  archived_at TEXT,
+  synced_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS product_variants (
+  product_id TEXT NOT NULL,
+  printify_variant_id TEXT NOT NULL,
+  title TEXT,
+  price_cents INTEGER,
+  is_enabled INTEGER,
+  is_available INTEGER,
+  synced_at TEXT,
+  PRIMARY KEY (product_id, printify_variant_id)
+);
+
+CREATE TABLE IF NOT EXISTS sync_runs (
+  kind TEXT NOT NULL,
+  run_id TEXT PRIMARY KEY,
+  product_count INTEGER,
+  finished_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS content_resources (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  parent_id TEXT,
+  title TEXT,
+  description TEXT,
+  location TEXT,
+  starts_at TEXT,
+  ends_at TEXT,
+  timezone TEXT,
+  calendar_id TEXT,
+  deleted_at TEXT
+);
