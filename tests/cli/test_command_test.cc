@@ -332,5 +332,36 @@ cases:
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+TEST_F(TestCommandTest, LookbackAndTimeoutMayBeExpressions) {
+  Write("late.yaml", R"(id: late
+on:
+  - event: a/start
+steps:
+  - id: nap
+    sleep: 1h
+  - id: seen
+    wait_for_event:
+      event: a/ping
+      match: data.k
+      timeout: "${{ event.data.timeout }}"
+      lookback: "${{ event.data.window }}"
+  - id: done
+    return: {seen: "${{ steps.seen.output != null }}"}
+)");
+  Write("late.test.yaml", R"(flow: late
+cases:
+  - name: an event from before the wait is matched within the lookback
+    event: {name: a/start, data: {k: 1, window: 2h, timeout: 5m}}
+    events: [{after: 30m, event: {name: a/ping, data: {k: 1}}}]
+    expect: {status: completed, output: {seen: true}}
+  - name: outside the lookback it is not, and the wait times out
+    event: {name: a/start, data: {k: 1, window: 10m, timeout: 5m}}
+    events: [{after: 30m, event: {name: a/ping, data: {k: 1}}}]
+    expect: {status: completed, output: {seen: false}}
+)");
+  auto r = Test({"late.test.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
 }  // namespace
 }  // namespace flowrun
