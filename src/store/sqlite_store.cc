@@ -492,9 +492,6 @@ class SqliteStore::Writer {
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
-    // wakeup = 1 marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
-    ASSIGN_OR_RETURN(SqliteStatement * held,
-                     db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "
