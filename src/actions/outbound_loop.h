@@ -45,7 +45,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct OutboundLoopOptions {
   long max_connections_per_host = 256;  // Default: 256 (http.max_connections_per_host)
-  long max_total_connections = 4096;    // Default: 4096; 0: no bound
+  long max_total_connections = 10000;   // Default: 10000 (http.max_connections); 0: no bound
   long max_idle_connections = 1024;     // connections kept open between transfers; Default: 1024
 };
 
