@@ -41,7 +41,7 @@ addrinfo StreamHints(int flags) {
 struct HostResolver::Lookup {
   std::string host;
   std::string service;
-  addrinfo hints = StreamHints(AI_ADDRCONFIG | AI_NUMERICSERV);
+  addrinfo hints = StreamHints(AI_NUMERICSERV);
   gaicb request{};
   gaicb* list[1] = {&request};
   std::string key;
@@ -73,6 +73,7 @@ struct HostResolver::State : std::enable_shared_from_this<State> {
       return;
     }
     running.erase(lookup->key);
+    std::vector<Done> waiting = std::move(lookup->waiting);
     StatusOr<std::vector<SocketAddress>> result = std::vector<SocketAddress>();
     if (error == EAI_INPROGRESS) {
       result = DeadlineExceededError("resolving " + lookup->host + " timed out");
@@ -91,9 +92,7 @@ struct HostResolver::State : std::enable_shared_from_this<State> {
         result = std::move(addresses);
       }
     }
-    std::vector<Done> waiting;
     if (lookup != nullptr) {
-      waiting = std::move(lookup->waiting);
       if (lookup->request.ar_result != nullptr) freeaddrinfo(lookup->request.ar_result);
       delete lookup;
     }

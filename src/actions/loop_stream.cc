@@ -118,6 +118,20 @@ void LoopStream::StartTls(SSL_CTX* context, const std::string& host, SteadyTime 
   ContinueHandshake();
 }
 
+bool LoopStream::AwaitTls(int result, std::function<void()> retry,
+                          std::function<void(Status)> fail) {
+  switch (SSL_get_error(ssl_, result)) {
+    case SSL_ERROR_WANT_READ:
+      Await(CURL_WAIT_POLLIN, std::move(retry), std::move(fail));
+      return true;
+    case SSL_ERROR_WANT_WRITE:
+      Await(CURL_WAIT_POLLOUT, std::move(retry), std::move(fail));
+      return true;
+    default:
+      return false;
+  }
+}
+
 Status LoopStream::TlsError(const char* what, int result) {
   long verified = SSL_get_verify_result(ssl_);
   if (verified != X509_V_OK) {
@@ -147,15 +161,9 @@ void LoopStream::ContinueHandshake() {
   ERR_clear_error();
   int result = SSL_connect(ssl_);
   if (result == 1) return fail(OkStatus());
-  switch (SSL_get_error(ssl_, result)) {
-    case SSL_ERROR_WANT_READ:
-      return Await(
-          CURL_WAIT_POLLIN, [this] { ContinueHandshake(); }, fail);
-    case SSL_ERROR_WANT_WRITE:
-      return Await(
-          CURL_WAIT_POLLOUT, [this] { ContinueHandshake(); }, fail);
-    default:
-      return fail(TlsError("the TLS handshake", result));
+  if (!AwaitTls(
+          result, [this] { ContinueHandshake(); }, fail)) {
+    fail(TlsError("the TLS handshake", result));
   }
 }
 
@@ -183,16 +191,10 @@ void LoopStream::ContinueWrite() {
         written_ += static_cast<size_t>(n);
         continue;
       }
-      switch (SSL_get_error(ssl_, n)) {
-        case SSL_ERROR_WANT_WRITE:
-          return Await(
-              CURL_WAIT_POLLOUT, [this] { ContinueWrite(); }, finish);
-        case SSL_ERROR_WANT_READ:
-          return Await(
-              CURL_WAIT_POLLIN, [this] { ContinueWrite(); }, finish);
-        default:
-          return finish(TlsError("writing", n));
-      }
+      if (!AwaitTls(
+              n, [this] { ContinueWrite(); }, finish))
+        finish(TlsError("writing", n));
+      return;
     }
     ssize_t n = ::send(fd_, data, left, MSG_NOSIGNAL);
     if (n > 0) {
@@ -227,18 +229,13 @@ void LoopStream::ContinueRead() {
       ERR_clear_error();
       int n = SSL_read(ssl_, buffer, sizeof buffer);
       if (n > 0) return finish(std::string_view(buffer, static_cast<size_t>(n)));
-      switch (SSL_get_error(ssl_, n)) {
-        case SSL_ERROR_WANT_READ:
-          return Await(
-              CURL_WAIT_POLLIN, [this] { ContinueRead(); }, fail);
-        case SSL_ERROR_WANT_WRITE:
-          return Await(
-              CURL_WAIT_POLLOUT, [this] { ContinueRead(); }, fail);
-        case SSL_ERROR_ZERO_RETURN:
-          return fail(UnavailableError("the server closed the connection"));
-        default:
-          return fail(TlsError("reading", n));
+      if (AwaitTls(
+              n, [this] { ContinueRead(); }, fail))
+        return;
+      if (SSL_get_error(ssl_, n) == SSL_ERROR_ZERO_RETURN) {
+        return fail(UnavailableError("the server closed the connection"));
       }
+      return fail(TlsError("reading", n));
     }
     ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
     if (n > 0) return finish(std::string_view(buffer, static_cast<size_t>(n)));

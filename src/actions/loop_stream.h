@@ -64,6 +64,9 @@ class LoopStream : public std::enable_shared_from_this<LoopStream> {
   void ContinueRead();
   // Waits for `events`; `then` runs when they came, the error status otherwise.
   void Await(short events, std::function<void()> then, std::function<void(Status)> fail);
+  // When TLS asks to wait for the socket (SSL_ERROR_WANT_READ or _WRITE): waits, then `retry`;
+  // false for any other outcome of `result`.
+  bool AwaitTls(int result, std::function<void()> retry, std::function<void(Status)> fail);
   Status TlsError(const char* what, int result);
 
   OutboundLoop& loop_;
