@@ -304,7 +304,7 @@ TEST_F(SmtpClientTest, MessagesRunSideBySideUpToTheSessionBound) {
           std::unique_lock lock(mu);
           most_in_data = std::max(most_in_data, ++in_data);
           cv.notify_all();
-          cv.wait_for(lock, 5s, [&] { return in_data >= 4 || most_in_data >= 4; });
+          cv.wait_for(lock, 30s, [&] { return in_data >= 4 || most_in_data >= 4; });
           --in_data;
         }
         c.Send("250 queued\r\n");
