@@ -112,6 +112,10 @@ Status Runtime::Initialize() {
     return static_cast<double>(
         ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_sessions_in_use);
   };
+  gauges.smtp_waiting = [this] {
+    return static_cast<double>(ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_waiting);
+  };
+  if (config.smtp) gauges.smtp_max_sessions = config.smtp->max_sessions;
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
 
   EngineOptions engine_options;
