@@ -544,7 +544,8 @@ class SqliteStore::Writer {
     run.lease_owner.clear();
     run.lease_until.reset();
     op.gather.reset();
-    op.waits.clear();  // a finished run waits for nothing
+    op.waits.clear();             // a finished run waits for nothing
+    run.idempotency_key.clear();  // nor does it hold its key against a later event
     result.flow_skipped.emplace_back(run.id, reason);
     // The run's JSON columns serialized before this point no longer hold (its error is set).
     columns_ = nullptr;
