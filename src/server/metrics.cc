@@ -363,6 +363,11 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
   ASSIGN_OR_RETURN(
       metrics.runs_failed,
       registry.AddCounter("flowrun_runs_failed_total", "Runs that failed, per flow.", {"flow"}));
+  ASSIGN_OR_RETURN(metrics.runs_skipped,
+                   registry.AddCounter("flowrun_runs_skipped_total",
+                                       "Runs skipped by flow control, per flow and cause "
+                                       "(rate_limit, singleton).",
+                                       {"flow", "cause"}));
   ASSIGN_OR_RETURN(metrics.step_duration,
                    registry.AddHistogram("flowrun_step_duration_seconds",
                                          "Duration of step attempts, per action, in seconds.",

@@ -229,10 +229,12 @@ struct ServiceGaugeSources {
 };
 
 struct ServiceMetrics {
-  Counter* events_received = nullptr;        // flowrun_events_received_total
-  CounterFamily* runs_started = nullptr;     // flowrun_runs_started_total{flow}
-  CounterFamily* runs_completed = nullptr;   // flowrun_runs_completed_total{flow}
-  CounterFamily* runs_failed = nullptr;      // flowrun_runs_failed_total{flow}
+  Counter* events_received = nullptr;       // flowrun_events_received_total
+  CounterFamily* runs_started = nullptr;    // flowrun_runs_started_total{flow}
+  CounterFamily* runs_completed = nullptr;  // flowrun_runs_completed_total{flow}
+  CounterFamily* runs_failed = nullptr;     // flowrun_runs_failed_total{flow}
+  // flowrun_runs_skipped_total{flow,cause}: runs created skipped by rate_limit or singleton.
+  CounterFamily* runs_skipped = nullptr;
   HistogramFamily* step_duration = nullptr;  // flowrun_step_duration_seconds{action}
   CounterFamily* http_requests = nullptr;    // flowrun_http_requests_total{route,code}
   // flowrun_queue_depth, flowrun_timers_pending and flowrun_waits_pending are callbacks, and so

@@ -127,6 +127,9 @@ Status Runtime::Initialize() {
   engine_options.on_run_started = [this](const std::string& flow_id) {
     service_metrics_.runs_started->WithLabels({flow_id}).Increment();
   };
+  engine_options.on_run_skipped = [this](const std::string& flow_id, const std::string& cause) {
+    service_metrics_.runs_skipped->WithLabels({flow_id, cause}).Increment();
+  };
   engine_options.on_run_finished = [this](const std::string& flow_id, store::RunStatus status) {
     if (status == store::RunStatus::kCompleted) {
       service_metrics_.runs_completed->WithLabels({flow_id}).Increment();
