@@ -84,12 +84,14 @@ Status Runtime::Initialize() {
     return action ? action->CheckArguments(arguments) : OkStatus();
   };
   flows_ = std::make_unique<FlowRegistry>(
-      *store_, FlowRegistryOptions{.flows_dir = config.flows,
-                                   .compile = std::move(compile),
-                                   .clock = clock_,
-                                   .publish = [this](const Program& program) {
-                                     return engine_->PublishRevision(program);
-                                   }});
+      *store_,
+      FlowRegistryOptions{
+          .flows_dir = config.flows,
+          .compile = std::move(compile),
+          .clock = clock_,
+          .publish = [this](const Program& program) { return engine_->PublishRevision(program); },
+          .secret_is_set =
+              [this](const std::string& name) { return secrets_->Get(name).has_value(); }});
 
   // Registered before the engine exists: its observers feed these counters.
   ServiceGaugeSources gauges;

@@ -252,3 +252,39 @@ TEST_F(FlowRegistryTest, ReloadAllRefusesTwoFilesWithOneFlowId) {
 
 }  // namespace
 }  // namespace flowrun
+
+namespace flowrun {
+namespace {
+
+// A flow that reads a secret that is not set is not ready: it starts no runs, and the status
+// names the secret; with the secret set it serves.
+TEST(FlowRegistrySecretsTest, AFlowReadingAnUnsetSecretIsNotReady) {
+  const std::string flow =
+      "id: notify\non:\n  - event: order/paid\nsteps:\n  - id: call\n    set: {auth: \"Bearer "
+      "${{ secrets.CRM_KEY }}\"}\n  - id: other\n    if: secrets[\"FLAG\"] == \"on\"\n    log: "
+      "x\n";
+  {
+    RuntimeFixture fixture;
+    WriteFile(fixture.flows_dir() + "/notify.yaml", flow);
+    auto runtime = fixture.Start();
+    ASSERT_TRUE(runtime);
+    FlowRegistryStatus status = runtime->Flows();
+    ASSERT_EQ(status.flows.size(), 1u);
+    EXPECT_FALSE(status.flows[0].ready());
+    EXPECT_EQ(status.flows[0].missing_secrets, (std::vector<std::string>{"CRM_KEY", "FLAG"}));
+    EXPECT_EQ(RuntimeFixture::Send(*runtime, "order/paid"), "");
+  }
+  {
+    RuntimeFixture fixture;
+    WriteFile(fixture.flows_dir() + "/notify.yaml", flow);
+    RuntimeOptions options = fixture.Options();
+    options.secrets = std::map<std::string, std::string>{{"CRM_KEY", "k1"}, {"FLAG", "on"}};
+    auto runtime = fixture.Start(std::move(options));
+    ASSERT_TRUE(runtime);
+    EXPECT_TRUE(runtime->Flows().flows[0].ready());
+    EXPECT_NE(RuntimeFixture::Send(*runtime, "order/paid"), "");
+  }
+}
+
+}  // namespace
+}  // namespace flowrun
