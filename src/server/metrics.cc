@@ -363,6 +363,10 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
   ASSIGN_OR_RETURN(
       metrics.runs_failed,
       registry.AddCounter("flowrun_runs_failed_total", "Runs that failed, per flow.", {"flow"}));
+  ASSIGN_OR_RETURN(
+      metrics.pruned,
+      registry.AddCounter("flowrun_pruned_total",
+                          "Rows deleted by retention, per kind (runs, events, outbox).", {"kind"}));
   ASSIGN_OR_RETURN(metrics.step_duration,
                    registry.AddHistogram("flowrun_step_duration_seconds",
                                          "Duration of step attempts, per action, in seconds.",
