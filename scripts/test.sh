@@ -5,6 +5,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 TEST_PACKAGES=(clang libclang-rt-14-dev python3 python3-aiosmtpd python3-jsonschema python3-yaml)
 # The action tests start a private PostgreSQL 15 server and make TLS certificates with openssl.
 TEST_PACKAGES+=(postgresql-15 openssl)
+# The package test builds the .deb (dpkg-dev), checks the unit offline (systemd) and installs it
+# into an empty root, where the postinst runs systemd-sysusers and deb-systemd-helper.
+TEST_PACKAGES+=(dpkg-dev binutils systemd init-system-helpers)
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 build_flowrun "$BUILD_DIR"
 cd "$ROOT"
@@ -27,6 +30,9 @@ cp tests/inngest/package.json tests/inngest/package-lock.json "$BUILD_DIR/innges
 (cd "$BUILD_DIR/inngest-node" && npm ci --silent --no-audit --no-fund >/dev/null)
 FLOWRUN_BIN="$BUILD_DIR/flowrun" INNGEST_NODE_MODULES="$BUILD_DIR/inngest-node/node_modules" \
   timeout 120 node tests/inngest/inngest_sdk_test.mjs
+
+echo "== the Debian package: dpkg-deb, systemd-analyze verify and security, install into an empty root"
+timeout 300 bash tests/package/package_test.sh
 
 echo "== end-to-end tests: flowrun serve against fake APIs, aiosmtpd and SQLite, plus the crash test"
 install_missing_packages python3 python3-aiosmtpd

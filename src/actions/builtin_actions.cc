@@ -85,6 +85,7 @@ BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry,
 OutboundLoopOptions OutboundLoopFor(const Config& config) {
   OutboundLoopOptions options;
   options.max_connections_per_host = config.http.max_connections_per_host;
+  options.max_total_connections = config.http.max_connections;
   return options;
 }
 

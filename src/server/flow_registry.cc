@@ -35,19 +35,18 @@ std::string DeclaredId(const LoadedDocument& document) {
 }  // namespace
 
 FlowRegistry::FlowRegistry(store::Store& store, FlowRegistryOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), flows_dir_(options_.flows_dir) {}
 
-std::string FlowRegistry::Fingerprint() const {
+std::string FlowRegistry::Fingerprint(const std::string& flows_dir) const {
   std::vector<std::string> entries;
   std::error_code error;
-  if (!fs::is_directory(options_.flows_dir, error)) return "missing";
-  fs::recursive_directory_iterator it(options_.flows_dir,
-                                      fs::directory_options::skip_permission_denied, error);
+  if (!fs::is_directory(flows_dir, error)) return "missing";
+  fs::recursive_directory_iterator it(flows_dir, fs::directory_options::skip_permission_denied,
+                                      error);
   for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
     std::error_code entry_error;
     if (!it->is_regular_file(entry_error)) continue;
-    std::string ext = it->path().extension().string();
-    if (ext != ".yaml" && ext != ".yml") continue;
+    if (!IsFlowFileName(it->path().string())) continue;
     auto size = it->file_size(entry_error);
     auto mtime = it->last_write_time(entry_error);
     entries.push_back(it->path().string() + "\t" + std::to_string(size) + "\t" +
@@ -66,14 +65,49 @@ StatusOr<ReloadReport> FlowRegistry::Reload() {
 
 StatusOr<ReloadReport> FlowRegistry::PollForChanges() {
   std::lock_guard reload_lock(reload_mu_);
-  if (Fingerprint() == fingerprint_) return ReloadReport{};
+  if (Fingerprint(flows_dir_) == fingerprint_) return ReloadReport{};
   return ReloadLocked();
+}
+
+StatusOr<ReloadReport> FlowRegistry::ReloadAll(const std::string& flows_dir) {
+  std::lock_guard reload_lock(reload_mu_);
+  std::error_code error;
+  if (!fs::is_directory(flows_dir, error)) {
+    return NotFoundError("flows directory \"" + flows_dir + "\" does not exist");
+  }
+  // Fingerprint first: an edit landing during the load is seen by the next poll.
+  std::string fingerprint = Fingerprint(flows_dir);
+  FlowSet set = LoadFlowSet({flows_dir}, options_.compile);
+  std::string problems;
+  for (const Diagnostic& d : set.diagnostics) {
+    if (d.severity != Severity::kError) continue;
+    problems += (problems.empty() ? "" : "\n") + FormatDiagnostic(d);
+  }
+  for (const std::string& path_error : set.path_errors) {
+    problems += (problems.empty() ? "" : "\n") + path_error;
+  }
+  for (const FlowFile& file : set.files) {
+    if (file.is_config || file.program) continue;
+    if (problems.find(file.path) == std::string::npos) {
+      problems += (problems.empty() ? "" : "\n") + file.path + ": error: does not compile";
+    }
+  }
+  if (!problems.empty()) return InvalidArgumentError(problems);
+  {
+    std::lock_guard lock(mu_);
+    flows_dir_ = flows_dir;
+  }
+  fingerprint_ = std::move(fingerprint);
+  return ApplyLocked(std::move(set));
 }
 
 StatusOr<ReloadReport> FlowRegistry::ReloadLocked() {
   // Fingerprint first: an edit landing during the load is seen by the next poll.
-  fingerprint_ = Fingerprint();
-  FlowSet set = LoadFlowSet({options_.flows_dir}, options_.compile);
+  fingerprint_ = Fingerprint(flows_dir_);
+  return ApplyLocked(LoadFlowSet({flows_dir_}, options_.compile));
+}
+
+StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
   const TimePoint now = options_.clock->Now();
 
   std::vector<FlowFileStatus> files;
@@ -194,7 +228,7 @@ StatusOr<ReloadReport> FlowRegistry::ReloadLocked() {
 FlowRegistryStatus FlowRegistry::Snapshot() const {
   std::lock_guard lock(mu_);
   FlowRegistryStatus status;
-  status.flows_dir = options_.flows_dir;
+  status.flows_dir = flows_dir_;
   status.loaded_at = loaded_at_;
   status.generation = generation_;
   status.files = files_;

@@ -5,6 +5,9 @@
 //                  A file with errors is reported (a structured log line and FlowFileStatus) and
 //                  the flow's last good revision keeps serving. A flow whose file is gone stops
 //                  starting runs; its revisions stay available to the runs pinned to them.
+//   ReloadAll      what SIGHUP does: loads a directory (the same or another) as one set, all or
+//                  nothing. Only when every flow file in it compiles does it become the registry's
+//                  directory, loaded as by Reload; otherwise nothing changes.
 //   PollForChanges compares the directory's fingerprint (every *.yaml / *.yml with its size and
 //                  mtime) with the last load and reloads when it differs. The runtime calls it
 //                  once a second.
@@ -32,6 +35,7 @@
 #include "common/timestamp.h"
 #include "interpreter/compiler.h"
 #include "interpreter/diagnostic.h"
+#include "interpreter/flow_set.h"
 #include "interpreter/program_catalog.h"
 #include "store/store.h"
 
@@ -95,6 +99,14 @@ class FlowRegistry final : public ProgramCatalog {
 
   // Loads the directory. Invalid files are reported, not fatal; a failure to publish is an error.
   [[nodiscard]] StatusOr<ReloadReport> Reload();
+  // Loads `flows_dir` all or nothing. When the directory exists and every flow file in it
+  // compiles (no error diagnostic in any file, no two files with one flow id), it becomes the
+  // registry's directory and its flows serve as after Reload: new revisions become current,
+  // flows without a file are retired, runs stay on the revision they started on. Otherwise
+  // nothing changes, not even the diagnostics Snapshot shows, and the error (kInvalidArgument, or
+  // kNotFound for a missing directory) lists every problem, one `path:line:col: error: …` per
+  // line. A failure to publish is returned as from Reload.
+  [[nodiscard]] StatusOr<ReloadReport> ReloadAll(const std::string& flows_dir);
   // Reloads when the directory changed since the last load; an empty report otherwise.
   [[nodiscard]] StatusOr<ReloadReport> PollForChanges();
 
@@ -111,15 +123,20 @@ class FlowRegistry final : public ProgramCatalog {
   std::vector<std::shared_ptr<const Program>> AllCurrent() const override;
 
  private:
-  // The files under the directory with their size and mtime, as one comparable string.
-  std::string Fingerprint() const;
+  // The files under `flows_dir` with their size and mtime, as one comparable string.
+  std::string Fingerprint(const std::string& flows_dir) const;
   [[nodiscard]] StatusOr<ReloadReport> ReloadLocked();  // REQUIRES: reload_mu_ held
+  // Makes `set` (loaded from flows_dir_) what the registry serves. REQUIRES: reload_mu_ held.
+  [[nodiscard]] StatusOr<ReloadReport> ApplyLocked(FlowSet set);
 
   store::Store& store_;
   const FlowRegistryOptions options_;
 
   std::mutex reload_mu_;
   std::string fingerprint_;  // GUARDED_BY(reload_mu_)
+  // The directory loaded; options_.flows_dir until ReloadAll moves it. Written with both
+  // reload_mu_ and mu_ held; read with either.
+  std::string flows_dir_;
 
   mutable std::mutex mu_;
   // GUARDED_BY(mu_): every known revision by (flow id, revision); those fetched from the store

@@ -445,6 +445,12 @@ StatusOr<ReloadReport> Runtime::ReloadFlows() {
   return report;
 }
 
+StatusOr<ReloadReport> Runtime::ReloadFlowsFrom(const std::string& flows_dir) {
+  ASSIGN_OR_RETURN(ReloadReport report, flows_->ReloadAll(flows_dir));
+  if (report.changed()) NotifyWork();
+  return report;
+}
+
 StatusOr<std::vector<OutboxMessage>> Runtime::Outbox(size_t limit) const {
   return outbox_->List(limit);
 }

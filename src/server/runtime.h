@@ -151,6 +151,10 @@ class Runtime {
       std::string_view flow_id) const;
   // Reloads the flows directory now (the watcher does this by itself when files change).
   [[nodiscard]] StatusOr<ReloadReport> ReloadFlows();
+  // Loads `flows_dir` (the current directory or another) all or nothing, as SIGHUP does
+  // (FlowRegistry::ReloadAll): either every flow file in it compiles and it becomes the directory
+  // served, or nothing changes and the error lists every problem.
+  [[nodiscard]] StatusOr<ReloadReport> ReloadFlowsFrom(const std::string& flows_dir);
 
   // The newest outbox messages, newest first.
   [[nodiscard]] StatusOr<std::vector<OutboxMessage>> Outbox(size_t limit) const;

@@ -180,5 +180,75 @@ TEST_F(FlowRegistryTest, AnInvalidFileAtStartIsReportedNotFatal) {
   EXPECT_EQ(status.flows[0].flow_id, "other");
 }
 
+TEST_F(FlowRegistryTest, ReloadAllRefusesASetWithOneBadFileAndChangesNothing) {
+  WriteFile(FlowFile(), Greet(1));
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  const std::string rev1 = CurrentRevision(*runtime);
+  std::string pinned = RuntimeFixture::Send(*runtime, "user/signup");
+  ASSERT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, pinned, RunStatus::kSleeping); }));
+
+  // A valid edit of greet next to a broken new file: neither is taken.
+  WriteFile(FlowFile(), Greet(2));
+  WriteFile(fixture_.flows_dir() + "/broken.yaml", kBrokenGreet);
+  auto refused = runtime->ReloadFlowsFrom(fixture_.flows_dir());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("broken.yaml:"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(CurrentRevision(*runtime), rev1);
+  FlowRegistryStatus status = runtime->Flows();
+  ASSERT_EQ(status.files.size(), 1u);  // the diagnostics of the last good load
+  EXPECT_TRUE(status.files[0].valid);
+  std::string still_old = RuntimeFixture::Send(*runtime, "user/signup");
+  EXPECT_EQ(RuntimeFixture::GetRun(*runtime, still_old)->revision, rev1);
+
+  // Fixed: the whole set is taken, and the pinned run stays on its revision.
+  std::filesystem::remove(fixture_.flows_dir() + "/broken.yaml");
+  auto applied = runtime->ReloadFlowsFrom(fixture_.flows_dir());
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  ASSERT_EQ(applied->updated.size(), 1u);
+  const std::string rev2 = CurrentRevision(*runtime);
+  EXPECT_NE(rev2, rev1);
+  std::string new_run = RuntimeFixture::Send(*runtime, "user/signup");
+  EXPECT_EQ(RuntimeFixture::GetRun(*runtime, new_run)->revision, rev2);
+  EXPECT_EQ(RuntimeFixture::GetRun(*runtime, pinned)->revision, rev1);
+}
+
+TEST_F(FlowRegistryTest, ReloadAllMovesToAnotherDirectoryAndRetiresWhatItLacks) {
+  WriteFile(FlowFile(), Greet(1));
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  const std::string other_dir = fixture_.dir() + "/other-flows";
+  std::filesystem::create_directories(other_dir);
+  WriteFile(other_dir + "/other.yaml",
+            "id: other\non:\n  - event: other/thing\nsteps:\n  - id: done\n    return: 1\n");
+
+  auto missing = runtime->ReloadFlowsFrom(fixture_.dir() + "/no-such-dir");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(CurrentRevision(*runtime).empty());
+
+  auto moved = runtime->ReloadFlowsFrom(other_dir);
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(moved->retired, std::vector<std::string>{"greet"});
+  ASSERT_EQ(moved->updated.size(), 1u);
+  EXPECT_EQ(runtime->Flows().flows_dir, other_dir);
+  EXPECT_EQ(RuntimeFixture::Send(*runtime, "user/signup"), "");
+  EXPECT_FALSE(RuntimeFixture::Send(*runtime, "other/thing").empty());
+}
+
+TEST_F(FlowRegistryTest, ReloadAllRefusesTwoFilesWithOneFlowId) {
+  WriteFile(FlowFile(), Greet(1));
+  auto runtime = fixture_.Start();
+  ASSERT_TRUE(runtime);
+  const std::string rev1 = CurrentRevision(*runtime);
+  WriteFile(fixture_.flows_dir() + "/greet-copy.yaml", Greet(2));
+  auto refused = runtime->ReloadFlowsFrom(fixture_.flows_dir());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CurrentRevision(*runtime), rev1);
+}
+
 }  // namespace
 }  // namespace flowrun
