@@ -368,6 +368,10 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
                                        "Runs skipped by flow control, per flow and cause "
                                        "(rate_limit, singleton).",
                                        {"flow", "cause"}));
+  ASSIGN_OR_RETURN(
+      metrics.pruned,
+      registry.AddCounter("flowrun_pruned_total",
+                          "Rows deleted by retention, per kind (runs, events, outbox).", {"kind"}));
   ASSIGN_OR_RETURN(metrics.step_duration,
                    registry.AddHistogram("flowrun_step_duration_seconds",
                                          "Duration of step attempts, per action, in seconds.",

@@ -237,6 +237,7 @@ struct ServiceMetrics {
   CounterFamily* runs_skipped = nullptr;
   HistogramFamily* step_duration = nullptr;  // flowrun_step_duration_seconds{action}
   CounterFamily* http_requests = nullptr;    // flowrun_http_requests_total{route,code}
+  CounterFamily* pruned = nullptr;  // flowrun_pruned_total{kind}: rows deleted by retention
   // flowrun_queue_depth, flowrun_timers_pending and flowrun_waits_pending are callbacks, and so
   // are flowrun_outbound_transfers_in_flight, flowrun_db_statements_queued,
   // flowrun_smtp_sessions_in_use, flowrun_smtp_messages_waiting and
