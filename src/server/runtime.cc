@@ -176,7 +176,7 @@ Status Runtime::Start() {
   running_workers_ = workers;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   services_.emplace_back([this] { TimerLoop(); });
-  if (options_.reload_interval > Duration::zero()) {
+  if (options_.reload_interval > Duration::zero() && options_.config.watch_flows) {
     services_.emplace_back([this] { WatcherLoop(); });
   }
   ready_ = true;
