@@ -57,6 +57,7 @@ StatusOr<std::unique_ptr<Action>> MakeDb(const Config& config,
   options.loop = env.loop;
   options.clock = env.clock;
   options.redactor = env.redactor;
+  options.step_results_retention = config.retention;
   return std::unique_ptr<Action>(new DbAction(std::move(options)));
 }
 
@@ -84,6 +85,7 @@ BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry,
 OutboundLoopOptions OutboundLoopFor(const Config& config) {
   OutboundLoopOptions options;
   options.max_connections_per_host = config.http.max_connections_per_host;
+  options.max_total_connections = config.http.max_connections;
   return options;
 }
 

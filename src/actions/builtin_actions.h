@@ -29,7 +29,7 @@ struct BuiltinActionEnvironment {
   std::string ca_file;  // trust anchors replacing the system CA bundle (tests); empty: system
 };
 
-// The outbound loop's limits from the config (http.max_connections_per_host).
+// The outbound loop's limits from the config (http.max_connections_per_host, http.max_connections).
 OutboundLoopOptions OutboundLoopFor(const Config& config);
 
 // Cheap readings of the built-in actions' outbound work, for metrics.

@@ -87,7 +87,10 @@ StatusOr<Database*> DbAction::Get(const std::string& name) {
     loop = own_loop_.get();
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
-                   OpenDatabase(name, url, options_.max_connections, loop));
+                   OpenDatabase(name, url,
+                                {.max_connections = options_.max_connections,
+                                 .step_results_retention = options_.step_results_retention,
+                                 .loop = loop}));
   Database* raw = db.get();
   open_.emplace(name, std::move(db));
   return raw;
@@ -124,7 +127,9 @@ void DbAction::Start(ActionRequest request, ActionCallback done) {
   }
   StatusOr<Database*> db = Get(args["database"].get<std::string>());
   if (!db.ok()) return fail(db.status());
-  (*db)->Start(std::move(sql), std::move(params), timeout,
+  // Copied before the callback takes the request: argument order is unspecified.
+  std::string result_key = request.idempotency_key;
+  (*db)->Start(std::move(sql), std::move(params), timeout, std::move(result_key),
                [this, request = std::move(request),
                 done = std::move(done)](StatusOr<QueryResult> result) mutable {
                  if (!result.ok()) {

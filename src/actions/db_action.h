@@ -7,6 +7,10 @@
 // "<run id>/<step key>", so a flow can guard a write with a unique constraint and make a retried
 // step a no-op.
 //
+// Exactly once: the step's result is recorded in the target, in the table flowrun_step_results,
+// under the idempotency key and in the statement's own transaction; a retry after a crash returns
+// the recorded result instead of running the statement again (database.h, docs/actions.md).
+//
 // The statement timeout is the smaller of DbActionOptions::statement_timeout and the time left
 // before the attempt's deadline; it covers the wait for a connection. Databases are opened on
 // first use and kept for the life of the action. Start returns at once: SQLite statements run on
@@ -33,6 +37,9 @@ struct DbActionOptions {
   std::map<std::string, std::string> databases;           // name -> URL, as in Config::databases
   Duration statement_timeout = std::chrono::seconds(30);  // Default: 30s
   size_t max_connections = 8;                             // per database; Default: 8
+  // Recorded step results older than this are deleted from flowrun_step_results; zero keeps
+  // them. The service passes `retention.runs`. Default: 30 days.
+  Duration step_results_retention = std::chrono::hours(24 * 30);
   // Drives PostgreSQL connections; must outlive the action. Null: the action makes and runs a
   // loop of its own when it first opens a PostgreSQL target.
   OutboundLoop* loop = nullptr;

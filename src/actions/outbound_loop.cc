@@ -37,18 +37,29 @@ Status OutboundLoop::Start() {
 }
 
 void OutboundLoop::Stop() {
+  bool first;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return;
+    first = !stopping_;
     stopping_ = true;
   }
+  // From a callback: the loop ends after this turn; whoever stops it from outside joins it.
+  if (OnLoopThread()) {
+    curl_multi_wakeup(multi_);
+    return;
+  }
+  std::lock_guard join_lock(join_mu_);
   if (thread_.joinable()) {
     curl_multi_wakeup(multi_);
     thread_.join();
-  } else {
+  } else if (first && !started_.load()) {
     EndEverything();  // never started: end what was handed over on this thread
   }
   stopped_.store(true, std::memory_order_release);
+}
+
+bool OutboundLoop::OnLoopThread() const {
+  return loop_thread_.load(std::memory_order_acquire) == std::this_thread::get_id();
 }
 
 void OutboundLoop::AddTransfer(CURL* easy, TransferDone done, std::string origin) {
@@ -87,7 +98,8 @@ void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done)
 void OutboundLoop::Post(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
-    if (!stopping_) {
+    // While the loop stops, tasks still run on its thread, in order, after the stop hooks.
+    if (!finished_) {
       bool was_idle = QueueEmptyLocked();
       queued_tasks_.push_back(std::move(task));
       // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
@@ -96,6 +108,35 @@ void OutboundLoop::Post(std::function<void()> task) {
     }
   }
   task();
+}
+
+void OutboundLoop::RunAt(SteadyTime when, std::function<void()> task) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return;
+  bool was_idle = QueueEmptyLocked();
+  queued_timers_.push_back({when, std::move(task)});
+  if (was_idle) curl_multi_wakeup(multi_);
+}
+
+void OutboundLoop::OnStop(std::function<void()> hook) {
+  {
+    std::lock_guard lock(mu_);
+    if (!hooks_ran_) {
+      stop_hooks_.push_back(std::move(hook));
+      return;
+    }
+  }
+  hook();
+}
+
+void OutboundLoop::RunStopHooks() {
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard lock(mu_);
+    hooks.swap(stop_hooks_);
+    hooks_ran_ = true;
+  }
+  for (auto& hook : hooks) hook();
 }
 
 OutboundLoopStats OutboundLoop::Stats() const {
@@ -107,7 +148,8 @@ OutboundLoopStats OutboundLoop::Stats() const {
 }
 
 bool OutboundLoop::QueueEmptyLocked() const {
-  return queued_transfers_.empty() && queued_waits_.empty() && queued_tasks_.empty();
+  return queued_transfers_.empty() && queued_waits_.empty() && queued_tasks_.empty() &&
+         queued_timers_.empty();
 }
 
 void OutboundLoop::TakeQueued() {
@@ -115,17 +157,30 @@ void OutboundLoop::TakeQueued() {
   taken_transfers_.swap(queued_transfers_);
   taken_waits_.swap(queued_waits_);
   taken_tasks_.swap(queued_tasks_);
+  taken_timers_.swap(queued_timers_);
 }
 
 int OutboundLoop::PollTimeoutMs() const {
   int timeout = kMaxPollMs;
-  if (waits_.empty()) return timeout;
+  if (waits_.empty() && timers_.empty()) return timeout;
   SteadyTime now = std::chrono::steady_clock::now();
-  for (const Wait& wait : waits_) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(wait.until - now).count();
+  auto until = [&](SteadyTime when) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
     timeout = static_cast<int>(std::clamp<long long>(left, 0, timeout));
-  }
+  };
+  for (const Wait& wait : waits_) until(wait.until);
+  if (!timers_.empty()) until(timers_.front().when);
   return timeout;
+}
+
+void OutboundLoop::RunDueTimers() {
+  SteadyTime now = std::chrono::steady_clock::now();
+  while (!timers_.empty() && timers_.front().when <= now) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<Timer>());
+    std::function<void()> task = std::move(timers_.back().task);
+    timers_.pop_back();
+    task();
+  }
 }
 
 void OutboundLoop::AddToMulti(PendingTransfer transfer) {
@@ -200,11 +255,17 @@ void OutboundLoop::FinishWaits(const std::vector<curl_waitfd>& polled) {
 }
 
 void OutboundLoop::Run() {
+  loop_thread_.store(std::this_thread::get_id(), std::memory_order_release);
   std::vector<curl_waitfd> polled;
   for (;;) {
     TakeQueued();
     for (auto& task : taken_tasks_) task();
     taken_tasks_.clear();
+    for (Timer& timer : taken_timers_) {
+      timers_.push_back(std::move(timer));
+      std::push_heap(timers_.begin(), timers_.end(), std::greater<Timer>());
+    }
+    taken_timers_.clear();
     for (PendingTransfer& transfer : taken_transfers_) Admit(std::move(transfer));
     taken_transfers_.clear();
     for (Wait& wait : taken_waits_) waits_.push_back(std::move(wait));
@@ -227,12 +288,16 @@ void OutboundLoop::Run() {
     curl_multi_perform(multi_, &running);
     FinishTransfers();
     FinishWaits(polled);
+    RunDueTimers();
   }
   EndEverything();
 }
 
 void OutboundLoop::EndEverything() {
-  // Callbacks may hand over more work; it is ended too (stopping_ is set, so inline).
+  RunStopHooks();
+  timers_.clear();
+  // Callbacks may hand over more work; it is ended too (stopping_ is set, so inline; tasks are
+  // queued and run below).
   for (auto& [easy, transfer] : active_) curl_multi_remove_handle(multi_, easy);
   std::unordered_map<CURL*, PendingTransfer> active;
   active.swap(active_);
@@ -255,8 +320,15 @@ void OutboundLoop::EndEverything() {
     wait.done(kWaitStopped);
   }
   for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (QueueEmptyLocked()) {
+        finished_ = true;  // from now on, Post runs tasks on the caller's thread
+        break;
+      }
+    }
     TakeQueued();
-    if (taken_transfers_.empty() && taken_waits_.empty() && taken_tasks_.empty()) break;
+    taken_timers_.clear();
     for (auto& task : taken_tasks_) task();
     taken_tasks_.clear();
     for (PendingTransfer& transfer : taken_transfers_) {

@@ -9,9 +9,12 @@
 // new work (the next redirect hop, the next statement); it runs on a later turn of the loop.
 //
 // Lifecycle: the service that builds the actions owns the loop: Start before the first attempt
-// (work handed over before Start waits for it), Stop at shutdown. Stop ends every transfer still
-// in flight with kStopped, ends every wait with kWaitStopped, runs the tasks still queued, and
-// joins the thread; work handed over after Stop is ended the same way on the caller's thread.
+// (work handed over before Start waits for it), Stop at shutdown. Stop runs the OnStop hooks,
+// ends every transfer still in flight with kStopped, ends every wait with kWaitStopped, drops the
+// timers not yet due, runs the tasks still queued (those handed over meanwhile too), all on the
+// loop thread, and joins the thread. Work handed over after that is ended the same way on the
+// caller's thread. Stop called from the loop thread itself (from a callback) only asks the loop
+// to stop after the current turn and returns: the loop never waits on itself.
 //
 // Limits: max_connections_per_host is CURLMOPT_MAX_HOST_CONNECTIONS (transfers beyond it wait in
 // libcurl's queue, in memory, for a connection to the same host); max_total_connections bounds
@@ -42,7 +45,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct OutboundLoopOptions {
   long max_connections_per_host = 256;  // Default: 256 (http.max_connections_per_host)
-  long max_total_connections = 4096;    // Default: 4096; 0: no bound
+  long max_total_connections = 10000;   // Default: 10000 (http.max_connections); 0: no bound
   long max_idle_connections = 1024;     // connections kept open between transfers; Default: 1024
 };
 
@@ -88,6 +91,15 @@ class OutboundLoop {
   void WaitFd(int fd, short events, SteadyTime until, WaitDone done);
   // Runs `task` on the loop thread (or, after Stop, on the caller's).
   void Post(std::function<void()> task);
+  // Runs `task` on the loop thread once `when` has come (on a later turn, never inline). Dropped
+  // unrun when the loop stops first. For a few timers at a time: not a timer wheel.
+  void RunAt(SteadyTime when, std::function<void()> task);
+  // Runs `hook` once, on the loop thread, when the loop stops, before what is in flight is ended
+  // (or on the caller's thread when the loop already stopped or never ran). For clients that keep
+  // state of their own on the loop (idle connections, queues) to close it.
+  void OnStop(std::function<void()> hook);
+  // True on the loop thread (inside a callback, task or hook).
+  bool OnLoopThread() const;
 
   OutboundLoopStats Stats() const;
 
@@ -107,6 +119,11 @@ class OutboundLoop {
     SteadyTime until;
     WaitDone done;
   };
+  struct Timer {
+    SteadyTime when;
+    std::function<void()> task;
+    bool operator>(const Timer& other) const { return when > other.when; }
+  };
 
   void Run();
   // Adds to the multi, or to its origin's backlog when the origin is at its bound.
@@ -116,28 +133,38 @@ class OutboundLoop {
   void TakeQueued();
   void FinishTransfers();
   void FinishWaits(const std::vector<curl_waitfd>& polled);
+  void RunDueTimers();
   int PollTimeoutMs() const;
   void EndEverything();
+  void RunStopHooks();
 
   const OutboundLoopOptions options_;
   CURLM* multi_ = nullptr;
   std::thread thread_;
+  std::mutex join_mu_;  // one outside caller of Stop joins; another waits for it
+  std::atomic<std::thread::id> loop_thread_{};  // set by the loop thread as it begins
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
 
   std::mutex mu_;
-  bool stopping_ = false;                            // GUARDED_BY(mu_)
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool finished_ = false;  // GUARDED_BY(mu_); the loop thread ran its last task
   std::vector<PendingTransfer> queued_transfers_;    // GUARDED_BY(mu_)
   std::vector<Wait> queued_waits_;                   // GUARDED_BY(mu_)
   std::vector<std::function<void()>> queued_tasks_;  // GUARDED_BY(mu_)
+  std::vector<Timer> queued_timers_;                 // GUARDED_BY(mu_)
+  std::vector<std::function<void()>> stop_hooks_;    // GUARDED_BY(mu_)
+  bool hooks_ran_ = false;                           // GUARDED_BY(mu_)
 
   // Loop thread only.
   std::unordered_map<CURL*, PendingTransfer> active_;
   std::unordered_map<std::string, Origin> origins_;
   std::vector<Wait> waits_;
+  std::vector<Timer> timers_;  // a min-heap on `when`
   std::vector<PendingTransfer> taken_transfers_;
   std::vector<Wait> taken_waits_;
   std::vector<std::function<void()>> taken_tasks_;
+  std::vector<Timer> taken_timers_;
 
   std::atomic<long long> transfers_in_flight_{0};
   std::atomic<long long> socket_waits_{0};

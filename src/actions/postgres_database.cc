@@ -20,6 +20,29 @@ using SteadyClock = std::chrono::steady_clock;
 // network that stopped answering.
 constexpr auto kServerGrace = std::chrono::seconds(1);
 
+// How often a database deletes a batch of expired step results, and how many rows a batch has.
+constexpr auto kStepResultsPruneInterval = std::chrono::minutes(5);
+constexpr int kStepResultsPruneBatch = 256;
+
+// Taken while creating flowrun_step_results, so that the first steps of several connections or
+// processes do not race on the catalog ("flowrun_step_results" as a 64-bit number).
+// A transaction of its own, so the lock is held only while the table is created.
+constexpr const char* kCreateStepResults =
+    "BEGIN; SELECT pg_advisory_xact_lock(7379434413578007410); "
+    "CREATE TABLE IF NOT EXISTS flowrun_step_results (key text PRIMARY KEY, result text NOT NULL, "
+    "recorded_at timestamptz NOT NULL DEFAULT now()); "
+    "CREATE INDEX IF NOT EXISTS flowrun_step_results_recorded_at ON flowrun_step_results "
+    "(recorded_at); COMMIT; ";
+
+// `text` as a quoted literal for `conn`; empty when it cannot be quoted (bad encoding).
+std::string QuoteLiteral(PGconn* conn, const std::string& text) {
+  char* quoted = PQescapeLiteral(conn, text.data(), text.size());
+  if (quoted == nullptr) return "";
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
+}
+
 struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
 };
@@ -93,7 +116,10 @@ enum class Phase { kConnect, kBegin, kStatement, kCommit, kRollback };
 }  // namespace
 
 struct PostgresDatabase::Statement {
-  std::string sql;  // positional ($n)
+  std::string sql;             // positional ($n)
+  std::string result_key;      // empty: not recorded
+  bool creates_table = false;  // this BEGIN creates flowrun_step_results
+  bool replayed = false;       // the result was recorded already; the statement did not run
   std::vector<std::string> texts;
   std::vector<bool> nulls;
   Duration timeout{};
@@ -103,18 +129,20 @@ struct PostgresDatabase::Statement {
   bool reused = false;         // the connection came from the pool
   bool replaced_dead = false;  // a dead pooled connection was replaced already
   Phase phase = Phase::kConnect;
-  Result error;    // the first failed result of the current phase
-  Result rows;     // the statement's result
-  Status failure;  // the statement's error, reported after ROLLBACK
+  Result error;     // the first failed result of the current phase
+  Result rows;      // the statement's result
+  Result recorded;  // kBegin: the lookup of result_key
+  Status failure;   // the statement's error, reported after ROLLBACK
   QueryResult output;
 };
 
 PostgresDatabase::PostgresDatabase(std::string label, std::string url, size_t max_connections,
-                                   OutboundLoop* loop)
+                                   OutboundLoop* loop, Duration step_results_retention)
     : label_(std::move(label)),
       url_(std::move(url)),
       max_connections_(std::max<size_t>(1, max_connections)),
-      loop_(loop) {}
+      loop_(loop),
+      step_results_retention_(step_results_retention) {}
 
 PostgresDatabase::~PostgresDatabase() {
   for (PGconn* conn : idle_) PQfinish(conn);
@@ -135,7 +163,7 @@ StatusOr<QueryResult> PostgresDatabase::Execute(std::string_view sql, const Json
   std::mutex mu;
   std::condition_variable cv;
   std::optional<StatusOr<QueryResult>> outcome;
-  Start(std::string(sql), params, timeout, [&](StatusOr<QueryResult> result) {
+  Start(std::string(sql), params, timeout, /*result_key=*/"", [&](StatusOr<QueryResult> result) {
     std::lock_guard lock(mu);
     outcome.emplace(std::move(result));
     cv.notify_one();
@@ -145,7 +173,8 @@ StatusOr<QueryResult> PostgresDatabase::Execute(std::string_view sql, const Json
   return std::move(*outcome);
 }
 
-void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, QueryDone done) {
+void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, std::string result_key,
+                             QueryDone done) {
   if (!params.is_object()) return done(InvalidArgumentError("params must be a map"));
   StatusOr<PositionalSql> positional = TranslateNamedParameters(sql);
   if (!positional.ok()) return done(positional.status());
@@ -169,6 +198,7 @@ void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, Que
     statement->texts.push_back(ParamText(params[name]));
     statement->nulls.push_back(params[name].is_null());
   }
+  statement->result_key = std::move(result_key);
   statement->timeout = timeout;
   statement->give_up = SteadyClock::now() + timeout;
   statement->done = std::move(done);
@@ -270,10 +300,11 @@ void PostgresDatabase::Send(std::unique_ptr<Statement> s) {
   int sent = 0;
   switch (s->phase) {
     case Phase::kBegin: {
-      long long ms = std::max<long long>(
-          1, std::chrono::duration_cast<std::chrono::milliseconds>(s->give_up - SteadyClock::now())
-                 .count());
-      std::string begin = "BEGIN; SET LOCAL statement_timeout = " + std::to_string(ms);
+      std::string begin = BeginSql(*s);
+      if (begin.empty()) {
+        return Finish(std::move(s), InvalidArgumentError("database " + label_ +
+                                                         ": the idempotency key cannot be quoted"));
+      }
       sent = PQsendQuery(s->conn, begin.c_str());
       break;
     }
@@ -292,9 +323,17 @@ void PostgresDatabase::Send(std::unique_ptr<Statement> s) {
                                values, nullptr, nullptr, 0);
       break;
     }
-    case Phase::kCommit:
-      sent = PQsendQuery(s->conn, "COMMIT");
+    case Phase::kCommit: {
+      std::string commit = CommitSql(*s);
+      if (commit.empty()) {
+        s->failure =
+            InvalidArgumentError("database " + label_ + ": the step's result cannot be quoted");
+        s->phase = Phase::kRollback;
+        return Send(std::move(s));
+      }
+      sent = PQsendQuery(s->conn, commit.c_str());
       break;
+    }
     case Phase::kRollback:
       sent = PQsendQuery(s->conn, "ROLLBACK");
       break;
@@ -332,6 +371,8 @@ void PostgresDatabase::Read(std::unique_ptr<Statement> s, int) {
       s->error.reset(r);
     } else if (!failed && s->phase == Phase::kStatement && !s->rows) {
       s->rows.reset(r);
+    } else if (!failed && s->phase == Phase::kBegin && status == PGRES_TUPLES_OK) {
+      s->recorded.reset(r);  // the last rows of BEGIN's round trip are the lookup
     } else {
       PQclear(r);
     }
@@ -359,6 +400,23 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
         Status error = PostgresError(label_, conn, s->error.get(), "cannot begin a transaction");
         return Finish(std::move(s), std::move(error));
       }
+      if (s->creates_table) step_results_ready_.store(true);
+      if (s->recorded && PQntuples(s->recorded.get()) == 1) {
+        StatusOr<QueryResult> recorded = DecodeStepResult(
+            std::string_view(PQgetvalue(s->recorded.get(), 0, 0),
+                             static_cast<size_t>(PQgetlength(s->recorded.get(), 0, 0))));
+        s->recorded.reset();
+        if (!recorded.ok()) {
+          s->failure = recorded.status();
+          s->phase = Phase::kRollback;
+          return Send(std::move(s));
+        }
+        s->output = std::move(*recorded);
+        s->replayed = true;
+        s->phase = Phase::kCommit;
+        return Send(std::move(s));
+      }
+      s->recorded.reset();
       s->phase = Phase::kStatement;
       return Send(std::move(s));
     case Phase::kStatement: {
@@ -392,6 +450,15 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
     }
     case Phase::kCommit:
       if (s->error || !alive) {
+        const char* state =
+            s->error ? PQresultErrorField(s->error.get(), PG_DIAG_SQLSTATE) : nullptr;
+        if (alive && !s->result_key.empty() && state != nullptr && std::string(state) == "23505") {
+          // Only the result's insert can meet a unique key here: another attempt of this step
+          // committed first. Everything was rolled back; the retry returns that attempt's result.
+          return Finish(std::move(s),
+                        AbortedError("database " + label_ +
+                                     ": another attempt of this step recorded its result first"));
+        }
         Status error = PostgresError(label_, conn, s->error.get(), "cannot commit");
         return Finish(std::move(s), std::move(error));
       }
@@ -405,6 +472,48 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
     }
   }
   Finish(std::move(s), InternalError("database " + label_ + ": lost track of a statement"));
+}
+
+std::string PostgresDatabase::BeginSql(Statement& s) {
+  long long ms = std::max<long long>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(s.give_up - SteadyClock::now())
+             .count());
+  std::string begin = "BEGIN; SET LOCAL statement_timeout = " + std::to_string(ms);
+  if (s.result_key.empty()) return begin;
+  std::string key = QuoteLiteral(s.conn, s.result_key);
+  if (key.empty()) return "";
+  s.creates_table = !step_results_ready_.load();
+  return (s.creates_table ? kCreateStepResults : "") + begin +
+         "; SELECT result FROM flowrun_step_results WHERE key = " + key;
+}
+
+std::string PostgresDatabase::CommitSql(Statement& s) {
+  if (s.result_key.empty() || s.replayed) return "COMMIT";
+  std::string key = QuoteLiteral(s.conn, s.result_key);
+  std::string result = QuoteLiteral(s.conn, EncodeStepResult(s.output));
+  if (key.empty() || result.empty()) return "";
+  std::string commit =
+      "INSERT INTO flowrun_step_results (key, result) VALUES (" + key + ", " + result + "); ";
+  bool prune = false;
+  if (step_results_retention_ > Duration::zero()) {
+    std::lock_guard lock(mu_);
+    const SteadyTime now = SteadyClock::now();
+    if (now >= next_prune_) {
+      next_prune_ = now + kStepResultsPruneInterval;
+      prune = true;
+    }
+  }
+  if (prune) {
+    const long long retention_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(step_results_retention_).count();
+    // SKIP LOCKED: two pruning transactions never wait for (or deadlock on) each other's rows.
+    commit +=
+        "DELETE FROM flowrun_step_results WHERE key IN (SELECT key FROM "
+        "flowrun_step_results WHERE recorded_at < now() - interval '" +
+        std::to_string(retention_ms) + " milliseconds' LIMIT " +
+        std::to_string(kStepResultsPruneBatch) + " FOR UPDATE SKIP LOCKED); ";
+  }
+  return commit + "COMMIT";
 }
 
 void PostgresDatabase::Finish(std::unique_ptr<Statement> s, StatusOr<QueryResult> result) {

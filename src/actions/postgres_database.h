@@ -9,6 +9,18 @@
 //   the statement                               (one round trip)
 //   COMMIT, or ROLLBACK when it failed           (one round trip)
 //
+// A statement started with a result key is exactly-once (database.h): the BEGIN round trip first
+// creates flowrun_step_results when this process has not seen it yet (in a short transaction of
+// its own under an advisory lock, so that concurrent first steps do not race on the catalog), and
+// looks the key up; a recorded result
+// is returned without running the statement. Otherwise the COMMIT round trip first inserts the
+// result under the key (and, every few minutes, deletes a batch of results older than the
+// retention). Two attempts of one step racing each other: the second's insert meets the first's
+// key, its transaction rolls back, and it fails with kAborted, so its retry reads the result.
+//
+//   flowrun_step_results(key text PRIMARY KEY, result text NOT NULL,
+//                        recorded_at timestamptz NOT NULL DEFAULT now())
+//
 // The statement timeout is the attempt's time left; the loop also gives up on the connection
 // itself one second later (a server or network that stopped answering), closing it. Connections
 // are pooled: at most max_connections per database, the others waiting in memory in arrival
@@ -26,6 +38,7 @@
 // Thread-safety: Start and Execute may be called from many threads.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -42,14 +55,17 @@ namespace flowrun {
 class PostgresDatabase final : public Database {
  public:
   // REQUIRES: `loop` is started and outlives the database.
-  PostgresDatabase(std::string label, std::string url, size_t max_connections, OutboundLoop* loop);
+  // `step_results_retention`: see DatabaseOptions (zero keeps recorded results).
+  PostgresDatabase(std::string label, std::string url, size_t max_connections, OutboundLoop* loop,
+                   Duration step_results_retention = Duration::zero());
   ~PostgresDatabase() override;
   PostgresDatabase(const PostgresDatabase&) = delete;
   PostgresDatabase& operator=(const PostgresDatabase&) = delete;
 
   StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
                                 Duration timeout) override;
-  void Start(std::string sql, Json params, Duration timeout, QueryDone done) override;
+  void Start(std::string sql, Json params, Duration timeout, std::string result_key,
+             QueryDone done) override;
   size_t queued() const override;
 
   // Connections open right now (idle and in use).
@@ -70,6 +86,10 @@ class PostgresDatabase final : public Database {
   void Advance(std::unique_ptr<Statement> statement);
   void WaitSocket(std::unique_ptr<Statement> statement, short events, Continuation then);
   void Finish(std::unique_ptr<Statement> statement, StatusOr<QueryResult> result);
+  // The SQL of the BEGIN and COMMIT round trips, with the step-results statements they carry.
+  // Empty when a key cannot be quoted on the connection.
+  std::string BeginSql(Statement& statement);
+  std::string CommitSql(Statement& statement);
   // Gives the connection (or, when `conn` is null, the right to open one) to the next waiting
   // statement, or puts it back in the pool.
   void HandOver(PGconn* conn);
@@ -78,7 +98,10 @@ class PostgresDatabase final : public Database {
   const std::string url_;
   const size_t max_connections_;
   OutboundLoop* const loop_;
+  const Duration step_results_retention_;
+  std::atomic<bool> step_results_ready_{false};  // the table exists (this process saw it)
   mutable std::mutex mu_;
+  SteadyTime next_prune_{};                         // GUARDED_BY(mu_)
   std::vector<PGconn*> idle_;                       // GUARDED_BY(mu_)
   size_t open_ = 0;                                 // GUARDED_BY(mu_): idle, in use, connecting
   std::deque<std::unique_ptr<Statement>> waiting_;  // GUARDED_BY(mu_)

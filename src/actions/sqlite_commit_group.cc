@@ -6,11 +6,26 @@
 #include <optional>
 
 #include "actions/sqlite_statement.h"
+#include "common/log.h"
 
 namespace flowrun {
 
+namespace {
+
+// How often a group deletes expired step results (one batch each time).
+constexpr auto kStepResultsPruneInterval = std::chrono::minutes(5);
+
+long long UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 struct SqliteCommitGroup::Step {
   std::string_view sql;
+  std::string_view result_key;  // empty: not recorded
   const Json* params = nullptr;
   Deadline deadline;
   std::optional<StatusOr<QueryResult>> result;  // set by the leader
@@ -20,13 +35,18 @@ struct SqliteCommitGroup::Step {
 };
 
 SqliteCommitGroup::SqliteCommitGroup(std::string label, std::string path,
-                                     std::shared_ptr<SqliteWriterGate> gate)
-    : label_(std::move(label)), path_(std::move(path)), gate_(std::move(gate)) {}
+                                     std::shared_ptr<SqliteWriterGate> gate,
+                                     Duration step_results_retention)
+    : label_(std::move(label)),
+      path_(std::move(path)),
+      gate_(std::move(gate)),
+      step_results_retention_(step_results_retention) {}
 
 StatusOr<QueryResult> SqliteCommitGroup::Write(std::string_view sql, const Json& params,
-                                               Deadline deadline) {
+                                               Deadline deadline, std::string_view result_key) {
   Step step;
   step.sql = sql;
+  step.result_key = result_key;
   step.params = &params;
   step.deadline = deadline;
   std::unique_lock lock(mu_);
@@ -74,6 +94,8 @@ void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
       return;
     }
     connection_ = std::move(*opened);
+    step_results_ = std::make_unique<SqliteStepResults>(label_, connection_->handle());
+    step_results_ready_ = false;
   }
   SqliteConnection& connection = *connection_;
   Deadline last = group.front()->deadline;
@@ -96,7 +118,10 @@ void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
   }
   if (!sqlite3_get_autocommit(connection.handle())) connection.Exec("ROLLBACK");
   // A connection that cannot even roll back is in no state to be used again.
-  if (!sqlite3_get_autocommit(connection.handle())) connection_.reset();
+  if (!sqlite3_get_autocommit(connection.handle())) {
+    step_results_.reset();
+    connection_.reset();
+  }
   gate_->Leave();
 }
 
@@ -105,10 +130,35 @@ StatusOr<QueryResult> SqliteCommitGroup::RunStep(SqliteConnection& connection, c
   if (rc != SQLITE_OK) {
     return SqliteError(label_, connection.handle(), rc, "cannot begin a savepoint");
   }
+  if (!step.result_key.empty()) {
+    ASSIGN_OR_RETURN(std::optional<QueryResult> recorded, step_results_->Find(step.result_key));
+    if (recorded) return std::move(*recorded);
+  }
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, connection.StepStatement(step.sql));
   SqliteConnection::ResetOnExit reset{stmt};
   RETURN_IF_ERROR(BindStepParameters(stmt, *step.params));
-  return RunStepStatement(label_, connection.handle(), stmt);
+  ASSIGN_OR_RETURN(QueryResult result, RunStepStatement(label_, connection.handle(), stmt));
+  if (!step.result_key.empty()) {
+    RETURN_IF_ERROR(step_results_->Record(step.result_key, result, UnixMillisNow()));
+  }
+  return result;
+}
+
+void SqliteCommitGroup::PruneStepResultsIfDue() {
+  if (step_results_retention_ <= Duration::zero()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_prune_) return;
+  next_prune_ = now + kStepResultsPruneInterval;
+  const long long before =
+      UnixMillisNow() -
+      std::chrono::duration_cast<std::chrono::milliseconds>(step_results_retention_).count();
+  if (connection_->Exec("SAVEPOINT prune") != SQLITE_OK) return;
+  StatusOr<int> pruned = step_results_->Prune(before);
+  if (!pruned.ok()) {
+    connection_->Exec("ROLLBACK TO prune");
+    LogError("deleting expired db step results failed", {{"error", pruned.status().ToString()}});
+  }
+  connection_->Exec("RELEASE prune");
 }
 
 bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>& pending) {
@@ -117,6 +167,15 @@ bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>&
     Status error = SqliteError(label_, connection.handle(), rc, "cannot begin a transaction");
     for (Step* step : pending) step->result = error;
     return true;
+  }
+
+  const bool records = std::any_of(pending.begin(), pending.end(),
+                                   [](const Step* step) { return !step->result_key.empty(); });
+  if (records && !step_results_ready_) {
+    if (Status created = step_results_->EnsureTable(); !created.ok()) {
+      for (Step* step : pending) step->result = created;
+      return true;
+    }
   }
 
   // The progress handler interrupts the running statement once its own step's deadline passes.
@@ -158,11 +217,13 @@ bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>&
     step->result = std::move(result);
   }
 
+  if (records) PruneStepResultsIfDue();
   rc = connection.Exec("COMMIT");
   if (rc != SQLITE_OK) {
     Status error = SqliteError(label_, connection.handle(), rc, "cannot commit");
     for (Step* step : kept) step->result = error;
   } else {
+    if (records) step_results_ready_ = true;
     std::lock_guard lock(mu_);
     ++commits_;
   }

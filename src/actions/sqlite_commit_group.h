@@ -19,6 +19,11 @@
 // - no step's result is returned before the COMMIT that makes it durable; a failed COMMIT fails
 //   every step that was in it (kUnavailable and the like: retried).
 //
+// A step with a result key is exactly-once: in its savepoint, the group first looks the key up in
+// flowrun_step_results and returns the recorded result when there is one; otherwise it runs the
+// statement and records its result there (actions/sqlite_step_results.h). Once every few minutes
+// a group also deletes up to a batch of recorded results older than the retention.
+//
 // Each statement runs under its own step's deadline (SQLite's progress handler). A step that is
 // still queued when its deadline passes leaves the queue with kUnavailable ("busy"), the code
 // SQLITE_BUSY had. Once a leader has taken it, a step waits for the group's result: the group
@@ -37,6 +42,7 @@
 
 #include "actions/database.h"
 #include "actions/sqlite_connection.h"
+#include "actions/sqlite_step_results.h"
 #include "actions/sqlite_writer_gate.h"
 #include "common/json.h"
 #include "common/status.h"
@@ -50,13 +56,16 @@ class SqliteCommitGroup {
 
   // `label` names the target in errors; `path` is its file, and `gate` the file's (shared with
   // the other targets of this process that name the same file).
-  SqliteCommitGroup(std::string label, std::string path, std::shared_ptr<SqliteWriterGate> gate);
+  // `step_results_retention`: recorded results older than this are deleted; zero keeps them.
+  SqliteCommitGroup(std::string label, std::string path, std::shared_ptr<SqliteWriterGate> gate,
+                    Duration step_results_retention = Duration::zero());
   SqliteCommitGroup(const SqliteCommitGroup&) = delete;
   SqliteCommitGroup& operator=(const SqliteCommitGroup&) = delete;
 
-  // Runs the writing statement `sql` with `params` and returns its result once committed.
+  // Runs the writing statement `sql` with `params` and returns its result once committed. With a
+  // non-empty `result_key`, exactly once under that key (see above).
   [[nodiscard]] StatusOr<QueryResult> Write(std::string_view sql, const Json& params,
-                                            Deadline deadline);
+                                            Deadline deadline, std::string_view result_key = {});
 
   // Transactions committed so far, and the steps waiting in the queue (for tests).
   size_t TEST_commits();
@@ -73,11 +82,19 @@ class SqliteCommitGroup {
   bool RunPass(SqliteConnection& connection, std::deque<Step*>& pending);
   // SAVEPOINT and `step`'s statement, in the open transaction.
   StatusOr<QueryResult> RunStep(SqliteConnection& connection, const Step& step);
+  // Deletes a batch of expired step results when the last pass is long enough ago; its errors
+  // are logged and undone, not the steps'.
+  void PruneStepResultsIfDue();
 
   const std::string label_;
   const std::string path_;
   const std::shared_ptr<SqliteWriterGate> gate_;
+  const Duration step_results_retention_;
   std::unique_ptr<SqliteConnection> connection_;  // used by the leader only
+  // Used by the leader only, on connection_; reset before it.
+  std::unique_ptr<SqliteStepResults> step_results_;
+  bool step_results_ready_ = false;                     // the table is known to exist (leader only)
+  std::chrono::steady_clock::time_point next_prune_{};  // leader only
   std::mutex mu_;
   std::deque<Step*> queue_;  // GUARDED_BY(mu_); steps no leader has taken yet
   bool leading_ = false;     // GUARDED_BY(mu_); a group is running

@@ -12,10 +12,11 @@ namespace flowrun {
 
 using SteadyClock = std::chrono::steady_clock;
 
-SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_idle)
+SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_idle,
+                               Duration step_results_retention)
     : label_(std::move(label)),
       path_(std::move(path)),
-      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_)),
+      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_), step_results_retention),
       idle_(max_idle),
       workers_(std::max<size_t>(kMinWorkers, max_idle)) {}
 
@@ -42,25 +43,31 @@ void SqliteDatabase::RememberWrite(std::string_view sql) {
   known_writes_.emplace(sql);
 }
 
-void SqliteDatabase::Start(std::string sql, Json params, Duration timeout, QueryDone done) {
+void SqliteDatabase::Start(std::string sql, Json params, Duration timeout, std::string result_key,
+                           QueryDone done) {
   const SteadyClock::time_point give_up = SteadyClock::now() + timeout;
   workers_.Run([this, sql = std::move(sql), params = std::move(params), give_up,
-                done = std::move(done)]() mutable {
+                result_key = std::move(result_key), done = std::move(done)]() mutable {
     auto left = std::chrono::duration_cast<Duration>(give_up - SteadyClock::now());
     if (left.count() <= 0) {
       return done(UnavailableError("database " + label_ +
                                    ": busy: every worker was taken until the deadline"));
     }
-    done(Execute(sql, params, left));
+    done(Run(sql, params, left, result_key));
   });
 }
 
 StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& params,
                                               Duration timeout) {
+  return Run(sql, params, timeout, /*result_key=*/"");
+}
+
+StatusOr<QueryResult> SqliteDatabase::Run(std::string_view sql, const Json& params,
+                                          Duration timeout, std::string_view result_key) {
   if (KnownToWrite(sql)) {
     // Checked and classified before: straight to the group, whose leader binds the parameters
     // (and fails only this step if they do not fit).
-    return commit_group_.Write(sql, params, SteadyClock::now() + timeout);
+    return commit_group_.Write(sql, params, SteadyClock::now() + timeout, result_key);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> connection, Acquire());
   struct Lease {
@@ -100,7 +107,7 @@ StatusOr<QueryResult> SqliteDatabase::Execute(std::string_view sql, const Json& 
   }
   // The group's leader prepares and binds the statement again, on the group's connection.
   RememberWrite(sql);
-  return commit_group_.Write(sql, params, deadline);
+  return commit_group_.Write(sql, params, deadline, result_key);
 }
 
 }  // namespace flowrun

@@ -11,6 +11,9 @@
 // (a progress handler). Connections are kept in a small pool. The file keeps its own journal mode
 // and SQLite's default synchronous=FULL: a statement returns only once its commit is durable.
 //
+// A writing statement started with a result key is exactly-once: the commit group records its
+// result in flowrun_step_results within the step's savepoint (actions/sqlite_step_results.h).
+//
 // Start runs the statement on the target's WorkerPool (kMinWorkers or max_idle threads, whichever
 // is more, started as needed), so
 // that the caller never waits for the disk; the commit group still batches the writes that these
@@ -39,14 +42,17 @@ class SqliteDatabase final : public Database {
   // how many steps can share one commit.
   static constexpr size_t kMinWorkers = 32;
 
-  SqliteDatabase(std::string label, std::string path, size_t max_idle);
+  // `step_results_retention`: see DatabaseOptions (zero keeps recorded results).
+  SqliteDatabase(std::string label, std::string path, size_t max_idle,
+                 Duration step_results_retention = Duration::zero());
   ~SqliteDatabase() override;
   SqliteDatabase(const SqliteDatabase&) = delete;
   SqliteDatabase& operator=(const SqliteDatabase&) = delete;
 
   StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
                                 Duration timeout) override;
-  void Start(std::string sql, Json params, Duration timeout, QueryDone done) override;
+  void Start(std::string sql, Json params, Duration timeout, std::string result_key,
+             QueryDone done) override;
   size_t queued() const override { return workers_.queued(); }
 
   // The target's commit group (for tests).
@@ -56,6 +62,9 @@ class SqliteDatabase final : public Database {
   // Writing statements seen before go to the commit group without a pooled connection.
   bool KnownToWrite(std::string_view sql);
   void RememberWrite(std::string_view sql);
+  // Execute, recording a write's result under `result_key` when it is not empty.
+  StatusOr<QueryResult> Run(std::string_view sql, const Json& params, Duration timeout,
+                            std::string_view result_key);
   StatusOr<std::unique_ptr<SqliteConnection>> Acquire();
   void Release(std::unique_ptr<SqliteConnection> connection);
 

@@ -191,6 +191,7 @@ class ConfigReader {
     if (http.contains("max_connections_per_host")) {
       out.max_connections_per_host = http["max_connections_per_host"];
     }
+    if (http.contains("max_connections")) out.max_connections = http["max_connections"];
     if (http.contains("timeout") && out.timeout.count() == 0) {
       Error("/http/timeout", "http timeout must be longer than 0s");
     }

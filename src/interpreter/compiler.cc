@@ -15,8 +15,9 @@ namespace {
 struct Scope {
   std::set<std::string> visible_steps;  // earlier steps whose results exist by now
   std::vector<std::string> loop_variables;
-  bool allow_async = false;  // in wait and cancel_on conditions
-  bool allow_error = false;  // in on_error handlers and on_failure
+  bool allow_async = false;   // in wait and cancel_on conditions
+  bool allow_error = false;   // in on_error handlers and on_failure
+  bool allow_events = false;  // in steps of a flow with `batch`
 };
 
 const std::vector<std::string> kStepFields = {"output", "status", "error", "attempts"};
@@ -90,6 +91,13 @@ class FlowCompiler {
   // --- Flow --------------------------------------------------------------------------------
   void CompileTriggers(const Json& on, Program& program);
   void CompileFlowOptions(const Json& doc, Program& program);
+  // concurrency, throttle, rate_limit, debounce, batch, priority, singleton (flow_control.h).
+  void CompileFlowControl(const Json& doc, Program& program);
+  std::optional<RateRule> CompileRate(const Json& value, const std::string& pointer);
+  // A duration in [min, max], reported at `pointer` otherwise.
+  std::optional<Duration> CompileBoundedDuration(const Json& value, const std::string& pointer,
+                                                 Duration min, Duration max);
+  std::optional<expr::Expression> CompileKey(const Json& rule, const std::string& pointer);
 
   const LoadedDocument& doc_;
   const CompileOptions& options_;
@@ -262,6 +270,12 @@ void FlowCompiler::CheckReference(const expr::Reference& ref, const std::string&
     return;
   }
   if (root == "event" || root == "secrets") return;
+  if (root == "events") {
+    if (!scope.allow_events) {
+      report("`events` is only available in the steps of a flow with `batch`", "unknown-variable");
+    }
+    return;
+  }
   if (root == "steps") {
     if (ref.path.size() < 2) return;  // `steps` as a whole, e.g. keys(steps)
     const std::string& id = ref.path[1];
@@ -674,14 +688,7 @@ void FlowCompiler::CompileFlowOptions(const Json& doc, Program& program) {
       program.idempotency_key = CompileBare(*it, "/idempotency", event_scope);
     }
   }
-  if (auto it = doc.find("concurrency"); it != doc.end() && it->is_object()) {
-    if (auto limit = it->find("limit"); limit != it->end() && limit->is_number_integer()) {
-      program.concurrency_limit = limit->get<int>();
-    }
-    if (auto key = it->find("key"); key != it->end()) {
-      program.concurrency_key = CompileBare(*key, "/concurrency/key", event_scope);
-    }
-  }
+  CompileFlowControl(doc, program);
   if (auto it = doc.find("cancel_on"); it != doc.end() && it->is_array()) {
     Scope cancel_scope;
     cancel_scope.allow_async = true;
@@ -706,6 +713,151 @@ void FlowCompiler::CompileFlowOptions(const Json& doc, Program& program) {
   }
   if (auto it = doc.find("retry"); it != doc.end()) {
     program.retry = CompileRetry(*it, "/retry", RetryPolicy{});
+  }
+}
+
+std::optional<Duration> FlowCompiler::CompileBoundedDuration(const Json& value,
+                                                             const std::string& pointer,
+                                                             Duration min, Duration max) {
+  std::optional<Duration> d = CompileDuration(value, pointer);
+  if (!d) return std::nullopt;
+  if (*d < min || *d > max) {
+    ReportAtValue(pointer,
+                  "must be between " + FormatDuration(min) + " and " + FormatDuration(max) +
+                      ", got " + FormatDuration(*d),
+                  "flow-control");
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<expr::Expression> FlowCompiler::CompileKey(const Json& rule,
+                                                         const std::string& pointer) {
+  Scope event_scope;  // keys see only the trigger event
+  auto key = rule.find("key");
+  if (key == rule.end()) return std::nullopt;
+  return CompileBare(*key, pointer + "/key", event_scope);
+}
+
+std::optional<RateRule> FlowCompiler::CompileRate(const Json& value, const std::string& pointer) {
+  if (!value.is_object()) return std::nullopt;  // the schema reports the type
+  RateRule rule;
+  auto limit = value.find("limit");
+  auto period = value.find("period");
+  if (limit == value.end() || !limit->is_number_integer() || period == value.end()) {
+    return std::nullopt;
+  }
+  rule.limit = limit->get<int>();
+  if (rule.limit < 1) return std::nullopt;
+  auto d = CompileBoundedDuration(*period, pointer + "/period", std::chrono::seconds(1),
+                                  std::chrono::hours(24 * 7));
+  if (!d) return std::nullopt;
+  rule.period = *d;
+  if (auto burst = value.find("burst"); burst != value.end() && burst->is_number_integer()) {
+    rule.burst = std::max(1, burst->get<int>());
+  }
+  rule.key = CompileKey(value, pointer);
+  return rule;
+}
+
+void FlowCompiler::CompileFlowControl(const Json& doc, Program& program) {
+  FlowControl& control = program.flow_control;
+  if (auto it = doc.find("concurrency"); it != doc.end()) {
+    // One limit, or a list of limits that all apply: the first takes the run's own columns.
+    std::vector<std::pair<const Json*, std::string>> limits;
+    if (it->is_object()) limits.emplace_back(&*it, "/concurrency");
+    if (it->is_array()) {
+      for (size_t i = 0; i < it->size(); ++i) {
+        limits.emplace_back(&(*it)[i], JsonPointerAppend("/concurrency", i));
+      }
+    }
+    std::map<std::string, std::string> seen;  // key source -> pointer
+    for (const auto& [value, pointer] : limits) {
+      if (!value->is_object()) continue;
+      auto limit = value->find("limit");
+      if (limit == value->end() || !limit->is_number_integer() || limit->get<int>() < 1) continue;
+      ConcurrencyRule rule{limit->get<int>(), CompileKey(*value, pointer)};
+      const std::string source = rule.key ? std::string(rule.key->source()) : "";
+      if (auto [first, inserted] = seen.emplace(source, pointer); !inserted) {
+        ReportAtKey(pointer, "two concurrency limits with the same key; the smaller one decides",
+                    "flow-control", "keep one limit per key");
+        continue;
+      }
+      if (program.concurrency_limit == 0) {
+        program.concurrency_limit = rule.limit;
+        program.concurrency_key = std::move(rule.key);
+      } else {
+        control.extra_concurrency.push_back(std::move(rule));
+      }
+    }
+  }
+  if (auto it = doc.find("throttle"); it != doc.end())
+    control.throttle = CompileRate(*it, "/throttle");
+  if (auto it = doc.find("rate_limit"); it != doc.end()) {
+    control.rate_limit = CompileRate(*it, "/rate_limit");
+    if (control.rate_limit) control.rate_limit->burst = control.rate_limit->limit;
+  }
+  if (auto it = doc.find("debounce"); it != doc.end() && it->is_object()) {
+    DebounceRule rule;
+    std::optional<Duration> period;
+    if (auto p = it->find("period"); p != it->end()) {
+      period = CompileBoundedDuration(*p, "/debounce/period", std::chrono::seconds(1),
+                                      std::chrono::hours(24 * 7));
+    }
+    if (auto t = it->find("timeout"); t != it->end()) {
+      rule.timeout = CompileBoundedDuration(*t, "/debounce/timeout", std::chrono::seconds(1),
+                                            std::chrono::hours(24 * 7));
+      if (rule.timeout && period && *rule.timeout < *period) {
+        ReportAtValue("/debounce/timeout",
+                      "debounce timeout " + FormatDuration(*rule.timeout) +
+                          " is shorter than its period " + FormatDuration(*period),
+                      "flow-control", "the timeout bounds how long a burst may put the run off");
+      }
+    }
+    rule.key = CompileKey(*it, "/debounce");
+    if (period) {
+      rule.period = *period;
+      control.debounce = std::move(rule);
+    }
+  }
+  if (auto it = doc.find("batch"); it != doc.end() && it->is_object()) {
+    BatchRule rule;
+    auto size = it->find("max_size");
+    std::optional<Duration> timeout;
+    if (auto t = it->find("timeout"); t != it->end()) {
+      timeout = CompileBoundedDuration(*t, "/batch/timeout", std::chrono::seconds(1),
+                                       std::chrono::hours(1));
+    }
+    rule.key = CompileKey(*it, "/batch");
+    if (timeout && size != it->end() && size->is_number_integer() && size->get<int>() >= 1) {
+      rule.max_size = size->get<int>();
+      rule.timeout = *timeout;
+      control.batch = std::move(rule);
+    }
+  }
+  if (auto it = doc.find("priority"); it != doc.end() && it->is_object()) {
+    Scope event_scope;
+    if (auto run = it->find("run"); run != it->end()) {
+      control.priority = CompileBare(*run, "/priority/run", event_scope);
+    }
+  }
+  if (auto it = doc.find("singleton"); it != doc.end() && it->is_object()) {
+    SingletonRule rule;
+    auto mode = it->find("mode");
+    if (mode != it->end() && mode->is_string() && (*mode == "skip" || *mode == "cancel")) {
+      rule.mode = *mode == "cancel" ? SingletonRule::Mode::kCancel : SingletonRule::Mode::kSkip;
+      rule.key = CompileKey(*it, "/singleton");
+      control.singleton = std::move(rule);
+    }
+  }
+  // A batch run stands for many events: keys that decide per event do not combine with it.
+  if (doc.contains("batch")) {
+    for (const char* other : {"debounce", "rate_limit", "singleton", "idempotency"}) {
+      if (!doc.contains(other)) continue;
+      ReportAtKey(std::string("/") + other,
+                  std::string("`") + other + "` cannot be combined with `batch`", "flow-control",
+                  "a batched run stands for many events; decide per event before batching");
+    }
   }
 }
 
@@ -734,10 +886,12 @@ CompiledFlow FlowCompiler::Run() {
   if (auto on = doc.find("on"); on != doc.end()) CompileTriggers(*on, *program);
   CompileFlowOptions(doc, *program);
   Scope scope;
+  scope.allow_events = program->flow_control.batch.has_value();
   program->steps = CompileSteps(steps, "/steps", scope);
   if (auto on_failure = doc.find("on_failure"); on_failure != doc.end()) {
     Scope failure_scope;
     failure_scope.allow_error = true;
+    failure_scope.allow_events = scope.allow_events;
     for (const auto& id : all_step_ids_) failure_scope.visible_steps.insert(id);
     program->on_failure = CompileSteps(*on_failure, "/on_failure", failure_scope);
   }

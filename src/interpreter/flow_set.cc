@@ -10,11 +10,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool HasYamlExtension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  return ext == ".yaml" || ext == ".yml";
-}
-
 // Expands `paths` into files, reporting paths that do not exist or hold no YAML.
 std::vector<std::string> FindFiles(const std::vector<std::string>& paths,
                                    std::vector<std::string>& path_errors) {
@@ -39,7 +34,9 @@ std::vector<std::string> FindFiles(const std::vector<std::string>& paths,
         it.disable_recursion_pending();
         continue;
       }
-      if (it->is_regular_file(error) && HasYamlExtension(entry)) found.push_back(entry.string());
+      if (it->is_regular_file(error) && IsFlowFileName(entry.string())) {
+        found.push_back(entry.string());
+      }
     }
     if (error) path_errors.push_back(path + ": " + error.message());
     if (found.empty() && !error) {
@@ -56,6 +53,16 @@ std::vector<std::string> FindFiles(const std::vector<std::string>& paths,
 bool IsConfigFileName(const std::string& path) {
   std::string name = fs::path(path).filename().string();
   return name == "flowrun.yaml" || name == "flowrun.yml";
+}
+
+bool IsTestFileName(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  return name.ends_with(".test.yaml") || name.ends_with(".test.yml");
+}
+
+bool IsFlowFileName(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  return (ext == ".yaml" || ext == ".yml") && !IsTestFileName(path);
 }
 
 std::map<std::string, std::shared_ptr<const Program>> FlowSet::ProgramsById() const {

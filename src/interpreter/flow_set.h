@@ -2,8 +2,9 @@
 // checks that span files (two files defining the same flow id). `flowrun validate` prints its
 // diagnostics; `flowrun serve` and `flowrun run` take their Programs from it.
 //
-// Files: a directory is searched recursively for *.yaml and *.yml. Files named flowrun.yaml or
-// flowrun.yml are service configs, not flows: they are checked against the config schema.
+// Files: a directory is searched recursively for *.yaml and *.yml, except test files
+// (*.test.yaml, *.test.yml: `flowrun test` runs them). Files named flowrun.yaml or flowrun.yml
+// are service configs, not flows: they are checked against the config schema.
 //
 // Thread-safety: LoadFlowSet is a pure function of the file system; the result is a value.
 #pragma once
@@ -39,6 +40,11 @@ struct FlowSet {
 
 // True for flowrun.yaml and flowrun.yml.
 bool IsConfigFileName(const std::string& path);
+// True for *.test.yaml and *.test.yml, the files `flowrun test` runs.
+bool IsTestFileName(const std::string& path);
+// True for the files a directory search takes as flows or configs: *.yaml and *.yml that are not
+// test files.
+bool IsFlowFileName(const std::string& path);
 
 FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& options = {});
 

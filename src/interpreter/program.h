@@ -16,6 +16,7 @@
 #include "interpreter/cron.h"
 #include "interpreter/expr/expression.h"
 #include "interpreter/expr/template.h"
+#include "interpreter/flow_control.h"
 #include "interpreter/source.h"
 
 namespace flowrun {
@@ -116,7 +117,8 @@ struct Program {
   std::optional<expr::Expression> idempotency_key;
   Duration idempotency_window = std::chrono::hours(24);
   std::optional<expr::Expression> concurrency_key;
-  int concurrency_limit = 0;  // 0: unlimited
+  int concurrency_limit = 0;  // 0: unlimited; the first entry of a `concurrency` list
+  FlowControl flow_control;   // the other flow-control keys (flow_control.h)
   std::vector<CancelOn> cancel_on;
   std::optional<Duration> timeout;
   RetryPolicy retry;

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "interpreter/yaml_syntax_check.h"
+
 namespace flowrun {
 namespace {
 
@@ -371,6 +373,13 @@ LoadedDocument LoadYaml(std::string path, std::string text, const LoadLimits& li
   }
   if (!IsValidUtf8(input)) {
     report({1, 1}, "the file is not valid UTF-8 text", "syntax");
+    return result;
+  }
+  // libyaml first: yaml-cpp accepts some text the YAML spec rejects (yaml_syntax_check.h).
+  if (auto syntax = CheckYamlSyntax(input, limits.max_depth)) {
+    result.diagnostics.push_back({result.source.path(), syntax->pos, Severity::kError,
+                                  std::move(syntax->message), std::move(syntax->rule),
+                                  std::move(syntax->hint)});
     return result;
   }
   JsonBuilder builder(result.source, limits, result.positions, result.diagnostics);

@@ -46,8 +46,7 @@ std::string FlowRegistry::Fingerprint(const std::string& flows_dir) const {
   for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
     std::error_code entry_error;
     if (!it->is_regular_file(entry_error)) continue;
-    std::string ext = it->path().extension().string();
-    if (ext != ".yaml" && ext != ".yml") continue;
+    if (!IsFlowFileName(it->path().string())) continue;
     auto size = it->file_size(entry_error);
     auto mtime = it->last_write_time(entry_error);
     entries.push_back(it->path().string() + "\t" + std::to_string(size) + "\t" +

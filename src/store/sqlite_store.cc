@@ -220,8 +220,9 @@ class SqliteStore::Writer {
                      db_->Prepare("SELECT count(*) FROM runs WHERE flow_id = ?1 AND "
                                   "concurrency_key = ?2 AND lease_owner IS NOT NULL AND "
                                   "lease_until >= ?3"));
+    // wakeup = 1 marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
     ASSIGN_OR_RETURN(SqliteStatement * held,
-                     db_->Prepare("UPDATE runs SET due_at = ?2 WHERE id = ?1"));
+                     db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "wakeup = 0 WHERE id = ?1 RETURNING ") +
@@ -393,7 +394,9 @@ class SqliteStore::Writer {
   }
 
   // `run_id` gave back its concurrency slot (if it has a limit): the oldest run of its key that
-  // Claim set aside falls due now.
+  // Claim set aside falls due now. Only a run set aside (wakeup = 1 with a due time still ahead):
+  // waking the releasing run itself, or another run of the key that sleeps until a retry or a
+  // timer, would make it due at once, and two such runs would wake each other forever.
   Status WakeNextHeldRun(const std::string& run_id, TimePoint now) {
     ASSIGN_OR_RETURN(
         SqliteStatement * wake,
@@ -401,7 +404,8 @@ class SqliteStore::Writer {
                      "JOIN runs AS held ON held.flow_id = r.flow_id AND "
                      "held.concurrency_key = r.concurrency_key WHERE r.id = ?1 AND "
                      "r.concurrency_limit > 0 AND held.concurrency_limit > 0 AND "
-                     "held.lease_owner IS NULL AND held.due_at > ?2 AND held.status IN "
+                     "held.id <> r.id AND held.wakeup = 1 AND held.lease_owner IS NULL AND "
+                     "held.due_at > ?2 AND held.status IN "
                      "('queued', 'running') ORDER BY held.due_at LIMIT 1)"));
     wake->Bind(1, run_id).Bind(2, ToUnixMillis(now));
     return wake->Run();
@@ -488,8 +492,9 @@ class SqliteStore::Writer {
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
+    // wakeup = 1 marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
     ASSIGN_OR_RETURN(SqliteStatement * held,
-                     db_->Prepare("UPDATE runs SET due_at = ?2 WHERE id = ?1"));
+                     db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "

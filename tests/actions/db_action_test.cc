@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -17,7 +18,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-ActionRequest Request(Json arguments, std::string step = "grant-access") {
+// A request of the step `step`; without one, of a step of its own (steps are exactly-once: a
+// second request of one step returns the first one's recorded result).
+ActionRequest Request(Json arguments, std::string step = "") {
+  static std::atomic<int> steps{0};
+  if (step.empty()) step = "step-" + std::to_string(++steps);
   ActionRequest request;
   request.run_id = "run-5";
   request.step_key = step;
@@ -31,7 +36,7 @@ Json Db(const std::string& database, const std::string& sql, Json params = Json:
 }
 
 // Statements shared by both backends; each returns the action's output or fails the test.
-Json MustRun(DbAction& action, const Json& args, const std::string& step = "s") {
+Json MustRun(DbAction& action, const Json& args, const std::string& step = "") {
   StatusOr<Json> out = action.Execute(Request(args, step));
   EXPECT_TRUE(out.ok()) << args.dump() << ": " << out.status().ToString();
   return out.ok() ? *out : Json();
@@ -127,11 +132,32 @@ void ExerciseBackend(DbAction& action, const std::string& serial_type) {
       "INSERT INTO grants (key, clerk_id) VALUES (:idempotency_key, :clerk) ON CONFLICT (key) DO "
       "NOTHING";
   Json first = MustRun(action, Db("app", guarded, {{"clerk", "user_1"}}), "grant[0]");
-  Json again = MustRun(action, Db("app", guarded, {{"clerk", "user_1"}}), "grant[0]");
   EXPECT_EQ(first["changes"], 1);
-  EXPECT_EQ(again["changes"], 0);
   Json keys = MustRun(action, Db("app", "SELECT key FROM grants"));
   EXPECT_EQ(keys["rows"], Json::array({{{"key", "run-5/grant[0]"}}}));
+
+  // Exactly once: a second attempt of a step returns the first one's recorded result and does
+  // not run the statement again (even one with no guard of its own).
+  MustRun(action, Db("app", "CREATE TABLE ledger (note TEXT)"));
+  const std::string credit = "INSERT INTO ledger (note) VALUES (:note) RETURNING note";
+  Json credited = MustRun(action, Db("app", credit, {{"note", "first"}}), "credit");
+  EXPECT_EQ(credited, Json({{"rows", {{{"note", "first"}}}}, {"changes", 1}}));
+  Json replayed = MustRun(action, Db("app", credit, {{"note", "second"}}), "credit");
+  EXPECT_EQ(replayed, credited);
+  Json ledger = MustRun(action, Db("app", "SELECT note FROM ledger"));
+  EXPECT_EQ(ledger["rows"], Json::array({{{"note", "first"}}}));
+  Json recorded = MustRun(action, Db("app",
+                                     "SELECT result FROM flowrun_step_results WHERE key = "
+                                     ":key",
+                                     {{"key", "run-5/credit"}}));
+  ASSERT_EQ(recorded["rows"].size(), 1u);
+  EXPECT_EQ(Json::parse(recorded["rows"][0]["result"].get<std::string>()), credited);
+  // A failed attempt records nothing: the step's next attempt runs the statement.
+  StatusOr<Json> failed = action.Execute(
+      Request(Db("app", "INSERT INTO grants (key) VALUES (NULL) RETURNING nope"), "retry-me"));
+  EXPECT_FALSE(failed.ok());
+  Json retried = MustRun(action, Db("app", credit, {{"note", "retried"}}), "retry-me");
+  EXPECT_EQ(retried["changes"], 1);
 
   // Parameters must match the SQL exactly.
   struct Case {
@@ -285,6 +311,32 @@ TEST(DbActionTest, SqliteRejectsSeveralStatements) {
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("more than one statement"), std::string::npos);
   EXPECT_TRUE(action.Execute(Request(Db("app", "SELECT 1; -- trailing comment\n"))).ok());
+}
+
+// Reads are not recorded; recorded results older than the retention are deleted by a later
+// write (the first one of an action, then every few minutes).
+TEST(DbActionTest, SqliteStepResultsRecordWritesAndExpire) {
+  const std::string path = testing::MakeTempDir() + "/app.db";
+  DbActionOptions options;
+  options.databases = {{"app", "sqlite:" + path}};
+  options.step_results_retention = 1ms;
+  {
+    DbAction action(options);
+    MustRun(action, Db("app", "CREATE TABLE t (n INTEGER)"), "create");
+    MustRun(action, Db("app", "INSERT INTO t (n) VALUES (1)"), "old");
+    MustRun(action, Db("app", "SELECT count(*) AS n FROM t"), "read");
+  }
+  std::this_thread::sleep_for(20ms);  // the retention is 1 ms: "old" is older than that now
+  DbAction later(options);
+  MustRun(later, Db("app", "INSERT INTO t (n) VALUES (2)"), "new");
+  Json keys = MustRun(later, Db("app", "SELECT key FROM flowrun_step_results ORDER BY key"));
+  EXPECT_EQ(keys["rows"], Json::array({{{"key", "run-5/new"}}}));
+
+  options.step_results_retention = Duration::zero();  // kept
+  DbAction keeping(options);
+  MustRun(keeping, Db("app", "INSERT INTO t (n) VALUES (3)"), "kept");
+  Json kept = MustRun(keeping, Db("app", "SELECT count(*) AS n FROM flowrun_step_results"));
+  EXPECT_EQ(kept["rows"][0]["n"], 2);
 }
 
 class PostgresTest : public ::testing::Test {

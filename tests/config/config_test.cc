@@ -26,6 +26,7 @@ TEST(ConfigTest, DefaultsWithoutFile) {
   EXPECT_EQ(config.http.connect_timeout, std::chrono::seconds(10));
   EXPECT_EQ(config.http.max_response_bytes, 10 * 1024 * 1024);
   EXPECT_EQ(config.http.max_connections_per_host, 256);
+  EXPECT_EQ(config.http.max_connections, 10000);
   EXPECT_EQ(config.retention, std::chrono::hours(24 * 30));
   EXPECT_TRUE(config.watch_flows);
   EXPECT_EQ(config.workers, Config::DefaultWorkers());
@@ -58,6 +59,7 @@ http:
   allow_hosts: [api.example.com, "*.stripe.com"]
   deny_hosts: [metadata.google.internal]
   max_connections_per_host: 32
+  max_connections: 2000
 event_keys: [key-1]
 api_tokens: [token-1, token-2]
 webhooks:
@@ -94,6 +96,7 @@ watch_flows: false
   EXPECT_EQ(config->http.connect_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(config->http.max_response_bytes, 1024);
   EXPECT_EQ(config->http.max_connections_per_host, 32);
+  EXPECT_EQ(config->http.max_connections, 2000);
   EXPECT_EQ(config->smtp->max_sessions, 4);
   EXPECT_EQ(config->http.allow_hosts,
             (std::vector<std::string>{"api.example.com", "*.stripe.com"}));
@@ -153,7 +156,7 @@ TEST(ConfigTest, SchemaErrorsAreLocated) {
 TEST(ConfigTest, ConnectionLimitsMustBePositive) {
   for (const char* text :
        {"http: {max_connections_per_host: 0}\n", "http: {max_connections_per_host: many}\n",
-        "smtp: {url: 'smtp://m:25', max_sessions: 0}\n",
+        "http: {max_connections: 0}\n", "smtp: {url: 'smtp://m:25', max_sessions: 0}\n",
         "smtp: {url: 'smtp://m:25', max_sessions: 100000}\n"}) {
     LoadedConfig loaded = LoadConfigText("flowrun.yaml", text);
     EXPECT_FALSE(loaded.config.has_value()) << text;

@@ -76,7 +76,8 @@ TEST(CompilerTest, InvalidCorpusReportsEachRuleAtItsPosition) {
                            "duration",
                            "cron",
                            "timezone",
-                           "wait-timeout"}) {
+                           "wait-timeout",
+                           "flow-control"}) {
     EXPECT_TRUE(rules_covered.count(rule)) << "no invalid case for rule " << rule;
   }
 }
@@ -169,6 +170,90 @@ on_failure:
   EXPECT_EQ(p.steps[3].concurrency, 4);
   EXPECT_EQ(p.steps[3].loop_variable, "item");
   EXPECT_EQ(p.on_failure.size(), 1u);
+}
+
+TEST(CompilerTest, CompilesEveryFlowControlKey) {
+  CompiledFlow compiled = Compile(R"(
+id: controlled
+on: {event: doc/edited}
+concurrency:
+  - {limit: 5, key: event.data.accountId}
+  - {limit: 50}
+throttle: {limit: 10, period: 1m, burst: 2, key: event.data.accountId}
+rate_limit: {limit: 3, period: 24h, key: event.data.userId}
+debounce: {period: 5m, key: event.data.docId, timeout: 30m}
+priority: {run: "event.data.plan == 'pro' ? 120 : 0"}
+singleton: {key: event.data.userId, mode: cancel}
+steps:
+  - id: a
+    log: hi
+)");
+  ASSERT_NE(compiled.program, nullptr) << Describe(compiled.diagnostics);
+  const Program& p = *compiled.program;
+  EXPECT_EQ(p.concurrency_limit, 5);
+  ASSERT_TRUE(p.concurrency_key.has_value());
+  ASSERT_EQ(p.flow_control.extra_concurrency.size(), 1u);
+  EXPECT_EQ(p.flow_control.extra_concurrency[0].limit, 50);
+  EXPECT_FALSE(p.flow_control.extra_concurrency[0].key.has_value());
+  ASSERT_TRUE(p.flow_control.throttle.has_value());
+  EXPECT_EQ(p.flow_control.throttle->limit, 10);
+  EXPECT_EQ(p.flow_control.throttle->period, std::chrono::minutes(1));
+  EXPECT_EQ(p.flow_control.throttle->burst, 2);
+  ASSERT_TRUE(p.flow_control.rate_limit.has_value());
+  EXPECT_EQ(p.flow_control.rate_limit->burst, 3);  // a rate limit lets `limit` start at once
+  ASSERT_TRUE(p.flow_control.debounce.has_value());
+  EXPECT_EQ(p.flow_control.debounce->timeout, std::chrono::minutes(30));
+  EXPECT_TRUE(p.flow_control.priority.has_value());
+  ASSERT_TRUE(p.flow_control.singleton.has_value());
+  EXPECT_EQ(p.flow_control.singleton->mode, SingletonRule::Mode::kCancel);
+  EXPECT_TRUE(p.flow_control.DecidedAtCreation());
+}
+
+TEST(CompilerTest, BatchMakesEventsAvailableToSteps) {
+  CompiledFlow compiled = Compile(R"(
+id: batched
+on: {event: webhook/received}
+batch: {max_size: 100, timeout: 5s, key: event.data.tenant}
+steps:
+  - id: write
+    log: "${{ size(events) }} events, first ${{ event.id }}"
+on_failure:
+  - id: alert
+    log: "${{ size(events) }}"
+)");
+  ASSERT_NE(compiled.program, nullptr) << Describe(compiled.diagnostics);
+  ASSERT_TRUE(compiled.program->flow_control.batch.has_value());
+  EXPECT_EQ(compiled.program->flow_control.batch->max_size, 100);
+  EXPECT_EQ(compiled.program->flow_control.batch->timeout, std::chrono::seconds(5));
+}
+
+TEST(CompilerTest, RejectsHostileFlowControlValues) {
+  for (const char* yaml : {
+           "id: x\nconcurrency: []\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nconcurrency: [{limit: 0}]\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nconcurrency: [{limit: 1}, {limit: 1, key: a}, {limit: 1, key: b}, {limit: 1, "
+           "key: c}, {limit: 1, key: d}]\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nthrottle: {limit: -1, period: 1m}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nthrottle: {limit: 99999999999, period: 1m}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nthrottle: {limit: 1, period: 30d}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nthrottle: {limit: 1}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nrate_limit: {limit: 1, period: 1m, burst: 2}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\ndebounce: {key: event.data.a}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nbatch: {max_size: 1001, timeout: 5s}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nbatch: {max_size: 10, timeout: 2h}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nbatch: {max_size: 10, timeout: 5s}\ndebounce: {period: 1m}\nsteps: [{id: a, "
+           "log: hi}]\n",
+           "id: x\npriority: 120\nsteps: [{id: a, log: hi}]\n",
+           "id: x\npriority: {run: \"event.data.plan ==\"}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nsingleton: {key: event.data.a}\nsteps: [{id: a, log: hi}]\n",
+           "id: x\nsingleton: {key: \"events\", mode: skip}\nsteps: [{id: a, log: hi}]\n",
+       }) {
+    SCOPED_TRACE(yaml);
+    CompiledFlow compiled = Compile(yaml);
+    EXPECT_EQ(compiled.program, nullptr);
+    ASSERT_FALSE(compiled.diagnostics.empty());
+    EXPECT_GT(compiled.diagnostics.front().pos.line, 0);
+  }
 }
 
 TEST(CompilerTest, RevisionIgnoresFormattingButNotMeaning) {

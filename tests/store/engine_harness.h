@@ -40,12 +40,19 @@ class EngineHarness {
     engine_ = std::make_unique<Engine>(
         *store_, catalog_,
         [this](std::string_view name) -> Action* {
+          if (auto real = real_actions_.find(std::string(name)); real != real_actions_.end()) {
+            return real->second;
+          }
           auto it = actions_.find(std::string(name));
           return it == actions_.end() ? nullptr : it->second.get();
         },
         clock_, &secrets_, options_);
     EXPECT_TRUE(engine_->Recover().ok());
   }
+
+  // Serves the action `name` with `action` instead of its fake from now on.
+  // REQUIRES: `action` outlives the harness.
+  void UseAction(const std::string& name, Action* action) { real_actions_[name] = action; }
 
   // Reopens with other engine options.
   void SetEngineOptions(EngineOptions options) {
@@ -130,6 +137,7 @@ class EngineHarness {
   MapSecretSource secrets_;
   InMemoryProgramCatalog catalog_;
   std::map<std::string, std::unique_ptr<FakeAction>> actions_;
+  std::map<std::string, Action*> real_actions_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<Engine> engine_;
 };

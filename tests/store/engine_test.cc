@@ -390,6 +390,30 @@ steps:
   for (const auto& r : {r1, r2, r3}) EXPECT_EQ(h.Run(r).status, RunStatus::kCompleted);
 }
 
+// A run with a concurrency key that sleeps until a retry gives its slot back; that must not make
+// it (or another sleeper of its key) due at once, or a driver on a simulated clock spins forever.
+TEST(EngineTest, ConcurrencyLimitedRunsSleepUntilTheirRetry) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: limited-retry
+on: {event: go}
+concurrency: {limit: 1, key: event.data.user}
+steps:
+  - id: a
+    retry: {attempts: 3, delay: 1m, backoff: constant, jitter: false}
+    http: {method: GET, url: "https://x"}
+)");
+  for (int i = 0; i < 2; ++i) h.action("http").Script(UnavailableError("connection refused"));
+  std::string r1 = h.Send("go", {{"user", "u"}});
+  std::string r2 = h.Send("go", {{"user", "u"}});
+  TimePoint start = h.clock().Now();
+  ASSERT_TRUE(h.Drive().ok());
+  EXPECT_EQ(h.Run(r1).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(r2).status, RunStatus::kCompleted);
+  EXPECT_GE(h.clock().Now() - start, std::chrono::minutes(1));
+  EXPECT_EQ(h.action("http").calls(), 4);
+}
+
 TEST(EngineTest, NowAndUuidAreJournaledAndReplayed) {
   EngineHarness h;
   h.AddFlow(R"(
