@@ -10,7 +10,8 @@
 //
 // SIGHUP reloads the config file and the flows, all or nothing (serve_reload.h). Under systemd
 // (Type=notify) it reports through $NOTIFY_SOCKET (server/systemd_notifier.h): READY=1 once it
-// listens, WATCHDOG=1 every half $WATCHDOG_USEC from the signal loop, RELOADING=1 and READY=1
+// listens, WATCHDOG=1 every half $WATCHDOG_USEC when its HTTP front answers a loopback probe
+// (health_probe.h), RELOADING=1 and READY=1
 // around a reload, STOPPING=1 at shutdown. Logs go to stderr (the journal under systemd).
 //
 // Exit codes: 0 after a clean shutdown; 2 for a bad config, flag or store, or an address that
@@ -19,6 +20,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -27,6 +29,7 @@
 #include <optional>
 
 #include "cli/command.h"
+#include "cli/health_probe.h"
 #include "cli/serve_reload.h"
 #include "cli/store_location.h"
 #include "common/log.h"
@@ -148,14 +151,23 @@ int RunServe(const ServeOptions& options) {
 
   ServeReloader reloader(
       **runtime, [&options] { return LoadServeConfig(options); }, *config);
-  // Pings at half the watchdog interval, as sd_watchdog_enabled(3) advises.
+  // Pings at half the watchdog interval, as sd_watchdog_enabled(3) advises, each after a probe
+  // of the HTTP front that may take a quarter of it.
   std::optional<std::chrono::microseconds> ping_every;
   if (auto interval = notifier.watchdog_interval()) ping_every = *interval / 2;
+  const HealthProbe probe(address->first, (*api)->bound_port());
   int received = 0;
   for (;;) {
     received = WaitForSignal(signals, ping_every);
     if (received == 0) {
-      NotifySystemd(notifier, "WATCHDOG=1");
+      auto probe_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*ping_every / 2);
+      Status alive = probe.Probe(std::max(probe_timeout, std::chrono::milliseconds(100)));
+      if (alive.ok()) {
+        NotifySystemd(notifier, "WATCHDOG=1");
+      } else {
+        LogError("watchdog: the HTTP front did not answer; not pinging systemd",
+                 {{"error", alive.ToString()}});
+      }
     } else if (received == SIGHUP) {
       LogInfo("reloading", {{"signal", "SIGHUP"}});
       NotifySystemd(notifier, "RELOADING=1\nMONOTONIC_USEC=" + MonotonicUsec());
