@@ -11,8 +11,8 @@
 // SIGHUP reloads the config file and the flows, all or nothing (serve_reload.h). Under systemd
 // (Type=notify) it reports through $NOTIFY_SOCKET (server/systemd_notifier.h): READY=1 once it
 // listens, WATCHDOG=1 every half $WATCHDOG_USEC when its HTTP front answers a loopback probe
-// (health_probe.h), RELOADING=1 and READY=1
-// around a reload, STOPPING=1 at shutdown. Logs go to stderr (the journal under systemd).
+// (health_probe.h), RELOADING=1 and READY=1 around a reload, STOPPING=1 at shutdown. Logs go to
+// stderr (the journal under systemd).
 //
 // Exit codes: 0 after a clean shutdown; 2 for a bad config, flag or store, or an address that
 // cannot be bound; 3 (kExitDamagedStore) for a store file that is damaged (not a database, or
