@@ -186,7 +186,7 @@ Status Runtime::Start() {
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   pruner_->Start();
   services_.emplace_back([this] { TimerLoop(); });
-  if (options_.reload_interval > Duration::zero()) {
+  if (options_.reload_interval > Duration::zero() && options_.config.watch_flows) {
     services_.emplace_back([this] { WatcherLoop(); });
   }
   ready_ = true;
