@@ -47,7 +47,10 @@ Json RunToJson(const store::RunRecord& run, const SecretRedactor& redactor) {
       {"concurrency_key", OrNull(run.concurrency_key)},
       {"idempotency_key", OrNull(run.idempotency_key)},
       {"cancel_requested", run.cancel_requested},
+      {"skip_reason", OrNull(run.skip_reason)},
   };
+  // A batched run: its events (`event` is the first).
+  if (!run.events.is_null()) out["events"] = redactor.RedactJson(run.events);
   return out;
 }
 

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "server/runtime_test_util.h"
 
@@ -114,6 +116,21 @@ TEST_F(FlowRegistryTest, TheWatcherPicksUpAnEditByItself) {
   const std::string rev1 = CurrentRevision(*runtime);
   WriteFile(FlowFile(), Greet(2, "1s"));
   EXPECT_TRUE(Eventually([&] { return CurrentRevision(*runtime) != rev1; }));
+}
+
+TEST_F(FlowRegistryTest, WithWatchFlowsOffOnlyAnExplicitReloadTakesAnEdit) {
+  WriteFile(FlowFile(), Greet(1, "1s"));
+  RuntimeOptions options = fixture_.Options();
+  options.reload_interval = std::chrono::milliseconds(20);
+  options.config.watch_flows = false;
+  auto runtime = fixture_.Start(std::move(options));
+  ASSERT_TRUE(runtime);
+  const std::string rev1 = CurrentRevision(*runtime);
+  WriteFile(FlowFile(), Greet(2, "1s"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // 15 polls, were there a watcher
+  EXPECT_EQ(CurrentRevision(*runtime), rev1);
+  ASSERT_TRUE(runtime->ReloadFlowsFrom(fixture_.flows_dir()).ok());
+  EXPECT_NE(CurrentRevision(*runtime), rev1);
 }
 
 TEST_F(FlowRegistryTest, ADeletedFlowStopsStartingRunsButItsRunsFinish) {
