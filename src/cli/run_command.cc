@@ -27,6 +27,7 @@
 #include "common/duration.h"
 #include "common/json.h"
 #include "common/timestamp.h"
+#include "common/virtual_clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
 #include "interpreter/diagnostic_printer.h"
@@ -47,22 +48,6 @@ struct RunOptions {
   bool virtual_time = false;
   std::string flows_dir = "flows";
   std::string config;
-};
-
-// The clock of --virtual-time: starts at the real time and jumps forward when told.
-class VirtualClock final : public Clock {
- public:
-  VirtualClock() : now_ms_(ToUnixMillis(SystemClock().Now())) {}
-  TimePoint Now() const override { return FromUnixMillis(now_ms_.load()); }
-  void AdvanceTo(TimePoint t) {
-    long long target = ToUnixMillis(t);
-    long long current = now_ms_.load();
-    while (target > current && !now_ms_.compare_exchange_weak(current, target)) {
-    }
-  }
-
- private:
-  std::atomic<long long> now_ms_;
 };
 
 struct ScheduledEvent {
@@ -274,7 +259,7 @@ int RunFlow(const RunOptions& options) {
   SecretRedactor redactor(*secrets);
 
   SystemClock system_clock;
-  VirtualClock virtual_clock;
+  VirtualClock virtual_clock(system_clock.Now());
   const Clock& clock = options.virtual_time ? static_cast<const Clock&>(virtual_clock)
                                             : static_cast<const Clock&>(system_clock);
 

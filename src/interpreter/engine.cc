@@ -75,6 +75,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
   env_.log = options_.log;
   env_.uniform = [this] { return Uniform(); };
   env_.max_actions_per_run = std::max(1, options_.max_actions_per_run);
+  env_.max_step_output_bytes = std::max<long long>(1, options_.max_step_output_bytes);
   env_.lease = options_.lease;
 }
 

@@ -895,10 +895,22 @@ RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::s
   return Suspend(now_, RunStatus::kRunning);
 }
 
+Status RunWalker::CheckOutputSize(const Json& output) const {
+  const size_t bytes = output.dump().size();
+  if (static_cast<long long>(bytes) <= env_.max_step_output_bytes) return OkStatus();
+  return OutOfRangeError("the step's output is " + std::to_string(bytes) +
+                         " bytes of JSON, over limits.max_step_output_bytes (" +
+                         std::to_string(env_.max_step_output_bytes) +
+                         "); return less (select fewer columns or rows, or a smaller body)");
+}
+
 void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now) {
   now_ = now;
   const std::string& key = action.step_key;
   in_flight_.erase(key);
+  if (result.ok()) {
+    if (Status size = CheckOutputSize(*result); !size.ok()) result = std::move(size);
+  }
   if (result.ok()) {
     // Built member by member: an initializer list would copy the output and the arguments.
     Json record = Json::object();

@@ -134,6 +134,8 @@ Json FlowSummaryToJson(const FlowStatus& flow) {
   Json out = {{"id", flow.flow_id},
               {"valid", flow.valid},
               {"retired", flow.current == nullptr},
+              {"ready", flow.ready()},
+              {"missing_secrets", flow.missing_secrets},
               {"errors", flow.errors},
               {"source_path", flow.source_path},
               {"updated_at", FormatTimestamp(flow.updated_at)},

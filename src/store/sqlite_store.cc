@@ -202,6 +202,21 @@ class SqliteStore::Writer {
     return OkStatus();
   }
 
+  // Deletes the events of `args` that still qualify for PruneEvents; returns how many.
+  StatusOr<int> DeleteEvents(const PruneEventsArgs& args) {
+    ASSIGN_OR_RETURN(SqliteStatement * remove,
+                     db_->Prepare("DELETE FROM events WHERE seq = ?1 AND ts < ?2 AND unmatched = 0 "
+                                  "AND NOT EXISTS (SELECT 1 FROM runs WHERE trigger_event_id = "
+                                  "events.id)"));
+    int deleted = 0;
+    for (int64_t seq : args.seqs) {
+      remove->Bind(1, seq).Bind(2, ToUnixMillis(args.stored_before));
+      RETURN_IF_ERROR(remove->Run());
+      deleted += static_cast<int>(db_->Changes());
+    }
+    return deleted;
+  }
+
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
         SqliteStatement * candidates,
@@ -787,9 +802,6 @@ class SqliteStore::Writer {
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
-    // wakeup = 1 marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
-    ASSIGN_OR_RETURN(SqliteStatement * held,
-                     db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "
@@ -1081,6 +1093,15 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
   for (size_t i = 0; i < group.size(); ++i) {
     WriteRequest& request = *group[i];
     WriteResult& result = results[i];
+    if (request.prune_events) {
+      auto pruned = writer_->DeleteEvents(*request.prune_events);
+      if (!pruned.ok()) {
+        (void)db.Exec("ROLLBACK");
+        return fail_all(pruned.status());
+      }
+      result.pruned_events = *pruned;
+      continue;
+    }
     if (request.claim) {
       auto claimed = writer_->Claim(*request.claim);
       if (!claimed.ok()) {
@@ -1238,6 +1259,42 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ClaimRuns(std::string_view owner, 
       queue_->Submit(WriteRequest{{}, ClaimArgs{std::string(owner), now, max, lease}});
   if (!result.status.ok()) return result.status;
   return std::move(result.claimed);
+}
+
+StatusOr<int> SqliteStore::PruneEvents(TimePoint stored_before, int limit) {
+  const int batch_size = std::max(1, options_.prune_batch);
+  int pruned = 0;
+  int64_t after_seq = 0;  // candidates are looked for past the last batch's
+  while (pruned < limit) {
+    PruneEventsArgs args{.seqs = {}, .stored_before = stored_before};
+    {
+      ReaderLease reader(*this);
+      ASSIGN_OR_RETURN(
+          SqliteStatement * find,
+          reader.Prepare("SELECT seq FROM events WHERE seq > ?1 AND ts < ?2 AND unmatched = 0 AND "
+                         "NOT EXISTS (SELECT 1 FROM runs WHERE trigger_event_id = events.id) "
+                         "ORDER BY seq LIMIT ?3"));
+      find->Bind(1, after_seq)
+          .Bind(2, ToUnixMillis(stored_before))
+          .Bind(3, static_cast<int64_t>(std::min(batch_size, limit - pruned)));
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, find->Step());
+        if (!row) break;
+        args.seqs.push_back(find->Int(0));
+      }
+      find->Reset();
+    }
+    if (args.seqs.empty()) break;
+    after_seq = args.seqs.back();
+    const size_t found = args.seqs.size();
+    WriteRequest request{{}, std::nullopt, {}};
+    request.prune_events = std::move(args);
+    WriteResult result = queue_->Submit(std::move(request));
+    if (!result.status.ok()) return result.status;
+    pruned += result.pruned_events;
+    if (static_cast<int>(found) < batch_size) break;
+  }
+  return pruned;
 }
 
 StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {

@@ -3,6 +3,10 @@
 #include <array>
 
 namespace flowrun::store {
+
+StatusOr<int> Store::PruneEvents(TimePoint, int) {
+  return FailedPreconditionError("this store does not prune events");
+}
 namespace {
 
 constexpr std::array<std::pair<RunStatus, std::string_view>, 8> kStatusNames = {{

@@ -409,6 +409,12 @@ class Store {
   // the 24 h deduplication window are kept), in transactions of bounded size so that other writers
   // are not held up. Returns how many runs were deleted.
   [[nodiscard]] virtual StatusOr<int> PruneFinishedRuns(TimePoint ended_before, int limit) = 0;
+  // Retention: deletes up to `limit` events stored (`ts`) before `stored_before`, oldest first,
+  // that no run refers to as its trigger and whose matching against waits is done, in
+  // transactions of at most a few hundred rows so that intake is not held up; finding them must
+  // not block writers. The caller keeps events of the deduplication window (24 h). Returns how
+  // many were deleted. Default: kFailedPrecondition (a store that keeps every event).
+  [[nodiscard]] virtual StatusOr<int> PruneEvents(TimePoint stored_before, int limit);
 
   [[nodiscard]] virtual StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;

@@ -32,8 +32,15 @@ class EngineHarness {
 
   // Closes the engine and the store as a crash would leave them, and opens both again.
   void Reopen() {
+    Close();
+    Open();
+  }
+  // The two halves of Reopen, for a test that changes the files in between.
+  void Close() {
     engine_.reset();
     store_.reset();
+  }
+  void Open() {
     auto store = store::SqliteStore::Open({.path = dir_ + "/flowrun.db", .clock = &clock_});
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);

@@ -961,6 +961,10 @@
   function validity(flow) {
     if (flow.retired) return h('span', {class: 'badge status-cancelled'}, 'retired');
     if (!flow.valid) return h('span', {class: 'badge status-failed'}, 'invalid — serving last good revision');
+    if (flow.missing_secrets && flow.missing_secrets.length > 0) {
+      return h('span', {class: 'badge status-failed', title: 'Set the secrets and reload the flows'},
+               'not ready — secret not set: ' + flow.missing_secrets.join(', '));
+    }
     return h('span', {class: 'badge status-completed'}, 'valid');
   }
 
