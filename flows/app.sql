@@ -1,5 +1,5 @@
--- The app database the bundled flows read and write (the `app` database of flowrun.yaml): so far
--- the tables of the mentorship and payment flows, which their test files (*.test.yaml) load.
+-- The app database the bundled flows read and write (the `app` database of flowrun.yaml):
+-- the tables the flows touch, which their test files (*.test.yaml) load.
 
 CREATE TABLE IF NOT EXISTS users (
   clerk_id TEXT PRIMARY KEY,
@@ -110,4 +110,11 @@ CREATE TABLE IF NOT EXISTS content_resources (
   timezone TEXT,
   calendar_id TEXT,
   deleted_at TEXT
+);
+
+CREATE TABLE IF NOT EXISTS onboarding_steps (
+  user_id TEXT NOT NULL,
+  step TEXT NOT NULL,
+  completed_at TEXT,
+  PRIMARY KEY (user_id, step)
 );
