@@ -15,6 +15,7 @@
 #include "cli/flow_test_report.h"
 #include "cli/flow_test_runner.h"
 #include "interpreter/flow_set.h"
+#include "store/unsynced_sqlite_vfs.h"
 
 namespace flowrun::cli {
 namespace {
@@ -70,6 +71,11 @@ int RunTests(const TestOptions& options) {
   if (!errors.empty()) return kExitUsage;
   if (files.empty()) {
     std::cerr << "flowrun test: no test files (*.test.yaml) found\n";
+    return kExitUsage;
+  }
+  // Every SQLite file of a test run is scratch, deleted when its case ends: fsync only waits.
+  if (Status s = store::InstallUnsyncedSqliteVfs(); !s.ok()) {
+    std::cerr << "flowrun test: " << s.message() << "\n";
     return kExitUsage;
   }
   FlowTestRunner runner({.flows_dirs = options.flows_dirs,
