@@ -93,6 +93,9 @@ struct ApiContext {
   const BearerAuth event_keys;
   ReplayGuard replay_guard;
   std::map<std::string, std::unique_ptr<WebhookEndpoint>, std::less<>> webhooks;
+  // Webhooks whose signing secret is not set, with the error logged at start-up: they answer 503
+  // (senders retry) instead of keeping the whole service from starting.
+  std::map<std::string, std::string, std::less<>> webhooks_not_ready;
   const DashboardAssets dashboard;
   // Set by the server before it serves: where kAsync handlers hand their work.
   EventIntake* intake = nullptr;

@@ -93,10 +93,20 @@ class HttpApi::Impl {
 
   Status Initialize() {
     for (const auto& [name, webhook] : config_.webhooks) {
-      ASSIGN_OR_RETURN(std::unique_ptr<WebhookEndpoint> endpoint,
-                       WebhookEndpoint::Create(name, webhook, context_.runtime.secrets(),
-                                               context_.clock, context_.replay_guard));
-      context_.webhooks.emplace(name, std::move(endpoint));
+      StatusOr<std::unique_ptr<WebhookEndpoint>> endpoint = WebhookEndpoint::Create(
+          name, webhook, context_.runtime.secrets(), context_.clock, context_.replay_guard);
+      // Like a flow reading an unset secret, a webhook whose secret is not set is held back,
+      // not fatal: the rest of the service runs. Any other config error is.
+      if (endpoint.status().code() == StatusCode::kNotFound) {
+        LogWarn(
+            "webhook not ready: its secret is not set, so it answers 503 until the secret "
+            "is set and the service restarted",
+            {{"webhook", name}, {"error", endpoint.status().message()}});
+        context_.webhooks_not_ready.emplace(name, endpoint.status().message());
+        continue;
+      }
+      if (!endpoint.ok()) return endpoint.status();
+      context_.webhooks.emplace(name, std::move(endpoint).value());
     }
     AddEventRoutes(context_, routes_);
     AddRunRoutes(context_, routes_);

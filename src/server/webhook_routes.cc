@@ -14,6 +14,13 @@ void Receive(ApiContext& context, const HttpRequest& request, const PathParams& 
   const SecretRedactor& redactor = context.runtime.redactor();
   const std::string& name = params.find("name")->second;
   auto endpoint = context.webhooks.find(name);
+  // The route is public: the answer says why, the log (at start-up) says which secret.
+  if (context.webhooks_not_ready.count(name) > 0) {
+    response.set_header("Retry-After", "60");
+    return SendError(response,
+                     HttpError{503, "unavailable",
+                               "webhook \"" + name + "\" is not ready: its secret is not set"});
+  }
   if (endpoint == context.webhooks.end()) {
     return SendError(response, HttpError::FromStatus(NotFoundError("no webhook \"" + name + "\"")));
   }

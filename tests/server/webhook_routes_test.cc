@@ -100,6 +100,7 @@ class WebhookRoutesTest : public ::testing::Test {
     WebhookConfig broken = Webhook("none", "");
     broken.transform_name = "body.missing";
     options.webhooks["broken"] = broken;
+    options.webhooks["clerk"] = Webhook("standard-webhooks", "CLERK_WEBHOOK_SECRET");  // not set
     server_ = std::make_unique<ApiTestServer>(options);
   }
 
@@ -222,6 +223,23 @@ TEST_F(WebhookRoutesTest, StandardWebhooksValidForgedExpiredReplayed) {
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->status, 401);
   EXPECT_EQ(EventsNamed("resend/email").size(), 1u);
+}
+
+// A webhook whose secret is not set is not ready: 503 with Retry-After, so the sender retries
+// once the secret is set, and nothing is stored. The other webhooks serve.
+TEST_F(WebhookRoutesTest, AWebhookWhoseSecretIsNotSetAnswers503) {
+  ASSERT_TRUE(server_->ok());
+  std::string body = R"({"type":"user.created","data":{"id":"user_1"}})";
+  auto refused = Send("clerk", body, SvixHeaders("msg_1", body, kNow));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "60");
+  EXPECT_THAT(BodyOf(refused)["error"]["message"].get<std::string>(),
+              HasSubstr("webhook \"clerk\" is not ready: its secret is not set"));
+  EXPECT_EQ(BodyOf(server_->Client()->Get("/v1/events?limit=10"))["events"].size(), 0u);
+  auto other = Send("resend", body, SvixHeaders("msg_2", body, kNow));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
 }
 
 TEST_F(WebhookRoutesTest, GenericHmacValidForgedReplayed) {
