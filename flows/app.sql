@@ -9,7 +9,9 @@ CREATE TABLE IF NOT EXISTS users (
   dashboard_access INTEGER NOT NULL DEFAULT 0,
   discord_id TEXT,
   deleted_at TEXT,
-  updated_at TEXT
+  updated_at TEXT,
+  image_url TEXT,
+  clerk_updated_at INTEGER  -- Clerk's updated_at (Unix ms): an older delivery never wins
 );
 
 CREATE TABLE IF NOT EXISTS orders (

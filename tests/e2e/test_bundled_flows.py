@@ -1,0 +1,110 @@
+"""The bundled flows as a newcomer serves them: the root flowrun.yaml's webhooks, flows/ and a
+database made from flows/app.sql. A sample event sent with `flowrun send` finishes its run; a
+Svix-signed Clerk delivery is upserted into the app database; flows whose secrets are not set are
+shown as not ready and logged, while the others run."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+
+CLERK_KEY = b"clerk-e2e-signing-key-0123456789"
+CLERK_SECRET = "whsec_" + base64.b64encode(CLERK_KEY).decode()
+
+
+def svix_headers(msg_id, body, key=CLERK_KEY, timestamp=None):
+    ts = str(int(timestamp if timestamp is not None else time.time()))
+    digest = hmac.new(key, ("%s.%s." % (msg_id, ts)).encode() + body, hashlib.sha256).digest()
+    return {"Content-Type": "application/json", "svix-id": msg_id, "svix-timestamp": ts,
+            "svix-signature": "v1," + base64.b64encode(digest).decode()}
+
+
+def root_webhooks_section():
+    """The `webhooks:` block of the project's flowrun.yaml, as shipped."""
+    with open(os.path.join(harness.ROOT, "flowrun.yaml")) as f:
+        text = f.read()
+    return text[text.index("\nwebhooks:") + 1:]
+
+
+def sample_event(name):
+    with open(os.path.join(harness.ROOT, "flows", "events", name)) as f:
+        return json.load(f)
+
+
+class BundledFlowsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="flowrun-e2e-bundled-")
+        flows = os.path.join(cls.tmp, "flows")
+        shutil.copytree(os.path.join(harness.ROOT, "flows"), flows,
+                        ignore=shutil.ignore_patterns("*.test.yaml", "events"))
+        cls.app_db = os.path.join(cls.tmp, "app.db")
+        with open(os.path.join(flows, "app.sql")) as f:
+            harness.make_app_db(cls.app_db, f.read())
+        config = ("store: sqlite:flowrun.db\nflows: flows\ndatabases: {app: 'sqlite:app.db'}\n"
+                  "secrets: {env: FLOWRUN_SECRET_}\n") + root_webhooks_section()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWRUN_SECRET_")}
+        env["FLOWRUN_SECRET_CLERK_WEBHOOK_SECRET"] = CLERK_SECRET
+        cls.service = harness.Service(cls.tmp, config, env)
+        cls.service.env = env
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.service.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_a_sample_event_sent_with_flowrun_send_finishes_its_run(self):
+        event = sample_event("user.subscription.created.json")
+        sent = subprocess.run(
+            [harness.flowrun_binary(), "send", event["name"], "--data", json.dumps(event["data"]),
+             "--url", self.service.url, "--token", self.service.token],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(sent.returncode, 0, sent.stderr)
+        run = self.service.wait_run("subscription-created",
+                                    {"subscriptionId": event["data"]["subscriptionId"]})
+        self.assertEqual(run["output"], {"subscription": "sub_1", "status": "trialing"})
+        code, outbox = self.service.request("GET", "/v1/outbox?limit=50")
+        self.assertEqual(code, 200, outbox)
+        subjects = [m["subject"] for m in outbox["messages"] if "ana@example.com" in m["recipients"]]
+        self.assertIn("Your Pro trial has started", subjects)
+        rows = harness.query(self.app_db, "SELECT status, email FROM subscriptions WHERE id = 'sub_1'")
+        self.assertEqual(rows, [{"status": "trialing", "email": "ana@example.com"}])
+
+    def test_a_svix_signed_clerk_delivery_is_upserted(self):
+        data = sample_event("clerk-user.created.json")["data"]
+        body = json.dumps({"type": "user.created", "object": "event", "data": data}).encode()
+        code, answer = self.service.webhook("clerk", body, svix_headers("msg_e2e_1", body))
+        self.assertEqual(code, 200, answer)
+        forged = svix_headers("msg_e2e_2", body, key=b"not-the-clerk-key-000000000000")
+        self.assertEqual(self.service.webhook("clerk", body, forged)[0], 401)
+        run = self.service.wait_run("clerk-user-sync", {"id": "user_1"})
+        self.assertEqual(run["output"], {"user": "user_1", "changed": True})
+        rows = harness.query(self.app_db, "SELECT email, first_name FROM users WHERE clerk_id = 'user_1'")
+        self.assertEqual(rows, [{"email": "ana@example.com", "first_name": "Ana"}])
+
+    def test_flows_whose_secrets_are_not_set_are_not_ready_and_logged(self):
+        code, body = self.service.request("GET", "/v1/flows")
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["invalid_files"], [])  # serve checks action arguments too
+        flows = {f["id"]: f for f in body["flows"]}
+        self.assertFalse(flows["inventory-sync"]["ready"])
+        self.assertEqual(sorted(flows["inventory-sync"]["missing_secrets"]),
+                         ["PRINTIFY_API_TOKEN", "PRINTIFY_SHOP_ID"])
+        self.assertTrue(flows["clerk-user-sync"]["ready"])
+        self.assertTrue(flows["subscription-created"]["ready"])
+        log = open(self.service.log_path, errors="replace").read()
+        self.assertTrue(re.search(r"flow not ready.*inventory-sync", log), self.service.log_tail())
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(harness.run_suite(["test_bundled_flows"]))
