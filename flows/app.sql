@@ -120,3 +120,13 @@ CREATE TABLE IF NOT EXISTS onboarding_steps (
   completed_at TEXT,
   PRIMARY KEY (user_id, step)
 );
+
+CREATE TABLE IF NOT EXISTS weekly_reports (
+  week_start TEXT PRIMARY KEY,
+  orders_paid INTEGER NOT NULL,
+  orders_refunded INTEGER NOT NULL,
+  subscriptions_started INTEGER NOT NULL,
+  onboardings_completed INTEGER NOT NULL,
+  inventory_syncs INTEGER NOT NULL,
+  created_at TEXT
+);
