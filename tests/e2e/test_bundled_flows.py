@@ -10,10 +10,13 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
 import unittest
+
+import yaml
 
 import harness
 
@@ -38,6 +41,40 @@ def root_webhooks_section():
 def sample_event(name):
     with open(os.path.join(harness.ROOT, "flows", "events", name)) as f:
         return json.load(f)
+
+
+def db_statements(node):
+    """Every `db` step's SQL in a parsed flow, nested steps included."""
+    if isinstance(node, dict):
+        if isinstance(node.get("db"), dict) and "sql" in node["db"]:
+            yield node["db"]["sql"]
+        for value in node.values():
+            yield from db_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from db_statements(value)
+
+
+class AppSchemaTest(unittest.TestCase):
+    def test_every_statement_of_the_bundled_flows_prepares_against_app_sql(self):
+        con = sqlite3.connect(":memory:")
+        with open(os.path.join(harness.ROOT, "flows", "app.sql")) as f:
+            con.executescript(f.read())
+        problems, checked = [], 0
+        for name in sorted(os.listdir(os.path.join(harness.ROOT, "flows"))):
+            if not name.endswith(".yaml") or name.endswith(".test.yaml"):
+                continue
+            with open(os.path.join(harness.ROOT, "flows", name)) as f:
+                flow = yaml.safe_load(f)
+            for sql in db_statements(flow):
+                params = {p: None for p in re.findall(r"(?<!:):(\w+)", sql)}
+                checked += 1
+                try:
+                    con.execute("EXPLAIN " + sql, params)
+                except sqlite3.Error as e:
+                    problems.append("%s: %s: %s" % (name, e, " ".join(sql.split())[:120]))
+        self.assertGreater(checked, 40)
+        self.assertEqual(problems, [])
 
 
 class BundledFlowsTest(unittest.TestCase):
@@ -72,6 +109,8 @@ class BundledFlowsTest(unittest.TestCase):
         run = self.service.wait_run("subscription-created",
                                     {"subscriptionId": event["data"]["subscriptionId"]})
         self.assertEqual(run["output"], {"subscription": "sub_1", "status": "trialing"})
+        self.service.wait_run("trial-ending-reminders", {"subscriptionId": "sub_1"},
+                              statuses=("sleeping",))
         code, outbox = self.service.request("GET", "/v1/outbox?limit=50")
         self.assertEqual(code, 200, outbox)
         subjects = [m["subject"] for m in outbox["messages"] if "ana@example.com" in m["recipients"]]
