@@ -472,7 +472,9 @@ class CaseRun {
 
 const FlowSet& FlowTestRunner::FlowsFor(const std::vector<std::string>& dirs) {
   auto& slot = flow_sets_[dirs];
-  if (!slot) slot = std::make_unique<FlowSet>(LoadFlowSet(dirs));
+  if (!slot) {
+    slot = std::make_unique<FlowSet>(LoadFlowSet(dirs, action_checks_.compile_options()));
+  }
   return *slot;
 }
 

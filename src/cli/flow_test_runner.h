@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "actions/action_argument_checks.h"
 #include "interpreter/diagnostic.h"
 #include "interpreter/flow_set.h"
 #include "interpreter/flow_test_file.h"
@@ -79,6 +80,8 @@ class FlowTestRunner {
   const FlowSet& FlowsFor(const std::vector<std::string>& dirs);
 
   const FlowTestOptions options_;
+  // Flows are compiled with serve's argument checks: a flow serve would refuse fails its tests.
+  const ActionArgumentChecks action_checks_;
   std::map<std::vector<std::string>, std::unique_ptr<FlowSet>> flow_sets_;
   std::vector<std::unique_ptr<FlowTestFile>> files_;  // kept for their sources
 };

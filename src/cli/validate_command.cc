@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 
+#include "actions/action_argument_checks.h"
 #include "cli/command.h"
 #include "config/config.h"
 #include "config/flow_config_check.h"
@@ -42,11 +43,14 @@ StatusOr<std::function<bool(const std::string&)>> SecretsOf(const Config& config
 }
 
 int RunValidate(const ValidateOptions& options) {
-  FlowSet set = LoadFlowSet(options.paths);
-  for (const auto& error : set.path_errors) std::cerr << "flowrun validate: " << error << "\n";
   LoadedConfig loaded_config;
+  if (!options.config.empty()) loaded_config = LoadConfigFile(options.config);
+  // The checks serve makes when it compiles a flow, so that what passes here serves.
+  const ActionArgumentChecks action_checks(loaded_config.config ? loaded_config.config->http
+                                                                : HttpConfig{});
+  FlowSet set = LoadFlowSet(options.paths, action_checks.compile_options());
+  for (const auto& error : set.path_errors) std::cerr << "flowrun validate: " << error << "\n";
   if (!options.config.empty()) {
-    loaded_config = LoadConfigFile(options.config);
     set.diagnostics.insert(set.diagnostics.end(), loaded_config.diagnostics.begin(),
                            loaded_config.diagnostics.end());
     if (loaded_config.config) {

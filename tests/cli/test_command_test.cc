@@ -46,7 +46,7 @@ steps:
     wait_for_event: {event: shop/delivered, match: data.order, timeout: 72h}
   - id: review
     if: steps.delivered.output != null
-    email: {to: "${{ steps.customer.output.body.email }}", subject: "How was it?"}
+    email: {to: "${{ steps.customer.output.body.email }}", subject: "How was it?", text: "Tell us."}
   - id: done
     return:
       delivered: "${{ steps.delivered.output != null }}"
@@ -308,6 +308,19 @@ TEST_F(TestCommandTest, BadTestFilesAreLocatedAndExitTwo) {
     EXPECT_EQ(r.exit_code, 2) << bad.text << r.out << r.err;
     EXPECT_NE(r.out.find(bad.expected), std::string::npos) << bad.text << "\n" << r.out;
   }
+}
+
+// A flow serve would refuse to load (here: a subject that kept a line break) is invalid under
+// test too, located in the flow file, instead of passing its tests.
+TEST_F(TestCommandTest, AFlowServeWouldRefuseIsInvalid) {
+  Write("mail.yaml",
+        "id: mail\non: {event: a/b}\nsteps:\n  - id: send\n    email:\n      to: a@example.com\n"
+        "      subject: \"Hi\\nthere\"\n      text: x\n");
+  Write("mail.test.yaml", "flow: mail\ncases:\n  - {name: x, event: {name: a/b}}\n");
+  auto r = Test({"mail.test.yaml"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.out.find("mail.yaml:5:5: error: subject contains CR or LF"), std::string::npos)
+      << r.out;
 }
 
 TEST_F(TestCommandTest, UsageErrorsExitTwo) {

@@ -35,6 +35,39 @@ TEST(ValidateCommandTest, ValidFlowsExitZero) {
   EXPECT_NE(result.err.find("2 flow(s): no problems"), std::string::npos) << result.err;
 }
 
+// What serve refuses when it compiles a flow, validate refuses too: a folded subject that kept a
+// line break, a URL scheme other than http(s), SQL with templates, a host the config denies.
+TEST(ValidateCommandTest, ActionArgumentsAreCheckedAsServeChecksThem) {
+  std::string dir = MakeTempDir();
+  WriteFile(dir + "/flows/a.yaml",
+            "id: a\non: {event: a/b}\nsteps:\n"
+            "  - id: mail\n    email:\n      to: a@example.com\n      subject: >-\n"
+            "        Hello ${{ event.data.x }}\n          indented, so the line break stays\n"
+            "  - id: call\n    http: {url: \"ftp://files.example.com/${{ event.data.p }}\"}\n"
+            "  - id: q\n    db: {database: app, sql: \"SELECT ${{ event.data.t }}\"}\n"
+            "  - id: crm\n    http: {url: \"https://crm.internal/hook\"}\n");
+  auto result = RunProcess({FlowrunBinary(), "validate", dir + "/flows"});
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("a.yaml:5:5: error: subject contains CR or LF"), std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("a.yaml:11:5: error: url scheme \"ftp\" is not allowed"),
+            std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("a.yaml:13:5: error: sql must not contain ${{ }} templates"),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(result.out.find("crm.internal"), std::string::npos) << result.out;
+
+  WriteFile(
+      dir + "/flowrun.yaml",
+      "flows: flows\ndatabases: {app: 'sqlite:app.db'}\nhttp: {deny_hosts: [crm.internal]}\n");
+  auto with_config =
+      RunProcess({FlowrunBinary(), "validate", "--config", dir + "/flowrun.yaml", dir + "/flows"});
+  EXPECT_EQ(with_config.exit_code, 1);
+  EXPECT_NE(with_config.out.find("host \"crm.internal\" is not allowed"), std::string::npos)
+      << with_config.out;
+}
+
 TEST(ValidateCommandTest, TextFormatShowsLocationRuleSourceLineCaretAndHint) {
   std::string dir = MakeTempDir();
   WriteFile(dir + "/bad.yaml", kInvalidFlow);
