@@ -65,6 +65,14 @@ steps:
     return: {confirmed: "${{ steps.wait.output != null }}"}
 """
 
+# Reads a secret the service does not have: listed as not ready, naming it.
+UNREADY_FLOW = """id: team/unready
+on: {event: test/unready}
+steps:
+  - id: call
+    set: {key: "${{ secrets.CRM_API_KEY }}"}
+"""
+
 MAILER_FLOW = """id: mailer
 on: {event: test/mail}
 steps:
@@ -444,7 +452,8 @@ class LoopbackApi:
 # ---- scenarios ------------------------------------------------------------------------------
 
 def main_scenario(browser_dir):
-    service = FlowrunService(SECRETS_CONFIG, {"waiter.yaml": WAITER_FLOW, "mailer.yaml": MAILER_FLOW})
+    service = FlowrunService(SECRETS_CONFIG, {"waiter.yaml": WAITER_FLOW, "mailer.yaml": MAILER_FLOW,
+                                              "unready.yaml": UNREADY_FLOW})
     browser = None
     try:
         state = {}
@@ -570,12 +579,15 @@ def main_scenario(browser_dir):
             browser.link("Flows").click()
             row_text = browser.find("#flows-table tr", "team/waiter", then=lambda el: el.text)
             expect("valid" in row_text, "no validation state")
+            unready = browser.find("#flows-table tr", "team/unready", then=lambda el: el.text)
+            expect("not ready — secret not set: CRM_API_KEY" in unready, "unready row: " + unready)
             browser.find("#flows-table a", "team/waiter", then=lambda el: el.click())
             graph = browser.find("#flow-graph", then=lambda el: el.text)
             expect(re.search(r"flowchart|graph", graph) and "wait" in graph, "graph: " + graph)
             expect(len(driver.find_elements(By.CSS_SELECTOR, "#revisions-table tbody tr")) >= 1,
                    "no revisions")
-        check("the flows page shows validation state, revisions and the Mermaid graph", flows_page)
+        check("the flows page shows validation state (a flow missing a secret as not ready, naming "
+              "it), revisions and the Mermaid graph", flows_page)
 
         def outbox():
             status, _, text = service.api("POST", "/v1/events", {"name": "test/mail", "data": {"name": "Ada"}})
