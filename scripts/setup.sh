@@ -14,7 +14,7 @@ FLOWRUN_PACKAGES=(
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libvalijson-dev libcli11-dev libre2-dev
   libhowardhinnant-date-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
   libcurl4-openssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
-  tzdata ca-certificates sqlite3 jq
+  tzdata ca-certificates sqlite3
 )
 
 install_missing_packages() {

@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "server/api_test_server.h"
 #include "testing/paths.h"
 #include "testing/subprocess.h"
@@ -56,6 +59,54 @@ TEST(SendCommandTest, BadDataIsAUsageError) {
   auto array = RunProcess({FlowrunBinary(), "send", "a/b", "--data", "[1]"});
   EXPECT_EQ(array.exit_code, 2);
   EXPECT_THAT(array.err, HasSubstr("must be a JSON object"));
+}
+
+TEST(SendCommandTest, SendsTheEventOfAFile) {
+  ApiTestServer server;
+  ASSERT_TRUE(server.ok());
+  auto result = RunProcess({FlowrunBinary(), "send", "--file",
+                            testing::SourceDir() + "/flows/events/user.subscription.created.json",
+                            "--url", server.url()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string id = result.out.substr(0, result.out.find('\n'));
+  Json event = BodyOf(server.Client()->Get(("/v1/events/" + id).c_str()));
+  EXPECT_EQ(event["name"], "user.subscription.created");
+  EXPECT_EQ(event["data"]["subscriptionId"], "sub_1");
+}
+
+TEST(SendCommandTest, BadFilesAreUsageErrors) {
+  std::string dir = testing::MakeTempDir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << text;
+    return dir + "/" + name;
+  };
+  struct Bad {
+    std::string path;
+    const char* expected;
+  };
+  for (const Bad& bad : {
+           Bad{dir + "/missing.json", "cannot be read"},
+           Bad{write("broken.json", "{\"name\": "), "not valid JSON"},
+           Bad{write("list.json", "[1, 2]"), "expected a JSON object"},
+           Bad{write("noname.json", "{\"data\": {}}"), "expected a JSON object"},
+           Bad{write("emptyname.json", "{\"name\": \"\"}"), "expected a JSON object"},
+           Bad{write("data.json", "{\"name\": \"a/b\", \"data\": [1]}"),
+               "data must be a JSON object"},
+           Bad{write("big.json", "{\"name\": \"a/b\", \"data\": {\"x\": \"" +
+                                     std::string(2 << 20, 'x') + "\"}}"),
+               "larger than 1 MiB"},
+           Bad{dir, "cannot be read"},
+       }) {
+    auto result =
+        RunProcess({FlowrunBinary(), "send", "--file", bad.path, "--url", "http://127.0.0.1:1"});
+    EXPECT_EQ(result.exit_code, 2) << bad.path;
+    EXPECT_THAT(result.err, HasSubstr(bad.expected)) << bad.path;
+  }
+  auto both = RunProcess({FlowrunBinary(), "send", "a/b", "--file", write("ok.json", "{}")});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_THAT(both.err, HasSubstr("give the event name, or --file"));
+  auto neither = RunProcess({FlowrunBinary(), "send"});
+  EXPECT_EQ(neither.exit_code, 2);
 }
 
 TEST(SendCommandTest, UnreachableServerExitsTwo) {

@@ -102,7 +102,8 @@ class BundledFlowsTest(unittest.TestCase):
     def test_a_sample_event_sent_with_flowrun_send_finishes_its_run(self):
         event = sample_event("user.subscription.created.json")
         sent = subprocess.run(
-            [harness.flowrun_binary(), "send", event["name"], "--data", json.dumps(event["data"]),
+            [harness.flowrun_binary(), "send", "--file",
+             os.path.join(harness.ROOT, "flows", "events", "user.subscription.created.json"),
              "--url", self.service.url, "--token", self.service.token],
             capture_output=True, text=True, timeout=60)
         self.assertEqual(sent.returncode, 0, sent.stderr)
