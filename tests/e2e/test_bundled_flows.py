@@ -77,6 +77,26 @@ class AppSchemaTest(unittest.TestCase):
         self.assertEqual(problems, [])
 
 
+class SampleEventsTest(unittest.TestCase):
+    def test_every_event_trigger_of_the_bundled_flows_has_a_sample_event(self):
+        events_dir = os.path.join(harness.ROOT, "flows", "events")
+        names = set()
+        for name in os.listdir(events_dir):
+            if name.endswith(".json"):
+                with open(os.path.join(events_dir, name)) as f:
+                    names.add(json.load(f)["name"])
+        missing = []
+        for name in sorted(os.listdir(os.path.join(harness.ROOT, "flows"))):
+            if not name.endswith(".yaml") or name.endswith(".test.yaml"):
+                continue
+            with open(os.path.join(harness.ROOT, "flows", name)) as f:
+                triggers = yaml.load(f, Loader=yaml.BaseLoader).get("on") or []  # `on` stays a key
+            for trigger in [triggers] if isinstance(triggers, dict) else triggers:
+                if "event" in trigger and trigger["event"] not in names:
+                    missing.append("%s: %s" % (name, trigger["event"]))
+        self.assertEqual(missing, [])
+
+
 class BundledFlowsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
