@@ -226,15 +226,21 @@ TEST(HttpApiTest, ListenOnABusyPortFailsClearly) {
   (*api)->Stop();
 }
 
-TEST(HttpApiTest, BadWebhookConfigIsRefusedAtCreate) {
-  ApiTestServer server;
-  ASSERT_TRUE(server.ok());
+// The defaults with one stripe webhook, "pay", whose secret is `secret`.
+Config WithStripeWebhook(const ApiTestServer& server, const std::string& secret) {
   Config config = Config::Defaults(server.dir());
   WebhookConfig webhook;
   webhook.scheme = "stripe";
-  webhook.secret = "${{ env.NOT_A_SECRET }}";
+  webhook.secret = secret;
   config.webhooks["pay"] = webhook;
-  auto api = HttpApi::Create(server.runtime(), config);
+  return config;
+}
+
+TEST(HttpApiTest, BadWebhookConfigIsRefusedAtCreate) {
+  ApiTestServer server;
+  ASSERT_TRUE(server.ok());
+  auto api =
+      HttpApi::Create(server.runtime(), WithStripeWebhook(server, "${{ env.NOT_A_SECRET }}"));
   ASSERT_FALSE(api.ok());
   EXPECT_THAT(api.status().message(), HasSubstr("webhook \"pay\""));
 }
@@ -243,12 +249,8 @@ TEST(HttpApiTest, BadWebhookConfigIsRefusedAtCreate) {
 TEST(HttpApiTest, AWebhookWhoseSecretIsNotSetDoesNotStopTheService) {
   ApiTestServer server;
   ASSERT_TRUE(server.ok());
-  Config config = Config::Defaults(server.dir());
-  WebhookConfig webhook;
-  webhook.scheme = "stripe";
-  webhook.secret = "${{ secrets.MISSING }}";
-  config.webhooks["pay"] = webhook;
-  EXPECT_TRUE(HttpApi::Create(server.runtime(), config).ok());
+  EXPECT_TRUE(
+      HttpApi::Create(server.runtime(), WithStripeWebhook(server, "${{ secrets.MISSING }}")).ok());
 }
 
 TEST(ListenAddressTest, ParsesHostsAndPorts) {
