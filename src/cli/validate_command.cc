@@ -48,7 +48,10 @@ int RunValidate(const ValidateOptions& options) {
   // The checks serve makes when it compiles a flow, so that what passes here serves.
   const ActionArgumentChecks action_checks(loaded_config.config ? loaded_config.config->http
                                                                 : HttpConfig{});
-  FlowSet set = LoadFlowSet(options.paths, action_checks.compile_options());
+  // --config checks read the flows' documents afterwards; without it only the text is needed.
+  FlowSet set = LoadFlowSet(
+      options.paths, action_checks.compile_options(),
+      options.config.empty() ? FlowSetContents::kDiagnosticsOnly : FlowSetContents::kEverything);
   for (const auto& error : set.path_errors) std::cerr << "flowrun validate: " << error << "\n";
   if (!options.config.empty()) {
     set.diagnostics.insert(set.diagnostics.end(), loaded_config.diagnostics.begin(),

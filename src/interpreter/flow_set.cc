@@ -79,7 +79,8 @@ std::map<std::string, const SourceText*> FlowSet::Sources() const {
   return sources;
 }
 
-FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& options) {
+FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& options,
+                    FlowSetContents contents) {
   FlowSet set;
   std::map<std::string, std::pair<std::string, SourcePos>> first_definition;
   for (const auto& path : FindFiles(paths, set.path_errors)) {
@@ -117,6 +118,11 @@ FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions&
       }
     }
     set.diagnostics.insert(set.diagnostics.end(), diagnostics.begin(), diagnostics.end());
+    if (contents == FlowSetContents::kDiagnosticsOnly) {
+      file.program = nullptr;
+      file.document->document = Json();
+      file.document->positions = SourceMap();
+    }
     set.files.push_back(std::move(file));
   }
   return set;

@@ -46,6 +46,14 @@ bool IsTestFileName(const std::string& path);
 // test files.
 bool IsFlowFileName(const std::string& path);
 
-FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& options = {});
+// What LoadFlowSet keeps of each file once it is checked.
+enum class FlowSetContents {
+  kEverything,       // programs, documents and positions: for serve, run, test and graph
+  kDiagnosticsOnly,  // the source text, for printing diagnostics; programs and documents are
+                     // dropped as each file is done, so a thousand files take the memory of one
+};
+
+FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& options = {},
+                    FlowSetContents contents = FlowSetContents::kEverything);
 
 }  // namespace flowrun
