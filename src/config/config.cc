@@ -94,6 +94,7 @@ class ConfigReader {
     if (doc.contains("retention")) config.retention = ReadRetention(doc["retention"]);
     if (doc.contains("max_event_bytes")) config.max_event_bytes = doc["max_event_bytes"];
     if (doc.contains("workers")) config.workers = doc["workers"];
+    if (doc.contains("watch_flows")) config.watch_flows = doc["watch_flows"];
     if (doc.contains("limits")) {
       const Json& limits = doc["limits"];
       config.limits.max_inflight_actions =

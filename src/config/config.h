@@ -122,6 +122,9 @@ struct Config {
   std::string listen = "127.0.0.1:8288";
   std::string store;  // Default: sqlite:<base_dir>/flowrun.db
   std::string flows;  // Default: <base_dir>/flows
+  // Whether the runtime reloads flow files when they change (file by file, once a second).
+  // false: only SIGHUP reloads them, all or nothing. Default: true
+  bool watch_flows = true;
   // Named targets for db steps: sqlite:<absolute path> (or sqlite::memory:) or postgres://…
   std::map<std::string, std::string> databases;
   std::optional<SmtpConfig> smtp;  // absent: email goes to the outbox

@@ -108,6 +108,9 @@ struct EngineOptions {
   // Default: none.
   // A run was created (by an event, invoke, cron, a rerun or a step of another run).
   std::function<void(const std::string& flow_id)> on_run_started = nullptr;
+  // A run was created skipped by flow control; `cause` is "rate_limit" or "singleton".
+  std::function<void(const std::string& flow_id, const std::string& cause)> on_run_skipped =
+      nullptr;
   // A run ended: completed, failed or cancelled.
   std::function<void(const std::string& flow_id, store::RunStatus status)> on_run_finished =
       nullptr;

@@ -81,12 +81,14 @@ Status Runtime::Initialize() {
     return action ? action->CheckArguments(arguments) : OkStatus();
   };
   flows_ = std::make_unique<FlowRegistry>(
-      *store_, FlowRegistryOptions{.flows_dir = config.flows,
-                                   .compile = std::move(compile),
-                                   .clock = clock_,
-                                   .publish = [this](const Program& program) {
-                                     return engine_->PublishRevision(program);
-                                   }});
+      *store_,
+      FlowRegistryOptions{
+          .flows_dir = config.flows,
+          .compile = std::move(compile),
+          .clock = clock_,
+          .publish = [this](const Program& program) { return engine_->PublishRevision(program); },
+          .secret_is_set =
+              [this](const std::string& name) { return secrets_->Get(name).has_value(); }});
 
   // Registered before the engine exists: its observers feed these counters.
   ServiceGaugeSources gauges;
@@ -109,6 +111,10 @@ Status Runtime::Initialize() {
     return static_cast<double>(
         ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_sessions_in_use);
   };
+  gauges.smtp_waiting = [this] {
+    return static_cast<double>(ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_waiting);
+  };
+  if (config.smtp) gauges.smtp_max_sessions = config.smtp->max_sessions;
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
   pruner_ = std::make_unique<RetentionPruner>(config.retention, store_.get(), sqlite_outbox_,
                                               service_metrics_.pruned);
@@ -122,6 +128,9 @@ Status Runtime::Initialize() {
   engine_options.on_work_ready = [this] { NotifyWorkers(); };
   engine_options.on_run_started = [this](const std::string& flow_id) {
     service_metrics_.runs_started->WithLabels({flow_id}).Increment();
+  };
+  engine_options.on_run_skipped = [this](const std::string& flow_id, const std::string& cause) {
+    service_metrics_.runs_skipped->WithLabels({flow_id, cause}).Increment();
   };
   engine_options.on_run_finished = [this](const std::string& flow_id, store::RunStatus status) {
     if (status == store::RunStatus::kCompleted) {
@@ -177,7 +186,7 @@ Status Runtime::Start() {
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   pruner_->Start();
   services_.emplace_back([this] { TimerLoop(); });
-  if (options_.reload_interval > Duration::zero()) {
+  if (options_.reload_interval > Duration::zero() && options_.config.watch_flows) {
     services_.emplace_back([this] { WatcherLoop(); });
   }
   ready_ = true;

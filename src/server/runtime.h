@@ -16,7 +16,8 @@
 //         start and then every 5 minutes it hands a retention pass to the RetentionPruner;
 //       * the RetentionPruner's thread, which deletes runs, events and outbox messages past
 //         `retention:` in small batches (retention_pruner.h);
-//       * one watcher thread that polls the flows directory once a second.
+//       * one watcher thread that polls the flows directory once a second (none when
+//         Config::watch_flows is false: the flows then change only through ReloadFlowsFrom).
 //     Nothing spins: every wait is on a condition variable with a deadline.
 //   - the metrics registry with the service's metrics (metrics.h).
 //
@@ -82,8 +83,8 @@ struct RuntimeOptions {
   std::optional<std::map<std::string, std::string>> secrets;
   // Names this node's leases. Default: "node".
   std::string node_id = "node";
-  // How often the watcher thread checks the flows directory; zero disables hot reload.
-  // Default: 1 s.
+  // How often the watcher thread checks the flows directory; zero disables hot reload, and so
+  // does Config::watch_flows = false. Default: 1 s.
   Duration reload_interval = std::chrono::seconds(1);
   // Runs each worker leases per AdvanceReadyRuns call. Default: 32.
   int batch_size = 32;

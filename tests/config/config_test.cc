@@ -28,6 +28,7 @@ TEST(ConfigTest, DefaultsWithoutFile) {
   EXPECT_EQ(config.http.max_connections_per_host, 256);
   EXPECT_EQ(config.http.max_connections, 10000);
   EXPECT_EQ(config.retention.runs, std::chrono::hours(24 * 30));
+  EXPECT_TRUE(config.watch_flows);
   EXPECT_EQ(config.workers, Config::DefaultWorkers());
   EXPECT_EQ(Config::DefaultWorkers() % 3, 0);  // three per core
   EXPECT_GE(Config::DefaultWorkers(), 3);
@@ -73,6 +74,7 @@ secrets:
 retention: 7d
 max_event_bytes: 2048
 workers: 3
+watch_flows: false
 )");
   StatusOr<Config> config = ReadConfigFile(path);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -112,6 +114,7 @@ workers: 3
   EXPECT_EQ(config->retention.runs, std::chrono::hours(24 * 7));
   EXPECT_EQ(config->max_event_bytes, 2048);
   EXPECT_EQ(config->workers, 3);
+  EXPECT_FALSE(config->watch_flows);
 }
 
 TEST(ConfigTest, EmptyFileMeansDefaults) {

@@ -274,6 +274,14 @@ CREATE UNIQUE INDEX journal_completed ON journal(run_id, step_key) WHERE kind = 
 INSERT INTO journal VALUES (7, 'r1', 'a', 'attempt', '{"attempt":1}', 0);
 INSERT INTO journal VALUES (9, 'r1', 'a', 'completed', '{"output":1}', 0);
 INSERT INTO journal VALUES (12, 'r1', 'b', 'started', '{"wake_at":5}', 0);
+DROP INDEX runs_singleton;
+ALTER TABLE runs DROP COLUMN events;
+ALTER TABLE runs DROP COLUMN skip_reason;
+ALTER TABLE runs DROP COLUMN singleton_key;
+ALTER TABLE runs DROP COLUMN extra_slots;
+DROP TABLE run_slots;
+DROP TABLE rate_state;
+DROP TABLE gathers;
 UPDATE schema_version SET version = 4;
 )sql";
   char* error = nullptr;
