@@ -5,7 +5,10 @@ row, so the app database counts re-applications directly:
 
   - every acknowledged event started exactly one run, and that run completed;
   - the app table holds exactly one row per run (0 re-applications);
-  - flowrun_step_results holds one recorded result per run's db step.
+  - flowrun_step_results holds one recorded result per run's db step;
+  - the service log counts the retries that found their result recorded ("db step result
+    replayed": a kill landed between the statement's commit and the journal's), which shows the
+    kills hit the window that exactly-once closes.
 
 Slow (minutes); not in CI. Usage:
   FLOWRUN_BIN=build/flowrun /usr/bin/python3 tests/e2e/exactly_once_crash.py [--events 3000] [--kills 100]
@@ -142,6 +145,10 @@ def main():
     recorded = harness.query(app_db, "SELECT count(*) AS c FROM flowrun_step_results")
     check(recorded[0]["c"] == len(run_ids), "%d recorded step results for %d runs"
           % (recorded[0]["c"], len(run_ids)))
+    with open(service.log_path, errors="replace") as f:
+        replayed = sum('"msg":"db step result replayed"' in line for line in f)
+    print("info %d db step retries returned the recorded result instead of running the statement"
+          % replayed)
     confirmations = collections.Counter(c["idempotency_key"]
                                         for c in api.calls("POST", "^/app/confirmations$"))
     check(len(confirmations) == len(run_ids), "one distinct Idempotency-Key per run's last http step")
