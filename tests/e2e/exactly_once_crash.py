@@ -21,9 +21,7 @@ import random
 import shutil
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
 
 import harness
 
@@ -71,52 +69,24 @@ def main():
     config = ("store: sqlite:flowrun.db\nflows: flows\ndatabases: {app: 'sqlite:app.db'}\n"
               "secrets: {env: [API_URL]}\n")
     service = harness.Service(tmp, config, {"API_URL": api.url})
-    failures = []
-
-    def check(condition, message):
-        print(("ok   " if condition else "FAIL ") + message)
-        if not condition:
-            failures.append(message)
-
-    acked = {}  # client id -> event id
-    lock = threading.Lock()
-    done_sending = threading.Event()
-
-    def sender():
-        pending = ["order-%d" % n for n in range(args.events)]
-        while pending:
-            batch, pending = pending[:20], pending[20:]
-            events = [{"name": "once/order.paid", "id": cid, "data": {"n": int(cid.split("-")[1])}}
-                      for cid in batch]
-            while True:
-                try:
-                    code, body = service.request("POST", "/v1/events", events)
-                except (urllib.error.URLError, OSError, ValueError):
-                    code, body = None, None
-                if code == 200:
-                    with lock:
-                        for cid, eid in zip(batch, body["ids"]):
-                            acked[cid] = eid
-                    break
-                time.sleep(0.05)
-            time.sleep(0.1)
-        done_sending.set()
+    checks = harness.Checks()
+    check = checks.check
+    failures = checks.failures
 
     started = time.monotonic()
-    thread = threading.Thread(target=sender, daemon=True)
-    thread.start()
+    sender = harness.AckedSender(service, "once/order.paid", args.events)
     # Kills keep coming while events arrive and while runs are still in flight after that.
     for k in range(args.kills):
         time.sleep(rng.uniform(0.05, 0.6))
         service.kill()
-        with lock:
-            n_acked = len(acked)
         if (k + 1) % 10 == 0:
-            print("kill %d at %.1f s (%d events acknowledged)" % (k + 1, time.monotonic() - started, n_acked))
+            print("kill %d at %.1f s (%d events acknowledged)"
+                  % (k + 1, time.monotonic() - started, sender.acknowledged()), flush=True)
         time.sleep(rng.uniform(0.0, 0.2))
         service.start()
-    done_sending.wait(600)
-    check(done_sending.is_set(), "all %d events acknowledged" % args.events)
+    sender.done.wait(600)
+    check(sender.done.is_set(), "all %d events acknowledged" % args.events)
+    acked = sender.acked
 
     def all_done():
         runs = service.runs(flow="exactly-once")
