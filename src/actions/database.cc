@@ -2,6 +2,7 @@
 
 #include "actions/postgres_database.h"
 #include "actions/sqlite_database.h"
+#include "common/log.h"
 
 namespace flowrun {
 
@@ -20,6 +21,10 @@ StatusOr<QueryResult> DecodeStepResult(std::string_view text) {
   result.rows = std::move(recorded["rows"]);
   result.changes = recorded["changes"].get<long long>();
   return result;
+}
+
+void LogStepResultReplayed(std::string_view database, std::string_view key) {
+  LogInfo("db step result replayed", {{"database", database}, {"key", key}});
 }
 
 StatusOr<std::unique_ptr<Database>> OpenDatabase(const std::string& label, const std::string& url,

@@ -62,6 +62,10 @@ class Database {
 // The JSON text a step's result is recorded as in flowrun_step_results, and back.
 std::string EncodeStepResult(const QueryResult& result);
 [[nodiscard]] StatusOr<QueryResult> DecodeStepResult(std::string_view text);
+// Logs (info, "db step result replayed") that a step found its result recorded under `key` in
+// the target `database` and returned it without running the statement again: the retry of an
+// attempt whose transaction committed but whose journal entry was lost (a crash).
+void LogStepResultReplayed(std::string_view database, std::string_view key);
 
 class OutboundLoop;
 

@@ -413,6 +413,7 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
         }
         s->output = std::move(*recorded);
         s->replayed = true;
+        LogStepResultReplayed(label_, s->result_key);
         s->phase = Phase::kCommit;
         return Send(std::move(s));
       }

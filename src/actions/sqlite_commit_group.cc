@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "actions/database.h"
 #include "actions/sqlite_statement.h"
 #include "common/log.h"
 
@@ -132,7 +133,10 @@ StatusOr<QueryResult> SqliteCommitGroup::RunStep(SqliteConnection& connection, c
   }
   if (!step.result_key.empty()) {
     ASSIGN_OR_RETURN(std::optional<QueryResult> recorded, step_results_->Find(step.result_key));
-    if (recorded) return std::move(*recorded);
+    if (recorded) {
+      LogStepResultReplayed(label_, step.result_key);
+      return std::move(*recorded);
+    }
   }
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, connection.StepStatement(step.sql));
   SqliteConnection::ResetOnExit reset{stmt};

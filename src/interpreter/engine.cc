@@ -195,11 +195,12 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
     if (results.ok()) {
       const BatchResult& result = (*results)[index];
       const auto& ids = result.created_runs;
-      created = std::find(ids.begin(), ids.end(), run.id) != ids.end() &&
-                std::find(result.delayed_runs.begin(), result.delayed_runs.end(), run.id) ==
-                    result.delayed_runs.end() &&
-                std::none_of(result.flow_skipped.begin(), result.flow_skipped.end(),
-                             [&](const auto& skipped) { return skipped.first == run.id; });
+      created =
+          std::find(ids.begin(), ids.end(), run.id) != ids.end() &&
+          std::find(result.delayed_runs.begin(), result.delayed_runs.end(), run.id) ==
+              result.delayed_runs.end() &&
+          std::none_of(result.flow_skipped.begin(), result.flow_skipped.end(),
+                       [&run_id = run.id](const auto& skipped) { return skipped.first == run_id; });
     }
     if (created) {
       fresh_.push_back(std::move(run));

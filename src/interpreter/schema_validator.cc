@@ -487,6 +487,7 @@ class ViolationBuilder {
         "Failed to validate against additional properties schema",
         "Failed to validate against dependent schema",
         "Failed to validate against any child schemas allowed by oneOf",
+        "Failed to validate against child schema #",
     };
     for (const char* cascade : kCascades) {
       if (StartsWith(description, cascade)) return true;
@@ -559,13 +560,18 @@ class ViolationBuilder {
   void Type(const Tokens& tokens) {
     const Json* value = Value(tokens);
     if (value == nullptr) return;
-    for (const Json* node : lookup_.NodesAt(tokens)) {
+    const auto nodes = lookup_.NodesAt(tokens);
+    const auto accepts = [&](const Json* node) {
+      const auto types = SchemaTypes(*node);
+      return std::any_of(types.begin(), types.end(),
+                         [&](const std::string& t) { return ValueHasType(*value, t); });
+    };
+    // A value of a type that one alternative of a oneOf/anyOf takes (a duration or a mapping) is
+    // not a type error: that alternative's own rules say what is wrong with it.
+    if (std::any_of(nodes.begin(), nodes.end(), accepts)) return;
+    for (const Json* node : nodes) {
       const auto types = SchemaTypes(*node);
       if (types.empty()) continue;
-      if (std::any_of(types.begin(), types.end(),
-                      [&](const std::string& t) { return ValueHasType(*value, t); })) {
-        continue;
-      }
       std::vector<std::string> expected;
       for (const auto& t : types) expected.push_back(JsonTypeName(t));
       std::string hint;

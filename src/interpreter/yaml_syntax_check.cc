@@ -7,15 +7,38 @@
 namespace flowrun {
 namespace {
 
-SourcePos ToPos(const yaml_mark_t& mark) {
-  return {static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1};
+// The length of the line break libyaml sees at `i` (CR LF, CR, LF, NEL, LS, PS), or 0.
+size_t LibyamlBreakAt(std::string_view text, size_t i) {
+  if (text[i] == '\r') return i + 1 < text.size() && text[i + 1] == '\n' ? 2 : 1;
+  if (text[i] == '\n') return 1;
+  if (text.substr(i, 2) == "\xC2\x85") return 2;
+  if (text.substr(i, 3) == "\xE2\x80\xA8" || text.substr(i, 3) == "\xE2\x80\xA9") return 3;
+  return 0;
+}
+
+// Where libyaml's mark is, in flowrun's terms (SourceText): lines end at LF only and columns count
+// bytes. libyaml also ends lines at a lone CR, NEL, LS and PS, and counts columns in characters,
+// so its own line and column can point past the text as the rest of flowrun numbers it.
+SourcePos ToPos(std::string_view text, const yaml_mark_t& mark) {
+  size_t offset = 0;
+  for (size_t line = 0; line < mark.line && offset < text.size();) {
+    const size_t width = LibyamlBreakAt(text, offset);
+    offset += width == 0 ? 1 : width;
+    line += width != 0;
+  }
+  for (size_t column = 0; column < mark.column && offset < text.size(); ++column) {
+    ++offset;  // past a UTF-8 lead byte and its continuation bytes
+    while (offset < text.size() && (static_cast<unsigned char>(text[offset]) & 0xC0) == 0x80) {
+      ++offset;
+    }
+  }
+  return SourceText("", std::string(text)).PositionOf(offset);
 }
 
 // A hint for the errors people make by hand, from libyaml's problem and context texts.
-std::string HintFor(const std::string& problem, const std::string& context,
-                    const yaml_mark_t& context_mark) {
-  const std::string opened_at = "line " + std::to_string(context_mark.line + 1) + ", column " +
-                                std::to_string(context_mark.column + 1);
+std::string HintFor(const std::string& problem, const std::string& context, SourcePos context_pos) {
+  const std::string opened_at =
+      "line " + std::to_string(context_pos.line) + ", column " + std::to_string(context_pos.column);
   if (context.find("quoted scalar") != std::string::npos) {
     return "the quoted string that opens at " + opened_at +
            " is never closed; add the closing quote";
@@ -82,18 +105,19 @@ std::optional<YamlSyntaxError> CheckYamlSyntax(std::string_view text, int max_de
       const std::string problem = parser.problem ? parser.problem : "invalid YAML";
       const std::string context = parser.context ? parser.context : "";
       std::string message = context.empty() ? problem : problem + " " + context;
-      error = YamlSyntaxError{ToPos(parser.problem_mark), std::move(message),
-                              HintFor(problem, context, parser.context_mark)};
+      error = YamlSyntaxError{ToPos(input, parser.problem_mark), std::move(message),
+                              HintFor(problem, context, ToPos(input, parser.context_mark))};
       break;
     }
     const yaml_event_type_t type = event.type;
-    const SourcePos at = ToPos(event.start_mark);
+    const yaml_mark_t at = event.start_mark;
     yaml_event_delete(&event);
     if (type == YAML_STREAM_END_EVENT) break;
     if (type == YAML_MAPPING_START_EVENT || type == YAML_SEQUENCE_START_EVENT) {
       if (++depth > max_depth) {
-        error = YamlSyntaxError{
-            at, "nesting is deeper than " + std::to_string(max_depth) + " levels", "", "limits"};
+        error = YamlSyntaxError{ToPos(input, at),
+                                "nesting is deeper than " + std::to_string(max_depth) + " levels",
+                                "", "limits"};
         break;
       }
     } else if (type == YAML_MAPPING_END_EVENT || type == YAML_SEQUENCE_END_EVENT) {

@@ -18,9 +18,7 @@ import random
 import shutil
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
 
 import harness
 
@@ -70,53 +68,23 @@ def main():
               "smtp: {url: '%s', from: 'shop <shop@example.com>'}\nsecrets: {env: [API_URL]}\n"
               % smtp.url)
     service = harness.Service(tmp, config, {"API_URL": api.url})
-    failures = []
-
-    def check(condition, message):
-        print(("ok   " if condition else "FAIL ") + message)
-        if not condition:
-            failures.append(message)
-
-    # The sender: batches of 20 events, each with a client id, resent until acknowledged (a
-    # request cut by the kill may or may not have been stored; the client id deduplicates it).
-    acked = {}  # client id -> event id
-    lock = threading.Lock()
-    done_sending = threading.Event()
-
-    def sender():
-        pending = ["order-%d" % n for n in range(args.events)]
-        while pending:
-            batch, pending = pending[:20], pending[20:]
-            events = [{"name": "crash/order.paid", "id": cid, "data": {"n": int(cid.split("-")[1])}}
-                      for cid in batch]
-            while True:
-                try:
-                    code, body = service.request("POST", "/v1/events", events)
-                except (urllib.error.URLError, OSError, ValueError):
-                    code, body = None, None
-                if code == 200:
-                    with lock:
-                        for cid, eid in zip(batch, body["ids"]):
-                            acked[cid] = eid
-                    break
-                time.sleep(0.05)
-            time.sleep(0.1)  # about 200 events/s, so the kills land during intake too
-        done_sending.set()
+    checks = harness.Checks()
+    check = checks.check
+    failures = checks.failures
 
     started = time.monotonic()
-    thread = threading.Thread(target=sender, daemon=True)
-    thread.start()
+    sender = harness.AckedSender(service, "crash/order.paid", args.events)
     kill_times = sorted(rng.uniform(0.3, 14.0) for _ in range(args.kills))
     for k, at in enumerate(kill_times):
         time.sleep(max(0.0, started + at - time.monotonic()))
         service.kill()
-        with lock:
-            n_acked = len(acked)
-        print("kill %d at %.1f s (%d events acknowledged)" % (k + 1, time.monotonic() - started, n_acked))
+        print("kill %d at %.1f s (%d events acknowledged)"
+              % (k + 1, time.monotonic() - started, sender.acknowledged()))
         time.sleep(rng.uniform(0.0, 0.3))
         service.start()
-    done_sending.wait(120)
-    check(done_sending.is_set(), "all %d events acknowledged" % args.events)
+    sender.done.wait(120)
+    check(sender.done.is_set(), "all %d events acknowledged" % args.events)
+    acked = sender.acked
 
     def all_done():
         runs = service.runs(flow="crash-http-db-email")

@@ -461,6 +461,59 @@ class Service:
                 self.log_tail()))
 
 
+class Checks:
+    """The verdicts of a script-style test (the crash tests): each printed as `ok` or `FAIL`."""
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, condition, message):
+        print(("ok   " if condition else "FAIL ") + message, flush=True)
+        if not condition:
+            self.failures.append(message)
+
+
+class AckedSender:
+    """Sends `count` events named `name` to a service that is being killed and restarted, in
+    batches of 20 about ten times a second (so kills land during intake too). Each event has a
+    client id `order-N` and data {"n": N}; a batch is resent until acknowledged (a request cut by
+    a kill may or may not have been stored; the client id deduplicates it). `acked` maps each
+    client id to its event id."""
+
+    def __init__(self, service, name, count):
+        self.service = service
+        self.name = name
+        self.count = count
+        self.acked = {}
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._send, daemon=True)
+        self.thread.start()
+
+    def acknowledged(self):
+        with self.lock:
+            return len(self.acked)
+
+    def _send(self):
+        pending = list(range(self.count))
+        while pending:
+            batch, pending = pending[:20], pending[20:]
+            events = [{"name": self.name, "id": "order-%d" % n, "data": {"n": n}} for n in batch]
+            while True:
+                try:
+                    code, body = self.service.request("POST", "/v1/events", events)
+                except (urllib.error.URLError, OSError, ValueError):
+                    code, body = None, None
+                if code == 200:
+                    with self.lock:
+                        for event, eid in zip(events, body["ids"]):
+                            self.acked[event["id"]] = eid
+                    break
+                time.sleep(0.05)
+            time.sleep(0.1)
+        self.done.set()
+
+
 def make_app_db(path, schema_sql):
     con = sqlite3.connect(path)
     con.executescript(schema_sql)

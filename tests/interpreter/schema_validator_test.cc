@@ -16,6 +16,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::Field;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 std::vector<SchemaViolation> CheckFlow(const std::string& json) {
@@ -554,6 +555,21 @@ TEST(ConfigSchemaTest, Violations) {
                   Field(&SchemaViolation::message, R"(missing required key "secret" in webhook)")))
       << Describe(violations);
   EXPECT_EQ(violations[1].hint, R"(did you mean "listen"?)");
+}
+
+// `retention` is a duration or a mapping (oneOf): a value of either type is judged by its own
+// alternative only, with no "expected a mapping" for a duration nor "child schema #0" noise.
+TEST(ConfigSchemaTest, RetentionIsADurationOrAMappingOfDurations) {
+  EXPECT_THAT(CheckConfig(R"({"retention": "7d"})"), IsEmpty());
+  EXPECT_THAT(CheckConfig(R"({"retention": {"runs": "7d", "events": "2d", "outbox": "0s"}})"),
+              IsEmpty());
+  auto violations = CheckConfig(R"({"retention": {"runs": "a month", "evnts": "1d"}})");
+  EXPECT_THAT(violations,
+              ElementsAre(Field(&SchemaViolation::message, HasSubstr("unknown key \"evnts\"")),
+                          Field(&SchemaViolation::message,
+                                "invalid runs \"a month\": expected a duration such as 30s, "
+                                "15m, 72h or 7d")))
+      << Describe(violations);
 }
 
 }  // namespace

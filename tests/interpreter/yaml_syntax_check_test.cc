@@ -98,6 +98,26 @@ TEST(YamlSyntaxCheckTest, DeepNestingStopsAtTheLimit) {
   EXPECT_EQ(error->pos, (SourcePos{1, 65}));
 }
 
+// libyaml also ends lines at a lone CR, NEL, LS and PS and counts columns in characters; the
+// error is placed as the rest of flowrun numbers the text (lines end at LF, columns are bytes).
+// Found by the fuzzer: 76 CRs then "[e" was reported at line 77 of a one-line file.
+TEST(YamlSyntaxCheckTest, PositionsCountLinesAtLineFeedsAndColumnsInBytes) {
+  auto error = CheckYamlSyntax(std::string(76, '\r') + "[e");
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->pos.line, 1);
+  EXPECT_EQ(error->pos.column, 79) << error->message;  // just past the end, where libyaml stopped
+  // The quote never closes: the error is at the end, line 4 (libyaml counts a fifth, after LS).
+  error = CheckYamlSyntax("a: 1\r\nb: \"é\xE2\x80\xA8x\nc: 2\n");
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->pos, (SourcePos{4, 1})) << error->message;
+  error = CheckYamlSyntax("k: \"é\nv: [1, 2\n");  // the quote is open to the end
+  ASSERT_TRUE(error.has_value());
+  EXPECT_NE(error->hint.find("line 1, column 4"), std::string::npos) << error->hint;
+  error = CheckYamlSyntax("é: [1, 2\n  - x\n");  // the flow list never closes: the end
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->pos, (SourcePos{3, 1})) << error->message;
+}
+
 TEST(YamlSyntaxCheckTest, HostileInputGivesAnErrorNotACrash) {
   for (std::string yaml :
        {std::string("\t- a\n"), std::string("*unknown\n"), std::string("a: !<tag\n"),

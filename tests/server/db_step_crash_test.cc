@@ -10,6 +10,7 @@
 #include <atomic>
 
 #include "actions/db_action.h"
+#include "common/log.h"
 #include "store/engine_harness.h"
 #include "testing/paths.h"
 #include "testing/postgres_server.h"
@@ -158,6 +159,14 @@ CrashOutcome RunWithCrashAt(AppDatabase& app, int k) {
 }
 
 void CrashAtEveryFailpoint(AppDatabase& app) {
+  // Counts the "db step result replayed" lines: one per retry that found its result recorded.
+  std::atomic<int> replay_lines{0};
+  DefaultLogger().Configure({.sink = [&](std::string_view line) {
+    replay_lines += line.find("\"msg\":\"db step result replayed\"") != std::string_view::npos;
+  }});
+  struct RestoreLogger {
+    ~RestoreLogger() { DefaultLogger().Configure({}); }
+  } restore_logger;
   CrashOutcome clean = RunWithCrashAt(app, 0);
   ASSERT_FALSE(clean.crashed);
   ASSERT_GT(clean.failpoints, 2);
@@ -169,8 +178,11 @@ void CrashAtEveryFailpoint(AppDatabase& app) {
     EXPECT_TRUE(crashed.crashed);
     replayed += crashed.attempts > 1;
   }
-  // At least the crash between the statement and the journal's commit retries the step.
+  // At least the crash between the statement and the journal's commit retries the step, and
+  // that retry returns the recorded result (and says so in the log) instead of running it again.
   EXPECT_GE(replayed, 1);
+  EXPECT_GE(replay_lines.load(), 1);
+  EXPECT_LE(replay_lines.load(), replayed);
 }
 
 TEST(DbStepCrashTest, SqliteStatementAppliesOnceAcrossCrashes) {
