@@ -12,6 +12,7 @@
 //
 //   http_front --flowrun build/flowrun [--baseline OLD/flowrun] [--idle 10000] [--slowloris 1000]
 //              [--senders 1000] [--rounds 5] [--probes 200] [--wrk-seconds 5]
+//              [--workloads siege,senders,wrk]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -57,6 +58,11 @@ struct Options {
   int rounds = 5;
   int probes = 200;
   int wrk_seconds = 5;
+  // Which of the three workloads to run (a comma-separated subset of siege,senders,wrk).
+  std::string workloads = "siege,senders,wrk";
+  bool Runs(const std::string& workload) const {
+    return ("," + workloads + ",").find("," + workload + ",") != std::string::npos;
+  }
 };
 
 int FreePort() {
@@ -498,11 +504,18 @@ double Wrk(const Options& options, const Server& server, const std::string& path
 Results Measure(const Options& options, const std::string& binary, const std::string& label) {
   Results results;
   std::cerr << "http_front: measuring " << binary << "\n";
-  Server server = StartServer(binary, label);
-  UnderSiege(options, server, results);
-  StopServer(server);
+  Server server;
+  if (options.Runs("siege")) {
+    server = StartServer(binary, label);
+    UnderSiege(options, server, results);
+    StopServer(server);
+  }
   server = StartServer(binary, label);
-  Senders(options, server, results);
+  if (options.Runs("senders")) Senders(options, server, results);
+  if (!options.Runs("wrk")) {
+    StopServer(server);
+    return results;
+  }
   std::string script = server.dir + "/post.lua";
   std::ofstream(script) << "wrk.method = \"POST\"\n"
                         << "wrk.body = '{\"name\":\"bench/wrk\",\"data\":{\"n\":1}}'\n"
@@ -549,6 +562,8 @@ int main(int argc, char** argv) {
       options.probes = std::stoi(value);
     else if (flag == "--wrk-seconds")
       options.wrk_seconds = std::stoi(value);
+    else if (flag == "--workloads")
+      options.workloads = value;
     else {
       std::cerr << "http_front: unknown flag " << flag << "\n";
       return 2;
@@ -556,7 +571,8 @@ int main(int argc, char** argv) {
   }
   if (options.flowrun.empty()) {
     std::cerr << "usage: http_front --flowrun BIN [--baseline BIN] [--idle N] [--slowloris N]"
-                 " [--senders N] [--rounds N] [--probes N] [--wrk-seconds N]\n";
+                 " [--senders N] [--rounds N] [--probes N] [--wrk-seconds N]"
+                 " [--workloads siege,senders,wrk]\n";
     return 2;
   }
   // Both sides of every connection live on this machine: raise the soft limit to the hard one
@@ -572,8 +588,10 @@ int main(int argc, char** argv) {
   if (!options.baseline.empty()) {
     columns.emplace_back("baseline", Measure(options, options.baseline, "old"));
   }
-  auto row = [&columns](const std::string& workload, const std::string& metric,
-                        const std::string& goal, auto cell) {
+  // A row of a workload that ran.
+  auto row = [&columns, &options](const std::string& key, const std::string& workload,
+                                  const std::string& metric, const std::string& goal, auto cell) {
+    if (!options.Runs(key)) return;
     std::cout << "| " << workload << " | " << metric << " | " << goal;
     for (const auto& [name, results] : columns) std::cout << " | " << cell(results);
     std::cout << " |\n";
@@ -585,29 +603,29 @@ int main(int argc, char** argv) {
   std::cout << " |\n";
   const std::string siege = std::to_string(options.idle) + " idle connections + " +
                             std::to_string(options.slowloris) + " slowloris clients";
-  row(siege, "idle connections held open", "",
+  row("siege", siege, "idle connections held open", "",
       [](const Results& r) { return std::to_string(r.idle_held); });
-  row(siege, "idle connections closed by the server (and reopened)", "",
+  row("siege", siege, "idle connections closed by the server (and reopened)", "",
       [](const Results& r) { return std::to_string(r.idle_reopened); });
-  row(siege, "GET /healthz p50 / p99, ms (" + std::to_string(options.probes) + " probes)",
+  row("siege", siege, "GET /healthz p50 / p99, ms (" + std::to_string(options.probes) + " probes)",
       "p99 ≤ 20", [](const Results& r) { return Latency(r.health); });
-  row(siege, "POST /e/{key} p50 / p99, ms", "p99 ≤ 50",
+  row("siege", siege, "POST /e/{key} p50 / p99, ms", "p99 ≤ 50",
       [](const Results& r) { return Latency(r.ingest); });
-  row(siege, "server RSS, MB", "≤ 150", [](const Results& r) { return Fixed(r.rss_mb); });
-  row(siege, "slowloris connections cut off by the server", "",
+  row("siege", siege, "server RSS, MB", "≤ 150", [](const Results& r) { return Fixed(r.rss_mb); });
+  row("siege", siege, "slowloris connections cut off by the server", "",
       [](const Results& r) { return std::to_string(r.slowloris_reconnects); });
   const std::string senders =
       std::to_string(options.senders) + " concurrent senders of one event each (SQLite FULL)";
-  row(senders, "events/s, median of " + std::to_string(options.rounds) + " rounds", "≥ 10,000",
-      [](const Results& r) {
+  row("senders", senders, "events/s, median of " + std::to_string(options.rounds) + " rounds",
+      "≥ 10,000", [](const Results& r) {
         return Fixed(r.events_per_second, 0) +
                (r.sender_failures ? " (" + std::to_string(r.sender_failures) + " failed)" : "");
       });
   const std::string wrk =
       "wrk, keep-alive, 2 threads, 50 connections, " + std::to_string(options.wrk_seconds) + " s";
-  row(wrk, "GET /healthz requests/s", "≥ baseline",
+  row("wrk", wrk, "GET /healthz requests/s", "≥ baseline",
       [](const Results& r) { return Fixed(r.wrk_health, 0); });
-  row(wrk, "POST /e/{key} (one event) requests/s", "≥ baseline",
+  row("wrk", wrk, "POST /e/{key} (one event) requests/s", "≥ baseline",
       [](const Results& r) { return Fixed(r.wrk_ingest, 0); });
   return 0;
 }
