@@ -5,7 +5,8 @@
 //      when cut off), while a well-behaved client probes GET /healthz and POST /e/{key}, each on a
 //      new connection: p50/p99 latency, probes that failed, the server's RSS.
 //   2. K concurrent senders of one event each (K connections, K requests sent at once, every
-//      answer awaited): events acknowledged durably per second, median of the rounds.
+//      answer awaited): events acknowledged durably per second, median of the rounds; and the
+//      server's CPU time per event over all rounds (which the machine's load moves far less).
 //   3. wrk with keep-alive: GET /healthz and a one-event POST /e/{key}, requests per second.
 //
 // A failed probe counts as its timeout in the percentiles. Prints one markdown table.
@@ -33,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -294,6 +296,21 @@ std::vector<int> ConnectMany(int port, int count, int first_source) {
   return held;
 }
 
+// CPU time (user and system, all threads) that process `pid` has used so far.
+std::chrono::duration<double> CpuTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which is in parentheses and may hold spaces): utime and
+  // stime are the 12th and 13th of them.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 1; i <= 13 && fields >> field; ++i) {
+    if (i >= 12) ticks += std::atof(field.c_str());
+  }
+  return std::chrono::duration<double>(ticks / static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
 struct Percentiles {
   double p50 = 0;
   double p99 = 0;
@@ -324,6 +341,7 @@ struct Results {
   double rss_mb = 0;
   double events_per_second = 0;
   int sender_failures = 0;
+  double server_cpu_us_per_event = 0;  // over all rounds, whatever the machine's load
   double wrk_health = 0;
   double wrk_ingest = 0;
 };
@@ -411,9 +429,14 @@ void UnderSiege(const Options& options, const Server& server, Results& results) 
 // Workload 2: one round of `senders` concurrent one-event requests; its duration.
 std::optional<Clock::duration> SendersRound(const Server& server, int senders, int round,
                                             int& failures) {
+  // 500 senders an address, from 127.0.0.150 up; each round from other addresses than the
+  // rounds just before it, so that the connections of earlier rounds (in TIME_WAIT for a minute)
+  // take no ports from it.
+  const int addresses = (senders + 499) / 500;
+  const int first_source = 150 + (round % std::max(1, 100 / addresses)) * addresses;
   std::vector<int> fds;
   for (int i = 0; i < senders; ++i) {
-    int fd = Connect(server.port, milliseconds(2000), 150 + i / 500);
+    int fd = Connect(server.port, milliseconds(2000), first_source + i / 500);
     if (fd < 0) {
       ++failures;
       continue;
@@ -469,6 +492,7 @@ std::optional<Clock::duration> SendersRound(const Server& server, int senders, i
 
 void Senders(const Options& options, const Server& server, Results& results) {
   std::vector<double> rates;
+  const auto cpu_before = CpuTime(server.pid);
   for (int round = 0; round < options.rounds; ++round) {
     std::optional<Clock::duration> d =
         SendersRound(server, options.senders, round, results.sender_failures);
@@ -476,6 +500,8 @@ void Senders(const Options& options, const Server& server, Results& results) {
   }
   std::sort(rates.begin(), rates.end());
   results.events_per_second = rates.empty() ? 0 : rates[rates.size() / 2];
+  results.server_cpu_us_per_event = (CpuTime(server.pid) - cpu_before).count() * 1e6 /
+                                    std::max(1, options.rounds * options.senders);
 }
 
 // Workload 3: wrk's requests per second, or 0 when wrk failed.
@@ -621,6 +647,8 @@ int main(int argc, char** argv) {
         return Fixed(r.events_per_second, 0) +
                (r.sender_failures ? " (" + std::to_string(r.sender_failures) + " failed)" : "");
       });
+  row("senders", senders, "server CPU (user + system) per event, µs", "",
+      [](const Results& r) { return Fixed(r.server_cpu_us_per_event, 0); });
   const std::string wrk =
       "wrk, keep-alive, 2 threads, 50 connections, " + std::to_string(options.wrk_seconds) + " s";
   row("wrk", wrk, "GET /healthz requests/s", "≥ baseline",
