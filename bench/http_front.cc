@@ -5,13 +5,15 @@
 //      when cut off), while a well-behaved client probes GET /healthz and POST /e/{key}, each on a
 //      new connection: p50/p99 latency, probes that failed, the server's RSS.
 //   2. K concurrent senders of one event each (K connections, K requests sent at once, every
-//      answer awaited): events acknowledged durably per second, median of the rounds.
+//      answer awaited): events acknowledged durably per second, median of the rounds; and the
+//      server's CPU time per event over all rounds (which the machine's load moves far less).
 //   3. wrk with keep-alive: GET /healthz and a one-event POST /e/{key}, requests per second.
 //
 // A failed probe counts as its timeout in the percentiles. Prints one markdown table.
 //
 //   http_front --flowrun build/flowrun [--baseline OLD/flowrun] [--idle 10000] [--slowloris 1000]
 //              [--senders 1000] [--rounds 5] [--probes 200] [--wrk-seconds 5]
+//              [--workloads siege,senders,wrk]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -32,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -57,6 +60,11 @@ struct Options {
   int rounds = 5;
   int probes = 200;
   int wrk_seconds = 5;
+  // Which of the three workloads to run (a comma-separated subset of siege,senders,wrk).
+  std::string workloads = "siege,senders,wrk";
+  bool Runs(const std::string& workload) const {
+    return ("," + workloads + ",").find("," + workload + ",") != std::string::npos;
+  }
 };
 
 int FreePort() {
@@ -288,6 +296,21 @@ std::vector<int> ConnectMany(int port, int count, int first_source) {
   return held;
 }
 
+// CPU time (user and system, all threads) that process `pid` has used so far.
+std::chrono::duration<double> CpuTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which is in parentheses and may hold spaces): utime and
+  // stime are the 12th and 13th of them.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 1; i <= 13 && fields >> field; ++i) {
+    if (i >= 12) ticks += std::atof(field.c_str());
+  }
+  return std::chrono::duration<double>(ticks / static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
 struct Percentiles {
   double p50 = 0;
   double p99 = 0;
@@ -318,6 +341,7 @@ struct Results {
   double rss_mb = 0;
   double events_per_second = 0;
   int sender_failures = 0;
+  double server_cpu_us_per_event = 0;  // over all rounds, whatever the machine's load
   double wrk_health = 0;
   double wrk_ingest = 0;
 };
@@ -405,9 +429,14 @@ void UnderSiege(const Options& options, const Server& server, Results& results) 
 // Workload 2: one round of `senders` concurrent one-event requests; its duration.
 std::optional<Clock::duration> SendersRound(const Server& server, int senders, int round,
                                             int& failures) {
+  // 500 senders an address, from 127.0.0.150 up; each round from other addresses than the
+  // rounds just before it, so that the connections of earlier rounds (in TIME_WAIT for a minute)
+  // take no ports from it.
+  const int addresses = (senders + 499) / 500;
+  const int first_source = 150 + (round % std::max(1, 100 / addresses)) * addresses;
   std::vector<int> fds;
   for (int i = 0; i < senders; ++i) {
-    int fd = Connect(server.port, milliseconds(2000), 150 + i / 500);
+    int fd = Connect(server.port, milliseconds(2000), first_source + i / 500);
     if (fd < 0) {
       ++failures;
       continue;
@@ -463,6 +492,7 @@ std::optional<Clock::duration> SendersRound(const Server& server, int senders, i
 
 void Senders(const Options& options, const Server& server, Results& results) {
   std::vector<double> rates;
+  const auto cpu_before = CpuTime(server.pid);
   for (int round = 0; round < options.rounds; ++round) {
     std::optional<Clock::duration> d =
         SendersRound(server, options.senders, round, results.sender_failures);
@@ -470,6 +500,8 @@ void Senders(const Options& options, const Server& server, Results& results) {
   }
   std::sort(rates.begin(), rates.end());
   results.events_per_second = rates.empty() ? 0 : rates[rates.size() / 2];
+  results.server_cpu_us_per_event = (CpuTime(server.pid) - cpu_before).count() * 1e6 /
+                                    std::max(1, options.rounds * options.senders);
 }
 
 // Workload 3: wrk's requests per second, or 0 when wrk failed.
@@ -498,11 +530,18 @@ double Wrk(const Options& options, const Server& server, const std::string& path
 Results Measure(const Options& options, const std::string& binary, const std::string& label) {
   Results results;
   std::cerr << "http_front: measuring " << binary << "\n";
-  Server server = StartServer(binary, label);
-  UnderSiege(options, server, results);
-  StopServer(server);
+  Server server;
+  if (options.Runs("siege")) {
+    server = StartServer(binary, label);
+    UnderSiege(options, server, results);
+    StopServer(server);
+  }
   server = StartServer(binary, label);
-  Senders(options, server, results);
+  if (options.Runs("senders")) Senders(options, server, results);
+  if (!options.Runs("wrk")) {
+    StopServer(server);
+    return results;
+  }
   std::string script = server.dir + "/post.lua";
   std::ofstream(script) << "wrk.method = \"POST\"\n"
                         << "wrk.body = '{\"name\":\"bench/wrk\",\"data\":{\"n\":1}}'\n"
@@ -549,6 +588,8 @@ int main(int argc, char** argv) {
       options.probes = std::stoi(value);
     else if (flag == "--wrk-seconds")
       options.wrk_seconds = std::stoi(value);
+    else if (flag == "--workloads")
+      options.workloads = value;
     else {
       std::cerr << "http_front: unknown flag " << flag << "\n";
       return 2;
@@ -556,7 +597,8 @@ int main(int argc, char** argv) {
   }
   if (options.flowrun.empty()) {
     std::cerr << "usage: http_front --flowrun BIN [--baseline BIN] [--idle N] [--slowloris N]"
-                 " [--senders N] [--rounds N] [--probes N] [--wrk-seconds N]\n";
+                 " [--senders N] [--rounds N] [--probes N] [--wrk-seconds N]"
+                 " [--workloads siege,senders,wrk]\n";
     return 2;
   }
   // Both sides of every connection live on this machine: raise the soft limit to the hard one
@@ -572,8 +614,10 @@ int main(int argc, char** argv) {
   if (!options.baseline.empty()) {
     columns.emplace_back("baseline", Measure(options, options.baseline, "old"));
   }
-  auto row = [&columns](const std::string& workload, const std::string& metric,
-                        const std::string& goal, auto cell) {
+  // A row of a workload that ran.
+  auto row = [&columns, &options](const std::string& key, const std::string& workload,
+                                  const std::string& metric, const std::string& goal, auto cell) {
+    if (!options.Runs(key)) return;
     std::cout << "| " << workload << " | " << metric << " | " << goal;
     for (const auto& [name, results] : columns) std::cout << " | " << cell(results);
     std::cout << " |\n";
@@ -585,29 +629,31 @@ int main(int argc, char** argv) {
   std::cout << " |\n";
   const std::string siege = std::to_string(options.idle) + " idle connections + " +
                             std::to_string(options.slowloris) + " slowloris clients";
-  row(siege, "idle connections held open", "",
+  row("siege", siege, "idle connections held open", "",
       [](const Results& r) { return std::to_string(r.idle_held); });
-  row(siege, "idle connections closed by the server (and reopened)", "",
+  row("siege", siege, "idle connections closed by the server (and reopened)", "",
       [](const Results& r) { return std::to_string(r.idle_reopened); });
-  row(siege, "GET /healthz p50 / p99, ms (" + std::to_string(options.probes) + " probes)",
+  row("siege", siege, "GET /healthz p50 / p99, ms (" + std::to_string(options.probes) + " probes)",
       "p99 ≤ 20", [](const Results& r) { return Latency(r.health); });
-  row(siege, "POST /e/{key} p50 / p99, ms", "p99 ≤ 50",
+  row("siege", siege, "POST /e/{key} p50 / p99, ms", "p99 ≤ 50",
       [](const Results& r) { return Latency(r.ingest); });
-  row(siege, "server RSS, MB", "≤ 150", [](const Results& r) { return Fixed(r.rss_mb); });
-  row(siege, "slowloris connections cut off by the server", "",
+  row("siege", siege, "server RSS, MB", "≤ 150", [](const Results& r) { return Fixed(r.rss_mb); });
+  row("siege", siege, "slowloris connections cut off by the server", "",
       [](const Results& r) { return std::to_string(r.slowloris_reconnects); });
   const std::string senders =
       std::to_string(options.senders) + " concurrent senders of one event each (SQLite FULL)";
-  row(senders, "events/s, median of " + std::to_string(options.rounds) + " rounds", "≥ 10,000",
-      [](const Results& r) {
+  row("senders", senders, "events/s, median of " + std::to_string(options.rounds) + " rounds",
+      "≥ 10,000", [](const Results& r) {
         return Fixed(r.events_per_second, 0) +
                (r.sender_failures ? " (" + std::to_string(r.sender_failures) + " failed)" : "");
       });
+  row("senders", senders, "server CPU (user + system) per event, µs", "",
+      [](const Results& r) { return Fixed(r.server_cpu_us_per_event, 0); });
   const std::string wrk =
       "wrk, keep-alive, 2 threads, 50 connections, " + std::to_string(options.wrk_seconds) + " s";
-  row(wrk, "GET /healthz requests/s", "≥ baseline",
+  row("wrk", wrk, "GET /healthz requests/s", "≥ baseline",
       [](const Results& r) { return Fixed(r.wrk_health, 0); });
-  row(wrk, "POST /e/{key} (one event) requests/s", "≥ baseline",
+  row("wrk", wrk, "POST /e/{key} (one event) requests/s", "≥ baseline",
       [](const Results& r) { return Fixed(r.wrk_ingest, 0); });
   return 0;
 }

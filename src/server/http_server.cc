@@ -28,9 +28,15 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 // How long a closing connection reads (and drops) what the client still sends, so that the
-// client reads the answer before the connection is reset; and how much at most.
+// client reads the answer before the connection is reset; and how much at most. A connection
+// lingers only when the client may still be sending: after a refusal (the body may be unread),
+// or when bytes beyond the answered request have arrived. Otherwise it closes at once (nothing
+// unread, so the close sends a FIN after the answer, not a reset).
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr size_t kLingerBytes = 1 << 20;
+// The smallest read while lingering; the connection's read buffer is reused, so draining
+// allocates nothing.
+constexpr size_t kMinDrainChunk = 1024;
 // How long a connection must have waited without a byte before a newcomer may evict it, so that
 // a client that has just connected is not evicted before its request arrives.
 constexpr auto kMinIdleBeforeEviction = std::chrono::seconds(1);
@@ -300,6 +306,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     head_ = request.method == "HEAD";
     parser_.reset();
     phase_ = Phase::kHandling;
+    refused_ = true;
     Write(state_->error(request, status, std::move(message)));
   }
 
@@ -322,10 +329,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     http::async_write(
         stream_, *out, [self = shared_from_this(), out, keep](beast::error_code ec, size_t) {
           if (ec) return self->Close();
-          if (!keep) return self->Linger();
+          if (!keep) return self->MayStillSend() ? self->Linger() : self->Close();
           self->WaitForRequest(std::chrono::steady_clock::now() + self->config().idle_timeout,
                                /*first=*/false);
         });
+  }
+
+  // Whether the client may still be sending when the connection is to close: the request was
+  // refused (its body may be unread), or more bytes than the request have arrived.
+  bool MayStillSend() {
+    if (refused_ || buffer_.size() > 0) return true;
+    beast::error_code ec;
+    const size_t pending = stream_.socket().available(ec);
+    return ec || pending > 0;
   }
 
   // Half-closes, then reads and drops what the client still sends for a moment, then closes.
@@ -341,7 +357,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   void Drain() {
     stream_.expires_at(linger_deadline_);
-    stream_.async_read_some(buffer_.prepare(16 * 1024),
+    stream_.async_read_some(buffer_.prepare(std::max(buffer_.capacity(), kMinDrainChunk)),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               self->drained_ += n;
                               if (ec || self->drained_ > kLingerBytes) return self->Close();
@@ -395,6 +411,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::chrono::steady_clock::rep> evictable_since_{0};
   int request_count_ = 0;
   bool keep_alive_ = false;
+  bool refused_ = false;  // the request being answered was refused by the server itself
   bool head_ = false;
   unsigned version_ = 11;
   std::chrono::steady_clock::time_point body_start_;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -89,6 +90,8 @@ class RawClient {
   }
 
   const std::string& pending() const { return pending_; }
+  // Whether the connection ended with a reset rather than an orderly close.
+  bool reset() const { return reset_; }
 
  private:
   static std::string Lowered(std::string text) {
@@ -107,6 +110,7 @@ class RawClient {
     ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
     if (n <= 0) {
       closed_ = true;
+      reset_ = n < 0 && errno == ECONNRESET;
       return false;
     }
     pending_.append(buffer, static_cast<size_t>(n));
@@ -116,6 +120,7 @@ class RawClient {
   int fd_ = -1;
   bool connected_ = false;
   bool closed_ = false;
+  bool reset_ = false;
   std::string pending_;
 };
 
@@ -269,6 +274,36 @@ TEST(HttpFrontTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(BodyOf(head), "");
   EXPECT_THAT(BodyOf(events), HasSubstr(R"("events":[)"));
   EXPECT_THAT(bad, StartsWith("HTTP/1.1 400"));
+}
+
+TEST(HttpFrontTest, AConnectionCloseAnswerEndsWithAnOrderlyClose) {
+  ApiTestServer server;
+  ASSERT_TRUE(server.ok());
+  RawClient client(server.port());
+  ASSERT_TRUE(client.Send(Post("/e/key", R"({"name":"test/hello"})", "Connection: close\r\n")));
+  std::string ingest = client.ReadResponse();
+  EXPECT_THAT(ingest, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(ingest, HasSubstr("Connection: close\r\n"));
+  EXPECT_THAT(BodyOf(ingest), HasSubstr(R"("ids":["evt_)"));
+  EXPECT_TRUE(client.WaitClosed());
+  EXPECT_FALSE(client.reset());
+  EXPECT_EQ(client.pending(), "");
+}
+
+TEST(HttpFrontTest, BytesSentAfterAConnectionCloseRequestDoNotCostItsAnswer) {
+  ApiTestServer server;
+  ASSERT_TRUE(server.ok());
+  RawClient client(server.port());
+  // A request that asks to close, with more requests behind it: the first is answered whole,
+  // the rest are read and dropped, and the connection ends without a reset.
+  std::string more;
+  for (int i = 0; i < 200; ++i) more += Get("/readyz");
+  ASSERT_TRUE(client.Send(Get("/healthz", "Connection: close\r\n") + more));
+  std::string health = client.ReadResponse();
+  EXPECT_THAT(BodyOf(health), HasSubstr(R"("status":"ok")"));
+  EXPECT_TRUE(client.WaitClosed());
+  EXPECT_FALSE(client.reset());
+  EXPECT_EQ(client.pending(), "");
 }
 
 TEST(HttpFrontTest, AnOversizedContentLengthGets413BeforeTheBodyIsSent) {
