@@ -71,6 +71,7 @@ class ConfigReader {
       }
     }
     if (doc.contains("store")) config.store = ResolveDatabaseUrl(base, doc["store"]);
+    if (doc.contains("node_id")) config.node_id = doc["node_id"].get<std::string>();
     if (doc.contains("flows")) config.flows = ResolvePath(base, doc["flows"]);
     if (doc.contains("databases")) {
       for (const auto& [name, url] : doc["databases"].items()) {

@@ -106,6 +106,9 @@ struct Config {
 
   std::string listen = "127.0.0.1:8288";
   std::string store;  // Default: sqlite:<base_dir>/flowrun.db
+  // Names this node's leases in a store shared by several nodes. Default (empty): an id generated
+  // once and kept beside the store (store/node_identity.h).
+  std::string node_id;
   std::string flows;  // Default: <base_dir>/flows
   // Named targets for db steps: sqlite:<absolute path> (or sqlite::memory:) or postgres://…
   std::map<std::string, std::string> databases;

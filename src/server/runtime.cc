@@ -5,9 +5,7 @@
 
 #include "actions/builtin_actions.h"
 #include "common/log.h"
-#include "store/sqlite_outbox.h"
-#include "store/sqlite_store.h"
-#include "store/store_url.h"
+#include "store/store_factory.h"
 
 namespace flowrun {
 namespace {
@@ -45,14 +43,16 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options) {
 Status Runtime::Initialize() {
   const Config& config = options_.config;
 
-  ASSIGN_OR_RETURN(std::string path, store::SqlitePathOfStoreUrl(config.store));
-  auto store = store::SqliteStore::Open({.path = path, .clock = clock_});
-  if (!store.ok()) return store.status().WithContext("opening the store " + config.store);
-  data_loss_ = (*store)->data_loss_latch();
-  store_ = std::move(*store);
-  auto outbox = store::SqliteOutbox::Open(path, /*busy_timeout_ms=*/5000, data_loss_);
-  if (!outbox.ok()) return outbox.status().WithContext("opening the outbox in " + config.store);
-  outbox_ = std::move(*outbox);
+  ASSIGN_OR_RETURN(
+      node_identity_,
+      store::NodeIdentity::Acquire(store::NodeStateDir(config.store, config.base_dir),
+                                   options_.node_id.empty() ? config.node_id : options_.node_id));
+  auto opened = store::OpenStore(config.store, {.clock = clock_});
+  if (!opened.ok()) return opened.status().WithContext("opening the store " + config.store);
+  data_loss_ = std::move(opened->data_loss);
+  store_ = std::move(opened->store);
+  outbox_ = std::move(opened->outbox);
+  wakes_ = std::move(opened->wakes);
 
   if (options_.secrets) {
     secrets_ = std::make_unique<Secrets>(*options_.secrets);
@@ -115,7 +115,7 @@ Status Runtime::Initialize() {
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
 
   EngineOptions engine_options;
-  engine_options.node_id = options_.node_id;
+  engine_options.node_id = node_identity_->id();
   engine_options.max_inflight_actions = config.limits.max_inflight_actions;
   engine_options.max_actions_per_run = config.limits.max_actions_per_run;
   // An action came back from its I/O thread: a worker records its result.
@@ -148,6 +148,7 @@ Status Runtime::Initialize() {
 
   const FlowRegistryStatus flows = flows_->Snapshot();
   LogInfo("runtime opened", {{"store", config.store},
+                             {"node_id", node_identity_->id()},
                              {"flows_dir", config.flows},
                              {"flows", flows.flows.size()},
                              {"invalid_files", loaded->invalid.size()}});
@@ -167,6 +168,8 @@ Status Runtime::Start() {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return FailedPreconditionError("the runtime was already started");
   started_ = true;
+  // Another node's event or wake-up may concern runs this node holds or waits on.
+  if (wakes_) wakes_->Subscribe([this] { NotifyWork(); });
   // The scheduler's first pass sets its cursors (and catches up on ticks missed while down) now,
   // so a tick that falls due right after Start is not mistaken for one before it.
   CronScheduler::Result cron = cron_->FireDue();
@@ -188,6 +191,8 @@ void Runtime::Shutdown(Duration grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
   intake_open_ = false;
   ready_ = false;
+  // Before taking mu_: the listener's thread may be inside NotifyWork, waiting for it.
+  wakes_.reset();
   std::unique_lock lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
@@ -232,6 +237,9 @@ void Runtime::Shutdown(Duration grace) {
     flows_.release();
     outbox_.release();
     store_.release();
+    // The id is free for the next process: a late write of the steps left behind is fenced by
+    // its lease token.
+    node_identity_.reset();
     return;
   }
   // Runs this node holds in memory (queued for a worker) become due for the next process at once.
@@ -246,6 +254,7 @@ void Runtime::Shutdown(Duration grace) {
   engine_.reset();
   outbox_.reset();
   store_.reset();
+  node_identity_.reset();
   LogInfo("runtime stopped");
 }
 

@@ -64,7 +64,9 @@
 #include "server/flow_registry.h"
 #include "server/metrics.h"
 #include "store/data_loss_latch.h"
+#include "store/node_identity.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 
 namespace flowrun {
 
@@ -78,8 +80,9 @@ struct RuntimeOptions {
   const Clock* clock = nullptr;
   // When set, these secrets are used instead of reading Config::secrets (tests, `flowrun run`).
   std::optional<std::map<std::string, std::string>> secrets;
-  // Names this node's leases. Default: "node".
-  std::string node_id = "node";
+  // Names this node's leases. Default (empty): Config::node_id, else an id generated once and
+  // kept in the node's state directory beside the store (see store/node_identity.h).
+  std::string node_id;
   // How often the watcher thread checks the flows directory; zero disables hot reload.
   // Default: 1 s.
   Duration reload_interval = std::chrono::seconds(1);
@@ -200,7 +203,12 @@ class Runtime {
   SystemClock system_clock_;
   const Clock* clock_ = nullptr;
 
+  // Holds this node's id (and the lock that keeps it ours) until after the store is closed.
+  std::unique_ptr<store::NodeIdentity> node_identity_;
   std::unique_ptr<store::Store> store_;
+  // Wake-ups from other nodes sharing the store (null when it has none); dropped first in
+  // Shutdown, before mu_ is taken.
+  std::unique_ptr<store::WakeListener> wakes_;
   std::shared_ptr<store::DataLossLatch> data_loss_;  // the store's; outlives store_
   std::unique_ptr<EmailOutbox> outbox_;
   std::unique_ptr<Secrets> secrets_;

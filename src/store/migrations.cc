@@ -167,6 +167,10 @@ ALTER TABLE journal_v5 RENAME TO journal;
 CREATE INDEX IF NOT EXISTS runs_held_by_key ON runs(flow_id, concurrency_key, due_at)
   WHERE concurrency_limit > 0 AND lease_owner IS NULL;
 )sql",
+      // Fencing: every acquisition of a lease raises its token, and the holder's writes carry it.
+      R"sql(
+ALTER TABLE runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return steps;
 }

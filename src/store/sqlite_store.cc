@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "store/clean_shutdown_marker.h"
 #include "store/integrity_check.h"
+#include "store/lease_fence.h"
 #include "store/migrations.h"
 
 namespace flowrun::store {
@@ -19,7 +20,8 @@ namespace {
 constexpr char kRunColumns[] =
     "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
     "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
-    "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until";
+    "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until, "
+    "lease_token";
 // How long Claim sets aside a run whose concurrency key has no free slot, unless a slot frees
 // first. Bounds the wait when a slot's holder died without giving it back.
 constexpr Duration kConcurrencyRecheck = std::chrono::seconds(2);
@@ -70,6 +72,7 @@ StatusOr<RunRecord> ReadRun(const SqliteStatement& s) {
   run.event_mark = s.Int(19);
   run.lease_owner = s.Text(20);
   run.lease_until = OptionalTime(s, 21);
+  run.lease_token = s.Int(22);
   return run;
 }
 
@@ -162,7 +165,8 @@ class SqliteStore::Writer {
   SqliteDb& db() { return *db_; }
   int64_t transactions() const { return transactions_.load(); }
 
-  // Reads the journal's seq counter; call once, before the first transaction.
+  // Reads the journal's seq counter. Called at the start of every write transaction, under the
+  // write lock: other processes on the same file hand out seqs too.
   Status LoadCounters() {
     ASSIGN_OR_RETURN(SqliteStatement * select,
                      db_->Prepare("SELECT value FROM counters WHERE name = 'journal_seq'"));
@@ -225,7 +229,8 @@ class SqliteStore::Writer {
                      db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
-                                              "wakeup = 0 WHERE id = ?1 RETURNING ") +
+                                              "lease_token = lease_token + 1, wakeup = 0 WHERE "
+                                              "id = ?1 RETURNING ") +
                                   kRunColumns));
     std::vector<RunRecord> claimed;
     for (const Candidate& c : list) {
@@ -326,12 +331,14 @@ class SqliteStore::Writer {
     }
     ASSIGN_OR_RETURN(
         SqliteStatement * insert,
-        db_->Prepare("INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
-                     "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
-                     "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
-                     "lease_owner, lease_until, output, error, ended_at, event_mark) VALUES (?1, "
-                     "?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-                     "?18, ?19, (SELECT coalesce(max(seq), 0) FROM events))"));
+        db_->Prepare(
+            "INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
+            "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
+            "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
+            "lease_owner, lease_until, output, error, ended_at, event_mark, lease_token) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+            "?16, ?17, ?18, ?19, (SELECT coalesce(max(seq), 0) FROM events), CASE WHEN ?15 "
+            "IS NULL THEN 0 ELSE ?20 END)"));
     insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
     insert->Bind(4, RunStatusName(run.status)).Bind(5, Column(0, run.event, false));
     BindTextOrNull(*insert, 6, run.trigger_event_id);
@@ -346,7 +353,7 @@ class SqliteStore::Writer {
     insert->Bind(16, OptionalMillis(run.lease_until));
     BindTextOrNull(*insert, 17, Column(1, run.output, true));
     BindTextOrNull(*insert, 18, Column(2, run.error, true));
-    insert->Bind(19, OptionalMillis(run.ended_at));
+    insert->Bind(19, OptionalMillis(run.ended_at)).Bind(20, kFirstLeaseToken);
     RETURN_IF_ERROR(insert->Run());
     if (db_->Changes() == 0) {
       result.skipped_runs.push_back(run.id);
@@ -497,7 +504,8 @@ class SqliteStore::Writer {
                      db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
-                                              "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "
+                                              "due_at = ?3, lease_token = lease_token + 1, "
+                                              "wakeup = 0 WHERE id = ?1 AND ended_at "
                                               "IS NULL AND concurrency_limit = 0 AND (lease_owner "
                                               "IS NULL OR lease_until < ?4) RETURNING ") +
                                   kRunColumns));
@@ -624,13 +632,13 @@ class SqliteStore::Writer {
 
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
     ASSIGN_OR_RETURN(SqliteStatement * select,
-                     db_->Prepare("SELECT lease_owner FROM runs WHERE id = ?1"));
+                     db_->Prepare("SELECT lease_owner, lease_token FROM runs WHERE id = ?1"));
     select->Bind(1, op.run_id);
     ASSIGN_OR_RETURN(bool row, select->Step());
     std::string owner = row ? select->Text(0) : "";
+    int64_t token = row ? select->Int(1) : 0;
     select->Reset();
-    if (owner != op.owner) return AbortedError("run " + op.run_id + " is no longer leased by us");
-    return OkStatus();
+    return CheckLease(op, owner, token);
   }
 
   // The `index`th JSON column of the op being applied: serialized already, or now.
@@ -730,7 +738,6 @@ Status SqliteStore::Initialize() {
   if (status.ok()) status = Migrate(*db);
   if (!status.ok()) return status.WithContext("opening store " + path);
   writer_ = std::make_unique<Writer>(std::move(db), *this);
-  RETURN_IF_ERROR(writer_->LoadCounters().WithContext("opening store " + path));
   // SQLite's automatic checkpoint would run inside the commit that crosses 1,000 pages of log.
   auto checkpointer = WalCheckpointer::Open(path, /*threshold_pages=*/1000);
   if (!checkpointer.ok()) return checkpointer.status().WithContext("opening store " + path);
@@ -766,6 +773,10 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
   // A damaged file is read-only: nothing more is written into it.
   if (Status damaged = latch_->Check(); !damaged.ok()) return fail_all(damaged);
   Status begin = db.Exec("BEGIN IMMEDIATE");
+  if (begin.ok()) {
+    begin = writer_->LoadCounters();
+    if (!begin.ok()) (void)db.Exec("ROLLBACK");
+  }
   if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
   for (size_t i = 0; i < group.size(); ++i) {
     WriteRequest& request = *group[i];

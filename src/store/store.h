@@ -12,6 +12,14 @@
 //  - A timer is a run's `due_at`: the time the engine must look at the run next (a wake-up, a wait
 //    or retry deadline, or "now" when the run is ready). ClaimRuns leases due runs to one worker.
 //    A leased run always has a `due_at` (at the latest, when its lease runs out).
+//  - Fencing: every acquisition of a run's lease (ClaimRuns, ResolveWaitOp with a lease_owner)
+//    raises the run's `lease_token`; a run created leased has kFirstLeaseToken. The holder's
+//    writes carry owner and token (RequireLeaseOp), so a worker or node whose lease ran out and
+//    was taken by another (paused, partitioned) commits nothing for that run: its batch fails
+//    with kAborted and the store logs the refused write.
+//  - Several processes, or nodes, may share one store. Each names its leases with its own node
+//    id (see node_identity.h); sequence numbers (events, journal) come from the database inside
+//    the writing transaction, never from a per-process counter.
 //  - A concurrency slot is a leased run that carries a concurrency key: ClaimRuns does not lease a
 //    run whose key already has `concurrency_limit` leased runs. Sleeping and waiting runs hold no
 //    lease, so they hold no slot. A run ClaimRuns passes over for that steps aside (its due_at
@@ -78,7 +86,13 @@ struct RunRecord {
   int64_t event_mark = 0;
   std::string lease_owner;  // the worker advancing the run; empty when none
   std::optional<TimePoint> lease_until;
+  // Raised by the store on every acquisition of the lease (see the file comment); the holder's
+  // writes carry it in RequireLeaseOp.
+  int64_t lease_token = 0;
 };
+
+// The lease token of a run created already leased (CreateRunOp with a lease_owner).
+inline constexpr int64_t kFirstLeaseToken = 1;
 
 enum class JournalKind {
   kCompleted,  // a step finished: {status, output, error, attempts, input}; at most one per key
@@ -139,7 +153,8 @@ struct InsertEventOp {
 // `idempotency_window`; `waits` (cancel_on registrations) are stored only with the run. A run
 // created with `lease_owner` and `lease_until` set is leased from the start (its creator advances
 // it without claiming it); give it `due_at` = `lease_until`, so that it falls due for others only
-// if its lease runs out. The run is stored as given: a run may be created already finished.
+// if its lease runs out, and lease_token = kFirstLeaseToken (the store stores that token for any
+// run created leased). The run is stored as given: a run may be created already finished.
 struct CreateRunOp {
   RunRecord run;
   Duration idempotency_window = std::chrono::hours(24);
@@ -211,10 +226,12 @@ struct ScheduleEventOp {
 struct ReleaseScheduledEventOp {
   std::string event_id;
 };
-// Fails the batch with kAborted unless `owner` still holds the run's lease.
+// Fails the batch with kAborted unless `owner` still holds the run's lease under `token` (the
+// RunRecord::lease_token of the lease it acquired). A refused write is logged.
 struct RequireLeaseOp {
   std::string run_id;
   std::string owner;
+  int64_t token = 0;
 };
 
 // Ends every lease held by `owner`; see Store::ReleaseLeases.

@@ -267,6 +267,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion4JournalKeepingItsEntriesAndOrder) {
   const char* downgrade = R"sql(
 DROP TABLE journal;
 DROP TABLE counters;
+ALTER TABLE runs DROP COLUMN lease_token;
 CREATE TABLE journal (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step_key TEXT NOT NULL,
   kind TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX journal_run ON journal(run_id, seq);
