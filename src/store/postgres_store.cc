@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "store/lease_fence.h"
 #include "store/pg_migrations.h"
+#include "store/prune_in_batches.h"
 
 namespace flowrun::store {
 namespace {
@@ -684,20 +685,7 @@ Status PostgresStore::ReleaseLeases(std::string_view owner) {
 }
 
 StatusOr<int> PostgresStore::PruneFinishedRuns(TimePoint ended_before, int limit) {
-  const int batch_size = std::max(1, options_.prune_batch);
-  int pruned = 0;
-  while (pruned < limit) {
-    const int batch_limit = std::min(batch_size, limit - pruned);
-    WriteBatch batch;
-    batch.Add(PruneFinishedRunsOp{.ended_before = ended_before,
-                                  .keep_events_since = Now() - std::chrono::hours(24),
-                                  .limit = batch_limit});
-    ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
-    RETURN_IF_ERROR(result.status);
-    pruned += result.pruned_runs;
-    if (result.pruned_runs < batch_limit) break;
-  }
-  return pruned;
+  return PruneInBatches(*this, ended_before, limit, options_.prune_batch, Now());
 }
 
 StatusOr<std::unique_ptr<PgConnection>> PostgresStore::AcquireReader() {

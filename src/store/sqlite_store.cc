@@ -13,6 +13,7 @@
 #include "store/integrity_check.h"
 #include "store/lease_fence.h"
 #include "store/migrations.h"
+#include "store/prune_in_batches.h"
 
 namespace flowrun::store {
 namespace {
@@ -865,22 +866,7 @@ Status SqliteStore::ReleaseLeases(std::string_view owner) {
 }
 
 StatusOr<int> SqliteStore::PruneFinishedRuns(TimePoint ended_before, int limit) {
-  const int batch_size = std::max(1, options_.prune_batch);
-  int pruned = 0;
-  while (pruned < limit) {
-    const int batch_limit = std::min(batch_size, limit - pruned);
-    WriteBatch batch;
-    // Events younger than the deduplication window stay, so a resent client id is still
-    // recognised.
-    batch.Add(PruneFinishedRunsOp{.ended_before = ended_before,
-                                  .keep_events_since = Now() - std::chrono::hours(24),
-                                  .limit = batch_limit});
-    ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
-    RETURN_IF_ERROR(result.status);
-    pruned += result.pruned_runs;
-    if (result.pruned_runs < batch_limit) break;
-  }
-  return pruned;
+  return PruneInBatches(*this, ended_before, limit, options_.prune_batch, Now());
 }
 
 int64_t SqliteStore::TEST_transactions() const { return writer_->transactions(); }
