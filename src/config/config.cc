@@ -72,6 +72,7 @@ class ConfigReader {
     }
     if (doc.contains("store")) config.store = ResolveDatabaseUrl(base, doc["store"]);
     if (doc.contains("node_id")) config.node_id = doc["node_id"].get<std::string>();
+    if (doc.contains("migrate")) config.migrate_auto = doc["migrate"].get<std::string>() == "auto";
     if (doc.contains("flows")) config.flows = ResolvePath(base, doc["flows"]);
     if (doc.contains("databases")) {
       for (const auto& [name, url] : doc["databases"].items()) {

@@ -109,6 +109,9 @@ struct Config {
   // Names this node's leases in a store shared by several nodes. Default (empty): an id generated
   // once and kept beside the store (store/node_identity.h).
   std::string node_id;
+  // `migrate: auto` lets serve apply pending store migrations at start; otherwise (`manual`, the
+  // default) serve refuses a store with pending migrations and `flowrun migrate` applies them.
+  bool migrate_auto = false;
   std::string flows;  // Default: <base_dir>/flows
   // Named targets for db steps: sqlite:<absolute path> (or sqlite::memory:) or postgres://…
   std::map<std::string, std::string> databases;

@@ -47,7 +47,11 @@ Status Runtime::Initialize() {
       node_identity_,
       store::NodeIdentity::Acquire(store::NodeStateDir(config.store, config.base_dir),
                                    options_.node_id.empty() ? config.node_id : options_.node_id));
-  auto opened = store::OpenStore(config.store, {.clock = clock_});
+  auto opened = store::OpenStore(
+      config.store,
+      {.clock = clock_,
+       .pending_migrations = config.migrate_auto ? store::PendingMigrations::kApply
+                                                 : store::PendingMigrations::kRefuse});
   if (!opened.ok()) return opened.status().WithContext("opening the store " + config.store);
   data_loss_ = std::move(opened->data_loss);
   store_ = std::move(opened->store);

@@ -155,7 +155,21 @@ CREATE TABLE email_outbox (
 
 int LatestPgSchemaVersion() { return static_cast<int>(Steps().size()); }
 
-Status MigratePg(PgConnection& db) {
+StatusOr<SchemaReport> InspectPgSchema(PgConnection& db) {
+  SchemaReport report;
+  ASSIGN_OR_RETURN(PgResult exists, db.Exec("SELECT to_regclass('schema_version') IS NOT NULL"));
+  if (exists.Int(0, 0) != 0) {
+    ASSIGN_OR_RETURN(PgResult row, db.Exec("SELECT coalesce(max(version), 0) FROM schema_version"));
+    report.current = static_cast<int>(row.Int(0, 0));
+  }
+  report.latest = LatestPgSchemaVersion();
+  for (int v = report.current; v < report.latest; ++v) {
+    report.pending.push_back(DescribeMigrationStep(v + 1, Steps()[v]));
+  }
+  return report;
+}
+
+Status MigratePg(PgConnection& db, PendingMigrations pending) {
   RETURN_IF_ERROR(db.ExecScript("BEGIN"));
   auto rollback = [&](Status status) {
     (void)db.ExecScript("ROLLBACK");
@@ -173,6 +187,10 @@ Status MigratePg(PgConnection& db) {
         "the store has schema version " + std::to_string(version) +
         ", newer than this flowrun understands (" + std::to_string(LatestPgSchemaVersion()) +
         "); upgrade flowrun to open it"));
+  }
+  if (version > 0 && version < LatestPgSchemaVersion() && pending == PendingMigrations::kRefuse) {
+    return rollback(
+        FailedPreconditionError(PendingMigrationsMessage(version, LatestPgSchemaVersion())));
   }
   for (int v = version; v < LatestPgSchemaVersion(); ++v) {
     status = db.ExecScript(Steps()[v]);

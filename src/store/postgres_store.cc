@@ -567,7 +567,8 @@ StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresStoreOption
 
 Status PostgresStore::Initialize() {
   ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> db, PgConnection::Open(options_.url, "store"));
-  RETURN_IF_ERROR(MigratePg(*db).WithContext("opening the PostgreSQL store"));
+  RETURN_IF_ERROR(
+      MigratePg(*db, options_.pending_migrations).WithContext("opening the PostgreSQL store"));
   writer_pid_ = PQbackendPID(db->handle());
   writer_ = std::make_unique<Writer>(std::move(db));
   queue_ = std::make_unique<GroupCommitQueue<WriteRequest, WriteResult>>(

@@ -41,6 +41,7 @@
 #include "common/idle_pool.h"
 #include "store/group_commit.h"
 #include "store/pg_connection.h"
+#include "store/schema.h"
 #include "store/store.h"
 
 namespace flowrun::store {
@@ -54,6 +55,8 @@ struct PostgresStoreOptions {
   size_t max_group = 512;
   // The most runs one retention transaction deletes (PruneFinishedRuns). Default: 256.
   int prune_batch = 256;
+  // What opening does with pending schema migrations. Default: apply them.
+  PendingMigrations pending_migrations = PendingMigrations::kApply;
 };
 
 class PostgresStore final : public Store {

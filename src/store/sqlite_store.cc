@@ -736,7 +736,7 @@ Status SqliteStore::Initialize() {
         "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-1024; "
         "PRAGMA cache_spill=OFF");
   }
-  if (status.ok()) status = Migrate(*db);
+  if (status.ok()) status = Migrate(*db, options_.pending_migrations);
   if (!status.ok()) return status.WithContext("opening store " + path);
   writer_ = std::make_unique<Writer>(std::move(db), *this);
   // SQLite's automatic checkpoint would run inside the commit that crosses 1,000 pages of log.

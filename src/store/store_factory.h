@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "store/data_loss_latch.h"
+#include "store/schema.h"
 #include "store/store.h"
 
 namespace flowrun::store {
@@ -38,6 +39,8 @@ struct StoreOpenOptions {
   const Clock* clock = nullptr;
   // Whether to open the email outbox beside the store. Default: true.
   bool open_outbox = true;
+  // What opening does with pending schema migrations. Default: apply them.
+  PendingMigrations pending_migrations = PendingMigrations::kApply;
 };
 
 struct OpenedStore {
@@ -52,5 +55,12 @@ struct OpenedStore {
 // Opens the store at `url`. Errors are the store's (see sqlite_store.h), and kInvalidArgument for
 // a URL of no known store.
 [[nodiscard]] StatusOr<OpenedStore> OpenStore(const std::string& url, StoreOpenOptions options);
+
+// The schema version of the store at `url` and the steps that would bring it up to date; writes
+// nothing (for `flowrun migrate --dry-run`). A SQLite file that does not exist is reported empty.
+[[nodiscard]] StatusOr<SchemaReport> InspectStoreSchema(const std::string& url);
+// Applies the pending steps to the store at `url` (creating an empty store) and reports the
+// result. kFailedPrecondition when the store is newer than this flowrun.
+[[nodiscard]] StatusOr<SchemaReport> MigrateStoreSchema(const std::string& url);
 
 }  // namespace flowrun::store
