@@ -25,6 +25,7 @@
 #include "interpreter/engine.h"
 #include "interpreter/program_catalog.h"
 #include "interpreter/yaml_loader.h"
+#include "process_rss.h"
 #include "store/sqlite_store.h"
 
 namespace flowrun {
@@ -45,14 +46,7 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
-long RssKb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return 0;
-}
+long RssKb() { return bench::ProcessRssKb(); }
 
 std::shared_ptr<const Program> Compile(const std::string& yaml) {
   CompiledFlow compiled = CompileFlow(LoadYaml("bench.yaml", yaml));

@@ -11,6 +11,10 @@ effects are checked: one Idempotency-Key, one Message-ID and one row per run.
 
     FLOWRUN_BIN=$PWD/build-release/flowrun /usr/bin/python3 bench/w1_bench.py \
         [--events N] [--variant noop|http-db-email|both|http|db|email] [--repeat N] [--sinks cpp|python]
+        [--smtp-delay-ms N] [--smtp-max-sessions N]
+
+--smtp-delay-ms makes the C++ SMTP sink answer each message's data N ms late (a server that scans
+before it accepts); --smtp-max-sessions sets the config's smtp.max_sessions.
 """
 
 import argparse
@@ -115,13 +119,14 @@ def cpu_seconds(pid):
 class CppSinks:
     """bench/w1_sinks: the HTTP and SMTP sinks as a C++ process; counts come from GET /stats."""
 
-    def __init__(self):
+    def __init__(self, smtp_delay_ms=0):
         binary = os.environ.get("W1_SINKS_BIN") or os.path.join(
             os.path.dirname(harness.flowrun_binary()), "bench", "w1_sinks")
         if not os.access(binary, os.X_OK):
             raise RuntimeError("%s not found: build the w1_sinks target, set W1_SINKS_BIN, or pass "
                                "--sinks python" % binary)
-        self.proc = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([binary, "--smtp-delay-ms", str(smtp_delay_ms)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
         ports = dict(self.proc.stdout.readline().split() for _ in range(2))
         self.url = "http://127.0.0.1:%s" % ports["http"]
@@ -260,7 +265,8 @@ def post_bodies(service, bodies, clients):
         list(pool.map(post, [bodies[i::clients] for i in range(clients)]))
 
 
-def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0):
+def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0, smtp_delay_ms=0,
+                smtp_max_sessions=0):
     io = sinks_kind is not None
     tmp = tempfile.mkdtemp(prefix="flowrun-w1-")
     fsync_rate = fsyncs_per_second(tmp)
@@ -271,13 +277,15 @@ def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0):
     # default rollback-journal mode every db step costs several fsyncs (about 60 runs/s here).
     harness.make_app_db(os.path.join(tmp, "app.db"), "PRAGMA journal_mode=WAL;"
                         "CREATE TABLE orders (n INTEGER PRIMARY KEY, run_id TEXT NOT NULL);")
-    sinks = (CppSinks() if sinks_kind == "cpp" else PythonSinks()) if io else None
+    sinks = (CppSinks(smtp_delay_ms) if sinks_kind == "cpp" else PythonSinks()) if io else None
     config = "store: sqlite:flowrun.db\nflows: flows\ndatabases: {app: 'sqlite:app.db'}\n"
     if workers:
         config += "workers: %d\n" % workers
     env = {}
     if io:
-        config += "smtp: {url: 'smtp://127.0.0.1:%d', from: 'w1 <w1@example.com>', starttls: off}\n" % sinks.smtp_port
+        sessions = ", max_sessions: %d" % smtp_max_sessions if smtp_max_sessions else ""
+        config += "smtp: {url: 'smtp://127.0.0.1:%d', from: 'w1 <w1@example.com>', starttls: off%s}\n" % (
+            sinks.smtp_port, sessions)
         config += "secrets: {env: [API_URL]}\n"
         env["API_URL"] = sinks.url
     service = harness.Service(tmp, config, env)
@@ -355,7 +363,13 @@ def main():
     parser.add_argument("--sinks", choices=["cpp", "python"], default="cpp",
                         help="the loopback HTTP and SMTP servers (default: bench/w1_sinks)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant; prints the median")
+    parser.add_argument("--smtp-delay-ms", type=int, default=0,
+                        help="the C++ SMTP sink answers each message's data this late")
+    parser.add_argument("--smtp-max-sessions", type=int, default=0,
+                        help="the config's smtp.max_sessions (default: the service's own)")
     args = parser.parse_args()
+    if args.smtp_delay_ms and args.sinks != "cpp":
+        parser.error("--smtp-delay-ms needs --sinks cpp")
     plan = []
     if args.variant in ("noop", "both"):
         plan.append(("no-op x3", NOOP_FLOW, "w1/noop", None))
@@ -367,13 +381,16 @@ def main():
     rows = []
     medians = []
     for name, flow, event, sinks in plan:
-        repeats = [run_variant(name, flow, event, args.events, sinks, args.workers)
+        repeats = [run_variant(name, flow, event, args.events, sinks, args.workers,
+                               args.smtp_delay_ms, args.smtp_max_sessions)
                    for _ in range(args.repeat)]
         rows.extend(repeats)
         medians.append((name, statistics.median(r["runs_per_s"] for r in repeats)))
     print()
-    print("W1 through `flowrun serve` (%d events, %d cores, workers: %s, sinks: %s)" % (
-        args.events, os.cpu_count(), args.workers or "default", args.sinks))
+    print("W1 through `flowrun serve` (%d events, %d cores, workers: %s, sinks: %s, SMTP delay: "
+          "%d ms, smtp.max_sessions: %s)" % (
+              args.events, os.cpu_count(), args.workers or "default", args.sinks,
+              args.smtp_delay_ms, args.smtp_max_sessions or "default"))
     print()
     print("| variant | completed | runs/s | p50 latency | p99 latency | peak RSS | side effects |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")

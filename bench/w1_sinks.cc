@@ -6,7 +6,9 @@
 //     default from --delay-ms, or N ms for a path that starts with /delay/N/. It records each
 //     request's Idempotency-Key, and keeps connections alive;
 //   - an SMTP sink that accepts every message (no TLS, no AUTH) and records each Message-ID; it
-//     offers PIPELINING (RFC 2920) and answers pipelined commands in order.
+//     offers PIPELINING (RFC 2920) and answers pipelined commands in order. With --smtp-delay-ms
+//     it answers the end of each message's data that much later, as a server that scans or
+//     relays before it accepts; the connection's later commands wait behind it.
 //
 // It prints "http PORT" and "smtp PORT" on stdout once both listen, then serves until stdin
 // closes or GET /stats/quit is called. GET /stats answers at once with the counts the benchmarks
@@ -14,7 +16,7 @@
 //   {"http_requests", "idempotency_keys" (distinct), "smtp_messages", "message_ids" (distinct),
 //    "smtp_connections", "http_connections", "most_in_flight" (requests open at once)}
 //
-// Usage: w1_sinks [--delay-ms N]   (Default: 0, answer at once)
+// Usage: w1_sinks [--delay-ms N] [--smtp-delay-ms N]   (Defaults: 0, answer at once)
 // clang-format off
 #include <utility>  // before Asio: Boost 1.74 uses std::exchange without including it
 #include <boost/asio.hpp>
@@ -177,7 +179,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
 class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
  public:
-  SmtpConnection(tcp::socket socket, Tally& tally) : socket_(std::move(socket)), tally_(tally) {}
+  SmtpConnection(tcp::socket socket, Tally& tally, const int& delay_ms)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        tally_(tally),
+        delay_ms_(delay_ms) {}
 
   void Start() {
     socket_.set_option(tcp::no_delay(true));
@@ -192,16 +198,19 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
                             [self = shared_from_this()](boost::system::error_code error, size_t n) {
                               if (error) return;
                               self->buffer_.append(self->chunk_, n);
-                              if (self->Process()) self->Read();
+                              if (self->Process() == kReading) self->Read();
                             });
   }
 
-  // Answers every complete line in the buffer, in order; false once the session ends.
-  bool Process() {
+  enum State { kReading, kDelaying, kClosed };
+
+  // Answers every complete line in the buffer, in order. With a delay, stops after the end of a
+  // message's data and goes on (answering it first) when the delay has passed.
+  State Process() {
     std::string replies;
     size_t start = 0;
-    bool open = true;
-    for (size_t end; open && (end = buffer_.find('\n', start)) != std::string::npos;
+    State state = kReading;
+    for (size_t end; state == kReading && (end = buffer_.find('\n', start)) != std::string::npos;
          start = end + 1) {
       std::string_view line(buffer_.data() + start, end - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -210,7 +219,11 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
           in_data_ = false;
           ++tally_.smtp_messages;
           if (!message_id_.empty()) tally_.message_ids.insert(message_id_);
-          replies += "250 OK\r\n";
+          if (delay_ms_ > 0) {
+            state = kDelaying;
+          } else {
+            replies += "250 OK\r\n";
+          }
         } else if (in_headers_) {
           if (line.empty()) in_headers_ = false;
           if (StartsWithIgnoreCase(line, "Message-ID:")) {
@@ -227,14 +240,22 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
         replies += "354 go ahead\r\n";
       } else if (StartsWithIgnoreCase(line, "QUIT")) {
         replies += "221 bye\r\n";
-        open = false;
+        state = kClosed;
       } else {
         replies += "250 OK\r\n";  // MAIL, RCPT, RSET, NOOP
       }
     }
     buffer_.erase(0, start);
     if (!replies.empty()) Send(std::move(replies));
-    return open;
+    if (state == kDelaying) {
+      timer_.expires_after(std::chrono::milliseconds(delay_ms_));
+      timer_.async_wait([self = shared_from_this()](boost::system::error_code error) {
+        if (error) return;
+        self->Send("250 OK\r\n");
+        if (self->Process() == kReading) self->Read();
+      });
+    }
+    return state;
   }
 
   // Writes are queued so that replies keep their order.
@@ -253,7 +274,9 @@ class SmtpConnection : public std::enable_shared_from_this<SmtpConnection> {
   }
 
   tcp::socket socket_;
+  asio::steady_timer timer_;
   Tally& tally_;
+  const int delay_ms_;
   char chunk_[16384];
   std::string buffer_;
   std::string outbox_;
@@ -275,11 +298,14 @@ void Accept(tcp::acceptor& acceptor, Args&... args) {
 
 int main(int argc, char** argv) {
   int delay_ms = 0;
+  int smtp_delay_ms = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc) {
       delay_ms = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--smtp-delay-ms") == 0 && i + 1 < argc) {
+      smtp_delay_ms = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: w1_sinks [--delay-ms N]\n");
+      std::fprintf(stderr, "usage: w1_sinks [--delay-ms N] [--smtp-delay-ms N]\n");
       return 2;
     }
   }
@@ -298,7 +324,7 @@ int main(int argc, char** argv) {
   smtp.listen(4096);
   std::function<void()> quit = [&io] { io.stop(); };
   Accept<HttpConnection>(http, tally, delay_ms, quit);
-  Accept<SmtpConnection>(smtp, tally);
+  Accept<SmtpConnection>(smtp, tally, smtp_delay_ms);
   std::thread([&io] {
     std::string ignored;
     while (std::getline(std::cin, ignored)) {

@@ -15,6 +15,9 @@ cd "$ROOT"
 echo "== flowrun validate flows examples"
 "$BUILD_DIR/flowrun" validate flows examples
 
+echo "== flowrun test: the test files of the bundled flows and examples"
+"$BUILD_DIR/flowrun" test flows examples --coverage
+
 echo "== unit and integration tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
 

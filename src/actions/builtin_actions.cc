@@ -57,7 +57,7 @@ StatusOr<std::unique_ptr<Action>> MakeDb(const Config& config,
   options.loop = env.loop;
   options.clock = env.clock;
   options.redactor = env.redactor;
-  options.step_results_retention = config.retention;
+  options.step_results_retention = config.retention.runs;
   return std::unique_ptr<Action>(new DbAction(std::move(options)));
 }
 

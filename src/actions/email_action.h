@@ -1,8 +1,9 @@
 // EmailAction: the `email` step. Builds a MIME message (mime_message.h) and sends it over SMTP
-// with libcurl on the shared OutboundLoop (smtp:// with STARTTLS auto|required|off, or smtps://),
-// authenticating when credentials are configured; without SMTP it puts the message in the
-// EmailOutbox (a local store write, done on the caller's thread). Output: `{message_id}`. Start
-// returns without waiting on the network.
+// with the SmtpClient (smtp_client.h) on the shared OutboundLoop: smtp:// with STARTTLS
+// auto|required|off, or smtps://, authenticating (AUTH PLAIN or LOGIN) when credentials are
+// configured. Without SMTP it puts the message in the EmailOutbox (a local store write, done on
+// the caller's thread). Output: `{message_id}`. Start returns without waiting on the network, and
+// no thread ever waits on the SMTP server.
 //
 // Arguments: to (address or list; required), cc, bcc (envelope only, never in the headers), from
 // (default smtp.from), reply_to, subject, text and/or html, headers (extra headers).
@@ -11,31 +12,27 @@
 // one and receivers can drop duplicates. Retried: connection failures, timeouts and SMTP 4xx
 // replies (kUnavailable, kDeadlineExceeded), and messages still in flight when the service shuts
 // down. Not retried: SMTP 5xx replies, failed authentication, a server that lacks a required
-// STARTTLS, and bad arguments (kInvalidArgument, before anything is sent).
+// STARTTLS, a certificate that does not verify, and bad arguments (kInvalidArgument, before
+// anything is sent).
 //
-// Connections are kept open between messages in libcurl's connection cache: a message goes out
-// on an idle connection to the server when there is one (skipping the greeting, EHLO, STARTTLS
-// and AUTH), and a kept connection the server closed is replaced by a new one, once, when it
-// fails before the server replied to anything. At most smtp.max_sessions messages are in flight
-// to the server at once; the others wait in memory, in arrival order, for a session. The
+// Sessions are kept open between messages: a message goes out on an idle session to the server
+// when there is one (skipping the greeting, EHLO, STARTTLS and AUTH), and a kept session the
+// server closed is replaced by a new one, once. At most smtp.max_sessions sessions are open to
+// the server at once; other messages wait in memory, in arrival order, for a session. The
 // attempt's time (EmailActionOptions::timeout, capped by the step's deadline) starts when the
-// message gets a session.
+// message gets a session; the step's deadline also bounds the wait for one.
 //
 // Thread-safety: Start may run concurrently from many threads.
 #pragma once
 
-#include <curl/curl.h>
-
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "actions/action.h"
 #include "actions/email_outbox.h"
 #include "actions/outbound_loop.h"
+#include "actions/smtp_client.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
@@ -49,8 +46,8 @@ struct EmailActionOptions {
   std::string ca_file;            // trust anchors replacing the system bundle; for tests
   Duration connect_timeout = std::chrono::seconds(10);  // Default: 10s
   Duration timeout = std::chrono::seconds(60);          // Default: 60s for the whole exchange
-  // The loop that performs the transfers; must outlive the action. Null: the action makes and
-  // runs a loop of its own (tests, tools).
+  // The loop the SMTP sessions run on; must outlive the action. Null: the action makes and runs
+  // a loop of its own (tests, tools).
   OutboundLoop* loop = nullptr;
   const Clock* clock = nullptr;  // for the Date header; Default: system
   // Applied to error messages and to the copy the outbox keeps (RedactForOutbox); may be null.
@@ -78,26 +75,16 @@ class EmailAction final : public Action {
   EmailActionStats Stats() const;
 
  private:
-  struct Send;
-  // Starts `send` when a session is free, else queues it.
-  void Admit(std::unique_ptr<Send> send);
-  void Transfer(std::unique_ptr<Send> send);
-  void Finish(std::unique_ptr<Send> send, Status status);
-  // Frees the session `send` held and starts the next waiting message, if any.
-  void ReleaseSession();
-  CURL* TakeHandle();
-  void KeepHandle(CURL* easy);
-  StatusOr<Json> Deliver(const ActionRequest& request, std::unique_ptr<Send>& send);
+  // Builds the message; puts it in the outbox (and returns the output, leaving `envelope` empty)
+  // or fills `envelope` for SMTP. Errors come before anything is sent.
+  StatusOr<Json> Deliver(const ActionRequest& request, std::optional<SmtpEnvelope>& envelope);
 
   const EmailActionOptions options_;
-  const size_t max_sessions_;
   SystemClock system_clock_;
   std::unique_ptr<OutboundLoop> own_loop_;  // when options_.loop is null
-  OutboundLoop* loop_;
-  mutable std::mutex mu_;
-  size_t sessions_in_use_ = 0;                 // GUARDED_BY(mu_)
-  std::deque<std::unique_ptr<Send>> waiting_;  // GUARDED_BY(mu_)
-  std::vector<CURL*> idle_handles_;            // GUARDED_BY(mu_)
+  OutboundLoop* loop_ = nullptr;
+  std::unique_ptr<SmtpClient> client_;  // with smtp; destroyed before own_loop_
+  Status smtp_error_;                   // a url or trust anchors that cannot work
 };
 
 }  // namespace flowrun

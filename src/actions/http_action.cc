@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "actions/http_expect.h"
 #include "common/percent_encoding.h"
 
 namespace flowrun {
@@ -180,44 +181,6 @@ std::string SanitizeUtf8(std::string_view in) {
     }
   }
   return out;
-}
-
-// Accepted statuses: a list of [low, high] ranges.
-using StatusRanges = std::vector<std::pair<int, int>>;
-
-StatusOr<StatusRanges> ParseExpect(const Json& expect) {
-  if (expect.is_null()) return StatusRanges{{200, 299}};
-  Json list = expect.is_array() ? expect : Json::array({expect});
-  StatusRanges ranges;
-  for (const Json& item : list) {
-    if (item.is_number_integer() && item.get<int>() >= 100 && item.get<int>() <= 599) {
-      ranges.emplace_back(item.get<int>(), item.get<int>());
-      continue;
-    }
-    if (item.is_string()) {
-      std::string text = Lower(item.get<std::string>());
-      if (text.size() == 3 && text[0] >= '1' && text[0] <= '5' && text.substr(1) == "xx") {
-        int base = (text[0] - '0') * 100;
-        ranges.emplace_back(base, base + 99);
-        continue;
-      }
-      if (text.size() == 3 && text.find_first_not_of("0123456789") == std::string::npos) {
-        int code = std::stoi(text);
-        if (code >= 100 && code <= 599) {
-          ranges.emplace_back(code, code);
-          continue;
-        }
-      }
-    }
-    return InvalidArgumentError("expect holds " + item.dump() +
-                                ": expected statuses such as 200 or classes such as \"2xx\"");
-  }
-  return ranges;
-}
-
-bool Accepted(const StatusRanges& ranges, int status) {
-  return std::any_of(ranges.begin(), ranges.end(),
-                     [status](const auto& r) { return status >= r.first && status <= r.second; });
 }
 
 const std::set<std::string>& Methods() {
@@ -763,9 +726,7 @@ std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
   std::string excerpt = SanitizeUtf8(received.substr(0, kErrorBodyExcerpt));
   std::string message = where + ": unexpected status " + std::to_string(status) +
                         (excerpt.empty() ? "" : ": " + excerpt);
-  Status error = status == 429   ? ResourceExhaustedError(message)
-                 : status >= 500 ? UnavailableError(message)
-                                 : FailedPreconditionError(message);
+  Status error = UnexpectedStatusError(static_cast<int>(status), std::move(message));
   const std::string* retry_after = response.Header("retry-after");
   if (error.IsRetryable() && retry_after != nullptr) {
     const Clock& clock = options_.clock ? *options_.clock : system_clock_;

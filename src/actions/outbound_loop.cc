@@ -83,6 +83,11 @@ void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done)
   socket_waits_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
+    if (!stopping_ && OnLoopThread()) {
+      // From a callback: polled on this very turn's next poll, with no wake-up to pay for.
+      waits_.push_back({fd, events, until, std::move(done)});
+      return;
+    }
     if (!stopping_) {
       bool was_idle = QueueEmptyLocked();
       queued_waits_.push_back({fd, events, until, std::move(done)});
@@ -113,6 +118,11 @@ void OutboundLoop::Post(std::function<void()> task) {
 void OutboundLoop::RunAt(SteadyTime when, std::function<void()> task) {
   std::lock_guard lock(mu_);
   if (stopping_) return;
+  if (OnLoopThread()) {
+    timers_.push_back({when, std::move(task)});
+    std::push_heap(timers_.begin(), timers_.end(), std::greater<Timer>());
+    return;
+  }
   bool was_idle = QueueEmptyLocked();
   queued_timers_.push_back({when, std::move(task)});
   if (was_idle) curl_multi_wakeup(multi_);
@@ -175,12 +185,14 @@ int OutboundLoop::PollTimeoutMs() const {
 
 void OutboundLoop::RunDueTimers() {
   SteadyTime now = std::chrono::steady_clock::now();
+  // Taken out first: a task that sets a timer again runs it on a later turn, not in this loop.
+  std::vector<std::function<void()>> due;
   while (!timers_.empty() && timers_.front().when <= now) {
     std::pop_heap(timers_.begin(), timers_.end(), std::greater<Timer>());
-    std::function<void()> task = std::move(timers_.back().task);
+    due.push_back(std::move(timers_.back().task));
     timers_.pop_back();
-    task();
   }
+  for (auto& task : due) task();
 }
 
 void OutboundLoop::AddToMulti(PendingTransfer transfer) {

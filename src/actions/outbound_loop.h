@@ -7,6 +7,8 @@
 // Transfers, waits and tasks are handed over from any thread through a locked queue; their
 // callbacks run on the loop thread and must be quick and must not block. A callback may hand over
 // new work (the next redirect hop, the next statement); it runs on a later turn of the loop.
+// Waits and timers set from the loop thread skip the queue (and the wake-up it costs): a protocol
+// the loop speaks itself (SMTP) sets one per round trip.
 //
 // Lifecycle: the service that builds the actions owns the loop: Start before the first attempt
 // (work handed over before Start waits for it), Stop at shutdown. Stop runs the OnStop hooks,

@@ -2,8 +2,9 @@
 //  [--config FILE]`: runs one flow locally on the embedded store and prints its step trace, then
 // the run's output as JSON.
 //
-// FLOW is a flow file, or a flow id looked up in the flows directory. The store is a private
-// temporary one unless --store names a file. Sleeps and timeouts really wait, unless
+// FLOW is a flow file, or a flow id looked up in the flows directory; the flows that `invoke`
+// starts are looked up in the flows directory (--flows, default ./flows) either way. The store is a
+// private temporary one unless --store names a file. Sleeps and timeouts really wait, unless
 // --virtual-time moves a simulated clock straight to the next due time. --events feeds events
 // (a JSON array, or one JSON object per line, each with an optional `delay` after the start or
 // an RFC 3339 `at`) to the run's waits at their times. Secrets come from FLOWRUN_SECRET_<NAME>,
@@ -27,6 +28,7 @@
 #include "common/duration.h"
 #include "common/json.h"
 #include "common/timestamp.h"
+#include "common/virtual_clock.h"
 #include "config/config.h"
 #include "config/secrets.h"
 #include "interpreter/diagnostic_printer.h"
@@ -47,22 +49,6 @@ struct RunOptions {
   bool virtual_time = false;
   std::string flows_dir = "flows";
   std::string config;
-};
-
-// The clock of --virtual-time: starts at the real time and jumps forward when told.
-class VirtualClock final : public Clock {
- public:
-  VirtualClock() : now_ms_(ToUnixMillis(SystemClock().Now())) {}
-  TimePoint Now() const override { return FromUnixMillis(now_ms_.load()); }
-  void AdvanceTo(TimePoint t) {
-    long long target = ToUnixMillis(t);
-    long long current = now_ms_.load();
-    while (target > current && !now_ms_.compare_exchange_weak(current, target)) {
-    }
-  }
-
- private:
-  std::atomic<long long> now_ms_;
 };
 
 struct ScheduledEvent {
@@ -216,6 +202,14 @@ StatusOr<Loaded> LoadFlow(const RunOptions& options, const CompileOptions& compi
     for (const FlowFile& file : set.files) {
       if (!file.is_config) loaded.program = file.program;
     }
+    // The flows an `invoke` may start come from --flows (default ./flows) when it exists.
+    std::error_code error;
+    if (loaded.program && std::filesystem::is_directory(options.flows_dir, error)) {
+      FlowSet others = LoadFlowSet({options.flows_dir}, compile);
+      for (const auto& [id, program] : others.ProgramsById()) {
+        if (id != loaded.program->flow_id) loaded.others.push_back(program);
+      }
+    }
   } else {
     auto programs = set.ProgramsById();
     auto it = programs.find(options.flow);
@@ -274,7 +268,7 @@ int RunFlow(const RunOptions& options) {
   SecretRedactor redactor(*secrets);
 
   SystemClock system_clock;
-  VirtualClock virtual_clock;
+  VirtualClock virtual_clock(system_clock.Now());
   const Clock& clock = options.virtual_time ? static_cast<const Clock&>(virtual_clock)
                                             : static_cast<const Clock&>(system_clock);
 
@@ -316,6 +310,9 @@ int RunFlow(const RunOptions& options) {
   bool returned = false;
   EngineOptions engine_options;
   engine_options.node_id = "run";
+  // The run's first steps wait for AdvanceReadyRuns, after the flows `invoke` may start are in
+  // the catalog (they are added only once the event has started the chosen flow).
+  engine_options.advance_on_ingest = false;
   engine_options.on_work_ready = [&] {
     std::lock_guard lock(returned_mu);
     returned = true;
@@ -454,7 +451,8 @@ void SetupRunCommand(CLI::App& app, int& exit_code) {
                       "Events for waits: a JSON array or JSON lines, each with `delay` or `at`");
   command->add_flag("--virtual-time", options->virtual_time,
                     "Fast-forward sleeps and timeouts on a simulated clock");
-  command->add_option("--flows", options->flows_dir, "Where to look up a flow id");
+  command->add_option("--flows", options->flows_dir,
+                      "Where to look up a flow id, and the flows `invoke` starts (default: flows)");
   command->add_option("--config", options->config,
                       "A flowrun.yaml for databases, SMTP and secrets (default: ./flowrun.yaml)");
   command->callback([options, &exit_code] { exit_code = RunFlow(*options); });

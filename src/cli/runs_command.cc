@@ -3,7 +3,14 @@
 //   flowrun runs ls [--flow F] [--status S] [--limit N]
 //   flowrun runs show ID
 //   flowrun runs cancel ID
+//   flowrun runs cancel [--flow F] [--status S] [--since T] [--until T] [--if EXPR]
 //   flowrun runs rerun ID [--from-step STEP]
+//   flowrun runs rerun [--flow F] [--status S (default failed)] [--since T] [--until T] [--if EXPR]
+//                      [--from-step STEP]
+//
+// Without an ID, cancel and rerun act on every run the filter selects, through the bulk API
+// (POST /v1/runs/cancel, /v1/runs/rerun), page by page until the selection is exhausted, and
+// print what they did.
 //
 // Common options: --url (default $FLOWRUN_URL or http://127.0.0.1:8288), --token (default
 // $FLOWRUN_TOKEN), --json (print the API's JSON instead of a table). Exit codes: 0 done, 1 the
@@ -33,7 +40,16 @@ struct RunsOptions {
   // show, cancel, rerun
   std::string run_id;
   std::string from_step;
+  // bulk cancel and rerun
+  std::string since;
+  std::string until;
+  std::string condition;
 };
+
+bool HasBulkFilter(const RunsOptions& options) {
+  return !options.flow.empty() || !options.status.empty() || !options.since.empty() ||
+         !options.until.empty() || !options.condition.empty();
+}
 
 std::string Text(const Json& value) {
   if (value.is_null()) return "-";
@@ -160,7 +176,51 @@ int RunShow(const RunsOptions& options) {
   return kExitOk;
 }
 
+// Pages through a bulk operation until its selection is exhausted; prints the totals.
+int RunBulk(const RunsOptions& options, const std::string& action) {
+  Json body = Json::object();
+  if (!options.flow.empty()) body["flow"] = options.flow;
+  if (!options.status.empty()) body["status"] = options.status;
+  if (!options.since.empty()) body["since"] = options.since;
+  if (!options.until.empty()) body["until"] = options.until;
+  if (!options.condition.empty()) body["if"] = options.condition;
+  if (!options.from_step.empty()) body["from_step"] = options.from_step;
+  // The API reports what it did under "cancelled" or "rerun".
+  const std::string done = action == "cancel" ? "cancelled" : "rerun";
+  Json totals = {{"scanned", 0}, {"matched", 0}, {done, 0}, {"skipped", 0}};
+  Json errors = Json::array();
+  for (int page = 0; page < 1000000; ++page) {
+    ApiResponse response;
+    if (auto code = Call(options, true, "/v1/runs/" + action, body, response)) return *code;
+    for (const char* key : {"scanned", "matched", "skipped"}) {
+      totals[key] = totals[key].get<int64_t>() + response.body.value(key, int64_t{0});
+    }
+    totals[done] = totals[done].get<int64_t>() + response.body.value(done, int64_t{0});
+    for (const Json& error : response.body.value("errors", Json::array())) {
+      errors.push_back(error);
+    }
+    const Json& next = response.body.value("next_cursor", Json());
+    if (!next.is_string()) break;
+    body["cursor"] = next;
+  }
+  totals["errors"] = errors;
+  if (options.json) {
+    PrintJson(totals);
+  } else {
+    std::cout << done << " " << totals[done].get<int64_t>() << " of "
+              << totals["matched"].get<int64_t>() << " matching runs ("
+              << totals["skipped"].get<int64_t>() << " already finished, " << errors.size()
+              << " errors)\n";
+    for (const Json& error : errors) {
+      std::cout << "  " << Text(error.value("run_id", Json())) << ": "
+                << Text(error.value("error", Json())) << "\n";
+    }
+  }
+  return errors.empty() ? kExitOk : kExitFailure;
+}
+
 int RunCancel(const RunsOptions& options) {
+  if (options.run_id.empty()) return RunBulk(options, "cancel");
   ApiResponse response;
   if (auto code = Call(options, true, "/v1/runs/" + PercentEncode(options.run_id) + "/cancel",
                        Json::object(), response)) {
@@ -175,6 +235,7 @@ int RunCancel(const RunsOptions& options) {
 }
 
 int RunRerun(const RunsOptions& options) {
+  if (options.run_id.empty()) return RunBulk(options, "rerun");
   Json body = Json::object();
   if (!options.from_step.empty()) body["from_step"] = options.from_step;
   ApiResponse response;
@@ -205,8 +266,8 @@ void SetupRunsCommand(CLI::App& app, int& exit_code) {
   CLI::App* ls = runs->add_subcommand("ls", "List runs, newest first");
   ls->add_option("--flow", options->flow, "Only runs of this flow");
   ls->add_option("--status", options->status, "Only runs with this status")
-      ->check(CLI::IsMember(
-          {"queued", "running", "sleeping", "waiting", "completed", "failed", "cancelled"}));
+      ->check(CLI::IsMember({"queued", "running", "sleeping", "waiting", "completed", "failed",
+                             "cancelled", "skipped"}));
   ls->add_option("--limit", options->limit, "At most this many runs (default 50)")
       ->check(CLI::Range(1, 1000));
   ls->callback([options, &exit_code] { exit_code = RunList(*options); });
@@ -215,15 +276,44 @@ void SetupRunsCommand(CLI::App& app, int& exit_code) {
   show->add_option("id", options->run_id, "The run id")->required();
   show->callback([options, &exit_code] { exit_code = RunShow(*options); });
 
-  CLI::App* cancel = runs->add_subcommand("cancel", "Cancel a run at its next step boundary");
-  cancel->add_option("id", options->run_id, "The run id")->required();
-  cancel->callback([options, &exit_code] { exit_code = RunCancel(*options); });
+  const std::vector<std::string> statuses = {"queued",    "running", "sleeping",  "waiting",
+                                             "completed", "failed",  "cancelled", "skipped"};
+  auto add_filter = [&](CLI::App* command, const char* status_help) {
+    command->add_option("--flow", options->flow, "Only runs of this flow");
+    command->add_option("--status", options->status, status_help)->check(CLI::IsMember(statuses));
+    command->add_option("--since", options->since, "Only runs created at or after (RFC 3339)");
+    command->add_option("--until", options->until, "Only runs created before (RFC 3339)");
+    command->add_option("--if", options->condition,
+                        "Only runs whose trigger event meets this expression over `event`");
+  };
+  CLI::App* cancel = runs->add_subcommand(
+      "cancel", "Cancel a run, or every run a filter selects, at its next step boundary");
+  cancel->add_option("id", options->run_id, "The run id (or give a filter)");
+  add_filter(cancel, "Only runs with this status");
+  cancel->callback([options, &exit_code] {
+    if (options->run_id.empty() == !HasBulkFilter(*options)) {
+      std::cerr << "flowrun runs cancel: give a run id or a filter (--flow, --status, --since, "
+                   "--until, --if), not both\n";
+      exit_code = kExitUsage;
+      return;
+    }
+    exit_code = RunCancel(*options);
+  });
 
-  CLI::App* rerun = runs->add_subcommand("rerun", "Start a run again with the same event");
-  rerun->add_option("id", options->run_id, "The run id")->required();
+  CLI::App* rerun = runs->add_subcommand(
+      "rerun", "Start a run, or every run a filter selects, again with the same event");
+  rerun->add_option("id", options->run_id, "The run id (or give a filter)");
+  add_filter(rerun, "Only runs with this status (default for a filter: failed)");
   rerun->add_option("--from-step", options->from_step,
                     "Keep the results of the steps before this one and run again from it");
-  rerun->callback([options, &exit_code] { exit_code = RunRerun(*options); });
+  rerun->callback([options, &exit_code] {
+    if (!options->run_id.empty() && HasBulkFilter(*options)) {
+      std::cerr << "flowrun runs rerun: give a run id or a filter, not both\n";
+      exit_code = kExitUsage;
+      return;
+    }
+    exit_code = RunRerun(*options);
+  });
 }
 
 }  // namespace flowrun::cli

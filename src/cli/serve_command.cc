@@ -8,17 +8,29 @@
 // configured. Before any thread starts it caps glibc's malloc arenas (common/malloc_arenas.h)
 // unless MALLOC_ARENA_MAX or GLIBC_TUNABLES says otherwise.
 //
+// SIGHUP reloads the config file and the flows, all or nothing (serve_reload.h). Under systemd
+// (Type=notify) it reports through $NOTIFY_SOCKET (server/systemd_notifier.h): READY=1 once it
+// listens, WATCHDOG=1 every half $WATCHDOG_USEC when its HTTP front answers a loopback probe
+// (health_probe.h), RELOADING=1 and READY=1 around a reload, STOPPING=1 at shutdown. Logs go to
+// stderr (the journal under systemd).
+//
 // Exit codes: 0 after a clean shutdown; 2 for a bad config, flag or store, or an address that
 // cannot be bound; 3 (kExitDamagedStore) for a store file that is damaged (not a database, or
 // failing PRAGMA quick_check, which runs at start when the last shutdown was not clean).
 #include <signal.h>
+#include <time.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
 
 #include "cli/command.h"
+#include "cli/health_probe.h"
+#include "cli/serve_reload.h"
 #include "cli/store_location.h"
 #include "common/log.h"
 #include "common/malloc_arenas.h"
@@ -26,6 +38,7 @@
 #include "interpreter/diagnostic_printer.h"
 #include "server/http_api.h"
 #include "server/runtime.h"
+#include "server/systemd_notifier.h"
 
 namespace flowrun::cli {
 namespace {
@@ -55,6 +68,35 @@ StatusOr<Config> LoadServeConfig(const ServeOptions& options) {
   return config;
 }
 
+// Sends `state` to systemd; a failure is logged, never fatal.
+void NotifySystemd(const SystemdNotifier& notifier, const std::string& state) {
+  if (Status sent = notifier.Notify(state); !sent.ok()) {
+    LogWarn("could not notify systemd", {{"error", sent.ToString()}});
+  }
+}
+
+// The next of `signals`; 0 when `timeout` (if any) passes first.
+int WaitForSignal(const sigset_t& signals, std::optional<std::chrono::microseconds> timeout) {
+  for (;;) {
+    int received = 0;
+    if (!timeout) {
+      if (sigwait(&signals, &received) == 0) return received;
+      continue;
+    }
+    timespec wait{static_cast<time_t>(timeout->count() / 1000000),
+                  static_cast<long>(timeout->count() % 1000000) * 1000};
+    received = sigtimedwait(&signals, nullptr, &wait);
+    if (received > 0) return received;
+    if (errno == EAGAIN) return 0;
+  }
+}
+
+std::string MonotonicUsec() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return std::to_string(static_cast<long long>(now.tv_sec) * 1000000 + now.tv_nsec / 1000);
+}
+
 int RunServe(const ServeOptions& options) {
   // Before any thread allocates: each would otherwise keep a malloc arena of its own.
   const std::optional<int> malloc_arenas = LimitMallocArenas();
@@ -76,7 +118,9 @@ int RunServe(const ServeOptions& options) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const SystemdNotifier notifier = SystemdNotifier::FromEnvironment();
 
   RuntimeOptions runtime_options;
   runtime_options.config = *config;
@@ -103,8 +147,40 @@ int RunServe(const ServeOptions& options) {
            {"flows", config->flows},
            {"malloc_arenas", malloc_arenas ? Json(*malloc_arenas) : Json("environment")}});
 
+  const std::string serving = "serving on " + address->first + ":" +
+                              std::to_string((*api)->bound_port()) + " with flows in ";
+  NotifySystemd(notifier, "READY=1\nSTATUS=" + serving + config->flows);
+
+  ServeReloader reloader(
+      **runtime, [&options] { return LoadServeConfig(options); }, *config);
+  // Pings at half the watchdog interval, as sd_watchdog_enabled(3) advises, each after a probe
+  // of the HTTP front that may take a quarter of it.
+  std::optional<std::chrono::microseconds> ping_every;
+  if (auto interval = notifier.watchdog_interval()) ping_every = *interval / 2;
+  const HealthProbe probe(address->first, (*api)->bound_port());
   int received = 0;
-  sigwait(&signals, &received);
+  for (;;) {
+    received = WaitForSignal(signals, ping_every);
+    if (received == 0) {
+      auto probe_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*ping_every / 2);
+      Status alive = probe.Probe(std::max(probe_timeout, std::chrono::milliseconds(100)));
+      if (alive.ok()) {
+        NotifySystemd(notifier, "WATCHDOG=1");
+      } else {
+        LogError("watchdog: the HTTP front did not answer; not pinging systemd",
+                 {{"error", alive.ToString()}});
+      }
+    } else if (received == SIGHUP) {
+      LogInfo("reloading", {{"signal", "SIGHUP"}});
+      NotifySystemd(notifier, "RELOADING=1\nMONOTONIC_USEC=" + MonotonicUsec());
+      ServeReloadOutcome outcome = reloader.Reload();
+      NotifySystemd(notifier, "READY=1\nSTATUS=" + serving + (*runtime)->Flows().flows_dir +
+                                  (outcome.applied ? "" : " (last reload refused: see the log)"));
+    } else {
+      break;
+    }
+  }
+  NotifySystemd(notifier, "STOPPING=1\nSTATUS=shutting down");
   LogInfo("shutting down", {{"signal", received == SIGTERM ? "SIGTERM" : "SIGINT"},
                             {"grace", FormatDuration(*grace)}});
   (*api)->Stop();

@@ -93,20 +93,39 @@ class ConfigReader {
       }
     }
     if (doc.contains("secrets")) config.secrets = ReadSecrets(base, doc["secrets"]);
-    if (doc.contains("retention")) config.retention = ReadDuration("/retention", doc["retention"]);
+    if (doc.contains("retention")) config.retention = ReadRetention(doc["retention"]);
     if (doc.contains("max_event_bytes")) config.max_event_bytes = doc["max_event_bytes"];
     if (doc.contains("workers")) config.workers = doc["workers"];
+    if (doc.contains("watch_flows")) config.watch_flows = doc["watch_flows"];
     if (doc.contains("limits")) {
       const Json& limits = doc["limits"];
       config.limits.max_inflight_actions =
           limits.value("max_inflight_actions", config.limits.max_inflight_actions);
       config.limits.max_actions_per_run =
           limits.value("max_actions_per_run", config.limits.max_actions_per_run);
+      config.limits.max_step_output_bytes =
+          limits.value("max_step_output_bytes", config.limits.max_step_output_bytes);
     }
     return config;
   }
 
  private:
+  RetentionConfig ReadRetention(const Json& retention) {
+    RetentionConfig out;
+    if (retention.is_string()) {
+      out.runs = ReadDuration("/retention", retention);
+      return out;
+    }
+    if (retention.contains("runs")) out.runs = ReadDuration("/retention/runs", retention["runs"]);
+    if (retention.contains("events")) {
+      out.events = ReadDuration("/retention/events", retention["events"]);
+    }
+    if (retention.contains("outbox")) {
+      out.outbox = ReadDuration("/retention/outbox", retention["outbox"]);
+    }
+    return out;
+  }
+
   ServerConfig ReadServer(const Json& server) {
     ServerConfig out;
     if (server.contains("header_timeout")) {

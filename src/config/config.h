@@ -98,6 +98,21 @@ struct WebhookConfig {
 struct LimitsConfig {
   int max_inflight_actions = 10000;  // Default: 10,000 actions in flight on the node
   int max_actions_per_run = 100;     // Default: 100 actions in flight per run
+  // A step whose output serializes to more bytes than this fails (not retried). Default: 1 MiB
+  long long max_step_output_bytes = 1LL << 20;
+};
+
+// How long stored data is kept (`retention:`; docs/operations.md, "Retention"). Zero keeps it
+// for ever. `retention: 7d` alone sets `runs`.
+struct RetentionConfig {
+  // Finished runs, with their journal, their waits and the db step results of their steps
+  // (flowrun_step_results in the db targets). Default: 30d
+  Duration runs = std::chrono::hours(24 * 30);
+  // Events that no remaining run refers to, counted from when they were stored; never less than
+  // the 24 h deduplication window. Default: 30d
+  Duration events = std::chrono::hours(24 * 30);
+  // Messages in the built-in email outbox (kept when no SMTP server is configured). Default: 30d
+  Duration outbox = std::chrono::hours(24 * 30);
 };
 
 struct Config {
@@ -113,6 +128,9 @@ struct Config {
   // default) serve refuses a store with pending migrations and `flowrun migrate` applies them.
   bool migrate_auto = false;
   std::string flows;  // Default: <base_dir>/flows
+  // Whether the runtime reloads flow files when they change (file by file, once a second).
+  // false: only SIGHUP reloads them, all or nothing. Default: true
+  bool watch_flows = true;
   // Named targets for db steps: sqlite:<absolute path> (or sqlite::memory:) or postgres://…
   std::map<std::string, std::string> databases;
   std::optional<SmtpConfig> smtp;  // absent: email goes to the outbox
@@ -122,8 +140,8 @@ struct Config {
   std::vector<std::string> api_tokens;
   std::map<std::string, WebhookConfig> webhooks;
   SecretsConfig secrets;
-  Duration retention = std::chrono::hours(24 * 30);  // Default: 30d
-  long long max_event_bytes = 1LL << 20;             // Default: 1 MiB
+  RetentionConfig retention;
+  long long max_event_bytes = 1LL << 20;  // Default: 1 MiB
   int workers = 0;  // Default: DefaultWorkers() (filled in on load; 0 also means it)
   LimitsConfig limits;
 

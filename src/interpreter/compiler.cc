@@ -583,10 +583,16 @@ void FlowCompiler::CompileAction(CompiledStep& step, const std::string& key, con
     } else if (auto c = value.find("if"); c != value.end()) {
       step.wait_condition = CompileBare(*c, pointer + "/if", wait_scope);
     }
-    if (auto lookback = value.find("lookback"); lookback != value.end() && *lookback != "run") {
+    // A `${{ }}` lookback or timeout is rendered with the other arguments and read as a
+    // duration when the wait begins; only literals are checked here.
+    auto is_template = [](const Json& v) {
+      return v.is_string() && v.get<std::string>().find("${{") != std::string::npos;
+    };
+    if (auto lookback = value.find("lookback");
+        lookback != value.end() && *lookback != "run" && !is_template(*lookback)) {
       CompileDuration(*lookback, pointer + "/lookback");
     }
-    if (auto timeout = value.find("timeout"); timeout != value.end()) {
+    if (auto timeout = value.find("timeout"); timeout != value.end() && !is_template(*timeout)) {
       CompileDuration(*timeout, pointer + "/timeout");
     }
     arguments.erase("match");

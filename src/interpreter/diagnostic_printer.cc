@@ -3,12 +3,7 @@
 #include "common/json.h"
 
 namespace flowrun {
-namespace {
 
-const char* SeverityName(Severity s) { return s == Severity::kError ? "error" : "warning"; }
-
-// Escapes a value for a GitHub workflow command: '%', CR and LF in messages, plus ':' and ','
-// in properties.
 std::string GithubEscape(std::string_view text, bool property) {
   std::string out;
   for (char c : text) {
@@ -28,6 +23,10 @@ std::string GithubEscape(std::string_view text, bool property) {
   }
   return out;
 }
+
+namespace {
+
+const char* SeverityName(Severity s) { return s == Severity::kError ? "error" : "warning"; }
 
 void PrintText(std::ostream& out, const Diagnostic& d, const SourceText* source, bool color) {
   const char* bold = color ? "\033[1m" : "";

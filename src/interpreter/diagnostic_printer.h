@@ -12,6 +12,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "interpreter/diagnostic.h"
@@ -23,6 +24,10 @@ enum class DiagnosticFormat { kText, kJson, kGithub };
 
 // `sources` maps a diagnostic's path to its text, for the excerpt in text format; a path without
 // an entry is printed without one.
+// Escapes text for a GitHub Actions workflow command: a property value (file, title) when
+// `property`, else the message.
+std::string GithubEscape(std::string_view text, bool property);
+
 void PrintDiagnostics(std::ostream& out, const std::vector<Diagnostic>& diagnostics,
                       DiagnosticFormat format,
                       const std::map<std::string, const SourceText*>& sources, bool color);

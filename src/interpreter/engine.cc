@@ -6,6 +6,7 @@
 
 #include "interpreter/compiler.h"
 #include "interpreter/deterministic_id.h"
+#include "interpreter/flow_control_plan.h"
 #include "interpreter/step_key.h"
 #include "interpreter/yaml_loader.h"
 
@@ -74,6 +75,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
   env_.log = options_.log;
   env_.uniform = [this] { return Uniform(); };
   env_.max_actions_per_run = std::max(1, options_.max_actions_per_run);
+  env_.max_step_output_bytes = std::max<long long>(1, options_.max_step_output_bytes);
   env_.lease = options_.lease;
 }
 
@@ -141,9 +143,13 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
           continue;
         }
         auto* create = std::get_if<store::CreateRunOp>(&op);
-        // A run walked on ingest is no longer queued.
+        // A run walked on ingest is no longer queued. A run whose due time flow control moved
+        // (priority, debounce, batch) is left to ClaimRuns, which orders runs by it; one that
+        // throttle delays or flow control skips comes back in delayed_runs or flow_skipped and
+        // is not queued here either.
         if (!create || !create->run.lease_owner.empty() || create->run.concurrency_limit > 0 ||
-            create->run.status != RunStatus::kQueued ||
+            create->run.status != RunStatus::kQueued || create->gather ||
+            create->claim_in_due_order || create->run.due_at != create->run.created_at ||
             fresh_reserved_ >= options_.fresh_run_capacity) {
           continue;
         }
@@ -177,12 +183,24 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
     std::lock_guard lock(deferred_mu_);
     for (std::string& id : marks) deferred_marks_.push_back(std::move(id));
   }
+  std::set<std::string> cancelled;
+  if (results.ok()) {
+    for (const BatchResult& result : *results) {
+      cancelled.insert(result.cancelled_runs.begin(), result.cancelled_runs.end());
+    }
+  }
+  MarkCancelled(cancelled);
   std::lock_guard lock(fresh_mu_);
   for (auto& [index, run] : leased) {
     bool created = false;
     if (results.ok()) {
-      const auto& ids = (*results)[index].created_runs;
-      created = std::find(ids.begin(), ids.end(), run.id) != ids.end();
+      const BatchResult& result = (*results)[index];
+      const auto& ids = result.created_runs;
+      created = std::find(ids.begin(), ids.end(), run.id) != ids.end() &&
+                std::find(result.delayed_runs.begin(), result.delayed_runs.end(), run.id) ==
+                    result.delayed_runs.end() &&
+                std::none_of(result.flow_skipped.begin(), result.flow_skipped.end(),
+                             [&](const auto& skipped) { return skipped.first == run.id; });
     }
     if (created) {
       fresh_.push_back(std::move(run));
@@ -229,7 +247,7 @@ StatusOr<std::vector<BatchResult>> Engine::CommitBatches(std::vector<WriteBatch>
   RETURN_IF_ERROR(failpoints_.Hit(kFailBeforeCommit));
   // The flow of every run the batches may create, to report the ones that were.
   std::unordered_map<std::string, std::string> flows;
-  if (options_.on_run_started) {
+  if (options_.on_run_started || options_.on_run_skipped) {
     for (const WriteBatch& batch : batches) {
       for (const store::WriteOp& op : batch.ops) {
         if (const auto* create = std::get_if<store::CreateRunOp>(&op)) {
@@ -240,13 +258,19 @@ StatusOr<std::vector<BatchResult>> Engine::CommitBatches(std::vector<WriteBatch>
   }
   ASSIGN_OR_RETURN(std::vector<BatchResult> results, store_.CommitMany(std::move(batches)));
   RETURN_IF_ERROR(failpoints_.Hit(kFailAfterCommit));
-  if (options_.on_run_started) {
-    for (const BatchResult& result : results) {
-      if (!result.status.ok()) continue;
-      for (const std::string& id : result.created_runs) {
-        auto flow = flows.find(id);
-        if (flow != flows.end()) options_.on_run_started(flow->second);
-      }
+  for (const BatchResult& result : results) {
+    if (!result.status.ok()) continue;
+    std::set<std::string> skipped;
+    for (const auto& [id, reason] : result.flow_skipped) {
+      skipped.insert(id);
+      auto flow = flows.find(id);
+      if (flow != flows.end() && options_.on_run_skipped)
+        options_.on_run_skipped(flow->second, reason);
+    }
+    if (!options_.on_run_started) continue;
+    for (const std::string& id : result.created_runs) {
+      auto flow = flows.find(id);
+      if (flow != flows.end() && !skipped.count(id)) options_.on_run_started(flow->second);
     }
   }
   return results;
@@ -257,8 +281,7 @@ StatusOr<std::optional<RunRecord>> Engine::NewRun(const Program& program, const 
                                                   store::CreateRunOp& op) {
   const TimePoint now = clock_.Now();
   // Only the flow's keys and cancel_on conditions read the scope: build it for them alone.
-  const bool evaluates =
-      program.idempotency_key || program.concurrency_key || !program.cancel_on.empty();
+  const bool evaluates = EvaluatesAtCreation(program);
   Json scope = evaluates ? Json{{"event", event}} : Json::object();
   expr::EvalContext context;
   context.scope = &scope;
@@ -284,19 +307,7 @@ StatusOr<std::optional<RunRecord>> Engine::NewRun(const Program& program, const 
     run.idempotency_key = KeyText(*key);
     op.idempotency_window = program.idempotency_window;
   }
-  if (program.concurrency_key && program.concurrency_limit > 0) {
-    auto key = program.concurrency_key->Evaluate(context);
-    if (!key.ok()) {
-      return key.status().WithContext("flow " + program.flow_id + ": concurrency key `" +
-                                      program.concurrency_key->source() + "`");
-    }
-    run.concurrency_key = KeyText(*key);
-    if (run.concurrency_key.empty()) run.concurrency_key = "null";
-    run.concurrency_limit = program.concurrency_limit;
-  } else if (program.concurrency_limit > 0) {
-    run.concurrency_key = "*";
-    run.concurrency_limit = program.concurrency_limit;
-  }
+  RETURN_IF_ERROR(PlanFlowControl(program, context, RunOrigin::kEvent, op));
   for (size_t i = 0; i < program.cancel_on.size(); ++i) {
     const CancelOn& cancel = program.cancel_on[i];
     WaitRecord wait;
@@ -438,6 +449,10 @@ StatusOr<std::vector<IngestedEvent>> Engine::IngestEvents(const std::vector<Json
     for (const std::string& id : result.created_runs) {
       if (planned_runs[i].count(id)) ingested[i].runs.push_back(id);
     }
+    // An event that joined an open debounce or batch is in that run.
+    for (const auto& [asked, joined] : result.merged_runs) {
+      if (planned_runs[i].count(asked)) ingested[i].runs.push_back(joined);
+    }
     for (EventRecord& e : result.events_to_match) to_match.push_back(std::move(e));
     MarkCancelled(cancelled[i]);
   }
@@ -466,10 +481,12 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
     auto* create = std::get_if<store::CreateRunOp>(&batch.ops[k]);
     if (!create) continue;
     const RunRecord& run = create->run;
-    // Runs whose creation the store may still refuse (an idempotency key) or whose start waits
-    // for a concurrency slot are not walked before they exist.
+    // Runs whose creation the store may still refuse (an idempotency key), delay, merge or skip
+    // (flow control), or whose start waits for a concurrency slot or its due time, are not walked
+    // before they exist.
     if (run.concurrency_limit > 0 || !run.idempotency_key.empty() ||
-        run.status != RunStatus::kQueued) {
+        run.status != RunStatus::kQueued || create->HasFlowControl() ||
+        (run.due_at && *run.due_at > now)) {
       continue;
     }
     std::shared_ptr<const Program> program = ProgramFor(run.flow_id, run.revision);
@@ -1103,8 +1120,16 @@ StatusOr<std::string> Engine::RerunRun(std::string_view run_id,
   ASSIGN_OR_RETURN(auto planned, NewRun(*program, original->event, new_id, "", op));
   (void)planned;
   // A rerun is asked for explicitly: the idempotency key that dropped duplicates of the original
-  // trigger must not drop it.
+  // trigger must not drop it, and neither may flow control delay, merge or skip it (its
+  // concurrency limits still apply). A batched run is rerun with the same events.
   op.run.idempotency_key.clear();
+  op.throttle.reset();
+  op.rate_limit.reset();
+  op.singleton.reset();
+  op.gather.reset();
+  op.claim_in_due_order = false;
+  op.run.due_at = op.run.created_at;
+  op.run.events = original->events;
   // With steps taken over, the run has already begun: the walker loads its journal.
   if (!copied.empty()) op.run.status = RunStatus::kRunning;
   WriteBatch batch;

@@ -95,6 +95,9 @@ struct EngineOptions {
   // How many actions one run may have in flight at once (parallel branches, foreach items).
   // Default: 100.
   int max_actions_per_run = 100;
+  // An action whose output serializes to more bytes than this fails its step with kOutOfRange
+  // (not retried; `limits.max_step_output_bytes`). Default: 1 MiB.
+  long long max_step_output_bytes = 1LL << 20;
   // Called from an action's thread when a run's action came back and a worker should call
   // AdvanceReadyRuns. Must be quick and thread-safe. Default: none (the caller polls).
   std::function<void()> on_work_ready = nullptr;
@@ -105,6 +108,9 @@ struct EngineOptions {
   // Default: none.
   // A run was created (by an event, invoke, cron, a rerun or a step of another run).
   std::function<void(const std::string& flow_id)> on_run_started = nullptr;
+  // A run was created skipped by flow control; `cause` is "rate_limit" or "singleton".
+  std::function<void(const std::string& flow_id, const std::string& cause)> on_run_skipped =
+      nullptr;
   // A run ended: completed, failed or cancelled.
   std::function<void(const std::string& flow_id, store::RunStatus status)> on_run_finished =
       nullptr;

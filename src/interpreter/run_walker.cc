@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "interpreter/deterministic_id.h"
+#include "interpreter/flow_control_plan.h"
 #include "interpreter/retry_policy.h"
 #include "interpreter/secret_source.h"
 #include "interpreter/step_key.h"
@@ -828,7 +829,23 @@ RunWalker::Outcome RunWalker::RunInvoke(const CompiledStep& step, const std::str
     if (child->timeout) run.deadline = now_ + *child->timeout;
     run.parent_run_id = run_.id;
     run.parent_step_key = key;
-    batch_.Add(store::CreateRunOp{std::move(run), std::chrono::hours(24), {}});
+    store::CreateRunOp create{std::move(run), std::chrono::hours(24), {}};
+    // The child's flow control applies to it as to any run (except debounce and batch: this
+    // parent waits for this very run).
+    if (EvaluatesAtCreation(*child)) {
+      Json child_scope = Json::object();
+      child_scope["event"] = create.run.event;
+      expr::EvalContext child_context;
+      child_context.scope = &child_scope;
+      const TimePoint at = now_;
+      child_context.now = [at] { return at; };
+      child_context.uuid = [] { return RandomUuid(); };
+      if (Status planned = PlanFlowControl(*child, child_context, RunOrigin::kInvoke, create);
+          !planned.ok()) {
+        return FailStep(step, key, frame, StatusError(planned, step.id), 1);
+      }
+    }
+    batch_.Add(std::move(create));
     Json record = Json{{"child", TimeOrderedId("run_", run_.created_at, {run_.id, key})}};
     if (timeout_at) record["timeout_at"] = ToUnixMillis(*timeout_at);
     Append(key, JournalKind::kStarted, record);
@@ -878,10 +895,22 @@ RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::s
   return Suspend(now_, RunStatus::kRunning);
 }
 
+Status RunWalker::CheckOutputSize(const Json& output) const {
+  const size_t bytes = output.dump().size();
+  if (static_cast<long long>(bytes) <= env_.max_step_output_bytes) return OkStatus();
+  return OutOfRangeError("the step's output is " + std::to_string(bytes) +
+                         " bytes of JSON, over limits.max_step_output_bytes (" +
+                         std::to_string(env_.max_step_output_bytes) +
+                         "); return less (select fewer columns or rows, or a smaller body)");
+}
+
 void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now) {
   now_ = now;
   const std::string& key = action.step_key;
   in_flight_.erase(key);
+  if (result.ok()) {
+    if (Status size = CheckOutputSize(*result); !size.ok()) result = std::move(size);
+  }
   if (result.ok()) {
     // Built member by member: an initializer list would copy the output and the arguments.
     Json record = Json::object();
@@ -965,6 +994,7 @@ WalkResult RunWalker::Walk(TimePoint now) {
     // Built member by member: an initializer list would copy every value twice.
     scope_ = Json::object();
     scope_["event"] = run_.event;
+    if (!run_.events.is_null()) scope_["events"] = run_.events;  // a batched run
     scope_["steps"] = Json::object();
     scope_["vars"] = Json::object();
     scope_["secrets"] = env_.secrets;

@@ -73,6 +73,9 @@ struct WalkEnvironment {
   // How many actions one run may have in flight at once, across its `parallel` branches and
   // `foreach` items; further ones start as earlier ones finish. Default: 100.
   int max_actions_per_run = 100;
+  // An action's output that serializes to more bytes than this fails its step (kOutOfRange, not
+  // retried) instead of being recorded. Default: 1 MiB.
+  long long max_step_output_bytes = 1LL << 20;
 };
 
 class RunWalker {
@@ -114,6 +117,8 @@ class RunWalker {
   const Program& program() const { return *program_; }
 
  private:
+  // kOutOfRange when `output` is larger than WalkEnvironment::max_step_output_bytes.
+  Status CheckOutputSize(const Json& output) const;
   struct Outcome {
     enum class Kind { kNext, kSuspended, kReturned, kFailed, kCancelled };
     Kind kind = Kind::kNext;

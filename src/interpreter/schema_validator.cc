@@ -800,6 +800,11 @@ const SchemaValidator& SchemaValidator::ForConfig() {
   return *validator;
 }
 
+const SchemaValidator& SchemaValidator::ForTests() {
+  static const SchemaValidator* const validator = BuildEmbedded("schemas/test.schema.json");
+  return *validator;
+}
+
 const Json& SchemaValidator::schema() const { return impl_->schema_json; }
 
 std::vector<SchemaViolation> SchemaValidator::Validate(const Json& document) const {

@@ -1,6 +1,6 @@
 // SchemaValidator: checks a JSON document against one of flowrun's JSON Schemas (draft-07,
-// schemas/flow.schema.json and schemas/config.schema.json) and reports each problem once, in
-// words a flow author understands.
+// schemas/flow.schema.json, schemas/config.schema.json and schemas/test.schema.json) and reports
+// each problem once, in words a flow author understands.
 //
 // valijson does the validation; its raw results are generic ("Value type not permitted by 'type'
 // constraint") and cascade (every enclosing object and array reports the failure again). This
@@ -49,6 +49,7 @@ class SchemaValidator {
   // aborts with a message otherwise.
   static const SchemaValidator& ForFlows();
   static const SchemaValidator& ForConfig();
+  static const SchemaValidator& ForTests();  // schemas/test.schema.json (`flowrun test` files)
 
   // Returns the violations of `document`, ordered by pointer (array indices numerically); empty
   // when the document is valid.

@@ -46,6 +46,24 @@ std::string HintFor(const std::string& problem, const std::string& context,
   return "";
 }
 
+// libyaml follows YAML 1.1, where a plain scalar in a flow collection cannot contain '?': it
+// rejects `{url: https://x.example/a?b=c}` and `{subject: Ready?}`, which YAML 1.2 (and
+// yaml-cpp) accept. A '?' that is an indicator always follows a space, a line break or a flow
+// indicator, so every other '?' is replaced by a plain character of the same length before
+// libyaml reads the text; positions do not move.
+std::string WithoutPlainQuestionMarks(std::string_view text) {
+  std::string out(text);
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i] != '?') continue;
+    const char before = text[i - 1];
+    if (before != ' ' && before != '\t' && before != '\n' && before != '\r' && before != '[' &&
+        before != '{' && before != ',') {
+      out[i] = 'q';
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<YamlSyntaxError> CheckYamlSyntax(std::string_view text, int max_depth) {
@@ -53,8 +71,9 @@ std::optional<YamlSyntaxError> CheckYamlSyntax(std::string_view text, int max_de
   if (!yaml_parser_initialize(&parser)) {
     return YamlSyntaxError{{1, 1}, "out of memory while checking YAML syntax", ""};
   }
-  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
-                               text.size());
+  const std::string input = WithoutPlainQuestionMarks(text);
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(input.data()),
+                               input.size());
   std::optional<YamlSyntaxError> error;
   int depth = 0;
   for (;;) {

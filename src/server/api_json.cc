@@ -47,7 +47,10 @@ Json RunToJson(const store::RunRecord& run, const SecretRedactor& redactor) {
       {"concurrency_key", OrNull(run.concurrency_key)},
       {"idempotency_key", OrNull(run.idempotency_key)},
       {"cancel_requested", run.cancel_requested},
+      {"skip_reason", OrNull(run.skip_reason)},
   };
+  // A batched run: its events (`event` is the first).
+  if (!run.events.is_null()) out["events"] = redactor.RedactJson(run.events);
   return out;
 }
 
@@ -131,6 +134,8 @@ Json FlowSummaryToJson(const FlowStatus& flow) {
   Json out = {{"id", flow.flow_id},
               {"valid", flow.valid},
               {"retired", flow.current == nullptr},
+              {"ready", flow.ready()},
+              {"missing_secrets", flow.missing_secrets},
               {"errors", flow.errors},
               {"source_path", flow.source_path},
               {"updated_at", FormatTimestamp(flow.updated_at)},

@@ -61,6 +61,12 @@ long long MaxBodyBytes(long long max_event_bytes) {
 }
 
 StatusOr<Json> ParseJsonBody(std::string_view body) {
+  // nlohmann's lexer takes a NUL byte for the end of the input and would ignore what follows it.
+  // JSON allows none outside strings, nor raw inside them (they are written \u0000).
+  if (size_t nul = body.find('\0'); nul != std::string_view::npos) {
+    return InvalidArgumentError("malformed JSON at byte " + std::to_string(nul + 1) +
+                                ": a raw NUL byte (write \\u0000 inside a string)");
+  }
   if (NestingDepth(body, kMaxJsonDepth) > kMaxJsonDepth) {
     return InvalidArgumentError("malformed JSON: nested deeper than " +
                                 std::to_string(kMaxJsonDepth) + " levels");

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "interpreter/flow_set.h"
+#include "interpreter/secret_references.h"
 #include "interpreter/yaml_loader.h"
 
 namespace flowrun {
@@ -170,6 +171,13 @@ StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
       report.updated.push_back(program->flow_id + "@" + program->revision);
     }
     for (auto& [id, flow] : flows_) {
+      flow.missing_secrets.clear();
+      if (flow.current && options_.secret_is_set) {
+        for (const std::string& name : ReferencedSecretNames(flow.current->document)) {
+          if (!options_.secret_is_set(name)) flow.missing_secrets.push_back(name);
+        }
+        if (!flow.missing_secrets.empty()) report.not_ready.push_back(id);
+      }
       auto valid = programs.find(id);
       if (valid != programs.end()) {
         flow.valid = true;
@@ -221,6 +229,15 @@ StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
   }
   for (const std::string& error : set.path_errors) {
     LogWarn("flows directory problem", {{"error", error}});
+  }
+  for (const std::string& id : report.not_ready) {
+    std::vector<std::string> missing;
+    {
+      std::lock_guard lock(mu_);
+      missing = flows_[id].missing_secrets;
+    }
+    LogWarn("flow not ready: it reads secrets that are not set, so it starts no runs",
+            {{"flow", id}, {"missing_secrets", missing}});
   }
   return report;
 }
@@ -285,14 +302,14 @@ std::shared_ptr<const Program> FlowRegistry::Find(std::string_view flow_id,
 std::shared_ptr<const Program> FlowRegistry::Current(std::string_view flow_id) const {
   std::lock_guard lock(mu_);
   auto it = flows_.find(flow_id);
-  return it == flows_.end() ? nullptr : it->second.current;
+  return it == flows_.end() || !it->second.ready() ? nullptr : it->second.current;
 }
 
 std::vector<std::shared_ptr<const Program>> FlowRegistry::AllCurrent() const {
   std::lock_guard lock(mu_);
   std::vector<std::shared_ptr<const Program>> current;
   for (const auto& [id, flow] : flows_) {
-    if (flow.current) current.push_back(flow.current);
+    if (flow.ready()) current.push_back(flow.current);
   }
   return current;
 }

@@ -11,6 +11,10 @@
 //   PollForChanges compares the directory's fingerprint (every *.yaml / *.yml with its size and
 //                  mtime) with the last load and reloads when it differs. The runtime calls it
 //                  once a second.
+//   Secrets        with FlowRegistryOptions::secret_is_set, a flow that reads a secret that is not
+//                  set is "not ready": it is logged, shown with the missing names, and not
+//                  started (Current and AllCurrent leave it out) until the secret is set and the
+//                  flows are reloaded; runs already pinned to a revision still find it (Find).
 //   Find           revisions not loaded from files (runs pinned to a revision that an edit or a
 //                  restart left behind) are fetched from the store and compiled on first use, so
 //                  every unfinished run finds its program after a restart.
@@ -63,6 +67,10 @@ struct FlowStatus {
   bool valid = true;
   std::vector<std::string> errors;  // the file's rendered diagnostics when invalid
   TimePoint updated_at;             // when `current` last changed
+  // Secrets `current` reads that are not set: while not empty the flow is not ready and starts no
+  // runs.
+  std::vector<std::string> missing_secrets;
+  bool ready() const { return current != nullptr && missing_secrets.empty(); }
 };
 
 struct FlowRegistryStatus {
@@ -76,9 +84,10 @@ struct FlowRegistryStatus {
 
 // What a reload changed.
 struct ReloadReport {
-  std::vector<std::string> updated;  // flows with a new current revision ("id@revision")
-  std::vector<std::string> retired;  // flows whose file disappeared
-  std::vector<std::string> invalid;  // files with errors
+  std::vector<std::string> updated;    // flows with a new current revision ("id@revision")
+  std::vector<std::string> retired;    // flows whose file disappeared
+  std::vector<std::string> invalid;    // files with errors
+  std::vector<std::string> not_ready;  // flows that read secrets that are not set
   bool changed() const { return !updated.empty() || !retired.empty(); }
 };
 
@@ -88,6 +97,8 @@ struct FlowRegistryOptions {
   const Clock* clock = nullptr;  // REQUIRES: set; outlives the registry
   // Publishes a revision to the store before it serves (Engine::PublishRevision). Default: none.
   std::function<Status(const Program&)> publish;
+  // Whether a secret is set. Default: none (flows are not checked for secrets).
+  std::function<bool(const std::string& name)> secret_is_set;
 };
 
 class FlowRegistry final : public ProgramCatalog {

@@ -363,6 +363,15 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
   ASSIGN_OR_RETURN(
       metrics.runs_failed,
       registry.AddCounter("flowrun_runs_failed_total", "Runs that failed, per flow.", {"flow"}));
+  ASSIGN_OR_RETURN(metrics.runs_skipped,
+                   registry.AddCounter("flowrun_runs_skipped_total",
+                                       "Runs skipped by flow control, per flow and cause "
+                                       "(rate_limit, singleton).",
+                                       {"flow", "cause"}));
+  ASSIGN_OR_RETURN(
+      metrics.pruned,
+      registry.AddCounter("flowrun_pruned_total",
+                          "Rows deleted by retention, per kind (runs, events, outbox).", {"kind"}));
   ASSIGN_OR_RETURN(metrics.step_duration,
                    registry.AddHistogram("flowrun_step_duration_seconds",
                                          "Duration of step attempts, per action, in seconds.",
@@ -398,8 +407,8 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
   }
   if (sources.outbound_transfers) {
     RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_outbound_transfers_in_flight",
-                                              "HTTP and SMTP transfers in flight on the outbound "
-                                              "loop, waiting for a connection included.",
+                                              "HTTP transfers in flight on the outbound loop, "
+                                              "waiting for a connection included.",
                                               std::move(sources.outbound_transfers)));
   }
   if (sources.db_statements_queued) {
@@ -411,6 +420,17 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
     RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_smtp_sessions_in_use",
                                               "SMTP sessions in use by email steps.",
                                               std::move(sources.smtp_sessions)));
+  }
+  if (sources.smtp_waiting) {
+    RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_smtp_messages_waiting",
+                                              "email messages waiting for a free SMTP session.",
+                                              std::move(sources.smtp_waiting)));
+  }
+  if (sources.smtp_max_sessions > 0) {
+    RETURN_IF_ERROR(
+        registry.AddGaugeCallback("flowrun_limit_smtp_max_sessions",
+                                  "smtp.max_sessions: SMTP sessions open at once to the server.",
+                                  constant(sources.smtp_max_sessions)));
   }
   return metrics;
 }

@@ -221,21 +221,27 @@ struct ServiceGaugeSources {
   double max_inflight_actions = 0;  // limits.max_inflight_actions; 0: not exported
   double max_actions_per_run = 0;   // limits.max_actions_per_run; 0: not exported
   // Optional (registered when set): the actions' outbound work.
-  std::function<double()> outbound_transfers;    // HTTP and SMTP transfers in flight
+  std::function<double()> outbound_transfers;    // HTTP transfers in flight
   std::function<double()> db_statements_queued;  // db statements waiting for a connection
   std::function<double()> smtp_sessions;         // SMTP sessions in use
+  std::function<double()> smtp_waiting;          // messages waiting for an SMTP session
+  double smtp_max_sessions = 0;                  // smtp.max_sessions; 0: not exported
 };
 
 struct ServiceMetrics {
-  Counter* events_received = nullptr;        // flowrun_events_received_total
-  CounterFamily* runs_started = nullptr;     // flowrun_runs_started_total{flow}
-  CounterFamily* runs_completed = nullptr;   // flowrun_runs_completed_total{flow}
-  CounterFamily* runs_failed = nullptr;      // flowrun_runs_failed_total{flow}
+  Counter* events_received = nullptr;       // flowrun_events_received_total
+  CounterFamily* runs_started = nullptr;    // flowrun_runs_started_total{flow}
+  CounterFamily* runs_completed = nullptr;  // flowrun_runs_completed_total{flow}
+  CounterFamily* runs_failed = nullptr;     // flowrun_runs_failed_total{flow}
+  // flowrun_runs_skipped_total{flow,cause}: runs created skipped by rate_limit or singleton.
+  CounterFamily* runs_skipped = nullptr;
   HistogramFamily* step_duration = nullptr;  // flowrun_step_duration_seconds{action}
   CounterFamily* http_requests = nullptr;    // flowrun_http_requests_total{route,code}
+  CounterFamily* pruned = nullptr;  // flowrun_pruned_total{kind}: rows deleted by retention
   // flowrun_queue_depth, flowrun_timers_pending and flowrun_waits_pending are callbacks, and so
-  // are flowrun_outbound_transfers_in_flight, flowrun_db_statements_queued and
-  // flowrun_smtp_sessions_in_use when their sources are set.
+  // are flowrun_outbound_transfers_in_flight, flowrun_db_statements_queued,
+  // flowrun_smtp_sessions_in_use, flowrun_smtp_messages_waiting and
+  // flowrun_limit_smtp_max_sessions when their sources are set.
 
   // Registers them all in `registry`. Errors: kInvalidArgument for a missing gauge source;
   // kAlreadyExists when they are registered twice.

@@ -1,7 +1,8 @@
-// Run routes: GET /v1/runs, GET /v1/runs/{id}, POST /v1/runs/{id}/cancel and
-// POST /v1/runs/{id}/rerun.
+// Run routes: GET /v1/runs, GET /v1/runs/{id}, POST /v1/runs/{id}/cancel,
+// POST /v1/runs/{id}/rerun, and the bulk POST /v1/runs/cancel and POST /v1/runs/rerun.
 #include "server/api_handlers.h"
 #include "server/api_json.h"
+#include "server/bulk_runs.h"
 #include "server/event_payload.h"
 
 namespace flowrun {
@@ -20,7 +21,7 @@ void ListRuns(ApiContext& context, const HttpRequest& request, HttpResponse& res
     if (!status.ok()) {
       return SendError(response, HttpError::FromStatus(InvalidArgumentError(
                                      "`status` must be one of queued, running, sleeping, waiting, "
-                                     "completed, failed, cancelled")));
+                                     "completed, failed, cancelled, skipped")));
     }
     filter.status = *status;
   }
@@ -80,6 +81,23 @@ void RerunRun(ApiContext& context, const HttpRequest& request, const PathParams&
   SendJson(response, 201, Json{{"run_id", *run}, {"rerun_of", id}});
 }
 
+void BulkRuns(ApiContext& context, const HttpRequest& request, HttpResponse& response,
+              BulkAction action) {
+  const SecretRedactor& redactor = context.runtime.redactor();
+  Json body = Json::object();
+  if (!request.body.empty()) {
+    if (auto error = JsonContentTypeError(request)) return SendError(response, *error);
+    StatusOr<Json> parsed = ParseJsonBody(request.body);
+    if (!parsed.ok()) return SendStatus(response, parsed.status(), redactor);
+    body = std::move(*parsed);
+  }
+  StatusOr<BulkRunRequest> bulk = ParseBulkRunRequest(body, action);
+  if (!bulk.ok()) return SendStatus(response, bulk.status(), redactor);
+  StatusOr<BulkRunReport> report = ApplyBulkRunRequest(context.runtime, *bulk, action);
+  if (!report.ok()) return SendStatus(response, report.status(), redactor);
+  SendJson(response, 200, report->ToJson(action));
+}
+
 }  // namespace
 
 void AddRunRoutes(ApiContext& context, ApiRoutes& routes) {
@@ -87,6 +105,14 @@ void AddRunRoutes(ApiContext& context, ApiRoutes& routes) {
   routes.Add("GET", "/v1/runs", RouteAccess::kApiToken,
              [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
                ListRuns(*ctx, request, response);
+             });
+  routes.Add("POST", "/v1/runs/cancel", RouteAccess::kApiToken,
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               BulkRuns(*ctx, request, response, BulkAction::kCancel);
+             });
+  routes.Add("POST", "/v1/runs/rerun", RouteAccess::kApiToken,
+             [ctx](const HttpRequest& request, const PathParams&, HttpResponse& response) {
+               BulkRuns(*ctx, request, response, BulkAction::kRerun);
              });
   routes.Add("GET", "/v1/runs/{id}", RouteAccess::kApiToken,
              [ctx](const HttpRequest&, const PathParams& params, HttpResponse& response) {

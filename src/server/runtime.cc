@@ -19,10 +19,6 @@ constexpr Duration kBlockedRetry = std::chrono::seconds(1);
 constexpr Duration kErrorBackoff = std::chrono::seconds(1);
 // How long past the shutdown deadline the workers may take to record the batch they are in.
 constexpr std::chrono::seconds kWorkerDrainSlack{5};
-// How often the timer thread deletes finished runs older than Config::retention, and how many
-// it deletes at most each time (the store does it in small transactions).
-constexpr Duration kPruneInterval = std::chrono::hours(1);
-constexpr int kPruneLimit = 100000;
 
 std::chrono::milliseconds WallWait(Duration d) {
   return std::clamp<std::chrono::milliseconds>(d, std::chrono::milliseconds(0), kMaxTimerSleep);
@@ -88,12 +84,14 @@ Status Runtime::Initialize() {
     return action ? action->CheckArguments(arguments) : OkStatus();
   };
   flows_ = std::make_unique<FlowRegistry>(
-      *store_, FlowRegistryOptions{.flows_dir = config.flows,
-                                   .compile = std::move(compile),
-                                   .clock = clock_,
-                                   .publish = [this](const Program& program) {
-                                     return engine_->PublishRevision(program);
-                                   }});
+      *store_,
+      FlowRegistryOptions{
+          .flows_dir = config.flows,
+          .compile = std::move(compile),
+          .clock = clock_,
+          .publish = [this](const Program& program) { return engine_->PublishRevision(program); },
+          .secret_is_set =
+              [this](const std::string& name) { return secrets_->Get(name).has_value(); }});
 
   // Registered before the engine exists: its observers feed these counters.
   ServiceGaugeSources gauges;
@@ -116,16 +114,26 @@ Status Runtime::Initialize() {
     return static_cast<double>(
         ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_sessions_in_use);
   };
+  gauges.smtp_waiting = [this] {
+    return static_cast<double>(ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_waiting);
+  };
+  if (config.smtp) gauges.smtp_max_sessions = config.smtp->max_sessions;
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
+  pruner_ = std::make_unique<RetentionPruner>(config.retention, store_.get(), outbox_.get(),
+                                              service_metrics_.pruned);
 
   EngineOptions engine_options;
   engine_options.node_id = node_identity_->id();
   engine_options.max_inflight_actions = config.limits.max_inflight_actions;
   engine_options.max_actions_per_run = config.limits.max_actions_per_run;
+  engine_options.max_step_output_bytes = config.limits.max_step_output_bytes;
   // An action came back from its I/O thread: a worker records its result.
   engine_options.on_work_ready = [this] { NotifyWorkers(); };
   engine_options.on_run_started = [this](const std::string& flow_id) {
     service_metrics_.runs_started->WithLabels({flow_id}).Increment();
+  };
+  engine_options.on_run_skipped = [this](const std::string& flow_id, const std::string& cause) {
+    service_metrics_.runs_skipped->WithLabels({flow_id, cause}).Increment();
   };
   engine_options.on_run_finished = [this](const std::string& flow_id, store::RunStatus status) {
     if (status == store::RunStatus::kCompleted) {
@@ -182,8 +190,9 @@ Status Runtime::Start() {
   if (workers <= 0) workers = Config::DefaultWorkers();
   running_workers_ = workers;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  pruner_->Start();
   services_.emplace_back([this] { TimerLoop(); });
-  if (options_.reload_interval > Duration::zero()) {
+  if (options_.reload_interval > Duration::zero() && options_.config.watch_flows) {
     services_.emplace_back([this] { WatcherLoop(); });
   }
   ready_ = true;
@@ -225,6 +234,7 @@ void Runtime::Shutdown(Duration grace) {
   lock.unlock();
   for (std::thread& thread : services_) thread.join();
   services_.clear();
+  if (pruner_) pruner_->Stop();
   if (drained) {
     for (std::thread& thread : workers_) thread.join();
     workers_.clear();
@@ -324,7 +334,7 @@ void Runtime::TimerLoop() {
     CronScheduler::Result cron = cron_->FireDue();
     if (!cron.error.ok()) LogError("cron", {{"error", cron.error.ToString()}});
     if (!cron.fired.empty()) NotifyWork();
-    const std::optional<TimePoint> next_prune = PruneIfDue();
+    const std::optional<TimePoint> next_prune = pruner_->Poke(clock_->Now());
 
     auto due = engine_->NextDueTime();
     const TimePoint now = clock_->Now();
@@ -366,23 +376,6 @@ void Runtime::TimerLoop() {
       return stopping_ || work_generation_ != generation || idle_reports_ != idle;
     });
   }
-}
-
-std::optional<TimePoint> Runtime::PruneIfDue() {
-  const Duration retention = options_.config.retention;
-  if (retention <= Duration::zero()) return std::nullopt;
-  const TimePoint now = clock_->Now();
-  if (next_prune_ && now < *next_prune_) return next_prune_;
-  next_prune_ = now + kPruneInterval;
-  auto pruned = store_->PruneFinishedRuns(now - retention, kPruneLimit);
-  if (!pruned.ok()) {
-    LogError("deleting finished runs past retention failed",
-             {{"error", pruned.status().ToString()}});
-  } else {
-    LogInfo("deleted finished runs past retention",
-            {{"runs", *pruned}, {"ended_before", FormatTimestamp(now - retention)}});
-  }
-  return next_prune_;
 }
 
 void Runtime::WatcherLoop() {

@@ -12,10 +12,12 @@
 //       * `workers` threads that call Engine::AdvanceReadyRuns in batches and sleep on a condition
 //         variable when nothing is ready;
 //       * one timer thread that sleeps until the next due run or cron tick (Engine::NextDueTime,
-//         CronScheduler), woken early when new work arrives, and then wakes the workers; it
-//         also deletes finished runs older than Config::retention (Store::PruneFinishedRuns)
-//         once at start and then every hour, logging how many it deleted;
-//       * one watcher thread that polls the flows directory once a second.
+//         CronScheduler), woken early when new work arrives, and then wakes the workers; at
+//         start and then every 5 minutes it hands a retention pass to the RetentionPruner;
+//       * the RetentionPruner's thread, which deletes runs, events and outbox messages past
+//         `retention:` in small batches (retention_pruner.h);
+//       * one watcher thread that polls the flows directory once a second (none when
+//         Config::watch_flows is false: the flows then change only through ReloadFlowsFrom).
 //     Nothing spins: every wait is on a condition variable with a deadline.
 //   - the metrics registry with the service's metrics (metrics.h).
 //
@@ -63,6 +65,7 @@
 #include "server/cron_scheduler.h"
 #include "server/flow_registry.h"
 #include "server/metrics.h"
+#include "server/retention_pruner.h"
 #include "store/data_loss_latch.h"
 #include "store/node_identity.h"
 #include "store/store.h"
@@ -83,8 +86,8 @@ struct RuntimeOptions {
   // Names this node's leases. Default (empty): Config::node_id, else an id generated once and
   // kept in the node's state directory beside the store (see store/node_identity.h).
   std::string node_id;
-  // How often the watcher thread checks the flows directory; zero disables hot reload.
-  // Default: 1 s.
+  // How often the watcher thread checks the flows directory; zero disables hot reload, and so
+  // does Config::watch_flows = false. Default: 1 s.
   Duration reload_interval = std::chrono::seconds(1);
   // Runs each worker leases per AdvanceReadyRuns call. Default: 32.
   int batch_size = 32;
@@ -187,10 +190,6 @@ class Runtime {
   void WorkerLoop();
   void TimerLoop();
   void WatcherLoop();
-  // On the timer thread: deletes finished runs past Config::retention when the last pass was an
-  // hour ago or more (or never ran). Returns when the next pass is due; nullopt when retention is
-  // off (zero).
-  std::optional<TimePoint> PruneIfDue();
   // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
   void NotifyWork();
   // Bumps work_generation_ and wakes one worker, not the timer: an action came back.
@@ -221,6 +220,8 @@ class Runtime {
   std::unique_ptr<CronScheduler> cron_;
   MetricsRegistry metrics_;
   ServiceMetrics service_metrics_;
+  // Started by Start, stopped in Shutdown before the store closes.
+  std::unique_ptr<RetentionPruner> pruner_;
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> intake_open_{true};
@@ -238,9 +239,6 @@ class Runtime {
   std::condition_variable exit_cv_;    // signalled when a worker returns
   std::vector<std::thread> workers_;   // started by Start, joined by Shutdown
   std::vector<std::thread> services_;  // the timer and watcher threads
-
-  // Used only by the timer thread: when retention next deletes finished runs.
-  std::optional<TimePoint> next_prune_;
 };
 
 }  // namespace flowrun

@@ -147,6 +147,41 @@ CREATE TABLE email_outbox (
   created_at BIGINT NOT NULL
 );
 )sql",
+      // Flow control (store.h): batched events, skipped runs, singleton keys, concurrency limits
+      // beyond the run's own key and the leased runs holding them, GCRA state of throttle and
+      // rate_limit, and open debounces and batches.
+      R"sql(
+ALTER TABLE runs ADD COLUMN events TEXT;
+ALTER TABLE runs ADD COLUMN skip_reason TEXT;
+ALTER TABLE runs ADD COLUMN singleton_key TEXT;
+ALTER TABLE runs ADD COLUMN extra_slots TEXT;
+CREATE INDEX runs_singleton ON runs(flow_id, singleton_key)
+  WHERE singleton_key IS NOT NULL AND ended_at IS NULL;
+CREATE TABLE run_slots (
+  flow_id TEXT NOT NULL,
+  slot_key TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  PRIMARY KEY (flow_id, slot_key, run_id)
+);
+CREATE INDEX run_slots_run ON run_slots(run_id);
+CREATE TABLE rate_state (
+  flow_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  tat BIGINT NOT NULL,
+  PRIMARY KEY (flow_id, kind, key)
+);
+CREATE INDEX rate_state_tat ON rate_state(tat);
+CREATE TABLE gathers (
+  flow_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  first_at BIGINT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (flow_id, kind, key)
+);
+)sql",
   };
   return steps;
 }

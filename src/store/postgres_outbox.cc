@@ -58,4 +58,14 @@ StatusOr<std::vector<OutboxMessage>> PostgresOutbox::List(size_t limit) const {
   return messages;
 }
 
+StatusOr<int> PostgresOutbox::Prune(TimePoint created_before, int limit) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(PgConnection * db, Connection());
+  ASSIGN_OR_RETURN(PgResult r, db->Exec("DELETE FROM email_outbox WHERE seq IN (SELECT seq FROM "
+                                        "email_outbox WHERE created_at < $1 ORDER BY seq LIMIT "
+                                        "$2)",
+                                        {PgMillis(created_before), PgInt(limit)}));
+  return static_cast<int>(r.affected());
+}
+
 }  // namespace flowrun::store

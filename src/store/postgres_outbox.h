@@ -26,6 +26,7 @@ class PostgresOutbox final : public EmailOutbox {
 
   Status Put(const OutboxMessage& message) override;
   StatusOr<std::vector<OutboxMessage>> List(size_t limit) const override;
+  StatusOr<int> Prune(TimePoint created_before, int limit) override;
 
  private:
   explicit PostgresOutbox(std::string url, std::unique_ptr<PgConnection> db)

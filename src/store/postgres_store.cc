@@ -16,7 +16,7 @@ constexpr char kRunColumns[] =
     "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
     "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
     "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until, "
-    "lease_token";
+    "lease_token, events, skip_reason, singleton_key";
 constexpr char kEventColumns[] = "seq, id, name, data, ts, client_id";
 constexpr char kWaitColumns[] =
     "id, run_id, kind, flow_id, revision, step_key, step_id, event_name, match_path, match_key, "
@@ -63,6 +63,9 @@ StatusOr<RunRecord> ReadRun(const PgResult& r, int i) {
   run.lease_owner = r.Text(i, 20);
   run.lease_until = r.OptionalTime(i, 21);
   run.lease_token = r.Int(i, 22);
+  ASSIGN_OR_RETURN(run.events, ParseJsonColumn(r, i, 23));
+  run.skip_reason = r.Text(i, 24);
+  run.singleton_key = r.Text(i, 25);
   return run;
 }
 
@@ -262,6 +265,11 @@ class PostgresStore::Writer {
   }
 
   Status Apply(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    if (op.HasFlowControl()) {
+      return FailedPreconditionError(
+          "flow control (concurrency slots, throttle, rate_limit, "
+          "singleton, debounce, batch) is not built on PostgreSQL yet");
+    }
     const RunRecord& run = op.run;
     ASSIGN_OR_RETURN(
         PgResult inserted,
@@ -269,10 +277,11 @@ class PostgresStore::Writer {
             "INSERT INTO runs (id, flow_id, revision, status, event, trigger_event_id, "
             "created_at, updated_at, due_at, deadline, parent_run_id, parent_step_key, "
             "concurrency_key, concurrency_limit, idempotency_key, lease_owner, lease_until, "
-            "output, error, ended_at, event_mark, lease_token) VALUES ($1, $2, $3, $4, $5, $6, "
-            "$7, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, (SELECT "
-            "coalesce(max(seq), 0) FROM events), CASE WHEN $15::text IS NULL THEN 0 ELSE $20 "
-            "END) ON CONFLICT DO NOTHING RETURNING id",
+            "output, error, ended_at, event_mark, lease_token, events, skip_reason, "
+            "singleton_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, "
+            "$14, $15, $16, $17, $18, $19, (SELECT coalesce(max(seq), 0) FROM events), CASE WHEN "
+            "$15::text IS NULL THEN 0 ELSE $20 END, $21, $22, $23) ON CONFLICT DO NOTHING "
+            "RETURNING id",
             {PgText(run.id),
              PgText(run.flow_id),
              PgText(run.revision),
@@ -292,7 +301,10 @@ class PostgresStore::Writer {
              NullableJson(run.output),
              NullableJson(run.error),
              PgMillis(run.ended_at),
-             PgInt(kFirstLeaseToken)}));
+             PgInt(kFirstLeaseToken),
+             NullableJson(run.events),
+             PgTextOrNull(run.skip_reason),
+             PgTextOrNull(run.ended_at ? std::string_view() : run.singleton_key)}));
     if (inserted.rows() == 0) {
       result.skipped_runs.push_back(run.id);
       return OkStatus();
@@ -506,11 +518,12 @@ class PostgresStore::Writer {
   }
 
   Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint) {
-    ASSIGN_OR_RETURN(PgResult runs,
-                     db_->Exec("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL "
-                               "AND ended_at < $1 AND status IN ('completed', 'failed', "
-                               "'cancelled') ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-                               {PgMillis(op.ended_before), PgInt(op.limit)}));
+    ASSIGN_OR_RETURN(
+        PgResult runs,
+        db_->Exec("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL "
+                  "AND ended_at < $1 AND status IN ('completed', 'failed', "
+                  "'cancelled', 'skipped') ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                  {PgMillis(op.ended_before), PgInt(op.limit)}));
     for (int i = 0; i < runs.rows(); ++i) {
       const PgParam id = PgText(runs.Text(i, 0));
       RETURN_IF_ERROR(Write("DELETE FROM journal WHERE run_id = $1", {id}));
@@ -752,11 +765,13 @@ StatusOr<std::vector<RunRecord>> PostgresStore::ListRuns(const RunFilter& filter
       reader.Exec(std::string("SELECT ") + kRunColumns +
                       " FROM runs WHERE ($1::text = '' OR flow_id = $1) AND ($2::text = '' OR "
                       "status = $2) AND ($3::text = '' OR parent_run_id = $3) AND ($4::text = '' "
-                      "OR created_order < (SELECT created_order FROM runs WHERE id = $4)) ORDER "
-                      "BY created_order DESC LIMIT $5",
+                      "OR created_order < (SELECT created_order FROM runs WHERE id = $4)) AND "
+                      "($6::bigint IS NULL OR created_at >= $6) AND ($7::bigint IS NULL OR "
+                      "created_at < $7) ORDER BY created_order DESC LIMIT $5",
                   {PgText(filter.flow_id),
                    PgText(filter.status ? RunStatusName(*filter.status) : std::string_view()),
-                   PgText(filter.parent_run_id), PgText(filter.before_id), PgInt(filter.limit)}));
+                   PgText(filter.parent_run_id), PgText(filter.before_id), PgInt(filter.limit),
+                   PgMillis(filter.created_since), PgMillis(filter.created_until)}));
   return CollectRows<RunRecord>(r, ReadRun);
 }
 

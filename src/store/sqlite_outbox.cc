@@ -21,6 +21,18 @@ CREATE TABLE IF NOT EXISTS email_outbox (
 
 }  // namespace
 
+StatusOr<int> SqliteOutbox::Prune(TimePoint created_before, int limit) {
+  if (latch_) RETURN_IF_ERROR(latch_->Check());
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement * prune,
+                   db_->Prepare("DELETE FROM email_outbox WHERE seq IN (SELECT seq FROM "
+                                "email_outbox WHERE created_at < ?1 ORDER BY seq LIMIT ?2)"));
+  prune->Bind(1, static_cast<int64_t>(ToUnixMillis(created_before)))
+      .Bind(2, static_cast<int64_t>(limit));
+  RETURN_IF_ERROR(prune->Run());
+  return static_cast<int>(db_->Changes());
+}
+
 StatusOr<std::unique_ptr<SqliteOutbox>> SqliteOutbox::Open(const std::string& path,
                                                            int busy_timeout_ms,
                                                            std::shared_ptr<DataLossLatch> latch) {

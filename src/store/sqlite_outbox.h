@@ -36,6 +36,8 @@ class SqliteOutbox final : public EmailOutbox {
   Status Put(const OutboxMessage& message) override;
   StatusOr<std::vector<OutboxMessage>> List(size_t limit) const override;
 
+  StatusOr<int> Prune(TimePoint created_before, int limit) override;
+
  private:
   SqliteOutbox(std::unique_ptr<SqliteDb> db, std::shared_ptr<DataLossLatch> latch)
       : latch_(std::move(latch)), db_(std::move(db)) {}

@@ -22,7 +22,7 @@ constexpr char kRunColumns[] =
     "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
     "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
     "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until, "
-    "lease_token";
+    "lease_token, events, skip_reason, singleton_key";
 // How long Claim sets aside a run whose concurrency key has no free slot, unless a slot frees
 // first. Bounds the wait when a slot's holder died without giving it back.
 constexpr Duration kConcurrencyRecheck = std::chrono::seconds(2);
@@ -74,6 +74,9 @@ StatusOr<RunRecord> ReadRun(const SqliteStatement& s) {
   run.lease_owner = s.Text(20);
   run.lease_until = OptionalTime(s, 21);
   run.lease_token = s.Int(22);
+  ASSIGN_OR_RETURN(run.events, ParseJsonColumn(s, 23));
+  run.skip_reason = s.Text(24);
+  run.singleton_key = s.Text(25);
   return run;
 }
 
@@ -114,7 +117,8 @@ std::string NullableJson(const Json& value) { return value.is_null() ? "" : valu
 std::vector<std::string> SerializeColumns(const WriteOp& op) {
   if (const auto* o = std::get_if<InsertEventOp>(&op)) return {o->event.data.dump()};
   if (const auto* o = std::get_if<CreateRunOp>(&op)) {
-    return {o->run.event.dump(), NullableJson(o->run.output), NullableJson(o->run.error)};
+    return {o->run.event.dump(), NullableJson(o->run.output), NullableJson(o->run.error),
+            NullableJson(o->run.events)};
   }
   if (const auto* o = std::get_if<UpdateRunOp>(&op)) {
     return {NullableJson(o->output), NullableJson(o->error)};
@@ -202,23 +206,39 @@ class SqliteStore::Writer {
     return OkStatus();
   }
 
+  // Deletes the events of `args` that still qualify for PruneEvents; returns how many.
+  StatusOr<int> DeleteEvents(const PruneEventsArgs& args) {
+    ASSIGN_OR_RETURN(SqliteStatement * remove,
+                     db_->Prepare("DELETE FROM events WHERE seq = ?1 AND ts < ?2 AND unmatched = 0 "
+                                  "AND NOT EXISTS (SELECT 1 FROM runs WHERE trigger_event_id = "
+                                  "events.id)"));
+    int deleted = 0;
+    for (int64_t seq : args.seqs) {
+      remove->Bind(1, seq).Bind(2, ToUnixMillis(args.stored_before));
+      RETURN_IF_ERROR(remove->Run());
+      deleted += static_cast<int>(db_->Changes());
+    }
+    return deleted;
+  }
+
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
         SqliteStatement * candidates,
-        db_->Prepare("SELECT id, flow_id, concurrency_key, concurrency_limit FROM runs "
-                     "WHERE due_at <= ?1 AND (lease_owner IS NULL OR lease_until < "
+        db_->Prepare("SELECT id, flow_id, concurrency_key, concurrency_limit, extra_slots FROM "
+                     "runs WHERE due_at <= ?1 AND (lease_owner IS NULL OR lease_until < "
                      "?1) ORDER BY due_at LIMIT ?2"));
     candidates->Bind(1, ToUnixMillis(args.now)).Bind(2, static_cast<int64_t>(args.max) * 4 + 16);
     struct Candidate {
       std::string id, flow_id, key;
       int64_t limit;
+      std::string extra_slots;  // JSON [[key, limit], ...], or empty
     };
     std::vector<Candidate> list;
     for (;;) {
       ASSIGN_OR_RETURN(bool row, candidates->Step());
       if (!row) break;
-      list.push_back(
-          {candidates->Text(0), candidates->Text(1), candidates->Text(2), candidates->Int(3)});
+      list.push_back({candidates->Text(0), candidates->Text(1), candidates->Text(2),
+                      candidates->Int(3), candidates->Text(4)});
     }
     candidates->Reset();
     ASSIGN_OR_RETURN(SqliteStatement * slots,
@@ -249,6 +269,15 @@ class SqliteStore::Writer {
           continue;
         }
       }
+      std::vector<std::string> slot_keys;
+      if (!c.extra_slots.empty()) {
+        ASSIGN_OR_RETURN(bool free, ExtraSlotsFree(c.flow_id, c.extra_slots, args.now, slot_keys));
+        if (!free) {
+          held->Bind(1, c.id).Bind(2, ToUnixMillis(args.now + kConcurrencyRecheck));
+          RETURN_IF_ERROR(held->Run());
+          continue;
+        }
+      }
       lease->Bind(1, c.id).Bind(2, args.owner).Bind(3, ToUnixMillis(args.now + args.lease));
       ASSIGN_OR_RETURN(bool row, lease->Step());
       if (!row) {
@@ -258,12 +287,60 @@ class SqliteStore::Writer {
       auto run = ReadRun(*lease);
       lease->Reset();
       if (!run.ok()) return run.status();
+      RETURN_IF_ERROR(HoldSlots(c.flow_id, c.id, slot_keys));
       claimed.push_back(std::move(*run));
     }
     return claimed;
   }
 
  private:
+  // Whether every extra slot of a run (`slots`, JSON [[key, limit], ...]) has a free place at
+  // `now`; fills `keys` with their keys.
+  StatusOr<bool> ExtraSlotsFree(const std::string& flow_id, const std::string& slots, TimePoint now,
+                                std::vector<std::string>& keys) {
+    Json list = Json::parse(slots, nullptr, /*allow_exceptions=*/false);
+    if (!list.is_array()) return DataLossError("the store holds malformed concurrency slots");
+    ASSIGN_OR_RETURN(
+        SqliteStatement * used,
+        db_->Prepare("SELECT count(*) FROM run_slots AS s JOIN runs AS r ON r.id = s.run_id "
+                     "WHERE s.flow_id = ?1 AND s.slot_key = ?2 AND r.lease_owner IS NOT NULL "
+                     "AND r.lease_until >= ?3"));
+    for (const Json& slot : list) {
+      if (!slot.is_array() || slot.size() != 2 || !slot[0].is_string() ||
+          !slot[1].is_number_integer()) {
+        return DataLossError("the store holds malformed concurrency slots");
+      }
+      used->Bind(1, flow_id).Bind(2, slot[0].get<std::string>()).Bind(3, ToUnixMillis(now));
+      ASSIGN_OR_RETURN(bool row, used->Step());
+      const int64_t count = row ? used->Int(0) : 0;
+      used->Reset();
+      if (count >= slot[1].get<int64_t>()) return false;
+      keys.push_back(slot[0].get<std::string>());
+    }
+    return true;
+  }
+
+  // Records that a run just leased holds its extra slots (released with its lease, ReleaseSlots).
+  Status HoldSlots(const std::string& flow_id, const std::string& run_id,
+                   const std::vector<std::string>& keys) {
+    if (keys.empty()) return OkStatus();
+    ASSIGN_OR_RETURN(SqliteStatement * hold,
+                     db_->Prepare("INSERT OR IGNORE INTO run_slots (flow_id, slot_key, run_id) "
+                                  "VALUES (?1, ?2, ?3)"));
+    for (const std::string& key : keys) {
+      hold->Bind(1, flow_id).Bind(2, key).Bind(3, run_id);
+      RETURN_IF_ERROR(hold->Run());
+    }
+    return OkStatus();
+  }
+
+  Status ReleaseSlots(const std::string& run_id) {
+    ASSIGN_OR_RETURN(SqliteStatement * release,
+                     db_->Prepare("DELETE FROM run_slots WHERE run_id = ?1"));
+    release->Bind(1, run_id);
+    return release->Run();
+  }
+
   Status Apply(InsertEventOp& op, BatchResult& result, TimePoint now) {
     EventRecord& event = op.event;
     if (!event.client_id.empty()) {
@@ -317,7 +394,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(CreateRunOp& op, BatchResult& result, TimePoint now) {
-    const RunRecord& run = op.run;
+    RunRecord& run = op.run;
     if (!run.idempotency_key.empty()) {
       ASSIGN_OR_RETURN(SqliteStatement * seen,
                        db_->Prepare("SELECT 1 FROM idempotency WHERE flow_id = ?1 AND key = ?2 "
@@ -330,16 +407,21 @@ class SqliteStore::Writer {
         return OkStatus();
       }
     }
+    if (op.HasFlowControl()) {
+      ASSIGN_OR_RETURN(bool proceed, ApplyFlowControl(op, result, now));
+      if (!proceed) return OkStatus();
+    }
     ASSIGN_OR_RETURN(
         SqliteStatement * insert,
         db_->Prepare(
             "INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
             "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
             "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
-            "lease_owner, lease_until, output, error, ended_at, event_mark, lease_token) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-            "?16, ?17, ?18, ?19, (SELECT coalesce(max(seq), 0) FROM events), CASE WHEN ?15 "
-            "IS NULL THEN 0 ELSE ?20 END)"));
+            "lease_owner, lease_until, output, error, ended_at, event_mark, events, "
+            "skip_reason, singleton_key, extra_slots, lease_token) VALUES (?1, ?2, ?3, ?4, ?5, "
+            "?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, (SELECT "
+            "coalesce(max(seq), 0) FROM events), ?20, ?21, ?22, ?23, CASE WHEN ?15 IS NULL THEN "
+            "0 ELSE ?24 END)"));
     insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
     insert->Bind(4, RunStatusName(run.status)).Bind(5, Column(0, run.event, false));
     BindTextOrNull(*insert, 6, run.trigger_event_id);
@@ -354,12 +436,24 @@ class SqliteStore::Writer {
     insert->Bind(16, OptionalMillis(run.lease_until));
     BindTextOrNull(*insert, 17, Column(1, run.output, true));
     BindTextOrNull(*insert, 18, Column(2, run.error, true));
-    insert->Bind(19, OptionalMillis(run.ended_at)).Bind(20, kFirstLeaseToken);
+    insert->Bind(19, OptionalMillis(run.ended_at));
+    BindTextOrNull(*insert, 20, Column(3, run.events, true));
+    BindTextOrNull(*insert, 21, run.skip_reason);
+    BindTextOrNull(*insert, 22, run.ended_at ? std::string_view() : run.singleton_key);
+    std::string slots;
+    if (!op.extra_slots.empty()) {
+      Json list = Json::array();
+      for (const ConcurrencySlot& slot : op.extra_slots) list.push_back({slot.key, slot.limit});
+      slots = list.dump();
+    }
+    BindTextOrNull(*insert, 23, slots);
+    insert->Bind(24, kFirstLeaseToken);
     RETURN_IF_ERROR(insert->Run());
     if (db_->Changes() == 0) {
       result.skipped_runs.push_back(run.id);
       return OkStatus();
     }
+    if (op.gather && !run.ended_at) RETURN_IF_ERROR(OpenGather(op, now));
     if (!run.idempotency_key.empty()) {
       ASSIGN_OR_RETURN(SqliteStatement * key,
                        db_->Prepare("INSERT OR REPLACE INTO idempotency (flow_id, key, run_id, "
@@ -375,6 +469,219 @@ class SqliteStore::Writer {
     }
     result.created_runs.push_back(run.id);
     return OkStatus();
+  }
+
+  // Steps 1 to 5 of flow control (store.h). Returns false when no run is to be inserted (it
+  // exists, or the event joined an open gather); otherwise adjusts `op.run` (skipped, delayed).
+  StatusOr<bool> ApplyFlowControl(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    RunRecord& run = op.run;
+    // A run planned again for the same cause has the same id (deterministic_id.h), so looking it up
+    // finds a replay before it spends a token or joins a gather.
+    ASSIGN_OR_RETURN(SqliteStatement * exists, db_->Prepare("SELECT 1 FROM runs WHERE id = ?1"));
+    exists->Bind(1, run.id);
+    ASSIGN_OR_RETURN(bool found, exists->Step());
+    exists->Reset();
+    if (found) {
+      result.skipped_runs.push_back(run.id);
+      return false;
+    }
+    if (op.gather) {
+      ASSIGN_OR_RETURN(bool merged, JoinGather(op, result, now));
+      if (merged) return false;
+    }
+    // The rate limit is checked before a singleton may cancel anything, and its token is spent
+    // only by a run that is created.
+    int64_t rate_tat = 0;
+    if (op.rate_limit) {
+      ASSIGN_OR_RETURN(rate_tat, LoadTat(run.flow_id, "rate_limit", op.rate_limit->key, now));
+      const int64_t allowed_at = rate_tat - ToMillis(op.rate_limit->tolerance);
+      if (allowed_at > ToUnixMillis(now)) {
+        RETURN_IF_ERROR(Skip(op, result, now, "rate_limit",
+                             "rate limit reached; the next run of this key may start at " +
+                                 FormatTimestamp(FromUnixMillis(allowed_at))));
+        return true;
+      }
+    }
+    if (op.singleton) {
+      ASSIGN_OR_RETURN(
+          SqliteStatement * running,
+          db_->Prepare("SELECT id FROM runs WHERE flow_id = ?1 AND singleton_key = ?2 AND "
+                       "ended_at IS NULL"));
+      running->Bind(1, run.flow_id).Bind(2, op.singleton->key);
+      std::vector<std::string> ids;
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, running->Step());
+        if (!row) break;
+        ids.push_back(running->Text(0));
+      }
+      running->Reset();
+      run.singleton_key = op.singleton->key;
+      if (!ids.empty() && op.singleton->mode == SingletonRule::Mode::kSkip) {
+        RETURN_IF_ERROR(
+            Skip(op, result, now, "singleton",
+                 "a run with the same singleton key is still running (" + ids.front() + ")"));
+        return true;
+      }
+      for (const std::string& id : ids) {
+        RETURN_IF_ERROR(Wake(id, now, /*cancel=*/true));
+        result.cancelled_runs.push_back(id);
+      }
+    }
+    if (op.rate_limit) {
+      RETURN_IF_ERROR(StoreTat(run.flow_id, "rate_limit", op.rate_limit->key,
+                               rate_tat + ToMillis(op.rate_limit->interval)));
+    }
+    if (op.throttle) {
+      ASSIGN_OR_RETURN(int64_t tat, LoadTat(run.flow_id, "throttle", op.throttle->key, now));
+      const int64_t start =
+          std::max<int64_t>(ToUnixMillis(now), tat - ToMillis(op.throttle->tolerance));
+      RETURN_IF_ERROR(StoreTat(run.flow_id, "throttle", op.throttle->key,
+                               tat + ToMillis(op.throttle->interval)));
+      if (start > ToUnixMillis(now) && !run.lease_owner.empty()) {
+        // A leased run is due when its lease ends; unleased, it is due at its start.
+        run.lease_owner.clear();
+        run.lease_until.reset();
+        run.due_at = FromUnixMillis(start);
+        result.delayed_runs.push_back(run.id);
+      } else if (!run.due_at || ToUnixMillis(*run.due_at) < start) {
+        run.due_at = FromUnixMillis(start);
+      }
+    }
+    return true;
+  }
+
+  static int64_t ToMillis(Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  }
+
+  // Makes `op.run` a finished, skipped run. An invoked run's parent is told at once: its invoke
+  // step fails for good with the reason, as when a child fails.
+  Status Skip(CreateRunOp& op, BatchResult& result, TimePoint now, const std::string& reason,
+              const std::string& message) {
+    RunRecord& run = op.run;
+    run.status = RunStatus::kSkipped;
+    run.skip_reason = reason;
+    run.error = Json{{"message", message}, {"reason", reason}};
+    run.ended_at = now;
+    run.due_at.reset();
+    run.lease_owner.clear();
+    run.lease_until.reset();
+    op.gather.reset();
+    op.waits.clear();             // a finished run waits for nothing
+    run.idempotency_key.clear();  // nor does it hold its key against a later event
+    result.flow_skipped.emplace_back(run.id, reason);
+    // The run's JSON columns serialized before this point no longer hold (its error is set).
+    columns_ = nullptr;
+    if (run.parent_run_id.empty()) return OkStatus();
+    AppendJournalOp failed{JournalEntry{
+        .run_id = run.parent_run_id,
+        .step_key = run.parent_step_key,
+        .kind = JournalKind::kAttempt,
+        .data = Json{{"attempt", 1},
+                     {"error", Json{{"message", "invoked run " + run.id + " skipped: " + message},
+                                    {"reason", reason},
+                                    {"retryable", false}}},
+                     {"final", true}},
+        .at = now}};
+    RETURN_IF_ERROR(Apply(failed, result, now));
+    return Wake(run.parent_run_id, now, /*cancel=*/false);
+  }
+
+  // The stored theoretical arrival time of (flow, kind, key), or `now` when none or past.
+  StatusOr<int64_t> LoadTat(const std::string& flow_id, std::string_view kind,
+                            const std::string& key, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * select,
+                     db_->Prepare("SELECT tat FROM rate_state WHERE flow_id = ?1 AND kind = ?2 "
+                                  "AND key = ?3"));
+    select->Bind(1, flow_id).Bind(2, kind).Bind(3, key);
+    ASSIGN_OR_RETURN(bool row, select->Step());
+    const int64_t stored = row ? select->Int(0) : 0;
+    select->Reset();
+    return std::max<int64_t>(stored, ToUnixMillis(now));
+  }
+
+  Status StoreTat(const std::string& flow_id, std::string_view kind, const std::string& key,
+                  int64_t tat) {
+    ASSIGN_OR_RETURN(SqliteStatement * upsert,
+                     db_->Prepare("INSERT OR REPLACE INTO rate_state (flow_id, kind, key, tat) "
+                                  "VALUES (?1, ?2, ?3, ?4)"));
+    upsert->Bind(1, flow_id).Bind(2, kind).Bind(3, key).Bind(4, tat);
+    return upsert->Run();
+  }
+
+  static std::string_view GatherKind(const GatherSpec& gather) {
+    return gather.kind == GatherSpec::Kind::kBatch ? "batch" : "debounce";
+  }
+
+  // Step 2 of flow control: joins the event of `op` to the open gather of its key, if any.
+  StatusOr<bool> JoinGather(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    const GatherSpec& gather = *op.gather;
+    const RunRecord& run = op.run;
+    ASSIGN_OR_RETURN(
+        SqliteStatement * open,
+        db_->Prepare("SELECT g.run_id, g.first_at, g.size FROM gathers AS g JOIN runs AS r ON "
+                     "r.id = g.run_id WHERE g.flow_id = ?1 AND g.kind = ?2 AND g.key = ?3 AND "
+                     "r.status = 'queued' AND r.lease_owner IS NULL AND r.due_at > ?4"));
+    open->Bind(1, run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key);
+    open->Bind(4, ToUnixMillis(now));
+    ASSIGN_OR_RETURN(bool row, open->Step());
+    if (!row) {
+      open->Reset();
+      return false;
+    }
+    const std::string target = open->Text(0);
+    const int64_t first_at = open->Int(1);
+    const int64_t size = open->Int(2) + 1;
+    open->Reset();
+    if (gather.kind == GatherSpec::Kind::kDebounce) {
+      int64_t due = ToUnixMillis(now) + ToMillis(gather.period);
+      if (gather.timeout) due = std::min<int64_t>(due, first_at + ToMillis(*gather.timeout));
+      ASSIGN_OR_RETURN(SqliteStatement * update,
+                       db_->Prepare("UPDATE runs SET event = ?2, trigger_event_id = ?3, due_at = "
+                                    "?4, updated_at = ?5 WHERE id = ?1"));
+      update->Bind(1, target).Bind(2, Column(0, run.event, false));
+      BindTextOrNull(*update, 3, run.trigger_event_id);
+      update->Bind(4, std::max<int64_t>(due, ToUnixMillis(now))).Bind(5, ToUnixMillis(now));
+      RETURN_IF_ERROR(update->Run());
+    } else {
+      const bool full = size >= gather.max_size;
+      ASSIGN_OR_RETURN(
+          SqliteStatement * update,
+          db_->Prepare("UPDATE runs SET events = json_insert(coalesce(events, '[]'), '$[#]', "
+                       "json(?2)), due_at = CASE WHEN ?3 THEN ?4 ELSE due_at END, updated_at = "
+                       "?4 WHERE id = ?1"));
+      update->Bind(1, target).Bind(2, Column(0, run.event, false));
+      update->Bind(3, static_cast<int64_t>(full)).Bind(4, ToUnixMillis(now));
+      RETURN_IF_ERROR(update->Run());
+      if (full) {
+        ASSIGN_OR_RETURN(SqliteStatement * close,
+                         db_->Prepare("DELETE FROM gathers WHERE flow_id = ?1 AND kind = ?2 AND "
+                                      "key = ?3"));
+        close->Bind(1, run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key);
+        RETURN_IF_ERROR(close->Run());
+        result.merged_runs.emplace_back(run.id, target);
+        return true;
+      }
+    }
+    ASSIGN_OR_RETURN(SqliteStatement * grow,
+                     db_->Prepare("UPDATE gathers SET size = ?4 WHERE flow_id = ?1 AND kind = ?2 "
+                                  "AND key = ?3"));
+    grow->Bind(1, run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key).Bind(4, size);
+    RETURN_IF_ERROR(grow->Run());
+    result.merged_runs.emplace_back(run.id, target);
+    return true;
+  }
+
+  // Opens the gather of a run just created (unless a batch of one is already full).
+  Status OpenGather(const CreateRunOp& op, TimePoint now) {
+    const GatherSpec& gather = *op.gather;
+    if (gather.kind == GatherSpec::Kind::kBatch && gather.max_size <= 1) return OkStatus();
+    ASSIGN_OR_RETURN(SqliteStatement * insert,
+                     db_->Prepare("INSERT OR REPLACE INTO gathers (flow_id, kind, key, run_id, "
+                                  "first_at, size) VALUES (?1, ?2, ?3, ?4, ?5, 1)"));
+    insert->Bind(1, op.run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key);
+    insert->Bind(4, op.run.id).Bind(5, ToUnixMillis(now));
+    return insert->Run();
   }
 
   Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
@@ -397,7 +704,10 @@ class SqliteStore::Writer {
     update->Bind(8, static_cast<int64_t>(op.release_lease ? 1 : 0));
     update->Bind(9, OptionalMillis(op.lease_until));
     RETURN_IF_ERROR(update->Run());
-    if (op.release_lease || op.ended_at) return WakeNextHeldRun(op.run_id, now);
+    if (op.release_lease || op.ended_at) {
+      RETURN_IF_ERROR(ReleaseSlots(op.run_id));
+      return WakeNextHeldRun(op.run_id, now);
+    }
     return OkStatus();
   }
 
@@ -500,9 +810,6 @@ class SqliteStore::Writer {
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
-    // wakeup = 1 marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
-    ASSIGN_OR_RETURN(SqliteStatement * held,
-                     db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, lease_token = lease_token + 1, "
@@ -583,6 +890,11 @@ class SqliteStore::Writer {
   }
 
   Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * slots,
+                     db_->Prepare("DELETE FROM run_slots WHERE run_id IN (SELECT id FROM runs "
+                                  "WHERE due_at IS NOT NULL AND lease_owner = ?1)"));
+    slots->Bind(1, op.owner);
+    RETURN_IF_ERROR(slots->Run());
     ASSIGN_OR_RETURN(SqliteStatement * release,
                      db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL, "
                                   "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE "
@@ -591,11 +903,12 @@ class SqliteStore::Writer {
     return release->Run();
   }
 
-  Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint) {
+  Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(
         SqliteStatement * select,
         db_->Prepare("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL AND "
-                     "ended_at < ?1 AND status IN ('completed', 'failed', 'cancelled') "
+                     "ended_at < ?1 AND status IN ('completed', 'failed', 'cancelled', "
+                     "'skipped') "
                      "ORDER BY ended_at LIMIT ?2"));
     select->Bind(1, ToUnixMillis(op.ended_before)).Bind(2, static_cast<int64_t>(op.limit));
     std::vector<std::pair<std::string, std::string>> runs;
@@ -609,9 +922,13 @@ class SqliteStore::Writer {
                      db_->Prepare("DELETE FROM journal WHERE run_id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * waits, db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * run, db_->Prepare("DELETE FROM runs WHERE id = ?1"));
+    ASSIGN_OR_RETURN(SqliteStatement * gathers,
+                     db_->Prepare("DELETE FROM gathers WHERE run_id = ?1"));
     for (const auto& [id, trigger] : runs) {
       journal->Bind(1, id);
       RETURN_IF_ERROR(journal->Run());
+      gathers->Bind(1, id);
+      RETURN_IF_ERROR(gathers->Run());
       waits->Bind(1, id);
       RETURN_IF_ERROR(waits->Run());
       run->Bind(1, id);
@@ -628,6 +945,12 @@ class SqliteStore::Writer {
       RETURN_IF_ERROR(event->Run());
     }
     result.pruned_runs += static_cast<int>(runs.size());
+    // GCRA state whose tat has passed is the same as none.
+    ASSIGN_OR_RETURN(SqliteStatement * rates,
+                     db_->Prepare("DELETE FROM rate_state WHERE (flow_id, kind, key) IN (SELECT "
+                                  "flow_id, kind, key FROM rate_state WHERE tat < ?1 LIMIT ?2)"));
+    rates->Bind(1, ToUnixMillis(now)).Bind(2, static_cast<int64_t>(op.limit));
+    RETURN_IF_ERROR(rates->Run());
     return OkStatus();
   }
 
@@ -656,7 +979,7 @@ class SqliteStore::Writer {
   // back transaction are not reused, so the journal's order may have gaps, never repeats.
   int64_t journal_seq_ = 0;
   int64_t saved_journal_seq_ = 0;
-  std::array<std::string, 3> scratch_;
+  std::array<std::string, 4> scratch_;
   std::atomic<int64_t> transactions_{0};
 };
 
@@ -782,6 +1105,15 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
   for (size_t i = 0; i < group.size(); ++i) {
     WriteRequest& request = *group[i];
     WriteResult& result = results[i];
+    if (request.prune_events) {
+      auto pruned = writer_->DeleteEvents(*request.prune_events);
+      if (!pruned.ok()) {
+        (void)db.Exec("ROLLBACK");
+        return fail_all(pruned.status());
+      }
+      result.pruned_events = *pruned;
+      continue;
+    }
     if (request.claim) {
       auto claimed = writer_->Claim(*request.claim);
       if (!claimed.ok()) {
@@ -926,6 +1258,42 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ClaimRuns(std::string_view owner, 
   return std::move(result.claimed);
 }
 
+StatusOr<int> SqliteStore::PruneEvents(TimePoint stored_before, int limit) {
+  const int batch_size = std::max(1, options_.prune_batch);
+  int pruned = 0;
+  int64_t after_seq = 0;  // candidates are looked for past the last batch's
+  while (pruned < limit) {
+    PruneEventsArgs args{.seqs = {}, .stored_before = stored_before};
+    {
+      ReaderLease reader(*this);
+      ASSIGN_OR_RETURN(
+          SqliteStatement * find,
+          reader.Prepare("SELECT seq FROM events WHERE seq > ?1 AND ts < ?2 AND unmatched = 0 AND "
+                         "NOT EXISTS (SELECT 1 FROM runs WHERE trigger_event_id = events.id) "
+                         "ORDER BY seq LIMIT ?3"));
+      find->Bind(1, after_seq)
+          .Bind(2, ToUnixMillis(stored_before))
+          .Bind(3, static_cast<int64_t>(std::min(batch_size, limit - pruned)));
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, find->Step());
+        if (!row) break;
+        args.seqs.push_back(find->Int(0));
+      }
+      find->Reset();
+    }
+    if (args.seqs.empty()) break;
+    after_seq = args.seqs.back();
+    const size_t found = args.seqs.size();
+    WriteRequest request{{}, std::nullopt, {}};
+    request.prune_events = std::move(args);
+    WriteResult result = queue_->Submit(std::move(request));
+    if (!result.status.ok()) return result.status;
+    pruned += result.pruned_events;
+    if (static_cast<int>(found) < batch_size) break;
+  }
+  return pruned;
+}
+
 StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kRunColumns +
@@ -939,12 +1307,14 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) 
   std::string sql = std::string("SELECT ") + kRunColumns +
                     " FROM runs WHERE (?1 = '' OR flow_id = ?1) AND (?2 = '' OR status = ?2) AND "
                     "(?3 = '' OR parent_run_id = ?3) AND (?4 = '' OR rowid < (SELECT rowid FROM "
-                    "runs WHERE id = ?4)) ORDER BY rowid DESC LIMIT ?5";
+                    "runs WHERE id = ?4)) AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR "
+                    "created_at < ?7) ORDER BY rowid DESC LIMIT ?5";
   ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(sql));
   s->Bind(1, filter.flow_id);
   s->Bind(2, filter.status ? RunStatusName(*filter.status) : std::string_view());
   s->Bind(3, filter.parent_run_id).Bind(4, filter.before_id);
   s->Bind(5, static_cast<int64_t>(filter.limit));
+  s->Bind(6, OptionalMillis(filter.created_since)).Bind(7, OptionalMillis(filter.created_until));
   return CollectRows<RunRecord>(*s, ReadRun);
 }
 

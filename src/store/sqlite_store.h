@@ -70,6 +70,9 @@ class SqliteStore final : public Store {
                                              Duration lease) override;
   Status ReleaseLeases(std::string_view owner) override;
   StatusOr<int> PruneFinishedRuns(TimePoint ended_before, int limit) override;
+  // Candidates are found on a reader connection (WAL: writers go on meanwhile), prune_batch at a
+  // time; the writer deletes each batch in one transaction, checking each row again.
+  StatusOr<int> PruneEvents(TimePoint stored_before, int limit) override;
 
   StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) override;
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
@@ -109,6 +112,10 @@ class SqliteStore final : public Store {
 
  private:
   // One caller's work for the writer: batches to commit, or a claim of due runs.
+  struct PruneEventsArgs {
+    std::vector<int64_t> seqs;
+    TimePoint stored_before;
+  };
   struct ClaimArgs {
     std::string owner;
     TimePoint now;
@@ -121,12 +128,15 @@ class SqliteStore final : public Store {
   struct WriteRequest {
     std::vector<WriteBatch> batches;
     std::optional<ClaimArgs> claim;
+    // Deletes these events (PruneEvents), each only when it still qualifies.
+    std::optional<PruneEventsArgs> prune_events;
     std::vector<std::vector<OpColumns>> columns;  // per batch, per op; may be empty
   };
   struct WriteResult {
     Status status;
     std::vector<BatchResult> batches;
     std::vector<RunRecord> claimed;
+    int pruned_events = 0;
   };
   class Writer;
   class ReaderLease;

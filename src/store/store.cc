@@ -3,9 +3,13 @@
 #include <array>
 
 namespace flowrun::store {
+
+StatusOr<int> Store::PruneEvents(TimePoint, int) {
+  return FailedPreconditionError("this store does not prune events");
+}
 namespace {
 
-constexpr std::array<std::pair<RunStatus, std::string_view>, 7> kStatusNames = {{
+constexpr std::array<std::pair<RunStatus, std::string_view>, 8> kStatusNames = {{
     {RunStatus::kQueued, "queued"},
     {RunStatus::kRunning, "running"},
     {RunStatus::kSleeping, "sleeping"},
@@ -13,6 +17,7 @@ constexpr std::array<std::pair<RunStatus, std::string_view>, 7> kStatusNames = {
     {RunStatus::kCompleted, "completed"},
     {RunStatus::kFailed, "failed"},
     {RunStatus::kCancelled, "cancelled"},
+    {RunStatus::kSkipped, "skipped"},
 }};
 
 }  // namespace
@@ -33,7 +38,7 @@ StatusOr<RunStatus> ParseRunStatus(std::string_view name) {
 
 bool IsTerminal(RunStatus status) {
   return status == RunStatus::kCompleted || status == RunStatus::kFailed ||
-         status == RunStatus::kCancelled;
+         status == RunStatus::kCancelled || status == RunStatus::kSkipped;
 }
 
 std::string_view JournalKindName(JournalKind kind) {

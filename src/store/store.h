@@ -20,11 +20,48 @@
 //  - Several processes, or nodes, may share one store. Each names its leases with its own node
 //    id (see node_identity.h); sequence numbers (events, journal) come from the database inside
 //    the writing transaction, never from a per-process counter.
+//  - Flow control (CreateRunOp's flow-control fields) is decided inside the transaction that
+//    creates the run, so several nodes sharing a store never exceed a limit or start a run twice.
+//    See "Flow control" below.
 //  - A concurrency slot is a leased run that carries a concurrency key: ClaimRuns does not lease a
 //    run whose key already has `concurrency_limit` leased runs. Sleeping and waiting runs hold no
 //    lease, so they hold no slot. A run ClaimRuns passes over for that steps aside (its due_at
 //    moves a little later), so runs of other keys are never held up behind it; a run that gives
 //    its slot back (its lease released, or it ended) makes the oldest such run of its key due.
+//
+// Flow control: what a store does with a CreateRunOp that carries flow-control fields, in this
+// order (each step sees the effects of the ones before):
+//  1. A run with the same id exists (a replay: the creator derives run ids from their cause):
+//     skipped_runs, nothing else.
+//     The idempotency key is checked as before.
+//  2. `gather` (debounce, batch): when the flow has an open gather for the key whose run is still
+//     queued, unleased and not yet due, the event joins that run instead of creating one:
+//       debounce: the run's `event` (and trigger_event_id) become the new event and its due_at
+//                 moves to min(now + period, first event + timeout);
+//       batch:    the event is appended to the run's `events`; when they reach max_size the run is
+//                 due now and the gather closes.
+//     Reported in merged_runs as (new run id asked for, run joined). Otherwise the run is created
+//     (with due_at as given: the engine sets now + period, or now + timeout for a batch) and opens
+//     the gather for its key, unless it is already full (max_size 1).
+//  3. `rate_limit`: GCRA over (flow, key). With tat the stored theoretical arrival time (now when
+//     none or past), a start conforms when tat - tolerance <= now. A run that does not conform is
+//     created kSkipped, skip_reason "rate_limit". A conforming run stores max(tat, now) + interval
+//     once it is known to be created (after step 4).
+//  4. `singleton`: when the flow has an unfinished run with the same singleton key, kSkip creates
+//     the run as kSkipped with skip_reason "singleton"; kCancel requests cancellation of those
+//     runs (cancelled_runs) and creates the new one.
+//  5. `throttle`: the same GCRA, but a start never fails: it is reserved at
+//     start = max(now, tat - tolerance), the stored tat moves to max(tat, now) + interval, and the
+//     run's due_at becomes max(due_at, start). A run created leased whose start is later than now
+//     loses its lease and is reported in delayed_runs.
+//  6. `extra_slots`: concurrency limits beyond the run's own concurrency_key; ClaimRuns leases a
+//     run only when every one of its slots has a free place (leased runs holding that slot key in
+//     the same flow < limit). A run set aside for an extra slot is looked at again after a short
+//     recheck delay (not woken early like its own key).
+// A skipped run is created finished (ended_at = now, no due_at, no lease) with `error`
+// {message, reason} and reported in flow_skipped as (run id, reason). GCRA state with a tat in the
+// past is equivalent to none, and may be deleted by retention. Keys are compared as given; the
+// engine bounds their length (long keys are hashed).
 //
 // Thread-safety: implementations are safe to call from many threads at once.
 #pragma once
@@ -44,7 +81,17 @@
 
 namespace flowrun::store {
 
-enum class RunStatus { kQueued, kRunning, kSleeping, kWaiting, kCompleted, kFailed, kCancelled };
+// kSkipped: created finished by flow control (rate_limit, singleton); see skip_reason.
+enum class RunStatus {
+  kQueued,
+  kRunning,
+  kSleeping,
+  kWaiting,
+  kCompleted,
+  kFailed,
+  kCancelled,
+  kSkipped
+};
 
 std::string_view RunStatusName(RunStatus status);
 [[nodiscard]] StatusOr<RunStatus> ParseRunStatus(std::string_view name);
@@ -89,6 +136,11 @@ struct RunRecord {
   // Raised by the store on every acquisition of the lease (see the file comment); the holder's
   // writes carry it in RequireLeaseOp.
   int64_t lease_token = 0;
+  // Flow control. A batched run's events, oldest first (null for other runs; `event` is the
+  // first); why a kSkipped run was skipped ("rate_limit", "singleton"); its singleton key.
+  Json events;
+  std::string skip_reason;
+  std::string singleton_key;
 };
 
 // The lease token of a run created already leased (CreateRunOp with a lease_owner).
@@ -139,6 +191,35 @@ struct FlowRevisionRecord {
   TimePoint created_at;
 };
 
+// --- Flow control (see the file comment) ---
+
+// A GCRA limit over one key of a flow. `interval` is period / limit, the spacing of starts;
+// `tolerance` is interval * (burst - 1), how far ahead of that spacing starts may run.
+struct RateSpec {
+  std::string key;
+  Duration interval{};
+  Duration tolerance{};
+};
+// A concurrency limit other than the run's own concurrency_key.
+struct ConcurrencySlot {
+  std::string key;
+  int limit = 0;
+};
+struct SingletonRule {
+  std::string key;
+  enum class Mode { kSkip, kCancel };
+  Mode mode = Mode::kSkip;
+};
+// An open debounce or batch, one per (flow, kind, key).
+struct GatherSpec {
+  enum class Kind { kDebounce, kBatch };
+  Kind kind = Kind::kDebounce;
+  std::string key;
+  Duration period{};                // debounce: the quiet time
+  std::optional<Duration> timeout;  // debounce: the longest after the first event
+  int max_size = 0;                 // batch
+};
+
 // --- Operations of a WriteBatch ---
 
 // Stores an event. When `client_id` was stored within `dedupe_window`, the event is a duplicate:
@@ -159,6 +240,18 @@ struct CreateRunOp {
   RunRecord run;
   Duration idempotency_window = std::chrono::hours(24);
   std::vector<WaitRecord> waits;
+  // Flow control, applied as the file comment describes. All empty: none.
+  std::vector<ConcurrencySlot> extra_slots;
+  std::optional<RateSpec> throttle;
+  std::optional<RateSpec> rate_limit;
+  std::optional<SingletonRule> singleton;
+  std::optional<GatherSpec> gather;
+  // For the creator, not the store: the run's place in the queue matters (priority), so it must
+  // not be leased at creation but claimed through ClaimRuns, in due order.
+  bool claim_in_due_order = false;
+  bool HasFlowControl() const {
+    return !extra_slots.empty() || throttle || rate_limit || singleton || gather;
+  }
 };
 // Rewrites a run's state. `due_at` does not move later than a wake-up posted meanwhile by
 // WakeRun or ResolveWait. With `release_lease` the lease ends.
@@ -279,6 +372,13 @@ struct BatchResult {
   std::vector<std::string> inserted_events;
   bool cron_tick_claimed = false;
   int pruned_runs = 0;
+  // Flow control (see the file comment): runs created kSkipped, as (run id, reason); events that
+  // joined an open debounce or batch, as (run id asked for, run joined); runs whose cancellation
+  // a singleton requested; runs created leased that throttle made due later (lease dropped).
+  std::vector<std::pair<std::string, std::string>> flow_skipped;
+  std::vector<std::pair<std::string, std::string>> merged_runs;
+  std::vector<std::string> cancelled_runs;
+  std::vector<std::string> delayed_runs;
 };
 
 struct RunFilter {
@@ -287,6 +387,9 @@ struct RunFilter {
   std::string parent_run_id;        // empty: any
   int limit = 100;
   std::string before_id;  // pagination: runs created before this one
+  // Runs created at or after `created_since` and before `created_until`; unset: no bound.
+  std::optional<TimePoint> created_since;
+  std::optional<TimePoint> created_until;
 };
 
 struct EventFilter {
@@ -323,6 +426,12 @@ class Store {
   // the 24 h deduplication window are kept), in transactions of bounded size so that other writers
   // are not held up. Returns how many runs were deleted.
   [[nodiscard]] virtual StatusOr<int> PruneFinishedRuns(TimePoint ended_before, int limit) = 0;
+  // Retention: deletes up to `limit` events stored (`ts`) before `stored_before`, oldest first,
+  // that no run refers to as its trigger and whose matching against waits is done, in
+  // transactions of at most a few hundred rows so that intake is not held up; finding them must
+  // not block writers. The caller keeps events of the deduplication window (24 h). Returns how
+  // many were deleted. Default: kFailedPrecondition (a store that keeps every event).
+  [[nodiscard]] virtual StatusOr<int> PruneEvents(TimePoint stored_before, int limit);
 
   [[nodiscard]] virtual StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;

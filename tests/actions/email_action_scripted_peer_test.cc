@@ -1,20 +1,14 @@
 // The email action against scripted SMTP peers on loopback (a thread per connection replays
 // what each test scripts): kept connections, refusals, hostile and silent servers.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "actions/email_action.h"
 #include "actions/mime_message.h"
+#include "testing/scripted_smtp_server.h"
 
 namespace flowrun {
 namespace {
@@ -22,172 +16,13 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-// One accepted connection, as the scripted server sees it.
-class ScriptedConnection {
- public:
-  explicit ScriptedConnection(int fd) : fd_(fd) {}
-
-  void Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  // The next line without CRLF; nullopt when the client closed the connection.
-  std::optional<std::string> ReadLine() {
-    for (;;) {
-      size_t end = buffer_.find("\r\n");
-      if (end != std::string::npos) {
-        std::string line = buffer_.substr(0, end);
-        buffer_.erase(0, end + 2);
-        return line;
-      }
-      if (!Fill()) return std::nullopt;
-    }
-  }
-  // The DATA payload as received, up to and with its final "\r\n.\r\n"; nullopt at end of stream.
-  std::optional<std::string> ReadData() {
-    for (;;) {
-      size_t end = buffer_.find("\r\n.\r\n");
-      if (buffer_.rfind(".\r\n", 0) == 0) end = 0;  // an empty message
-      if (end != std::string::npos) {
-        size_t length = end == 0 && buffer_.rfind(".\r\n", 0) == 0 ? 3 : end + 5;
-        std::string data = buffer_.substr(0, length);
-        buffer_.erase(0, length);
-        return data;
-      }
-      if (!Fill()) return std::nullopt;
-    }
-  }
-  // True when the client sends nothing more for `ms` (it waits for a reply).
-  bool QuietFor(int ms) {
-    if (!buffer_.empty()) return false;
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, ms) == 0;
-  }
-  // True when the client closes the connection within `ms` without sending anything more.
-  bool ClosesSilently(int ms) {
-    if (!buffer_.empty()) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, ms) != 1) return false;
-    return !Fill();
-  }
-  const std::string& received() const { return received_; }
-
- private:
-  bool Fill() {
-    char chunk[65536];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
-    buffer_.append(chunk, static_cast<size_t>(n));
-    received_.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_;
-  std::string buffer_;
-  std::string received_;
-};
-
-using Script = std::function<void(ScriptedConnection&)>;
-
-// Listens on loopback; connection i runs scripts[i] (the last script for any later one).
-class ScriptedSmtpServer {
- public:
-  explicit ScriptedSmtpServer(std::vector<Script> scripts) : scripts_(std::move(scripts)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listen_fd_, 16), 0);
-    socklen_t length = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &length);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { AcceptLoop(); });
-  }
-  ~ScriptedSmtpServer() {
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    acceptor_.join();
-    ::close(listen_fd_);
-    std::lock_guard lock(mu_);
-    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-    for (std::thread& t : threads_) t.join();
-    for (int fd : fds_) ::close(fd);
-  }
-
-  int accepted() const { return accepted_; }
-  std::string Url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
-  // Messages accepted by AcceptMessages, as received.
-  std::vector<std::string> Messages() const {
-    std::lock_guard lock(mu_);
-    return messages_;
-  }
-  void AddMessage(std::string data) {
-    std::lock_guard lock(mu_);
-    messages_.push_back(std::move(data));
-  }
-
- private:
-  void AcceptLoop() {
-    for (;;) {
-      int fd = ::accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) return;
-      int index = accepted_++;
-      const Script& script = scripts_[std::min<size_t>(index, scripts_.size() - 1)];
-      std::lock_guard lock(mu_);
-      fds_.push_back(fd);
-      threads_.emplace_back([fd, &script] {
-        ScriptedConnection connection(fd);
-        script(connection);
-        ::shutdown(fd, SHUT_RDWR);
-      });
-    }
-  }
-
-  const std::vector<Script> scripts_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<int> accepted_{0};
-  std::thread acceptor_;
-  mutable std::mutex mu_;
-  std::vector<int> fds_;               // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;   // GUARDED_BY(mu_)
-  std::vector<std::string> messages_;  // GUARDED_BY(mu_)
-};
-
-constexpr const char* kPipeliningEhlo =
-    "250-scripted.test\r\n250-SIZE 1000000\r\n250-pipelining\r\n250 8BITMIME\r\n";
-constexpr const char* kPlainEhlo = "250-scripted.test\r\n250 8BITMIME\r\n";
-
-// Greets, expects EHLO and answers it with `ehlo_reply`.
-void Hello(ScriptedConnection& c, const std::string& ehlo_reply) {
-  c.Send("220 scripted.test ESMTP\r\n");
-  std::optional<std::string> ehlo = c.ReadLine();
-  ASSERT_TRUE(ehlo.has_value());
-  EXPECT_EQ(ehlo->rfind("EHLO ", 0), 0u) << *ehlo;
-  c.Send(ehlo_reply);
-}
-
-// Answers commands one line at a time, accepting every message into `server`, until QUIT or the
-// end of the stream.
-void AcceptMessages(ScriptedConnection& c, ScriptedSmtpServer& server) {
-  while (std::optional<std::string> line = c.ReadLine()) {
-    if (line->rfind("DATA", 0) == 0) {
-      c.Send("354 go ahead\r\n");
-      std::optional<std::string> data = c.ReadData();
-      if (!data) return;
-      server.AddMessage(*data);
-      c.Send("250 2.0.0 queued\r\n");
-    } else if (line->rfind("QUIT", 0) == 0) {
-      c.Send("221 bye\r\n");
-      return;
-    } else {
-      c.Send("250 OK\r\n");
-    }
-  }
-}
+using testing::AcceptMessages;
+using testing::Hello;
+using testing::kPipeliningEhlo;
+using testing::kPlainEhlo;
+using testing::ScriptedConnection;
+using testing::ScriptedSmtpServer;
+using Script = testing::SmtpScript;
 
 ActionRequest Request(const std::string& key) {
   ActionRequest request;

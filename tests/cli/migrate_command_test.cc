@@ -77,15 +77,15 @@ TEST_F(MigrateCommandTest, CreatesAnEmptyStoreAndThenHasNothingToDo) {
 
 TEST_F(MigrateCommandTest, ServeRefusesPendingMigrationsUnlessTheConfigSaysAuto) {
   ASSERT_EQ(Migrate().exit_code, 0);
-  // Back to the schema before lease tokens (version 6).
-  Exec(db_, "ALTER TABLE runs DROP COLUMN lease_token; UPDATE schema_version SET version = 6;");
+  // Back to the schema before lease tokens (version 7).
+  Exec(db_, "ALTER TABLE runs DROP COLUMN lease_token; UPDATE schema_version SET version = 7;");
   auto refused = ServeRefused(dir_ + "/flowrun.yaml");
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_NE(refused.err.find("flowrun migrate"), std::string::npos) << refused.err;
   auto dry = Migrate({"--dry-run"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
-  EXPECT_NE(dry.out.find("version 6"), std::string::npos) << dry.out;
-  EXPECT_NE(dry.out.find("7: "), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("version 7"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("8: "), std::string::npos) << dry.out;
   // The dry run changed nothing.
   EXPECT_EQ(ServeRefused(dir_ + "/flowrun.yaml").exit_code, 2);
   auto applied = Migrate();
@@ -95,7 +95,7 @@ TEST_F(MigrateCommandTest, ServeRefusesPendingMigrationsUnlessTheConfigSaysAuto)
 
 TEST_F(MigrateCommandTest, MigrateAutoAppliesPendingStepsAtStart) {
   ASSERT_EQ(Migrate().exit_code, 0);
-  Exec(db_, "ALTER TABLE runs DROP COLUMN lease_token; UPDATE schema_version SET version = 6;");
+  Exec(db_, "ALTER TABLE runs DROP COLUMN lease_token; UPDATE schema_version SET version = 7;");
   std::ofstream(dir_ + "/auto.yaml") << "store: sqlite:flowrun.db\nflows: flows\nmigrate: auto\n";
   // It migrates, then fails only at listening.
   auto serve = ServeRefused(dir_ + "/auto.yaml");

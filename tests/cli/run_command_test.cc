@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -126,6 +127,40 @@ TEST_F(RunCommandTest, MissingFlowAndEventsFileAreUsageErrors) {
   std::string flow = Write("confirm.yaml", kWaitFlow);
   auto no_events = Run({flow, "--event", R"({"name":"user/signup"})", "--events", "nope.json"});
   EXPECT_EQ(no_events.exit_code, 2) << no_events.err;
+}
+
+}  // namespace
+}  // namespace flowrun
+
+namespace flowrun {
+namespace {
+
+// A flow given as a file finds the child flows it invokes under --flows.
+TEST(RunCommandInvokeTest, AFlowFileInvokesAChildFromTheFlowsDirectory) {
+  std::string dir = testing::MakeTempDir();
+  std::filesystem::create_directories(dir + "/children");
+  std::ofstream(dir + "/parent.yaml") << R"(id: parent
+on:
+  - event: go
+steps:
+  - id: child
+    invoke: {flow: double, data: {n: "${{ event.data.n }}"}}
+  - id: done
+    return: {result: "${{ steps.child.output.twice }}"}
+)";
+  std::ofstream(dir + "/children/double.yaml") << R"(id: double
+on:
+  - event: never
+steps:
+  - id: out
+    return: {twice: "${{ event.data.n * 2 }}"}
+)";
+  auto r =
+      testing::RunProcess({testing::FlowrunBinary(), "run", "parent.yaml", "--flows", "children",
+                           "--virtual-time", "--event", R"({"name":"go","data":{"n":21}})"},
+                          dir);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\"result\": 42"), std::string::npos) << r.out;
 }
 
 }  // namespace

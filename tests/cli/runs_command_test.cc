@@ -105,6 +105,33 @@ TEST_F(RunsCommandTest, CancelAndRerun) {
   testing::WaitForRun(*client, second, {"waiting"});
 }
 
+TEST_F(RunsCommandTest, BulkCancelAndRerunWithAFilter) {
+  ASSERT_TRUE(server_->ok());
+  auto client = server_->Client(kToken);
+  std::vector<std::string> waiting;
+  for (const char* k : {"b1", "b2", "b3"}) {
+    waiting.push_back(StartRun("team/waiter", {{"name", "test/wait"}, {"data", {{"k", k}}}}));
+  }
+  for (const std::string& id : waiting) testing::WaitForRun(*client, id, {"waiting"});
+  auto cancel = Runs({"cancel", "--flow", "team/waiter", "--if", "event.data.k != \"b3\""});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, HasSubstr("cancelled 2 of 2 matching runs"));
+  testing::WaitForRun(*client, waiting[0], {"cancelled"});
+  testing::WaitForRun(*client, waiting[1], {"cancelled"});
+  EXPECT_EQ(BodyOf(client->Get(("/v1/runs/" + waiting[2]).c_str()))["status"], "waiting");
+
+  auto rerun = Runs({"rerun", "--flow", "team/waiter", "--status", "cancelled", "--json"});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_EQ(Json::parse(rerun.out)["rerun"], 2);
+
+  auto both = Runs({"cancel", waiting[2], "--flow", "team/waiter"});
+  EXPECT_EQ(both.exit_code, 2);
+  auto neither = Runs({"cancel"});
+  EXPECT_EQ(neither.exit_code, 2);
+  auto bad_if = Runs({"cancel", "--if", "event.data =="});
+  EXPECT_EQ(bad_if.exit_code, 1);
+}
+
 TEST_F(RunsCommandTest, AuthenticationAndReachability) {
   ASSERT_TRUE(server_->ok());
   auto no_token = RunProcess({FlowrunBinary(), "runs", "ls", "--url", server_->url()});

@@ -27,7 +27,8 @@ TEST(ConfigTest, DefaultsWithoutFile) {
   EXPECT_EQ(config.http.max_response_bytes, 10 * 1024 * 1024);
   EXPECT_EQ(config.http.max_connections_per_host, 256);
   EXPECT_EQ(config.http.max_connections, 10000);
-  EXPECT_EQ(config.retention, std::chrono::hours(24 * 30));
+  EXPECT_EQ(config.retention.runs, std::chrono::hours(24 * 30));
+  EXPECT_TRUE(config.watch_flows);
   EXPECT_EQ(config.workers, Config::DefaultWorkers());
   EXPECT_EQ(Config::DefaultWorkers() % 3, 0);  // three per core
   EXPECT_GE(Config::DefaultWorkers(), 3);
@@ -73,6 +74,7 @@ secrets:
 retention: 7d
 max_event_bytes: 2048
 workers: 3
+watch_flows: false
 )");
   StatusOr<Config> config = ReadConfigFile(path);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -109,9 +111,10 @@ workers: 3
   EXPECT_EQ(hook.transform_id, "body.id");
   EXPECT_EQ(config->secrets.env_names, (std::vector<std::string>{"CLERK_KEY"}));
   EXPECT_EQ(config->secrets.file, dir + "/secrets.yaml");
-  EXPECT_EQ(config->retention, std::chrono::hours(24 * 7));
+  EXPECT_EQ(config->retention.runs, std::chrono::hours(24 * 7));
   EXPECT_EQ(config->max_event_bytes, 2048);
   EXPECT_EQ(config->workers, 3);
+  EXPECT_FALSE(config->watch_flows);
 }
 
 TEST(ConfigTest, EmptyFileMeansDefaults) {
@@ -237,6 +240,31 @@ TEST(ConfigTest, ServerLimitsHaveDefaultsAndCanBeSet) {
     EXPECT_FALSE(refused.config.has_value()) << bad;
     ASSERT_FALSE(refused.diagnostics.empty()) << bad;
     EXPECT_EQ(refused.diagnostics.front().pos.line, 1) << bad;
+  }
+}
+
+TEST(ConfigTest, RetentionPerKindAndStepOutputLimit) {
+  LoadedConfig defaults = LoadConfigText("flowrun.yaml", "");
+  ASSERT_TRUE(defaults.config.has_value());
+  EXPECT_EQ(defaults.config->retention.events, std::chrono::hours(24 * 30));
+  EXPECT_EQ(defaults.config->retention.outbox, std::chrono::hours(24 * 30));
+  EXPECT_EQ(defaults.config->limits.max_step_output_bytes, 1 << 20);
+
+  LoadedConfig loaded = LoadConfigText("flowrun.yaml",
+                                       "retention: {runs: 7d, events: 2d, outbox: 0s}\n"
+                                       "limits: {max_step_output_bytes: 4096}\n");
+  ASSERT_TRUE(loaded.config.has_value());
+  EXPECT_EQ(loaded.config->retention.runs, std::chrono::hours(24 * 7));
+  EXPECT_EQ(loaded.config->retention.events, std::chrono::hours(48));
+  EXPECT_EQ(loaded.config->retention.outbox, Duration::zero());
+  EXPECT_EQ(loaded.config->limits.max_step_output_bytes, 4096);
+
+  for (const char* text :
+       {"retention: {runs: 7d, forever: 1d}\n", "retention: {events: soon}\n", "retention: 5\n",
+        "limits: {max_step_output_bytes: 0}\n", "limits: {max_step_output_bytes: -1}\n"}) {
+    LoadedConfig bad = LoadConfigText("flowrun.yaml", text);
+    EXPECT_FALSE(bad.config.has_value()) << text;
+    EXPECT_FALSE(bad.diagnostics.empty()) << text;
   }
 }
 

@@ -646,6 +646,71 @@ def token_scenario(browser_dir):
         service.stop()
 
 
+FLAKY_FLOW = """id: team/flaky
+on: {event: test/flaky}
+rate_limit: {limit: 2, period: 1h}
+steps:
+  - id: check
+    if: event.data.fail
+    fail: {message: "upstream said no"}
+  - id: done
+    return: ok
+"""
+
+
+def dead_letter_scenario(browser_dir):
+    """The failed view lists failed runs; "Rerun all failed" reruns them (the dead-letter queue);
+    runs skipped by a rate limit are listed with their reason."""
+    service = FlowrunService(None, {"flaky.yaml": FLAKY_FLOW})
+    browser = None
+    try:
+        def failed_and_skipped():
+            for fail in (True, True, False):
+                status, _, text = service.api("POST", "/v1/events",
+                                              {"name": "test/flaky", "data": {"fail": fail}})
+                expect(status == 200, "ingest answered " + text)
+
+            def probe():
+                _, listed, _ = service.api("GET", "/v1/runs?flow=team/flaky")
+                runs = (listed or {}).get("runs", [])
+                statuses = sorted(r["status"] for r in runs)
+                return runs if statuses == ["failed", "failed", "skipped"] else None
+            until("two failed runs and one skipped by the rate limit", probe)
+        check("a rate limit skips the third event; two runs fail (API)", failed_and_skipped)
+
+        browser = Browser(browser_dir)
+        driver = browser.driver
+
+        def skipped_listed():
+            driver.get(service.base + "/#/runs?status=skipped")
+            browser.find("#runs-table .skip-reason", "rate_limit")
+        check("the runs page lists a skipped run with its reason", skipped_listed)
+
+        def rerun_all():
+            driver.get(service.base + "/")
+            browser.link("Failed").click()
+            browser.heading(1, "Failed runs")
+            browser.wait("two failed runs", lambda d: len(d.find_elements(
+                By.CSS_SELECTOR, "#runs-table tbody tr")) == 2)
+            browser.button("Rerun all failed").click()
+            alert = browser.wait("the confirmation", _alert)
+            alert.accept()
+            browser.find("#bulk-message", "Rerun 2 of 2 runs")
+
+            def reruns():
+                _, listed, _ = service.api("GET", "/v1/runs?flow=team/flaky&status=failed")
+                # The reruns fail again (same events): four failed runs in all.
+                return len((listed or {}).get("runs", [])) == 4
+            until("the reruns to fail again", reruns)
+            errors = browser.collect_errors()
+            expect(not errors, "\n".join(errors))
+        check("the failed view reruns every failed run with one button", rerun_all)
+    finally:
+        if browser:
+            browser.close()
+        service.stop()
+
+
 def bar_boxes(driver, step):
     """The waterfall bars of `step`, in attempt order: their data and on-screen box."""
     return driver.execute_script("""
@@ -774,7 +839,8 @@ def main():
     browser_root = tempfile.mkdtemp(prefix="flowrun-chromium-")
     try:
         for scenario, name in [(main_scenario, "main"), (token_scenario, "token"),
-                               (waterfall_scenario, "waterfall")]:
+                               (waterfall_scenario, "waterfall"),
+                               (dead_letter_scenario, "dead-letter")]:
             try:
                 scenario(os.path.join(browser_root, name))
             except Exception:

@@ -68,7 +68,10 @@ TEST(YamlSyntaxCheckTest, RejectsEveryErrorCaseOfTheYamlTestSuite) {
 TEST(YamlSyntaxCheckTest, AcceptsValidYaml) {
   for (const char* yaml : {"", "# only a comment\n", "id: x\nsteps:\n  - id: a\n    log: hi\n",
                            "a: \"${{ x }}\"\nb: |\n  text\n  more\nc: [1, {d: e}]\n",
-                           "---\na: 1\n---\nb: 2\n", "a: &x 1\nb: *x\n"}) {
+                           "---\na: 1\n---\nb: 2\n", "a: &x 1\nb: *x\n",
+                           // YAML 1.2 allows '?' inside plain scalars in flow collections.
+                           "e: {url: https://x.example/a?b=c, subject: Ready?}\nl: [a?b, c]\n",
+                           "? explicit key\n: value\n", "{? a: b}\n"}) {
     EXPECT_FALSE(CheckYamlSyntax(yaml).has_value()) << yaml;
   }
 }

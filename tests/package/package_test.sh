@@ -7,7 +7,7 @@
 #   4. dpkg --root installs it into an empty root (the maintainer scripts run against that root:
 #      DPKG_ROOT), creating the `flowrun` system user and enabling the unit; the installed
 #      `flowrun validate` accepts the bundled flows and the default config from the installed
-#      paths; installing again (an upgrade) keeps an edited conffile; removing and purging work.
+#      paths, and `flowrun serve` runs them with that config; installing again (an upgrade) keeps an edited conffile; removing and purging work.
 #
 #   bash tests/package/package_test.sh   (uses the build directory of scripts/setup.sh)
 #
@@ -99,6 +99,25 @@ check "the installed binary runs" "$ROOTFS/usr/bin/flowrun" --version
 check "flowrun validate accepts the installed flows and config" \
   "$ROOTFS/usr/bin/flowrun" validate "$ROOTFS/usr/share/flowrun/flows" "$ROOTFS/etc/flowrun/flowrun.yaml"
 CONFIG="$ROOTFS/etc/flowrun/flowrun.yaml"
+# serve compiles the installed flows against the installed config (db steps need its `app`
+# database); only the paths the service would own (/var/lib/flowrun) and the port move.
+SERVE_LOG="$WORK/serve.log"
+"$ROOTFS/usr/bin/flowrun" serve --config "$CONFIG" --store "sqlite:$WORK/flowrun.db" \
+  --flows "$ROOTFS/usr/share/flowrun/flows" --listen 127.0.0.1:0 >"$SERVE_LOG" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 300); do
+  grep -q '"msg":"flowrun serving"' "$SERVE_LOG" && break
+  kill -0 "$SERVE_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if grep -q '"msg":"flowrun serving"' "$SERVE_LOG" && grep -q '"invalid_files":0' "$SERVE_LOG"; then
+  pass "flowrun serve runs the installed flows with the installed config"
+else
+  fail "flowrun serve runs the installed flows with the installed config" "$(tail -20 "$SERVE_LOG")"
+fi
+kill -TERM "$SERVE_PID" 2>/dev/null
+wait "$SERVE_PID" && pass "flowrun serve stops cleanly on SIGTERM" ||
+  fail "flowrun serve stops cleanly on SIGTERM" "$(tail -5 "$SERVE_LOG")"
 check "the config stores in /var/lib/flowrun" grep -qx 'store: sqlite:/var/lib/flowrun/flowrun.db' "$CONFIG"
 check "the config serves /usr/share/flowrun/flows" grep -qx 'flows: /usr/share/flowrun/flows' "$CONFIG"
 check "the config's schema is the installed one" \

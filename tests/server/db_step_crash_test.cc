@@ -140,7 +140,9 @@ CrashOutcome RunWithCrashAt(AppDatabase& app, int k) {
     if (run.empty()) {
       auto again = h.engine().IngestEvents({event});  // the client sends again
       EXPECT_TRUE(again.ok());
-      auto runs = h.engine().ListRuns({.flow_id = "ledger"});
+      store::RunFilter ledger_runs;
+      ledger_runs.flow_id = "ledger";
+      auto runs = h.engine().ListRuns(ledger_runs);
       EXPECT_TRUE(runs.ok() && runs->size() == 1);
       if (runs.ok() && !runs->empty()) run = runs->front().id;
     }

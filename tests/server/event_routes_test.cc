@@ -138,6 +138,19 @@ TEST(EventRoutesTest, MalformedJsonIs400WithThePosition) {
   auto empty = client->Post("/e/k", "", "application/json");
   ASSERT_TRUE(empty);
   EXPECT_EQ(empty->status, 400);
+
+  // A raw NUL byte outside a string (where the parser would stop and ignore the rest) or inside
+  // one is malformed; nothing is stored.
+  const std::string nul(1, '\0');
+  for (const std::string& body :
+       {"{\"name\":\"nul/a\"}" + nul + "{\"x\"", "{\"name\":" + nul + "\"nul/b\"}",
+        "{\"name\":\"nul/" + nul + "c\"}"}) {
+    auto refused = client->Post("/e/k", body, "application/json");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << refused->body;
+    EXPECT_THAT(InngestError(refused), HasSubstr("raw NUL byte"));
+  }
+  EXPECT_EQ(EventsOf(*client, "&name=nul/a")["events"].size(), 0u);
 }
 
 TEST(EventRoutesTest, BodiesOfTheWrongShapeAre400) {

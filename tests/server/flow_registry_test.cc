@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "server/runtime_test_util.h"
 
@@ -114,6 +116,21 @@ TEST_F(FlowRegistryTest, TheWatcherPicksUpAnEditByItself) {
   const std::string rev1 = CurrentRevision(*runtime);
   WriteFile(FlowFile(), Greet(2, "1s"));
   EXPECT_TRUE(Eventually([&] { return CurrentRevision(*runtime) != rev1; }));
+}
+
+TEST_F(FlowRegistryTest, WithWatchFlowsOffOnlyAnExplicitReloadTakesAnEdit) {
+  WriteFile(FlowFile(), Greet(1, "1s"));
+  RuntimeOptions options = fixture_.Options();
+  options.reload_interval = std::chrono::milliseconds(20);
+  options.config.watch_flows = false;
+  auto runtime = fixture_.Start(std::move(options));
+  ASSERT_TRUE(runtime);
+  const std::string rev1 = CurrentRevision(*runtime);
+  WriteFile(FlowFile(), Greet(2, "1s"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // 15 polls, were there a watcher
+  EXPECT_EQ(CurrentRevision(*runtime), rev1);
+  ASSERT_TRUE(runtime->ReloadFlowsFrom(fixture_.flows_dir()).ok());
+  EXPECT_NE(CurrentRevision(*runtime), rev1);
 }
 
 TEST_F(FlowRegistryTest, ADeletedFlowStopsStartingRunsButItsRunsFinish) {
@@ -248,6 +265,42 @@ TEST_F(FlowRegistryTest, ReloadAllRefusesTwoFilesWithOneFlowId) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CurrentRevision(*runtime), rev1);
+}
+
+}  // namespace
+}  // namespace flowrun
+
+namespace flowrun {
+namespace {
+
+// A flow that reads a secret that is not set is not ready: it starts no runs, and the status
+// names the secret; with the secret set it serves.
+TEST(FlowRegistrySecretsTest, AFlowReadingAnUnsetSecretIsNotReady) {
+  const std::string flow =
+      "id: notify\non:\n  - event: order/paid\nsteps:\n  - id: call\n    set: {auth: \"Bearer "
+      "${{ secrets.CRM_KEY }}\"}\n  - id: other\n    if: secrets[\"FLAG\"] == \"on\"\n    log: "
+      "x\n";
+  {
+    RuntimeFixture fixture;
+    WriteFile(fixture.flows_dir() + "/notify.yaml", flow);
+    auto runtime = fixture.Start();
+    ASSERT_TRUE(runtime);
+    FlowRegistryStatus status = runtime->Flows();
+    ASSERT_EQ(status.flows.size(), 1u);
+    EXPECT_FALSE(status.flows[0].ready());
+    EXPECT_EQ(status.flows[0].missing_secrets, (std::vector<std::string>{"CRM_KEY", "FLAG"}));
+    EXPECT_EQ(RuntimeFixture::Send(*runtime, "order/paid"), "");
+  }
+  {
+    RuntimeFixture fixture;
+    WriteFile(fixture.flows_dir() + "/notify.yaml", flow);
+    RuntimeOptions options = fixture.Options();
+    options.secrets = std::map<std::string, std::string>{{"CRM_KEY", "k1"}, {"FLAG", "on"}};
+    auto runtime = fixture.Start(std::move(options));
+    ASSERT_TRUE(runtime);
+    EXPECT_TRUE(runtime->Flows().flows[0].ready());
+    EXPECT_NE(RuntimeFixture::Send(*runtime, "order/paid"), "");
+  }
 }
 
 }  // namespace

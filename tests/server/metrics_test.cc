@@ -254,5 +254,21 @@ TEST(ServiceMetricsTest, RegistersTheMetricsOfTheService) {
   EXPECT_EQ(ServiceMetrics::Register(other, {}).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(ServiceMetricsTest, ExportsTheSmtpSessionsAndTheirLimit) {
+  MetricsRegistry registry;
+  ServiceGaugeSources sources;
+  sources.queue_depth = [] { return 0.0; };
+  sources.timers_pending = [] { return 0.0; };
+  sources.waits_pending = [] { return 0.0; };
+  sources.smtp_sessions = [] { return 16.0; };
+  sources.smtp_waiting = [] { return 40.0; };
+  sources.smtp_max_sessions = 16;
+  ASSERT_TRUE(ServiceMetrics::Register(registry, std::move(sources)).ok());
+  std::string text = registry.Render();
+  EXPECT_THAT(text, HasSubstr("flowrun_smtp_sessions_in_use 16\n"));
+  EXPECT_THAT(text, HasSubstr("flowrun_smtp_messages_waiting 40\n"));
+  EXPECT_THAT(text, HasSubstr("flowrun_limit_smtp_max_sessions 16\n"));
+}
+
 }  // namespace
 }  // namespace flowrun

@@ -61,13 +61,13 @@ steps:
             std::string::npos);
 }
 
-TEST_F(RuntimeTest, TheTimerDeletesFinishedRunsPastRetentionHourly) {
+TEST_F(RuntimeTest, TheTimerDeletesFinishedRunsPastRetention) {
   AddFlow("quick", "id: quick\non:\n  - event: quick/go\nsteps:\n  - id: done\n    return: ok\n");
   AddFlow("nap",
           "id: nap\non:\n  - event: nap/start\nsteps:\n  - id: nap\n    sleep: 720h\n"
           "  - id: done\n    return: rested\n");
   RuntimeOptions options = fixture_.Options();
-  options.config.retention = std::chrono::hours(24 * 7);
+  options.config.retention.runs = std::chrono::hours(24 * 7);
   auto runtime = fixture_.Start(std::move(options));
   ASSERT_TRUE(runtime);
   std::string finished = RuntimeFixture::Send(*runtime, "quick/go");
@@ -76,7 +76,7 @@ TEST_F(RuntimeTest, TheTimerDeletesFinishedRunsPastRetentionHourly) {
       [&] { return RuntimeFixture::HasStatus(*runtime, finished, RunStatus::kCompleted); }));
   ASSERT_TRUE(Eventually(
       [&] { return RuntimeFixture::HasStatus(*runtime, sleeping, RunStatus::kSleeping); }));
-  // Eight days later the next hourly pass deletes the finished run and leaves the sleeping one.
+  // Eight days later the next pass deletes the finished run and leaves the sleeping one.
   fixture_.clock().Advance(std::chrono::hours(24 * 8));
   runtime->Wake();
   EXPECT_TRUE(Eventually([&] {
@@ -84,6 +84,51 @@ TEST_F(RuntimeTest, TheTimerDeletesFinishedRunsPastRetentionHourly) {
     return run.ok() && !run->has_value();
   }));
   EXPECT_TRUE(RuntimeFixture::HasStatus(*runtime, sleeping, RunStatus::kSleeping));
+}
+
+TEST_F(RuntimeTest, RetentionPrunesEventsAndOutboxAndCountsThem) {
+  AddFlow("mail", R"(id: mail
+on:
+  - event: mail/send
+steps:
+  - id: send
+    email: {to: "a@example.com", subject: "hi", text: "hello"}
+)");
+  RuntimeOptions options = fixture_.Options();
+  options.config.retention.runs = std::chrono::hours(24 * 3);
+  options.config.retention.events = std::chrono::hours(24 * 2);
+  options.config.retention.outbox = std::chrono::hours(24);
+  auto runtime = fixture_.Start(std::move(options));
+  ASSERT_TRUE(runtime);
+  std::string mailed = RuntimeFixture::Send(*runtime, "mail/send");
+  auto lone = runtime->IngestEvents({Json{{"name", "nobody/listens"}}});  // starts no run
+  ASSERT_TRUE(lone.ok());
+  const std::string lone_id = lone->front().id;
+  ASSERT_TRUE(Eventually(
+      [&] { return RuntimeFixture::HasStatus(*runtime, mailed, RunStatus::kCompleted); }));
+  ASSERT_EQ(runtime->Outbox(10)->size(), 1u);
+
+  // A day and a half later only the outbox message is past its retention.
+  fixture_.clock().Advance(std::chrono::hours(36));
+  runtime->Wake();
+  EXPECT_TRUE(Eventually([&] { return runtime->Outbox(10)->empty(); }));
+  EXPECT_TRUE(runtime->GetEvent(lone_id)->has_value());
+  EXPECT_TRUE(RuntimeFixture::HasStatus(*runtime, mailed, RunStatus::kCompleted));
+
+  // Four days later the run goes, then the events (its trigger once it is gone, the lone one).
+  fixture_.clock().Advance(std::chrono::hours(24 * 4));
+  runtime->Wake();
+  EXPECT_TRUE(Eventually([&] {
+    auto run = runtime->GetRun(mailed);
+    return run.ok() && !run->has_value();
+  }));
+  EXPECT_TRUE(Eventually([&] { return !runtime->GetEvent(lone_id)->has_value(); }));
+  const std::string text = runtime->metrics().Render();
+  for (const char* line :
+       {"flowrun_pruned_total{kind=\"outbox\"} 1\n", "flowrun_pruned_total{kind=\"runs\"} 1\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << text;
+  }
+  EXPECT_NE(text.find("flowrun_pruned_total{kind=\"events\"}"), std::string::npos) << text;
 }
 
 TEST_F(RuntimeTest, MetricsCountRunsAndStepsAfterTheyCommit) {

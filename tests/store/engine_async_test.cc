@@ -224,6 +224,36 @@ TEST(EngineAsyncTest, MaxInflightActionsLeavesFurtherRunsInTheStore) {
   for (const std::string& run : runs) EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
 }
 
+TEST(EngineAsyncTest, OversizedStepOutputFailsTheStepWithoutRetries) {
+  EngineHarness h;
+  EngineOptions options{.node_id = "test-node", .seed = 7, .log = nullptr};
+  options.max_step_output_bytes = 1000;
+  h.SetEngineOptions(options);
+  h.AddFlow(R"(
+id: big
+on: {event: go}
+steps:
+  - id: fetch
+    http: {method: GET, url: "https://x/big"}
+    retry: {attempts: 5, delay: 1s}
+)");
+  h.action("http").Script(Json{{"body", std::string(2000, 'x')}});
+  std::string run = h.Send("go");
+  ASSERT_TRUE(h.Drive().ok());
+  store::RunRecord record = h.Run(run);
+  EXPECT_EQ(record.status, RunStatus::kFailed);
+  EXPECT_EQ(record.error["code"], "OUT_OF_RANGE") << record.error.dump();
+  EXPECT_NE(record.error["message"].get<std::string>().find("limits.max_step_output_bytes (1000)"),
+            std::string::npos)
+      << record.error.dump();
+  EXPECT_EQ(h.action("http").calls(), 1);  // not retried
+
+  h.action("http").Script(Json{{"body", std::string(900, 'x')}});
+  std::string small = h.Send("go");
+  ASSERT_TRUE(h.Drive().ok());
+  EXPECT_EQ(h.Run(small).status, RunStatus::kCompleted);
+}
+
 TEST(EngineAsyncTest, MaxActionsPerRunBoundsOneRunsBranches) {
   EngineHarness h;
   EngineOptions options{.node_id = "test-node", .seed = 7, .log = nullptr};

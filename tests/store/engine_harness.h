@@ -38,8 +38,15 @@ class EngineHarness {
 
   // Closes the engine and the store as a crash would leave them, and opens both again.
   void Reopen() {
+    Close();
+    Open();
+  }
+  // The two halves of Reopen, for a test that changes the files in between.
+  void Close() {
     engine_.reset();
     store_.reset();
+  }
+  void Open() {
     store_ = backend_.Open(&clock_);
     engine_ = std::make_unique<Engine>(
         *store_, catalog_,
@@ -133,6 +140,8 @@ class EngineHarness {
   FakeAction& action(const std::string& name) { return *actions_.at(name); }
   InMemoryProgramCatalog& catalog() { return catalog_; }
   const std::string& dir() const { return dir_; }
+  // Another instance on the same store, as a second node would open it.
+  std::unique_ptr<store::Store> OpenAnotherNode() { return backend_.Open(&clock_); }
 
  private:
   std::string dir_;

@@ -84,6 +84,29 @@ TEST(SqliteOutboxTest, ConcurrentPutsKeepEveryMessage) {
   EXPECT_EQ(listed->size(), 100u);
 }
 
+TEST(SqliteOutboxTest, PruneDeletesMessagesOlderThanTheCutoffOldestFirst) {
+  const std::string path = testing::MakeTempDir() + "/flowrun.db";
+  auto outbox = SqliteOutbox::Open(path);
+  ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
+  const TimePoint base = FromUnixMillis(1700000000000);
+  for (int i = 0; i < 5; ++i) {
+    OutboxMessage m = Message("m" + std::to_string(i), "s");
+    m.created_at = base + std::chrono::hours(i);
+    ASSERT_TRUE((*outbox)->Put(m).ok());
+  }
+  auto pruned = (*outbox)->Prune(base + std::chrono::hours(3), 2);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 2);
+  auto rest = (*outbox)->Prune(base + std::chrono::hours(3), 100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, 1);
+  auto left = (*outbox)->List(10);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 2u);
+  EXPECT_EQ((*left)[0].message_id, "<m4@flowrun>");
+  EXPECT_EQ((*left)[1].message_id, "<m3@flowrun>");
+}
+
 TEST(SqliteOutboxTest, InMemoryOutbox) {
   auto outbox = SqliteOutbox::Open(":memory:");
   ASSERT_TRUE(outbox.ok());

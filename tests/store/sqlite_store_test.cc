@@ -275,6 +275,14 @@ CREATE UNIQUE INDEX journal_completed ON journal(run_id, step_key) WHERE kind = 
 INSERT INTO journal VALUES (7, 'r1', 'a', 'attempt', '{"attempt":1}', 0);
 INSERT INTO journal VALUES (9, 'r1', 'a', 'completed', '{"output":1}', 0);
 INSERT INTO journal VALUES (12, 'r1', 'b', 'started', '{"wake_at":5}', 0);
+DROP INDEX runs_singleton;
+ALTER TABLE runs DROP COLUMN events;
+ALTER TABLE runs DROP COLUMN skip_reason;
+ALTER TABLE runs DROP COLUMN singleton_key;
+ALTER TABLE runs DROP COLUMN extra_slots;
+DROP TABLE run_slots;
+DROP TABLE rate_state;
+DROP TABLE gathers;
 UPDATE schema_version SET version = 4;
 )sql";
   char* error = nullptr;
@@ -454,6 +462,31 @@ TEST_F(SqliteStoreRetentionTest, KeepsEventsInsideTheDedupeWindowAndHonoursTheLi
   auto rest = store->PruneFinishedRuns(clock_.Now(), 100);
   ASSERT_TRUE(rest.ok());
   EXPECT_EQ(*rest, 2);
+}
+
+TEST_F(SqliteStoreRetentionTest, PrunesOldEventsNoRunRefersToInBatches) {
+  auto store = Open(/*prune_batch=*/2);
+  for (int i = 0; i < 5; ++i) AddEvent(*store, "old_" + std::to_string(i));
+  AddRun(*store, "live", "flow", "old_1", RunStatus::kRunning);  // still refers to old_1
+  clock_.Advance(std::chrono::hours(1));
+  const TimePoint cutoff = clock_.Now();
+  AddEvent(*store, "young");
+
+  auto pruned = store->PruneEvents(cutoff, 3);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 3);  // old_0, old_2, old_3: oldest first, old_1 skipped
+  EXPECT_FALSE(HasEvent(*store, "old_0"));
+  EXPECT_TRUE(HasEvent(*store, "old_1"));
+  EXPECT_FALSE(HasEvent(*store, "old_3"));
+  EXPECT_TRUE(HasEvent(*store, "old_4"));
+  auto rest = store->PruneEvents(cutoff, 100);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, 1);
+  EXPECT_TRUE(HasEvent(*store, "old_1"));
+  EXPECT_TRUE(HasEvent(*store, "young"));
+  auto none = store->PruneEvents(cutoff, 100);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
 }
 
 }  // namespace

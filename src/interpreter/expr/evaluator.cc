@@ -6,9 +6,21 @@
 namespace flowrun::expr {
 namespace {
 
+// `secrets.NAME` of a secret that is not set is an error, never null: a run must not send an
+// empty string where a credential belongs and fail much later with a confusing error.
+Status CheckSecretIsSet(const Node& object_node, const Value& object, const std::string& name) {
+  if (object_node.kind != NodeKind::kIdent || object_node.name != "secrets" || !object.is_map() ||
+      object.json().contains(name)) {
+    return OkStatus();
+  }
+  return FailedPreconditionError("secret \"" + name + "\" is not set (set FLOWRUN_SECRET_" + name +
+                                 ", or add it to the config's secrets source)");
+}
+
 StatusOr<Value> EvaluateMember(const Node& node, const EvalContext& context) {
   ASSIGN_OR_RETURN(Value object, EvaluateTree(*node.children[0], context));
   if (object.is_null()) return Value();
+  RETURN_IF_ERROR(CheckSecretIsSet(*node.children[0], object, node.name));
   if (object.is_map()) return std::move(object).Member(node.name);
   return InvalidArgumentError("cannot read field \"" + node.name + "\" of a " +
                               std::string(object.TypeName()));
@@ -23,7 +35,10 @@ StatusOr<Value> EvaluateIndex(const Node& node, const EvalContext& context) {
     if (i < 0 || static_cast<uint64_t>(i) >= object.json().size()) return Value();
     return std::move(object).Element(static_cast<size_t>(i));
   }
-  if (object.is_map() && index.is_string()) return std::move(object).Member(index.as_string());
+  if (object.is_map() && index.is_string()) {
+    RETURN_IF_ERROR(CheckSecretIsSet(*node.children[0], object, index.as_string()));
+    return std::move(object).Member(index.as_string());
+  }
   return InvalidArgumentError("cannot index a " + std::string(object.TypeName()) + " with a " +
                               std::string(index.TypeName()));
 }

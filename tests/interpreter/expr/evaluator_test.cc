@@ -130,3 +130,27 @@ TEST_F(EvaluatorTest, NullScopeIsEmpty) {
 
 }  // namespace
 }  // namespace flowrun::expr
+
+namespace flowrun::expr {
+namespace {
+
+TEST(EvaluatorSecretsTest, AMissingSecretIsAnErrorNeverNull) {
+  Json scope = {{"secrets", {{"CLERK_KEY", "sk_1"}}}};
+  EvalContext context{.scope = &scope};
+  auto eval = [&](std::string_view source) {
+    auto tree = ParseTree(source);
+    return EvaluateTree(*std::get<std::unique_ptr<Node>>(tree), context);
+  };
+  auto set = eval("secrets.CLERK_KEY");
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(std::move(*set).ToJson(), "sk_1");
+  for (const char* source : {"secrets.STRIPE_KEY", "secrets[\"STRIPE_KEY\"]"}) {
+    auto missing = eval(source);
+    ASSERT_FALSE(missing.ok()) << source;
+    EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(missing.status().message().find("STRIPE_KEY"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace flowrun::expr

@@ -1,6 +1,7 @@
 // The flowrun dashboard: a hash-routed single page over the HTTP API (docs/api.md).
 //
-//   #/runs?flow=&status=   runs, filtered, refreshed every 2 s
+//   #/runs?flow=&status=   runs, filtered, refreshed every 2 s; cancel or rerun every match
+//   #/failed?flow=         the failed runs (the dead-letter queue), with "Rerun all"
 //   #/runs/{id}            one run: a waterfall of its attempts, steps, inputs and outputs,
 //                          cancel and rerun
 //   #/events               the event stream (followed by sequence number) and a test-event form
@@ -15,8 +16,9 @@
 (function () {
   const REFRESH_MS = 2000;
   const TOKEN_KEY = 'flowrun.token';
-  const STATUSES = ['queued', 'running', 'sleeping', 'waiting', 'completed', 'failed', 'cancelled'];
-  const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+  const STATUSES = ['queued', 'running', 'sleeping', 'waiting', 'completed', 'failed', 'cancelled',
+                    'skipped'];
+  const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'skipped']);
   const EVENT_BUFFER = 200;
 
   // ---- DOM helpers ---------------------------------------------------------------------------
@@ -300,6 +302,7 @@
     const pages = {
       runs: () => (parts.length > 1 ? runDetailPage(main, parts.slice(1).join('/'))
                                     : runsPage(main, params)),
+      failed: () => runsPage(main, params, {failedView: true}),
       events: () => eventsPage(main),
       flows: () => (parts.length > 1 ? flowDetailPage(main, parts.slice(1).join('/'))
                                      : flowsPage(main)),
@@ -324,10 +327,70 @@
 
   // ---- Runs --------------------------------------------------------------------------------
 
-  async function runsPage(main, params) {
+  // Pages through POST /v1/runs/{action} (cancel or rerun) with `filter` to the end; returns the
+  // totals.
+  async function bulk(action, filter) {
+    const totals = {matched: 0, done: 0, skipped: 0, errors: []};
+    const body = Object.assign({}, filter);
+    for (let page = 0; page < 10000; page++) {
+      const report = await api('POST', '/v1/runs/' + action, body);
+      totals.matched += report.matched || 0;
+      totals.done += report[action === 'cancel' ? 'cancelled' : 'rerun'] || 0;
+      totals.skipped += report.skipped || 0;
+      totals.errors.push(...(report.errors || []));
+      if (typeof report.next_cursor !== 'string') break;
+      body.cursor = report.next_cursor;
+    }
+    return totals;
+  }
+
+  // "Cancel all" and "Rerun all" for the runs a filter selects.
+  function bulkActions(flow, status, failedView) {
+    const message = h('p', {class: 'action-message', id: 'bulk-message', role: 'status',
+                            'aria-live': 'polite'});
+    const filter = {};
+    if (flow) filter.flow = flow;
+    if (status) filter.status = status;
+    const run = async (button, action, verb) => {
+      const what = (status || 'matching') + ' runs' + (flow ? ' of ' + flow : '');
+      if (!window.confirm(verb + ' every one of the ' + what + '?')) return;
+      button.disabled = true;
+      message.textContent = verb + '…';
+      try {
+        const t = await bulk(action, filter);
+        message.textContent = (action === 'cancel' ? 'Cancelled ' : 'Rerun ') + t.done + ' of ' +
+            t.matched + ' runs' + (t.skipped ? ', ' + t.skipped + ' already finished' : '') +
+            (t.errors.length ? ', ' + t.errors.length + ' errors (first: ' +
+             t.errors[0].run_id + ': ' + t.errors[0].error + ')' : '') + '.';
+      } catch (e) {
+        message.textContent = '';
+        reportError(e);
+      } finally {
+        button.disabled = false;
+      }
+    };
+    const rerun = h('button', {type: 'button', id: 'bulk-rerun'},
+                    failedView ? 'Rerun all failed' : 'Rerun all matching');
+    rerun.addEventListener('click', () => run(rerun, 'rerun', 'Rerun'));
+    const buttons = [rerun];
+    // A bulk cancel needs a filter, and finished runs cannot be cancelled.
+    if (!failedView && (flow || status) && !TERMINAL.has(status)) {
+      const cancel = h('button', {type: 'button', id: 'bulk-cancel', class: 'danger'},
+                       'Cancel all matching');
+      cancel.addEventListener('click', () => run(cancel, 'cancel', 'Cancel'));
+      buttons.unshift(cancel);
+    }
+    // Rerunning needs a status to rerun (the API's default is failed).
+    if (!failedView && !status) buttons.pop();
+    return [h('div', {class: 'actions', id: 'bulk-actions'}, buttons), message];
+  }
+
+  async function runsPage(main, params, view) {
+    const failedView = Boolean(view && view.failedView);
     const flow = params.get('flow') || '';
-    const status = params.get('status') || '';
-    document.title = 'Runs · flowrun';
+    const status = failedView ? 'failed' : (params.get('status') || '');
+    const section = failedView ? '#/failed' : '#/runs';
+    document.title = (failedView ? 'Failed runs' : 'Runs') + ' · flowrun';
 
     const flowSelect = h('select', {id: 'filter-flow', name: 'flow'},
                          h('option', {value: ''}, 'All flows'));
@@ -338,17 +401,17 @@
     const applyFilters = () => {
       const q = new URLSearchParams();
       if (flowSelect.value) q.set('flow', flowSelect.value);
-      if (statusSelect.value) q.set('status', statusSelect.value);
+      if (statusSelect.value && !failedView) q.set('status', statusSelect.value);
       const qs = q.toString();
-      location.hash = '#/runs' + (qs ? '?' + qs : '');
+      location.hash = section + (qs ? '?' + qs : '');
     };
     flowSelect.addEventListener('change', applyFilters);
     statusSelect.addEventListener('change', applyFilters);
     const filters = h('form', {class: 'filters', role: 'search', 'aria-label': 'Filter runs',
                                onsubmit: (e) => { e.preventDefault(); applyFilters(); }},
                       h('div', {class: 'field'}, h('label', {for: 'filter-flow'}, 'Flow'), flowSelect),
-                      h('div', {class: 'field'}, h('label', {for: 'filter-status'}, 'Status'),
-                        statusSelect));
+                      failedView ? null : h('div', {class: 'field'},
+                        h('label', {for: 'filter-status'}, 'Status'), statusSelect));
 
     const updated = h('p', {class: 'muted small', id: 'runs-updated'}, 'Loading…');
     const tbody = h('tbody', {});
@@ -359,9 +422,13 @@
                           (c) => h('th', {scope: 'col'}, c)))),
                     tbody);
     const empty = h('p', {class: 'empty', hidden: true}, 'No runs match.');
-    append(main, h('div', {class: 'page-head'}, h('h1', {}, 'Runs'),
-                   h('p', {class: 'muted'}, 'Refreshed every 2 s.')),
-           filters, updated, h('div', {class: 'table-wrap'}, table), empty);
+    const intro = failedView
+        ? 'Runs that failed for good: the dead-letter queue. Fix the cause, then rerun them.'
+        : 'Refreshed every 2 s.';
+    append(main, h('div', {class: 'page-head'}, h('h1', {}, failedView ? 'Failed runs' : 'Runs'),
+                   h('p', {class: 'muted'}, intro)),
+           filters, bulkActions(flow, status, failedView), updated,
+           h('div', {class: 'table-wrap'}, table), empty);
     focusHeading(main);
 
     // The flow filter lists the flows the server knows, once per page load.
@@ -382,7 +449,9 @@
       preservingFocus(tbody, () => tbody.replaceChildren(...runs.map((run) => h('tr', {'data-run-id': run.id},
           h('td', {}, runLink(run.id)),
           h('td', {}, flowLink(run.flow)),
-          h('td', {}, statusBadge(run.status)),
+          h('td', {}, statusBadge(run.status),
+            run.skip_reason ? h('span', {class: 'muted small skip-reason'}, ' ' + run.skip_reason)
+                            : null),
           h('td', {class: 'mono', title: run.revision || ''}, shortRevision(run.revision)),
           h('td', {}, timeEl(run.created_at)),
           h('td', {}, runDuration(run))))));
@@ -892,6 +961,10 @@
   function validity(flow) {
     if (flow.retired) return h('span', {class: 'badge status-cancelled'}, 'retired');
     if (!flow.valid) return h('span', {class: 'badge status-failed'}, 'invalid — serving last good revision');
+    if (flow.missing_secrets && flow.missing_secrets.length > 0) {
+      return h('span', {class: 'badge status-failed', title: 'Set the secrets and reload the flows'},
+               'not ready — secret not set: ' + flow.missing_secrets.join(', '));
+    }
     return h('span', {class: 'badge status-completed'}, 'valid');
   }
 
