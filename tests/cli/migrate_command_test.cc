@@ -1,5 +1,5 @@
 // `flowrun migrate` and `serve`'s handling of store schemas, run as the built binary on real
-// SQLite store files made older or newer than this flowrun.
+// SQLite store files and a real PostgreSQL database made older or newer than this flowrun.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "store/pg_connection.h"
 #include "testing/paths.h"
+#include "testing/postgres_server.h"
 #include "testing/subprocess.h"
 
 namespace flowrun {
@@ -120,6 +122,57 @@ TEST_F(MigrateCommandTest, BadUsageIsExitCode2) {
   std::ofstream(dir_ + "/bad.yaml") << "migrate: sometimes\n";
   EXPECT_EQ(RunProcess({FlowrunBinary(), "migrate", "--config", dir_ + "/bad.yaml"}).exit_code, 2);
   EXPECT_EQ(RunProcess({FlowrunBinary(), "migrate", "--config", "x", "--store", "y"}).exit_code, 2);
+}
+
+// The same on PostgreSQL: an empty database is given the schema, a database one step behind is
+// refused by serve until `flowrun migrate` brings it up, and a newer one is refused by both.
+TEST_F(MigrateCommandTest, PostgresDatabasesMigrateTheSameWay) {
+  std::unique_ptr<testing::PostgresServer> server = testing::PostgresServer::Start();
+  ASSERT_NE(server, nullptr);
+  auto admin = store::PgConnection::Open(server->Url(), "test setup");
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  ASSERT_TRUE((*admin)->ExecScript("CREATE DATABASE migrate_test").ok());
+  const std::string url =
+      "postgresql://postgres@127.0.0.1:" + std::to_string(server->port()) + "/migrate_test";
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {FlowrunBinary(), "migrate", "--store", url};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunProcess(argv);
+  };
+  auto dry = run({"--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("store schema version 0"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("1: "), std::string::npos) << dry.out;
+  auto applied = run({});
+  EXPECT_EQ(applied.exit_code, 0) << applied.err;
+  EXPECT_NE(run({}).out.find("up to date"), std::string::npos);
+
+  auto db = store::PgConnection::Open(url, "test setup");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  // Back to the schema before flow control (version 1).
+  ASSERT_TRUE((*db)
+                  ->ExecScript("ALTER TABLE runs DROP COLUMN events, DROP COLUMN skip_reason, "
+                               "DROP COLUMN singleton_key, DROP COLUMN extra_slots; DROP TABLE "
+                               "run_slots, rate_state, gathers; UPDATE schema_version SET "
+                               "version = 1")
+                  .ok());
+  std::ofstream(dir_ + "/pg.yaml") << "store: " << url << "\nflows: flows\n";
+  auto refused = ServeRefused(dir_ + "/pg.yaml");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("flowrun migrate"), std::string::npos) << refused.err;
+  dry = run({"--dry-run"});
+  EXPECT_NE(dry.out.find("2: "), std::string::npos) << dry.out;
+  EXPECT_EQ(ServeRefused(dir_ + "/pg.yaml").exit_code, 2);  // the dry run changed nothing
+  EXPECT_EQ(run({}).exit_code, 0);
+  EXPECT_NE(run({}).out.find("up to date"), std::string::npos);
+
+  ASSERT_TRUE((*db)->ExecScript("UPDATE schema_version SET version = 999").ok());
+  auto newer = run({});
+  EXPECT_EQ(newer.exit_code, 2);
+  EXPECT_NE(newer.err.find("newer"), std::string::npos) << newer.err;
+  auto serve = ServeRefused(dir_ + "/pg.yaml");
+  EXPECT_EQ(serve.exit_code, 2);
+  EXPECT_NE(serve.err.find("newer"), std::string::npos) << serve.err;
 }
 
 }  // namespace
