@@ -21,6 +21,7 @@ int Main(int argc, char** argv) {
   SetupBackupCommand(app, exit_code);
   SetupCheckStoreCommand(app, exit_code);
   SetupMigrateCommand(app, exit_code);
+  SetupNodesCommand(app, exit_code);
   SetupTestCommand(app, exit_code);
   try {
     app.parse(argc, argv);

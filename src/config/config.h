@@ -127,6 +127,9 @@ struct Config {
   // `migrate: auto` lets serve apply pending store migrations at start; otherwise (`manual`, the
   // default) serve refuses a store with pending migrations and `flowrun migrate` applies them.
   bool migrate_auto = false;
+  // How long a node of a shared store may go without a heartbeat before live nodes take over its
+  // leases (server/node_membership.h). Default: 5s.
+  Duration takeover_after = std::chrono::seconds(5);
   std::string flows;  // Default: <base_dir>/flows
   // Whether the runtime reloads flow files when they change (file by file, once a second).
   // false: only SIGHUP reloads them, all or nothing. Default: true

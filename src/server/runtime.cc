@@ -122,6 +122,11 @@ Status Runtime::Initialize() {
   pruner_ = std::make_unique<RetentionPruner>(config.retention, store_.get(), outbox_.get(),
                                               service_metrics_.pruned);
 
+  ASSIGN_OR_RETURN(membership_, NodeMembership::Create({.node_id = node_identity_->id(),
+                                                        .takeover_after = config.takeover_after,
+                                                        .on_takeover = [this] { NotifyWork(); }},
+                                                       store_.get(), clock_, metrics_));
+
   EngineOptions engine_options;
   engine_options.node_id = node_identity_->id();
   engine_options.max_inflight_actions = config.limits.max_inflight_actions;
@@ -191,6 +196,7 @@ Status Runtime::Start() {
   running_workers_ = workers;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   pruner_->Start();
+  membership_->Start();
   services_.emplace_back([this] { TimerLoop(); });
   if (options_.reload_interval > Duration::zero() && options_.config.watch_flows) {
     services_.emplace_back([this] { WatcherLoop(); });
@@ -235,6 +241,7 @@ void Runtime::Shutdown(Duration grace) {
   for (std::thread& thread : services_) thread.join();
   services_.clear();
   if (pruner_) pruner_->Stop();
+  if (membership_) membership_->Stop();
   if (drained) {
     for (std::thread& thread : workers_) thread.join();
     workers_.clear();

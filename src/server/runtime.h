@@ -65,6 +65,7 @@
 #include "server/cron_scheduler.h"
 #include "server/flow_registry.h"
 #include "server/metrics.h"
+#include "server/node_membership.h"
 #include "server/retention_pruner.h"
 #include "store/data_loss_latch.h"
 #include "store/node_identity.h"
@@ -222,6 +223,7 @@ class Runtime {
   ServiceMetrics service_metrics_;
   // Started by Start, stopped in Shutdown before the store closes.
   std::unique_ptr<RetentionPruner> pruner_;
+  std::unique_ptr<NodeMembership> membership_;  // heartbeats and takeover of dead nodes
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> intake_open_{true};

@@ -206,6 +206,14 @@ CREATE TABLE gathers (
       R"sql(
 ALTER TABLE runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // Membership: each node's last heartbeat (Store::ListNodes, TakeOverDeadNodesOp).
+      R"sql(
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  started_at INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+);
+)sql",
   };
   return steps;
 }

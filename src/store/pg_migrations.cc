@@ -182,6 +182,14 @@ CREATE TABLE gathers (
   PRIMARY KEY (flow_id, kind, key)
 );
 )sql",
+      // Membership: each node's last heartbeat (Store::ListNodes, TakeOverDeadNodesOp).
+      R"sql(
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  started_at BIGINT NOT NULL,
+  heartbeat_at BIGINT NOT NULL
+);
+)sql",
   };
   return steps;
 }

@@ -506,7 +506,7 @@ class PostgresStore::Writer {
     return Write("DELETE FROM scheduled_events WHERE id = $1", {PgText(op.event_id)});
   }
 
-  Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint now) {
+  Status Apply(ReleaseLeasesOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(
         PgResult released,
         WriteReturning("UPDATE runs SET lease_owner = NULL, lease_until = NULL, due_at = CASE "
@@ -514,6 +514,28 @@ class PostgresStore::Writer {
                        "IS NOT NULL AND lease_owner = $1 RETURNING id",
                        {PgText(op.owner), PgMillis(now)}));
     if (released.rows() > 0) wakes_ = true;
+    result.released_leases += released.rows();
+    return OkStatus();
+  }
+
+  Status Apply(HeartbeatOp& op, BatchResult&, TimePoint now) {
+    return Write(
+        "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO "
+        "UPDATE SET started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at",
+        {PgText(op.node_id), PgMillis(op.started_at), PgMillis(now)});
+  }
+
+  Status Apply(TakeOverDeadNodesOp& op, BatchResult& result, TimePoint now) {
+    // Deleting claims the dead node: of two nodes taking it over, one gets the row.
+    ASSIGN_OR_RETURN(PgResult dead,
+                     WriteReturning("DELETE FROM nodes WHERE heartbeat_at < $1 AND id <> $2 "
+                                    "RETURNING id",
+                                    {PgMillis(op.dead_before), PgText(op.self)}));
+    for (int i = 0; i < dead.rows(); ++i) {
+      ReleaseLeasesOp release{dead.Text(i, 0)};
+      RETURN_IF_ERROR(Apply(release, result, now));
+      result.dead_nodes.push_back(release.owner);
+    }
     return OkStatus();
   }
 
@@ -780,6 +802,23 @@ StatusOr<int64_t> PostgresStore::CountRuns(RunStatus status) {
   ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT count(*) FROM runs WHERE status = $1",
                                            {PgText(RunStatusName(status))}));
   return r.Int(0, 0);
+}
+
+StatusOr<std::vector<NodeRecord>> PostgresStore::ListNodes() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      reader.Exec("SELECT n.id, n.started_at, n.heartbeat_at, (SELECT "
+                  "count(*) FROM runs WHERE lease_owner = n.id AND ended_at IS NULL) FROM "
+                  "nodes AS n ORDER BY n.id"));
+  std::vector<NodeRecord> nodes;
+  for (int i = 0; i < r.rows(); ++i) {
+    nodes.push_back({.id = r.Text(i, 0),
+                     .started_at = FromUnixMillis(r.Int(i, 1)),
+                     .heartbeat_at = FromUnixMillis(r.Int(i, 2)),
+                     .leases = r.Int(i, 3)});
+  }
+  return nodes;
 }
 
 StatusOr<std::vector<JournalEntry>> PostgresStore::LoadJournal(std::string_view run_id) {

@@ -889,7 +889,7 @@ class SqliteStore::Writer {
     return remove->Run();
   }
 
-  Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint now) {
+  Status Apply(ReleaseLeasesOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(SqliteStatement * slots,
                      db_->Prepare("DELETE FROM run_slots WHERE run_id IN (SELECT id FROM runs "
                                   "WHERE due_at IS NOT NULL AND lease_owner = ?1)"));
@@ -900,7 +900,38 @@ class SqliteStore::Writer {
                                   "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE "
                                   "due_at END WHERE due_at IS NOT NULL AND lease_owner = ?1"));
     release->Bind(1, op.owner).Bind(2, ToUnixMillis(now));
-    return release->Run();
+    RETURN_IF_ERROR(release->Run());
+    result.released_leases += static_cast<int>(db_->Changes());
+    return OkStatus();
+  }
+
+  Status Apply(HeartbeatOp& op, BatchResult&, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * beat,
+                     db_->Prepare("INSERT INTO nodes (id, started_at, heartbeat_at) VALUES (?1, "
+                                  "?2, ?3) ON CONFLICT (id) DO UPDATE SET started_at = "
+                                  "excluded.started_at, heartbeat_at = excluded.heartbeat_at"));
+    beat->Bind(1, op.node_id).Bind(2, ToUnixMillis(op.started_at)).Bind(3, ToUnixMillis(now));
+    return beat->Run();
+  }
+
+  Status Apply(TakeOverDeadNodesOp& op, BatchResult& result, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * dead,
+                     db_->Prepare("DELETE FROM nodes WHERE heartbeat_at < ?1 AND id <> ?2 "
+                                  "RETURNING id"));
+    dead->Bind(1, ToUnixMillis(op.dead_before)).Bind(2, op.self);
+    std::vector<std::string> ids;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, dead->Step());
+      if (!row) break;
+      ids.push_back(dead->Text(0));
+    }
+    dead->Reset();
+    for (const std::string& id : ids) {
+      ReleaseLeasesOp release{id};
+      RETURN_IF_ERROR(Apply(release, result, now));
+      result.dead_nodes.push_back(id);
+    }
+    return OkStatus();
   }
 
   Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint now) {
@@ -1300,6 +1331,27 @@ StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
                                                        " FROM runs WHERE id = ?1"));
   s->Bind(1, id);
   return FirstRow<RunRecord>(*s, ReadRun);
+}
+
+StatusOr<std::vector<NodeRecord>> SqliteStore::ListNodes() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      SqliteStatement * s,
+      reader.Prepare(
+          "SELECT n.id, n.started_at, n.heartbeat_at, (SELECT count(*) "
+          "FROM runs WHERE lease_owner = n.id AND ended_at IS NULL) FROM nodes AS n ORDER BY "
+          "n.id"));
+  std::vector<NodeRecord> nodes;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    nodes.push_back({.id = s->Text(0),
+                     .started_at = FromUnixMillis(s->Int(1)),
+                     .heartbeat_at = FromUnixMillis(s->Int(2)),
+                     .leases = s->Int(3)});
+  }
+  s->Reset();
+  return nodes;
 }
 
 StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {

@@ -77,6 +77,7 @@ class SqliteStore final : public Store {
   StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) override;
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   StatusOr<int64_t> CountRuns(RunStatus status) override;
+  StatusOr<std::vector<NodeRecord>> ListNodes() override;
   StatusOr<std::vector<JournalEntry>> LoadJournal(std::string_view run_id) override;
   StatusOr<std::optional<TimePoint>> NextDueTime() override;
   StatusOr<std::vector<EventRecord>> DueScheduledEvents(TimePoint now, int limit) override;

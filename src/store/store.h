@@ -220,6 +220,14 @@ struct GatherSpec {
   int max_size = 0;                 // batch
 };
 
+// A node of the store's membership (see Store::Heartbeat).
+struct NodeRecord {
+  std::string id;
+  TimePoint started_at;
+  TimePoint heartbeat_at;  // its last heartbeat
+  int64_t leases = 0;      // runs it holds a lease on
+};
+
 // --- Operations of a WriteBatch ---
 
 // Stores an event. When `client_id` was stored within `dedupe_window`, the event is a duplicate:
@@ -327,9 +335,24 @@ struct RequireLeaseOp {
   int64_t token = 0;
 };
 
-// Ends every lease held by `owner`; see Store::ReleaseLeases.
+// Ends every lease held by `owner`; see Store::ReleaseLeases. Counted in
+// BatchResult::released_leases.
 struct ReleaseLeasesOp {
   std::string owner;
+};
+
+// Membership (see Store::Heartbeat): node `node_id` is alive at the batch's time; it started at
+// `started_at`.
+struct HeartbeatOp {
+  std::string node_id;
+  TimePoint started_at;
+};
+// Every node other than `self` whose last heartbeat is before `dead_before` is dead: its leases
+// end as ReleaseLeasesOp ends them (its runs are due now, for any node to claim) and it leaves the
+// membership. Reported in BatchResult::dead_nodes and released_leases.
+struct TakeOverDeadNodesOp {
+  std::string self;
+  TimePoint dead_before;
 };
 
 // Deletes up to `limit` finished runs (completed, failed, cancelled) that ended before
@@ -342,11 +365,11 @@ struct PruneFinishedRunsOp {
   int limit = 0;
 };
 
-using WriteOp =
-    std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp, RegisterWaitOp,
-                 ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp, RequestCancelOp,
-                 PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp, ReleaseLeasesOp,
-                 ScheduleEventOp, ReleaseScheduledEventOp, PruneFinishedRunsOp>;
+using WriteOp = std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp,
+                             RegisterWaitOp, ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp,
+                             RequestCancelOp, PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp,
+                             ReleaseLeasesOp, ScheduleEventOp, ReleaseScheduledEventOp,
+                             PruneFinishedRunsOp, HeartbeatOp, TakeOverDeadNodesOp>;
 
 struct WriteBatch {
   std::vector<WriteOp> ops;
@@ -372,6 +395,9 @@ struct BatchResult {
   std::vector<std::string> inserted_events;
   bool cron_tick_claimed = false;
   int pruned_runs = 0;
+  // Membership: nodes found dead by TakeOverDeadNodesOp, and the leases the batch ended.
+  std::vector<std::string> dead_nodes;
+  int released_leases = 0;
   // Flow control (see the file comment): runs created kSkipped, as (run id, reason); events that
   // joined an open debounce or batch, as (run id asked for, run joined); runs whose cancellation
   // a singleton requested; runs created leased that throttle made due later (lease dropped).
@@ -437,6 +463,10 @@ class Store {
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   // How many runs have `status` (exact, for gauges).
   [[nodiscard]] virtual StatusOr<int64_t> CountRuns(RunStatus status) = 0;
+  // Membership: the nodes that sent a heartbeat (HeartbeatOp) and have not been found dead since,
+  // by id, with the leases each holds. Clocks of nodes sharing a store must agree to well within
+  // the takeover time (NTP).
+  [[nodiscard]] virtual StatusOr<std::vector<NodeRecord>> ListNodes() = 0;
   [[nodiscard]] virtual StatusOr<std::vector<JournalEntry>> LoadJournal(
       std::string_view run_id) = 0;
   // The earliest due time over unleased runs and scheduled events, for a driver deciding how

@@ -80,7 +80,9 @@ TEST_F(MigrateCommandTest, CreatesAnEmptyStoreAndThenHasNothingToDo) {
 TEST_F(MigrateCommandTest, ServeRefusesPendingMigrationsUnlessTheConfigSaysAuto) {
   ASSERT_EQ(Migrate().exit_code, 0);
   // Back to the schema before lease tokens (version 7).
-  Exec(db_, "ALTER TABLE runs DROP COLUMN lease_token; UPDATE schema_version SET version = 7;");
+  Exec(db_,
+       "ALTER TABLE runs DROP COLUMN lease_token; DROP TABLE nodes; UPDATE schema_version SET "
+       "version = 7;");
   auto refused = ServeRefused(dir_ + "/flowrun.yaml");
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_NE(refused.err.find("flowrun migrate"), std::string::npos) << refused.err;
@@ -97,7 +99,9 @@ TEST_F(MigrateCommandTest, ServeRefusesPendingMigrationsUnlessTheConfigSaysAuto)
 
 TEST_F(MigrateCommandTest, MigrateAutoAppliesPendingStepsAtStart) {
   ASSERT_EQ(Migrate().exit_code, 0);
-  Exec(db_, "ALTER TABLE runs DROP COLUMN lease_token; UPDATE schema_version SET version = 7;");
+  Exec(db_,
+       "ALTER TABLE runs DROP COLUMN lease_token; DROP TABLE nodes; UPDATE schema_version SET "
+       "version = 7;");
   std::ofstream(dir_ + "/auto.yaml") << "store: sqlite:flowrun.db\nflows: flows\nmigrate: auto\n";
   // It migrates, then fails only at listening.
   auto serve = ServeRefused(dir_ + "/auto.yaml");
@@ -153,7 +157,7 @@ TEST_F(MigrateCommandTest, PostgresDatabasesMigrateTheSameWay) {
   ASSERT_TRUE((*db)
                   ->ExecScript("ALTER TABLE runs DROP COLUMN events, DROP COLUMN skip_reason, "
                                "DROP COLUMN singleton_key, DROP COLUMN extra_slots; DROP TABLE "
-                               "run_slots, rate_state, gathers; UPDATE schema_version SET "
+                               "run_slots, rate_state, gathers, nodes; UPDATE schema_version SET "
                                "version = 1")
                   .ok());
   std::ofstream(dir_ + "/pg.yaml") << "store: " << url << "\nflows: flows\n";

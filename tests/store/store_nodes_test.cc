@@ -71,6 +71,68 @@ TEST_P(StoreNodesTest, TwoInstancesHandOutDistinctJournalSeqs) {
   }
 }
 
+// Membership: heartbeats list the nodes with the leases each holds; a node silent for longer than
+// the takeover time is taken over by the next live node's beat (its leases end, its runs are due
+// at once), leaves the list, and its late writes are refused.
+TEST_P(StoreNodesTest, ASilentNodeIsTakenOverAndFencedByTheNextBeat) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  auto beat = [&](Store& store, const std::string& id, Duration takeover_after) {
+    WriteBatch batch;
+    batch.Add(HeartbeatOp{id, clock_.Now()});
+    batch.Add(TakeOverDeadNodesOp{id, clock_.Now() - takeover_after});
+    auto result = store.Commit(std::move(batch));
+    EXPECT_TRUE(result.ok() && result->status.ok());
+    return result.ok() ? *result : BatchResult();
+  };
+  const Duration takeover = std::chrono::seconds(5);
+  beat(*a, "node-a", takeover);
+  beat(*b, "node-b", takeover);
+  Create(*a, {"run-1", "run-2"});
+  auto claimed = a->ClaimRuns("node-a", clock_.Now(), 10, std::chrono::minutes(10));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 2u);
+  auto nodes = b->ListNodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0].id, "node-a");
+  EXPECT_EQ((*nodes)[0].leases, 2);
+  EXPECT_EQ((*nodes)[1].id, "node-b");
+  EXPECT_EQ((*nodes)[1].leases, 0);
+
+  // a falls silent (killed or paused); b keeps beating. Within the takeover time nothing moves.
+  clock_.Advance(std::chrono::seconds(3));
+  EXPECT_TRUE(beat(*b, "node-b", takeover).dead_nodes.empty());
+  auto none = b->ClaimRuns("node-b", clock_.Now(), 10, std::chrono::minutes(10));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());  // the leases (10 min) still hold
+  clock_.Advance(std::chrono::seconds(3));
+  BatchResult taken = beat(*b, "node-b", takeover);
+  EXPECT_EQ(taken.dead_nodes, std::vector<std::string>{"node-a"});
+  EXPECT_EQ(taken.released_leases, 2);
+  auto moved = b->ClaimRuns("node-b", clock_.Now(), 10, std::chrono::minutes(10));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->size(), 2u);
+  nodes = b->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ(nodes->front().id, "node-b");
+  EXPECT_EQ(nodes->front().leases, 2);
+
+  // a resumes: its write for a run it lost is refused; its next beat makes it a member again.
+  WriteBatch late;
+  late.Add(RequireLeaseOp{"run-1", "node-a", claimed->front().lease_token});
+  late.Add(Entry("run-1", "late", clock_.Now()));
+  auto refused = a->Commit(std::move(late));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status.code(), StatusCode::kAborted);
+  EXPECT_TRUE(beat(*a, "node-a", takeover).dead_nodes.empty());
+  nodes = a->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_EQ(nodes->size(), 2u);
+}
+
 TEST_P(StoreNodesTest, ALeaseTakenOverFencesTheOldHolder) {
   auto a = Open();
   auto b = Open();
