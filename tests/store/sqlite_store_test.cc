@@ -283,6 +283,7 @@ ALTER TABLE runs DROP COLUMN extra_slots;
 DROP TABLE run_slots;
 DROP TABLE rate_state;
 DROP TABLE gathers;
+DROP TABLE nodes;
 UPDATE schema_version SET version = 4;
 )sql";
   char* error = nullptr;
