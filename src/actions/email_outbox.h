@@ -34,6 +34,13 @@ class EmailOutbox {
 
   // The newest `limit` messages, newest first.
   [[nodiscard]] virtual StatusOr<std::vector<OutboxMessage>> List(size_t limit) const = 0;
+
+  // Retention: deletes up to `limit` messages created before `created_before`, oldest first, in
+  // one short transaction. Returns how many. Default: kFailedPrecondition (an outbox that keeps
+  // every message).
+  [[nodiscard]] virtual StatusOr<int> Prune(TimePoint created_before, int limit) {
+    return FailedPreconditionError("this outbox does not prune messages");
+  }
 };
 
 }  // namespace flowrun

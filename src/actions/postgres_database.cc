@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "actions/postgres_error.h"
 #include "actions/sql_parameters.h"
 
 namespace flowrun {
@@ -47,35 +48,6 @@ struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-std::string TrimMessage(std::string message) {
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  return message;
-}
-
-Status PostgresError(const std::string& label, PGconn* conn, const PGresult* result,
-                     const std::string& what) {
-  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-  std::string sqlstate = state ? state : "";
-  std::string text =
-      TrimMessage(result && PQresultErrorMessage(result)[0] ? PQresultErrorMessage(result)
-                                                            : PQerrorMessage(conn));
-  std::string message = "database " + label + ": " + what + ": " + text +
-                        (sqlstate.empty() ? "" : " (SQLSTATE " + sqlstate + ")");
-  if (sqlstate.empty() || PQstatus(conn) != CONNECTION_OK) return UnavailableError(message);
-  std::string klass = sqlstate.substr(0, 2);
-  if (sqlstate == "40001" || sqlstate == "40P01") return AbortedError(message);
-  if (sqlstate == "57014") {
-    return DeadlineExceededError("database " + label + ": the statement ran out of time");
-  }
-  if (klass == "08" || sqlstate.rfind("57P", 0) == 0 || sqlstate == "55P03") {
-    return UnavailableError(message);
-  }
-  if (klass == "53") return ResourceExhaustedError(message);
-  if (klass == "23") return FailedPreconditionError(message);
-  if (klass == "22" || klass == "42") return InvalidArgumentError(message);
-  return FailedPreconditionError(message);
-}
 
 // Converts one text-format value by its column type.
 Json ColumnValue(const PGresult* r, int row, int column) {
@@ -236,7 +208,7 @@ void PostgresDatabase::Connect(std::unique_ptr<Statement> s) {
   const char* values[] = {url_.c_str(), "flowrun", nullptr};
   s->conn = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   if (s->conn == nullptr || PQstatus(s->conn) == CONNECTION_BAD) {
-    std::string message = s->conn ? TrimMessage(PQerrorMessage(s->conn)) : "out of memory";
+    std::string message = s->conn ? TrimPostgresMessage(PQerrorMessage(s->conn)) : "out of memory";
     return Finish(std::move(s),
                   UnavailableError("database " + label_ + ": cannot connect: " + message));
   }
@@ -256,14 +228,14 @@ void PostgresDatabase::PollConnect(std::unique_ptr<Statement> s, int) {
     default:
       break;
   }
-  std::string message = TrimMessage(PQerrorMessage(s->conn));
+  std::string message = TrimPostgresMessage(PQerrorMessage(s->conn));
   Finish(std::move(s), UnavailableError("database " + label_ + ": cannot connect: " + message));
 }
 
 void PostgresDatabase::WaitSocket(std::unique_ptr<Statement> s, short events, Continuation then) {
   int fd = PQsocket(s->conn);
   if (fd < 0) {
-    std::string message = TrimMessage(PQerrorMessage(s->conn));
+    std::string message = TrimPostgresMessage(PQerrorMessage(s->conn));
     return Finish(std::move(s),
                   UnavailableError("database " + label_ + ": the connection is gone: " + message));
   }
@@ -397,7 +369,8 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
           s->replaced_dead = true;
           return Connect(std::move(s));
         }
-        Status error = PostgresError(label_, conn, s->error.get(), "cannot begin a transaction");
+        Status error =
+            PostgresError("database " + label_, conn, s->error.get(), "cannot begin a transaction");
         return Finish(std::move(s), std::move(error));
       }
       if (s->creates_table) step_results_ready_.store(true);
@@ -422,7 +395,8 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
       return Send(std::move(s));
     case Phase::kStatement: {
       if (s->error || !s->rows || !alive) {
-        s->failure = PostgresError(label_, conn, s->error.get(), "the statement failed");
+        s->failure =
+            PostgresError("database " + label_, conn, s->error.get(), "the statement failed");
         if (!alive) {
           Status failure = s->failure;
           return Finish(std::move(s), std::move(failure));
@@ -460,7 +434,7 @@ void PostgresDatabase::Advance(std::unique_ptr<Statement> s) {
                         AbortedError("database " + label_ +
                                      ": another attempt of this step recorded its result first"));
         }
-        Status error = PostgresError(label_, conn, s->error.get(), "cannot commit");
+        Status error = PostgresError("database " + label_, conn, s->error.get(), "cannot commit");
         return Finish(std::move(s), std::move(error));
       }
       {

@@ -31,9 +31,8 @@
 // Host names in the URL are resolved by libpq when a connection starts, on the loop thread; use
 // an address (or a local resolver) where resolution may be slow.
 //
-// SQLSTATE decides the code: 40001 serialization failure and 40P01 deadlock are kAborted,
-// class 08 and server shutdowns kUnavailable, 57014 (the statement timeout) kDeadlineExceeded,
-// class 23 constraint violations kFailedPrecondition, classes 22 and 42 kInvalidArgument.
+// SQLSTATE decides the code, as for every PostgreSQL client in flowrun (postgres_error.h): for
+// example 57014 (the statement timeout) is kDeadlineExceeded and class 23 kFailedPrecondition.
 //
 // Thread-safety: Start and Execute may be called from many threads.
 #pragma once

@@ -20,6 +20,8 @@ int Main(int argc, char** argv) {
   SetupRunsCommand(app, exit_code);
   SetupBackupCommand(app, exit_code);
   SetupCheckStoreCommand(app, exit_code);
+  SetupMigrateCommand(app, exit_code);
+  SetupNodesCommand(app, exit_code);
   SetupTestCommand(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -26,6 +26,8 @@ void SetupSendCommand(CLI::App& app, int& exit_code);
 void SetupRunsCommand(CLI::App& app, int& exit_code);
 void SetupBackupCommand(CLI::App& app, int& exit_code);
 void SetupCheckStoreCommand(CLI::App& app, int& exit_code);
+void SetupMigrateCommand(CLI::App& app, int& exit_code);
+void SetupNodesCommand(CLI::App& app, int& exit_code);
 void SetupTestCommand(CLI::App& app, int& exit_code);
 
 }  // namespace flowrun::cli

@@ -1,8 +1,8 @@
-// `flowrun serve [--config FILE] [--listen ADDR] [--store URL] [--flows DIR] [--workers N]`: the
-// long-running service. It reads FILE (or ./flowrun.yaml when present; with neither, every default
-// relative to the current directory), lets the flags override it, opens the Runtime and serves
-// the HTTP API until SIGTERM or SIGINT, then shuts down gracefully: the listener stops, intake
-// stops, steps in flight get up to --grace to finish, and the store is closed.
+// `flowrun serve [--config FILE] [--listen ADDR] [--store URL] [--flows DIR] [--workers N]
+// [--node-id ID]`: the long-running service. It reads FILE (or ./flowrun.yaml when present; with
+// neither, every default relative to the current directory), lets the flags override it, opens the
+// Runtime and serves the HTTP API until SIGTERM or SIGINT, then shuts down gracefully: the listener
+// stops, intake stops, steps in flight get up to --grace to finish, and the store is closed.
 //
 // It refuses to listen on a non-loopback address unless both event keys and API tokens are
 // configured. Before any thread starts it caps glibc's malloc arenas (common/malloc_arenas.h)
@@ -50,6 +50,7 @@ struct ServeOptions {
   std::string flows;
   int workers = 0;
   std::string grace = "30s";
+  std::string node_id;
 };
 
 int Fail(const std::string& message) {
@@ -63,6 +64,7 @@ StatusOr<Config> LoadServeConfig(const ServeOptions& options) {
   if (!options.listen.empty()) config.listen = options.listen;
   if (!options.flows.empty()) config.flows = std::filesystem::absolute(options.flows).string();
   if (options.workers > 0) config.workers = options.workers;
+  if (!options.node_id.empty()) config.node_id = options.node_id;
   return config;
 }
 
@@ -200,6 +202,10 @@ void SetupServeCommand(CLI::App& app, int& exit_code) {
   command
       ->add_option("--workers", options->workers, "Worker threads (default: sized for the machine)")
       ->check(CLI::Range(1, 1024));
+  command->add_option(
+      "--node-id", options->node_id,
+      "This node's id in a store shared by several nodes (default: node_id from "
+      "the config, else one generated and kept in .flowrun-node/ beside the store)");
   command->add_option("--grace", options->grace,
                       "How long shutdown waits for steps in flight (default 30s)");
   command->callback([options, &exit_code] { exit_code = RunServe(*options); });

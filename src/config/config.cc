@@ -71,6 +71,15 @@ class ConfigReader {
       }
     }
     if (doc.contains("store")) config.store = ResolveDatabaseUrl(base, doc["store"]);
+    if (doc.contains("node_id")) config.node_id = doc["node_id"].get<std::string>();
+    if (doc.contains("migrate")) config.migrate_auto = doc["migrate"].get<std::string>() == "auto";
+    if (doc.contains("takeover_after")) {
+      config.takeover_after = ReadDuration("/takeover_after", doc["takeover_after"]);
+      if (config.takeover_after < std::chrono::milliseconds(250)) {
+        Error("/takeover_after", "takeover_after must be at least 250ms");
+        config.takeover_after = std::chrono::seconds(5);
+      }
+    }
     if (doc.contains("flows")) config.flows = ResolvePath(base, doc["flows"]);
     if (doc.contains("databases")) {
       for (const auto& [name, url] : doc["databases"].items()) {

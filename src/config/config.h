@@ -121,6 +121,15 @@ struct Config {
 
   std::string listen = "127.0.0.1:8288";
   std::string store;  // Default: sqlite:<base_dir>/flowrun.db
+  // Names this node's leases in a store shared by several nodes. Default (empty): an id generated
+  // once and kept beside the store (store/node_identity.h).
+  std::string node_id;
+  // `migrate: auto` lets serve apply pending store migrations at start; otherwise (`manual`, the
+  // default) serve refuses a store with pending migrations and `flowrun migrate` applies them.
+  bool migrate_auto = false;
+  // How long a node of a shared store may go without a heartbeat before live nodes take over its
+  // leases (server/node_membership.h). Default: 5s.
+  Duration takeover_after = std::chrono::seconds(5);
   std::string flows;  // Default: <base_dir>/flows
   // Whether the runtime reloads flow files when they change (file by file, once a second).
   // false: only SIGHUP reloads them, all or nothing. Default: true

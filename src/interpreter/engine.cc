@@ -156,6 +156,7 @@ StatusOr<std::vector<BatchResult>> Engine::CommitWithFailpoints(std::vector<Writ
         ++fresh_reserved_;
         RunRecord& run = create->run;
         run.lease_owner = options_.node_id;
+        run.lease_token = store::kFirstLeaseToken;
         run.lease_until = now + options_.lease + options_.default_attempt_timeout;
         run.due_at = run.lease_until;
         leased.emplace_back(i, run);
@@ -495,6 +496,7 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
     const std::optional<TimePoint> planned_due = run.due_at;
     RunRecord leased = std::move(create->run);
     leased.lease_owner = options_.node_id;
+    leased.lease_token = store::kFirstLeaseToken;
     leased.lease_until = now + options_.lease + options_.default_attempt_timeout;
     leased.due_at = leased.lease_until;
     auto walker = std::make_unique<RunWalker>(
@@ -514,6 +516,7 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
       back.status = RunStatus::kQueued;
       back.due_at = planned_due;
       back.lease_owner.clear();
+      back.lease_token = 0;
       back.lease_until.reset();
       std::get<store::CreateRunOp>(batch.ops[k]).run = std::move(back);
       continue;
@@ -850,6 +853,7 @@ Status Engine::BuildWalkers(std::vector<RunRecord> claimed,
     if (!program) {
       // The revision is not loaded (yet): look again later rather than guess.
       WriteBatch batch;
+      batch.Add(store::RequireLeaseOp{run.id, options_.node_id, run.lease_token});
       batch.Add(store::UpdateRunOp{.run_id = run.id,
                                    .status = run.status,
                                    .due_at = clock_.Now() + std::chrono::minutes(1),

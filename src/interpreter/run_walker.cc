@@ -175,7 +175,7 @@ void RunWalker::Append(const std::string& key, JournalKind kind, Json data) {
 
 store::WriteBatch RunWalker::TakeBatch() {
   store::WriteBatch batch;
-  batch.Add(store::RequireLeaseOp{run_.id, lease_owner_});
+  batch.Add(store::RequireLeaseOp{run_.id, lease_owner_, run_.lease_token});
   for (auto& op : batch_.ops) batch.ops.push_back(std::move(op));
   batch_.ops.clear();
   completed_in_batch_ = false;

@@ -8,7 +8,7 @@
 namespace flowrun {
 
 RetentionPruner::RetentionPruner(RetentionConfig retention, store::Store* store,
-                                 store::SqliteOutbox* outbox, CounterFamily* pruned)
+                                 EmailOutbox* outbox, CounterFamily* pruned)
     : retention_(retention), store_(store), outbox_(outbox), pruned_(pruned) {}
 
 RetentionPruner::~RetentionPruner() { Stop(); }

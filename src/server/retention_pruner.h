@@ -4,7 +4,7 @@
 //     their journal, waits and trigger events;
 //   - events stored more than retention.events ago that no run refers to (Store::PruneEvents);
 //     never within the 24 h deduplication window;
-//   - built-in outbox messages older than retention.outbox (SqliteOutbox::Prune).
+//   - built-in outbox messages older than retention.outbox (EmailOutbox::Prune).
 // Each kind goes in transactions of at most kBatch rows, at most kMaxBatchesPerPass of them per
 // pass, so a backlog is worked off over several passes while other writers take turns.
 // A zero retention keeps that kind. Counts go to flowrun_pruned_total{kind}.
@@ -20,10 +20,10 @@
 #include <optional>
 #include <thread>
 
+#include "actions/email_outbox.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "server/metrics.h"
-#include "store/sqlite_outbox.h"
 #include "store/store.h"
 
 namespace flowrun {
@@ -43,7 +43,7 @@ class RetentionPruner {
 
   // `outbox` and `pruned` (a counter family with the label "kind") may be null.
   // REQUIRES: every pointer outlives the pruner.
-  RetentionPruner(RetentionConfig retention, store::Store* store, store::SqliteOutbox* outbox,
+  RetentionPruner(RetentionConfig retention, store::Store* store, EmailOutbox* outbox,
                   CounterFamily* pruned);
   ~RetentionPruner();
   RetentionPruner(const RetentionPruner&) = delete;
@@ -67,7 +67,7 @@ class RetentionPruner {
 
   const RetentionConfig retention_;
   store::Store* const store_;
-  store::SqliteOutbox* const outbox_;
+  EmailOutbox* const outbox_;
   CounterFamily* const pruned_;
   std::mutex mu_;
   std::condition_variable cv_;

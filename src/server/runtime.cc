@@ -5,9 +5,7 @@
 
 #include "actions/builtin_actions.h"
 #include "common/log.h"
-#include "store/sqlite_outbox.h"
-#include "store/sqlite_store.h"
-#include "store/store_url.h"
+#include "store/store_factory.h"
 
 namespace flowrun {
 namespace {
@@ -41,15 +39,20 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options) {
 Status Runtime::Initialize() {
   const Config& config = options_.config;
 
-  ASSIGN_OR_RETURN(std::string path, store::SqlitePathOfStoreUrl(config.store));
-  auto store = store::SqliteStore::Open({.path = path, .clock = clock_});
-  if (!store.ok()) return store.status().WithContext("opening the store " + config.store);
-  data_loss_ = (*store)->data_loss_latch();
-  store_ = std::move(*store);
-  auto outbox = store::SqliteOutbox::Open(path, /*busy_timeout_ms=*/5000, data_loss_);
-  if (!outbox.ok()) return outbox.status().WithContext("opening the outbox in " + config.store);
-  sqlite_outbox_ = outbox->get();
-  outbox_ = std::move(*outbox);
+  ASSIGN_OR_RETURN(
+      node_identity_,
+      store::NodeIdentity::Acquire(store::NodeStateDir(config.store, config.base_dir),
+                                   options_.node_id.empty() ? config.node_id : options_.node_id));
+  auto opened = store::OpenStore(
+      config.store,
+      {.clock = clock_,
+       .pending_migrations = config.migrate_auto ? store::PendingMigrations::kApply
+                                                 : store::PendingMigrations::kRefuse});
+  if (!opened.ok()) return opened.status().WithContext("opening the store " + config.store);
+  data_loss_ = std::move(opened->data_loss);
+  store_ = std::move(opened->store);
+  outbox_ = std::move(opened->outbox);
+  wakes_ = std::move(opened->wakes);
 
   if (options_.secrets) {
     secrets_ = std::make_unique<Secrets>(*options_.secrets);
@@ -116,11 +119,16 @@ Status Runtime::Initialize() {
   };
   if (config.smtp) gauges.smtp_max_sessions = config.smtp->max_sessions;
   ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
-  pruner_ = std::make_unique<RetentionPruner>(config.retention, store_.get(), sqlite_outbox_,
+  pruner_ = std::make_unique<RetentionPruner>(config.retention, store_.get(), outbox_.get(),
                                               service_metrics_.pruned);
 
+  ASSIGN_OR_RETURN(membership_, NodeMembership::Create({.node_id = node_identity_->id(),
+                                                        .takeover_after = config.takeover_after,
+                                                        .on_takeover = [this] { NotifyWork(); }},
+                                                       store_.get(), clock_, metrics_));
+
   EngineOptions engine_options;
-  engine_options.node_id = options_.node_id;
+  engine_options.node_id = node_identity_->id();
   engine_options.max_inflight_actions = config.limits.max_inflight_actions;
   engine_options.max_actions_per_run = config.limits.max_actions_per_run;
   engine_options.max_step_output_bytes = config.limits.max_step_output_bytes;
@@ -157,6 +165,7 @@ Status Runtime::Initialize() {
 
   const FlowRegistryStatus flows = flows_->Snapshot();
   LogInfo("runtime opened", {{"store", config.store},
+                             {"node_id", node_identity_->id()},
                              {"flows_dir", config.flows},
                              {"flows", flows.flows.size()},
                              {"invalid_files", loaded->invalid.size()}});
@@ -176,6 +185,8 @@ Status Runtime::Start() {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) return FailedPreconditionError("the runtime was already started");
   started_ = true;
+  // Another node's event or wake-up may concern runs this node holds or waits on.
+  if (wakes_) wakes_->Subscribe([this] { NotifyWork(); });
   // The scheduler's first pass sets its cursors (and catches up on ticks missed while down) now,
   // so a tick that falls due right after Start is not mistaken for one before it.
   CronScheduler::Result cron = cron_->FireDue();
@@ -185,6 +196,7 @@ Status Runtime::Start() {
   running_workers_ = workers;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   pruner_->Start();
+  membership_->Start();
   services_.emplace_back([this] { TimerLoop(); });
   if (options_.reload_interval > Duration::zero() && options_.config.watch_flows) {
     services_.emplace_back([this] { WatcherLoop(); });
@@ -198,6 +210,8 @@ void Runtime::Shutdown(Duration grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
   intake_open_ = false;
   ready_ = false;
+  // Before taking mu_: the listener's thread may be inside NotifyWork, waiting for it.
+  wakes_.reset();
   std::unique_lock lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
@@ -227,6 +241,7 @@ void Runtime::Shutdown(Duration grace) {
   for (std::thread& thread : services_) thread.join();
   services_.clear();
   if (pruner_) pruner_->Stop();
+  if (membership_) membership_->Stop();
   if (drained) {
     for (std::thread& thread : workers_) thread.join();
     workers_.clear();
@@ -243,6 +258,9 @@ void Runtime::Shutdown(Duration grace) {
     flows_.release();
     outbox_.release();
     store_.release();
+    // The id is free for the next process: a late write of the steps left behind is fenced by
+    // its lease token.
+    node_identity_.reset();
     return;
   }
   // Runs this node holds in memory (queued for a worker) become due for the next process at once.
@@ -257,6 +275,7 @@ void Runtime::Shutdown(Duration grace) {
   engine_.reset();
   outbox_.reset();
   store_.reset();
+  node_identity_.reset();
   LogInfo("runtime stopped");
 }
 

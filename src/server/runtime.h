@@ -65,9 +65,12 @@
 #include "server/cron_scheduler.h"
 #include "server/flow_registry.h"
 #include "server/metrics.h"
+#include "server/node_membership.h"
 #include "server/retention_pruner.h"
 #include "store/data_loss_latch.h"
+#include "store/node_identity.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 
 namespace flowrun {
 
@@ -81,8 +84,9 @@ struct RuntimeOptions {
   const Clock* clock = nullptr;
   // When set, these secrets are used instead of reading Config::secrets (tests, `flowrun run`).
   std::optional<std::map<std::string, std::string>> secrets;
-  // Names this node's leases. Default: "node".
-  std::string node_id = "node";
+  // Names this node's leases. Default (empty): Config::node_id, else an id generated once and
+  // kept in the node's state directory beside the store (see store/node_identity.h).
+  std::string node_id;
   // How often the watcher thread checks the flows directory; zero disables hot reload, and so
   // does Config::watch_flows = false. Default: 1 s.
   Duration reload_interval = std::chrono::seconds(1);
@@ -199,10 +203,14 @@ class Runtime {
   SystemClock system_clock_;
   const Clock* clock_ = nullptr;
 
+  // Holds this node's id (and the lock that keeps it ours) until after the store is closed.
+  std::unique_ptr<store::NodeIdentity> node_identity_;
   std::unique_ptr<store::Store> store_;
+  // Wake-ups from other nodes sharing the store (null when it has none); dropped first in
+  // Shutdown, before mu_ is taken.
+  std::unique_ptr<store::WakeListener> wakes_;
   std::shared_ptr<store::DataLossLatch> data_loss_;  // the store's; outlives store_
   std::unique_ptr<EmailOutbox> outbox_;
-  store::SqliteOutbox* sqlite_outbox_ = nullptr;  // outbox_, for retention
   std::unique_ptr<Secrets> secrets_;
   SecretRedactor redactor_;
   // Outbound I/O of the actions (http, email, postgres); stopped in Shutdown, after the workers.
@@ -215,6 +223,7 @@ class Runtime {
   ServiceMetrics service_metrics_;
   // Started by Start, stopped in Shutdown before the store closes.
   std::unique_ptr<RetentionPruner> pruner_;
+  std::unique_ptr<NodeMembership> membership_;  // heartbeats and takeover of dead nodes
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> intake_open_{true};

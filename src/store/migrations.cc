@@ -202,12 +202,28 @@ CREATE TABLE gathers (
   PRIMARY KEY (flow_id, kind, key)
 ) WITHOUT ROWID;
 )sql",
+      // Fencing: every acquisition of a lease raises its token, and the holder's writes carry it.
+      R"sql(
+ALTER TABLE runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+)sql",
+      // Membership: each node's last heartbeat (Store::ListNodes, TakeOverDeadNodesOp).
+      R"sql(
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  started_at INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+);
+)sql",
   };
   return steps;
 }
 
 StatusOr<int> CurrentVersion(SqliteDb& db) {
-  RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+  ASSIGN_OR_RETURN(SqliteStatement * exists,
+                   db.Prepare("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'"));
+  ASSIGN_OR_RETURN(bool found, exists->Step());
+  exists->Reset();
+  if (!found) return 0;
   ASSIGN_OR_RETURN(SqliteStatement * select, db.Prepare("SELECT max(version) FROM schema_version"));
   ASSIGN_OR_RETURN(bool row, select->Step());
   int version = row && !select->IsNull(0) ? static_cast<int>(select->Int(0)) : 0;
@@ -219,7 +235,17 @@ StatusOr<int> CurrentVersion(SqliteDb& db) {
 
 int LatestSchemaVersion() { return static_cast<int>(Steps().size()); }
 
-Status Migrate(SqliteDb& db) {
+StatusOr<SchemaReport> InspectSchema(SqliteDb& db) {
+  SchemaReport report;
+  ASSIGN_OR_RETURN(report.current, CurrentVersion(db));
+  report.latest = LatestSchemaVersion();
+  for (int v = report.current; v < report.latest; ++v) {
+    report.pending.push_back(DescribeMigrationStep(v + 1, Steps()[v]));
+  }
+  return report;
+}
+
+Status Migrate(SqliteDb& db, PendingMigrations pending) {
   // Take the write lock first so two processes never migrate at once.
   RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   auto version = CurrentVersion(db);
@@ -234,6 +260,11 @@ Status Migrate(SqliteDb& db) {
                                    std::to_string(LatestSchemaVersion()) +
                                    "); upgrade flowrun to open it");
   }
+  if (*version > 0 && *version < LatestSchemaVersion() && pending == PendingMigrations::kRefuse) {
+    (void)db.Exec("ROLLBACK");
+    return FailedPreconditionError(PendingMigrationsMessage(*version, LatestSchemaVersion()));
+  }
+  RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
   for (int v = *version; v < LatestSchemaVersion(); ++v) {
     Status status = db.Exec(Steps()[v]);
     if (status.ok()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/status.h"
+#include "store/schema.h"
 #include "store/sqlite_db.h"
 
 namespace flowrun::store {
@@ -13,8 +14,12 @@ namespace flowrun::store {
 // The schema version this binary writes.
 int LatestSchemaVersion();
 
-// Brings the database up to LatestSchemaVersion. kFailedPrecondition when the file is newer;
-// kDataLoss when it is not a flowrun database; kUnavailable when another process holds a lock.
-[[nodiscard]] Status Migrate(SqliteDb& db);
+// Brings the database up to LatestSchemaVersion. kFailedPrecondition when the file is newer, or
+// when steps are pending on a store that is not empty and `pending` is kRefuse; kDataLoss when it
+// is not a flowrun database; kUnavailable when another process holds a lock.
+[[nodiscard]] Status Migrate(SqliteDb& db, PendingMigrations pending = PendingMigrations::kApply);
+
+// The file's schema version and the steps Migrate would apply; writes nothing.
+[[nodiscard]] StatusOr<SchemaReport> InspectSchema(SqliteDb& db);
 
 }  // namespace flowrun::store

@@ -36,9 +36,7 @@ class SqliteOutbox final : public EmailOutbox {
   Status Put(const OutboxMessage& message) override;
   StatusOr<std::vector<OutboxMessage>> List(size_t limit) const override;
 
-  // Retention: deletes up to `limit` messages created before `created_before`, oldest first, in
-  // one short transaction. Returns how many.
-  [[nodiscard]] StatusOr<int> Prune(TimePoint created_before, int limit);
+  StatusOr<int> Prune(TimePoint created_before, int limit) override;
 
  private:
   SqliteOutbox(std::unique_ptr<SqliteDb> db, std::shared_ptr<DataLossLatch> latch)

@@ -11,7 +11,9 @@
 #include "common/log.h"
 #include "store/clean_shutdown_marker.h"
 #include "store/integrity_check.h"
+#include "store/lease_fence.h"
 #include "store/migrations.h"
+#include "store/prune_in_batches.h"
 
 namespace flowrun::store {
 namespace {
@@ -20,7 +22,7 @@ constexpr char kRunColumns[] =
     "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
     "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
     "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until, "
-    "events, skip_reason, singleton_key";
+    "lease_token, events, skip_reason, singleton_key";
 // How long Claim sets aside a run whose concurrency key has no free slot, unless a slot frees
 // first. Bounds the wait when a slot's holder died without giving it back.
 constexpr Duration kConcurrencyRecheck = std::chrono::seconds(2);
@@ -71,9 +73,10 @@ StatusOr<RunRecord> ReadRun(const SqliteStatement& s) {
   run.event_mark = s.Int(19);
   run.lease_owner = s.Text(20);
   run.lease_until = OptionalTime(s, 21);
-  ASSIGN_OR_RETURN(run.events, ParseJsonColumn(s, 22));
-  run.skip_reason = s.Text(23);
-  run.singleton_key = s.Text(24);
+  run.lease_token = s.Int(22);
+  ASSIGN_OR_RETURN(run.events, ParseJsonColumn(s, 23));
+  run.skip_reason = s.Text(24);
+  run.singleton_key = s.Text(25);
   return run;
 }
 
@@ -167,7 +170,8 @@ class SqliteStore::Writer {
   SqliteDb& db() { return *db_; }
   int64_t transactions() const { return transactions_.load(); }
 
-  // Reads the journal's seq counter; call once, before the first transaction.
+  // Reads the journal's seq counter. Called at the start of every write transaction, under the
+  // write lock: other processes on the same file hand out seqs too.
   Status LoadCounters() {
     ASSIGN_OR_RETURN(SqliteStatement * select,
                      db_->Prepare("SELECT value FROM counters WHERE name = 'journal_seq'"));
@@ -246,7 +250,8 @@ class SqliteStore::Writer {
                      db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
-                                              "wakeup = 0 WHERE id = ?1 RETURNING ") +
+                                              "lease_token = lease_token + 1, wakeup = 0 WHERE "
+                                              "id = ?1 RETURNING ") +
                                   kRunColumns));
     std::vector<RunRecord> claimed;
     for (const Candidate& c : list) {
@@ -408,13 +413,15 @@ class SqliteStore::Writer {
     }
     ASSIGN_OR_RETURN(
         SqliteStatement * insert,
-        db_->Prepare("INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
-                     "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
-                     "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
-                     "lease_owner, lease_until, output, error, ended_at, event_mark, events, "
-                     "skip_reason, singleton_key, extra_slots) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                     "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, (SELECT "
-                     "coalesce(max(seq), 0) FROM events), ?20, ?21, ?22, ?23)"));
+        db_->Prepare(
+            "INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
+            "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
+            "parent_step_key, concurrency_key, concurrency_limit, idempotency_key, "
+            "lease_owner, lease_until, output, error, ended_at, event_mark, events, "
+            "skip_reason, singleton_key, extra_slots, lease_token) VALUES (?1, ?2, ?3, ?4, ?5, "
+            "?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, (SELECT "
+            "coalesce(max(seq), 0) FROM events), ?20, ?21, ?22, ?23, CASE WHEN ?15 IS NULL THEN "
+            "0 ELSE ?24 END)"));
     insert->Bind(1, run.id).Bind(2, run.flow_id).Bind(3, run.revision);
     insert->Bind(4, RunStatusName(run.status)).Bind(5, Column(0, run.event, false));
     BindTextOrNull(*insert, 6, run.trigger_event_id);
@@ -440,6 +447,7 @@ class SqliteStore::Writer {
       slots = list.dump();
     }
     BindTextOrNull(*insert, 23, slots);
+    insert->Bind(24, kFirstLeaseToken);
     RETURN_IF_ERROR(insert->Run());
     if (db_->Changes() == 0) {
       result.skipped_runs.push_back(run.id);
@@ -804,7 +812,8 @@ class SqliteStore::Writer {
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
     ASSIGN_OR_RETURN(SqliteStatement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
-                                              "due_at = ?3, wakeup = 0 WHERE id = ?1 AND ended_at "
+                                              "due_at = ?3, lease_token = lease_token + 1, "
+                                              "wakeup = 0 WHERE id = ?1 AND ended_at "
                                               "IS NULL AND concurrency_limit = 0 AND (lease_owner "
                                               "IS NULL OR lease_until < ?4) RETURNING ") +
                                   kRunColumns));
@@ -880,7 +889,7 @@ class SqliteStore::Writer {
     return remove->Run();
   }
 
-  Status Apply(ReleaseLeasesOp& op, BatchResult&, TimePoint now) {
+  Status Apply(ReleaseLeasesOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(SqliteStatement * slots,
                      db_->Prepare("DELETE FROM run_slots WHERE run_id IN (SELECT id FROM runs "
                                   "WHERE due_at IS NOT NULL AND lease_owner = ?1)"));
@@ -891,7 +900,38 @@ class SqliteStore::Writer {
                                   "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE "
                                   "due_at END WHERE due_at IS NOT NULL AND lease_owner = ?1"));
     release->Bind(1, op.owner).Bind(2, ToUnixMillis(now));
-    return release->Run();
+    RETURN_IF_ERROR(release->Run());
+    result.released_leases += static_cast<int>(db_->Changes());
+    return OkStatus();
+  }
+
+  Status Apply(HeartbeatOp& op, BatchResult&, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * beat,
+                     db_->Prepare("INSERT INTO nodes (id, started_at, heartbeat_at) VALUES (?1, "
+                                  "?2, ?3) ON CONFLICT (id) DO UPDATE SET started_at = "
+                                  "excluded.started_at, heartbeat_at = excluded.heartbeat_at"));
+    beat->Bind(1, op.node_id).Bind(2, ToUnixMillis(op.started_at)).Bind(3, ToUnixMillis(now));
+    return beat->Run();
+  }
+
+  Status Apply(TakeOverDeadNodesOp& op, BatchResult& result, TimePoint now) {
+    ASSIGN_OR_RETURN(SqliteStatement * dead,
+                     db_->Prepare("DELETE FROM nodes WHERE heartbeat_at < ?1 AND id <> ?2 "
+                                  "RETURNING id"));
+    dead->Bind(1, ToUnixMillis(op.dead_before)).Bind(2, op.self);
+    std::vector<std::string> ids;
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, dead->Step());
+      if (!row) break;
+      ids.push_back(dead->Text(0));
+    }
+    dead->Reset();
+    for (const std::string& id : ids) {
+      ReleaseLeasesOp release{id};
+      RETURN_IF_ERROR(Apply(release, result, now));
+      result.dead_nodes.push_back(id);
+    }
+    return OkStatus();
   }
 
   Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint now) {
@@ -947,13 +987,13 @@ class SqliteStore::Writer {
 
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
     ASSIGN_OR_RETURN(SqliteStatement * select,
-                     db_->Prepare("SELECT lease_owner FROM runs WHERE id = ?1"));
+                     db_->Prepare("SELECT lease_owner, lease_token FROM runs WHERE id = ?1"));
     select->Bind(1, op.run_id);
     ASSIGN_OR_RETURN(bool row, select->Step());
     std::string owner = row ? select->Text(0) : "";
+    int64_t token = row ? select->Int(1) : 0;
     select->Reset();
-    if (owner != op.owner) return AbortedError("run " + op.run_id + " is no longer leased by us");
-    return OkStatus();
+    return CheckLease(op, owner, token);
   }
 
   // The `index`th JSON column of the op being applied: serialized already, or now.
@@ -1050,10 +1090,9 @@ Status SqliteStore::Initialize() {
         "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-1024; "
         "PRAGMA cache_spill=OFF");
   }
-  if (status.ok()) status = Migrate(*db);
+  if (status.ok()) status = Migrate(*db, options_.pending_migrations);
   if (!status.ok()) return status.WithContext("opening store " + path);
   writer_ = std::make_unique<Writer>(std::move(db), *this);
-  RETURN_IF_ERROR(writer_->LoadCounters().WithContext("opening store " + path));
   // SQLite's automatic checkpoint would run inside the commit that crosses 1,000 pages of log.
   auto checkpointer = WalCheckpointer::Open(path, /*threshold_pages=*/1000);
   if (!checkpointer.ok()) return checkpointer.status().WithContext("opening store " + path);
@@ -1089,6 +1128,10 @@ std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce
   // A damaged file is read-only: nothing more is written into it.
   if (Status damaged = latch_->Check(); !damaged.ok()) return fail_all(damaged);
   Status begin = db.Exec("BEGIN IMMEDIATE");
+  if (begin.ok()) {
+    begin = writer_->LoadCounters();
+    if (!begin.ok()) (void)db.Exec("ROLLBACK");
+  }
   if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
   for (size_t i = 0; i < group.size(); ++i) {
     WriteRequest& request = *group[i];
@@ -1186,22 +1229,7 @@ Status SqliteStore::ReleaseLeases(std::string_view owner) {
 }
 
 StatusOr<int> SqliteStore::PruneFinishedRuns(TimePoint ended_before, int limit) {
-  const int batch_size = std::max(1, options_.prune_batch);
-  int pruned = 0;
-  while (pruned < limit) {
-    const int batch_limit = std::min(batch_size, limit - pruned);
-    WriteBatch batch;
-    // Events younger than the deduplication window stay, so a resent client id is still
-    // recognised.
-    batch.Add(PruneFinishedRunsOp{.ended_before = ended_before,
-                                  .keep_events_since = Now() - std::chrono::hours(24),
-                                  .limit = batch_limit});
-    ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
-    RETURN_IF_ERROR(result.status);
-    pruned += result.pruned_runs;
-    if (result.pruned_runs < batch_limit) break;
-  }
-  return pruned;
+  return PruneInBatches(*this, ended_before, limit, options_.prune_batch, Now());
 }
 
 int64_t SqliteStore::TEST_transactions() const { return writer_->transactions(); }
@@ -1303,6 +1331,27 @@ StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
                                                        " FROM runs WHERE id = ?1"));
   s->Bind(1, id);
   return FirstRow<RunRecord>(*s, ReadRun);
+}
+
+StatusOr<std::vector<NodeRecord>> SqliteStore::ListNodes() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      SqliteStatement * s,
+      reader.Prepare(
+          "SELECT n.id, n.started_at, n.heartbeat_at, (SELECT count(*) "
+          "FROM runs WHERE lease_owner = n.id AND ended_at IS NULL) FROM nodes AS n ORDER BY "
+          "n.id"));
+  std::vector<NodeRecord> nodes;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s->Step());
+    if (!row) break;
+    nodes.push_back({.id = s->Text(0),
+                     .started_at = FromUnixMillis(s->Int(1)),
+                     .heartbeat_at = FromUnixMillis(s->Int(2)),
+                     .leases = s->Int(3)});
+  }
+  s->Reset();
+  return nodes;
 }
 
 StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {

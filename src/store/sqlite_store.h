@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/idle_pool.h"
 #include "store/group_commit.h"
+#include "store/schema.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 #include "store/wal_checkpointer.h"
@@ -51,6 +52,8 @@ struct SqliteStoreOptions {
   const Clock* clock = nullptr;
   // The most runs one retention transaction deletes (PruneFinishedRuns). Default: 256.
   int prune_batch = 256;
+  // What opening does with pending schema migrations. Default: apply them.
+  PendingMigrations pending_migrations = PendingMigrations::kApply;
   // Run `PRAGMA quick_check` at open when the last close was not clean. Default: true.
   bool check_after_unclean_shutdown = true;
 };
@@ -74,6 +77,7 @@ class SqliteStore final : public Store {
   StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) override;
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   StatusOr<int64_t> CountRuns(RunStatus status) override;
+  StatusOr<std::vector<NodeRecord>> ListNodes() override;
   StatusOr<std::vector<JournalEntry>> LoadJournal(std::string_view run_id) override;
   StatusOr<std::optional<TimePoint>> NextDueTime() override;
   StatusOr<std::vector<EventRecord>> DueScheduledEvents(TimePoint now, int limit) override;

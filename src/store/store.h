@@ -12,6 +12,14 @@
 //  - A timer is a run's `due_at`: the time the engine must look at the run next (a wake-up, a wait
 //    or retry deadline, or "now" when the run is ready). ClaimRuns leases due runs to one worker.
 //    A leased run always has a `due_at` (at the latest, when its lease runs out).
+//  - Fencing: every acquisition of a run's lease (ClaimRuns, ResolveWaitOp with a lease_owner)
+//    raises the run's `lease_token`; a run created leased has kFirstLeaseToken. The holder's
+//    writes carry owner and token (RequireLeaseOp), so a worker or node whose lease ran out and
+//    was taken by another (paused, partitioned) commits nothing for that run: its batch fails
+//    with kAborted and the store logs the refused write.
+//  - Several processes, or nodes, may share one store. Each names its leases with its own node
+//    id (see node_identity.h); sequence numbers (events, journal) come from the database inside
+//    the writing transaction, never from a per-process counter.
 //  - Flow control (CreateRunOp's flow-control fields) is decided inside the transaction that
 //    creates the run, so several nodes sharing a store never exceed a limit or start a run twice.
 //    See "Flow control" below.
@@ -125,12 +133,18 @@ struct RunRecord {
   int64_t event_mark = 0;
   std::string lease_owner;  // the worker advancing the run; empty when none
   std::optional<TimePoint> lease_until;
+  // Raised by the store on every acquisition of the lease (see the file comment); the holder's
+  // writes carry it in RequireLeaseOp.
+  int64_t lease_token = 0;
   // Flow control. A batched run's events, oldest first (null for other runs; `event` is the
   // first); why a kSkipped run was skipped ("rate_limit", "singleton"); its singleton key.
   Json events;
   std::string skip_reason;
   std::string singleton_key;
 };
+
+// The lease token of a run created already leased (CreateRunOp with a lease_owner).
+inline constexpr int64_t kFirstLeaseToken = 1;
 
 enum class JournalKind {
   kCompleted,  // a step finished: {status, output, error, attempts, input}; at most one per key
@@ -206,6 +220,14 @@ struct GatherSpec {
   int max_size = 0;                 // batch
 };
 
+// A node of the store's membership (see Store::Heartbeat).
+struct NodeRecord {
+  std::string id;
+  TimePoint started_at;
+  TimePoint heartbeat_at;  // its last heartbeat
+  int64_t leases = 0;      // runs it holds a lease on
+};
+
 // --- Operations of a WriteBatch ---
 
 // Stores an event. When `client_id` was stored within `dedupe_window`, the event is a duplicate:
@@ -220,7 +242,8 @@ struct InsertEventOp {
 // `idempotency_window`; `waits` (cancel_on registrations) are stored only with the run. A run
 // created with `lease_owner` and `lease_until` set is leased from the start (its creator advances
 // it without claiming it); give it `due_at` = `lease_until`, so that it falls due for others only
-// if its lease runs out. The run is stored as given: a run may be created already finished.
+// if its lease runs out, and lease_token = kFirstLeaseToken (the store stores that token for any
+// run created leased). The run is stored as given: a run may be created already finished.
 struct CreateRunOp {
   RunRecord run;
   Duration idempotency_window = std::chrono::hours(24);
@@ -304,15 +327,32 @@ struct ScheduleEventOp {
 struct ReleaseScheduledEventOp {
   std::string event_id;
 };
-// Fails the batch with kAborted unless `owner` still holds the run's lease.
+// Fails the batch with kAborted unless `owner` still holds the run's lease under `token` (the
+// RunRecord::lease_token of the lease it acquired). A refused write is logged.
 struct RequireLeaseOp {
   std::string run_id;
   std::string owner;
+  int64_t token = 0;
 };
 
-// Ends every lease held by `owner`; see Store::ReleaseLeases.
+// Ends every lease held by `owner`; see Store::ReleaseLeases. Counted in
+// BatchResult::released_leases.
 struct ReleaseLeasesOp {
   std::string owner;
+};
+
+// Membership (see Store::Heartbeat): node `node_id` is alive at the batch's time; it started at
+// `started_at`.
+struct HeartbeatOp {
+  std::string node_id;
+  TimePoint started_at;
+};
+// Every node other than `self` whose last heartbeat is before `dead_before` is dead: its leases
+// end as ReleaseLeasesOp ends them (its runs are due now, for any node to claim) and it leaves the
+// membership. Reported in BatchResult::dead_nodes and released_leases.
+struct TakeOverDeadNodesOp {
+  std::string self;
+  TimePoint dead_before;
 };
 
 // Deletes up to `limit` finished runs (completed, failed, cancelled) that ended before
@@ -325,11 +365,11 @@ struct PruneFinishedRunsOp {
   int limit = 0;
 };
 
-using WriteOp =
-    std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp, RegisterWaitOp,
-                 ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp, RequestCancelOp,
-                 PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp, ReleaseLeasesOp,
-                 ScheduleEventOp, ReleaseScheduledEventOp, PruneFinishedRunsOp>;
+using WriteOp = std::variant<InsertEventOp, CreateRunOp, UpdateRunOp, AppendJournalOp,
+                             RegisterWaitOp, ResolveWaitOp, DeleteWaitsOp, MarkMatchedOp, WakeRunOp,
+                             RequestCancelOp, PutFlowRevisionOp, ClaimCronTickOp, RequireLeaseOp,
+                             ReleaseLeasesOp, ScheduleEventOp, ReleaseScheduledEventOp,
+                             PruneFinishedRunsOp, HeartbeatOp, TakeOverDeadNodesOp>;
 
 struct WriteBatch {
   std::vector<WriteOp> ops;
@@ -355,6 +395,9 @@ struct BatchResult {
   std::vector<std::string> inserted_events;
   bool cron_tick_claimed = false;
   int pruned_runs = 0;
+  // Membership: nodes found dead by TakeOverDeadNodesOp, and the leases the batch ended.
+  std::vector<std::string> dead_nodes;
+  int released_leases = 0;
   // Flow control (see the file comment): runs created kSkipped, as (run id, reason); events that
   // joined an open debounce or batch, as (run id asked for, run joined); runs whose cancellation
   // a singleton requested; runs created leased that throttle made due later (lease dropped).
@@ -420,6 +463,10 @@ class Store {
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   // How many runs have `status` (exact, for gauges).
   [[nodiscard]] virtual StatusOr<int64_t> CountRuns(RunStatus status) = 0;
+  // Membership: the nodes that sent a heartbeat (HeartbeatOp) and have not been found dead since,
+  // by id, with the leases each holds. Clocks of nodes sharing a store must agree to well within
+  // the takeover time (NTP).
+  [[nodiscard]] virtual StatusOr<std::vector<NodeRecord>> ListNodes() = 0;
   [[nodiscard]] virtual StatusOr<std::vector<JournalEntry>> LoadJournal(
       std::string_view run_id) = 0;
   // The earliest due time over unleased runs and scheduled events, for a driver deciding how

@@ -507,7 +507,7 @@ steps:
   EXPECT_EQ(CountStatus(runs, RunStatus::kCompleted), kKeys);
 }
 
-// Two nodes (two stores and engines on one SQLite file) take events for the same keys at once:
+// Two nodes (two stores and engines on one store) take events for the same keys at once:
 // the rate limit is never exceeded and every event lands in exactly one batch.
 TEST(EngineFlowControlTest, TwoNodesSharingAStoreHoldEveryLimitExactly) {
   EngineHarness h;
@@ -527,14 +527,13 @@ steps:
   - id: a
     log: hi
 )");
-  auto second_store = store::SqliteStore::Open(
-      {.path = h.dir() + "/flowrun.db", .busy_timeout_ms = 20000, .clock = &h.clock()});
-  ASSERT_TRUE(second_store.ok()) << second_store.status().ToString();
+  std::unique_ptr<store::Store> second_store = h.OpenAnotherNode();
+  ASSERT_NE(second_store, nullptr);
   InMemoryProgramCatalog second_catalog;
   second_catalog.Add(limited);
   second_catalog.Add(batched);
   Engine second(
-      **second_store, second_catalog, [](std::string_view) { return nullptr; }, h.clock(), nullptr,
+      *second_store, second_catalog, [](std::string_view) { return nullptr; }, h.clock(), nullptr,
       EngineOptions{.node_id = "node-2", .seed = 3, .log = nullptr});
   ASSERT_TRUE(second.Recover().ok());
   constexpr int kPerNode = 100;

@@ -1,6 +1,8 @@
-// EngineHarness: an engine on a real SQLite file in a temp dir, a simulated clock, fake actions
-// ("http", "email", "db") and flows compiled from YAML text, for the engine tests in this folder.
-// (They live beside the store tests because they link the SQLite store.)
+// EngineHarness: an engine on a real store, a simulated clock, fake actions ("http", "email", "db")
+// and flows compiled from YAML text, for the engine tests in this folder. The store is a SQLite
+// file in a temp dir, or, when the environment has FLOWRUN_TEST_STORE=postgres, a fresh database
+// on the test binary's private PostgreSQL server (see store_kinds.h; ctest runs each engine test
+// both ways). (They live beside the store tests because they link the stores.)
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,7 +15,7 @@
 #include "interpreter/engine.h"
 #include "interpreter/program_catalog.h"
 #include "interpreter/yaml_loader.h"
-#include "store/sqlite_store.h"
+#include "store/store_kinds.h"
 #include "testing/fake_action.h"
 #include "testing/paths.h"
 #include "testing/simulated_clock.h"
@@ -24,6 +26,10 @@ class EngineHarness {
  public:
   explicit EngineHarness(std::map<std::string, std::string> secrets = {})
       : dir_(MakeTempDir()), secrets_(std::move(secrets)) {
+    const char* kind = std::getenv("FLOWRUN_TEST_STORE");
+    EXPECT_TRUE(backend_.Prepare(kind && std::string(kind) == "postgres"
+                                     ? store::StoreKind::kPostgres
+                                     : store::StoreKind::kSqlite));
     for (const char* name : {"http", "email", "db"}) {
       actions_[name] = std::make_unique<FakeAction>(name);
     }
@@ -41,9 +47,7 @@ class EngineHarness {
     store_.reset();
   }
   void Open() {
-    auto store = store::SqliteStore::Open({.path = dir_ + "/flowrun.db", .clock = &clock_});
-    EXPECT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
+    store_ = backend_.Open(&clock_);
     engine_ = std::make_unique<Engine>(
         *store_, catalog_,
         [this](std::string_view name) -> Action* {
@@ -131,11 +135,13 @@ class EngineHarness {
   }
 
   Engine& engine() { return *engine_; }
-  store::SqliteStore& store() { return *store_; }
+  store::Store& store() { return *store_; }
   SimulatedClock& clock() { return clock_; }
   FakeAction& action(const std::string& name) { return *actions_.at(name); }
   InMemoryProgramCatalog& catalog() { return catalog_; }
   const std::string& dir() const { return dir_; }
+  // Another instance on the same store, as a second node would open it.
+  std::unique_ptr<store::Store> OpenAnotherNode() { return backend_.Open(&clock_); }
 
  private:
   std::string dir_;
@@ -145,7 +151,8 @@ class EngineHarness {
   InMemoryProgramCatalog catalog_;
   std::map<std::string, std::unique_ptr<FakeAction>> actions_;
   std::map<std::string, Action*> real_actions_;
-  std::unique_ptr<store::SqliteStore> store_;
+  store::StoreBackend backend_;
+  std::unique_ptr<store::Store> store_;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -267,6 +267,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion4JournalKeepingItsEntriesAndOrder) {
   const char* downgrade = R"sql(
 DROP TABLE journal;
 DROP TABLE counters;
+ALTER TABLE runs DROP COLUMN lease_token;
 CREATE TABLE journal (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, step_key TEXT NOT NULL,
   kind TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX journal_run ON journal(run_id, seq);
@@ -282,6 +283,7 @@ ALTER TABLE runs DROP COLUMN extra_slots;
 DROP TABLE run_slots;
 DROP TABLE rate_state;
 DROP TABLE gathers;
+DROP TABLE nodes;
 UPDATE schema_version SET version = 4;
 )sql";
   char* error = nullptr;

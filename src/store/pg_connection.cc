@@ -1,0 +1,136 @@
+#include "store/pg_connection.h"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+
+#include "actions/postgres_error.h"
+
+namespace flowrun::store {
+
+PgParam PgText(std::string_view text) { return std::string(text); }
+PgParam PgTextOrNull(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  return std::string(text);
+}
+PgParam PgInt(int64_t value) { return std::to_string(value); }
+PgParam PgMillis(TimePoint t) { return std::to_string(ToUnixMillis(t)); }
+PgParam PgMillis(const std::optional<TimePoint>& t) {
+  if (!t) return std::nullopt;
+  return PgMillis(*t);
+}
+PgParam PgBool(bool value) { return std::string(value ? "true" : "false"); }
+
+PgResult::PgResult(PGresult* result) : result_(result) {}
+PgResult::PgResult(PgResult&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
+PgResult& PgResult::operator=(PgResult&& other) noexcept {
+  if (this != &other) {
+    if (result_) PQclear(result_);
+    result_ = other.result_;
+    other.result_ = nullptr;
+  }
+  return *this;
+}
+PgResult::~PgResult() {
+  if (result_) PQclear(result_);
+}
+
+int PgResult::rows() const { return result_ ? PQntuples(result_) : 0; }
+
+int64_t PgResult::affected() const {
+  const char* text = result_ ? PQcmdTuples(result_) : "";
+  int64_t value = 0;
+  std::from_chars(text, text + std::char_traits<char>::length(text), value);
+  return value;
+}
+
+bool PgResult::IsNull(int row, int column) const { return PQgetisnull(result_, row, column); }
+
+std::string PgResult::Text(int row, int column) const {
+  if (IsNull(row, column)) return "";
+  return std::string(PQgetvalue(result_, row, column), PQgetlength(result_, row, column));
+}
+
+int64_t PgResult::Int(int row, int column) const { return OptionalInt(row, column).value_or(0); }
+
+std::optional<int64_t> PgResult::OptionalInt(int row, int column) const {
+  if (IsNull(row, column)) return std::nullopt;
+  const char* text = PQgetvalue(result_, row, column);
+  const int length = PQgetlength(result_, row, column);
+  int64_t value = 0;
+  if (length == 1 && (text[0] == 't' || text[0] == 'f')) return text[0] == 't' ? 1 : 0;
+  std::from_chars(text, text + length, value);
+  return value;
+}
+
+std::optional<TimePoint> PgResult::OptionalTime(int row, int column) const {
+  auto millis = OptionalInt(row, column);
+  if (!millis) return std::nullopt;
+  return FromUnixMillis(*millis);
+}
+
+StatusOr<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& url,
+                                                           std::string subject) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  if (conn == nullptr) return UnavailableError(subject + ": cannot connect: out of memory");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = TrimPostgresMessage(PQerrorMessage(conn));
+    PQfinish(conn);
+    return UnavailableError(subject + ": cannot connect: " + message);
+  }
+  // Notices (for example "relation already exists, skipping") are not for the log.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  return std::unique_ptr<PgConnection>(new PgConnection(conn, std::move(subject)));
+}
+
+PgConnection::~PgConnection() { PQfinish(conn_); }
+
+Status PgConnection::Failure(const PGresult* result, const std::string& what) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  last_sqlstate_ = state ? state : "";
+  return PostgresError(subject_, conn_, result, what);
+}
+
+bool PgConnection::LastFailureWasConflict() const {
+  return last_sqlstate_ == "40001" || last_sqlstate_ == "40P01";
+}
+
+bool PgConnection::healthy() const {
+  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<PgParam>& params) {
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = "s" + std::to_string(prepared_.size());
+    PgResult prepared(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
+    if (!prepared.get() || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      return Failure(prepared.get(), "cannot prepare a statement");
+    }
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PgResult result(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
+                                 values.data(), nullptr, nullptr, 0));
+  const ExecStatusType status = result.get() ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return Failure(result.get(), "a statement failed");
+  }
+  last_sqlstate_.clear();
+  return result;
+}
+
+Status PgConnection::ExecScript(const std::string& sql) {
+  PgResult result(PQexec(conn_, sql.c_str()));
+  const ExecStatusType status = result.get() ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return Failure(result.get(), "a statement failed");
+  }
+  last_sqlstate_.clear();
+  return OkStatus();
+}
+
+}  // namespace flowrun::store

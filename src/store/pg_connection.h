@@ -1,0 +1,94 @@
+// PgConnection: one blocking libpq connection for the PostgreSQL store, with its statements
+// prepared once (by SQL text) and run with text parameters. Errors are translated by
+// PostgresError (actions/postgres_error.h), so their codes carry the retry decision.
+//
+// Thread-safety: a connection is used by one thread at a time (the store hands them out from
+// pools).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "common/timestamp.h"
+
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+namespace flowrun::store {
+
+// One text parameter; nullopt is SQL NULL.
+using PgParam = std::optional<std::string>;
+
+PgParam PgText(std::string_view text);
+// NULL for empty text.
+PgParam PgTextOrNull(std::string_view text);
+PgParam PgInt(int64_t value);
+PgParam PgMillis(TimePoint t);
+PgParam PgMillis(const std::optional<TimePoint>& t);
+PgParam PgBool(bool value);
+
+// The rows of one statement.
+class PgResult {
+ public:
+  explicit PgResult(PGresult* result);
+  PgResult(PgResult&&) noexcept;
+  PgResult& operator=(PgResult&&) noexcept;
+  ~PgResult();
+
+  int rows() const;
+  // The number of rows an INSERT, UPDATE or DELETE touched.
+  int64_t affected() const;
+  bool IsNull(int row, int column) const;
+  std::string Text(int row, int column) const;  // "" for NULL
+  int64_t Int(int row, int column) const;       // 0 for NULL
+  std::optional<int64_t> OptionalInt(int row, int column) const;
+  std::optional<TimePoint> OptionalTime(int row, int column) const;
+  const PGresult* get() const { return result_; }
+
+ private:
+  PGresult* result_;
+};
+
+class PgConnection {
+ public:
+  // Connects to `url` (a libpq connection URI). `subject` starts error messages ("store").
+  // kUnavailable when the server cannot be reached.
+  [[nodiscard]] static StatusOr<std::unique_ptr<PgConnection>> Open(const std::string& url,
+                                                                    std::string subject);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs `sql` (with $1… placeholders), prepared on first use. The last SQLSTATE is kept for
+  // last_sqlstate().
+  [[nodiscard]] StatusOr<PgResult> Exec(const std::string& sql,
+                                        const std::vector<PgParam>& params = {});
+  // Runs one or more statements without parameters (DDL, BEGIN, COMMIT).
+  [[nodiscard]] Status ExecScript(const std::string& sql);
+
+  // The SQLSTATE of the last failure; "" after a success.
+  const std::string& last_sqlstate() const { return last_sqlstate_; }
+  // Whether the last failure was a serialization failure or a deadlock: the transaction may be
+  // tried again.
+  bool LastFailureWasConflict() const;
+  // Whether the connection is still usable (not broken, not inside a failed transaction).
+  bool healthy() const;
+  PGconn* handle() const { return conn_; }
+
+ private:
+  PgConnection(PGconn* conn, std::string subject) : conn_(conn), subject_(std::move(subject)) {}
+  Status Failure(const PGresult* result, const std::string& what);
+
+  PGconn* conn_;
+  const std::string subject_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+  std::string last_sqlstate_;
+};
+
+}  // namespace flowrun::store

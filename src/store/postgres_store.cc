@@ -1,0 +1,997 @@
+#include "store/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "store/lease_fence.h"
+#include "store/pg_migrations.h"
+#include "store/prune_in_batches.h"
+
+namespace flowrun::store {
+namespace {
+
+constexpr char kRunColumns[] =
+    "id, flow_id, revision, status, event, trigger_event_id, output, error, created_at, "
+    "updated_at, ended_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
+    "concurrency_limit, idempotency_key, cancel_requested, event_mark, lease_owner, lease_until, "
+    "lease_token, events, skip_reason, singleton_key";
+constexpr char kEventColumns[] = "seq, id, name, data, ts, client_id";
+constexpr char kWaitColumns[] =
+    "id, run_id, kind, flow_id, revision, step_key, step_id, event_name, match_path, match_key, "
+    "since_seq, lookback_from, timeout_at, created_at, context";
+// How long Claim sets aside a run whose concurrency key has no free slot, unless a slot frees
+// first (as in the SQLite store).
+constexpr Duration kConcurrencyRecheck = std::chrono::seconds(2);
+// The advisory lock that orders transactions storing events or registering waits (see the
+// header). Any constant no other flowrun lock uses.
+constexpr char kEventLock[] = "SELECT pg_advisory_xact_lock(7382910455)";
+// Deadlocks and serialization failures are retried this often per batch.
+constexpr int kConflictRetries = 3;
+constexpr char kWakeChannel[] = "NOTIFY flowrun_wake";
+
+StatusOr<Json> ParseJsonColumn(const PgResult& r, int row, int column) {
+  if (r.IsNull(row, column)) return Json();
+  Json value = Json::parse(r.Text(row, column), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) return DataLossError("the store holds malformed JSON");
+  return value;
+}
+
+StatusOr<RunRecord> ReadRun(const PgResult& r, int i) {
+  RunRecord run;
+  run.id = r.Text(i, 0);
+  run.flow_id = r.Text(i, 1);
+  run.revision = r.Text(i, 2);
+  ASSIGN_OR_RETURN(run.status, ParseRunStatus(r.Text(i, 3)));
+  ASSIGN_OR_RETURN(run.event, ParseJsonColumn(r, i, 4));
+  run.trigger_event_id = r.Text(i, 5);
+  ASSIGN_OR_RETURN(run.output, ParseJsonColumn(r, i, 6));
+  ASSIGN_OR_RETURN(run.error, ParseJsonColumn(r, i, 7));
+  run.created_at = FromUnixMillis(r.Int(i, 8));
+  run.updated_at = FromUnixMillis(r.Int(i, 9));
+  run.ended_at = r.OptionalTime(i, 10);
+  run.due_at = r.OptionalTime(i, 11);
+  run.deadline = r.OptionalTime(i, 12);
+  run.parent_run_id = r.Text(i, 13);
+  run.parent_step_key = r.Text(i, 14);
+  run.concurrency_key = r.Text(i, 15);
+  run.concurrency_limit = static_cast<int>(r.Int(i, 16));
+  run.idempotency_key = r.Text(i, 17);
+  run.cancel_requested = r.Int(i, 18) != 0;
+  run.event_mark = r.Int(i, 19);
+  run.lease_owner = r.Text(i, 20);
+  run.lease_until = r.OptionalTime(i, 21);
+  run.lease_token = r.Int(i, 22);
+  ASSIGN_OR_RETURN(run.events, ParseJsonColumn(r, i, 23));
+  run.skip_reason = r.Text(i, 24);
+  run.singleton_key = r.Text(i, 25);
+  return run;
+}
+
+StatusOr<EventRecord> ReadEvent(const PgResult& r, int i) {
+  EventRecord event;
+  event.seq = r.Int(i, 0);
+  event.id = r.Text(i, 1);
+  event.name = r.Text(i, 2);
+  ASSIGN_OR_RETURN(event.data, ParseJsonColumn(r, i, 3));
+  event.ts = FromUnixMillis(r.Int(i, 4));
+  event.client_id = r.Text(i, 5);
+  return event;
+}
+
+StatusOr<WaitRecord> ReadWait(const PgResult& r, int i) {
+  WaitRecord wait;
+  wait.id = r.Text(i, 0);
+  wait.run_id = r.Text(i, 1);
+  wait.kind = r.Text(i, 2) == "cancel" ? WaitRecord::Kind::kCancel : WaitRecord::Kind::kStep;
+  wait.flow_id = r.Text(i, 3);
+  wait.revision = r.Text(i, 4);
+  wait.step_key = r.Text(i, 5);
+  wait.step_id = r.Text(i, 6);
+  wait.event_name = r.Text(i, 7);
+  wait.match_path = r.Text(i, 8);
+  wait.match_key = r.Text(i, 9);
+  wait.since_seq = r.Int(i, 10);
+  wait.lookback_from = r.OptionalTime(i, 11);
+  wait.timeout_at = r.OptionalTime(i, 12);
+  wait.created_at = FromUnixMillis(r.Int(i, 13));
+  ASSIGN_OR_RETURN(wait.context, ParseJsonColumn(r, i, 14));
+  return wait;
+}
+
+StatusOr<FlowRevisionRecord> ReadRevision(const PgResult& r, int i) {
+  FlowRevisionRecord revision;
+  revision.flow_id = r.Text(i, 0);
+  revision.revision = r.Text(i, 1);
+  ASSIGN_OR_RETURN(revision.document, ParseJsonColumn(r, i, 2));
+  revision.created_at = FromUnixMillis(r.Int(i, 3));
+  return revision;
+}
+
+template <typename T, typename ReadFn>
+StatusOr<std::vector<T>> CollectRows(const PgResult& r, ReadFn read) {
+  std::vector<T> rows;
+  rows.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i) {
+    ASSIGN_OR_RETURN(T value, read(r, i));
+    rows.push_back(std::move(value));
+  }
+  return rows;
+}
+
+template <typename T, typename ReadFn>
+StatusOr<std::optional<T>> FirstRow(const PgResult& r, ReadFn read) {
+  if (r.rows() == 0) return std::optional<T>();
+  ASSIGN_OR_RETURN(T value, read(r, 0));
+  return std::optional<T>(std::move(value));
+}
+
+PgParam NullableJson(const Json& value) {
+  if (value.is_null()) return std::nullopt;
+  return value.dump();
+}
+
+// Whether a group holding `batches` stores events or registers waits, and so must take the event
+// lock (see the header).
+bool TouchesEventsOrWaits(const std::vector<WriteBatch>& batches) {
+  for (const WriteBatch& batch : batches) {
+    for (const WriteOp& op : batch.ops) {
+      if (std::holds_alternative<InsertEventOp>(op) || std::holds_alternative<RegisterWaitOp>(op)) {
+        return true;
+      }
+      if (const auto* create = std::get_if<CreateRunOp>(&op); create && !create->waits.empty()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// The writer connection and the code that applies each operation. Used by one thread at a time:
+// the leader of the current group commit.
+class PostgresStore::Writer {
+ public:
+  explicit Writer(std::unique_ptr<PgConnection> db) : db_(std::move(db)) {}
+
+  PgConnection& db() { return *db_; }
+  void Replace(std::unique_ptr<PgConnection> db) { db_ = std::move(db); }
+  // Rows written since the counter was last read: a batch that failed without writing needs no
+  // rollback.
+  int64_t TakeWrites() { return std::exchange(writes_, 0); }
+  // Whether the transaction has done something other nodes should look at (NOTIFY).
+  bool TakeWakes() { return std::exchange(wakes_, false); }
+
+  Status ApplyBatch(WriteBatch& batch, BatchResult& result, TimePoint now) {
+    for (WriteOp& op : batch.ops) {
+      RETURN_IF_ERROR(std::visit([&](auto& o) { return Apply(o, result, now); }, op));
+    }
+    return OkStatus();
+  }
+
+  StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
+    ASSIGN_OR_RETURN(PgResult candidates,
+                     db_->Exec("SELECT id, flow_id, concurrency_key, concurrency_limit FROM runs "
+                               "WHERE due_at <= $1 AND (lease_owner IS NULL OR lease_until < $1) "
+                               "ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                               {PgMillis(args.now), PgInt(int64_t{args.max} * 4 + 16)}));
+    std::vector<RunRecord> claimed;
+    for (int i = 0; i < candidates.rows(); ++i) {
+      if (static_cast<int>(claimed.size()) >= args.max) break;
+      const std::string id = candidates.Text(i, 0);
+      const std::string key = candidates.Text(i, 2);
+      const int64_t limit = candidates.Int(i, 3);
+      if (!key.empty() && limit > 0) {
+        const std::string flow_id = candidates.Text(i, 1);
+        // Slots of one key are counted by one node at a time.
+        RETURN_IF_ERROR(db_->Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                  {PgText(flow_id + "\n" + key)})
+                            .status());
+        ASSIGN_OR_RETURN(PgResult used,
+                         db_->Exec("SELECT count(*) FROM runs WHERE flow_id = $1 AND "
+                                   "concurrency_key = $2 AND lease_owner IS NOT NULL AND "
+                                   "lease_until >= $3",
+                                   {PgText(flow_id), PgText(key), PgMillis(args.now)}));
+        if (used.Int(0, 0) >= limit) {
+          // wakeup marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
+          RETURN_IF_ERROR(Write("UPDATE runs SET due_at = $2, wakeup = true WHERE id = $1",
+                                {PgText(id), PgMillis(args.now + kConcurrencyRecheck)}));
+          continue;
+        }
+      }
+      ASSIGN_OR_RETURN(
+          PgResult leased,
+          db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
+                                "lease_token = lease_token + 1, wakeup = false "
+                                "WHERE id = $1 RETURNING ") +
+                        kRunColumns,
+                    {PgText(id), PgText(args.owner), PgMillis(args.now + args.lease)}));
+      writes_ += leased.rows();
+      ASSIGN_OR_RETURN(std::optional<RunRecord> run, FirstRow<RunRecord>(leased, ReadRun));
+      if (run) claimed.push_back(std::move(*run));
+    }
+    return claimed;
+  }
+
+ private:
+  // Runs a statement that writes; counts the rows it touched.
+  Status Write(const std::string& sql, const std::vector<PgParam>& params) {
+    ASSIGN_OR_RETURN(PgResult r, db_->Exec(sql, params));
+    writes_ += r.affected();
+    return OkStatus();
+  }
+  StatusOr<PgResult> WriteReturning(const std::string& sql, const std::vector<PgParam>& params) {
+    ASSIGN_OR_RETURN(PgResult r, db_->Exec(sql, params));
+    writes_ += r.rows();
+    return r;
+  }
+
+  Status Apply(InsertEventOp& op, BatchResult& result, TimePoint now) {
+    EventRecord& event = op.event;
+    if (!event.client_id.empty()) {
+      // The client id is claimed first: a concurrent node claiming the same id waits for this
+      // transaction and then finds it taken.
+      ASSIGN_OR_RETURN(
+          PgResult claimed,
+          WriteReturning("INSERT INTO event_dedupe (client_id, event_id, expires_at) VALUES ($1, "
+                         "$2, $3) ON CONFLICT (client_id) DO UPDATE SET event_id = "
+                         "EXCLUDED.event_id, expires_at = EXCLUDED.expires_at WHERE "
+                         "event_dedupe.expires_at <= $4 RETURNING event_id",
+                         {PgText(event.client_id), PgText(event.id),
+                          PgMillis(now + op.dedupe_window), PgMillis(now)}));
+      if (claimed.rows() == 0) {
+        if (!op.duplicate_aborts_batch) return OkStatus();
+        ASSIGN_OR_RETURN(PgResult first,
+                         db_->Exec("SELECT event_id FROM event_dedupe WHERE client_id = $1",
+                                   {PgText(event.client_id)}));
+        result.duplicate_of = first.rows() > 0 ? first.Text(0, 0) : "";
+        return AlreadyExistsError("event id " + event.client_id + " was already received");
+      }
+    }
+    ASSIGN_OR_RETURN(PgResult inserted,
+                     WriteReturning("INSERT INTO events (id, name, data, ts, client_id, "
+                                    "unmatched) VALUES ($1, $2, $3, $4, $5, EXISTS (SELECT 1 "
+                                    "FROM waits WHERE event_name = $2)) ON CONFLICT (id) DO "
+                                    "NOTHING RETURNING seq, unmatched",
+                                    {PgText(event.id), PgText(event.name), event.data.dump(),
+                                     PgMillis(event.ts), PgTextOrNull(event.client_id)}));
+    if (inserted.rows() == 0) return OkStatus();  // the same deterministic id: already stored
+    event.seq = inserted.Int(0, 0);
+    result.inserted_events.push_back(event.id);
+    if (inserted.Int(0, 1) != 0) result.events_to_match.push_back(event);
+    return OkStatus();
+  }
+
+  Status Apply(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    if (op.HasFlowControl()) {
+      return FailedPreconditionError(
+          "flow control (concurrency slots, throttle, rate_limit, "
+          "singleton, debounce, batch) is not built on PostgreSQL yet");
+    }
+    const RunRecord& run = op.run;
+    ASSIGN_OR_RETURN(
+        PgResult inserted,
+        WriteReturning(
+            "INSERT INTO runs (id, flow_id, revision, status, event, trigger_event_id, "
+            "created_at, updated_at, due_at, deadline, parent_run_id, parent_step_key, "
+            "concurrency_key, concurrency_limit, idempotency_key, lease_owner, lease_until, "
+            "output, error, ended_at, event_mark, lease_token, events, skip_reason, "
+            "singleton_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, "
+            "$14, $15, $16, $17, $18, $19, (SELECT coalesce(max(seq), 0) FROM events), CASE WHEN "
+            "$15::text IS NULL THEN 0 ELSE $20 END, $21, $22, $23) ON CONFLICT DO NOTHING "
+            "RETURNING id",
+            {PgText(run.id),
+             PgText(run.flow_id),
+             PgText(run.revision),
+             PgText(RunStatusName(run.status)),
+             run.event.dump(),
+             PgTextOrNull(run.trigger_event_id),
+             PgMillis(run.created_at),
+             PgMillis(run.due_at),
+             PgMillis(run.deadline),
+             PgTextOrNull(run.parent_run_id),
+             PgTextOrNull(run.parent_step_key),
+             PgTextOrNull(run.concurrency_key),
+             PgInt(run.concurrency_limit),
+             PgTextOrNull(run.idempotency_key),
+             PgTextOrNull(run.lease_owner),
+             PgMillis(run.lease_until),
+             NullableJson(run.output),
+             NullableJson(run.error),
+             PgMillis(run.ended_at),
+             PgInt(kFirstLeaseToken),
+             NullableJson(run.events),
+             PgTextOrNull(run.skip_reason),
+             PgTextOrNull(run.ended_at ? std::string_view() : run.singleton_key)}));
+    if (inserted.rows() == 0) {
+      result.skipped_runs.push_back(run.id);
+      return OkStatus();
+    }
+    if (!run.idempotency_key.empty()) {
+      // The key is a primary key: of two nodes creating runs under it, the second waits for the
+      // first's commit and then finds it taken.
+      ASSIGN_OR_RETURN(
+          PgResult key,
+          WriteReturning("INSERT INTO idempotency (flow_id, key, run_id, expires_at) VALUES ($1, "
+                         "$2, $3, $4) ON CONFLICT (flow_id, key) DO UPDATE SET run_id = "
+                         "EXCLUDED.run_id, expires_at = EXCLUDED.expires_at WHERE "
+                         "idempotency.expires_at <= $5 RETURNING run_id",
+                         {PgText(run.flow_id), PgText(run.idempotency_key), PgText(run.id),
+                          PgMillis(now + op.idempotency_window), PgMillis(now)}));
+      if (key.rows() == 0) {
+        RETURN_IF_ERROR(Write("DELETE FROM runs WHERE id = $1", {PgText(run.id)}));
+        result.skipped_runs.push_back(run.id);
+        return OkStatus();
+      }
+    }
+    for (const WaitRecord& wait : op.waits) {
+      RegisterWaitOp register_op{wait};
+      RETURN_IF_ERROR(Apply(register_op, result, now));
+    }
+    if (run.lease_owner.empty() && run.due_at && !run.ended_at) wakes_ = true;
+    result.created_runs.push_back(run.id);
+    return OkStatus();
+  }
+
+  Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
+    RETURN_IF_ERROR(Write(
+        "UPDATE runs SET status = $2, "
+        "due_at = CASE WHEN $6::bigint IS NOT NULL THEN NULL "
+        "  WHEN wakeup AND due_at IS NOT NULL AND ($3::bigint IS NULL OR due_at < $3::bigint) "
+        "  THEN due_at ELSE $3::bigint END, "
+        "output = $4, error = $5, ended_at = $6::bigint, updated_at = $7, "
+        "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
+        "lease_owner = CASE WHEN $8::boolean THEN NULL ELSE lease_owner END, "
+        "lease_until = CASE WHEN $8::boolean THEN NULL ELSE coalesce($9::bigint, lease_until) END "
+        "WHERE id = $1",
+        {PgText(op.run_id), PgText(RunStatusName(op.status)), PgMillis(op.due_at),
+         NullableJson(op.output), NullableJson(op.error), PgMillis(op.ended_at), PgMillis(now),
+         PgBool(op.release_lease), PgMillis(op.lease_until)}));
+    if (op.release_lease && op.due_at && !op.ended_at) wakes_ = true;
+    if (op.release_lease || op.ended_at) return WakeNextHeldRun(op.run_id, now);
+    return OkStatus();
+  }
+
+  // `run_id` gave back its concurrency slot (if it has a limit): the oldest run of its key that
+  // Claim set aside falls due now. Only a run set aside (wakeup with a due time still ahead):
+  // waking a run of the key that sleeps until a retry or a timer would make two such runs wake
+  // each other forever.
+  Status WakeNextHeldRun(const std::string& run_id, TimePoint now) {
+    ASSIGN_OR_RETURN(
+        PgResult woken,
+        WriteReturning("UPDATE runs SET due_at = $2 WHERE id = (SELECT held.id FROM runs AS r "
+                       "JOIN runs AS held ON held.flow_id = r.flow_id AND held.concurrency_key = "
+                       "r.concurrency_key WHERE r.id = $1 AND r.concurrency_limit > 0 AND "
+                       "held.concurrency_limit > 0 AND held.id <> r.id AND held.wakeup AND "
+                       "held.lease_owner IS NULL AND held.due_at > "
+                       "$2 AND held.status IN ('queued', 'running') ORDER BY held.due_at LIMIT 1) "
+                       "RETURNING id",
+                       {PgText(run_id), PgMillis(now)}));
+    if (woken.rows() > 0) wakes_ = true;
+    return OkStatus();
+  }
+
+  Status Apply(AppendJournalOp& op, BatchResult&, TimePoint) {
+    const JournalEntry& e = op.entry;
+    return Write(
+        "INSERT INTO journal (seq, run_id, step_key, kind, data, at) VALUES "
+        "(nextval('journal_seq'), $1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        {PgText(e.run_id), PgText(e.step_key), PgText(JournalKindName(e.kind)), e.data.dump(),
+         PgMillis(e.at)});
+  }
+
+  Status Apply(RegisterWaitOp& op, BatchResult&, TimePoint) {
+    const WaitRecord& w = op.wait;
+    RETURN_IF_ERROR(Write(
+        "INSERT INTO waits (id, run_id, kind, flow_id, revision, step_key, step_id, event_name, "
+        "match_path, match_key, since_seq, lookback_from, timeout_at, created_at, context) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11::bigint = -2 THEN "
+        "(SELECT coalesce(max(seq), 0) FROM events) WHEN $11::bigint < 0 THEN coalesce((SELECT "
+        "event_mark FROM runs WHERE id = $2), 0) ELSE $11::bigint END, $12, $13, $14, $15) ON "
+        "CONFLICT DO NOTHING",
+        {PgText(w.id), PgText(w.run_id),
+         PgText(w.kind == WaitRecord::Kind::kCancel ? "cancel" : "step"), PgText(w.flow_id),
+         PgText(w.revision), PgText(w.step_key), PgText(w.step_id), PgText(w.event_name),
+         PgText(w.match_path), PgText(w.match_key), PgInt(w.since_seq), PgMillis(w.lookback_from),
+         PgMillis(w.timeout_at), PgMillis(w.created_at), w.context.dump()}));
+    if (!w.match_path.empty()) {
+      RETURN_IF_ERROR(Write(
+          "INSERT INTO wait_paths (event_name, match_path) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+          {PgText(w.event_name), PgText(w.match_path)}));
+    }
+    return OkStatus();
+  }
+
+  Status Wake(const std::string& run_id, TimePoint now, bool cancel) {
+    ASSIGN_OR_RETURN(
+        PgResult woken,
+        WriteReturning(
+            "UPDATE runs SET wakeup = true, cancel_requested = cancel_requested OR $3::boolean, "
+            "event_mark = (SELECT coalesce(max(seq), 0) FROM events), due_at = CASE WHEN due_at "
+            "IS NULL OR due_at > $2 THEN $2 ELSE due_at END WHERE id = $1 AND ended_at IS NULL "
+            "RETURNING id",
+            {PgText(run_id), PgMillis(now), PgBool(cancel)}));
+    if (woken.rows() > 0) wakes_ = true;
+    return OkStatus();
+  }
+
+  Status Apply(ResolveWaitOp& op, BatchResult& result, TimePoint now) {
+    // Deleting claims the wait: of two nodes resolving it, one gets the row.
+    ASSIGN_OR_RETURN(PgResult claimed,
+                     WriteReturning("DELETE FROM waits WHERE id = $1 RETURNING run_id, kind, "
+                                    "step_key",
+                                    {PgText(op.wait_id)}));
+    if (claimed.rows() == 0) return OkStatus();
+    const std::string run_id = claimed.Text(0, 0);
+    const bool cancel = claimed.Text(0, 1) == "cancel";
+    const std::string step_key = claimed.Text(0, 2);
+    if (!cancel) {
+      AppendJournalOp done{JournalEntry{
+          .run_id = run_id,
+          .step_key = step_key,
+          .kind = JournalKind::kCompleted,
+          .data = Json{{"status", "completed"}, {"output", op.output}, {"attempts", 1}},
+          .at = now}};
+      RETURN_IF_ERROR(Apply(done, result, now));
+    }
+    RETURN_IF_ERROR(Wake(run_id, now, cancel));
+    result.resolved_waits.push_back(op.wait_id);
+    if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
+    ASSIGN_OR_RETURN(
+        PgResult leased,
+        WriteReturning(
+            std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, due_at "
+                        "= $3, lease_token = lease_token + 1, wakeup = false WHERE id "
+                        "= $1 AND ended_at IS NULL AND concurrency_limit = 0 AND "
+                        "(lease_owner IS NULL OR lease_until < $4) RETURNING ") +
+                kRunColumns,
+            {PgText(run_id), PgText(op.lease_owner), PgMillis(*op.lease_until), PgMillis(now)}));
+    ASSIGN_OR_RETURN(std::optional<RunRecord> run, FirstRow<RunRecord>(leased, ReadRun));
+    if (run) result.leased_runs.push_back(std::move(*run));
+    return OkStatus();
+  }
+
+  Status Apply(DeleteWaitsOp& op, BatchResult&, TimePoint) {
+    return Write("DELETE FROM waits WHERE run_id = $1", {PgText(op.run_id)});
+  }
+
+  Status Apply(MarkMatchedOp& op, BatchResult&, TimePoint) {
+    for (const std::string& id : op.event_ids) {
+      RETURN_IF_ERROR(
+          Write("UPDATE events SET unmatched = false WHERE id = $1 AND unmatched", {PgText(id)}));
+    }
+    for (const std::string& id : op.wait_ids) {
+      RETURN_IF_ERROR(
+          Write("UPDATE waits SET unscanned = false WHERE id = $1 AND unscanned", {PgText(id)}));
+    }
+    return OkStatus();
+  }
+
+  Status Apply(WakeRunOp& op, BatchResult&, TimePoint now) { return Wake(op.run_id, now, false); }
+  Status Apply(RequestCancelOp& op, BatchResult&, TimePoint now) {
+    return Wake(op.run_id, now, true);
+  }
+
+  Status Apply(PutFlowRevisionOp& op, BatchResult&, TimePoint) {
+    const FlowRevisionRecord& r = op.revision;
+    return Write(
+        "INSERT INTO flow_revisions (flow_id, revision, document, created_at) VALUES ($1, $2, "
+        "$3, $4) ON CONFLICT DO NOTHING",
+        {PgText(r.flow_id), PgText(r.revision), r.document.dump(), PgMillis(r.created_at)});
+  }
+
+  Status Apply(ClaimCronTickOp& op, BatchResult& result, TimePoint) {
+    // The primary key makes the tick fire once across all nodes.
+    ASSIGN_OR_RETURN(PgResult claimed,
+                     WriteReturning("INSERT INTO cron_ticks (flow_id, tick) VALUES ($1, $2) ON "
+                                    "CONFLICT DO NOTHING RETURNING tick",
+                                    {PgText(op.flow_id), PgMillis(op.tick)}));
+    result.cron_tick_claimed = claimed.rows() > 0;
+    return OkStatus();
+  }
+
+  Status Apply(ScheduleEventOp& op, BatchResult&, TimePoint) {
+    const EventRecord& e = op.event;
+    wakes_ = true;  // other nodes' timers learn of the new due time
+    return Write(
+        "INSERT INTO scheduled_events (id, name, data, client_id, due_at) VALUES ($1, $2, $3, $4, "
+        "$5) ON CONFLICT DO NOTHING",
+        {PgText(e.id), PgText(e.name), e.data.dump(), PgTextOrNull(e.client_id),
+         PgMillis(op.due_at)});
+  }
+
+  Status Apply(ReleaseScheduledEventOp& op, BatchResult&, TimePoint) {
+    return Write("DELETE FROM scheduled_events WHERE id = $1", {PgText(op.event_id)});
+  }
+
+  Status Apply(ReleaseLeasesOp& op, BatchResult& result, TimePoint now) {
+    ASSIGN_OR_RETURN(
+        PgResult released,
+        WriteReturning("UPDATE runs SET lease_owner = NULL, lease_until = NULL, due_at = CASE "
+                       "WHEN due_at IS NULL OR due_at > $2 THEN $2 ELSE due_at END WHERE due_at "
+                       "IS NOT NULL AND lease_owner = $1 RETURNING id",
+                       {PgText(op.owner), PgMillis(now)}));
+    if (released.rows() > 0) wakes_ = true;
+    result.released_leases += released.rows();
+    return OkStatus();
+  }
+
+  Status Apply(HeartbeatOp& op, BatchResult&, TimePoint now) {
+    return Write(
+        "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO "
+        "UPDATE SET started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at",
+        {PgText(op.node_id), PgMillis(op.started_at), PgMillis(now)});
+  }
+
+  Status Apply(TakeOverDeadNodesOp& op, BatchResult& result, TimePoint now) {
+    // Deleting claims the dead node: of two nodes taking it over, one gets the row.
+    ASSIGN_OR_RETURN(PgResult dead,
+                     WriteReturning("DELETE FROM nodes WHERE heartbeat_at < $1 AND id <> $2 "
+                                    "RETURNING id",
+                                    {PgMillis(op.dead_before), PgText(op.self)}));
+    for (int i = 0; i < dead.rows(); ++i) {
+      ReleaseLeasesOp release{dead.Text(i, 0)};
+      RETURN_IF_ERROR(Apply(release, result, now));
+      result.dead_nodes.push_back(release.owner);
+    }
+    return OkStatus();
+  }
+
+  Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint) {
+    ASSIGN_OR_RETURN(
+        PgResult runs,
+        db_->Exec("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL "
+                  "AND ended_at < $1 AND status IN ('completed', 'failed', "
+                  "'cancelled', 'skipped') ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                  {PgMillis(op.ended_before), PgInt(op.limit)}));
+    for (int i = 0; i < runs.rows(); ++i) {
+      const PgParam id = PgText(runs.Text(i, 0));
+      RETURN_IF_ERROR(Write("DELETE FROM journal WHERE run_id = $1", {id}));
+      RETURN_IF_ERROR(Write("DELETE FROM waits WHERE run_id = $1", {id}));
+      RETURN_IF_ERROR(Write("DELETE FROM runs WHERE id = $1", {id}));
+    }
+    // After the runs are gone, a trigger event goes too unless another run still refers to it or
+    // its client id may still be deduplicated.
+    for (int i = 0; i < runs.rows(); ++i) {
+      if (runs.IsNull(i, 1)) continue;
+      RETURN_IF_ERROR(
+          Write("DELETE FROM events WHERE id = $1 AND ts < $2 AND NOT EXISTS (SELECT "
+                "1 FROM runs WHERE trigger_event_id = $1)",
+                {PgText(runs.Text(i, 1)), PgMillis(op.keep_events_since)}));
+    }
+    result.pruned_runs += runs.rows();
+    return OkStatus();
+  }
+
+  Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
+    // The row stays locked until the commit, so no claim takes the run in between.
+    ASSIGN_OR_RETURN(PgResult lease,
+                     db_->Exec("SELECT lease_owner, lease_token FROM runs WHERE id = $1 FOR "
+                               "UPDATE",
+                               {PgText(op.run_id)}));
+    const bool found = lease.rows() > 0;
+    return CheckLease(op, found ? lease.Text(0, 0) : "", found ? lease.Int(0, 1) : 0);
+  }
+
+  std::unique_ptr<PgConnection> db_;
+  int64_t writes_ = 0;
+  bool wakes_ = false;
+};
+
+PostgresStore::PostgresStore(PostgresStoreOptions options) : options_(std::move(options)) {}
+
+PostgresStore::~PostgresStore() {
+  queue_.reset();
+  writer_.reset();
+  while (readers_.Take()) {
+  }
+}
+
+TimePoint PostgresStore::Now() const {
+  if (options_.clock) return options_.clock->Now();
+  return SystemClock().Now();
+}
+
+StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(PostgresStoreOptions options) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(options)));
+  RETURN_IF_ERROR(store->Initialize());
+  return store;
+}
+
+Status PostgresStore::Initialize() {
+  ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> db, PgConnection::Open(options_.url, "store"));
+  RETURN_IF_ERROR(
+      MigratePg(*db, options_.pending_migrations).WithContext("opening the PostgreSQL store"));
+  writer_pid_ = PQbackendPID(db->handle());
+  writer_ = std::make_unique<Writer>(std::move(db));
+  queue_ = std::make_unique<GroupCommitQueue<WriteRequest, WriteResult>>(
+      [this](std::vector<WriteRequest*>& group) { return ApplyGroup(group); }, options_.max_group);
+  return OkStatus();
+}
+
+std::vector<PostgresStore::WriteResult> PostgresStore::ApplyGroup(
+    std::vector<WriteRequest*>& group) {
+  // A writer connection that broke (a server restart) is replaced before the next group.
+  if (!writer_->db().healthy()) {
+    auto db = PgConnection::Open(options_.url, "store");
+    if (!db.ok()) {
+      std::vector<WriteResult> results(group.size());
+      for (WriteResult& r : results) r.status = db.status();
+      return results;
+    }
+    writer_pid_ = PQbackendPID((*db)->handle());
+    writer_->Replace(std::move(*db));
+  }
+  std::optional<std::vector<WriteResult>> results = ApplyGroupOnce(group, /*savepoints=*/false);
+  if (results) return std::move(*results);
+  return std::move(*ApplyGroupOnce(group, /*savepoints=*/true));
+}
+
+std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroupOnce(
+    std::vector<WriteRequest*>& group, bool savepoints) {
+  std::vector<WriteResult> results(group.size());
+  PgConnection& db = writer_->db();
+  const TimePoint now = Now();
+  auto fail_all = [&](const Status& status) {
+    (void)db.ExecScript("ROLLBACK");
+    for (WriteResult& r : results) {
+      r = WriteResult{};
+      r.status = status;
+    }
+    return std::move(results);
+  };
+  bool event_lock = false;
+  for (const WriteRequest* request : group) {
+    event_lock = event_lock || TouchesEventsOrWaits(request->batches);
+  }
+  Status begin = db.ExecScript(event_lock ? std::string("BEGIN; ") + kEventLock : "BEGIN");
+  if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
+  (void)writer_->TakeWakes();
+  for (size_t i = 0; i < group.size(); ++i) {
+    WriteRequest& request = *group[i];
+    WriteResult& result = results[i];
+    if (request.claim) {
+      auto claimed = writer_->Claim(*request.claim);
+      if (!claimed.ok()) {
+        if (!savepoints) {
+          (void)db.ExecScript("ROLLBACK");
+          return std::nullopt;
+        }
+        return fail_all(claimed.status());
+      }
+      result.claimed = std::move(*claimed);
+      continue;
+    }
+    result.batches.resize(request.batches.size());
+    for (size_t b = 0; b < request.batches.size(); ++b) {
+      BatchResult& batch_result = result.batches[b];
+      Status status;
+      for (int attempt = 0;; ++attempt) {
+        batch_result = BatchResult{};
+        (void)writer_->TakeWrites();
+        status = savepoints ? db.ExecScript("SAVEPOINT batch") : OkStatus();
+        if (status.ok()) status = writer_->ApplyBatch(request.batches[b], batch_result, now);
+        const bool conflict = !status.ok() && db.LastFailureWasConflict();
+        if (status.ok() && savepoints) status = db.ExecScript("RELEASE SAVEPOINT batch");
+        if (status.ok()) break;
+        if (!savepoints) {
+          // A statement failed (the transaction is aborted) or the batch wrote before failing:
+          // only savepoints can undo it alone.
+          if (db.last_sqlstate() != "" || writer_->TakeWrites() > 0) {
+            (void)db.ExecScript("ROLLBACK");
+            return std::nullopt;
+          }
+          break;
+        }
+        Status rollback = db.ExecScript("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch");
+        if (!rollback.ok()) return fail_all(rollback);
+        if (!conflict || attempt + 1 >= kConflictRetries) break;
+      }
+      if (status.ok()) continue;
+      std::string duplicate = batch_result.duplicate_of;
+      batch_result = BatchResult{};
+      batch_result.duplicate_of = duplicate;
+      batch_result.status = status;
+    }
+  }
+  if (writer_->TakeWakes()) {
+    if (Status notify = db.ExecScript(kWakeChannel); !notify.ok()) return fail_all(notify);
+  }
+  if (Status commit = db.ExecScript("COMMIT"); !commit.ok()) {
+    return fail_all(commit.WithContext("committing"));
+  }
+  transactions_.fetch_add(1);
+  return results;
+}
+
+StatusOr<std::vector<BatchResult>> PostgresStore::CommitMany(std::vector<WriteBatch> batches) {
+  if (batches.empty()) return std::vector<BatchResult>();
+  WriteResult result = queue_->Submit(WriteRequest{std::move(batches), std::nullopt});
+  if (!result.status.ok()) return result.status;
+  return std::move(result.batches);
+}
+
+Status PostgresStore::ReleaseLeases(std::string_view owner) {
+  WriteBatch batch;
+  batch.Add(ReleaseLeasesOp{std::string(owner)});
+  ASSIGN_OR_RETURN(BatchResult result, Commit(std::move(batch)));
+  return result.status;
+}
+
+StatusOr<int> PostgresStore::PruneFinishedRuns(TimePoint ended_before, int limit) {
+  return PruneInBatches(*this, ended_before, limit, options_.prune_batch, Now());
+}
+
+StatusOr<std::unique_ptr<PgConnection>> PostgresStore::AcquireReader() {
+  if (std::unique_ptr<PgConnection> db = readers_.Take()) return db;
+  return PgConnection::Open(options_.url, "store");
+}
+
+void PostgresStore::ReturnReader(std::unique_ptr<PgConnection> db) {
+  if (db->healthy()) readers_.Keep(std::move(db));
+}
+
+// A reader connection borrowed from the pool for one call.
+class PostgresStore::ReaderLease {
+ public:
+  explicit ReaderLease(PostgresStore& store) : store_(store) {}
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+  ~ReaderLease() {
+    if (db_) store_.ReturnReader(std::move(db_));
+  }
+  [[nodiscard]] StatusOr<PgResult> Exec(const std::string& sql,
+                                        const std::vector<PgParam>& params = {}) {
+    if (!db_) {
+      ASSIGN_OR_RETURN(db_, store_.AcquireReader());
+    }
+    return db_->Exec(sql, params);
+  }
+
+ private:
+  PostgresStore& store_;
+  std::unique_ptr<PgConnection> db_;
+};
+
+StatusOr<std::vector<RunRecord>> PostgresStore::ClaimRuns(std::string_view owner, TimePoint now,
+                                                          int max, Duration lease) {
+  {
+    // Most calls find nothing due: a reader answers those without a write transaction.
+    ReaderLease reader(*this);
+    ASSIGN_OR_RETURN(PgResult due,
+                     reader.Exec("SELECT 1 FROM runs WHERE due_at <= $1 AND (lease_owner IS NULL "
+                                 "OR lease_until < $1) LIMIT 1",
+                                 {PgMillis(now)}));
+    if (due.rows() == 0) return std::vector<RunRecord>();
+  }
+  WriteResult result =
+      queue_->Submit(WriteRequest{{}, ClaimArgs{std::string(owner), now, max, lease}});
+  if (!result.status.ok()) return result.status;
+  return std::move(result.claimed);
+}
+
+StatusOr<std::optional<RunRecord>> PostgresStore::GetRun(std::string_view id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      reader.Exec(std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = $1", {PgText(id)}));
+  return FirstRow<RunRecord>(r, ReadRun);
+}
+
+StatusOr<std::vector<RunRecord>> PostgresStore::ListRuns(const RunFilter& filter) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      reader.Exec(std::string("SELECT ") + kRunColumns +
+                      " FROM runs WHERE ($1::text = '' OR flow_id = $1) AND ($2::text = '' OR "
+                      "status = $2) AND ($3::text = '' OR parent_run_id = $3) AND ($4::text = '' "
+                      "OR created_order < (SELECT created_order FROM runs WHERE id = $4)) AND "
+                      "($6::bigint IS NULL OR created_at >= $6) AND ($7::bigint IS NULL OR "
+                      "created_at < $7) ORDER BY created_order DESC LIMIT $5",
+                  {PgText(filter.flow_id),
+                   PgText(filter.status ? RunStatusName(*filter.status) : std::string_view()),
+                   PgText(filter.parent_run_id), PgText(filter.before_id), PgInt(filter.limit),
+                   PgMillis(filter.created_since), PgMillis(filter.created_until)}));
+  return CollectRows<RunRecord>(r, ReadRun);
+}
+
+StatusOr<int64_t> PostgresStore::CountRuns(RunStatus status) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT count(*) FROM runs WHERE status = $1",
+                                           {PgText(RunStatusName(status))}));
+  return r.Int(0, 0);
+}
+
+StatusOr<std::vector<NodeRecord>> PostgresStore::ListNodes() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      reader.Exec("SELECT n.id, n.started_at, n.heartbeat_at, (SELECT "
+                  "count(*) FROM runs WHERE lease_owner = n.id AND ended_at IS NULL) FROM "
+                  "nodes AS n ORDER BY n.id"));
+  std::vector<NodeRecord> nodes;
+  for (int i = 0; i < r.rows(); ++i) {
+    nodes.push_back({.id = r.Text(i, 0),
+                     .started_at = FromUnixMillis(r.Int(i, 1)),
+                     .heartbeat_at = FromUnixMillis(r.Int(i, 2)),
+                     .leases = r.Int(i, 3)});
+  }
+  return nodes;
+}
+
+StatusOr<std::vector<JournalEntry>> PostgresStore::LoadJournal(std::string_view run_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT seq, run_id, step_key, kind, data, at FROM "
+                                           "journal WHERE run_id = $1 ORDER BY seq",
+                                           {PgText(run_id)}));
+  return CollectRows<JournalEntry>(r, [](const PgResult& row, int i) -> StatusOr<JournalEntry> {
+    JournalEntry e;
+    e.seq = row.Int(i, 0);
+    e.run_id = row.Text(i, 1);
+    e.step_key = row.Text(i, 2);
+    const std::string kind = row.Text(i, 3);
+    e.kind = kind == "completed" ? JournalKind::kCompleted
+             : kind == "attempt" ? JournalKind::kAttempt
+             : kind == "nondet"  ? JournalKind::kNondet
+                                 : JournalKind::kStarted;
+    ASSIGN_OR_RETURN(e.data, ParseJsonColumn(row, i, 4));
+    e.at = FromUnixMillis(row.Int(i, 5));
+    return e;
+  });
+}
+
+StatusOr<std::optional<TimePoint>> PostgresStore::NextDueTime() {
+  ReaderLease reader(*this);
+  // least() skips NULLs.
+  ASSIGN_OR_RETURN(PgResult r,
+                   reader.Exec("SELECT least((SELECT due_at FROM runs WHERE due_at IS NOT NULL "
+                               "AND lease_owner IS NULL ORDER BY due_at LIMIT 1), (SELECT "
+                               "min(due_at) FROM scheduled_events))"));
+  return r.OptionalTime(0, 0);
+}
+
+StatusOr<std::vector<EventRecord>> PostgresStore::DueScheduledEvents(TimePoint now, int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r,
+                   reader.Exec("SELECT id, name, data, client_id FROM scheduled_events WHERE "
+                               "due_at <= $1 ORDER BY due_at, id LIMIT $2",
+                               {PgMillis(now), PgInt(limit)}));
+  return CollectRows<EventRecord>(r, [](const PgResult& row, int i) -> StatusOr<EventRecord> {
+    EventRecord event;
+    event.id = row.Text(i, 0);
+    event.name = row.Text(i, 1);
+    ASSIGN_OR_RETURN(event.data, ParseJsonColumn(row, i, 2));
+    event.client_id = row.Text(i, 3);
+    return event;
+  });
+}
+
+StatusOr<std::optional<EventRecord>> PostgresStore::GetEvent(std::string_view id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      PgResult r, reader.Exec(std::string("SELECT ") + kEventColumns + " FROM events WHERE id = $1",
+                              {PgText(id)}));
+  return FirstRow<EventRecord>(r, ReadEvent);
+}
+
+StatusOr<std::vector<EventRecord>> PostgresStore::ListEvents(const EventFilter& filter) {
+  ReaderLease reader(*this);
+  const std::string order = filter.newest_first ? " ORDER BY seq DESC" : " ORDER BY seq";
+  const std::string select = std::string("SELECT ") + kEventColumns + " FROM events WHERE ";
+  StatusOr<PgResult> r = InternalError("unreached");
+  if (filter.name.empty()) {
+    r = reader.Exec(select + "seq > $1" + order + " LIMIT $2",
+                    {PgInt(filter.after_seq), PgInt(filter.limit)});
+  } else if (filter.stored_since) {
+    r = reader.Exec(select + "name = $1 AND (seq > $2 OR ts >= $3)" + order + " LIMIT $4",
+                    {PgText(filter.name), PgInt(filter.after_seq), PgMillis(*filter.stored_since),
+                     PgInt(filter.limit)});
+  } else {
+    r = reader.Exec(select + "name = $1 AND seq > $2" + order + " LIMIT $3",
+                    {PgText(filter.name), PgInt(filter.after_seq), PgInt(filter.limit)});
+  }
+  if (!r.ok()) return r.status();
+  return CollectRows<EventRecord>(*r, ReadEvent);
+}
+
+StatusOr<std::vector<EventRecord>> PostgresStore::UnmatchedEvents(int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec(std::string("SELECT ") + kEventColumns +
+                                               " FROM events WHERE unmatched ORDER BY seq LIMIT $1",
+                                           {PgInt(limit)}));
+  return CollectRows<EventRecord>(r, ReadEvent);
+}
+
+StatusOr<bool> PostgresStore::HasWaits(std::string_view event_name) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT 1 FROM waits WHERE event_name = $1 LIMIT 1",
+                                           {PgText(event_name)}));
+  return r.rows() > 0;
+}
+
+StatusOr<std::vector<std::string>> PostgresStore::WaitPaths(std::string_view event_name) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      PgResult r,
+      reader.Exec("SELECT match_path FROM wait_paths WHERE event_name = $1", {PgText(event_name)}));
+  return CollectRows<std::string>(
+      r, [](const PgResult& row, int i) -> StatusOr<std::string> { return row.Text(i, 0); });
+}
+
+StatusOr<std::vector<WaitRecord>> PostgresStore::FindIndexedWaits(std::string_view event_name,
+                                                                  std::string_view match_path,
+                                                                  std::string_view match_key,
+                                                                  int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec(std::string("SELECT ") + kWaitColumns +
+                                               " FROM waits WHERE event_name = $1 AND match_path "
+                                               "= $2 AND match_key = $3 LIMIT $4",
+                                           {PgText(event_name), PgText(match_path),
+                                            PgText(match_key), PgInt(limit)}));
+  return CollectRows<WaitRecord>(r, ReadWait);
+}
+
+StatusOr<std::vector<WaitRecord>> PostgresStore::ScanWaits(std::string_view event_name, int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec(std::string("SELECT ") + kWaitColumns +
+                                               " FROM waits WHERE event_name = $1 AND match_path "
+                                               "= '' ORDER BY created_at LIMIT $2",
+                                           {PgText(event_name), PgInt(limit)}));
+  return CollectRows<WaitRecord>(r, ReadWait);
+}
+
+StatusOr<std::vector<WaitRecord>> PostgresStore::WaitsOfRun(std::string_view run_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec(std::string("SELECT ") + kWaitColumns +
+                                               " FROM waits WHERE run_id = $1",
+                                           {PgText(run_id)}));
+  return CollectRows<WaitRecord>(r, ReadWait);
+}
+
+StatusOr<std::vector<WaitRecord>> PostgresStore::UnscannedWaits(int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r,
+                   reader.Exec(std::string("SELECT ") + kWaitColumns +
+                                   " FROM waits WHERE unscanned ORDER BY created_at LIMIT $1",
+                               {PgInt(limit)}));
+  return CollectRows<WaitRecord>(r, ReadWait);
+}
+
+StatusOr<std::optional<FlowRevisionRecord>> PostgresStore::GetFlowRevision(
+    std::string_view flow_id, std::string_view revision) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT flow_id, revision, document, created_at FROM "
+                                           "flow_revisions WHERE flow_id = $1 AND revision = $2",
+                                           {PgText(flow_id), PgText(revision)}));
+  return FirstRow<FlowRevisionRecord>(r, ReadRevision);
+}
+
+StatusOr<std::vector<FlowRevisionRecord>> PostgresStore::ListFlowRevisions(
+    std::string_view flow_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT flow_id, revision, document, created_at FROM "
+                                           "flow_revisions WHERE flow_id = $1 ORDER BY created_at",
+                                           {PgText(flow_id)}));
+  return CollectRows<FlowRevisionRecord>(r, ReadRevision);
+}
+
+StatusOr<std::vector<std::pair<std::string, std::string>>> PostgresStore::ActiveRevisions() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT DISTINCT flow_id, revision FROM runs WHERE "
+                                           "ended_at IS NULL ORDER BY flow_id, revision"));
+  return CollectRows<std::pair<std::string, std::string>>(
+      r, [](const PgResult& row, int i) -> StatusOr<std::pair<std::string, std::string>> {
+        return std::make_pair(row.Text(i, 0), row.Text(i, 1));
+      });
+}
+
+StatusOr<std::optional<TimePoint>> PostgresStore::LastCronTick(std::string_view flow_id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(PgResult r, reader.Exec("SELECT max(tick) FROM cron_ticks WHERE flow_id = $1",
+                                           {PgText(flow_id)}));
+  return r.OptionalTime(0, 0);
+}
+
+}  // namespace flowrun::store

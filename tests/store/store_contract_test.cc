@@ -1,0 +1,637 @@
+// The Store contract (store.h), run against every store kind (store_kinds.h): SQLite and the real
+// PostgreSQL 15 server. What one store promises, the other must too.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "store/store_kinds.h"
+#include "testing/simulated_clock.h"
+
+namespace flowrun::store {
+namespace {
+
+using flowrun::testing::SimulatedClock;
+constexpr auto kDay = std::chrono::hours(24);
+
+class StoreContractTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(backend_.Prepare(GetParam()));
+    store_ = backend_.Open(&clock_);
+    ASSERT_NE(store_, nullptr);
+  }
+  Store& store() { return *store_; }
+  RunRecord NewRun(const std::string& id) {
+    RunRecord run;
+    run.id = id;
+    run.flow_id = "flow";
+    run.revision = "r1";
+    run.created_at = clock_.Now();
+    run.due_at = clock_.Now();
+    return run;
+  }
+  EventRecord NewEvent(const std::string& id, const std::string& name = "e") {
+    EventRecord e;
+    e.id = id;
+    e.name = name;
+    e.data = Json{{"k", id}};
+    e.ts = clock_.Now();
+    return e;
+  }
+  WaitRecord NewWait(const std::string& id, const std::string& run_id, const std::string& key) {
+    WaitRecord wait;
+    wait.id = id;
+    wait.run_id = run_id;
+    wait.flow_id = "flow";
+    wait.revision = "r1";
+    wait.step_key = "wait";
+    wait.step_id = "wait";
+    wait.event_name = "e";
+    wait.match_path = key.empty() ? "" : "data.k";
+    wait.match_key = key;
+    wait.created_at = clock_.Now();
+    wait.context = Json{{"event", Json::object()}};
+    return wait;
+  }
+  BatchResult MustCommit(WriteBatch batch) {
+    auto result = store().Commit(std::move(batch));
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    if (!result.ok()) return BatchResult{};
+    EXPECT_TRUE(result->status.ok()) << result->status.ToString();
+    return *result;
+  }
+  template <typename Op>
+  BatchResult MustCommitOp(Op op) {
+    WriteBatch batch;
+    batch.Add(std::move(op));
+    return MustCommit(std::move(batch));
+  }
+  RunRecord Run(const std::string& id) {
+    auto run = store().GetRun(id);
+    EXPECT_TRUE(run.ok() && run->has_value()) << id;
+    return run.ok() && run->has_value() ? **run : RunRecord{};
+  }
+
+  StoreBackend backend_;
+  SimulatedClock clock_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreContractTest, CreatesRunsAndReadsThemBack) {
+  RunRecord run = NewRun("r1");
+  run.event = Json{{"id", "evt"}, {"data", {{"x", 1}}}};
+  run.deadline = clock_.Now() + std::chrono::hours(1);
+  run.concurrency_key = "k";
+  run.parent_run_id = "parent";
+  BatchResult result = MustCommitOp(CreateRunOp{run, kDay, {}});
+  EXPECT_EQ(result.created_runs, std::vector<std::string>{"r1"});
+  RunRecord back = Run("r1");
+  EXPECT_EQ(back.status, RunStatus::kQueued);
+  EXPECT_EQ(back.event, run.event);
+  EXPECT_EQ(back.deadline, run.deadline);
+  EXPECT_EQ(back.concurrency_key, "k");
+  EXPECT_EQ(back.lease_owner, "");
+  EXPECT_EQ(back.lease_token, 0);
+  // The same id again is skipped, not an error.
+  result = MustCommitOp(CreateRunOp{run, kDay, {}});
+  EXPECT_EQ(result.skipped_runs, std::vector<std::string>{"r1"});
+  auto missing = store().GetRun("nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_P(StoreContractTest, ARunCreatedLeasedHasTheFirstToken) {
+  RunRecord run = NewRun("r");
+  run.lease_owner = "me";
+  run.lease_until = clock_.Now() + std::chrono::minutes(1);
+  run.due_at = run.lease_until;
+  MustCommitOp(CreateRunOp{run, kDay, {}});
+  EXPECT_EQ(Run("r").lease_token, kFirstLeaseToken);
+  WriteBatch batch;
+  batch.Add(RequireLeaseOp{"r", "me", kFirstLeaseToken});
+  batch.Add(UpdateRunOp{.run_id = "r",
+                        .status = RunStatus::kCompleted,
+                        .output = Json{{"done", true}},
+                        .ended_at = clock_.Now(),
+                        .release_lease = true});
+  MustCommit(std::move(batch));
+  RunRecord done = Run("r");
+  EXPECT_EQ(done.status, RunStatus::kCompleted);
+  EXPECT_EQ(done.output, (Json{{"done", true}}));
+  EXPECT_FALSE(done.due_at.has_value());
+  EXPECT_EQ(done.lease_owner, "");
+}
+
+TEST_P(StoreContractTest, ABatchFailingAfterWritingRollsBackOnlyItself) {
+  std::vector<WriteBatch> batches(3);
+  batches[0].Add(CreateRunOp{NewRun("before"), kDay, {}});
+  batches[1].Add(CreateRunOp{NewRun("doomed"), kDay, {}});
+  batches[1].Add(RequireLeaseOp{"doomed", "nobody", 1});
+  batches[2].Add(CreateRunOp{NewRun("after"), kDay, {}});
+  auto results = store().CommitMany(std::move(batches));
+  ASSERT_TRUE(results.ok());
+  EXPECT_TRUE((*results)[0].status.ok());
+  EXPECT_EQ((*results)[1].status.code(), StatusCode::kAborted);
+  EXPECT_TRUE((*results)[1].created_runs.empty());
+  EXPECT_TRUE((*results)[2].status.ok());
+  EXPECT_TRUE(store().GetRun("before")->has_value());
+  EXPECT_FALSE(store().GetRun("doomed")->has_value());
+  EXPECT_TRUE(store().GetRun("after")->has_value());
+}
+
+TEST_P(StoreContractTest, ADuplicateClientIdRollsBackOnlyItsBatchUntilTheWindowPasses) {
+  auto batch_for = [&](const std::string& id, bool aborts) {
+    EventRecord e = NewEvent(id);
+    e.client_id = "client";
+    WriteBatch batch;
+    batch.Add(InsertEventOp{e, kDay, aborts});
+    RunRecord run = NewRun("run-" + id);
+    run.trigger_event_id = id;
+    batch.Add(CreateRunOp{run, kDay, {}});
+    return batch;
+  };
+  std::vector<WriteBatch> batches;
+  batches.push_back(batch_for("e1", true));
+  batches.push_back(batch_for("e2", true));
+  auto results = store().CommitMany(std::move(batches));
+  ASSERT_TRUE(results.ok());
+  EXPECT_TRUE((*results)[0].status.ok());
+  EXPECT_EQ((*results)[0].inserted_events, std::vector<std::string>{"e1"});
+  EXPECT_EQ((*results)[1].status.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ((*results)[1].duplicate_of, "e1");
+  EXPECT_FALSE(store().GetRun("run-e2")->has_value());
+  EXPECT_FALSE(store().GetEvent("e2")->has_value());
+  // Without aborting, only the insert is skipped.
+  BatchResult skipped = MustCommit(batch_for("e3", false));
+  EXPECT_TRUE(skipped.inserted_events.empty());
+  EXPECT_FALSE(store().GetEvent("e3")->has_value());
+  clock_.Advance(std::chrono::hours(25));
+  BatchResult again = MustCommit(batch_for("e4", true));
+  EXPECT_EQ(again.inserted_events, std::vector<std::string>{"e4"});
+}
+
+TEST_P(StoreContractTest, EventsGetIncreasingSeqsAndAreListedBothWays) {
+  for (int i = 0; i < 5; ++i) {
+    MustCommitOp(InsertEventOp{NewEvent("evt_" + std::to_string(i), i % 2 ? "odd" : "even")});
+  }
+  // The same id again is ignored.
+  BatchResult again = MustCommitOp(InsertEventOp{NewEvent("evt_0", "even")});
+  EXPECT_TRUE(again.inserted_events.empty());
+  auto all = store().ListEvents({.limit = 10});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 5u);
+  for (size_t i = 1; i < all->size(); ++i) EXPECT_GT((*all)[i].seq, (*all)[i - 1].seq);
+  EXPECT_EQ((*all)[0].data, (Json{{"k", "evt_0"}}));
+  auto newest = store().ListEvents({.limit = 2, .newest_first = true});
+  ASSERT_TRUE(newest.ok());
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].id, "evt_4");
+  auto odd = store().ListEvents({.name = "odd", .after_seq = (*all)[1].seq, .limit = 10});
+  ASSERT_TRUE(odd.ok());
+  ASSERT_EQ(odd->size(), 1u);
+  EXPECT_EQ((*odd)[0].id, "evt_3");
+  auto since = store().ListEvents(
+      {.name = "odd", .after_seq = (*all)[4].seq, .stored_since = clock_.Now(), .limit = 10});
+  ASSERT_TRUE(since.ok());
+  EXPECT_EQ(since->size(), 2u);
+  auto one = store().GetEvent("evt_2");
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->name, "even");
+  EXPECT_EQ((*one)->seq, (*all)[2].seq);
+}
+
+TEST_P(StoreContractTest, AnEventThatWaitsMayWantIsReportedUntilMarkedMatched) {
+  MustCommitOp(CreateRunOp{NewRun("r"), kDay, {}});
+  MustCommitOp(InsertEventOp{NewEvent("unwanted")});
+  EXPECT_TRUE(store().UnmatchedEvents(10)->empty());
+  MustCommitOp(RegisterWaitOp{NewWait("w", "r", "\"x\"")});
+  BatchResult stored = MustCommitOp(InsertEventOp{NewEvent("wanted")});
+  ASSERT_EQ(stored.events_to_match.size(), 1u);
+  EXPECT_EQ(stored.events_to_match[0].id, "wanted");
+  auto unmatched = store().UnmatchedEvents(10);
+  ASSERT_TRUE(unmatched.ok());
+  ASSERT_EQ(unmatched->size(), 1u);
+  auto unscanned = store().UnscannedWaits(10);
+  ASSERT_TRUE(unscanned.ok());
+  ASSERT_EQ(unscanned->size(), 1u);
+  MustCommitOp(MarkMatchedOp{{"wanted"}, {"w"}});
+  EXPECT_TRUE(store().UnmatchedEvents(10)->empty());
+  EXPECT_TRUE(store().UnscannedWaits(10)->empty());
+}
+
+TEST_P(StoreContractTest, WaitsAreFoundByIndexKeyOrScanAndByRun) {
+  MustCommitOp(CreateRunOp{NewRun("r"), kDay, {}});
+  WriteBatch batch;
+  batch.Add(RegisterWaitOp{NewWait("indexed", "r", "\"42\"")});
+  batch.Add(RegisterWaitOp{NewWait("scanned", "r", "")});
+  MustCommit(std::move(batch));
+  EXPECT_TRUE(*store().HasWaits("e"));
+  EXPECT_FALSE(*store().HasWaits("other"));
+  EXPECT_EQ(*store().WaitPaths("e"), std::vector<std::string>{"data.k"});
+  auto found = store().FindIndexedWaits("e", "data.k", "\"42\"", 10);
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].id, "indexed");
+  EXPECT_EQ((*found)[0].context, (Json{{"event", Json::object()}}));
+  EXPECT_TRUE(store().FindIndexedWaits("e", "data.k", "\"43\"", 10)->empty());
+  auto scanned = store().ScanWaits("e", 10);
+  ASSERT_TRUE(scanned.ok());
+  ASSERT_EQ(scanned->size(), 1u);
+  EXPECT_EQ((*scanned)[0].id, "scanned");
+  EXPECT_EQ(store().WaitsOfRun("r")->size(), 2u);
+  MustCommitOp(DeleteWaitsOp{"r"});
+  EXPECT_TRUE(store().WaitsOfRun("r")->empty());
+  EXPECT_FALSE(*store().HasWaits("e"));
+}
+
+TEST_P(StoreContractTest, AWaitIsResolvedOnceAndWakesItsRun) {
+  RunRecord run = NewRun("r");
+  run.status = RunStatus::kWaiting;
+  run.due_at = clock_.Now() + std::chrono::hours(48);
+  MustCommitOp(CreateRunOp{run, kDay, {}});
+  MustCommitOp(RegisterWaitOp{NewWait("w", "r", "\"1\"")});
+  std::vector<WriteBatch> both(2);
+  both[0].Add(ResolveWaitOp{"w", Json{{"first", true}}});
+  both[1].Add(ResolveWaitOp{"w", Json{{"second", true}}});
+  auto results = store().CommitMany(std::move(both));
+  ASSERT_TRUE(results.ok());
+  EXPECT_EQ((*results)[0].resolved_waits, std::vector<std::string>{"w"});
+  EXPECT_TRUE((*results)[1].resolved_waits.empty());
+  auto journal = store().LoadJournal("r");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 1u);
+  EXPECT_EQ((*journal)[0].kind, JournalKind::kCompleted);
+  EXPECT_EQ((*journal)[0].data["output"], (Json{{"first", true}}));
+  EXPECT_EQ(Run("r").due_at, clock_.Now());
+  // A later update that plans a later due time does not hide the wake-up.
+  MustCommitOp(UpdateRunOp{.run_id = "r",
+                           .status = RunStatus::kWaiting,
+                           .due_at = clock_.Now() + std::chrono::hours(1)});
+  EXPECT_EQ(Run("r").due_at, clock_.Now());
+}
+
+TEST_P(StoreContractTest, ResolvingAWaitWithAnOwnerLeasesTheRunWithANewToken) {
+  RunRecord run = NewRun("r");
+  run.status = RunStatus::kWaiting;
+  MustCommitOp(CreateRunOp{run, kDay, {}});
+  MustCommitOp(RegisterWaitOp{NewWait("w", "r", "")});
+  BatchResult result = MustCommitOp(ResolveWaitOp{.wait_id = "w",
+                                                  .output = Json{{"ok", true}},
+                                                  .lease_owner = "me",
+                                                  .lease_until = clock_.Now() + kDay});
+  ASSERT_EQ(result.leased_runs.size(), 1u);
+  EXPECT_EQ(result.leased_runs[0].lease_owner, "me");
+  EXPECT_EQ(result.leased_runs[0].lease_token, 1);
+  EXPECT_EQ(Run("r").lease_token, 1);
+}
+
+TEST_P(StoreContractTest, CancelAndWakeRequestsReachUnfinishedRunsOnly) {
+  RunRecord sleeping = NewRun("sleeping");
+  sleeping.status = RunStatus::kSleeping;
+  sleeping.due_at = clock_.Now() + std::chrono::hours(5);
+  MustCommitOp(CreateRunOp{sleeping, kDay, {}});
+  RunRecord done = NewRun("done");
+  done.status = RunStatus::kCompleted;
+  done.due_at.reset();
+  done.ended_at = clock_.Now();
+  MustCommitOp(CreateRunOp{done, kDay, {}});
+  MustCommitOp(WakeRunOp{"sleeping"});
+  EXPECT_EQ(Run("sleeping").due_at, clock_.Now());
+  MustCommitOp(RequestCancelOp{"sleeping"});
+  EXPECT_TRUE(Run("sleeping").cancel_requested);
+  MustCommitOp(RequestCancelOp{"done"});
+  EXPECT_FALSE(Run("done").cancel_requested);
+  EXPECT_FALSE(Run("done").due_at.has_value());
+}
+
+TEST_P(StoreContractTest, IdempotencyKeysStartOneRunPerWindow) {
+  auto keyed = [&](const std::string& id) {
+    RunRecord run = NewRun(id);
+    run.idempotency_key = "order-1";
+    return CreateRunOp{run, std::chrono::hours(1), {}};
+  };
+  EXPECT_EQ(MustCommitOp(keyed("a")).created_runs, std::vector<std::string>{"a"});
+  EXPECT_EQ(MustCommitOp(keyed("b")).skipped_runs, std::vector<std::string>{"b"});
+  EXPECT_FALSE(store().GetRun("b")->has_value());
+  // Another flow has keys of its own.
+  CreateRunOp other = keyed("c");
+  other.run.flow_id = "other";
+  EXPECT_EQ(MustCommitOp(other).created_runs, std::vector<std::string>{"c"});
+  clock_.Advance(std::chrono::hours(2));
+  EXPECT_EQ(MustCommitOp(keyed("d")).created_runs, std::vector<std::string>{"d"});
+}
+
+TEST_P(StoreContractTest, ATriggerEventStartsOneRunPerFlow) {
+  RunRecord first = NewRun("first");
+  first.trigger_event_id = "evt";
+  RunRecord second = NewRun("second");
+  second.trigger_event_id = "evt";
+  RunRecord other = NewRun("other");
+  other.trigger_event_id = "evt";
+  other.flow_id = "other-flow";
+  MustCommitOp(CreateRunOp{first, kDay, {}});
+  EXPECT_EQ(MustCommitOp(CreateRunOp{second, kDay, {}}).skipped_runs,
+            std::vector<std::string>{"second"});
+  EXPECT_EQ(MustCommitOp(CreateRunOp{other, kDay, {}}).created_runs,
+            std::vector<std::string>{"other"});
+}
+
+TEST_P(StoreContractTest, ClaimsLeaseDueRunsOnceOldestFirstAndHonourConcurrency) {
+  WriteBatch batch;
+  for (int i = 0; i < 3; ++i) {
+    RunRecord run = NewRun("limited" + std::to_string(i));
+    run.concurrency_key = "k";
+    run.concurrency_limit = 2;
+    run.due_at = clock_.Now() - std::chrono::seconds(10 - i);
+    batch.Add(CreateRunOp{run, kDay, {}});
+  }
+  RunRecord later = NewRun("later");
+  later.due_at = clock_.Now() + std::chrono::hours(1);
+  batch.Add(CreateRunOp{later, kDay, {}});
+  MustCommit(std::move(batch));
+  auto first = store().ClaimRuns("a", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, "limited0");
+  EXPECT_EQ((*first)[0].lease_owner, "a");
+  EXPECT_EQ((*first)[0].lease_token, 1);
+  auto second = store().ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->empty());
+  // Giving a slot back makes the held run due at once.
+  WriteBatch release;
+  release.Add(RequireLeaseOp{"limited0", "a", 1});
+  release.Add(UpdateRunOp{.run_id = "limited0",
+                          .status = RunStatus::kCompleted,
+                          .ended_at = clock_.Now(),
+                          .release_lease = true});
+  MustCommit(std::move(release));
+  auto third = store().ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(third.ok());
+  ASSERT_EQ(third->size(), 1u);
+  EXPECT_EQ((*third)[0].id, "limited2");
+  // An expired lease is claimed again, with a new token.
+  clock_.Advance(std::chrono::minutes(2));
+  auto expired = store().ClaimRuns("c", clock_.Now(), 1, std::chrono::minutes(1));
+  ASSERT_TRUE(expired.ok());
+  ASSERT_EQ(expired->size(), 1u);
+  EXPECT_EQ((*expired)[0].lease_token, 2);
+}
+
+TEST_P(StoreContractTest, ReleasingLeasesMakesTheRunsDueNow) {
+  RunRecord run = NewRun("r");
+  run.due_at = clock_.Now();
+  MustCommitOp(CreateRunOp{run, kDay, {}});
+  auto claimed = store().ClaimRuns("node", clock_.Now(), 10, std::chrono::hours(1));
+  ASSERT_TRUE(claimed.ok() && claimed->size() == 1u);
+  auto next = store().NextDueTime();
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(next->has_value());  // leased runs are not idle work
+  ASSERT_TRUE(store().ReleaseLeases("node").ok());
+  EXPECT_EQ(Run("r").lease_owner, "");
+  EXPECT_EQ(*store().NextDueTime(), clock_.Now());
+}
+
+TEST_P(StoreContractTest, TheJournalKeepsOrderAndOneCompletionPerStep) {
+  MustCommitOp(CreateRunOp{NewRun("r"), kDay, {}});
+  auto entry = [&](const std::string& key, JournalKind kind, Json data) {
+    return AppendJournalOp{JournalEntry{
+        .run_id = "r", .step_key = key, .kind = kind, .data = std::move(data), .at = clock_.Now()}};
+  };
+  WriteBatch batch;
+  batch.Add(entry("a", JournalKind::kAttempt, Json{{"attempt", 1}}));
+  batch.Add(entry("a", JournalKind::kCompleted, Json{{"output", 1}}));
+  batch.Add(entry("a", JournalKind::kCompleted, Json{{"output", 2}}));
+  batch.Add(entry("b", JournalKind::kStarted, Json{{"wake_at", 5}}));
+  batch.Add(entry("b", JournalKind::kNondet, Json{{"values", {1}}}));
+  MustCommit(std::move(batch));
+  auto journal = store().LoadJournal("r");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 4u);
+  EXPECT_EQ((*journal)[0].kind, JournalKind::kAttempt);
+  EXPECT_EQ((*journal)[1].data, (Json{{"output", 1}}));
+  EXPECT_EQ((*journal)[2].kind, JournalKind::kStarted);
+  EXPECT_EQ((*journal)[3].kind, JournalKind::kNondet);
+  EXPECT_EQ((*journal)[3].at, clock_.Now());
+}
+
+TEST_P(StoreContractTest, RunsAreListedNewestFirstFilteredAndCounted) {
+  for (int i = 0; i < 5; ++i) {
+    RunRecord run = NewRun("r" + std::to_string(i));
+    run.flow_id = i < 3 ? "a" : "b";
+    run.status = i % 2 ? RunStatus::kWaiting : RunStatus::kQueued;
+    if (i == 4) run.parent_run_id = "r0";
+    MustCommitOp(CreateRunOp{run, kDay, {}});
+  }
+  auto all = store().ListRuns({.limit = 10});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ((*all)[0].id, "r4");
+  auto page = store().ListRuns({.limit = 2, .before_id = "r3"});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, "r2");
+  EXPECT_EQ((*page)[1].id, "r1");
+  EXPECT_EQ(store().ListRuns({.flow_id = "b"})->size(), 2u);
+  EXPECT_EQ(store().ListRuns({.status = RunStatus::kWaiting})->size(), 2u);
+  EXPECT_EQ(store().ListRuns({.parent_run_id = "r0"})->size(), 1u);
+  EXPECT_EQ(*store().CountRuns(RunStatus::kQueued), 3);
+  EXPECT_EQ(*store().CountRuns(RunStatus::kFailed), 0);
+  auto active = store().ActiveRevisions();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[0], std::make_pair(std::string("a"), std::string("r1")));
+}
+
+TEST_P(StoreContractTest, FlowRevisionsAreKeptOncePerRevision) {
+  MustCommitOp(PutFlowRevisionOp{{"flow", "r1", Json{{"id", "flow"}}, clock_.Now()}});
+  clock_.Advance(std::chrono::seconds(1));
+  MustCommitOp(PutFlowRevisionOp{{"flow", "r2", Json{{"id", "flow"}, {"v", 2}}, clock_.Now()}});
+  MustCommitOp(PutFlowRevisionOp{{"flow", "r1", Json{{"changed", true}}, clock_.Now()}});
+  auto r1 = store().GetFlowRevision("flow", "r1");
+  ASSERT_TRUE(r1.ok() && r1->has_value());
+  EXPECT_EQ((*r1)->document, (Json{{"id", "flow"}}));
+  auto list = store().ListFlowRevisions("flow");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[1].revision, "r2");
+  EXPECT_FALSE(store().GetFlowRevision("flow", "r9")->has_value());
+}
+
+TEST_P(StoreContractTest, EachCronTickIsClaimedOnce) {
+  const TimePoint tick = clock_.Now();
+  EXPECT_FALSE(store().LastCronTick("flow")->has_value());
+  EXPECT_TRUE(MustCommitOp(ClaimCronTickOp{"flow", tick}).cron_tick_claimed);
+  EXPECT_FALSE(MustCommitOp(ClaimCronTickOp{"flow", tick}).cron_tick_claimed);
+  EXPECT_TRUE(MustCommitOp(ClaimCronTickOp{"other", tick}).cron_tick_claimed);
+  // A second instance (another node) cannot claim it either.
+  auto node2 = backend_.Open(&clock_);
+  ASSERT_NE(node2, nullptr);
+  WriteBatch batch;
+  batch.Add(ClaimCronTickOp{"flow", tick});
+  auto result = node2->Commit(std::move(batch));
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->cron_tick_claimed);
+  EXPECT_EQ(*store().LastCronTick("flow"), tick);
+}
+
+TEST_P(StoreContractTest, ScheduledEventsFallDueAndAreReleased) {
+  EventRecord e = NewEvent("later");
+  MustCommitOp(ScheduleEventOp{e, clock_.Now() + std::chrono::minutes(5)});
+  MustCommitOp(ScheduleEventOp{e, clock_.Now() + std::chrono::minutes(5)});  // idempotent
+  EXPECT_TRUE(store().DueScheduledEvents(clock_.Now(), 10)->empty());
+  EXPECT_EQ(*store().NextDueTime(), clock_.Now() + std::chrono::minutes(5));
+  clock_.Advance(std::chrono::minutes(6));
+  auto due = store().DueScheduledEvents(clock_.Now(), 10);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].data, e.data);
+  EXPECT_FALSE(store().GetEvent("later")->has_value());
+  WriteBatch batch;
+  batch.Add(InsertEventOp{(*due)[0]});
+  batch.Add(ReleaseScheduledEventOp{"later"});
+  MustCommit(std::move(batch));
+  EXPECT_TRUE(store().DueScheduledEvents(clock_.Now(), 10)->empty());
+  EXPECT_TRUE(store().GetEvent("later")->has_value());
+}
+
+TEST_P(StoreContractTest, PruningDeletesOldFinishedRunsWithTheirJournalAndWaits) {
+  MustCommitOp(InsertEventOp{NewEvent("evt_old")});
+  for (const char* id : {"old", "running"}) {
+    RunRecord run = NewRun(id);
+    run.trigger_event_id = std::string(id) == "old" ? "evt_old" : "";
+    WriteBatch batch;
+    batch.Add(CreateRunOp{run, kDay, {}});
+    batch.Add(AppendJournalOp{JournalEntry{.run_id = id,
+                                           .step_key = "s",
+                                           .kind = JournalKind::kCompleted,
+                                           .data = Json::object(),
+                                           .at = clock_.Now()}});
+    batch.Add(RegisterWaitOp{NewWait(std::string("w_") + id, id, "")});
+    if (std::string(id) == "old") {
+      batch.Add(
+          UpdateRunOp{.run_id = id, .status = RunStatus::kCompleted, .ended_at = clock_.Now()});
+    }
+    MustCommit(std::move(batch));
+  }
+  clock_.Advance(std::chrono::hours(48));
+  auto pruned = store().PruneFinishedRuns(clock_.Now() - std::chrono::hours(1), 10);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 1);
+  EXPECT_FALSE(store().GetRun("old")->has_value());
+  EXPECT_TRUE(store().LoadJournal("old")->empty());
+  EXPECT_TRUE(store().WaitsOfRun("old")->empty());
+  EXPECT_FALSE(store().GetEvent("evt_old")->has_value());
+  EXPECT_TRUE(store().GetRun("running")->has_value());
+  EXPECT_EQ(*store().PruneFinishedRuns(clock_.Now(), 10), 0);
+}
+
+TEST_P(StoreContractTest, ManyThreadsCommitAndEveryAcknowledgedWriteIsVisible) {
+  constexpr int kThreads = 6, kPerThread = 30;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "r" + std::to_string(t) + "-" + std::to_string(i);
+        WriteBatch batch;
+        batch.Add(CreateRunOp{NewRun(id), kDay, {}});
+        auto result = store().Commit(std::move(batch));
+        ASSERT_TRUE(result.ok() && result->status.ok());
+        auto run = store().GetRun(id);
+        ASSERT_TRUE(run.ok() && run->has_value());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(store().ListRuns({.limit = 1000})->size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST_P(StoreContractTest, TheOutboxKeepsOneCopyPerMessage) {
+  auto opened = backend_.OpenAll(&clock_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  ASSERT_NE(opened->outbox, nullptr);
+  OutboxMessage message;
+  message.message_id = "<m1@flowrun>";
+  message.run_id = "r";
+  message.step_key = "email";
+  message.from = "a@example.com";
+  message.recipients = {"b@example.com", "c@example.com"};
+  message.subject = "Hi ünïcode";
+  message.mime = "Subject: Hi\r\n\r\nbody";
+  message.created_at = clock_.Now();
+  ASSERT_TRUE(opened->outbox->Put(message).ok());
+  ASSERT_TRUE(opened->outbox->Put(message).ok());
+  message.message_id = "<m2@flowrun>";
+  ASSERT_TRUE(opened->outbox->Put(message).ok());
+  auto list = opened->outbox->List(10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].message_id, "<m2@flowrun>");
+  EXPECT_EQ((*list)[1].recipients, message.recipients);
+  EXPECT_EQ((*list)[1].subject, "Hi ünïcode");
+}
+
+TEST_P(StoreContractTest, HostileTextIsStoredAsDataNotSql) {
+  const std::string hostile = "x'); DROP TABLE runs; --\\\"$1 ünï";
+  RunRecord run = NewRun(hostile);
+  run.flow_id = hostile;
+  run.idempotency_key = hostile;
+  run.event = Json{{"data", hostile}};
+  MustCommitOp(CreateRunOp{run, kDay, {}});
+  RunRecord back = Run(hostile);
+  EXPECT_EQ(back.flow_id, hostile);
+  EXPECT_EQ(back.event["data"], hostile);
+  EXPECT_EQ(store().ListRuns({.flow_id = hostile})->size(), 1u);
+  EventRecord e = NewEvent(hostile, hostile);
+  e.client_id = hostile;
+  MustCommitOp(InsertEventOp{e});
+  EXPECT_EQ(store().ListEvents({.name = hostile})->size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::ValuesIn(AllStoreKinds()),
+                         [](const auto& info) { return std::string(StoreKindName(info.param)); });
+
+// Cross-node wake-ups: a node that makes a run due notifies the others.
+TEST(PostgresWakeTest, AnotherNodesWakeUpArrivesWithoutPolling) {
+  StoreBackend backend;
+  ASSERT_TRUE(backend.Prepare(StoreKind::kPostgres));
+  SimulatedClock clock;
+  auto listener_node = backend.OpenAll(&clock);
+  ASSERT_TRUE(listener_node.ok()) << listener_node.status().ToString();
+  ASSERT_NE(listener_node->wakes, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  int wakes = 0;
+  listener_node->wakes->Subscribe([&] {
+    std::lock_guard lock(mu);
+    ++wakes;
+    cv.notify_all();
+  });
+  auto writer_node = backend.Open(&clock);
+  ASSERT_NE(writer_node, nullptr);
+  RunRecord run;
+  run.id = "r";
+  run.flow_id = "flow";
+  run.revision = "r1";
+  run.created_at = clock.Now();
+  run.due_at = clock.Now();
+  WriteBatch batch;
+  batch.Add(CreateRunOp{run, kDay, {}});
+  ASSERT_TRUE(writer_node->Commit(std::move(batch)).ok());
+  std::unique_lock lock(mu);
+  // Generous: the machine is loaded. The bench measures the latency.
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return wakes > 0; }));
+  // The listener's own node does not wake itself.
+  lock.unlock();
+  const int before = wakes;
+  WriteBatch own;
+  own.Add(WakeRunOp{"r"});
+  ASSERT_TRUE(listener_node->store->Commit(std::move(own)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  lock.lock();
+  EXPECT_EQ(wakes, before);
+}
+
+}  // namespace
+}  // namespace flowrun::store

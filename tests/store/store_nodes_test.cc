@@ -1,0 +1,281 @@
+// Several store instances (processes, nodes) on one store: sequence numbers come from the
+// database, leases are fenced by their tokens, and a node releases only its own leases.
+// Parametrized over the store kinds (store_kinds.h).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include "store/store_kinds.h"
+#include "testing/simulated_clock.h"
+
+namespace flowrun::store {
+namespace {
+
+using flowrun::testing::SimulatedClock;
+
+class StoreNodesTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(backend_.Prepare(GetParam())) << "the store could not be prepared";
+  }
+  std::unique_ptr<Store> Open() { return backend_.Open(&clock_); }
+  RunRecord NewRun(const std::string& id) {
+    RunRecord run;
+    run.id = id;
+    run.flow_id = "flow";
+    run.revision = "r1";
+    run.created_at = clock_.Now();
+    run.due_at = clock_.Now();
+    return run;
+  }
+  void Create(Store& store, const std::vector<std::string>& ids) {
+    WriteBatch batch;
+    for (const std::string& id : ids)
+      batch.Add(CreateRunOp{NewRun(id), std::chrono::hours(24), {}});
+    auto result = store.Commit(std::move(batch));
+    ASSERT_TRUE(result.ok() && result->status.ok());
+  }
+  static AppendJournalOp Entry(const std::string& run_id, const std::string& key, TimePoint at) {
+    return AppendJournalOp{JournalEntry{.run_id = run_id,
+                                        .step_key = key,
+                                        .kind = JournalKind::kAttempt,
+                                        .data = Json{{"by", key}},
+                                        .at = at}};
+  }
+  StoreBackend backend_;
+  SimulatedClock clock_;
+};
+
+TEST_P(StoreNodesTest, TwoInstancesHandOutDistinctJournalSeqs) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  Create(*a, {"run"});
+  for (int i = 0; i < 20; ++i) {
+    Store& store = i % 2 == 0 ? *a : *b;
+    WriteBatch batch;
+    batch.Add(Entry("run", "step-" + std::to_string(i), clock_.Now()));
+    auto result = store.Commit(std::move(batch));
+    ASSERT_TRUE(result.ok() && result->status.ok());
+  }
+  auto journal = b->LoadJournal("run");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 20u);
+  for (size_t i = 0; i < journal->size(); ++i) {
+    // In commit order, whichever instance wrote it.
+    EXPECT_EQ((*journal)[i].step_key, "step-" + std::to_string(i));
+    if (i > 0) EXPECT_GT((*journal)[i].seq, (*journal)[i - 1].seq);
+  }
+}
+
+// Membership: heartbeats list the nodes with the leases each holds; a node silent for longer than
+// the takeover time is taken over by the next live node's beat (its leases end, its runs are due
+// at once), leaves the list, and its late writes are refused.
+TEST_P(StoreNodesTest, ASilentNodeIsTakenOverAndFencedByTheNextBeat) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  auto beat = [&](Store& store, const std::string& id, Duration takeover_after) {
+    WriteBatch batch;
+    batch.Add(HeartbeatOp{id, clock_.Now()});
+    batch.Add(TakeOverDeadNodesOp{id, clock_.Now() - takeover_after});
+    auto result = store.Commit(std::move(batch));
+    EXPECT_TRUE(result.ok() && result->status.ok());
+    return result.ok() ? *result : BatchResult();
+  };
+  const Duration takeover = std::chrono::seconds(5);
+  beat(*a, "node-a", takeover);
+  beat(*b, "node-b", takeover);
+  Create(*a, {"run-1", "run-2"});
+  auto claimed = a->ClaimRuns("node-a", clock_.Now(), 10, std::chrono::minutes(10));
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 2u);
+  auto nodes = b->ListNodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0].id, "node-a");
+  EXPECT_EQ((*nodes)[0].leases, 2);
+  EXPECT_EQ((*nodes)[1].id, "node-b");
+  EXPECT_EQ((*nodes)[1].leases, 0);
+
+  // a falls silent (killed or paused); b keeps beating. Within the takeover time nothing moves.
+  clock_.Advance(std::chrono::seconds(3));
+  EXPECT_TRUE(beat(*b, "node-b", takeover).dead_nodes.empty());
+  auto none = b->ClaimRuns("node-b", clock_.Now(), 10, std::chrono::minutes(10));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());  // the leases (10 min) still hold
+  clock_.Advance(std::chrono::seconds(3));
+  BatchResult taken = beat(*b, "node-b", takeover);
+  EXPECT_EQ(taken.dead_nodes, std::vector<std::string>{"node-a"});
+  EXPECT_EQ(taken.released_leases, 2);
+  auto moved = b->ClaimRuns("node-b", clock_.Now(), 10, std::chrono::minutes(10));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->size(), 2u);
+  nodes = b->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ(nodes->front().id, "node-b");
+  EXPECT_EQ(nodes->front().leases, 2);
+
+  // a resumes: its write for a run it lost is refused; its next beat makes it a member again.
+  WriteBatch late;
+  late.Add(RequireLeaseOp{"run-1", "node-a", claimed->front().lease_token});
+  late.Add(Entry("run-1", "late", clock_.Now()));
+  auto refused = a->Commit(std::move(late));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status.code(), StatusCode::kAborted);
+  EXPECT_TRUE(beat(*a, "node-a", takeover).dead_nodes.empty());
+  nodes = a->ListNodes();
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_EQ(nodes->size(), 2u);
+}
+
+TEST_P(StoreNodesTest, ALeaseTakenOverFencesTheOldHolder) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  Create(*a, {"run"});
+  auto claimed_a = a->ClaimRuns("node-a", clock_.Now(), 10, std::chrono::seconds(5));
+  ASSERT_TRUE(claimed_a.ok());
+  ASSERT_EQ(claimed_a->size(), 1u);
+  const int64_t token_a = claimed_a->front().lease_token;
+  EXPECT_GT(token_a, 0);
+  // Node a is paused past its lease; node b takes the run over.
+  clock_.Advance(std::chrono::seconds(10));
+  auto claimed_b = b->ClaimRuns("node-b", clock_.Now(), 10, std::chrono::seconds(5));
+  ASSERT_TRUE(claimed_b.ok());
+  ASSERT_EQ(claimed_b->size(), 1u);
+  const int64_t token_b = claimed_b->front().lease_token;
+  EXPECT_GT(token_b, token_a);
+
+  // a resumes: its late write is refused and leaves nothing behind.
+  WriteBatch late;
+  late.Add(RequireLeaseOp{"run", "node-a", token_a});
+  late.Add(Entry("run", "late", clock_.Now()));
+  auto refused = a->Commit(std::move(late));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status.code(), StatusCode::kAborted);
+  // The right owner with a stale token is refused too (the same node re-leased the run).
+  WriteBatch stale;
+  stale.Add(RequireLeaseOp{"run", "node-b", token_a});
+  stale.Add(Entry("run", "stale", clock_.Now()));
+  auto stale_result = b->Commit(std::move(stale));
+  ASSERT_TRUE(stale_result.ok());
+  EXPECT_EQ(stale_result->status.code(), StatusCode::kAborted);
+
+  WriteBatch current;
+  current.Add(RequireLeaseOp{"run", "node-b", token_b});
+  current.Add(Entry("run", "current", clock_.Now()));
+  auto accepted = a->Commit(std::move(current));
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_TRUE(accepted->status.ok()) << accepted->status.ToString();
+  auto journal = a->LoadJournal("run");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 1u);
+  EXPECT_EQ(journal->front().step_key, "current");
+}
+
+TEST_P(StoreNodesTest, ReleasingLeavesOtherNodesLeasesAlone) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a && b);
+  Create(*a, {"run-1"});
+  auto claimed_a = a->ClaimRuns("node-a", clock_.Now(), 10, std::chrono::minutes(5));
+  ASSERT_TRUE(claimed_a.ok() && claimed_a->size() == 1u);
+  Create(*b, {"run-2"});
+  auto claimed_b = b->ClaimRuns("node-b", clock_.Now(), 10, std::chrono::minutes(5));
+  ASSERT_TRUE(claimed_b.ok() && claimed_b->size() == 1u);
+  EXPECT_EQ(claimed_b->front().id, "run-2");
+
+  // Node a restarts: its recovery releases its own lease only.
+  ASSERT_TRUE(a->ReleaseLeases("node-a").ok());
+  auto run1 = b->GetRun("run-1");
+  auto run2 = b->GetRun("run-2");
+  ASSERT_TRUE(run1.ok() && run1->has_value() && run2.ok() && run2->has_value());
+  EXPECT_EQ((*run1)->lease_owner, "");
+  EXPECT_EQ((*run2)->lease_owner, "node-b");
+  auto again = a->ClaimRuns("node-a2", clock_.Now(), 10, std::chrono::minutes(5));
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ(again->front().id, "run-1");
+}
+
+// Processes, not threads: each child opens its own store, claims runs under its own node id and
+// journals them, while the others do the same.
+TEST_P(StoreNodesTest, ForkedProcessesClaimEachRunOnceAndNeverReuseASeq) {
+  constexpr int kRuns = 60;
+  constexpr int kChildren = 3;
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    std::vector<std::string> ids;
+    for (int i = 0; i < kRuns; ++i) ids.push_back("run-" + std::to_string(i));
+    Create(*store, ids);
+  }
+  std::vector<pid_t> children;
+  for (int c = 0; c < kChildren; ++c) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 0;
+      {
+        auto store = backend_.Open(&clock_);
+        const std::string owner = "node-" + std::to_string(c);
+        for (int round = 0; round < 200 && store; ++round) {
+          auto claimed = store->ClaimRuns(owner, clock_.Now(), 4, std::chrono::hours(1));
+          if (!claimed.ok()) {
+            code = 2;
+            break;
+          }
+          if (claimed->empty()) break;
+          for (const RunRecord& run : *claimed) {
+            WriteBatch batch;
+            batch.Add(RequireLeaseOp{run.id, owner, run.lease_token});
+            batch.Add(Entry(run.id, "claimed-by-" + owner, clock_.Now()));
+            batch.Add(Entry(run.id, "second-" + owner, clock_.Now()));
+            batch.Add(UpdateRunOp{.run_id = run.id,
+                                  .status = RunStatus::kCompleted,
+                                  .ended_at = clock_.Now(),
+                                  .release_lease = true});
+            auto result = store->Commit(std::move(batch));
+            if (!result.ok() || !result->status.ok()) code = 3;
+          }
+        }
+        if (!store) code = 1;
+      }
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  auto store = Open();
+  ASSERT_TRUE(store);
+  std::set<int64_t> seqs;
+  for (int i = 0; i < kRuns; ++i) {
+    const std::string id = "run-" + std::to_string(i);
+    auto run = store->GetRun(id);
+    ASSERT_TRUE(run.ok() && run->has_value());
+    EXPECT_EQ((*run)->status, RunStatus::kCompleted) << id;
+    auto journal = store->LoadJournal(id);
+    ASSERT_TRUE(journal.ok());
+    // Claimed and journaled by exactly one process.
+    ASSERT_EQ(journal->size(), 2u) << id;
+    for (const JournalEntry& e : *journal) {
+      EXPECT_TRUE(seqs.insert(e.seq).second) << "seq " << e.seq << " handed out twice";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreNodesTest, ::testing::ValuesIn(AllStoreKinds()),
+                         [](const auto& info) { return std::string(StoreKindName(info.param)); });
+
+}  // namespace
+}  // namespace flowrun::store
