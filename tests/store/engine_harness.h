@@ -140,6 +140,8 @@ class EngineHarness {
   FakeAction& action(const std::string& name) { return *actions_.at(name); }
   InMemoryProgramCatalog& catalog() { return catalog_; }
   const std::string& dir() const { return dir_; }
+  // The store's URL ("sqlite:PATH" or "postgresql://…").
+  const std::string& store_url() const { return backend_.url(); }
   // Another instance on the same store, as a second node would open it.
   std::unique_ptr<store::Store> OpenAnotherNode() { return backend_.Open(&clock_); }
 

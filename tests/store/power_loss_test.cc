@@ -85,7 +85,8 @@ Outcome RunWithPowerCutAt(PowerCutVfs& vfs, int k) {
   h.Close();
   vfs.RestoreDurableState();
 
-  const std::string path = h.dir() + "/flowrun.db";
+  EXPECT_TRUE(h.store_url().starts_with("sqlite:")) << "power cuts are a SQLite test";
+  const std::string path = h.store_url().substr(std::string_view("sqlite:").size());
   EXPECT_EQ(IntegrityCheck(path), "ok") << "k=" << k;
   h.Open();  // EXPECTs the store to open: its quick_check after an unclean shutdown passes
   EXPECT_TRUE(h.Drive().ok()) << "k=" << k;
