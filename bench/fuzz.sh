@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Long fuzzing: builds every libFuzzer target (tests/fuzz/*_fuzzer.cc, clang with ASan and UBSan)
-# and runs each for SECONDS (default 3600, one hour), one after another, starting from the
-# committed corpus (tests/fuzz/corpus/<name>) and keeping what it finds in build-fuzz/corpus.
+# and runs each for SECONDS (default 3600, one hour), FLOWRUN_FUZZ_JOBS at a time (default 1: one
+# after another), starting from the committed corpus (tests/fuzz/corpus/<name>) and keeping what it
+# finds in build-fuzz/corpus. With several at a time they share the cores: the table's "CPU s"
+# column says how much processor time each really had.
 # Prints a markdown table; exits non-zero when a fuzzer found a crash, a hang or a leak (its
 # input is saved as build-fuzz/<name>-crash-*). Not part of CI: scripts/test.sh runs each fuzzer
 # for 20 s.
@@ -9,6 +11,7 @@
 #   bash bench/fuzz.sh [SECONDS [FUZZER...]]        e.g. bash bench/fuzz.sh 600 event_intake
 #   FLOWRUN_FUZZ_MERGE=1 bash bench/fuzz.sh ...      also merges new coverage into the committed
 #                                                    corpus (review and commit it)
+#   FLOWRUN_FUZZ_JOBS=8 nice bash bench/fuzz.sh      all eight at once, for the same wall time
 set -euo pipefail
 SECONDS_EACH="${1:-3600}"
 shift || true
@@ -22,34 +25,68 @@ if ((${#names[@]} == 0)); then
   for fuzzer in "$FUZZ_DIR"/fuzz/*_fuzzer; do names+=("$(basename "$fuzzer" _fuzzer)"); done
 fi
 
-echo "fuzz.sh: ${#names[@]} fuzzers, ${SECONDS_EACH} s each, $(date -u +%Y-%m-%dT%H:%M:%SZ)," \
-  "$(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+JOBS="${FLOWRUN_FUZZ_JOBS:-1}"
+echo "fuzz.sh: ${#names[@]} fuzzers, ${SECONDS_EACH} s each, $JOBS at a time," \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| fuzzer | seconds | executions | exec/s | corpus (seed -> end) | coverage | result |"
-echo "| --- | ---: | ---: | ---: | --- | ---: | --- |"
-failed=0
-for name in "${names[@]}"; do
-  fuzzer="$FUZZ_DIR/fuzz/${name}_fuzzer"
-  seed="$ROOT/tests/fuzz/corpus/$name"
-  work="$FUZZ_DIR/corpus/$name"
-  log="$FUZZ_DIR/$name.long.log"
+
+# fuzz_one NAME: runs one fuzzer and writes its table row to $FUZZ_DIR/NAME.row; returns non-zero
+# when the fuzzer found something.
+fuzz_one() {
+  local name="$1"
+  local fuzzer="$FUZZ_DIR/fuzz/${name}_fuzzer"
+  local seed="$ROOT/tests/fuzz/corpus/$name"
+  local work="$FUZZ_DIR/corpus/$name"
+  local log="$FUZZ_DIR/$name.long.log"
   mkdir -p "$work" "$seed"
+  local seeds result=ok status=0
   seeds=$(find "$seed" -type f | wc -l)
-  result=ok
   if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/$name-" "$work" "$seed" >"$log" 2>&1; then
     result="FAILED (see $log)"
-    failed=$((failed + 1))
+    status=1
   fi
+  # fuzz_one runs in a subshell of its own, so its children's CPU time is the fuzzer's. `times` is
+  # a builtin: redirecting it does not fork (a command substitution would, and see no children).
+  times >"$FUZZ_DIR/$name.times"
+  local cpu
+  cpu=$(cpu_seconds_of_children "$FUZZ_DIR/$name.times")
+  local runs per_second coverage corpus
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   per_second=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
   corpus=$(find "$work" -type f | wc -l)
-  echo "| $name | $SECONDS_EACH | ${runs:-0} | ${per_second:-0} | $seeds -> $((seeds + corpus)) |" \
-    "${coverage:-0} | $result |"
+  echo "| $name | $SECONDS_EACH | $cpu | ${runs:-0} | ${per_second:-0} |" \
+    "$seeds -> $((seeds + corpus)) | ${coverage:-0} | $result |" >"$FUZZ_DIR/$name.row"
   if [ "${FLOWRUN_FUZZ_MERGE:-0}" = 1 ]; then
     "$fuzzer" -merge=1 "$seed" "$work" >>"$log" 2>&1 || true
   fi
+  return "$status"
+}
+
+# The user + system CPU seconds on the second line (children) of bash's `times` output in FILE.
+cpu_seconds_of_children() {
+  sed -n 2p "$1" | awk '{
+    total = 0
+    for (i = 1; i <= 2; i++) { split($i, t, "m"); sub("s", "", t[2]); total += t[1] * 60 + t[2] }
+    printf "%d\n", total
+  }'
+}
+
+for name in "${names[@]}"; do
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  rm -f "$FUZZ_DIR/$name.row"
+  fuzz_one "$name" &
+done
+wait
+
+failed=0
+
+echo "| fuzzer | seconds | CPU s | executions | exec/s | corpus (seed -> end) | coverage | result |"
+echo "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"
+for name in "${names[@]}"; do
+  cat "$FUZZ_DIR/$name.row"
+  grep -q "| ok |" "$FUZZ_DIR/$name.row" || failed=$((failed + 1))
 done
 echo
 echo "fuzzers: $((${#names[@]} - failed)) passed, $failed failed"
