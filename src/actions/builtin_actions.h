@@ -1,6 +1,7 @@
 // RegisterBuiltinActions: adds flowrun's side-effecting actions (http, email, db) to a registry,
-// each built once from the checked config. Adding an action is one file pair plus one line in
-// builtin_actions.cc.
+// each built once from the checked config. Adding an action takes its file pair, one line in
+// builtin_actions.cc, and its step key in the compiler's list of step keys
+// (interpreter/compiler.cc) and in schemas/flow.schema.json.
 //
 // Thread-safety: call once at start-up, before ActionRegistry::Freeze.
 #pragma once

@@ -1,21 +1,12 @@
 #include "actions/smtp_session.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
 
+#include "common/base64.h"
+
 namespace flowrun {
 namespace {
-
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string Quote(const SmtpReply& reply) { return "server replied \"" + reply.LastLine() + "\""; }
 
@@ -195,15 +186,16 @@ void SmtpSession::Authenticate(const SmtpReply& ehlo) {
   };
   if (offered("PLAIN")) {
     std::string credentials = std::string(1, '\0') + options_.username + '\0' + options_.password;
-    return Command("AUTH PLAIN " + Base64(credentials), result);
+    return Command("AUTH PLAIN " + Base64Encode(credentials), result);
   }
   if (offered("LOGIN")) {
     return Command("AUTH LOGIN", [self = shared_from_this(), result](StatusOr<SmtpReply> reply) {
       if (!reply.ok() || reply->code != 334) return result(std::move(reply));
-      self->Command(Base64(self->options_.username), [self, result](StatusOr<SmtpReply> reply) {
-        if (!reply.ok() || reply->code != 334) return result(std::move(reply));
-        self->Command(Base64(self->options_.password), result);
-      });
+      self->Command(Base64Encode(self->options_.username),
+                    [self, result](StatusOr<SmtpReply> reply) {
+                      if (!reply.ok() || reply->code != 334) return result(std::move(reply));
+                      self->Command(Base64Encode(self->options_.password), result);
+                    });
     });
   }
   FinishOpen(UnauthenticatedError(

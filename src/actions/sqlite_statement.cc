@@ -7,6 +7,8 @@
 #include <cctype>
 #include <set>
 
+#include "common/base64.h"
+
 namespace flowrun {
 namespace {
 
@@ -49,22 +51,6 @@ bool IsTransactionStatement(std::string_view sql) {
 
 namespace {
 
-std::string Base64(const unsigned char* data, size_t size) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < size; i += 3) {
-    unsigned v = data[i] << 16;
-    if (i + 1 < size) v |= data[i + 1] << 8;
-    if (i + 2 < size) v |= data[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < size ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < size ? kAlphabet[v & 63] : '=';
-  }
-  return out;
-}
-
 Status Bind(sqlite3_stmt* stmt, int index, const Json& value) {
   int rc;
   if (value.is_null()) {
@@ -96,8 +82,9 @@ Json ColumnValue(sqlite3_stmt* stmt, int column) {
       return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, column)),
                          sqlite3_column_bytes(stmt, column));
     case SQLITE_BLOB:
-      return Base64(static_cast<const unsigned char*>(sqlite3_column_blob(stmt, column)),
-                    sqlite3_column_bytes(stmt, column));
+      return Base64Encode(
+          std::string_view(static_cast<const char*>(sqlite3_column_blob(stmt, column)),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt, column))));
     default:
       return nullptr;
   }

@@ -6,8 +6,8 @@
 // writer sleeps. Writers waiting here wake as soon as the transaction before them ends, and
 // commits follow each other at the disk's fsync rate. It is a plain (timed) mutex, not a queue:
 // a thread that just committed may take the next turn at once rather than wait for a sleeping
-// thread to be scheduled, which a strict first-come order would cost on every commit (on tmpfs,
-// where commits are cheap, a queue committed a third less at 8 threads). Other processes writing
+// thread to be scheduled, which a strict first-come order would cost on every commit (measured in
+// bench/w1_results.md, "SQLite writer gate"). Other processes writing
 // the same file still meet SQLite's own lock (and the busy timeout).
 //
 // Gates are shared by every connection of the process to one file: ForFile returns the same

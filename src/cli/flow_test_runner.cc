@@ -13,9 +13,9 @@
 #include "cli/flow_test_actions.h"
 #include "cli/flow_test_expectations.h"
 #include "common/virtual_clock.h"
+#include "config/secrets.h"
 #include "interpreter/engine.h"
 #include "interpreter/program_catalog.h"
-#include "interpreter/secret_source.h"
 #include "store/sqlite_store.h"
 
 namespace flowrun::cli {
@@ -222,7 +222,7 @@ class CaseRun {
       Fail(result, tc_.pointer, "cannot open a store: " + store.status().message());
       return;
     }
-    MapSecretSource secrets(tc_.secrets);
+    Secrets secrets(tc_.secrets);
 
     // The flow under test, and the flows it invokes (real, or mocked).
     InMemoryProgramCatalog catalog;

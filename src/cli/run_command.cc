@@ -265,7 +265,7 @@ int RunFlow(const RunOptions& options) {
   }
   auto secrets = Secrets::Load(config->secrets);
   if (!secrets.ok()) return Fail(secrets.status().message());
-  SecretRedactor redactor(*secrets);
+  SecretRedactor redactor = SecretRedactor::FromObject(secrets->All());
 
   SystemClock system_clock;
   VirtualClock virtual_clock(system_clock.Now());

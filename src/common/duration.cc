@@ -11,12 +11,13 @@ struct Unit {
   long long ms;
 };
 // Ordered from largest to smallest; "ms" must be tried before "m" when reading a suffix.
-constexpr std::array<Unit, 5> kUnits = {{
-    {"d", 86'400'000LL}, {"h", 3'600'000LL}, {"m", 60'000LL}, {"s", 1'000LL}, {"ms", 1LL}}};
+constexpr std::array<Unit, 5> kUnits = {
+    {{"d", 86'400'000LL}, {"h", 3'600'000LL}, {"m", 60'000LL}, {"s", 1'000LL}, {"ms", 1LL}}};
 
 Status Invalid(std::string_view text, std::string_view why) {
-  return InvalidArgumentError("invalid duration \"" + std::string(text) + "\": " +
-                              std::string(why) + " (use forms like 500ms, 30s, 15m, 72h, 7d, 1h30m)");
+  return InvalidArgumentError("invalid duration \"" + std::string(text) +
+                              "\": " + std::string(why) +
+                              " (use forms like 500ms, 30s, 15m, 72h, 7d, 1h30m)");
 }
 
 }  // namespace

@@ -1,10 +1,9 @@
 // Malloc arenas of the long-running service. glibc gives each thread that allocates while another
 // holds an arena's lock an arena of its own, up to 8 per core, and memory freed into one arena is
 // never reused by another. `flowrun serve` runs a dozen threads or more (workers, HTTP request
-// threads, timer, watcher), so each of them ended up holding a partly used heap: 55 of the 75 MB
-// the service peaked at in the W1 benchmark. Capping the arenas at one per core keeps a few
-// heaps. One per two cores saved at most half a megabyte on 2 cores but made the threads queue on
-// the one arena's lock: the W1 no-op rate fell from about 22,000 to 15,000 runs/s.
+// threads, timer, watcher), so each of them ends up holding a partly used heap, most of the
+// service's memory. Capping the arenas at one per core keeps a few heaps; fewer make the threads
+// queue on an arena's lock (the measurements are in bench/w1_results.md, "Malloc arenas").
 //
 // An operator's own MALLOC_ARENA_MAX (or GLIBC_TUNABLES=glibc.malloc.arena_max=N) wins over the
 // cap, to trade memory for allocator concurrency without a rebuild.

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/hex.h"
+
 namespace flowrun {
 
 std::string PercentEncode(std::string_view text, std::string_view also_keep) {
@@ -16,6 +18,26 @@ std::string PercentEncode(std::string_view text, std::string_view also_keep) {
       out += '%';
       out += kHex[c >> 4];
       out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int high = HexDigitValue(text[i + 1]);
+      int low = HexDigitValue(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    } else {
+      out += c;
     }
   }
   return out;

@@ -131,42 +131,4 @@ Json Secrets::All() const {
   return all;
 }
 
-SecretRedactor::SecretRedactor(const Secrets& secrets) {
-  std::vector<std::string> values;
-  for (const auto& [name, value] : secrets.values()) values.push_back(value);
-  *this = SecretRedactor(std::move(values));
-}
-
-SecretRedactor::SecretRedactor(std::vector<std::string> values)
-    : values_(SecretNeedles(std::move(values))) {}
-
-std::string SecretRedactor::RedactText(std::string_view text) const {
-  std::string out(text);
-  RedactNeedles(out, values_);
-  return out;
-}
-
-Json SecretRedactor::RedactJson(const Json& value) const {
-  if (values_.empty()) return value;
-  if (value.is_string()) return RedactText(value.get_ref<const std::string&>());
-  if (value.is_array()) {
-    Json out = Json::array();
-    for (const Json& item : value) out.push_back(RedactJson(item));
-    return out;
-  }
-  if (value.is_object()) {
-    Json out = Json::object();
-    for (const auto& [key, item] : value.items()) out[RedactText(key)] = RedactJson(item);
-    return out;
-  }
-  return value;
-}
-
-Status SecretRedactor::RedactStatus(const Status& status) const {
-  if (status.ok() || values_.empty()) return status;
-  Status out(status.code(), RedactText(status.message()));
-  if (status.retry_after_ms()) out.set_retry_after_ms(*status.retry_after_ms());
-  return out;
-}
-
 }  // namespace flowrun

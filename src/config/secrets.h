@@ -1,8 +1,8 @@
 // Secrets: the values behind `secrets.<NAME>`, read once at start-up from the environment and/or a
-// YAML or JSON file (SecretsConfig), and SecretRedactor, which replaces every secret value with
-// "***" in text, JSON and Status messages before they reach the journal, logs or an error.
+// YAML or JSON file (SecretsConfig). Their redaction is common/secret_redactor.h's
+// (`SecretRedactor::FromObject(secrets.All())`).
 //
-// Thread-safety: both are immutable after construction; share them read-only between threads.
+// Thread-safety: immutable after construction; share it read-only between threads.
 #pragma once
 
 #include <functional>
@@ -13,9 +13,10 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/secret_redactor.h"
+#include "common/secret_source.h"
 #include "common/status.h"
 #include "config/config.h"
-#include "interpreter/secret_source.h"
 
 namespace flowrun {
 
@@ -52,30 +53,6 @@ class Secrets final : public SecretSource {
 
  private:
   std::map<std::string, std::string, std::less<>> values_;
-};
-
-class SecretRedactor {
- public:
-  // Values shorter than kMinLength are not redacted: "1" or "on" would erase ordinary text.
-  static constexpr size_t kMinLength = kMinRedactedSecretLength;
-
-  SecretRedactor() = default;
-  explicit SecretRedactor(const Secrets& secrets);
-  explicit SecretRedactor(std::vector<std::string> values);
-
-  // Every occurrence of a secret value, or of its percent-encoded form, replaced by "***"; longer
-  // secrets are replaced first, so a secret that contains another is hidden whole (the same
-  // needles and order as the journal's RedactSecrets: see SecretNeedles).
-  std::string RedactText(std::string_view text) const;
-  // Redacts every string in `value`, and every object key.
-  Json RedactJson(const Json& value) const;
-  // The same status with its message redacted (code and retry_after_ms kept).
-  Status RedactStatus(const Status& status) const;
-
-  bool empty() const { return values_.empty(); }
-
- private:
-  std::vector<std::string> values_;  // SecretNeedles: sorted longest first
 };
 
 }  // namespace flowrun

@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "common/json_path.h"
 #include "interpreter/compiler.h"
 #include "interpreter/deterministic_id.h"
 #include "interpreter/flow_control_plan.h"
@@ -70,6 +71,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
       random_(options_.seed ? options_.seed : std::random_device{}()) {
   env_.catalog = &catalog_;
   env_.secrets = secrets ? secrets->All() : Json::object();
+  env_.redactor = SecretRedactor::FromObject(env_.secrets);
   env_.default_attempt_timeout = options_.default_attempt_timeout;
   env_.plan_event = [this](const EventRecord& event, WriteBatch& batch) { PlanRuns(event, batch); };
   env_.log = options_.log;
@@ -330,7 +332,7 @@ StatusOr<std::optional<RunRecord>> Engine::NewRun(const Program& program, const 
           return value.status().WithContext("flow " + program.flow_id + ": cancel_on `" +
                                             cancel.condition->source() + "`");
         }
-        wait.match_path = JoinPath(equality->async_path);
+        wait.match_path = JoinJsonPath(equality->async_path);
         wait.match_key = CanonicalKey(*value);
       }
     }
@@ -343,7 +345,7 @@ void Engine::PlanRuns(const EventRecord& event, WriteBatch& batch) {
   const Json event_json = event.ToJson();
   for (const std::shared_ptr<const Program>& program : catalog_.AllCurrent()) {
     for (const EventTrigger& trigger : program->event_triggers) {
-      if (!EventNameMatches(trigger.event, event.name)) continue;
+      if (!trigger.Matches(event.name)) continue;
       if (trigger.condition) {
         Json scope = Json{{"event", event_json}};
         expr::EvalContext context;
@@ -633,7 +635,7 @@ StatusOr<bool> Engine::WaitMatches(const WaitRecord& wait, const EventRecord& ev
   if (!in_window) return false;
   Json candidate = event.ToJson();
   if (!wait.match_path.empty()) {
-    return CanonicalKey(ExtractPath(candidate, SplitPath(wait.match_path))) == wait.match_key;
+    return CanonicalKey(ExtractPath(candidate, SplitJsonPath(wait.match_path))) == wait.match_key;
   }
   std::shared_ptr<const Program> program = ProgramFor(wait.flow_id, wait.revision);
   if (!program) return false;
@@ -665,7 +667,7 @@ StatusOr<std::vector<WaitRecord>> Engine::MatchingWaits(const EventRecord& event
   ASSIGN_OR_RETURN(std::vector<std::string> paths, store_.WaitPaths(event.name));
   const Json candidate = event.ToJson();
   for (const std::string& path : paths) {
-    std::string key = CanonicalKey(ExtractPath(candidate, SplitPath(path)));
+    std::string key = CanonicalKey(ExtractPath(candidate, SplitJsonPath(path)));
     ASSIGN_OR_RETURN(std::vector<WaitRecord> found,
                      store_.FindIndexedWaits(event.name, path, key, options_.scan_limit));
     for (WaitRecord& w : found) candidates.push_back(std::move(w));

@@ -48,13 +48,13 @@
 #include "actions/action.h"
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/secret_source.h"
 #include "common/status.h"
 #include "interpreter/engine_throttle.h"
 #include "interpreter/failpoint.h"
 #include "interpreter/inflight_runs.h"
 #include "interpreter/program_catalog.h"
 #include "interpreter/run_walker.h"
-#include "interpreter/secret_source.h"
 #include "store/store.h"
 
 namespace flowrun {

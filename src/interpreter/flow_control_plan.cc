@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/json_path.h"
 #include "interpreter/deterministic_id.h"
-#include "interpreter/run_walker.h"
 
 namespace flowrun {
 namespace {

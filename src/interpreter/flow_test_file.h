@@ -1,5 +1,5 @@
 // FlowTestFile: a `flowrun test` file (*.test.yaml) read into typed cases. The key names are the
-// contract of DESIGN.md, section "flowrun test", and schemas/test.schema.json; every problem is a
+// contract of docs/testing-flows.md and schemas/test.schema.json; every problem is a
 // located Diagnostic (`file:line:col`), never an exception.
 //
 // A file names one flow and lists cases. Each case has a trigger event (none for a cron flow),

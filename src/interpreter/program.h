@@ -21,7 +21,7 @@
 
 namespace flowrun {
 
-// How a failing step is retried. Defaults follow DESIGN.md §3.
+// How a failing step is retried. Defaults: docs/flow-language.md, "retry".
 struct RetryPolicy {
   enum class Backoff { kExponential, kLinear, kConstant };
   int attempts = 5;  // total attempts, including the first

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/json_path.h"
+#include "common/secret_redactor.h"
 #include "interpreter/deterministic_id.h"
 #include "interpreter/flow_control_plan.h"
 #include "interpreter/retry_policy.h"
-#include "interpreter/secret_source.h"
 #include "interpreter/step_key.h"
 
 namespace flowrun {
@@ -15,22 +16,6 @@ using store::JournalKind;
 using store::RunStatus;
 
 namespace {
-
-Json NormalizeNumbers(const Json& value) {
-  if (value.is_number_float()) {
-    double d = value.get<double>();
-    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15) {
-      return Json(static_cast<int64_t>(d));
-    }
-    return value;
-  }
-  if (value.is_structured()) {
-    Json copy = value;
-    for (auto& child : copy) child = NormalizeNumbers(child);
-    return copy;
-  }
-  return value;
-}
 
 Json StatusError(const Status& status, std::string_view step_id) {
   return Json{{"message", status.message()},
@@ -67,55 +52,6 @@ Json Unwrap(const Json& value, std::initializer_list<const char*> keys) {
 }
 
 }  // namespace
-
-std::string CanonicalKey(const Json& value) { return NormalizeNumbers(value).dump(); }
-
-Json ExtractPath(const Json& value, const std::vector<std::string>& path) {
-  const Json* at = &value;
-  for (const std::string& segment : path) {
-    if (at->is_object()) {
-      auto it = at->find(segment);
-      if (it == at->end()) return nullptr;
-      at = &*it;
-    } else if (at->is_array() && !segment.empty() &&
-               segment.find_first_not_of("0123456789") == std::string::npos) {
-      size_t index = std::stoul(segment);
-      if (index >= at->size()) return nullptr;
-      at = &(*at)[index];
-    } else {
-      return nullptr;
-    }
-  }
-  return *at;
-}
-
-std::vector<std::string> SplitPath(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t dot = path.find('.', start);
-    if (dot == std::string::npos) dot = path.size();
-    parts.push_back(path.substr(start, dot - start));
-    start = dot + 1;
-  }
-  return parts;
-}
-
-std::string JoinPath(const std::vector<std::string>& path) {
-  std::string joined;
-  for (const std::string& part : path) {
-    if (!joined.empty()) joined += '.';
-    joined += part;
-  }
-  return joined;
-}
-
-bool EventNameMatches(std::string_view pattern, std::string_view name) {
-  if (!pattern.empty() && pattern.back() == '*') {
-    return name.substr(0, pattern.size() - 1) == pattern.substr(0, pattern.size() - 1);
-  }
-  return pattern == name;
-}
 
 RunWalker::RunWalker(std::shared_ptr<const Program> program, store::RunRecord run,
                      const std::vector<store::JournalEntry>& journal, const WalkEnvironment& env,
@@ -265,12 +201,12 @@ RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::stri
   record["status"] = "completed";
   record["outcome"] = outcome;
   // The run sees the redacted value too (a returned output is the run's stored output).
-  record["output"] = RedactSecrets(std::move(output), env_.secrets);
+  record["output"] = env_.redactor.RedactJson(std::move(output));
   if (extra.is_object()) record.update(extra);
   auto attempts = attempts_.find(key);
   record["attempts"] =
       attempts == attempts_.end() ? 1 : static_cast<int>(attempts->second.size()) + 1;
-  if (!input.is_null()) record["input"] = RedactSecrets(std::move(input), env_.secrets);
+  if (!input.is_null()) record["input"] = env_.redactor.RedactJson(std::move(input));
   SetStepScope(step, record);
   Append(key, JournalKind::kCompleted, std::move(record));
   // The output as the walker now holds it in completed_; copied only where it is used.
@@ -354,7 +290,7 @@ void RunWalker::RestoreSetVars(const CompiledStep& step, const std::string& key,
   // a secret that has since changed leaves the redacted copy in place rather than a new value.
   auto values = Render(step, key);
   if (!values.ok() || !values->is_object()) return;
-  if (RedactSecrets(*values, env_.secrets) != journaled) return;
+  if (env_.redactor.RedactJson(*values) != journaled) return;
   for (const auto& [name, value] : values->items()) scope_["vars"][name] = value;
 }
 
@@ -544,7 +480,7 @@ RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::st
     // re-derives them (RestoreSetVars) rather than storing a secret at rest.
     Json& vars = scope_["vars"];
     for (const auto& [name, value] : values->items()) vars[name] = value;
-    Json redacted = RedactSecrets(*values, env_.secrets);
+    Json redacted = env_.redactor.RedactJson(*values);
     Json extra = env_.secrets.empty() || redacted == *values ? Json() : Json{{"redacted", true}};
     return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
   }
@@ -554,7 +490,7 @@ RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::st
       return FailStep(step, key, frame, ExpressionError(step, "log", nullptr, message.status()), 1);
     Json text = Unwrap(*message, {"message"});
     std::string line = text.is_string() ? text.get<std::string>() : text.dump();
-    line = RedactSecrets(Json(line), env_.secrets).get<std::string>();
+    line = env_.redactor.RedactText(line);
     if (env_.log) env_.log(run_.id, key, line);
     return Complete(step, key, nullptr, "next", Json{{"message", line}});
   }
@@ -700,7 +636,7 @@ RunWalker::Outcome RunWalker::RunWait(const CompiledStep& step, const std::strin
           return FailStep(step, key, frame,
                           ExpressionError(step, "match", &*step.wait_condition, value.status()), 1);
         }
-        wait.match_path = JoinPath(equality->async_path);
+        wait.match_path = JoinJsonPath(equality->async_path);
         wait.match_key = CanonicalKey(*value);
       }
     }
@@ -916,9 +852,9 @@ void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, 
     Json record = Json::object();
     record["status"] = "completed";
     record["outcome"] = "next";
-    record["output"] = RedactSecrets(std::move(*result), env_.secrets);
+    record["output"] = env_.redactor.RedactJson(std::move(*result));
     record["attempts"] = action.attempt;
-    record["input"] = RedactSecrets(std::move(action.arguments), env_.secrets);
+    record["input"] = env_.redactor.RedactJson(std::move(action.arguments));
     if (action.started_at) record["started_at"] = ToUnixMillis(*action.started_at);
     Append(key, JournalKind::kCompleted, std::move(record));
     return;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/secret_redactor.h"
 #include "common/status.h"
 #include "common/timestamp.h"
 #include "interpreter/program.h"
@@ -58,6 +59,8 @@ struct WalkResult {
 struct WalkEnvironment {
   const ProgramCatalog* catalog = nullptr;
   Json secrets = Json::object();
+  // Hides `secrets`' values in everything the walker journals (built from them once).
+  SecretRedactor redactor;
   Duration default_attempt_timeout = std::chrono::minutes(5);
   // Adds to `batch` the runs that a newly emitted event starts (the same planning as ingest).
   std::function<void(const store::EventRecord&, store::WriteBatch&)> plan_event;
@@ -194,17 +197,5 @@ class RunWalker {
   store::WriteBatch batch_;
   std::vector<std::string> expected_resolutions_;
 };
-
-// The canonical text of a JSON value used as a wait index key: integral floats become integers,
-// so 1 and 1.0 match.
-std::string CanonicalKey(const Json& value);
-
-// The value at a dotted path ("data.orderId") in `value`; null when absent.
-Json ExtractPath(const Json& value, const std::vector<std::string>& path);
-std::vector<std::string> SplitPath(const std::string& path);
-std::string JoinPath(const std::vector<std::string>& path);
-
-// True when `pattern` (an exact name, or a prefix ending in '*') matches `name`.
-bool EventNameMatches(std::string_view pattern, std::string_view name);
 
 }  // namespace flowrun

@@ -22,6 +22,7 @@
 
 #include "common/embedded_files.h"
 #include "common/suggest.h"
+#include "interpreter/source.h"
 
 namespace flowrun {
 
@@ -42,23 +43,9 @@ constexpr size_t kMaxQuotedChars = 40;
 // Objects with at most this many keys list them all when an unknown key has no close match.
 constexpr size_t kMaxListedKeys = 12;
 
-std::string EscapeToken(std::string_view token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string ToPointer(const Tokens& tokens) {
   std::string pointer;
-  for (const std::string& token : tokens) pointer += "/" + EscapeToken(token);
+  for (const std::string& token : tokens) pointer = JsonPointerAppend(pointer, token);
   return pointer;
 }
 

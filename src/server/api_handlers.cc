@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/percent_encoding.h"
+
 namespace flowrun {
 namespace {
 

@@ -2,7 +2,7 @@
 
 namespace flowrun {
 
-std::vector<std::string_view> SplitPath(std::string_view path) {
+std::vector<std::string_view> SplitUrlPath(std::string_view path) {
   std::vector<std::string_view> segments;
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
   if (path.empty()) return segments;

@@ -82,14 +82,14 @@ class ApiRouter {
 };
 
 // Splits "/a/b/c" into {"a", "b", "c"}; "/" into {}; empty segments are kept ("/a//b").
-std::vector<std::string_view> SplitPath(std::string_view path);
+std::vector<std::string_view> SplitUrlPath(std::string_view path);
 
 template <typename Handler>
 std::optional<PathParams> ApiRouter<Handler>::MatchPattern(std::string_view pattern,
                                                            std::string_view path) {
   if (path.empty() || path.front() != '/') return std::nullopt;
-  std::vector<std::string_view> want = SplitPath(pattern);
-  std::vector<std::string_view> have = SplitPath(path);
+  std::vector<std::string_view> want = SplitUrlPath(pattern);
+  std::vector<std::string_view> have = SplitUrlPath(path);
   PathParams params;
   size_t greedy = want.size();
   for (size_t i = 0; i < want.size(); ++i) {

@@ -4,7 +4,7 @@
 // The presented token and every configured token are hashed with SHA-256 first and the digests
 // compared with ConstantTimeEquals against every configured token, so neither the position of a
 // mismatch nor the lengths of the tokens show in the response time. With no tokens configured the
-// check is disabled (the service then only listens on loopback; see DESIGN.md section 4).
+// check is disabled (the service then only listens on loopback; see docs/api.md, "Authentication").
 //
 // Thread-safety: immutable after construction; Check is safe from many threads.
 #pragma once

@@ -39,7 +39,7 @@ StatusOr<VerifiedDelivery> GithubVerifier::Verify(const WebhookHeaders& headers,
     return UnauthenticatedError(
         "github signature: the signature does not match the body (wrong secret or altered body)");
   }
-  ASSIGN_OR_RETURN(std::string body_hash, Sha256(body));
+  std::string body_hash = Sha256(body);
   VerifiedDelivery delivery;
   delivery.replay_key = "github:" + HexEncode(body_hash);
   delivery.remember_until = clock_.Now() + tolerance_;

@@ -1,4 +1,4 @@
-// HttpApi: flowrun's HTTP service (DESIGN.md section 4, docs/api.md) in front of a Runtime: the
+// HttpApi: flowrun's HTTP service (docs/api.md) in front of a Runtime: the
 // routes (api_handlers.h) on the event-driven HttpServer (http_server.h), with a HandlerPool for
 // the handlers that wait on the store and an EventIntake that group-commits the events of
 // concurrent ingest requests.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/percent_encoding.h"
+
 namespace flowrun {
 
 bool HeaderNameLess::operator()(std::string_view a, std::string_view b) const {
@@ -34,32 +36,6 @@ void HttpResponse::set_header(std::string_view name, std::string value) {
 void HttpResponse::set_content(std::string content, std::string_view content_type) {
   body = std::move(content);
   set_header("Content-Type", std::string(content_type));
-}
-
-std::optional<std::string> PercentDecode(std::string_view text) {
-  auto hex = [](char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '+') {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      int high = hex(text[i + 1]);
-      int low = hex(text[i + 2]);
-      if (high < 0 || low < 0) return std::nullopt;
-      out += static_cast<char>(high * 16 + low);
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 std::string DecodePath(std::string_view path) {

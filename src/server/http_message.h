@@ -50,10 +50,6 @@ struct HttpResponse {
   void set_content(std::string content, std::string_view content_type);
 };
 
-// Decodes %XX escapes and '+' (a space) in a query part or cookie value; nullopt for a malformed
-// escape.
-std::optional<std::string> PercentDecode(std::string_view text);
-
 // Decodes the %XX escapes of a request path ('+' stays itself); a malformed escape stays as sent.
 std::string DecodePath(std::string_view path);
 

@@ -61,7 +61,7 @@ Status Runtime::Initialize() {
     if (!secrets.ok()) return secrets.status().WithContext("reading secrets");
     secrets_ = std::make_unique<Secrets>(std::move(*secrets));
   }
-  redactor_ = SecretRedactor(*secrets_);
+  redactor_ = SecretRedactor::FromObject(secrets_->All());
 
   outbound_loop_ = std::make_unique<OutboundLoop>(OutboundLoopFor(config));
   RETURN_IF_ERROR(outbound_loop_->Start());

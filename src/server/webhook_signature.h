@@ -1,5 +1,5 @@
 // Webhook signature verification: the contract between POST /webhooks/{name} and the signature
-// schemes of DESIGN.md section 4 (stripe, github, standard-webhooks, hmac-sha256, none).
+// schemes of docs/webhooks.md (stripe, github, standard-webhooks, hmac-sha256, none).
 //
 // A WebhookVerifier is built once from a webhook's config (MakeWebhookVerifier) and then checks
 // each request: the signature over the raw body bytes, compared in constant time, and for the

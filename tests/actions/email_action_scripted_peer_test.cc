@@ -9,6 +9,7 @@
 #include "actions/email_action.h"
 #include "actions/mime_message.h"
 #include "testing/scripted_smtp_server.h"
+#include "testing/wait_until.h"
 
 namespace flowrun {
 namespace {
@@ -116,7 +117,7 @@ TEST(EmailActionScriptedPeerTest, AKeptConnectionTheServerGaveUpOnIsNotUsed) {
   });
   EmailAction action(OptionsFor(server, StartTls::kAuto));
   ASSERT_TRUE(action.Execute(Request("run-1/receipt")).ok());
-  while (!sent_once) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(testing::WaitUntil([&] { return sent_once.load(); }));
   std::this_thread::sleep_for(milliseconds(50));
   StatusOr<Json> second = action.Execute(Request("run-2/receipt"));
   ASSERT_TRUE(second.ok()) << second.status().ToString();

@@ -11,6 +11,7 @@
 #include "actions/http_action.h"
 #include "actions/outbound_loop.h"
 #include "testing/raw_http_peer.h"
+#include "testing/wait_until.h"
 
 namespace flowrun {
 namespace {
@@ -146,7 +147,7 @@ TEST(HttpActionHostilePeerTest, StoppingTheLoopEndsAttemptsInFlightAsRetryable) 
   HttpAction action(options);
   Results results;
   action.Start(Request(peer->Url("/silent"), "30s"), results.Callback(0));
-  while (peer->requests() < 1) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(testing::WaitUntil([&] { return peer->requests() >= 1; }));
   loop.Stop();
   ASSERT_TRUE(results.WaitFor(1, 5s));
   StatusOr<Json> out = results.outcome(0);

@@ -10,6 +10,7 @@
 
 #include "actions/gate_holder.h"
 #include "testing/paths.h"
+#include "testing/wait_until.h"
 
 namespace flowrun {
 namespace {
@@ -134,7 +135,7 @@ std::vector<StatusOr<QueryResult>> WriteAsOneGroup(
   std::future<StatusOr<QueryResult>> first = std::async(std::launch::async, [&] {
     return db.Execute("INSERT INTO t (n, by) VALUES (1000, 'first')", Json::object(), 10s);
   });
-  while (gate->TEST_waiters() == 0) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(testing::WaitUntil([&] { return gate->TEST_waiters() > 0; }));
   std::vector<std::future<StatusOr<QueryResult>>> futures;
   for (const auto& [sql, timeout] : statements) {
     futures.push_back(std::async(std::launch::async, [&db, sql = sql, timeout = timeout] {
@@ -224,11 +225,11 @@ TEST_P(SqliteDatabaseTest, QueuedWriterTimesOutAsBusy) {
   std::future<StatusOr<QueryResult>> leader = std::async(std::launch::async, [&] {
     return db.Execute("INSERT INTO t (n) VALUES (1)", Json::object(), 10s);
   });
-  while (gate->TEST_waiters() == 0) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(testing::WaitUntil([&] { return gate->TEST_waiters() > 0; }));
   std::future<StatusOr<QueryResult>> patient = std::async(std::launch::async, [&] {
     return db.Execute("INSERT INTO t (n) VALUES (2)", Json::object(), 10s);
   });
-  while (db.TEST_commit_group().TEST_queued() < 1) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(testing::WaitUntil([&] { return db.TEST_commit_group().TEST_queued() >= 1; }));
   StatusOr<QueryResult> hasty = db.Execute("INSERT INTO t (n) VALUES (3)", Json::object(), 100ms);
   ASSERT_FALSE(hasty.ok());
   EXPECT_EQ(hasty.status().code(), StatusCode::kUnavailable) << hasty.status().ToString();

@@ -17,5 +17,17 @@ TEST(PercentEncodingTest, AlsoKeepLeavesThoseBytesAsTheyAre) {
   EXPECT_EQ(PercentEncode("/x\r\nInjected: 1", "/:"), "/x%0D%0AInjected:%201");
 }
 
+TEST(PercentDecodeTest, DecodesEscapesOfEitherCaseAndPlusAsSpace) {
+  EXPECT_EQ(PercentDecode("a%20b+c%2fd%2F"), "a b c/d/");
+  EXPECT_EQ(PercentDecode(""), "");
+  EXPECT_EQ(PercentDecode(PercentEncode("p@ss w/rd+1")), "p@ss w/rd+1");
+}
+
+TEST(PercentDecodeTest, RefusesMalformedEscapes) {
+  for (const char* bad : {"%", "%2", "%zz", "a%2", "%g0"}) {
+    EXPECT_FALSE(PercentDecode(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace flowrun

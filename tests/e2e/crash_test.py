@@ -83,7 +83,7 @@ def main():
         time.sleep(rng.uniform(0.0, 0.3))
         service.start()
     sender.done.wait(120)
-    check(sender.done.is_set(), "all %d events acknowledged" % args.events)
+    check(sender.done.is_set(), "all %d events acknowledged (%s)" % (args.events, sender.gave_up or "in time"))
     acked = sender.acked
 
     def all_done():

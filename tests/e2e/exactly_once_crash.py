@@ -85,7 +85,7 @@ def main():
         time.sleep(rng.uniform(0.0, 0.2))
         service.start()
     sender.done.wait(600)
-    check(sender.done.is_set(), "all %d events acknowledged" % args.events)
+    check(sender.done.is_set(), "all %d events acknowledged (%s)" % (args.events, sender.gave_up or "in time"))
     acked = sender.acked
 
     def all_done():

@@ -478,7 +478,10 @@ class AckedSender:
     batches of 20 about ten times a second (so kills land during intake too). Each event has a
     client id `order-N` and data {"n": N}; a batch is resent until acknowledged (a request cut by
     a kill may or may not have been stored; the client id deduplicates it). `acked` maps each
-    client id to its event id."""
+    client id to its event id. A batch not acknowledged within BATCH_PATIENCE_S stops the sender:
+    `done` is then never set, and `gave_up` says which batch."""
+
+    BATCH_PATIENCE_S = 120
 
     def __init__(self, service, name, count):
         self.service = service
@@ -487,6 +490,7 @@ class AckedSender:
         self.acked = {}
         self.lock = threading.Lock()
         self.done = threading.Event()
+        self.gave_up = None
         self.thread = threading.Thread(target=self._send, daemon=True)
         self.thread.start()
 
@@ -499,7 +503,12 @@ class AckedSender:
         while pending:
             batch, pending = pending[:20], pending[20:]
             events = [{"name": self.name, "id": "order-%d" % n, "data": {"n": n}} for n in batch]
+            deadline = time.monotonic() + self.BATCH_PATIENCE_S
             while True:
+                if time.monotonic() > deadline:
+                    self.gave_up = "events order-%d.. not acknowledged within %d s" % (
+                        batch[0], self.BATCH_PATIENCE_S)
+                    return
                 try:
                     code, body = self.service.request("POST", "/v1/events", events)
                 except (urllib.error.URLError, OSError, ValueError):

@@ -16,18 +16,14 @@
 #include "server/runtime.h"
 #include "testing/paths.h"
 #include "testing/simulated_clock.h"
+#include "testing/wait_until.h"
 
 namespace flowrun::testing {
 
 // Polls `done` every few milliseconds for up to 10 s of wall time (the runtime's threads do the
 // work; nothing here sleeps for a fixed time).
 inline bool Eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
+  return WaitUntil(done, std::chrono::seconds(10), std::chrono::milliseconds(5));
 }
 
 inline void WriteFile(const std::string& path, const std::string& text) {

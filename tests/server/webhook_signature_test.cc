@@ -119,47 +119,6 @@ TEST(WebhookCryptoTest, HmacOfPartsEqualsHmacOfTheirConcatenation) {
   EXPECT_EQ(HexEncode(*HmacSha256("k", {"abc"})), OpensslHmacHex("k", "abc"));
 }
 
-TEST(WebhookCryptoTest, Sha256OfEmptyInput) {
-  EXPECT_EQ(HexEncode(*Sha256("")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
-TEST(WebhookCryptoTest, HexRoundTripsAndRejectsMalformedText) {
-  EXPECT_EQ(HexEncode(std::string("\x00\xab\xff", 3)), "00abff");
-  EXPECT_EQ(*HexDecode("00ABff"), std::string("\x00\xab\xff", 3));
-  EXPECT_EQ(*HexDecode(""), "");
-  EXPECT_FALSE(HexDecode("abc").has_value());
-  EXPECT_FALSE(HexDecode("zz").has_value());
-  EXPECT_FALSE(HexDecode("0x").has_value());
-}
-
-TEST(WebhookCryptoTest, Base64FollowsRfc4648Vectors) {
-  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
-                                                                    {"f", "Zg=="},
-                                                                    {"fo", "Zm8="},
-                                                                    {"foo", "Zm9v"},
-                                                                    {"foob", "Zm9vYg=="},
-                                                                    {"fooba", "Zm9vYmE="},
-                                                                    {"foobar", "Zm9vYmFy"}};
-  for (const auto& [plain, encoded] : vectors) {
-    EXPECT_EQ(Base64Encode(plain), encoded);
-    std::optional<std::string> decoded = Base64Decode(encoded);
-    ASSERT_TRUE(decoded.has_value()) << encoded;
-    EXPECT_EQ(*decoded, plain);
-  }
-  EXPECT_EQ(*Base64Decode("Zg"), "f");  // padding may be left out
-  EXPECT_EQ(*Base64Decode("Zm8"), "fo");
-  std::string binary("\xfb\xff\x00", 3);
-  EXPECT_EQ(Base64Encode(binary), "+/8A");
-  EXPECT_EQ(*Base64Decode("+/8A"), binary);
-}
-
-TEST(WebhookCryptoTest, Base64RejectsMalformedText) {
-  for (std::string bad : {"Z", "Zg=a", "Zm9v!", "Zm 9v", "Zm9v\n", "Zg===", "=Zm9", "-_8A"}) {
-    EXPECT_FALSE(Base64Decode(bad).has_value()) << bad;
-  }
-}
-
 TEST(WebhookCryptoTest, ConstantTimeEquals) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_TRUE(ConstantTimeEquals("", ""));
@@ -204,7 +163,7 @@ TEST_F(StripeTest, AcceptsAValidSignature) {
   EXPECT_EQ(delivery->signed_at, FromUnixMillis((kNow - 10) * 1000));
   EXPECT_EQ(delivery->remember_until, FromUnixMillis((kNow - 10 + 300) * 1000));
   EXPECT_EQ(delivery->replay_key,
-            "stripe:" + std::to_string(kNow - 10) + ":" + HexEncode(*Sha256(kBody)));
+            "stripe:" + std::to_string(kNow - 10) + ":" + HexEncode(Sha256(kBody)));
   EXPECT_EQ(delivery->delivery_id, "");
 }
 
@@ -356,7 +315,7 @@ TEST_F(GithubTest, AcceptsGithubsDocumentedExample) {
   StatusOr<VerifiedDelivery> delivery = verifier_->Verify(headers, kBody);
   ASSERT_TRUE(delivery.ok()) << delivery.status().ToString();
   EXPECT_EQ(delivery->delivery_id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
-  EXPECT_EQ(delivery->replay_key, "github:" + HexEncode(*Sha256(kBody)));
+  EXPECT_EQ(delivery->replay_key, "github:" + HexEncode(Sha256(kBody)));
   EXPECT_EQ(delivery->remember_until, FromUnixMillis((kNow + 300) * 1000));
   EXPECT_FALSE(delivery->signed_at.has_value());
 }
@@ -565,7 +524,7 @@ TEST_F(HmacSha256Test, AcceptsAHexDigestInTheDefaultHeader) {
   StatusOr<VerifiedDelivery> delivery =
       verifier->Verify({{"X-Signature", OpensslHmacHex(kSecret, kBody)}}, kBody);
   ASSERT_TRUE(delivery.ok()) << delivery.status().ToString();
-  EXPECT_EQ(delivery->replay_key, "hmac-sha256:" + HexEncode(*Sha256(kBody)));
+  EXPECT_EQ(delivery->replay_key, "hmac-sha256:" + HexEncode(Sha256(kBody)));
   EXPECT_EQ(delivery->remember_until, FromUnixMillis((kNow + 300) * 1000));
   EXPECT_FALSE(delivery->signed_at.has_value());
   EXPECT_THAT(Refusal(*verifier, {{"X-Signature", OpensslHmacHex("other", kBody)}}, kBody),
@@ -616,7 +575,7 @@ TEST_F(HmacSha256Test, SignsTheTimestampWhenATimestampHeaderIsConfigured) {
   EXPECT_EQ(delivery->signed_at, FromUnixMillis((kNow - 5) * 1000));
   EXPECT_EQ(delivery->remember_until, FromUnixMillis((kNow - 5 + 300) * 1000));
   EXPECT_EQ(delivery->replay_key,
-            "hmac-sha256:" + std::to_string(kNow - 5) + ":" + HexEncode(*Sha256(kBody)));
+            "hmac-sha256:" + std::to_string(kNow - 5) + ":" + HexEncode(Sha256(kBody)));
   EXPECT_EQ(Refusal(*verifier, headers(kNow - 400), kBody),
             "hmac-sha256 signature: timestamp outside the 300 s tolerance (400 s old)");
   EXPECT_THAT(Refusal(*verifier, headers(kNow + 400), kBody), HasSubstr("in the future"));

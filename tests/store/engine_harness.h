@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "config/secrets.h"
 #include "interpreter/compiler.h"
 #include "interpreter/engine.h"
 #include "interpreter/program_catalog.h"
@@ -149,7 +150,7 @@ class EngineHarness {
   std::string dir_;
   EngineOptions options_{.node_id = "test-node", .seed = 7, .log = nullptr};
   SimulatedClock clock_;
-  MapSecretSource secrets_;
+  Secrets secrets_;
   InMemoryProgramCatalog catalog_;
   std::map<std::string, std::unique_ptr<FakeAction>> actions_;
   std::map<std::string, Action*> real_actions_;

@@ -14,6 +14,7 @@
 #include "store/integrity_check.h"
 #include "store/sqlite_store.h"
 #include "testing/paths.h"
+#include "testing/wait_until.h"
 
 namespace flowrun::store {
 namespace {
@@ -62,7 +63,7 @@ TEST(SqliteBackupTest, CopyTakenUnderLoadHoldsEveryEventAcknowledgedBeforeIt) {
     std::lock_guard lock(acked_mu);
     return acked.size();
   };
-  while (acked_count() < 3000) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(testing::WaitUntil([&] { return acked_count() >= 3000; }, std::chrono::minutes(2)));
 
   std::vector<std::string> before;
   {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "actions/cpp_httplib.h"
+#include "testing/wait_until.h"
 
 namespace flowrun::testing {
 namespace {
@@ -73,7 +74,10 @@ LoopbackHttpServer::LoopbackHttpServer(std::unique_ptr<httplib::Server> server, 
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // Server::stop does nothing until the accept loop runs, so a server stopped right after start
   // would never return from listen_after_bind.
-  while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!WaitUntil([this] { return server_->is_running(); })) {
+    std::fprintf(stderr, "LoopbackHttpServer: the accept loop did not start within 30 s\n");
+    std::abort();
+  }
 }
 
 LoopbackHttpServer::~LoopbackHttpServer() {
