@@ -36,10 +36,18 @@ class SecondNode {
         h.clock(), nullptr, EngineOptions{.node_id = "node-2", .seed = 3, .log = nullptr});
     EXPECT_TRUE(engine_->Recover().ok());
   }
-  ~SecondNode() {
-    if (engine_) EXPECT_TRUE(engine_->ReleaseLeases().ok());
-  }
   Engine& engine() { return *engine_; }
+  // Stops cleanly (actions in flight must be able to return): records the results of its
+  // actions, then ends its leases, so that the runs it holds are due at once for the first node
+  // to finish (EngineHarness::Drive drives the first node only).
+  void Stop() {
+    engine_->StopClaiming();
+    for (int round = 0; round < 1000 && engine_->ResultsPending(); ++round) {
+      EXPECT_TRUE(engine_->AdvanceReadyRuns(64).ok());
+    }
+    EXPECT_FALSE(engine_->ResultsPending());
+    EXPECT_TRUE(engine_->ReleaseLeases().ok());
+  }
 
  private:
   std::unique_ptr<store::Store> store_;
@@ -131,6 +139,7 @@ steps:
   EXPECT_LE(max_per_account, 2);
   h.action("http").Hold(false);
   h.action("http").ReleaseHeld();
+  second.Stop();
   ASSERT_TRUE(h.Drive().ok());
   auto runs = RunsOf(h, "slots");
   EXPECT_EQ(CountStatus(runs, RunStatus::kCompleted), 2 * kPerNode);
@@ -156,10 +165,13 @@ steps:
   ASSERT_EQ(runs.size(), 2u * kPerNode);
   EXPECT_EQ(CountStatus(runs, RunStatus::kSkipped), 2 * kPerNode - 1);
   for (const auto& run : runs) {
-    if (run.status == RunStatus::kSkipped) EXPECT_EQ(run.skip_reason, "singleton");
+    if (run.status == RunStatus::kSkipped) {
+      EXPECT_EQ(run.skip_reason, "singleton");
+    }
   }
   h.action("http").Hold(false);
   h.action("http").ReleaseHeld();
+  second.Stop();
   ASSERT_TRUE(h.Drive().ok());
   EXPECT_EQ(CountStatus(RunsOf(h, "single"), RunStatus::kCompleted), 1);
   EXPECT_EQ(h.action("http").calls(), 1);
@@ -179,6 +191,7 @@ steps:
   const TimePoint t0 = h.clock().Now();
   constexpr int kPerNode = 12;
   SendFromBoth(h.engine(), second.engine(), kPerNode, [](int) { return Json{{"account", "a"}}; });
+  second.Stop();
   ASSERT_TRUE(h.Drive().ok());
   auto runs = RunsOf(h, "throttled");
   ASSERT_EQ(runs.size(), 2u * kPerNode);
@@ -215,6 +228,7 @@ steps:
   auto sent = SendFromBoth(h.engine(), second.engine(), kPerNode, [](int n) {
     return Json{{"doc", "d" + std::to_string(n % kKeys)}};
   });
+  second.Stop();
   ASSERT_TRUE(h.Drive().ok());
   auto runs = RunsOf(h, "debounced");
   ASSERT_EQ(runs.size(), static_cast<size_t>(kKeys));
@@ -244,6 +258,7 @@ steps:
   SecondNode second(h);
   constexpr int kPerNode = 100;
   SendFromBoth(h.engine(), second.engine(), kPerNode, [](int) { return Json::object(); });
+  second.Stop();
   ASSERT_TRUE(h.Drive().ok());
   auto runs = RunsOf(h, "batched");
   EXPECT_EQ(runs.size(), static_cast<size_t>((2 * kPerNode + 6) / 7));  // ceil(200 / 7) = 29
@@ -271,6 +286,7 @@ steps:
   SecondNode second(h);
   constexpr int kPerNode = 100;
   SendFromBoth(h.engine(), second.engine(), kPerNode, [](int) { return Json{{"k", "same"}}; });
+  second.Stop();
   ASSERT_TRUE(h.Drive().ok());
   auto runs = RunsOf(h, "limited");
   EXPECT_EQ(runs.size(), 2u * kPerNode);
