@@ -308,8 +308,11 @@ TEST_P(StoreNodesTest, FlowControlLocksOfManyKeysNeverDeadlock) {
         batch.Add(std::move(limited));
       }
       auto result = store.Commit(std::move(batch));
-      if (!result.ok() || !result->status.ok()) ++failures;
+      Status status = result.ok() ? result->status : result.status();
+      EXPECT_TRUE(status.ok()) << status.ToString();
+      if (!status.ok()) ++failures;
       auto claimed = store.ClaimRuns(node == 0 ? "a" : "b", clock_.Now(), 4, std::chrono::hours(1));
+      EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
       if (!claimed.ok()) ++failures;
     }
   };
