@@ -9,7 +9,11 @@
 // only when nothing is ready; wall time is measured. One process per workload side, so RSS is that
 // side's alone: the driver re-executes itself with --one.
 //
+// With --rss-keys K1,K2,... it prints instead how the throttle workload's RSS grows with its key
+// count: the same N events over each K (one process each), next to the flow without flow control.
+//
 // Usage: flow_control_bench [--events N] [--throttle-keys K] [--debounce-keys K] [--dir DIR]
+//        flow_control_bench --rss-keys K1,K2,... [--events N] [--dir DIR]
 //        flow_control_bench --one WORKLOAD [--baseline] ...   (one side, prints one line)
 #include <unistd.h>
 
@@ -40,12 +44,14 @@ struct Options {
   std::string dir;
   std::string one;  // the workload of this process, when it runs one side
   bool baseline = false;
+  std::vector<int> rss_keys;  // throttle key counts to compare RSS over (--rss-keys)
 };
 
 struct Result {
   double seconds = 0;
   long runs = 0;
   double rss_mb = 0;
+  double peak_rss_mb = 0;
 };
 
 std::string FlowYaml(const std::string& workload, bool baseline) {
@@ -111,6 +117,7 @@ Result RunOne(const Options& options) {
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.runs = http.calls();
   result.rss_mb = bench::ProcessRssKb() / 1024.0;
+  result.peak_rss_mb = bench::ProcessPeakRssKb() / 1024.0;
   return result;
 }
 
@@ -122,13 +129,30 @@ Result RunSide(const Options& options, const char* self, const std::string& work
                         std::to_string(options.debounce_keys) + " --dir " + options.dir;
   FILE* pipe = popen(command.c_str(), "r");
   Result result;
-  if (!pipe ||
-      std::fscanf(pipe, "%lf %ld %lf", &result.seconds, &result.runs, &result.rss_mb) != 3) {
+  if (!pipe || std::fscanf(pipe, "%lf %ld %lf %lf", &result.seconds, &result.runs, &result.rss_mb,
+                           &result.peak_rss_mb) != 4) {
     std::fprintf(stderr, "%s failed\n", command.c_str());
     std::exit(2);
   }
   pclose(pipe);
   return result;
+}
+
+// The throttle workload over each key count of --rss-keys, then the flow without flow control.
+void PrintRssByKeys(Options options, const char* self) {
+  std::printf(
+      "| throttle keys | events | runs | s | RSS MB at the end | peak RSS MB |\n"
+      "|---|---|---|---|---|---|\n");
+  auto row = [&](const std::string& keys, const Result& r) {
+    std::printf("| %s | %d | %ld | %.2f | %.1f | %.1f |\n", keys.c_str(), options.events, r.runs,
+                r.seconds, r.rss_mb, r.peak_rss_mb);
+    std::fflush(stdout);
+  };
+  for (int keys : options.rss_keys) {
+    options.throttle_keys = keys;
+    row(std::to_string(keys), RunSide(options, self, "throttle", false));
+  }
+  row("no flow control", RunSide(options, self, "throttle", true));
 }
 
 int Main(int argc, char** argv) {
@@ -148,6 +172,12 @@ int Main(int argc, char** argv) {
       options.one = next();
     else if (arg == "--baseline")
       options.baseline = true;
+    else if (arg == "--rss-keys")
+      for (std::string list = next(); !list.empty();) {
+        const size_t comma = list.find(',');
+        options.rss_keys.push_back(std::atoi(list.substr(0, comma).c_str()));
+        list = comma == std::string::npos ? "" : list.substr(comma + 1);
+      }
   }
   if (options.dir.empty()) {
     options.dir = (std::filesystem::temp_directory_path() /
@@ -156,7 +186,12 @@ int Main(int argc, char** argv) {
   }
   if (!options.one.empty()) {
     Result r = RunOne(options);
-    std::printf("%.3f %ld %.1f\n", r.seconds, r.runs, r.rss_mb);
+    std::printf("%.3f %ld %.1f %.1f\n", r.seconds, r.runs, r.rss_mb, r.peak_rss_mb);
+    return 0;
+  }
+  if (!options.rss_keys.empty()) {
+    PrintRssByKeys(options, argv[0]);
+    std::filesystem::remove_all(options.dir);
     return 0;
   }
   std::printf(

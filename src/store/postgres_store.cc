@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "store/flow_control_rules.h"
 #include "store/lease_fence.h"
 #include "store/pg_migrations.h"
 #include "store/prune_in_batches.h"
@@ -173,33 +174,44 @@ class PostgresStore::Writer {
 
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(PgResult candidates,
-                     db_->Exec("SELECT id, flow_id, concurrency_key, concurrency_limit FROM runs "
-                               "WHERE due_at <= $1 AND (lease_owner IS NULL OR lease_until < $1) "
-                               "ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                     db_->Exec("SELECT id, flow_id, concurrency_key, concurrency_limit, "
+                               "extra_slots FROM runs WHERE due_at <= $1 AND (lease_owner IS "
+                               "NULL OR lease_until < $1) ORDER BY due_at LIMIT $2 FOR UPDATE "
+                               "SKIP LOCKED",
                                {PgMillis(args.now), PgInt(int64_t{args.max} * 4 + 16)}));
     std::vector<RunRecord> claimed;
     for (int i = 0; i < candidates.rows(); ++i) {
       if (static_cast<int>(claimed.size()) >= args.max) break;
       const std::string id = candidates.Text(i, 0);
+      const std::string flow_id = candidates.Text(i, 1);
       const std::string key = candidates.Text(i, 2);
       const int64_t limit = candidates.Int(i, 3);
+      std::vector<ConcurrencySlot> extra;
+      if (!candidates.IsNull(i, 4)) {
+        ASSIGN_OR_RETURN(extra, ParseSlots(candidates.Text(i, 4)));
+      }
       if (!key.empty() && limit > 0) {
-        const std::string flow_id = candidates.Text(i, 1);
-        // Slots of one key are counted by one node at a time.
-        RETURN_IF_ERROR(db_->Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                                  {PgText(flow_id + "\n" + key)})
-                            .status());
-        ASSIGN_OR_RETURN(PgResult used,
-                         db_->Exec("SELECT count(*) FROM runs WHERE flow_id = $1 AND "
-                                   "concurrency_key = $2 AND lease_owner IS NOT NULL AND "
-                                   "lease_until >= $3",
-                                   {PgText(flow_id), PgText(key), PgMillis(args.now)}));
-        if (used.Int(0, 0) >= limit) {
-          // wakeup marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
-          RETURN_IF_ERROR(Write("UPDATE runs SET due_at = $2, wakeup = true WHERE id = $1",
-                                {PgText(id), PgMillis(args.now + kConcurrencyRecheck)}));
+        ASSIGN_OR_RETURN(SlotState state,
+                         CountSlot(flow_id, key, limit, args.now, /*extra=*/false));
+        if (state == SlotState::kBusy) continue;
+        if (state == SlotState::kFull) {
+          RETURN_IF_ERROR(SetAside(id, args.now));
           continue;
         }
+      }
+      bool free = true;
+      bool busy = false;
+      for (const ConcurrencySlot& slot : extra) {
+        ASSIGN_OR_RETURN(SlotState state,
+                         CountSlot(flow_id, slot.key, slot.limit, args.now, /*extra=*/true));
+        busy = state == SlotState::kBusy;
+        free = state == SlotState::kFree;
+        if (!free) break;
+      }
+      if (busy) continue;
+      if (!free) {
+        RETURN_IF_ERROR(SetAside(id, args.now));
+        continue;
       }
       ASSIGN_OR_RETURN(
           PgResult leased,
@@ -210,12 +222,108 @@ class PostgresStore::Writer {
                     {PgText(id), PgText(args.owner), PgMillis(args.now + args.lease)}));
       writes_ += leased.rows();
       ASSIGN_OR_RETURN(std::optional<RunRecord> run, FirstRow<RunRecord>(leased, ReadRun));
-      if (run) claimed.push_back(std::move(*run));
+      if (!run) continue;
+      for (const ConcurrencySlot& slot : extra) {
+        RETURN_IF_ERROR(
+            Write("INSERT INTO run_slots (flow_id, slot_key, run_id) VALUES ($1, $2, $3) ON "
+                  "CONFLICT DO NOTHING",
+                  {PgText(flow_id), PgText(slot.key), PgText(id)}));
+      }
+      claimed.push_back(std::move(*run));
     }
     return claimed;
   }
 
+  // Takes, in one order that every node uses (sorted by lock id), the transaction-scoped advisory
+  // locks that the flow-control runs of the group decide under: their run ids, idempotency keys,
+  // gathers, GCRA keys and singleton keys. Taken all at once, before the transaction writes
+  // anything or waits for a row, so that two nodes never wait on each other in a cycle.
+  Status LockFlowControlKeys(const std::vector<WriteRequest*>& group) {
+    Json names = Json::array();
+    for (const WriteRequest* request : group) {
+      for (const WriteBatch& batch : request->batches) {
+        for (const WriteOp& op : batch.ops) {
+          const auto* create = std::get_if<CreateRunOp>(&op);
+          if (!create || !create->HasFlowControl()) continue;
+          const RunRecord& run = create->run;
+          const std::string flow = "\n" + run.flow_id + "\n";
+          names.push_back("run\n" + run.id);
+          if (!run.idempotency_key.empty()) {
+            names.push_back("idempotency" + flow + run.idempotency_key);
+          }
+          if (create->gather) {
+            names.push_back(std::string(GatherKindName(*create->gather)) + flow +
+                            create->gather->key);
+          }
+          if (create->rate_limit) names.push_back("rate_limit" + flow + create->rate_limit->key);
+          if (create->throttle) names.push_back("throttle" + flow + create->throttle->key);
+          if (create->singleton) names.push_back("singleton" + flow + create->singleton->key);
+        }
+      }
+    }
+    if (names.empty()) return OkStatus();
+    // The aggregate takes the locks as the sorted subquery yields them.
+    return db_
+        ->Exec(
+            "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT "
+            "hashtextextended(name, 0) AS h FROM json_array_elements_text($1::json) AS name "
+            "ORDER BY h) AS sorted",
+            {names.dump()})
+        .status();
+  }
+
  private:
+  enum class SlotState { kFree, kFull, kBusy };
+
+  // Whether a concurrency slot of a flow has a free place at `now`: the run's own key counts the
+  // leased runs carrying it, an extra slot the leased runs holding it (run_slots). Counted under
+  // a transaction-scoped advisory lock on the key, so that one node at a time counts and leases;
+  // only tried, never waited for (kBusy: another node is counting it now), since a claim holds
+  // the rows of its candidates and would otherwise wait in a cycle with another claim.
+  StatusOr<SlotState> CountSlot(const std::string& flow_id, const std::string& key, int64_t limit,
+                                TimePoint now, bool extra) {
+    ASSIGN_OR_RETURN(PgResult locked,
+                     db_->Exec("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+                               {PgText(flow_id + "\n" + key)}));
+    if (locked.Text(0, 0) != "t") return SlotState::kBusy;
+    ASSIGN_OR_RETURN(
+        PgResult used,
+        extra ? db_->Exec("SELECT count(*) FROM run_slots AS s JOIN runs AS r ON r.id = s.run_id "
+                          "WHERE s.flow_id = $1 AND s.slot_key = $2 AND r.lease_owner IS NOT "
+                          "NULL AND r.lease_until >= $3",
+                          {PgText(flow_id), PgText(key), PgMillis(now)})
+              : db_->Exec("SELECT count(*) FROM runs WHERE flow_id = $1 AND concurrency_key = $2 "
+                          "AND lease_owner IS NOT NULL AND lease_until >= $3",
+                          {PgText(flow_id), PgText(key), PgMillis(now)}));
+    return used.Int(0, 0) >= limit ? SlotState::kFull : SlotState::kFree;
+  }
+
+  // Steps a run aside whose slot is full, so that runs of other keys behind it are reached; a run
+  // of its own key that gives its slot back wakes it sooner (WakeNextHeldRun). wakeup marks it as
+  // set aside; the claim resets it.
+  Status SetAside(const std::string& id, TimePoint now) {
+    return Write("UPDATE runs SET due_at = $2, wakeup = true WHERE id = $1",
+                 {PgText(id), PgMillis(now + kConcurrencyRecheck)});
+  }
+
+  static StatusOr<std::vector<ConcurrencySlot>> ParseSlots(const std::string& text) {
+    Json list = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!list.is_array()) return DataLossError("the store holds malformed concurrency slots");
+    std::vector<ConcurrencySlot> slots;
+    for (const Json& slot : list) {
+      if (!slot.is_array() || slot.size() != 2 || !slot[0].is_string() ||
+          !slot[1].is_number_integer()) {
+        return DataLossError("the store holds malformed concurrency slots");
+      }
+      slots.push_back({slot[0].get<std::string>(), slot[1].get<int>()});
+    }
+    return slots;
+  }
+
+  Status ReleaseSlots(const std::string& run_id) {
+    return Write("DELETE FROM run_slots WHERE run_id = $1", {PgText(run_id)});
+  }
+
   // Runs a statement that writes; counts the rows it touched.
   Status Write(const std::string& sql, const std::vector<PgParam>& params) {
     ASSIGN_OR_RETURN(PgResult r, db_->Exec(sql, params));
@@ -265,12 +373,30 @@ class PostgresStore::Writer {
   }
 
   Status Apply(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    RunRecord& run = op.run;
     if (op.HasFlowControl()) {
-      return FailedPreconditionError(
-          "flow control (concurrency slots, throttle, rate_limit, "
-          "singleton, debounce, batch) is not built on PostgreSQL yet");
+      // Decided under the locks LockFlowControlKeys took: the idempotency key first (as on
+      // SQLite, before flow control spends anything), then steps 1 to 5 of store.h.
+      if (!run.idempotency_key.empty()) {
+        ASSIGN_OR_RETURN(
+            PgResult seen,
+            db_->Exec("SELECT 1 FROM idempotency WHERE flow_id = $1 AND key = $2 "
+                      "AND expires_at > $3",
+                      {PgText(run.flow_id), PgText(run.idempotency_key), PgMillis(now)}));
+        if (seen.rows() > 0) {
+          result.skipped_runs.push_back(run.id);
+          return OkStatus();
+        }
+      }
+      ASSIGN_OR_RETURN(bool proceed, ApplyFlowControl(op, result, now));
+      if (!proceed) return OkStatus();
     }
-    const RunRecord& run = op.run;
+    std::string slots;
+    if (!op.extra_slots.empty()) {
+      Json list = Json::array();
+      for (const ConcurrencySlot& slot : op.extra_slots) list.push_back({slot.key, slot.limit});
+      slots = list.dump();
+    }
     ASSIGN_OR_RETURN(
         PgResult inserted,
         WriteReturning(
@@ -278,10 +404,10 @@ class PostgresStore::Writer {
             "created_at, updated_at, due_at, deadline, parent_run_id, parent_step_key, "
             "concurrency_key, concurrency_limit, idempotency_key, lease_owner, lease_until, "
             "output, error, ended_at, event_mark, lease_token, events, skip_reason, "
-            "singleton_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12, $13, "
-            "$14, $15, $16, $17, $18, $19, (SELECT coalesce(max(seq), 0) FROM events), CASE WHEN "
-            "$15::text IS NULL THEN 0 ELSE $20 END, $21, $22, $23) ON CONFLICT DO NOTHING "
-            "RETURNING id",
+            "singleton_key, extra_slots) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, "
+            "$11, $12, $13, $14, $15, $16, $17, $18, $19, (SELECT coalesce(max(seq), 0) FROM "
+            "events), CASE WHEN $15::text IS NULL THEN 0 ELSE $20 END, $21, $22, $23, $24) ON "
+            "CONFLICT DO NOTHING RETURNING id",
             {PgText(run.id),
              PgText(run.flow_id),
              PgText(run.revision),
@@ -304,11 +430,13 @@ class PostgresStore::Writer {
              PgInt(kFirstLeaseToken),
              NullableJson(run.events),
              PgTextOrNull(run.skip_reason),
-             PgTextOrNull(run.ended_at ? std::string_view() : run.singleton_key)}));
+             PgTextOrNull(run.ended_at ? std::string_view() : run.singleton_key),
+             PgTextOrNull(slots)}));
     if (inserted.rows() == 0) {
       result.skipped_runs.push_back(run.id);
       return OkStatus();
     }
+    if (op.gather && !run.ended_at) RETURN_IF_ERROR(OpenGather(op, now));
     if (!run.idempotency_key.empty()) {
       // The key is a primary key: of two nodes creating runs under it, the second waits for the
       // first's commit and then finds it taken.
@@ -321,6 +449,11 @@ class PostgresStore::Writer {
                          {PgText(run.flow_id), PgText(run.idempotency_key), PgText(run.id),
                           PgMillis(now + op.idempotency_window), PgMillis(now)}));
       if (key.rows() == 0) {
+        if (op.HasFlowControl()) {
+          // Checked above under the key's lock: unreachable unless the lock was not taken.
+          return InternalError("idempotency key " + run.idempotency_key +
+                               " was taken while its lock was held");
+        }
         RETURN_IF_ERROR(Write("DELETE FROM runs WHERE id = $1", {PgText(run.id)}));
         result.skipped_runs.push_back(run.id);
         return OkStatus();
@@ -333,6 +466,154 @@ class PostgresStore::Writer {
     if (run.lease_owner.empty() && run.due_at && !run.ended_at) wakes_ = true;
     result.created_runs.push_back(run.id);
     return OkStatus();
+  }
+
+  // Steps 1 to 5 of flow control (store.h), under the locks of LockFlowControlKeys. Returns
+  // false when no run is to be inserted (it exists, or the event joined an open gather);
+  // otherwise adjusts `op.run` (skipped, delayed).
+  StatusOr<bool> ApplyFlowControl(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    RunRecord& run = op.run;
+    const int64_t now_ms = ToUnixMillis(now);
+    // A run planned again for the same cause has the same id, so looking it up finds a replay
+    // before it spends a token or joins a gather (its id is locked: a node creating it at the
+    // same time has committed before this looks).
+    ASSIGN_OR_RETURN(PgResult exists,
+                     db_->Exec("SELECT 1 FROM runs WHERE id = $1", {PgText(run.id)}));
+    if (exists.rows() > 0) {
+      result.skipped_runs.push_back(run.id);
+      return false;
+    }
+    if (op.gather) {
+      ASSIGN_OR_RETURN(bool merged, JoinGather(op, result, now));
+      if (merged) return false;
+    }
+    // The rate limit is checked before a singleton may cancel anything, and its token is spent
+    // only by a run that is created.
+    int64_t rate_tat = 0;
+    if (op.rate_limit) {
+      ASSIGN_OR_RETURN(rate_tat, LoadTat(run.flow_id, "rate_limit", op.rate_limit->key, now_ms));
+      if (auto allowed_at = RateLimitRefusal(*op.rate_limit, rate_tat, now_ms)) {
+        RETURN_IF_ERROR(Skip(op, result, now, "rate_limit", RateLimitSkipMessage(*allowed_at)));
+        return true;
+      }
+    }
+    if (op.singleton) {
+      ASSIGN_OR_RETURN(PgResult running,
+                       db_->Exec("SELECT id FROM runs WHERE flow_id = $1 AND singleton_key = $2 "
+                                 "AND ended_at IS NULL ORDER BY id",
+                                 {PgText(run.flow_id), PgText(op.singleton->key)}));
+      run.singleton_key = op.singleton->key;
+      if (running.rows() > 0 && op.singleton->mode == SingletonRule::Mode::kSkip) {
+        RETURN_IF_ERROR(
+            Skip(op, result, now, "singleton", SingletonSkipMessage(running.Text(0, 0))));
+        return true;
+      }
+      for (int i = 0; i < running.rows(); ++i) {
+        RETURN_IF_ERROR(Wake(running.Text(i, 0), now, /*cancel=*/true));
+        result.cancelled_runs.push_back(running.Text(i, 0));
+      }
+    }
+    if (op.rate_limit) {
+      RETURN_IF_ERROR(StoreTat(run.flow_id, "rate_limit", op.rate_limit->key,
+                               rate_tat + DurationMillis(op.rate_limit->interval)));
+    }
+    if (op.throttle) {
+      ASSIGN_OR_RETURN(int64_t tat, LoadTat(run.flow_id, "throttle", op.throttle->key, now_ms));
+      const int64_t start = ThrottleStart(*op.throttle, tat, now_ms);
+      RETURN_IF_ERROR(StoreTat(run.flow_id, "throttle", op.throttle->key,
+                               tat + DurationMillis(op.throttle->interval)));
+      DelayToThrottleStart(op, start, now_ms, result);
+    }
+    return true;
+  }
+
+  // Makes `op.run` a finished, skipped run (SkipRun) and tells an invoked run's parent.
+  Status Skip(CreateRunOp& op, BatchResult& result, TimePoint now, const std::string& reason,
+              const std::string& message) {
+    std::optional<JournalEntry> parent_failed = SkipRun(op, result, now, reason, message);
+    if (!parent_failed) return OkStatus();
+    const std::string parent = parent_failed->run_id;
+    AppendJournalOp failed{std::move(*parent_failed)};
+    RETURN_IF_ERROR(Apply(failed, result, now));
+    return Wake(parent, now, /*cancel=*/false);
+  }
+
+  // The stored theoretical arrival time of (flow, kind, key), or `now` when none or past.
+  StatusOr<int64_t> LoadTat(const std::string& flow_id, std::string_view kind,
+                            const std::string& key, int64_t now) {
+    ASSIGN_OR_RETURN(PgResult r, db_->Exec("SELECT tat FROM rate_state WHERE flow_id = $1 AND "
+                                           "kind = $2 AND key = $3",
+                                           {PgText(flow_id), PgText(kind), PgText(key)}));
+    return std::max<int64_t>(r.rows() > 0 ? r.Int(0, 0) : 0, now);
+  }
+
+  Status StoreTat(const std::string& flow_id, std::string_view kind, const std::string& key,
+                  int64_t tat) {
+    return Write(
+        "INSERT INTO rate_state (flow_id, kind, key, tat) VALUES ($1, $2, $3, $4) ON CONFLICT "
+        "(flow_id, kind, key) DO UPDATE SET tat = EXCLUDED.tat",
+        {PgText(flow_id), PgText(kind), PgText(key), PgInt(tat)});
+  }
+
+  // Step 2 of flow control: joins the event of `op` to the open gather of its key, if any. The
+  // gather's run is locked: a node claiming it at the same time either has it (and this finds
+  // the gather closed) or waits until the event has joined.
+  StatusOr<bool> JoinGather(CreateRunOp& op, BatchResult& result, TimePoint now) {
+    const GatherSpec& gather = *op.gather;
+    const RunRecord& run = op.run;
+    const int64_t now_ms = ToUnixMillis(now);
+    ASSIGN_OR_RETURN(
+        PgResult open,
+        db_->Exec("SELECT g.run_id, g.first_at, g.size FROM gathers AS g JOIN runs AS r ON r.id "
+                  "= g.run_id WHERE g.flow_id = $1 AND g.kind = $2 AND g.key = $3 AND r.status = "
+                  "'queued' AND r.lease_owner IS NULL AND r.due_at > $4 FOR UPDATE OF r",
+                  {PgText(run.flow_id), PgText(GatherKindName(gather)), PgText(gather.key),
+                   PgInt(now_ms)}));
+    if (open.rows() == 0) return false;
+    const std::string target = open.Text(0, 0);
+    const int64_t first_at = open.Int(0, 1);
+    const int64_t size = open.Int(0, 2) + 1;
+    const PgParam key[] = {PgText(run.flow_id), PgText(GatherKindName(gather)), PgText(gather.key)};
+    if (gather.kind == GatherSpec::Kind::kDebounce) {
+      RETURN_IF_ERROR(
+          Write("UPDATE runs SET event = $2, trigger_event_id = $3, due_at = $4, "
+                "updated_at = $5 WHERE id = $1",
+                {PgText(target), run.event.dump(), PgTextOrNull(run.trigger_event_id),
+                 PgInt(DebounceDue(gather, first_at, now_ms)), PgInt(now_ms)}));
+    } else {
+      const bool full = size >= gather.max_size;
+      // The events are appended as text: the stored JSON stays as the engine wrote it.
+      RETURN_IF_ERROR(Write(
+          "UPDATE runs SET events = CASE WHEN events IS NULL OR events = '[]' THEN '[' || $2::text "
+          "|| ']' ELSE left(events, -1) || ',' || $2::text || ']' END, due_at = CASE WHEN "
+          "$3::boolean "
+          "THEN $4 ELSE due_at END, updated_at = $4 WHERE id = $1",
+          {PgText(target), run.event.dump(), PgBool(full), PgInt(now_ms)}));
+      if (full) {
+        wakes_ = true;  // due now
+        RETURN_IF_ERROR(Write("DELETE FROM gathers WHERE flow_id = $1 AND kind = $2 AND key = $3",
+                              {key[0], key[1], key[2]}));
+        result.merged_runs.emplace_back(run.id, target);
+        return true;
+      }
+    }
+    RETURN_IF_ERROR(
+        Write("UPDATE gathers SET size = $4 WHERE flow_id = $1 AND kind = $2 AND key = $3",
+              {key[0], key[1], key[2], PgInt(size)}));
+    result.merged_runs.emplace_back(run.id, target);
+    return true;
+  }
+
+  // Opens the gather of a run just created (unless a batch of one is already full).
+  Status OpenGather(const CreateRunOp& op, TimePoint now) {
+    const GatherSpec& gather = *op.gather;
+    if (gather.kind == GatherSpec::Kind::kBatch && gather.max_size <= 1) return OkStatus();
+    return Write(
+        "INSERT INTO gathers (flow_id, kind, key, run_id, first_at, size) VALUES ($1, $2, $3, "
+        "$4, $5, 1) ON CONFLICT (flow_id, kind, key) DO UPDATE SET run_id = EXCLUDED.run_id, "
+        "first_at = EXCLUDED.first_at, size = 1",
+        {PgText(op.run.flow_id), PgText(GatherKindName(gather)), PgText(gather.key),
+         PgText(op.run.id), PgMillis(now)});
   }
 
   Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
@@ -350,7 +631,10 @@ class PostgresStore::Writer {
          NullableJson(op.output), NullableJson(op.error), PgMillis(op.ended_at), PgMillis(now),
          PgBool(op.release_lease), PgMillis(op.lease_until)}));
     if (op.release_lease && op.due_at && !op.ended_at) wakes_ = true;
-    if (op.release_lease || op.ended_at) return WakeNextHeldRun(op.run_id, now);
+    if (op.release_lease || op.ended_at) {
+      RETURN_IF_ERROR(ReleaseSlots(op.run_id));
+      return WakeNextHeldRun(op.run_id, now);
+    }
     return OkStatus();
   }
 
@@ -507,6 +791,10 @@ class PostgresStore::Writer {
   }
 
   Status Apply(ReleaseLeasesOp& op, BatchResult& result, TimePoint now) {
+    RETURN_IF_ERROR(
+        Write("DELETE FROM run_slots WHERE run_id IN (SELECT id FROM runs WHERE "
+              "due_at IS NOT NULL AND lease_owner = $1)",
+              {PgText(op.owner)}));
     ASSIGN_OR_RETURN(
         PgResult released,
         WriteReturning("UPDATE runs SET lease_owner = NULL, lease_until = NULL, due_at = CASE "
@@ -539,7 +827,7 @@ class PostgresStore::Writer {
     return OkStatus();
   }
 
-  Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint) {
+  Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(
         PgResult runs,
         db_->Exec("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL "
@@ -549,6 +837,7 @@ class PostgresStore::Writer {
     for (int i = 0; i < runs.rows(); ++i) {
       const PgParam id = PgText(runs.Text(i, 0));
       RETURN_IF_ERROR(Write("DELETE FROM journal WHERE run_id = $1", {id}));
+      RETURN_IF_ERROR(Write("DELETE FROM gathers WHERE run_id = $1", {id}));
       RETURN_IF_ERROR(Write("DELETE FROM waits WHERE run_id = $1", {id}));
       RETURN_IF_ERROR(Write("DELETE FROM runs WHERE id = $1", {id}));
     }
@@ -562,7 +851,11 @@ class PostgresStore::Writer {
                 {PgText(runs.Text(i, 1)), PgMillis(op.keep_events_since)}));
     }
     result.pruned_runs += runs.rows();
-    return OkStatus();
+    // GCRA state whose tat has passed is the same as none.
+    return Write(
+        "DELETE FROM rate_state WHERE (flow_id, kind, key) IN (SELECT flow_id, kind, key "
+        "FROM rate_state WHERE tat < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        {PgMillis(now), PgInt(op.limit)});
   }
 
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
@@ -649,6 +942,9 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
   Status begin = db.ExecScript(event_lock ? std::string("BEGIN; ") + kEventLock : "BEGIN");
   if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
   (void)writer_->TakeWakes();
+  if (Status locked = writer_->LockFlowControlKeys(group); !locked.ok()) {
+    return fail_all(locked.WithContext("locking flow-control keys"));
+  }
   for (size_t i = 0; i < group.size(); ++i) {
     WriteRequest& request = *group[i];
     WriteResult& result = results[i];
@@ -770,6 +1066,26 @@ StatusOr<std::vector<RunRecord>> PostgresStore::ClaimRuns(std::string_view owner
       queue_->Submit(WriteRequest{{}, ClaimArgs{std::string(owner), now, max, lease}});
   if (!result.status.ok()) return result.status;
   return std::move(result.claimed);
+}
+
+StatusOr<int> PostgresStore::PruneEvents(TimePoint stored_before, int limit) {
+  const int batch_size = std::max(1, options_.prune_batch);
+  int pruned = 0;
+  while (pruned < limit) {
+    const int want = std::min(batch_size, limit - pruned);
+    // One statement is one transaction: it holds up no writer, and rows being written (an event
+    // being marked matched) are skipped rather than waited for.
+    ReaderLease connection(*this);
+    ASSIGN_OR_RETURN(PgResult deleted,
+                     connection.Exec("DELETE FROM events WHERE seq IN (SELECT seq FROM events AS "
+                                     "e WHERE ts < $1 AND NOT unmatched AND NOT EXISTS (SELECT 1 "
+                                     "FROM runs WHERE trigger_event_id = e.id) ORDER BY seq "
+                                     "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING seq",
+                                     {PgMillis(stored_before), PgInt(want)}));
+    pruned += deleted.rows();
+    if (deleted.rows() < want) break;
+  }
+  return pruned;
 }
 
 StatusOr<std::optional<RunRecord>> PostgresStore::GetRun(std::string_view id) {

@@ -9,8 +9,16 @@
 //
 // Across nodes, what must happen once is decided by the database:
 //   - claims lock their rows with FOR UPDATE SKIP LOCKED, so nodes never wait on each other's
-//     candidates; a concurrency key's slots are counted under a transaction-scoped advisory lock
-//     on the key;
+//     candidates; a concurrency slot (the run's key, or an extra slot of a concurrency list) is
+//     counted under a transaction-scoped advisory lock on the key, which a claim only tries (a
+//     run whose key another node is counting is left for the next claim), so claims never wait
+//     on each other in a cycle;
+//   - flow control (store.h) is decided under transaction-scoped advisory locks on the run id,
+//     its idempotency key, its gather (debounce, batch), its GCRA keys (throttle, rate_limit)
+//     and its singleton key. A group takes the locks of all its runs at the start of its
+//     transaction, sorted by lock id, before it writes or waits for any row: nodes creating
+//     runs of the same keys queue up instead of deadlocking. A gather's run is locked (FOR
+//     UPDATE) while an event joins it, so a claim either leases it first or after the join;
 //   - RequireLeaseOp locks the run's row (FOR UPDATE) while it checks owner and token, so no
 //     claim can slip between the check and the commit (see store.h, "Fencing");
 //   - cron ticks, idempotency keys, event client ids and outbox messages are primary keys or
@@ -53,7 +61,8 @@ struct PostgresStoreOptions {
   const Clock* clock = nullptr;
   // The most requests one group-commit transaction takes. Default: 512.
   size_t max_group = 512;
-  // The most runs one retention transaction deletes (PruneFinishedRuns). Default: 256.
+  // The most runs (PruneFinishedRuns) or events (PruneEvents) one retention transaction
+  // deletes. Default: 256.
   int prune_batch = 256;
   // What opening does with pending schema migrations. Default: apply them.
   PendingMigrations pending_migrations = PendingMigrations::kApply;
@@ -73,6 +82,9 @@ class PostgresStore final : public Store {
                                              Duration lease) override;
   Status ReleaseLeases(std::string_view owner) override;
   StatusOr<int> PruneFinishedRuns(TimePoint ended_before, int limit) override;
+  // Deletes in statements of at most prune_batch events, each on a pooled connection of its own
+  // (not the writer's), skipping rows another transaction holds.
+  StatusOr<int> PruneEvents(TimePoint stored_before, int limit) override;
 
   StatusOr<std::optional<RunRecord>> GetRun(std::string_view id) override;
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "store/clean_shutdown_marker.h"
+#include "store/flow_control_rules.h"
 #include "store/integrity_check.h"
 #include "store/lease_fence.h"
 #include "store/migrations.h"
@@ -494,11 +495,8 @@ class SqliteStore::Writer {
     int64_t rate_tat = 0;
     if (op.rate_limit) {
       ASSIGN_OR_RETURN(rate_tat, LoadTat(run.flow_id, "rate_limit", op.rate_limit->key, now));
-      const int64_t allowed_at = rate_tat - ToMillis(op.rate_limit->tolerance);
-      if (allowed_at > ToUnixMillis(now)) {
-        RETURN_IF_ERROR(Skip(op, result, now, "rate_limit",
-                             "rate limit reached; the next run of this key may start at " +
-                                 FormatTimestamp(FromUnixMillis(allowed_at))));
+      if (auto allowed_at = RateLimitRefusal(*op.rate_limit, rate_tat, ToUnixMillis(now))) {
+        RETURN_IF_ERROR(Skip(op, result, now, "rate_limit", RateLimitSkipMessage(*allowed_at)));
         return true;
       }
     }
@@ -517,9 +515,7 @@ class SqliteStore::Writer {
       running->Reset();
       run.singleton_key = op.singleton->key;
       if (!ids.empty() && op.singleton->mode == SingletonRule::Mode::kSkip) {
-        RETURN_IF_ERROR(
-            Skip(op, result, now, "singleton",
-                 "a run with the same singleton key is still running (" + ids.front() + ")"));
+        RETURN_IF_ERROR(Skip(op, result, now, "singleton", SingletonSkipMessage(ids.front())));
         return true;
       }
       for (const std::string& id : ids) {
@@ -529,62 +525,29 @@ class SqliteStore::Writer {
     }
     if (op.rate_limit) {
       RETURN_IF_ERROR(StoreTat(run.flow_id, "rate_limit", op.rate_limit->key,
-                               rate_tat + ToMillis(op.rate_limit->interval)));
+                               rate_tat + DurationMillis(op.rate_limit->interval)));
     }
     if (op.throttle) {
       ASSIGN_OR_RETURN(int64_t tat, LoadTat(run.flow_id, "throttle", op.throttle->key, now));
-      const int64_t start =
-          std::max<int64_t>(ToUnixMillis(now), tat - ToMillis(op.throttle->tolerance));
+      const int64_t start = ThrottleStart(*op.throttle, tat, ToUnixMillis(now));
       RETURN_IF_ERROR(StoreTat(run.flow_id, "throttle", op.throttle->key,
-                               tat + ToMillis(op.throttle->interval)));
-      if (start > ToUnixMillis(now) && !run.lease_owner.empty()) {
-        // A leased run is due when its lease ends; unleased, it is due at its start.
-        run.lease_owner.clear();
-        run.lease_until.reset();
-        run.due_at = FromUnixMillis(start);
-        result.delayed_runs.push_back(run.id);
-      } else if (!run.due_at || ToUnixMillis(*run.due_at) < start) {
-        run.due_at = FromUnixMillis(start);
-      }
+                               tat + DurationMillis(op.throttle->interval)));
+      DelayToThrottleStart(op, start, ToUnixMillis(now), result);
     }
     return true;
   }
 
-  static int64_t ToMillis(Duration d) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  }
-
-  // Makes `op.run` a finished, skipped run. An invoked run's parent is told at once: its invoke
-  // step fails for good with the reason, as when a child fails.
+  // Makes `op.run` a finished, skipped run (SkipRun) and tells an invoked run's parent.
   Status Skip(CreateRunOp& op, BatchResult& result, TimePoint now, const std::string& reason,
               const std::string& message) {
-    RunRecord& run = op.run;
-    run.status = RunStatus::kSkipped;
-    run.skip_reason = reason;
-    run.error = Json{{"message", message}, {"reason", reason}};
-    run.ended_at = now;
-    run.due_at.reset();
-    run.lease_owner.clear();
-    run.lease_until.reset();
-    op.gather.reset();
-    op.waits.clear();             // a finished run waits for nothing
-    run.idempotency_key.clear();  // nor does it hold its key against a later event
-    result.flow_skipped.emplace_back(run.id, reason);
+    std::optional<JournalEntry> parent_failed = SkipRun(op, result, now, reason, message);
     // The run's JSON columns serialized before this point no longer hold (its error is set).
     columns_ = nullptr;
-    if (run.parent_run_id.empty()) return OkStatus();
-    AppendJournalOp failed{JournalEntry{
-        .run_id = run.parent_run_id,
-        .step_key = run.parent_step_key,
-        .kind = JournalKind::kAttempt,
-        .data = Json{{"attempt", 1},
-                     {"error", Json{{"message", "invoked run " + run.id + " skipped: " + message},
-                                    {"reason", reason},
-                                    {"retryable", false}}},
-                     {"final", true}},
-        .at = now}};
+    if (!parent_failed) return OkStatus();
+    const std::string parent = parent_failed->run_id;
+    AppendJournalOp failed{std::move(*parent_failed)};
     RETURN_IF_ERROR(Apply(failed, result, now));
-    return Wake(run.parent_run_id, now, /*cancel=*/false);
+    return Wake(parent, now, /*cancel=*/false);
   }
 
   // The stored theoretical arrival time of (flow, kind, key), or `now` when none or past.
@@ -609,10 +572,6 @@ class SqliteStore::Writer {
     return upsert->Run();
   }
 
-  static std::string_view GatherKind(const GatherSpec& gather) {
-    return gather.kind == GatherSpec::Kind::kBatch ? "batch" : "debounce";
-  }
-
   // Step 2 of flow control: joins the event of `op` to the open gather of its key, if any.
   StatusOr<bool> JoinGather(CreateRunOp& op, BatchResult& result, TimePoint now) {
     const GatherSpec& gather = *op.gather;
@@ -622,7 +581,7 @@ class SqliteStore::Writer {
         db_->Prepare("SELECT g.run_id, g.first_at, g.size FROM gathers AS g JOIN runs AS r ON "
                      "r.id = g.run_id WHERE g.flow_id = ?1 AND g.kind = ?2 AND g.key = ?3 AND "
                      "r.status = 'queued' AND r.lease_owner IS NULL AND r.due_at > ?4"));
-    open->Bind(1, run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key);
+    open->Bind(1, run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key);
     open->Bind(4, ToUnixMillis(now));
     ASSIGN_OR_RETURN(bool row, open->Step());
     if (!row) {
@@ -634,14 +593,12 @@ class SqliteStore::Writer {
     const int64_t size = open->Int(2) + 1;
     open->Reset();
     if (gather.kind == GatherSpec::Kind::kDebounce) {
-      int64_t due = ToUnixMillis(now) + ToMillis(gather.period);
-      if (gather.timeout) due = std::min<int64_t>(due, first_at + ToMillis(*gather.timeout));
       ASSIGN_OR_RETURN(SqliteStatement * update,
                        db_->Prepare("UPDATE runs SET event = ?2, trigger_event_id = ?3, due_at = "
                                     "?4, updated_at = ?5 WHERE id = ?1"));
       update->Bind(1, target).Bind(2, Column(0, run.event, false));
       BindTextOrNull(*update, 3, run.trigger_event_id);
-      update->Bind(4, std::max<int64_t>(due, ToUnixMillis(now))).Bind(5, ToUnixMillis(now));
+      update->Bind(4, DebounceDue(gather, first_at, ToUnixMillis(now))).Bind(5, ToUnixMillis(now));
       RETURN_IF_ERROR(update->Run());
     } else {
       const bool full = size >= gather.max_size;
@@ -657,7 +614,7 @@ class SqliteStore::Writer {
         ASSIGN_OR_RETURN(SqliteStatement * close,
                          db_->Prepare("DELETE FROM gathers WHERE flow_id = ?1 AND kind = ?2 AND "
                                       "key = ?3"));
-        close->Bind(1, run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key);
+        close->Bind(1, run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key);
         RETURN_IF_ERROR(close->Run());
         result.merged_runs.emplace_back(run.id, target);
         return true;
@@ -666,7 +623,7 @@ class SqliteStore::Writer {
     ASSIGN_OR_RETURN(SqliteStatement * grow,
                      db_->Prepare("UPDATE gathers SET size = ?4 WHERE flow_id = ?1 AND kind = ?2 "
                                   "AND key = ?3"));
-    grow->Bind(1, run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key).Bind(4, size);
+    grow->Bind(1, run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key).Bind(4, size);
     RETURN_IF_ERROR(grow->Run());
     result.merged_runs.emplace_back(run.id, target);
     return true;
@@ -679,7 +636,7 @@ class SqliteStore::Writer {
     ASSIGN_OR_RETURN(SqliteStatement * insert,
                      db_->Prepare("INSERT OR REPLACE INTO gathers (flow_id, kind, key, run_id, "
                                   "first_at, size) VALUES (?1, ?2, ?3, ?4, ?5, 1)"));
-    insert->Bind(1, op.run.flow_id).Bind(2, GatherKind(gather)).Bind(3, gather.key);
+    insert->Bind(1, op.run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key);
     insert->Bind(4, op.run.id).Bind(5, ToUnixMillis(now));
     return insert->Run();
   }

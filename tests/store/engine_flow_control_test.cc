@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <set>
-#include <thread>
 
 #include "store/engine_harness.h"
 
@@ -505,63 +504,6 @@ steps:
   auto runs = RunsOf(h, "many");
   EXPECT_EQ(runs.size(), static_cast<size_t>(kKeys));  // two events per key debounced into one
   EXPECT_EQ(CountStatus(runs, RunStatus::kCompleted), kKeys);
-}
-
-// Two nodes (two stores and engines on one store) take events for the same keys at once:
-// the rate limit is never exceeded and every event lands in exactly one batch.
-TEST(EngineFlowControlTest, TwoNodesSharingAStoreHoldEveryLimitExactly) {
-  EngineHarness h;
-  auto limited = h.AddFlow(R"(
-id: shared-limit
-on: {event: x}
-rate_limit: {limit: 5, period: 1h, key: event.data.k}
-steps:
-  - id: a
-    log: hi
-)");
-  auto batched = h.AddFlow(R"(
-id: shared-batch
-on: {event: x}
-batch: {max_size: 7, timeout: 5s}
-steps:
-  - id: a
-    log: hi
-)");
-  std::unique_ptr<store::Store> second_store = h.OpenAnotherNode();
-  ASSERT_NE(second_store, nullptr);
-  InMemoryProgramCatalog second_catalog;
-  second_catalog.Add(limited);
-  second_catalog.Add(batched);
-  Engine second(
-      *second_store, second_catalog, [](std::string_view) { return nullptr; }, h.clock(), nullptr,
-      EngineOptions{.node_id = "node-2", .seed = 3, .log = nullptr});
-  ASSERT_TRUE(second.Recover().ok());
-  constexpr int kPerNode = 100;
-  auto send = [](Engine& engine, int node) {
-    for (int i = 0; i < kPerNode; ++i) {
-      Json event = {{"name", "x"}, {"data", {{"k", "same"}, {"n", node * kPerNode + i}}}};
-      auto result = engine.IngestEvents({event});
-      EXPECT_TRUE(result.ok()) << result.status().ToString();
-    }
-  };
-  std::thread other([&] { send(second, 1); });
-  send(h.engine(), 0);
-  other.join();
-  // The second node stops cleanly; the first finishes every run.
-  ASSERT_TRUE(second.ReleaseLeases().ok());
-  ASSERT_TRUE(h.Drive().ok());
-  auto limited_runs = RunsOf(h, "shared-limit");
-  EXPECT_EQ(limited_runs.size(), 2u * kPerNode);
-  EXPECT_EQ(CountStatus(limited_runs, RunStatus::kCompleted), 5);
-  EXPECT_EQ(CountStatus(limited_runs, RunStatus::kSkipped), 2 * kPerNode - 5);
-  std::multiset<int> seen;
-  for (const auto& run : RunsOf(h, "shared-batch")) {
-    EXPECT_EQ(run.status, RunStatus::kCompleted);
-    EXPECT_LE(run.events.size(), 7u);
-    for (const Json& e : run.events) seen.insert(e["data"]["n"].get<int>());
-  }
-  ASSERT_EQ(seen.size(), 2u * kPerNode);
-  EXPECT_EQ(std::set<int>(seen.begin(), seen.end()).size(), 2u * kPerNode);  // none twice
 }
 
 }  // namespace

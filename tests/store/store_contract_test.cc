@@ -527,6 +527,36 @@ TEST_P(StoreContractTest, PruningDeletesOldFinishedRunsWithTheirJournalAndWaits)
   EXPECT_EQ(*store().PruneFinishedRuns(clock_.Now(), 10), 0);
 }
 
+TEST_P(StoreContractTest, PruningEventsDeletesOldOnesNoRunOrWaitNeedsOldestFirst) {
+  for (int i = 0; i < 5; ++i) MustCommitOp(InsertEventOp{NewEvent("old_" + std::to_string(i))});
+  RunRecord live = NewRun("live");
+  live.trigger_event_id = "old_1";  // still refers to old_1
+  MustCommitOp(CreateRunOp{live, kDay, {}});
+  // A pending wait makes the next event wanted: it is kept until matched.
+  MustCommitOp(RegisterWaitOp{NewWait("w", "live", "")});
+  BatchResult wanted = MustCommitOp(InsertEventOp{NewEvent("old_wanted")});
+  ASSERT_EQ(wanted.events_to_match.size(), 1u);
+  clock_.Advance(std::chrono::hours(1));
+  const TimePoint cutoff = clock_.Now();
+  MustCommitOp(InsertEventOp{NewEvent("young")});
+
+  auto pruned = store().PruneEvents(cutoff, 3);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 3);  // old_0, old_2, old_3: oldest first, old_1 skipped
+  EXPECT_FALSE(store().GetEvent("old_0")->has_value());
+  EXPECT_TRUE(store().GetEvent("old_1")->has_value());
+  EXPECT_FALSE(store().GetEvent("old_3")->has_value());
+  EXPECT_TRUE(store().GetEvent("old_4")->has_value());
+  EXPECT_EQ(*store().PruneEvents(cutoff, 100), 1);  // old_4
+  EXPECT_TRUE(store().GetEvent("old_wanted")->has_value());
+  MustCommitOp(MarkMatchedOp{{"old_wanted"}, {}});
+  EXPECT_EQ(*store().PruneEvents(cutoff, 100), 1);
+  EXPECT_FALSE(store().GetEvent("old_wanted")->has_value());
+  EXPECT_TRUE(store().GetEvent("old_1")->has_value());
+  EXPECT_TRUE(store().GetEvent("young")->has_value());
+  EXPECT_EQ(*store().PruneEvents(cutoff, 100), 0);
+}
+
 TEST_P(StoreContractTest, ManyThreadsCommitAndEveryAcknowledgedWriteIsVisible) {
   constexpr int kThreads = 6, kPerThread = 30;
   std::vector<std::thread> threads;
