@@ -9,7 +9,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -39,6 +38,9 @@ constexpr size_t kLingerBytes = 1 << 20;
 // The smallest read while lingering; the connection's read buffer is reused, so draining
 // allocates nothing.
 constexpr size_t kMinDrainChunk = 1024;
+// The first read of a request. Below 1 KiB, so that glibc serves the buffer from its per-thread
+// cache: a larger block would make malloc consolidate its free lists on every connection.
+constexpr size_t kFirstRead = 960;
 // How long a connection must have waited without a byte before a newcomer may evict it, so that
 // a client that has just connected is not evicted before its request arrives.
 constexpr auto kMinIdleBeforeEviction = std::chrono::seconds(1);
@@ -91,15 +93,34 @@ long long RaiseOpenFileLimit() {
   return limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<long long>(limit.rlim_cur);
 }
 
+// The number of I/O threads for `config`: io_threads, or one per core.
+int IoThreads(const ServerConfig& config) {
+  return config.io_threads > 0 ? config.io_threads
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 struct HttpServer::State {
   State(const ServerConfig& config, Handler handler, BodyLimit body_limit, ErrorResponse error)
       : config(config),
         handler(std::move(handler)),
         body_limit(std::move(body_limit)),
         error(std::move(error)),
-        acceptor(net::make_strand(ioc)),
-        accept_retry(acceptor.get_executor()),
-        guard(net::make_work_guard(ioc)) {}
+        contexts(MakeContexts(IoThreads(config))),
+        acceptor(contexts.front()->get_executor()),
+        accept_retry(acceptor.get_executor()) {
+    for (auto& context : contexts) guards.emplace_back(net::make_work_guard(*context));
+  }
+
+  // One io_context per I/O thread, each run by its thread alone: a connection lives on one of
+  // them, so its handlers never run concurrently without a strand (nor a strand's locking).
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int count) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < count; ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
+
+  // The context for the next connection, in turn.
+  net::io_context& NextContext() { return *contexts[next_context++ % contexts.size()]; }
 
   // The bytes of a whole error response, for the connections refused at accept.
   std::string RefusalBytes(int status, std::string message) {
@@ -124,17 +145,19 @@ struct HttpServer::State {
   // Connections that became idle, oldest first, with the time they did (entries go stale when a
   // connection gets a request; Accept skips those, and MarkEvictable compacts the queue).
   std::deque<std::pair<std::weak_ptr<Session>, std::chrono::steady_clock::rep>>
-      idle_queue;                    // GUARDED_BY(mu)
-  bool accept_error_logged = false;  // on the acceptor's strand
-  tcp::endpoint accept_peer;         // the address of the connection being accepted; likewise
+      idle_queue;  // GUARDED_BY(mu)
+  // On the first context's thread (the acceptor's):
+  bool accept_error_logged = false;
+  tcp::endpoint accept_peer;  // the address of the connection being accepted
+  size_t next_context = 0;
 
-  net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> contexts;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
 };
 
-// One connection. Every member is touched only on the connection's strand.
+// One connection. Every member is touched only on the connection's I/O thread.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<State> state, tcp::socket socket, std::string ip)
@@ -194,7 +217,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kIdle;
     MarkEvictable();
     stream_.expires_at(deadline);
-    stream_.async_read_some(buffer_.prepare(1024), [self = shared_from_this(), header_deadline](
+    stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this(), header_deadline](
                                                        beast::error_code ec, size_t n) {
       // Once a byte is in, the connection may no longer be evicted; if it was claimed in the
       // meantime, its Close is on the way.
@@ -499,14 +522,11 @@ Status HttpServer::Listen(const std::string& host, int port) {
   }
   bound_port_ = acceptor.local_endpoint().port();
   Accept(state_);
-  int threads = state_->config.io_threads > 0
-                    ? state_->config.io_threads
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([state = state_] {
+  for (auto& context : state_->contexts) {
+    threads_.emplace_back([state = state_, ioc = context.get()] {
       while (true) {
         try {
-          state->ioc.run();
+          ioc->run();
           return;
         } catch (const std::exception& e) {
           LogError("http server: an I/O handler threw", {{"error", std::string(e.what())}});
@@ -544,7 +564,7 @@ void HttpServer::Shutdown(Duration grace) {
 
 void HttpServer::Join() {
   if (threads_.empty()) return;
-  state_->guard.reset();
+  state_->guards.clear();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
 }
@@ -561,7 +581,7 @@ bool IsResourceShortage(const boost::system::error_code& ec) {
 
 void HttpServer::Accept(const std::shared_ptr<State>& state) {
   state->acceptor.async_accept(
-      net::make_strand(state->ioc), state->accept_peer,
+      state->NextContext().get_executor(), state->accept_peer,
       [state](beast::error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !state->acceptor.is_open()) return;
         if (ec) {
