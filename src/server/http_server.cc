@@ -217,26 +217,29 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kIdle;
     MarkEvictable();
     stream_.expires_at(deadline);
-    stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this(), header_deadline](
-                                                       beast::error_code ec, size_t n) {
-      // Once a byte is in, the connection may no longer be evicted; if it was claimed in the
-      // meantime, its Close is on the way.
-      bool claimed = !self->evictable_.exchange(false);
-      self->buffer_.commit(n);
-      if (ec || claimed) return self->Close();
-      self->ReadHeader(header_deadline);
-    });
+    stream_.async_read_some(
+        buffer_.prepare(kFirstRead),
+        [self = shared_from_this(), header_deadline](beast::error_code ec, size_t n) {
+          // Once a byte is in, the connection may no longer be evicted; if it was claimed in the
+          // meantime, its Close is on the way.
+          bool claimed = !self->evictable_.exchange(false);
+          self->buffer_.commit(n);
+          if (ec || claimed) return self->Close();
+          self->ReadHeader(header_deadline);
+        });
   }
 
   void ReadHeader(std::optional<TimePoint> deadline) {
     phase_ = Phase::kHeader;
     ++request_count_;
-    stream_.expires_at(
-        deadline.value_or(std::chrono::steady_clock::now() + config().header_timeout));
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
     parser_->body_limit(std::numeric_limits<uint64_t>::max());  // decided once the path is known
     request_ = std::make_shared<HttpRequest>();
+    beast::error_code ec = ParseBuffered();
+    if (ec || parser_->is_header_done()) return OnHeader(ec);
+    stream_.expires_at(
+        deadline.value_or(std::chrono::steady_clock::now() + config().header_timeout));
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -281,9 +284,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     }
     body_limit_ = limit;
     parser_->body_limit(static_cast<uint64_t>(limit));
+    body_received_ = 0;
+    if (beast::error_code body_ec = ParseBuffered()) return OnBodyError(body_ec);
     if (parser_->is_done()) return Dispatch();
     body_start_ = std::chrono::steady_clock::now();
-    body_received_ = 0;
     auto expect = header.find(http::field::expect);
     if (expect != header.end() && beast::iequals(expect->value(), "100-continue") &&
         header.version() >= 11) {
@@ -310,21 +314,39 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     http::async_read_some(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t n) {
                             self->body_received_ += n;
-                            if (ec == http::error::body_limit) {
-                              return self->Refuse(413, "the request body is over the limit of " +
-                                                           std::to_string(self->body_limit_) +
-                                                           " bytes for this route");
-                            }
-                            if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
-                                ec == net::error::eof || ec == net::error::operation_aborted ||
-                                ec == net::error::connection_reset) {
-                              return self->Close();
-                            }
-                            if (ec)
-                              return self->Refuse(400, "malformed request body: " + ec.message());
+                            if (ec) return self->OnBodyError(ec);
                             if (self->parser_->is_done()) return self->Dispatch();
                             self->ReadBody();
                           });
+  }
+
+  void OnBodyError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Refuse(413, "the request body is over the limit of " + std::to_string(body_limit_) +
+                             " bytes for this route");
+    }
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+      return Close();
+    }
+    Refuse(400, "malformed request body: " + ec.message());
+  }
+
+  // Feeds the parser what the read buffer holds already, without reading: a request that came
+  // whole (nearly every one) needs no further read, nor a timer. Stops once the header is done,
+  // so that the body limit is set before a byte of the body is parsed. Running out of bytes is
+  // not an error here; a parse error is returned.
+  beast::error_code ParseBuffered() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const bool in_body = parser_->is_header_done();
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (in_body) body_received_ += used;
+      if (ec == http::error::need_more) return {};
+      if (ec || used == 0 || (!in_body && parser_->is_header_done())) return ec;
+    }
+    return ec;
   }
 
   void Dispatch() {
@@ -334,8 +356,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     version_ = message.version();
     head_ = request_->method == "HEAD";
     parser_.reset();
-    phase_ = Phase::kHandling;
-    stream_.expires_never();
+    phase_ = Phase::kHandling;  // no read or write runs (nor its timer) until the answer
     std::weak_ptr<Session> weak = weak_from_this();
     auto self = shared_from_this();
     Respond respond = [self](HttpResponse response) {
