@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -8,10 +9,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -37,14 +38,46 @@ constexpr size_t kLingerBytes = 1 << 20;
 // The smallest read while lingering; the connection's read buffer is reused, so draining
 // allocates nothing.
 constexpr size_t kMinDrainChunk = 1024;
+// The first read of a request. Below 1 KiB, so that glibc serves the buffer from its per-thread
+// cache: a larger block would make malloc consolidate its free lists on every connection.
+constexpr size_t kFirstRead = 960;
 // How long a connection must have waited without a byte before a newcomer may evict it, so that
 // a client that has just connected is not evicted before its request arrives.
 constexpr auto kMinIdleBeforeEviction = std::chrono::seconds(1);
 
-std::string StatusLine(int status) {
+// Appends a whole response to `out`: the status line, `headers` (less any Content-Length or
+// Connection of the handler's: the server sets those), Content-Length and the body (none for
+// 1xx, 204 and 304; the length without the body for HEAD), and Connection as `keep` and the
+// HTTP version ask.
+void AppendResponse(std::string& out, int status, unsigned version, const HttpHeaders& headers,
+                    std::string_view body, bool keep, bool head) {
   beast::string_view reason = http::obsolete_reason(static_cast<http::status>(status));
-  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) +
-         "\r\n";
+  out += "HTTP/";
+  out += static_cast<char>('0' + version / 10 % 10);
+  out += '.';
+  out += static_cast<char>('0' + version % 10);
+  out += ' ';
+  out += std::to_string(status);
+  out += ' ';
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  for (const auto& [name, value] : headers) {
+    if (beast::iequals(name, "Content-Length") || beast::iequals(name, "Connection")) continue;
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  const bool has_body = status != 204 && status != 304 && !(status >= 100 && status < 200);
+  if (has_body) {
+    out += "Content-Length: ";
+    out += std::to_string(body.size());
+    out += "\r\n";
+  }
+  if (version >= 11 && !keep) out += "Connection: close\r\n";
+  if (version < 11 && keep) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  if (has_body && !head) out.append(body.data(), body.size());
 }
 
 }  // namespace
@@ -60,24 +93,42 @@ long long RaiseOpenFileLimit() {
   return limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<long long>(limit.rlim_cur);
 }
 
+// The number of I/O threads for `config`: io_threads, or one per core.
+int IoThreads(const ServerConfig& config) {
+  return config.io_threads > 0 ? config.io_threads
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 struct HttpServer::State {
   State(const ServerConfig& config, Handler handler, BodyLimit body_limit, ErrorResponse error)
       : config(config),
         handler(std::move(handler)),
         body_limit(std::move(body_limit)),
         error(std::move(error)),
-        acceptor(net::make_strand(ioc)),
-        accept_retry(acceptor.get_executor()),
-        guard(net::make_work_guard(ioc)) {}
+        contexts(MakeContexts(IoThreads(config))),
+        acceptor(contexts.front()->get_executor()),
+        accept_retry(acceptor.get_executor()) {
+    for (auto& context : contexts) guards.emplace_back(net::make_work_guard(*context));
+  }
+
+  // One io_context per I/O thread, each run by its thread alone: a connection lives on one of
+  // them, so its handlers never run concurrently without a strand (nor a strand's locking).
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int count) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < count; ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
+
+  // The context for the next connection, in turn.
+  net::io_context& NextContext() { return *contexts[next_context++ % contexts.size()]; }
 
   // The bytes of a whole error response, for the connections refused at accept.
   std::string RefusalBytes(int status, std::string message) {
     HttpResponse response = error(HttpRequest{}, status, std::move(message));
-    std::string out = StatusLine(status);
-    for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
-    out +=
-        "Content-Length: " + std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
-    return out + response.body;
+    std::string out;
+    AppendResponse(out, status, 11, response.headers, response.body, /*keep=*/false,
+                   /*head=*/false);
+    return out;
   }
 
   const ServerConfig config;
@@ -94,16 +145,19 @@ struct HttpServer::State {
   // Connections that became idle, oldest first, with the time they did (entries go stale when a
   // connection gets a request; Accept skips those, and MarkEvictable compacts the queue).
   std::deque<std::pair<std::weak_ptr<Session>, std::chrono::steady_clock::rep>>
-      idle_queue;                    // GUARDED_BY(mu)
-  bool accept_error_logged = false;  // on the acceptor's strand
+      idle_queue;  // GUARDED_BY(mu)
+  // On the first context's thread (the acceptor's):
+  bool accept_error_logged = false;
+  tcp::endpoint accept_peer;  // the address of the connection being accepted
+  size_t next_context = 0;
 
-  net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> contexts;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
 };
 
-// One connection. Every member is touched only on the connection's strand.
+// One connection. Every member is touched only on the connection's I/O thread.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<State> state, tcp::socket socket, std::string ip)
@@ -163,26 +217,29 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kIdle;
     MarkEvictable();
     stream_.expires_at(deadline);
-    stream_.async_read_some(buffer_.prepare(1024), [self = shared_from_this(), header_deadline](
-                                                       beast::error_code ec, size_t n) {
-      // Once a byte is in, the connection may no longer be evicted; if it was claimed in the
-      // meantime, its Close is on the way.
-      bool claimed = !self->evictable_.exchange(false);
-      self->buffer_.commit(n);
-      if (ec || claimed) return self->Close();
-      self->ReadHeader(header_deadline);
-    });
+    stream_.async_read_some(
+        buffer_.prepare(kFirstRead),
+        [self = shared_from_this(), header_deadline](beast::error_code ec, size_t n) {
+          // Once a byte is in, the connection may no longer be evicted; if it was claimed in the
+          // meantime, its Close is on the way.
+          bool claimed = !self->evictable_.exchange(false);
+          self->buffer_.commit(n);
+          if (ec || claimed) return self->Close();
+          self->ReadHeader(header_deadline);
+        });
   }
 
   void ReadHeader(std::optional<TimePoint> deadline) {
     phase_ = Phase::kHeader;
     ++request_count_;
-    stream_.expires_at(
-        deadline.value_or(std::chrono::steady_clock::now() + config().header_timeout));
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(config().max_header_bytes));
     parser_->body_limit(std::numeric_limits<uint64_t>::max());  // decided once the path is known
     request_ = std::make_shared<HttpRequest>();
+    beast::error_code ec = ParseBuffered();
+    if (ec || parser_->is_header_done()) return OnHeader(ec);
+    stream_.expires_at(
+        deadline.value_or(std::chrono::steady_clock::now() + config().header_timeout));
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -227,9 +284,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     }
     body_limit_ = limit;
     parser_->body_limit(static_cast<uint64_t>(limit));
+    body_received_ = 0;
+    if (beast::error_code body_ec = ParseBuffered()) return OnBodyError(body_ec);
     if (parser_->is_done()) return Dispatch();
     body_start_ = std::chrono::steady_clock::now();
-    body_received_ = 0;
     auto expect = header.find(http::field::expect);
     if (expect != header.end() && beast::iequals(expect->value(), "100-continue") &&
         header.version() >= 11) {
@@ -256,21 +314,39 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     http::async_read_some(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t n) {
                             self->body_received_ += n;
-                            if (ec == http::error::body_limit) {
-                              return self->Refuse(413, "the request body is over the limit of " +
-                                                           std::to_string(self->body_limit_) +
-                                                           " bytes for this route");
-                            }
-                            if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
-                                ec == net::error::eof || ec == net::error::operation_aborted ||
-                                ec == net::error::connection_reset) {
-                              return self->Close();
-                            }
-                            if (ec)
-                              return self->Refuse(400, "malformed request body: " + ec.message());
+                            if (ec) return self->OnBodyError(ec);
                             if (self->parser_->is_done()) return self->Dispatch();
                             self->ReadBody();
                           });
+  }
+
+  void OnBodyError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return Refuse(413, "the request body is over the limit of " + std::to_string(body_limit_) +
+                             " bytes for this route");
+    }
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+      return Close();
+    }
+    Refuse(400, "malformed request body: " + ec.message());
+  }
+
+  // Feeds the parser what the read buffer holds already, without reading: a request that came
+  // whole (nearly every one) needs no further read, nor a timer. Stops once the header is done,
+  // so that the body limit is set before a byte of the body is parsed. Running out of bytes is
+  // not an error here; a parse error is returned.
+  beast::error_code ParseBuffered() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const bool in_body = parser_->is_header_done();
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (in_body) body_received_ += used;
+      if (ec == http::error::need_more) return {};
+      if (ec || used == 0 || (!in_body && parser_->is_header_done())) return ec;
+    }
+    return ec;
   }
 
   void Dispatch() {
@@ -280,8 +356,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     version_ = message.version();
     head_ = request_->method == "HEAD";
     parser_.reset();
-    phase_ = Phase::kHandling;
-    stream_.expires_never();
+    phase_ = Phase::kHandling;  // no read or write runs (nor its timer) until the answer
     std::weak_ptr<Session> weak = weak_from_this();
     auto self = shared_from_this();
     Respond respond = [self](HttpResponse response) {
@@ -310,29 +385,37 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     Write(state_->error(request, status, std::move(message)));
   }
 
+  // Sends the answer in one send when the socket takes it (it nearly always does), else the
+  // rest asynchronously. A connection that closes afterwards with nothing more from the client
+  // closes at once, and its FIN rides on the answer's last segment (MSG_MORE holds the segment
+  // back until the close).
   void Write(HttpResponse response) {
     if (phase_ != Phase::kHandling) return;  // closed in the meantime (shutdown)
-    auto out = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(response.status), version_);
-    for (auto& [name, value] : response.headers) out->insert(name, value);
     const bool keep = keep_alive_ && !state_->stopping.load();
-    out->keep_alive(keep);
-    const int status = response.status;
-    if (status != 204 && status != 304 && !(status >= 100 && status < 200)) {
-      out->content_length(response.body.size());
-      if (!head_) out->body() = std::move(response.body);
-    }
+    out_.clear();
+    AppendResponse(out_, response.status, version_, response.headers, response.body, keep, head_);
+    const bool close_after = !keep && !MayStillSend();
+    const int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (close_after ? MSG_MORE : 0);
+    const ssize_t sent = ::send(stream_.socket().native_handle(), out_.data(), out_.size(), flags);
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return Close();
+    const size_t written = sent > 0 ? static_cast<size_t>(sent) : 0;
+    if (written == out_.size()) return AfterWrite(keep, close_after);
     auto allowed = std::chrono::milliseconds(
-        out->body().size() * 1000 /
+        (out_.size() - written) * 1000 /
         static_cast<uint64_t>(std::max<long long>(1, config().min_body_bytes_per_second)));
     stream_.expires_after(config().header_timeout + allowed);
-    http::async_write(
-        stream_, *out, [self = shared_from_this(), out, keep](beast::error_code ec, size_t) {
-          if (ec) return self->Close();
-          if (!keep) return self->MayStillSend() ? self->Linger() : self->Close();
-          self->WaitForRequest(std::chrono::steady_clock::now() + self->config().idle_timeout,
-                               /*first=*/false);
-        });
+    net::async_write(stream_, net::buffer(out_.data() + written, out_.size() - written),
+                     [self = shared_from_this(), keep](beast::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->AfterWrite(keep, !keep && !self->MayStillSend());
+                     });
+  }
+
+  // The answer is out: closes (at once when `close_now`, else after lingering), or waits for
+  // the next request.
+  void AfterWrite(bool keep, bool close_now) {
+    if (!keep) return close_now ? Close() : Linger();
+    WaitForRequest(std::chrono::steady_clock::now() + config().idle_timeout, /*first=*/false);
   }
 
   // Whether the client may still be sending when the connection is to close: the request was
@@ -393,8 +476,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   void Close() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    // close() alone sends the FIN (a shutdown first would cost a system call more).
     stream_.close();
     buffer_ = beast::flat_buffer();
   }
@@ -405,6 +487,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpRequest> request_;
+  std::string out_;  // the answer being sent
   Phase phase_ = Phase::kIdle;
   // Waiting for a first byte, or lingering: Accept may claim it to close it.
   std::atomic<bool> evictable_{false};
@@ -449,6 +532,7 @@ Status HttpServer::Listen(const std::string& host, int port) {
   tcp::acceptor& acceptor = state_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.set_option(tcp::no_delay(true), ec);  // inherited by accepted sockets
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
@@ -459,14 +543,11 @@ Status HttpServer::Listen(const std::string& host, int port) {
   }
   bound_port_ = acceptor.local_endpoint().port();
   Accept(state_);
-  int threads = state_->config.io_threads > 0
-                    ? state_->config.io_threads
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  for (int i = 0; i < threads; ++i) {
-    threads_.emplace_back([state = state_] {
+  for (auto& context : state_->contexts) {
+    threads_.emplace_back([state = state_, ioc = context.get()] {
       while (true) {
         try {
-          state->ioc.run();
+          ioc->run();
           return;
         } catch (const std::exception& e) {
           LogError("http server: an I/O handler threw", {{"error", std::string(e.what())}});
@@ -504,7 +585,7 @@ void HttpServer::Shutdown(Duration grace) {
 
 void HttpServer::Join() {
   if (threads_.empty()) return;
-  state_->guard.reset();
+  state_->guards.clear();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
 }
@@ -521,7 +602,8 @@ bool IsResourceShortage(const boost::system::error_code& ec) {
 
 void HttpServer::Accept(const std::shared_ptr<State>& state) {
   state->acceptor.async_accept(
-      net::make_strand(state->ioc), [state](beast::error_code ec, tcp::socket socket) {
+      state->NextContext().get_executor(), state->accept_peer,
+      [state](beast::error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !state->acceptor.is_open()) return;
         if (ec) {
           if (!state->accept_error_logged) {
@@ -538,8 +620,9 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
         }
         state->accept_error_logged = false;
         beast::error_code ignored;
-        std::string ip = socket.remote_endpoint(ignored).address().to_string();
-        socket.set_option(tcp::no_delay(true), ignored);
+        // The peer's address as accept gave it; TCP_NODELAY comes from the listening socket
+        // (Linux copies it to accepted ones), which saves two system calls a connection.
+        std::string ip = state->accept_peer.address().to_string();
         std::string refusal;
         std::shared_ptr<Session> evicted;
         // Sessions looked at under the lock are released after it: a session's destructor takes it.

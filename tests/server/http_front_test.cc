@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/api_test_server.h"
@@ -274,6 +275,43 @@ TEST(HttpFrontTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(BodyOf(head), "");
   EXPECT_THAT(BodyOf(events), HasSubstr(R"("events":[)"));
   EXPECT_THAT(bad, StartsWith("HTTP/1.1 400"));
+}
+
+TEST(HttpFrontTest, ChunkedBodiesAreReadWhetherTheyArriveWholeOrInPieces) {
+  ApiTestServer server;
+  ASSERT_TRUE(server.ok());
+  RawClient client(server.port());
+  const std::string head =
+      "POST /e/key HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  // Whole in one send (parsed from what the first read brought), then piece by piece.
+  ASSERT_TRUE(client.Send(head + "a\r\n{\"name\":\"t\r\nb\r\nest/whole\"}\r\n0\r\n\r\n"));
+  std::string whole = client.ReadResponse();
+  EXPECT_THAT(whole, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(BodyOf(whole), HasSubstr(R"("ids":["evt_)"));
+  ASSERT_TRUE(client.Send(head + "a\r\n{\"name\":\"t\r\n"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(client.Send("c\r\nest/pieces\"}\r\n0\r\n\r\n"));
+  std::string pieces = client.ReadResponse();
+  EXPECT_THAT(pieces, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(BodyOf(pieces), HasSubstr(R"("ids":["evt_)"));
+}
+
+TEST(HttpFrontTest, AnHttp10KeepAliveRequestIsAnsweredKeepAlive) {
+  ApiTestServer server;
+  ASSERT_TRUE(server.ok());
+  RawClient client(server.port());
+  ASSERT_TRUE(client.Send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  std::string first = client.ReadResponse();
+  EXPECT_THAT(first, StartsWith("HTTP/1.0 200 OK\r\n"));
+  EXPECT_THAT(first, HasSubstr("Connection: keep-alive\r\n"));
+  EXPECT_THAT(first, HasSubstr("Content-Length: 15\r\n"));
+  ASSERT_TRUE(client.Send("GET /healthz HTTP/1.0\r\n\r\n"));
+  std::string second = client.ReadResponse();
+  EXPECT_THAT(second, StartsWith("HTTP/1.0 200 OK\r\n"));
+  EXPECT_THAT(second, Not(HasSubstr("Connection:")));
+  EXPECT_TRUE(client.WaitClosed());
+  EXPECT_FALSE(client.reset());
 }
 
 TEST(HttpFrontTest, AConnectionCloseAnswerEndsWithAnOrderlyClose) {
