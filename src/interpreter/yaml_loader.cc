@@ -1,9 +1,5 @@
 #include "interpreter/yaml_loader.h"
 
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -11,17 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <memory>
-#include <optional>
-#include <sstream>
 #include <unordered_map>
 
-#include "interpreter/yaml_syntax_check.h"
+#include "interpreter/yaml_event_reader.h"
 
 namespace flowrun {
 namespace {
-
-SourcePos ToPos(const YAML::Mark& mark) { return {mark.line + 1, mark.column + 1}; }
 
 // Counts the values in a JSON tree, for the node limit on alias expansion.
 size_t CountNodes(const Json& value) {
@@ -107,81 +98,53 @@ Json ResolvePlainScalar(const std::string& value) {
   return value;
 }
 
-// Builds JSON from yaml-cpp's event stream, one frame per open mapping or sequence.
-class JsonBuilder final : public YAML::EventHandler {
+// Builds JSON from the YAML events of a file, one frame per open mapping or sequence.
+class JsonBuilder final : public YamlEventHandler {
  public:
-  JsonBuilder(const SourceText& source, const LoadLimits& limits, SourceMap& positions,
-              std::vector<Diagnostic>& diagnostics)
-      : source_(source), limits_(limits), positions_(positions), diagnostics_(diagnostics) {}
+  JsonBuilder(const SourceText& source, const LoadLimits& limits)
+      : source_(source), limits_(limits) {}
 
   bool has_document() const { return has_document_; }
   Json TakeDocument() { return std::move(document_); }
-  // Set when a limit was exceeded: the rest of the input is not worth reading.
-  bool aborted() const { return aborted_; }
+  SourceMap TakePositions() { return std::move(positions_); }
+  std::vector<Diagnostic> TakeDiagnostics() { return std::move(diagnostics_); }
 
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    ++documents_;
-    if (documents_ == 2) {
-      Report(ToPos(mark), "a flow file holds one YAML document; remove the second \"---\"",
-             "syntax");
+  void OnEvent(const YamlEvent& event) override {
+    // After a limit is exceeded the rest of the input is not worth building; it is still read,
+    // since a syntax error further on is what the file's author needs to see first.
+    if (aborted_) return;
+    switch (event.type) {
+      case YamlEvent::Type::kDocumentStart:
+        if (++documents_ == 2) {
+          Report(event.pos, "a flow file holds one YAML document; remove the second \"---\"",
+                 "syntax");
+        }
+        break;
+      case YamlEvent::Type::kScalar:
+        OnScalar(event);
+        break;
+      case YamlEvent::Type::kAlias:
+        OnAlias(event);
+        break;
+      case YamlEvent::Type::kSequenceStart:
+        OpenFrame(event, Json::array());
+        break;
+      case YamlEvent::Type::kMappingStart:
+        OpenFrame(event, Json::object());
+        break;
+      case YamlEvent::Type::kSequenceEnd:
+      case YamlEvent::Type::kMappingEnd:
+        CloseFrame();
+        break;
     }
   }
-  void OnDocumentEnd() override {}
-
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    AddValue(mark, nullptr, anchor, /*plain_key=*/"");
-  }
-
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    auto it = anchors_.find(anchor);
-    if (it == anchors_.end()) {
-      Report(ToPos(mark), "alias refers to an unknown anchor", "syntax");
-      AddValue(mark, nullptr, 0, "");
-      return;
-    }
-    size_t nodes = CountNodes(it->second);
-    if (!CountNode(mark, nodes)) return;
-    AddValue(mark, it->second, 0, "", /*counted=*/true);
-  }
-
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
-    Json resolved;
-    if (tag == "?") {
-      resolved = ResolvePlainScalar(value);
-    } else if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
-               tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
-      resolved = ResolvePlainScalar(value);
-    } else {
-      resolved = value;  // quoted, block, or tagged !!str
-    }
-    // The file is valid UTF-8, but an escape such as "\xFF" can still make a string that is not;
-    // JSON cannot hold it.
-    if (resolved.is_string() && !IsValidUtf8(resolved.get_ref<const std::string&>())) {
-      Report(ToPos(mark), "this string is not valid UTF-8 (check its \\x escapes)", "syntax");
-      resolved = std::string();
-    }
-    AddValue(mark, std::move(resolved), anchor, tag == "?" ? value : std::string("\x01"));
-  }
-
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    OpenFrame(mark, Json::array(), anchor);
-  }
-  void OnSequenceEnd() override { CloseFrame(); }
-
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    OpenFrame(mark, Json::object(), anchor);
-  }
-  void OnMapEnd() override { CloseFrame(); }
 
  private:
   struct Frame {
     Json value;
     std::string pointer;
     SourcePos pos;
-    YAML::anchor_t anchor = 0;
+    std::string anchor;
     bool is_key = false;  // a mapping or sequence used as a mapping key
     // For mappings: the key waiting for its value.
     bool expecting_value = false;
@@ -191,15 +154,47 @@ class JsonBuilder final : public YAML::EventHandler {
     std::map<std::string, SourcePos> keys_seen;
   };
 
+  void OnScalar(const YamlEvent& event) {
+    Json resolved;
+    // Plain scalars without a tag resolve by the core schema, and so do values tagged as one.
+    if ((event.tag.empty() && event.plain) || event.tag == "tag:yaml.org,2002:int" ||
+        event.tag == "tag:yaml.org,2002:float" || event.tag == "tag:yaml.org,2002:bool" ||
+        event.tag == "tag:yaml.org,2002:null") {
+      resolved = ResolvePlainScalar(std::string(event.value));
+    } else {
+      resolved = std::string(event.value);  // quoted, block, or tagged !!str
+    }
+    // The file is valid UTF-8, but an escape such as "\xFF" can still make a string that is not;
+    // JSON cannot hold it.
+    if (resolved.is_string() && !IsValidUtf8(resolved.get_ref<const std::string&>())) {
+      Report(event.pos, "this string is not valid UTF-8 (check its \\x escapes)", "syntax");
+      resolved = std::string();
+    }
+    const bool merge_key = event.tag.empty() && event.plain && event.value == "<<";
+    AddValue(event.pos, std::move(resolved), event.anchor, merge_key);
+  }
+
+  void OnAlias(const YamlEvent& event) {
+    auto it = anchors_.find(std::string(event.anchor));
+    if (it == anchors_.end()) {
+      Report(event.pos, "alias refers to an unknown anchor", "syntax");
+      AddValue(event.pos, nullptr, {}, false);
+      return;
+    }
+    size_t nodes = CountNodes(it->second);
+    if (!CountNode(event.pos, nodes)) return;
+    AddValue(event.pos, it->second, {}, false, /*counted=*/true);
+  }
+
   void Report(SourcePos pos, std::string message, std::string rule, std::string hint = "") {
     diagnostics_.push_back({source_.path(), pos, Severity::kError, std::move(message),
                             std::move(rule), std::move(hint)});
   }
 
-  bool CountNode(const YAML::Mark& mark, size_t count) {
+  bool CountNode(SourcePos pos, size_t count) {
     nodes_ += count;
     if (nodes_ > limits_.max_nodes && !aborted_) {
-      Report(ToPos(mark),
+      Report(pos,
              "the document expands to more than " + std::to_string(limits_.max_nodes) +
                  " values (an alias bomb?)",
              "limits");
@@ -220,28 +215,23 @@ class JsonBuilder final : public YAML::EventHandler {
     return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().expecting_value;
   }
 
-  void OpenFrame(const YAML::Mark& mark, Json value, YAML::anchor_t anchor) {
-    if (aborted_ || !CountNode(mark, 1)) return;
+  // The reader stops at nesting deeper than the limit, so the stack stays bounded.
+  void OpenFrame(const YamlEvent& event, Json value) {
+    if (!CountNode(event.pos, 1)) return;
     Frame frame;
-    frame.pos = ToPos(mark);
-    frame.anchor = anchor;
+    frame.pos = event.pos;
+    frame.anchor = event.anchor;
     if (ParentExpectsKey()) {
       frame.is_key = true;
-      ReportComplexKey(mark);
+      ReportComplexKey(event.pos);
     } else {
       frame.pointer = ChildPointer();
     }
     frame.value = std::move(value);
-    if (static_cast<int>(stack_.size()) >= limits_.max_depth) {
-      Report(frame.pos, "nesting is deeper than " + std::to_string(limits_.max_depth) + " levels",
-             "limits");
-      aborted_ = true;
-      return;
-    }
     stack_.push_back(std::move(frame));
   }
 
-  void ReportComplexKey(const YAML::Mark& mark) {
+  void ReportComplexKey(SourcePos pos) {
     // `to: {{ x }}` reads as a mapping whose key is the mapping `{x: null}`.
     const Frame& parent = stack_.back();
     size_t at = source_.Offset(parent.pos);
@@ -256,15 +246,15 @@ class JsonBuilder final : public YAML::EventHandler {
              "unquoted-template",
              "write an expression as a quoted string: \"${{ " + inner + " }}\"");
     } else {
-      Report(ToPos(mark), "mapping keys must be strings, not mappings or sequences", "syntax");
+      Report(pos, "mapping keys must be strings, not mappings or sequences", "syntax");
     }
   }
 
   void CloseFrame() {
-    if (aborted_ || stack_.empty()) return;
+    if (stack_.empty()) return;
     Frame frame = std::move(stack_.back());
     stack_.pop_back();
-    if (frame.anchor != 0) anchors_[frame.anchor] = frame.value;
+    if (!frame.anchor.empty()) anchors_[frame.anchor] = frame.value;
     if (frame.is_key) {
       // The complex key was reported; its value is dropped.
       Frame& parent = stack_.back();
@@ -275,19 +265,16 @@ class JsonBuilder final : public YAML::EventHandler {
     Attach(std::move(frame.value), frame.pos);
   }
 
-  // Adds a scalar or alias value. `plain_text` is the scalar's text when it was plain (so it can
-  // be a `<<` merge key), or "\x01" when it was quoted.
-  void AddValue(const YAML::Mark& mark, Json value, YAML::anchor_t anchor,
-                const std::string& plain_text, bool counted = false) {
-    if (aborted_) return;
-    if (!counted && !CountNode(mark, 1)) return;
-    if (anchor != 0) anchors_[anchor] = value;
-    SourcePos pos = ToPos(mark);
+  // Adds a scalar or alias value. `merge_key` is set for a plain, untagged `<<`.
+  void AddValue(SourcePos pos, Json value, std::string_view anchor, bool merge_key,
+                bool counted = false) {
+    if (!counted && !CountNode(pos, 1)) return;
+    if (!anchor.empty()) anchors_[std::string(anchor)] = value;
     if (ParentExpectsKey()) {
       Frame& parent = stack_.back();
       parent.expecting_value = true;
       parent.skip_value = false;
-      if (plain_text == "<<") {
+      if (merge_key) {
         Report(pos, "YAML merge keys (<<) are not supported in flows", "merge-key",
                "spell the keys out, so each value is visible where it is used");
         parent.skip_value = true;
@@ -316,7 +303,7 @@ class JsonBuilder final : public YAML::EventHandler {
   void Attach(Json value, SourcePos pos) {
     if (stack_.empty()) {
       positions_.Add("", {}, pos);
-      if (documents_ > 1) return;  // reported in OnDocumentStart
+      if (documents_ > 1) return;  // reported at the second document's start
       document_ = std::move(value);
       has_document_ = true;
       return;
@@ -339,10 +326,10 @@ class JsonBuilder final : public YAML::EventHandler {
 
   const SourceText& source_;
   const LoadLimits& limits_;
-  SourceMap& positions_;
-  std::vector<Diagnostic>& diagnostics_;
+  SourceMap positions_;
+  std::vector<Diagnostic> diagnostics_;
   std::vector<Frame> stack_;
-  std::unordered_map<YAML::anchor_t, Json> anchors_;
+  std::unordered_map<std::string, Json> anchors_;
   Json document_;
   bool has_document_ = false;
   bool aborted_ = false;
@@ -375,24 +362,17 @@ LoadedDocument LoadYaml(std::string path, std::string text, const LoadLimits& li
     report({1, 1}, "the file is not valid UTF-8 text", "syntax");
     return result;
   }
-  // libyaml first: yaml-cpp accepts some text the YAML spec rejects (yaml_syntax_check.h).
-  if (auto syntax = CheckYamlSyntax(input, limits.max_depth)) {
+  // One read with libyaml is both the syntax check and the source of the document. Its syntax
+  // error, if any, is the one diagnostic: what was built before it is discarded.
+  JsonBuilder builder(result.source, limits);
+  if (auto syntax = ReadYamlEvents(input, limits.max_depth, builder)) {
     result.diagnostics.push_back({result.source.path(), syntax->pos, Severity::kError,
                                   std::move(syntax->message), std::move(syntax->rule),
                                   std::move(syntax->hint)});
     return result;
   }
-  JsonBuilder builder(result.source, limits, result.positions, result.diagnostics);
-  try {
-    std::istringstream stream(input);
-    YAML::Parser parser(stream);
-    while (!builder.aborted() && parser.HandleNextDocument(builder)) {
-    }
-  } catch (const YAML::DeepRecursion& e) {
-    report(ToPos(e.mark), "nesting is too deep", "limits");
-  } catch (const YAML::Exception& e) {
-    report(ToPos(e.mark), e.msg, "syntax");
-  }
+  result.positions = builder.TakePositions();
+  result.diagnostics = builder.TakeDiagnostics();
   if (HasErrors(result.diagnostics)) return result;
   if (!builder.has_document()) {
     report({1, 1}, "the file is empty; a flow needs at least an id and steps", "syntax");
