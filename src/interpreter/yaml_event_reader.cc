@@ -169,6 +169,21 @@ void RestoreQuestionMarks(std::string_view original, std::string_view replaced_t
   }
 }
 
+YamlEvent::Style StyleOf(yaml_scalar_style_t style) {
+  switch (style) {
+    case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+      return YamlEvent::Style::kSingleQuoted;
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+      return YamlEvent::Style::kDoubleQuoted;
+    case YAML_LITERAL_SCALAR_STYLE:
+      return YamlEvent::Style::kLiteral;
+    case YAML_FOLDED_SCALAR_STYLE:
+      return YamlEvent::Style::kFolded;
+    default:
+      return YamlEvent::Style::kPlain;
+  }
+}
+
 std::string_view View(const yaml_char_t* text) {
   return text ? std::string_view(reinterpret_cast<const char*>(text)) : std::string_view();
 }
@@ -216,7 +231,7 @@ std::optional<YamlSyntaxError> ReadYamlEvents(std::string_view text, int max_dep
         out.anchor = View(scalar.anchor);
         out.tag = View(scalar.tag);
         out.value = std::string_view(reinterpret_cast<const char*>(scalar.value), scalar.length);
-        out.plain = scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        out.style = StyleOf(scalar.style);
         if (!replaced.empty()) {
           const size_t begin = marks.Offset(event.start_mark);
           const size_t end = marks.Offset(event.end_mark);

@@ -51,8 +51,9 @@ struct YamlEvent {
   std::string_view tag;
   // kScalar: the content, with escapes and line folding applied.
   std::string_view value;
-  // kScalar: written without quotes and not as a block scalar (| or >).
-  bool plain = false;
+  // kScalar: how it was written. Only escapes (double-quoted) can make a value that is not UTF-8.
+  enum class Style { kPlain, kSingleQuoted, kDoubleQuoted, kLiteral, kFolded };
+  Style style = Style::kPlain;
 };
 
 // Receives the events of one read. They arrive in document order; a read that ends in a syntax

@@ -59,43 +59,47 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 // Resolves a plain (unquoted) scalar by the YAML 1.2 core schema.
-Json ResolvePlainScalar(const std::string& value) {
-  if (value.empty() || value == "~" || value == "null" || value == "Null" || value == "NULL") {
-    return nullptr;
+Json ResolvePlainScalar(std::string_view value) {
+  if (value.empty()) return nullptr;
+  // Nulls, booleans and numbers start with one of these; most values are plain words.
+  if (std::string_view("~nNtTfF.+-0123456789").find(value[0]) == std::string_view::npos) {
+    return std::string(value);
   }
+  if (value == "~" || value == "null" || value == "Null" || value == "NULL") return nullptr;
   if (value == "true" || value == "True" || value == "TRUE") return true;
   if (value == "false" || value == "False" || value == "FALSE") return false;
-  const char* begin = value.c_str();
+  const std::string text(value);  // strtoll and strtod need the terminating NUL
+  const char* begin = text.c_str();
   char* end = nullptr;
-  bool digits_only = value.find_first_not_of("+-0123456789") == std::string::npos;
-  if (digits_only && value.find_first_of("0123456789") != std::string::npos &&
-      value.find_first_of("+-", 1) == std::string::npos) {
+  bool digits_only = value.find_first_not_of("+-0123456789") == std::string_view::npos;
+  if (digits_only && value.find_first_of("0123456789") != std::string_view::npos &&
+      value.find_first_of("+-", 1) == std::string_view::npos) {
     errno = 0;
     long long n = std::strtoll(begin, &end, 10);
     if (errno == 0 && *end == '\0') return n;
   }
   if (value.size() > 2 && value[0] == '0' && (value[1] == 'x' || value[1] == 'o')) {
     bool hex = value[1] == 'x';
-    std::string_view body(value.c_str() + 2);
+    std::string_view body = value.substr(2);
     if (body.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "01234567") ==
         std::string_view::npos) {
       errno = 0;
-      long long n = std::strtoll(value.c_str() + 2, &end, hex ? 16 : 8);
+      long long n = std::strtoll(begin + 2, &end, hex ? 16 : 8);
       if (errno == 0 && *end == '\0') return n;
     }
   }
   if (value == ".inf" || value == ".Inf" || value == ".INF" || value == "+.inf" ||
       value == "-.inf" || value == ".nan" || value == ".NaN" || value == ".NAN") {
     // JSON has no infinities or NaN: keep the text, so nothing is silently changed.
-    return value;
+    return text;
   }
-  if (value.find_first_not_of("+-0123456789.eE") == std::string::npos &&
-      value.find_first_of("0123456789") != std::string::npos) {
+  if (value.find_first_not_of("+-0123456789.eE") == std::string_view::npos &&
+      value.find_first_of("0123456789") != std::string_view::npos) {
     errno = 0;
     double d = std::strtod(begin, &end);
     if (errno == 0 && *end == '\0' && std::isfinite(d)) return d;
   }
-  return value;
+  return text;
 }
 
 // Builds JSON from the YAML events of a file, one frame per open mapping or sequence.
@@ -155,22 +159,24 @@ class JsonBuilder final : public YamlEventHandler {
   };
 
   void OnScalar(const YamlEvent& event) {
+    const bool plain = event.style == YamlEvent::Style::kPlain;
     Json resolved;
     // Plain scalars without a tag resolve by the core schema, and so do values tagged as one.
-    if ((event.tag.empty() && event.plain) || event.tag == "tag:yaml.org,2002:int" ||
+    if ((event.tag.empty() && plain) || event.tag == "tag:yaml.org,2002:int" ||
         event.tag == "tag:yaml.org,2002:float" || event.tag == "tag:yaml.org,2002:bool" ||
         event.tag == "tag:yaml.org,2002:null") {
-      resolved = ResolvePlainScalar(std::string(event.value));
+      resolved = ResolvePlainScalar(event.value);
     } else {
       resolved = std::string(event.value);  // quoted, block, or tagged !!str
     }
     // The file is valid UTF-8, but an escape such as "\xFF" can still make a string that is not;
     // JSON cannot hold it.
-    if (resolved.is_string() && !IsValidUtf8(resolved.get_ref<const std::string&>())) {
+    if (event.style == YamlEvent::Style::kDoubleQuoted && resolved.is_string() &&
+        !IsValidUtf8(resolved.get_ref<const std::string&>())) {
       Report(event.pos, "this string is not valid UTF-8 (check its \\x escapes)", "syntax");
       resolved = std::string();
     }
-    const bool merge_key = event.tag.empty() && event.plain && event.value == "<<";
+    const bool merge_key = event.tag.empty() && plain && event.value == "<<";
     AddValue(event.pos, std::move(resolved), event.anchor, merge_key);
   }
 

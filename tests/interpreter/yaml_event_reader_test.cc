@@ -14,14 +14,14 @@ struct Recorded {
   std::string anchor;
   std::string tag;
   std::string value;
-  bool plain;
+  YamlEvent::Style style;
 };
 
 class Recorder final : public YamlEventHandler {
  public:
   void OnEvent(const YamlEvent& event) override {
     events.push_back({event.type, event.pos, std::string(event.anchor), std::string(event.tag),
-                      std::string(event.value), event.plain});
+                      std::string(event.value), event.style});
   }
   std::vector<Recorded> Scalars() const {
     std::vector<Recorded> scalars;
@@ -51,12 +51,13 @@ TEST(YamlEventReaderTest, DeliversEventsInDocumentOrderWithPositions) {
   EXPECT_EQ(events[6].pos, (SourcePos{3, 5}));  // a node with an anchor starts at the anchor
   EXPECT_EQ(events[6].anchor, "a");
   EXPECT_EQ(events[8].value, "v");
-  EXPECT_FALSE(events[8].plain);
+  EXPECT_EQ(events[8].style, YamlEvent::Style::kSingleQuoted);
   EXPECT_EQ(events[10].anchor, "a");
   EXPECT_EQ(events[10].pos, (SourcePos{4, 5}));
   EXPECT_EQ(events[11].tag, "tag:yaml.org,2002:int");
   EXPECT_EQ(events[11].value, "7");
-  EXPECT_TRUE(events[2].plain);
+  EXPECT_EQ(events[11].style, YamlEvent::Style::kDoubleQuoted);
+  EXPECT_EQ(events[2].style, YamlEvent::Style::kPlain);
   EXPECT_TRUE(events[2].tag.empty());
 }
 
