@@ -1,11 +1,13 @@
 #include "interpreter/yaml_loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <unordered_map>
 
@@ -400,27 +402,38 @@ LoadedDocument LoadYamlFile(const std::string& path, const LoadLimits& limits) {
         {path, {1, 1}, Severity::kError, std::move(message), std::move(rule), ""});
     return result;
   };
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    return failure("is a directory, not a flow file", "io");
-  }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+  // POSIX calls rather than a stream: one open, one fstat and a read or two per file, which
+  // matters when `flowrun validate` checks thousands of files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info;
+  const bool stat_ok = ::fstat(fd, &info) == 0;
+  if (stat_ok && S_ISDIR(info.st_mode)) return failure("is a directory, not a flow file", "io");
+  const bool known_size = stat_ok && S_ISREG(info.st_mode);
   // Refuse an oversized file without reading it all.
-  uintmax_t size = std::filesystem::file_size(path, error);
-  if (!error && size > limits.max_bytes) {
+  const size_t size = known_size ? static_cast<size_t>(info.st_size) : 0;
+  if (known_size && size > limits.max_bytes) {
     return failure("the file is " + std::to_string(size) + " bytes; flows are limited to " +
                        std::to_string(limits.max_bytes) + " bytes",
                    "limits");
   }
   // Size the buffer by the file, not by the limit: zeroing the limit's 4 MiB for every small
   // file would dominate validation time. A file that grows while read is still cut at the limit.
-  size_t expected = error ? limits.max_bytes : static_cast<size_t>(size);
+  const size_t expected = known_size ? size : limits.max_bytes;
   std::string text(std::min(expected, limits.max_bytes) + 1, '\0');
-  file.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (file.bad())
-    return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
-  text.resize(static_cast<size_t>(file.gcount()));
+  size_t filled = 0;
+  while (filled < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + filled, text.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+    if (n == 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  text.resize(filled);
   return LoadYaml(path, std::move(text), limits);
 }
 
