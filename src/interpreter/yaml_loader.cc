@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <unordered_map>
 
 #include "interpreter/yaml_event_reader.h"
@@ -157,7 +156,6 @@ class JsonBuilder final : public YamlEventHandler {
     std::string pending_key;
     SourcePos pending_key_pos;
     bool skip_value = false;  // the pending key was invalid; drop its value
-    std::map<std::string, SourcePos> keys_seen;
   };
 
   void OnScalar(const YamlEvent& event) {
@@ -270,7 +268,7 @@ class JsonBuilder final : public YamlEventHandler {
       parent.skip_value = true;
       return;
     }
-    Attach(std::move(frame.value), frame.pos);
+    Attach(std::move(frame.value), frame.pos, std::move(frame.pointer));
   }
 
   // Adds a scalar or alias value. `merge_key` is set for a plain, untagged `<<`.
@@ -293,11 +291,12 @@ class JsonBuilder final : public YamlEventHandler {
         value = value.is_null() ? std::string("null") : value.dump();
       }
       std::string key = value.get<std::string>();
-      auto [it, inserted] = parent.keys_seen.emplace(key, pos);
-      if (!inserted) {
+      // A key's value is attached before the next key comes, so a repeated key is in the value.
+      if (parent.value.contains(key)) {
+        SourcePos first = positions_.KeyPosition(JsonPointerAppend(parent.pointer, key));
         Report(pos,
                "duplicate key \"" + key + "\" (first defined at line " +
-                   std::to_string(it->second.line) + ")",
+                   std::to_string(first.line) + ")",
                "duplicate-key");
         parent.skip_value = true;
       }
@@ -305,12 +304,14 @@ class JsonBuilder final : public YamlEventHandler {
       parent.pending_key_pos = pos;
       return;
     }
-    Attach(std::move(value), pos);
+    Attach(std::move(value), pos, ChildPointer());
   }
 
-  void Attach(Json value, SourcePos pos) {
+  // Attaches a complete value to the innermost frame; `pointer` is ChildPointer() as it was
+  // when the value began.
+  void Attach(Json value, SourcePos pos, std::string pointer) {
     if (stack_.empty()) {
-      positions_.Add("", {}, pos);
+      positions_.Add(std::move(pointer), {}, pos);
       if (documents_ > 1) return;  // reported at the second document's start
       document_ = std::move(value);
       has_document_ = true;
@@ -318,7 +319,7 @@ class JsonBuilder final : public YamlEventHandler {
     }
     Frame& parent = stack_.back();
     if (parent.value.is_array()) {
-      positions_.Add(JsonPointerAppend(parent.pointer, parent.value.size()), {}, pos);
+      positions_.Add(std::move(pointer), {}, pos);
       parent.value.push_back(std::move(value));
       return;
     }
@@ -327,8 +328,7 @@ class JsonBuilder final : public YamlEventHandler {
       parent.skip_value = false;
       return;
     }
-    positions_.Add(JsonPointerAppend(parent.pointer, parent.pending_key), parent.pending_key_pos,
-                   pos);
+    positions_.Add(std::move(pointer), parent.pending_key_pos, pos);
     parent.value[parent.pending_key] = std::move(value);
   }
 
