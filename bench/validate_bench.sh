@@ -46,21 +46,29 @@ sys.exit(1 if errors else 0)
 PY
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-time_runs() {
-  for _ in $(seq "$RUNS"); do
-    local start end
-    start=$(date +%s%N)
-    "$@" >/dev/null 2>&1 || { echo "benchmark command failed: $*" >&2; exit 1; }
-    end=$(date +%s%N)
-    echo $(((end - start) / 1000000))
-  done | median
+elapsed_ms() {
+  local start end
+  start=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || { echo "benchmark command failed: $*" >&2; exit 1; }
+  end=$(date +%s%N)
+  echo $(((end - start) / 1000000))
 }
-
-flowrun_ms=$(time_runs "$FLOWRUN" validate "$WORK/flows")
-python_ms=$(time_runs /usr/bin/python3 "$WORK/schema_only.py" "$ROOT/schemas/flow.schema.json" "$WORK/flows")
+# The two alternate, run by run, so that a change in the machine's load hits both alike.
+: >"$WORK/flowrun.ms"
+: >"$WORK/python.ms"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+for _ in $(seq "$RUNS"); do
+  elapsed_ms "$FLOWRUN" validate "$WORK/flows" >>"$WORK/flowrun.ms"
+  elapsed_ms /usr/bin/python3 "$WORK/schema_only.py" "$ROOT/schemas/flow.schema.json" "$WORK/flows" \
+    >>"$WORK/python.ms"
+done
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+flowrun_ms=$(median <"$WORK/flowrun.ms")
+python_ms=$(median <"$WORK/python.ms")
 
 echo "| validating 1,000 flow files (median of $RUNS) | ms | files/s |"
 echo "| --- | ---: | ---: |"
 printf "| flowrun validate (schema + semantic checks + compile) | %d | %d |\n" "$flowrun_ms" $((1000000 / (flowrun_ms > 0 ? flowrun_ms : 1)))
 printf "| Python jsonschema, schema only | %d | %d |\n" "$python_ms" $((1000000 / (python_ms > 0 ? python_ms : 1)))
 awk -v a="$python_ms" -v b="$flowrun_ms" 'BEGIN { printf "\nflowrun is %.1fx faster while doing more.\n", a / (b > 0 ? b : 1) }'
+echo "load average (1 min): $load_before before, $load_after after"

@@ -11,7 +11,7 @@ export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 # Packages needed to build and run flowrun. Test-only packages are added by test.sh.
 FLOWRUN_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
-  libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libvalijson-dev libcli11-dev libre2-dev
+  libyaml-dev nlohmann-json3-dev libvalijson-dev libcli11-dev libre2-dev
   libhowardhinnant-date-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
   libcurl4-openssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
   tzdata ca-certificates sqlite3

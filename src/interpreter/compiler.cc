@@ -877,8 +877,10 @@ CompiledFlow FlowCompiler::Run() {
   const Json& doc = doc_.document;
   auto program = std::make_shared<Program>();
   program->source_path = doc_.source.path();
-  program->document = doc;
-  program->revision = RevisionOf(doc);
+  if (!options_.diagnostics_only) {
+    program->document = doc;
+    program->revision = RevisionOf(doc);
+  }
   if (auto id = doc.find("id"); id != doc.end() && id->is_string()) program->flow_id = *id;
   if (auto d = doc.find("description"); d != doc.end() && d->is_string()) {
     program->description = *d;
@@ -920,7 +922,9 @@ CompiledFlow FlowCompiler::Run() {
     return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
   });
   result.diagnostics = std::move(diagnostics_);
-  if (!HasErrors(result.diagnostics)) result.program = std::move(program);
+  if (!HasErrors(result.diagnostics) && !options_.diagnostics_only) {
+    result.program = std::move(program);
+  }
   return result;
 }
 

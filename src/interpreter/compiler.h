@@ -22,10 +22,14 @@ struct CompileOptions {
   // Checks an action's arguments beyond the schema, for example that a `db` step names a
   // configured database. Called for every step whose action key is `action`. Default: none.
   std::function<Status(std::string_view action, const Json& arguments)> check_action;
+  // Only the diagnostics are wanted (`flowrun validate`): no Program is returned, and what only
+  // a Program needs, its copy of the document and its revision hash, is not computed. The checks
+  // are the same. Default: false.
+  bool diagnostics_only = false;
 };
 
 struct CompiledFlow {
-  // Set only when `diagnostics` holds no errors.
+  // Set only when `diagnostics` holds no errors, and never with `diagnostics_only`.
   std::shared_ptr<const Program> program;
   std::vector<Diagnostic> diagnostics;
 };

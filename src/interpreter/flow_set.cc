@@ -79,8 +79,10 @@ std::map<std::string, const SourceText*> FlowSet::Sources() const {
   return sources;
 }
 
-FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& options,
+FlowSet LoadFlowSet(const std::vector<std::string>& paths, const CompileOptions& compile_options,
                     FlowSetContents contents) {
+  CompileOptions options = compile_options;
+  options.diagnostics_only = contents == FlowSetContents::kDiagnosticsOnly;
   FlowSet set;
   std::map<std::string, std::pair<std::string, SourcePos>> first_definition;
   for (const auto& path : FindFiles(paths, set.path_errors)) {

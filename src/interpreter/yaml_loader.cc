@@ -1,27 +1,19 @@
 #include "interpreter/yaml_loader.h"
 
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <optional>
-#include <sstream>
 #include <unordered_map>
 
-#include "interpreter/yaml_syntax_check.h"
+#include "interpreter/yaml_event_reader.h"
 
 namespace flowrun {
 namespace {
-
-SourcePos ToPos(const YAML::Mark& mark) { return {mark.line + 1, mark.column + 1}; }
 
 // Counts the values in a JSON tree, for the node limit on alias expansion.
 size_t CountNodes(const Json& value) {
@@ -68,138 +60,147 @@ bool IsValidUtf8(std::string_view text) {
 }
 
 // Resolves a plain (unquoted) scalar by the YAML 1.2 core schema.
-Json ResolvePlainScalar(const std::string& value) {
-  if (value.empty() || value == "~" || value == "null" || value == "Null" || value == "NULL") {
-    return nullptr;
+Json ResolvePlainScalar(std::string_view value) {
+  if (value.empty()) return nullptr;
+  // Nulls, booleans and numbers start with one of these; most values are plain words.
+  if (std::string_view("~nNtTfF.+-0123456789").find(value[0]) == std::string_view::npos) {
+    return std::string(value);
   }
+  if (value == "~" || value == "null" || value == "Null" || value == "NULL") return nullptr;
   if (value == "true" || value == "True" || value == "TRUE") return true;
   if (value == "false" || value == "False" || value == "FALSE") return false;
-  const char* begin = value.c_str();
+  const std::string text(value);  // strtoll and strtod need the terminating NUL
+  const char* begin = text.c_str();
   char* end = nullptr;
-  bool digits_only = value.find_first_not_of("+-0123456789") == std::string::npos;
-  if (digits_only && value.find_first_of("0123456789") != std::string::npos &&
-      value.find_first_of("+-", 1) == std::string::npos) {
+  bool digits_only = value.find_first_not_of("+-0123456789") == std::string_view::npos;
+  if (digits_only && value.find_first_of("0123456789") != std::string_view::npos &&
+      value.find_first_of("+-", 1) == std::string_view::npos) {
     errno = 0;
     long long n = std::strtoll(begin, &end, 10);
     if (errno == 0 && *end == '\0') return n;
   }
   if (value.size() > 2 && value[0] == '0' && (value[1] == 'x' || value[1] == 'o')) {
     bool hex = value[1] == 'x';
-    std::string_view body(value.c_str() + 2);
+    std::string_view body = value.substr(2);
     if (body.find_first_not_of(hex ? "0123456789abcdefABCDEF" : "01234567") ==
         std::string_view::npos) {
       errno = 0;
-      long long n = std::strtoll(value.c_str() + 2, &end, hex ? 16 : 8);
+      long long n = std::strtoll(begin + 2, &end, hex ? 16 : 8);
       if (errno == 0 && *end == '\0') return n;
     }
   }
   if (value == ".inf" || value == ".Inf" || value == ".INF" || value == "+.inf" ||
       value == "-.inf" || value == ".nan" || value == ".NaN" || value == ".NAN") {
     // JSON has no infinities or NaN: keep the text, so nothing is silently changed.
-    return value;
+    return text;
   }
-  if (value.find_first_not_of("+-0123456789.eE") == std::string::npos &&
-      value.find_first_of("0123456789") != std::string::npos) {
+  if (value.find_first_not_of("+-0123456789.eE") == std::string_view::npos &&
+      value.find_first_of("0123456789") != std::string_view::npos) {
     errno = 0;
     double d = std::strtod(begin, &end);
     if (errno == 0 && *end == '\0' && std::isfinite(d)) return d;
   }
-  return value;
+  return text;
 }
 
-// Builds JSON from yaml-cpp's event stream, one frame per open mapping or sequence.
-class JsonBuilder final : public YAML::EventHandler {
+// Builds JSON from the YAML events of a file, one frame per open mapping or sequence.
+class JsonBuilder final : public YamlEventHandler {
  public:
-  JsonBuilder(const SourceText& source, const LoadLimits& limits, SourceMap& positions,
-              std::vector<Diagnostic>& diagnostics)
-      : source_(source), limits_(limits), positions_(positions), diagnostics_(diagnostics) {}
+  JsonBuilder(const SourceText& source, const LoadLimits& limits)
+      : source_(source), limits_(limits) {}
 
   bool has_document() const { return has_document_; }
   Json TakeDocument() { return std::move(document_); }
-  // Set when a limit was exceeded: the rest of the input is not worth reading.
-  bool aborted() const { return aborted_; }
+  SourceMap TakePositions() { return std::move(positions_); }
+  std::vector<Diagnostic> TakeDiagnostics() { return std::move(diagnostics_); }
 
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    ++documents_;
-    if (documents_ == 2) {
-      Report(ToPos(mark), "a flow file holds one YAML document; remove the second \"---\"",
-             "syntax");
+  void OnEvent(const YamlEvent& event) override {
+    // After a limit is exceeded the rest of the input is not worth building; it is still read,
+    // since a syntax error further on is what the file's author needs to see first.
+    if (aborted_) return;
+    switch (event.type) {
+      case YamlEvent::Type::kDocumentStart:
+        if (++documents_ == 2) {
+          Report(event.pos, "a flow file holds one YAML document; remove the second \"---\"",
+                 "syntax");
+        }
+        break;
+      case YamlEvent::Type::kScalar:
+        OnScalar(event);
+        break;
+      case YamlEvent::Type::kAlias:
+        OnAlias(event);
+        break;
+      case YamlEvent::Type::kSequenceStart:
+        OpenFrame(event, Json::array());
+        break;
+      case YamlEvent::Type::kMappingStart:
+        OpenFrame(event, Json::object());
+        break;
+      case YamlEvent::Type::kSequenceEnd:
+      case YamlEvent::Type::kMappingEnd:
+        CloseFrame();
+        break;
     }
   }
-  void OnDocumentEnd() override {}
-
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    AddValue(mark, nullptr, anchor, /*plain_key=*/"");
-  }
-
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    auto it = anchors_.find(anchor);
-    if (it == anchors_.end()) {
-      Report(ToPos(mark), "alias refers to an unknown anchor", "syntax");
-      AddValue(mark, nullptr, 0, "");
-      return;
-    }
-    size_t nodes = CountNodes(it->second);
-    if (!CountNode(mark, nodes)) return;
-    AddValue(mark, it->second, 0, "", /*counted=*/true);
-  }
-
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
-    Json resolved;
-    if (tag == "?") {
-      resolved = ResolvePlainScalar(value);
-    } else if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
-               tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
-      resolved = ResolvePlainScalar(value);
-    } else {
-      resolved = value;  // quoted, block, or tagged !!str
-    }
-    // The file is valid UTF-8, but an escape such as "\xFF" can still make a string that is not;
-    // JSON cannot hold it.
-    if (resolved.is_string() && !IsValidUtf8(resolved.get_ref<const std::string&>())) {
-      Report(ToPos(mark), "this string is not valid UTF-8 (check its \\x escapes)", "syntax");
-      resolved = std::string();
-    }
-    AddValue(mark, std::move(resolved), anchor, tag == "?" ? value : std::string("\x01"));
-  }
-
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    OpenFrame(mark, Json::array(), anchor);
-  }
-  void OnSequenceEnd() override { CloseFrame(); }
-
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    OpenFrame(mark, Json::object(), anchor);
-  }
-  void OnMapEnd() override { CloseFrame(); }
 
  private:
   struct Frame {
     Json value;
     std::string pointer;
     SourcePos pos;
-    YAML::anchor_t anchor = 0;
+    std::string anchor;
     bool is_key = false;  // a mapping or sequence used as a mapping key
     // For mappings: the key waiting for its value.
     bool expecting_value = false;
     std::string pending_key;
     SourcePos pending_key_pos;
     bool skip_value = false;  // the pending key was invalid; drop its value
-    std::map<std::string, SourcePos> keys_seen;
   };
+
+  void OnScalar(const YamlEvent& event) {
+    const bool plain = event.style == YamlEvent::Style::kPlain;
+    Json resolved;
+    // Plain scalars without a tag resolve by the core schema, and so do values tagged as one.
+    if ((event.tag.empty() && plain) || event.tag == "tag:yaml.org,2002:int" ||
+        event.tag == "tag:yaml.org,2002:float" || event.tag == "tag:yaml.org,2002:bool" ||
+        event.tag == "tag:yaml.org,2002:null") {
+      resolved = ResolvePlainScalar(event.value);
+    } else {
+      resolved = std::string(event.value);  // quoted, block, or tagged !!str
+    }
+    // The file is valid UTF-8, but an escape such as "\xFF" can still make a string that is not;
+    // JSON cannot hold it.
+    if (event.style == YamlEvent::Style::kDoubleQuoted && resolved.is_string() &&
+        !IsValidUtf8(resolved.get_ref<const std::string&>())) {
+      Report(event.pos, "this string is not valid UTF-8 (check its \\x escapes)", "syntax");
+      resolved = std::string();
+    }
+    const bool merge_key = event.tag.empty() && plain && event.value == "<<";
+    AddValue(event.pos, std::move(resolved), event.anchor, merge_key);
+  }
+
+  void OnAlias(const YamlEvent& event) {
+    auto it = anchors_.find(std::string(event.anchor));
+    if (it == anchors_.end()) {
+      Report(event.pos, "alias refers to an unknown anchor", "syntax");
+      AddValue(event.pos, nullptr, {}, false);
+      return;
+    }
+    size_t nodes = CountNodes(it->second);
+    if (!CountNode(event.pos, nodes)) return;
+    AddValue(event.pos, it->second, {}, false, /*counted=*/true);
+  }
 
   void Report(SourcePos pos, std::string message, std::string rule, std::string hint = "") {
     diagnostics_.push_back({source_.path(), pos, Severity::kError, std::move(message),
                             std::move(rule), std::move(hint)});
   }
 
-  bool CountNode(const YAML::Mark& mark, size_t count) {
+  bool CountNode(SourcePos pos, size_t count) {
     nodes_ += count;
     if (nodes_ > limits_.max_nodes && !aborted_) {
-      Report(ToPos(mark),
+      Report(pos,
              "the document expands to more than " + std::to_string(limits_.max_nodes) +
                  " values (an alias bomb?)",
              "limits");
@@ -220,28 +221,23 @@ class JsonBuilder final : public YAML::EventHandler {
     return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().expecting_value;
   }
 
-  void OpenFrame(const YAML::Mark& mark, Json value, YAML::anchor_t anchor) {
-    if (aborted_ || !CountNode(mark, 1)) return;
+  // The reader stops at nesting deeper than the limit, so the stack stays bounded.
+  void OpenFrame(const YamlEvent& event, Json value) {
+    if (!CountNode(event.pos, 1)) return;
     Frame frame;
-    frame.pos = ToPos(mark);
-    frame.anchor = anchor;
+    frame.pos = event.pos;
+    frame.anchor = event.anchor;
     if (ParentExpectsKey()) {
       frame.is_key = true;
-      ReportComplexKey(mark);
+      ReportComplexKey(event.pos);
     } else {
       frame.pointer = ChildPointer();
     }
     frame.value = std::move(value);
-    if (static_cast<int>(stack_.size()) >= limits_.max_depth) {
-      Report(frame.pos, "nesting is deeper than " + std::to_string(limits_.max_depth) + " levels",
-             "limits");
-      aborted_ = true;
-      return;
-    }
     stack_.push_back(std::move(frame));
   }
 
-  void ReportComplexKey(const YAML::Mark& mark) {
+  void ReportComplexKey(SourcePos pos) {
     // `to: {{ x }}` reads as a mapping whose key is the mapping `{x: null}`.
     const Frame& parent = stack_.back();
     size_t at = source_.Offset(parent.pos);
@@ -256,15 +252,15 @@ class JsonBuilder final : public YAML::EventHandler {
              "unquoted-template",
              "write an expression as a quoted string: \"${{ " + inner + " }}\"");
     } else {
-      Report(ToPos(mark), "mapping keys must be strings, not mappings or sequences", "syntax");
+      Report(pos, "mapping keys must be strings, not mappings or sequences", "syntax");
     }
   }
 
   void CloseFrame() {
-    if (aborted_ || stack_.empty()) return;
+    if (stack_.empty()) return;
     Frame frame = std::move(stack_.back());
     stack_.pop_back();
-    if (frame.anchor != 0) anchors_[frame.anchor] = frame.value;
+    if (!frame.anchor.empty()) anchors_[frame.anchor] = frame.value;
     if (frame.is_key) {
       // The complex key was reported; its value is dropped.
       Frame& parent = stack_.back();
@@ -272,22 +268,19 @@ class JsonBuilder final : public YAML::EventHandler {
       parent.skip_value = true;
       return;
     }
-    Attach(std::move(frame.value), frame.pos);
+    Attach(std::move(frame.value), frame.pos, std::move(frame.pointer));
   }
 
-  // Adds a scalar or alias value. `plain_text` is the scalar's text when it was plain (so it can
-  // be a `<<` merge key), or "\x01" when it was quoted.
-  void AddValue(const YAML::Mark& mark, Json value, YAML::anchor_t anchor,
-                const std::string& plain_text, bool counted = false) {
-    if (aborted_) return;
-    if (!counted && !CountNode(mark, 1)) return;
-    if (anchor != 0) anchors_[anchor] = value;
-    SourcePos pos = ToPos(mark);
+  // Adds a scalar or alias value. `merge_key` is set for a plain, untagged `<<`.
+  void AddValue(SourcePos pos, Json value, std::string_view anchor, bool merge_key,
+                bool counted = false) {
+    if (!counted && !CountNode(pos, 1)) return;
+    if (!anchor.empty()) anchors_[std::string(anchor)] = value;
     if (ParentExpectsKey()) {
       Frame& parent = stack_.back();
       parent.expecting_value = true;
       parent.skip_value = false;
-      if (plain_text == "<<") {
+      if (merge_key) {
         Report(pos, "YAML merge keys (<<) are not supported in flows", "merge-key",
                "spell the keys out, so each value is visible where it is used");
         parent.skip_value = true;
@@ -298,11 +291,12 @@ class JsonBuilder final : public YAML::EventHandler {
         value = value.is_null() ? std::string("null") : value.dump();
       }
       std::string key = value.get<std::string>();
-      auto [it, inserted] = parent.keys_seen.emplace(key, pos);
-      if (!inserted) {
+      // A key's value is attached before the next key comes, so a repeated key is in the value.
+      if (parent.value.contains(key)) {
+        SourcePos first = positions_.KeyPosition(JsonPointerAppend(parent.pointer, key));
         Report(pos,
                "duplicate key \"" + key + "\" (first defined at line " +
-                   std::to_string(it->second.line) + ")",
+                   std::to_string(first.line) + ")",
                "duplicate-key");
         parent.skip_value = true;
       }
@@ -310,20 +304,22 @@ class JsonBuilder final : public YAML::EventHandler {
       parent.pending_key_pos = pos;
       return;
     }
-    Attach(std::move(value), pos);
+    Attach(std::move(value), pos, ChildPointer());
   }
 
-  void Attach(Json value, SourcePos pos) {
+  // Attaches a complete value to the innermost frame; `pointer` is ChildPointer() as it was
+  // when the value began.
+  void Attach(Json value, SourcePos pos, std::string pointer) {
     if (stack_.empty()) {
-      positions_.Add("", {}, pos);
-      if (documents_ > 1) return;  // reported in OnDocumentStart
+      positions_.Add(std::move(pointer), {}, pos);
+      if (documents_ > 1) return;  // reported at the second document's start
       document_ = std::move(value);
       has_document_ = true;
       return;
     }
     Frame& parent = stack_.back();
     if (parent.value.is_array()) {
-      positions_.Add(JsonPointerAppend(parent.pointer, parent.value.size()), {}, pos);
+      positions_.Add(std::move(pointer), {}, pos);
       parent.value.push_back(std::move(value));
       return;
     }
@@ -332,17 +328,16 @@ class JsonBuilder final : public YAML::EventHandler {
       parent.skip_value = false;
       return;
     }
-    positions_.Add(JsonPointerAppend(parent.pointer, parent.pending_key), parent.pending_key_pos,
-                   pos);
+    positions_.Add(std::move(pointer), parent.pending_key_pos, pos);
     parent.value[parent.pending_key] = std::move(value);
   }
 
   const SourceText& source_;
   const LoadLimits& limits_;
-  SourceMap& positions_;
-  std::vector<Diagnostic>& diagnostics_;
+  SourceMap positions_;
+  std::vector<Diagnostic> diagnostics_;
   std::vector<Frame> stack_;
-  std::unordered_map<YAML::anchor_t, Json> anchors_;
+  std::unordered_map<std::string, Json> anchors_;
   Json document_;
   bool has_document_ = false;
   bool aborted_ = false;
@@ -375,24 +370,17 @@ LoadedDocument LoadYaml(std::string path, std::string text, const LoadLimits& li
     report({1, 1}, "the file is not valid UTF-8 text", "syntax");
     return result;
   }
-  // libyaml first: yaml-cpp accepts some text the YAML spec rejects (yaml_syntax_check.h).
-  if (auto syntax = CheckYamlSyntax(input, limits.max_depth)) {
+  // One read with libyaml is both the syntax check and the source of the document. Its syntax
+  // error, if any, is the one diagnostic: what was built before it is discarded.
+  JsonBuilder builder(result.source, limits);
+  if (auto syntax = ReadYamlEvents(input, limits.max_depth, builder)) {
     result.diagnostics.push_back({result.source.path(), syntax->pos, Severity::kError,
                                   std::move(syntax->message), std::move(syntax->rule),
                                   std::move(syntax->hint)});
     return result;
   }
-  JsonBuilder builder(result.source, limits, result.positions, result.diagnostics);
-  try {
-    std::istringstream stream(input);
-    YAML::Parser parser(stream);
-    while (!builder.aborted() && parser.HandleNextDocument(builder)) {
-    }
-  } catch (const YAML::DeepRecursion& e) {
-    report(ToPos(e.mark), "nesting is too deep", "limits");
-  } catch (const YAML::Exception& e) {
-    report(ToPos(e.mark), e.msg, "syntax");
-  }
+  result.positions = builder.TakePositions();
+  result.diagnostics = builder.TakeDiagnostics();
   if (HasErrors(result.diagnostics)) return result;
   if (!builder.has_document()) {
     report({1, 1}, "the file is empty; a flow needs at least an id and steps", "syntax");
@@ -414,27 +402,38 @@ LoadedDocument LoadYamlFile(const std::string& path, const LoadLimits& limits) {
         {path, {1, 1}, Severity::kError, std::move(message), std::move(rule), ""});
     return result;
   };
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    return failure("is a directory, not a flow file", "io");
-  }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+  // POSIX calls rather than a stream: one open, one fstat and a read or two per file, which
+  // matters when `flowrun validate` checks thousands of files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info;
+  const bool stat_ok = ::fstat(fd, &info) == 0;
+  if (stat_ok && S_ISDIR(info.st_mode)) return failure("is a directory, not a flow file", "io");
+  const bool known_size = stat_ok && S_ISREG(info.st_mode);
   // Refuse an oversized file without reading it all.
-  uintmax_t size = std::filesystem::file_size(path, error);
-  if (!error && size > limits.max_bytes) {
+  const size_t size = known_size ? static_cast<size_t>(info.st_size) : 0;
+  if (known_size && size > limits.max_bytes) {
     return failure("the file is " + std::to_string(size) + " bytes; flows are limited to " +
                        std::to_string(limits.max_bytes) + " bytes",
                    "limits");
   }
   // Size the buffer by the file, not by the limit: zeroing the limit's 4 MiB for every small
   // file would dominate validation time. A file that grows while read is still cut at the limit.
-  size_t expected = error ? limits.max_bytes : static_cast<size_t>(size);
+  const size_t expected = known_size ? size : limits.max_bytes;
   std::string text(std::min(expected, limits.max_bytes) + 1, '\0');
-  file.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (file.bad())
-    return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
-  text.resize(static_cast<size_t>(file.gcount()));
+  size_t filled = 0;
+  while (filled < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + filled, text.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return failure("cannot read the file: " + std::string(std::strerror(errno)), "io");
+    if (n == 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  text.resize(filled);
   return LoadYaml(path, std::move(text), limits);
 }
 
