@@ -259,7 +259,8 @@ void OutboundLoop::TrackSockets(CURL* easy, const std::string& origin, long othe
   curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   // A connection beyond the origin's share of kept connections is closed after its response:
   // removing a transfer whose connection was kept walks every open connection (libcurl 7.88).
-  if (sockets->open >= options_.max_idle_connections) {
+  // (The origin's other transfers count too: those just added open their sockets later.)
+  if (std::max(sockets->open, others) >= options_.max_idle_connections) {
     curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
   }
 }
