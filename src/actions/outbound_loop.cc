@@ -1,5 +1,8 @@
 #include "actions/outbound_loop.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace flowrun {
@@ -13,6 +16,11 @@ void InitCurlOnce() {
 // The longest the loop sleeps without being woken; a safety net only.
 constexpr int kMaxPollMs = 1000;
 
+// Connections in use counted into CURLMOPT_MAXCONNECTS when max_total_connections sets no bound.
+constexpr long kUnboundedInUse = 1L << 20;
+
+bool IsPlainHttp(const std::string& origin) { return origin.rfind("http://", 0) == 0; }
+
 }  // namespace
 
 OutboundLoop::OutboundLoop(OutboundLoopOptions options) : options_(options) {
@@ -20,7 +28,10 @@ OutboundLoop::OutboundLoop(OutboundLoopOptions options) : options_(options) {
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_connections_per_host);
   curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_total_connections);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options_.max_idle_connections);
+  // The cache counts connections in use too: see "Limits" in the header.
+  long in_use =
+      options_.max_total_connections > 0 ? options_.max_total_connections : kUnboundedInUse;
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, in_use + options_.max_idle_connections);
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 }
 
@@ -213,9 +224,51 @@ void OutboundLoop::Admit(PendingTransfer transfer) {
       origin.backlog.push_back(std::move(transfer));
       return;
     }
+    TrackSockets(transfer.easy, transfer.origin, origin.active);
     ++origin.active;
   }
   AddToMulti(std::move(transfer));
+}
+
+curl_socket_t OutboundLoop::OpenSocket(void* clientp, curlsocktype purpose,
+                                       curl_sockaddr* address) {
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd != CURL_SOCKET_BAD) ++static_cast<OriginSockets*>(clientp)->open;
+  return fd;
+}
+
+int OutboundLoop::CloseSocket(void* clientp, curl_socket_t fd) {
+  auto* sockets = static_cast<OriginSockets*>(clientp);
+  int result = close(fd);
+  if (--sockets->open == 0) sockets->loop->MaybeForgetSockets(sockets->origin);
+  return result;
+}
+
+void OutboundLoop::TrackSockets(CURL* easy, const std::string& origin, long others) {
+  if (!IsPlainHttp(origin)) return;
+  std::unique_ptr<OriginSockets>& sockets = sockets_[origin];
+  if (sockets == nullptr) sockets.reset(new OriginSockets{this, origin});
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &OutboundLoop::OpenSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, sockets.get());
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &OutboundLoop::CloseSocket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, sockets.get());
+  // Each of the origin's other transfers holds a socket or is about to open one: every socket
+  // may be busy, and libcurl would walk them all to find none idle.
+  if (sockets->open > others) return;
+  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+  // A connection beyond the origin's share of kept connections is closed after its response:
+  // removing a transfer whose connection was kept walks every open connection (libcurl 7.88).
+  // (The origin's other transfers count too: those just added open their sockets later.)
+  if (std::max(sockets->open, others) >= options_.max_idle_connections) {
+    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+  }
+}
+
+void OutboundLoop::MaybeForgetSockets(const std::string& origin) {
+  auto it = sockets_.find(origin);
+  if (it == sockets_.end() || it->second->open > 0 || origins_.count(origin) > 0) return;
+  sockets_.erase(it);
 }
 
 void OutboundLoop::FinishTransfers() {
@@ -235,9 +288,11 @@ void OutboundLoop::FinishTransfers() {
         // The origin's next transfer takes the place of this one.
         PendingTransfer next = std::move(origin->second.backlog.front());
         origin->second.backlog.pop_front();
+        TrackSockets(next.easy, next.origin, origin->second.active - 1);
         AddToMulti(std::move(next));
       } else if (--origin->second.active == 0) {
         origins_.erase(origin);
+        MaybeForgetSockets(finished.origin);
       }
     }
     transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);

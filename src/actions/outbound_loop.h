@@ -19,9 +19,25 @@
 // to stop after the current turn and returns: the loop never waits on itself.
 //
 // Limits: max_connections_per_host is CURLMOPT_MAX_HOST_CONNECTIONS (transfers beyond it wait in
-// libcurl's queue, in memory, for a connection to the same host); max_total_connections bounds
-// all open connections (CURLMOPT_MAX_TOTAL_CONNECTIONS) and max_idle_connections the connection
-// cache (CURLMOPT_MAXCONNECTS).
+// the loop's queue for their origin, see AddTransfer); max_total_connections bounds all open
+// connections (CURLMOPT_MAX_TOTAL_CONNECTIONS). libcurl's connection cache holds the connections
+// in use as well as the idle ones, and each time a transfer ends with more than
+// CURLMOPT_MAXCONNECTS connections open it walks every connection to close the oldest idle one: so
+// MAXCONNECTS is max_total_connections + max_idle_connections, and an idle connection is closed
+// when it has been idle for libcurl's maximum age (CURLOPT_MAXAGE_CONN, 118 s by default), when a
+// new connection needs its place under max_total_connections, or when more than
+// max_idle_connections are idle with every allowed connection open.
+//
+// Reuse: to reuse a connection libcurl walks every connection to the transfer's host, busy ones
+// included, which costs O(connections) per transfer when thousands are open to one slow API. The
+// loop counts the sockets each plain-http origin has open (through the transfer's socket
+// callbacks) and, when none of them can be idle (no more sockets than the origin's transfers in
+// libcurl), sets CURLOPT_FRESH_CONNECT so that libcurl opens a connection without the walk. Only
+// for http:// (HTTP/1.1: one transfer per connection); https may multiplex (HTTP/2). Such a new
+// connection is kept for reuse only while the origin has fewer than max_idle_connections sockets
+// open; beyond that it is closed after its response (CURLOPT_FORBID_REUSE), because removing a
+// transfer whose connection was kept walks every open connection (libcurl 7.88,
+// close_connect_only), and thousands kept to one API make each completion cost thousands of steps.
 //
 // Thread-safety: every method may be called from any thread, including from a callback.
 #pragma once
@@ -32,6 +48,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -48,7 +65,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 struct OutboundLoopOptions {
   long max_connections_per_host = 256;  // Default: 256 (http.max_connections_per_host)
   long max_total_connections = 10000;   // Default: 10000 (http.max_connections); 0: no bound
-  long max_idle_connections = 1024;     // connections kept open between transfers; Default: 1024
+  long max_idle_connections = 1024;     // see "Limits" above; Default: 1024
 };
 
 // Cheap readings for metrics; each is exact at some recent moment.
@@ -83,10 +100,13 @@ class OutboundLoop {
 
   // Performs the transfer `easy` (fully configured; REQUIRES: not in another multi) and calls
   // `done` with its result. The loop does not own `easy`; it is removed from the multi before
-  // `done` runs, so `done` may reuse or free it. `origin` ("scheme://host:port"; empty: none)
-  // names where it connects: at most max_connections_per_host transfers of one origin are in
-  // libcurl at once, the others wait in the loop's queue for that origin, in order. (libcurl's
-  // multi visits every transfer it holds on each turn, so thousands parked there would cost CPU.)
+  // `done` runs, so `done` may reuse or free it. For an http:// origin the loop sets the socket
+  // callbacks (CURLOPT_OPENSOCKETFUNCTION, CURLOPT_CLOSESOCKETFUNCTION) and possibly
+  // CURLOPT_FRESH_CONNECT on `easy` (see "Reuse" above): reset it before configuring it again.
+  // `origin` ("scheme://host:port"; empty: none) names where it connects: at most
+  // max_connections_per_host transfers of one origin are in libcurl at once, the others wait in the
+  // loop's queue for that origin, in order. (libcurl's multi visits every transfer it holds on each
+  // turn, so thousands parked there would cost CPU.)
   void AddTransfer(CURL* easy, TransferDone done, std::string origin = {});
   // Waits until `fd` is ready for `events` (CURL_WAIT_POLLIN | CURL_WAIT_POLLOUT) or `until`
   // passes, then calls `done` once with the events that came, kWaitTimedOut or kWaitStopped.
@@ -115,6 +135,16 @@ class OutboundLoop {
     long active = 0;                      // its transfers in the multi
     std::deque<PendingTransfer> backlog;  // waiting for one of them to end
   };
+  // The sockets open for one http:// origin, counted by the socket callbacks of its transfers.
+  // Connections outlive their transfers (libcurl's cache closes them, possibly at
+  // curl_multi_cleanup), so the count lives until its last socket closes or the loop is destroyed.
+  struct OriginSockets {
+    OutboundLoop* loop;
+    std::string origin;
+    long open = 0;
+  };
+  static curl_socket_t OpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
+  static int CloseSocket(void* clientp, curl_socket_t socket);
   struct Wait {
     int fd;
     short events;
@@ -131,6 +161,11 @@ class OutboundLoop {
   // Adds to the multi, or to its origin's backlog when the origin is at its bound.
   void Admit(PendingTransfer transfer);
   void AddToMulti(PendingTransfer transfer);
+  // For an http:// origin: counts its sockets, and skips libcurl's search for an idle connection
+  // when it has none. `others` is how many of its transfers are in the multi besides this one.
+  void TrackSockets(CURL* easy, const std::string& origin, long others);
+  // Drops the socket count of an origin that has no socket open and no transfer in the loop.
+  void MaybeForgetSockets(const std::string& origin);
   bool QueueEmptyLocked() const;  // REQUIRES: mu_ held
   void TakeQueued();
   void FinishTransfers();
@@ -161,6 +196,8 @@ class OutboundLoop {
   // Loop thread only.
   std::unordered_map<CURL*, PendingTransfer> active_;
   std::unordered_map<std::string, Origin> origins_;
+  // Loop thread, and the destructor (curl_multi_cleanup closes the cached connections).
+  std::unordered_map<std::string, std::unique_ptr<OriginSockets>> sockets_;
   std::vector<Wait> waits_;
   std::vector<Timer> timers_;  // a min-heap on `when`
   std::vector<PendingTransfer> taken_transfers_;

@@ -1,6 +1,8 @@
 #include "actions/outbound_loop.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -145,6 +147,114 @@ TEST(OutboundLoopTest, StopFromTheLoopThreadDoesNotWaitOnItself) {
   // The owner's Stop (here the destructor's) joins it, within a bounded wait.
   auto destroyed = std::async(std::launch::async, [&] { loop.reset(); });
   EXPECT_EQ(destroyed.wait_for(30s), std::future_status::ready);
+}
+
+// A keep-alive HTTP/1.1 server on loopback, one thread per connection, that answers each request
+// after `delay`; it counts the connections it accepted and those the client closed.
+class CountingHttpServer {
+ public:
+  explicit CountingHttpServer(std::chrono::milliseconds delay) : delay_(delay) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    listen(listener_, 64);
+    socklen_t length = sizeof(address);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    acceptor_ = std::thread([this] {
+      for (;;) {
+        int fd = accept(listener_, nullptr, nullptr);
+        if (fd < 0) return;
+        ++accepted_;
+        std::lock_guard lock(mu_);
+        connections_.emplace_back([this, fd] { Serve(fd); });
+      }
+    });
+  }
+  ~CountingHttpServer() {
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mu_);
+    for (std::thread& t : connections_) t.join();
+  }
+  std::string origin() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int accepted() const { return accepted_; }
+  int closed() const { return closed_; }
+
+ private:
+  void Serve(int fd) {
+    std::string buffer;
+    char chunk[4096];
+    for (;;) {
+      ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+      if (n <= 0) break;
+      buffer.append(chunk, static_cast<size_t>(n));
+      size_t end;
+      while ((end = buffer.find("\r\n\r\n")) != std::string::npos) {
+        buffer.erase(0, end + 4);
+        std::this_thread::sleep_for(delay_);
+        const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+      }
+    }
+    ++closed_;
+    close(fd);
+  }
+
+  const std::chrono::milliseconds delay_;
+  int listener_;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::atomic<int> closed_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> connections_;
+};
+
+// Runs `count` GETs at once through `loop` and waits for all of them.
+void GetAtOnce(OutboundLoop& loop, const std::string& origin, int count) {
+  std::vector<CURL*> easies;
+  std::vector<std::promise<CURLcode>> results(count);
+  for (int i = 0; i < count; ++i) {
+    CURL* easy = curl_easy_init();
+    curl_easy_setopt(easy, CURLOPT_URL, (origin + "/x").c_str());
+    curl_easy_setopt(
+        easy, CURLOPT_WRITEFUNCTION, +[](char*, size_t size, size_t n, void*) { return size * n; });
+    easies.push_back(easy);
+    loop.AddTransfer(
+        easy, [&results, i](CURLcode code) { results[i].set_value(code); }, origin);
+  }
+  for (auto& result : results) EXPECT_EQ(result.get_future().get(), CURLE_OK);
+  for (CURL* easy : easies) curl_easy_cleanup(easy);
+}
+
+TEST(OutboundLoopTest, KeepsAtMostMaxIdleConnectionsPerOriginAndReusesThem) {
+  CountingHttpServer server(200ms);
+  OutboundLoopOptions options;
+  options.max_idle_connections = 2;
+  OutboundLoop loop(options);
+  ASSERT_TRUE(loop.Start().ok());
+
+  // Six at once need six connections; only two are kept once they are answered.
+  GetAtOnce(loop, server.origin(), 6);
+  EXPECT_EQ(server.accepted(), 6);
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (server.closed() < 4 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server.closed(), 4);
+
+  // The two kept connections serve the next two requests at once: no new connection.
+  GetAtOnce(loop, server.origin(), 2);
+  EXPECT_EQ(server.accepted(), 6);
+  // A third request at once finds no idle connection and opens one.
+  GetAtOnce(loop, server.origin(), 3);
+  EXPECT_EQ(server.accepted(), 7);
+  loop.Stop();
 }
 
 }  // namespace
