@@ -1,7 +1,8 @@
 // Store: the durable state of flowrun — events, runs, the step journal, timers, waits, flow
 // revisions, idempotency keys, concurrency slots and cron ticks — behind one interface. The SQLite
 // implementation is SqliteStore (sqlite_store.h); PostgresStore (postgres_store.h), for several
-// nodes sharing one database, implements the same interface. Nothing outside src/store knows which is in use.
+// nodes sharing one database, implements the same interface. Nothing outside src/store knows which
+// is in use.
 //
 // Model:
 //  - Writes go through WriteBatch: a list of domain operations applied atomically. Commit and
