@@ -26,7 +26,10 @@ if ((${#names[@]} == 0)); then
 fi
 
 JOBS="${FLOWRUN_FUZZ_JOBS:-1}"
-echo "fuzz.sh: ${#names[@]} fuzzers, ${SECONDS_EACH} s each, $JOBS at a time," \
+# libFuzzer's -timeout is wall time: with more fuzzers than cores each one waits its turn, so the
+# limit for one input grows with the share of a core each fuzzer gets (10 s when it has a core).
+UNIT_TIMEOUT=$((10 * ((JOBS + $(nproc) - 1) / $(nproc))))
+echo "fuzz.sh: ${#names[@]} fuzzers, ${SECONDS_EACH} s each, $JOBS at a time (input timeout ${UNIT_TIMEOUT} s)," \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
@@ -41,7 +44,7 @@ fuzz_one() {
   mkdir -p "$work" "$seed"
   local seeds result=ok status=0
   seeds=$(find "$seed" -type f | wc -l)
-  if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+  if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -timeout="$UNIT_TIMEOUT" -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/$name-" "$work" "$seed" >"$log" 2>&1; then
     result="FAILED (see $log)"
     status=1
