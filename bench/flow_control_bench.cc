@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "interpreter/compiler.h"
-#include "interpreter/engine.h"
-#include "interpreter/program_catalog.h"
-#include "interpreter/yaml_loader.h"
+#include "engine/engine.h"
+#include "engine/program_catalog.h"
+#include "flow/compiler.h"
+#include "flow/yaml_loader.h"
 #include "process_rss.h"
 #include "store/sqlite_store.h"
 #include "testing/fake_action.h"

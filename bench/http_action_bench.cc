@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "actions/http_action.h"
+#include "actions/http/http_action.h"
 #include "actions/outbound_loop.h"
 #include "testing/raw_http_peer.h"
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "actions/cpp_httplib.h"
+#include "common/cpp_httplib.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "server/http_api.h"

@@ -13,11 +13,11 @@
 #include <memory>
 #include <string_view>
 
-#include "actions/db_action.h"
-#include "actions/email_action.h"
-#include "actions/http_action.h"
+#include "actions/db/db_action.h"
+#include "actions/email/email_action.h"
+#include "actions/http/http_action.h"
 #include "config/config.h"
-#include "interpreter/compiler.h"
+#include "flow/compiler.h"
 
 namespace flowrun {
 

@@ -2,10 +2,10 @@
 
 #include <memory>
 
-#include "actions/db_action.h"
-#include "actions/email_action.h"
-#include "actions/http_action.h"
-#include "actions/mime_message.h"
+#include "actions/db/db_action.h"
+#include "actions/email/email_action.h"
+#include "actions/email/mime_message.h"
+#include "actions/http/http_action.h"
 
 namespace flowrun {
 namespace {

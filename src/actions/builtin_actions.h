@@ -9,7 +9,7 @@
 #include <string>
 
 #include "actions/action_registry.h"
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "common/status.h"

@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "actions/cpp_httplib.h"
+#include "common/cpp_httplib.h"
 
 namespace flowrun::cli {
 

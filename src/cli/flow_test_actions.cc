@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "actions/http_expect.h"
+#include "actions/http/http_expect.h"
 #include "common/percent_encoding.h"
 
 namespace flowrun::cli {

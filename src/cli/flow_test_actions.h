@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "actions/action.h"
-#include "actions/db_action.h"
+#include "actions/db/db_action.h"
 #include "common/virtual_clock.h"
-#include "interpreter/flow_test_file.h"
+#include "flow/flow_test_file.h"
 
 namespace flowrun::cli {
 

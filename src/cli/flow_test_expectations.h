@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cli/flow_test_runner.h"
-#include "interpreter/program.h"
+#include "flow/program.h"
 #include "store/store.h"
 
 namespace flowrun::cli {

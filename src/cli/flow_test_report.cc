@@ -4,7 +4,7 @@
 #include <set>
 
 #include "cli/flow_test_expectations.h"
-#include "interpreter/diagnostic_printer.h"
+#include "flow/diagnostic_printer.h"
 
 namespace flowrun::cli {
 namespace {

@@ -14,8 +14,8 @@
 #include "cli/flow_test_expectations.h"
 #include "common/virtual_clock.h"
 #include "config/secrets.h"
-#include "interpreter/engine.h"
-#include "interpreter/program_catalog.h"
+#include "engine/engine.h"
+#include "engine/program_catalog.h"
 #include "store/sqlite_store.h"
 
 namespace flowrun::cli {

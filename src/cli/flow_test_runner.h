@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "actions/action_argument_checks.h"
-#include "interpreter/diagnostic.h"
-#include "interpreter/flow_set.h"
-#include "interpreter/flow_test_file.h"
+#include "flow/diagnostic.h"
+#include "flow/flow_set.h"
+#include "flow/flow_test_file.h"
 
 namespace flowrun::cli {
 

@@ -5,9 +5,9 @@
 #include <memory>
 
 #include "cli/command.h"
-#include "interpreter/diagnostic_printer.h"
-#include "interpreter/flow_graph.h"
-#include "interpreter/flow_set.h"
+#include "flow/diagnostic_printer.h"
+#include "flow/flow_graph.h"
+#include "flow/flow_set.h"
 
 namespace flowrun::cli {
 namespace {

@@ -1,6 +1,6 @@
 #include "cli/health_probe.h"
 
-#include "actions/cpp_httplib.h"
+#include "common/cpp_httplib.h"
 
 namespace flowrun::cli {
 

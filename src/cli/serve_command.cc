@@ -35,7 +35,7 @@
 #include "common/log.h"
 #include "common/malloc_arenas.h"
 #include "config/config.h"
-#include "interpreter/diagnostic_printer.h"
+#include "flow/diagnostic_printer.h"
 #include "server/http_api.h"
 #include "server/runtime.h"
 #include "server/systemd_notifier.h"

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "common/log.h"
-#include "interpreter/yaml_loader.h"
+#include "flow/yaml_loader.h"
 
 namespace flowrun::cli {
 namespace {

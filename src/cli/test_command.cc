@@ -14,7 +14,7 @@
 #include "cli/command.h"
 #include "cli/flow_test_report.h"
 #include "cli/flow_test_runner.h"
-#include "interpreter/flow_set.h"
+#include "flow/flow_set.h"
 #include "store/unsynced_sqlite_vfs.h"
 
 namespace flowrun::cli {

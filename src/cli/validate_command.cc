@@ -16,8 +16,8 @@
 #include "config/config.h"
 #include "config/flow_config_check.h"
 #include "config/secrets.h"
-#include "interpreter/diagnostic_printer.h"
-#include "interpreter/flow_set.h"
+#include "flow/diagnostic_printer.h"
+#include "flow/flow_set.h"
 
 namespace flowrun::cli {
 namespace {

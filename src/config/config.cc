@@ -6,8 +6,8 @@
 #include <sstream>
 #include <thread>
 
-#include "interpreter/schema_validator.h"
-#include "interpreter/yaml_loader.h"
+#include "flow/schema_validator.h"
+#include "flow/yaml_loader.h"
 
 namespace flowrun {
 namespace {

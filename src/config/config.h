@@ -17,8 +17,8 @@
 #include "common/duration.h"
 #include "common/json.h"
 #include "common/status.h"
-#include "interpreter/diagnostic.h"
-#include "interpreter/source.h"
+#include "flow/diagnostic.h"
+#include "flow/source.h"
 
 namespace flowrun {
 

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "interpreter/secret_references.h"
+#include "flow/secret_references.h"
 
 namespace flowrun {
 namespace {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "interpreter/diagnostic.h"
-#include "interpreter/flow_set.h"
+#include "flow/diagnostic.h"
+#include "flow/flow_set.h"
 
 namespace flowrun {
 

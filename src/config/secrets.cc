@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "interpreter/yaml_loader.h"
+#include "flow/yaml_loader.h"
 
 extern char** environ;
 

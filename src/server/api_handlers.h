@@ -24,9 +24,9 @@
 #include "server/dashboard_assets.h"
 #include "server/http_error.h"
 #include "server/http_message.h"
-#include "server/replay_guard.h"
 #include "server/runtime.h"
-#include "server/webhook_endpoint.h"
+#include "server/webhooks/replay_guard.h"
+#include "server/webhooks/webhook_endpoint.h"
 
 namespace flowrun {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "common/timestamp.h"
-#include "interpreter/flow_graph.h"
+#include "flow/flow_graph.h"
 
 namespace flowrun {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "common/json.h"
 #include "config/secrets.h"
 #include "server/flow_registry.h"

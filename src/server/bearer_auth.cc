@@ -1,6 +1,6 @@
 #include "server/bearer_auth.h"
 
-#include "server/webhook_crypto.h"
+#include "server/webhooks/webhook_crypto.h"
 
 namespace flowrun {
 namespace {

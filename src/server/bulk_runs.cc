@@ -2,8 +2,8 @@
 
 #include <set>
 
+#include "common/deterministic_id.h"
 #include "common/timestamp.h"
-#include "interpreter/deterministic_id.h"
 
 namespace flowrun {
 namespace {

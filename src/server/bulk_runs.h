@@ -23,7 +23,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
-#include "interpreter/expr/expression.h"
+#include "flow/expr/expression.h"
 #include "server/runtime.h"
 #include "store/store.h"
 

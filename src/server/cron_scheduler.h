@@ -32,8 +32,8 @@
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/status.h"
-#include "interpreter/engine.h"
-#include "interpreter/program_catalog.h"
+#include "engine/engine.h"
+#include "engine/program_catalog.h"
 
 namespace flowrun {
 

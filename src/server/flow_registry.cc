@@ -6,9 +6,9 @@
 #include <system_error>
 
 #include "common/log.h"
-#include "interpreter/flow_set.h"
-#include "interpreter/secret_references.h"
-#include "interpreter/yaml_loader.h"
+#include "flow/flow_set.h"
+#include "flow/secret_references.h"
+#include "flow/yaml_loader.h"
 
 namespace flowrun {
 namespace {

@@ -37,10 +37,10 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/timestamp.h"
-#include "interpreter/compiler.h"
-#include "interpreter/diagnostic.h"
-#include "interpreter/flow_set.h"
-#include "interpreter/program_catalog.h"
+#include "engine/program_catalog.h"
+#include "flow/compiler.h"
+#include "flow/diagnostic.h"
+#include "flow/flow_set.h"
 #include "store/store.h"
 
 namespace flowrun {

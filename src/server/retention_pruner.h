@@ -20,7 +20,7 @@
 #include <optional>
 #include <thread>
 
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "server/metrics.h"

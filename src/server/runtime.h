@@ -54,14 +54,14 @@
 #include <vector>
 
 #include "actions/action_registry.h"
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "config/secrets.h"
-#include "interpreter/engine.h"
+#include "engine/engine.h"
 #include "server/cron_scheduler.h"
 #include "server/flow_registry.h"
 #include "server/metrics.h"

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "interpreter/deterministic_id.h"
+#include "common/deterministic_id.h"
 
 namespace flowrun::store {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <charconv>
 
-#include "actions/postgres_error.h"
+#include "actions/db/postgres_error.h"
 
 namespace flowrun::store {
 

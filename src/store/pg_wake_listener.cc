@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "actions/postgres_error.h"
+#include "actions/db/postgres_error.h"
 #include "common/log.h"
 
 namespace flowrun::store {

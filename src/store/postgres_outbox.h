@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "store/pg_connection.h"
 
 namespace flowrun::store {

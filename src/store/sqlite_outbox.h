@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "store/sqlite_db.h"
 
 namespace flowrun::store {

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "store/data_loss_latch.h"

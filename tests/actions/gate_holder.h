@@ -9,7 +9,7 @@
 #include <future>
 #include <thread>
 
-#include "actions/sqlite_writer_gate.h"
+#include "actions/db/sqlite_writer_gate.h"
 
 namespace flowrun::testing {
 

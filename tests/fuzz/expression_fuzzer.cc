@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "interpreter/expr/expression.h"
-#include "interpreter/expr/template.h"
+#include "flow/expr/expression.h"
+#include "flow/expr/template.h"
 
 namespace {
 

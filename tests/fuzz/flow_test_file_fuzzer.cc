@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "interpreter/flow_test_file.h"
-#include "interpreter/yaml_loader.h"
+#include "flow/flow_test_file.h"
+#include "flow/yaml_loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flowrun::LoadLimits limits;

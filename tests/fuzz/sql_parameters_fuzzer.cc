@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "actions/sql_parameters.h"
+#include "actions/db/sql_parameters.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view sql(reinterpret_cast<const char*>(data), size);

@@ -9,8 +9,8 @@
 #include <string_view>
 
 #include "common/clock.h"
-#include "server/webhook_headers.h"
-#include "server/webhook_signature.h"
+#include "server/webhooks/webhook_headers.h"
+#include "server/webhooks/webhook_verifier.h"
 
 namespace {
 

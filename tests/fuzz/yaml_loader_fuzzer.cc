@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "interpreter/compiler.h"
-#include "interpreter/yaml_loader.h"
+#include "flow/compiler.h"
+#include "flow/yaml_loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flowrun::LoadLimits limits;

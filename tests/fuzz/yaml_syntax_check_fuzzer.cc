@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "interpreter/source.h"
-#include "interpreter/yaml_syntax_check.h"
+#include "flow/source.h"
+#include "flow/yaml_syntax_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

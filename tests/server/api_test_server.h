@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "actions/cpp_httplib.h"
+#include "common/cpp_httplib.h"
 #include "common/json.h"
 #include "config/config.h"
 #include "server/http_api.h"

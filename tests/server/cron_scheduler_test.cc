@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/timestamp.h"
-#include "store/engine_harness.h"
+#include "engine/engine_harness.h"
 
 namespace flowrun {
 namespace {

@@ -9,9 +9,9 @@
 
 #include <atomic>
 
-#include "actions/db_action.h"
+#include "actions/db/db_action.h"
 #include "common/log.h"
-#include "store/engine_harness.h"
+#include "engine/engine_harness.h"
 #include "testing/paths.h"
 #include "testing/postgres_server.h"
 

@@ -7,7 +7,7 @@
 
 #include "common/percent_encoding.h"
 #include "server/api_test_server.h"
-#include "server/webhook_crypto.h"
+#include "server/webhooks/webhook_crypto.h"
 #include "testing/store_damage.h"
 
 namespace flowrun {

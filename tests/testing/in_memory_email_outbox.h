@@ -7,7 +7,7 @@
 #include <mutex>
 #include <vector>
 
-#include "actions/email_outbox.h"
+#include "actions/email/email_outbox.h"
 
 namespace flowrun::testing {
 

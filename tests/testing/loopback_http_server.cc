@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "actions/cpp_httplib.h"
+#include "common/cpp_httplib.h"
 #include "testing/wait_until.h"
 
 namespace flowrun::testing {

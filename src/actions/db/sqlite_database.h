@@ -1,0 +1,82 @@
+// SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
+// natively. A reading statement runs in a transaction of its own. Writing statements go through
+// the target's SqliteCommitGroup (checked first on a pooled connection, the first time a statement
+// is seen; run on the group's own):
+// steps that write at the same time share one transaction and one commit, each in a savepoint of
+// its own, so each is still atomic and a failed one undoes only itself (see
+// actions/sqlite_commit_group.h). Groups of this process, of every target that names the file, take
+// turns through the file's SqliteWriterGate; readers do not wait for it. The statement timeout
+// covers the wait in the queue and for the gate (running out there is kUnavailable, "busy", as
+// SQLITE_BUSY is), SQLite's busy timeout for writers in other processes, and the statement itself
+// (a progress handler). Connections are kept in a small pool. The file keeps its own journal mode
+// and SQLite's default synchronous=FULL: a statement returns only once its commit is durable.
+//
+// A writing statement started with a result key is exactly-once: the commit group records its
+// result in flowrun_step_results within the step's savepoint (actions/sqlite_step_results.h).
+//
+// Start runs the statement on the target's WorkerPool (kMinWorkers or max_idle threads, whichever
+// is more, started as needed), so
+// that the caller never waits for the disk; the commit group still batches the writes that these
+// workers make at the same time.
+//
+// Thread-safety: Execute and Start may be called from many threads; each call uses its own
+// connection.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "actions/db/database.h"
+#include "actions/db/sqlite_commit_group.h"
+#include "actions/db/sqlite_connection.h"
+#include "actions/db/worker_pool.h"
+#include "common/idle_pool.h"
+
+namespace flowrun {
+
+class SqliteDatabase final : public Database {
+ public:
+  // Worker threads at least: each write waiting in the commit group holds one, so this bounds
+  // how many steps can share one commit.
+  static constexpr size_t kMinWorkers = 32;
+
+  // `step_results_retention`: see DatabaseOptions (zero keeps recorded results).
+  SqliteDatabase(std::string label, std::string path, size_t max_idle,
+                 Duration step_results_retention = Duration::zero());
+  ~SqliteDatabase() override;
+  SqliteDatabase(const SqliteDatabase&) = delete;
+  SqliteDatabase& operator=(const SqliteDatabase&) = delete;
+
+  StatusOr<QueryResult> Execute(std::string_view sql, const Json& params,
+                                Duration timeout) override;
+  void Start(std::string sql, Json params, Duration timeout, std::string result_key,
+             QueryDone done) override;
+  size_t queued() const override { return workers_.queued(); }
+
+  // The target's commit group (for tests).
+  SqliteCommitGroup& TEST_commit_group() { return commit_group_; }
+
+ private:
+  // Writing statements seen before go to the commit group without a pooled connection.
+  bool KnownToWrite(std::string_view sql);
+  void RememberWrite(std::string_view sql);
+  // Execute, recording a write's result under `result_key` when it is not empty.
+  StatusOr<QueryResult> Run(std::string_view sql, const Json& params, Duration timeout,
+                            std::string_view result_key);
+  StatusOr<std::unique_ptr<SqliteConnection>> Acquire();
+  void Release(std::unique_ptr<SqliteConnection> connection);
+
+  const std::string label_;
+  const std::string path_;
+  SqliteCommitGroup commit_group_;
+  IdlePool<SqliteConnection> idle_;
+  std::mutex mu_;
+  // GUARDED_BY(mu_): at most SqliteConnection::kMaxStatements, then forgotten together.
+  std::set<std::string, std::less<>> known_writes_;
+  // Declared last: destroyed (its queue run empty, its threads joined) before what tasks use.
+  WorkerPool workers_;
+};
+
+}  // namespace flowrun

@@ -1,0 +1,1027 @@
+#include "engine/run_walker.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/deterministic_id.h"
+#include "common/json_path.h"
+#include "common/secret_redactor.h"
+#include "engine/flow_control_plan.h"
+#include "engine/retry_policy.h"
+#include "engine/step_key.h"
+
+namespace flowrun {
+
+using store::JournalKind;
+using store::RunStatus;
+
+namespace {
+
+Json StatusError(const Status& status, std::string_view step_id) {
+  return Json{{"message", status.message()},
+              {"code", std::string(StatusCodeName(status.code()))},
+              {"step", std::string(step_id)},
+              {"retryable", status.IsRetryable()}};
+}
+
+std::optional<TimePoint> TimeField(const Json& object, const char* field) {
+  if (!object.is_object() || !object.contains(field) || !object[field].is_number()) {
+    return std::nullopt;
+  }
+  return FromUnixMillis(object[field].get<int64_t>());
+}
+
+// A sleep or timeout argument: a duration string, or a number of milliseconds.
+StatusOr<Duration> AsDuration(const Json& value, std::string_view what) {
+  if (value.is_number()) return Duration(static_cast<int64_t>(value.get<double>()));
+  if (value.is_string()) {
+    auto parsed = ParseDuration(value.get<std::string>());
+    if (!parsed.ok()) return parsed.status().WithContext(what);
+    return parsed;
+  }
+  return InvalidArgumentError(std::string(what) + ": expected a duration, got " + value.dump());
+}
+
+// Steps written as `sleep: 72h` render to the value itself; as a mapping, to one of these keys.
+Json Unwrap(const Json& value, std::initializer_list<const char*> keys) {
+  if (!value.is_object()) return value;
+  for (const char* key : keys) {
+    if (value.contains(key)) return value[key];
+  }
+  return value;
+}
+
+}  // namespace
+
+RunWalker::RunWalker(std::shared_ptr<const Program> program, store::RunRecord run,
+                     const std::vector<store::JournalEntry>& journal, const WalkEnvironment& env,
+                     std::string lease_owner)
+    : program_(std::move(program)),
+      run_(std::move(run)),
+      env_(env),
+      lease_owner_(std::move(lease_owner)) {
+  for (const store::JournalEntry& e : journal) {
+    switch (e.kind) {
+      case JournalKind::kCompleted:
+        completed_.emplace(e.step_key, e.data);
+        break;
+      case JournalKind::kAttempt:
+        attempts_[e.step_key].push_back(e.data);
+        break;
+      case JournalKind::kStarted:
+        started_[e.step_key] = e.data;
+        break;
+      case JournalKind::kNondet:
+        nondet_[e.step_key].push_back(e.data);
+        break;
+    }
+  }
+}
+
+void RunWalker::Append(const std::string& key, JournalKind kind, Json data) {
+  switch (kind) {
+    case JournalKind::kCompleted: {
+      // The walker reads a completion's status, outcome, output, error and flags but never its
+      // input (the rendered arguments, journaled for display): its own copy leaves that out.
+      Json& known = completed_[key];
+      if (data.is_object() && data.contains("input")) {
+        known = Json::object();
+        for (auto it = data.begin(); it != data.end(); ++it) {
+          if (it.key() != "input") known[it.key()] = it.value();
+        }
+      } else {
+        known = data;
+      }
+      completed_in_batch_ = true;
+      break;
+    }
+    case JournalKind::kAttempt:
+      attempts_[key].push_back(data);
+      break;
+    case JournalKind::kStarted:
+      started_[key] = data;
+      break;
+    case JournalKind::kNondet:
+      nondet_[key].push_back(data);
+      break;
+  }
+  batch_.Add(store::AppendJournalOp{store::JournalEntry{
+      .run_id = run_.id, .step_key = key, .kind = kind, .data = std::move(data), .at = now_}});
+}
+
+store::WriteBatch RunWalker::TakeBatch() {
+  store::WriteBatch batch;
+  batch.Add(store::RequireLeaseOp{run_.id, lease_owner_, run_.lease_token});
+  for (auto& op : batch_.ops) batch.ops.push_back(std::move(op));
+  batch_.ops.clear();
+  completed_in_batch_ = false;
+  return batch;
+}
+
+bool RunWalker::Confirm(const store::BatchResult& result) const {
+  for (const std::string& wait_id : expected_resolutions_) {
+    if (std::find(result.resolved_waits.begin(), result.resolved_waits.end(), wait_id) ==
+        result.resolved_waits.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+expr::EvalContext RunWalker::Context(const std::string& key) {
+  expr::EvalContext context;
+  context.scope = &scope_;
+  auto next = [this, key](const char* field, auto generate) -> Json {
+    size_t& cursor = nondet_cursor_[key];
+    std::vector<Json>& values = nondet_[key];
+    while (cursor < values.size()) {
+      const Json& recorded = values[cursor++];
+      if (recorded.contains(field)) return recorded[field];
+    }
+    Json value = generate();
+    Json record = Json{{field, value}};
+    values.push_back(record);
+    cursor = values.size();
+    batch_.Add(store::AppendJournalOp{store::JournalEntry{.run_id = run_.id,
+                                                          .step_key = key,
+                                                          .kind = JournalKind::kNondet,
+                                                          .data = record,
+                                                          .at = now_}});
+    return value;
+  };
+  context.now = [this, next]() {
+    return FromUnixMillis(next("now", [this] { return Json(ToUnixMillis(now_)); }).get<int64_t>());
+  };
+  context.uuid = [next]() {
+    return next("uuid", [] { return Json(RandomUuid()); }).get<std::string>();
+  };
+  return context;
+}
+
+Json RunWalker::ExpressionError(const CompiledStep& step, std::string_view field,
+                                const expr::Expression* expression, const Status& status) const {
+  std::string message = "step \"" + step.id + "\": " + std::string(field);
+  if (expression) message += " expression `" + expression->source() + "`";
+  message += ": " + status.message();
+  return Json{
+      {"message", message}, {"code", "INVALID_ARGUMENT"}, {"step", step.id}, {"retryable", false}};
+}
+
+StatusOr<Json> RunWalker::Render(const CompiledStep& step, const std::string& key) {
+  if (!step.arguments) return step.raw_arguments;
+  scope_["run"]["step_key"] = key;
+  expr::EvalContext context = Context(key);
+  auto rendered = step.arguments->Render(context);
+  scope_["run"].erase("step_key");
+  return rendered;
+}
+
+void RunWalker::SetStepScope(const CompiledStep& step, const Json& record) {
+  Json& entry = scope_["steps"][step.id];
+  entry = Json::object();
+  // Each field is copied once, straight from the record into the scope.
+  auto set = [&record, &entry](const char* name, auto fallback) {
+    auto it = record.find(name);
+    if (it == record.end()) {
+      entry[name] = fallback;
+    } else {
+      entry[name] = *it;
+    }
+  };
+  set("output", nullptr);
+  set("status", "completed");
+  set("error", nullptr);
+  set("attempts", 0);
+}
+
+RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::string& key,
+                                       Json output, std::string_view outcome, Json input,
+                                       Json extra) {
+  Json record = Json::object();
+  record["status"] = "completed";
+  record["outcome"] = outcome;
+  // The run sees the redacted value too (a returned output is the run's stored output).
+  record["output"] = env_.redactor.RedactJson(std::move(output));
+  if (extra.is_object()) record.update(extra);
+  auto attempts = attempts_.find(key);
+  record["attempts"] =
+      attempts == attempts_.end() ? 1 : static_cast<int>(attempts->second.size()) + 1;
+  if (!input.is_null()) record["input"] = env_.redactor.RedactJson(std::move(input));
+  SetStepScope(step, record);
+  Append(key, JournalKind::kCompleted, std::move(record));
+  // The output as the walker now holds it in completed_; copied only where it is used.
+  const Json& kept = completed_.find(key)->second["output"];
+  if (outcome == "returned") return {Outcome::Kind::kReturned, kept};
+  return {Outcome::Kind::kNext, nullptr, &kept};
+}
+
+RunWalker::Outcome RunWalker::Suspend(std::optional<TimePoint> due, RunStatus status) {
+  if (due && (!earliest_due_ || *due < *earliest_due_)) earliest_due_ = due;
+  if (status == RunStatus::kWaiting) has_wait_ = true;
+  if (status == RunStatus::kSleeping) has_sleep_ = true;
+  return {Outcome::Kind::kSuspended, nullptr};
+}
+
+RunWalker::Outcome RunWalker::FailStep(const CompiledStep& step, const std::string& key,
+                                       Frame& frame, Json error, int attempts) {
+  switch (step.on_error.mode) {
+    case OnError::Mode::kFail: {
+      Json record = Json{{"status", "failed"},
+                         {"outcome", "failed"},
+                         {"output", nullptr},
+                         {"error", error},
+                         {"attempts", attempts}};
+      SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
+      return {Outcome::Kind::kFailed, std::move(error)};
+    }
+    case OnError::Mode::kContinue: {
+      Json record = Json{{"status", "failed"},
+                         {"outcome", "next"},
+                         {"output", nullptr},
+                         {"error", error},
+                         {"attempts", attempts}};
+      SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
+      return {Outcome::Kind::kNext, nullptr};
+    }
+    case OnError::Mode::kHandler: {
+      Json saved = scope_.value("error", Json());
+      scope_["error"] = error;
+      Outcome handled = WalkList(step.on_error.handler, frame);
+      if (saved.is_null()) {
+        scope_.erase("error");
+      } else {
+        scope_["error"] = saved;
+      }
+      if (handled.kind != Outcome::Kind::kNext) return handled;
+      // The step itself still failed: it keeps its error and has no output. The handler steps
+      // carry their own outputs, and the run goes on after the handled step.
+      Json record = Json{{"status", "failed"}, {"outcome", "next"},    {"output", nullptr},
+                         {"error", error},     {"attempts", attempts}, {"handled", true}};
+      SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
+      return {Outcome::Kind::kNext, nullptr};
+    }
+  }
+  return {Outcome::Kind::kFailed, std::move(error)};
+}
+
+RunWalker::Outcome RunWalker::Replay(const CompiledStep& step, const std::string& key,
+                                     const Json& record) {
+  SetStepScope(step, record);
+  std::string outcome = record.value("outcome", "next");
+  if (step.kind == CompiledStep::Kind::kAction && step.action == "set" &&
+      record.value("status", "") == "completed" && record["output"].is_object()) {
+    for (const auto& [name, value] : record["output"].items()) scope_["vars"][name] = value;
+    if (record.value("redacted", false)) RestoreSetVars(step, key, record["output"]);
+  }
+  if (outcome == "returned") return {Outcome::Kind::kReturned, record.value("output", Json())};
+  if (outcome == "failed") return {Outcome::Kind::kFailed, record.value("error", Json())};
+  auto output = record.find("output");
+  if (output == record.end()) return {Outcome::Kind::kNext, nullptr};
+  return {Outcome::Kind::kNext, nullptr, &*output};
+}
+
+void RunWalker::RestoreSetVars(const CompiledStep& step, const std::string& key,
+                               const Json& journaled) {
+  // Rendering again over the replayed scope, with now() and uuid() replayed from the journal,
+  // gives the values the step set. They are used only when they redact to what was journaled:
+  // a secret that has since changed leaves the redacted copy in place rather than a new value.
+  auto values = Render(step, key);
+  if (!values.ok() || !values->is_object()) return;
+  if (env_.redactor.RedactJson(*values) != journaled) return;
+  for (const auto& [name, value] : values->items()) scope_["vars"][name] = value;
+}
+
+void RunWalker::ReplayHandler(const CompiledStep& step, const Json& record, Frame& frame) {
+  Json saved = scope_.value("error", Json());
+  scope_["error"] = record.value("error", Json());
+  (void)WalkList(step.on_error.handler, frame);
+  if (saved.is_null()) {
+    scope_.erase("error");
+  } else {
+    scope_["error"] = saved;
+  }
+}
+
+RunWalker::Outcome RunWalker::WalkList(const StepList& steps, Frame& frame) {
+  Json last;
+  const Json* last_borrowed = nullptr;
+  for (const CompiledStep& step : steps) {
+    Outcome outcome = WalkStep(step, frame);
+    if (outcome.kind != Outcome::Kind::kNext) return outcome;
+    last_borrowed = outcome.borrowed;
+    if (!last_borrowed) last = std::move(outcome.value);
+  }
+  if (last_borrowed) return {Outcome::Kind::kNext, *last_borrowed};
+  return {Outcome::Kind::kNext, std::move(last)};
+}
+
+RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
+  const std::string key = StepKey(step.id, frame.indices);
+  auto done = completed_.find(key);
+  if (done != completed_.end()) {
+    const Json& record = done->second;
+    // Control steps are walked again so that what their children set is restored into scope.
+    if (step.kind != CompiledStep::Kind::kAction && record.value("status", "") != "skipped") {
+      (void)WalkControl(step, key, frame);
+    }
+    // A failure handled by on_error steps: what the handler set is restored too.
+    if (record.value("handled", false) && step.on_error.mode == OnError::Mode::kHandler) {
+      ReplayHandler(step, record, frame);
+    }
+    return Replay(step, key, record);
+  }
+  // A step boundary: cancellation and the flow timeout take effect here, never inside a step.
+  if (run_.cancel_requested) {
+    return {Outcome::Kind::kCancelled, Json{{"message", "cancelled"}, {"code", "CANCELLED"}}};
+  }
+  if (run_.deadline && now_ >= *run_.deadline) {
+    return {Outcome::Kind::kCancelled,
+            Json{{"message", "the run exceeded its timeout"}, {"code", "DEADLINE_EXCEEDED"}}};
+  }
+  if (step.condition && !started_.count(key) && !attempts_.count(key)) {
+    auto condition = step.condition->EvaluateCondition(Context(key));
+    if (!condition.ok()) {
+      return FailStep(step, key, frame,
+                      ExpressionError(step, "if", &*step.condition, condition.status()), 1);
+    }
+    if (!*condition) {
+      Json record =
+          Json{{"status", "skipped"}, {"outcome", "next"}, {"output", nullptr}, {"attempts", 0}};
+      SetStepScope(step, record);
+      Append(key, JournalKind::kCompleted, std::move(record));
+      return {Outcome::Kind::kNext, nullptr};
+    }
+  }
+  if (step.kind == CompiledStep::Kind::kAction) return WalkAction(step, key, frame);
+  Outcome outcome = WalkControl(step, key, frame);
+  switch (outcome.kind) {
+    case Outcome::Kind::kNext:
+      return Complete(step, key, std::move(outcome.value));
+    case Outcome::Kind::kFailed:
+      return FailStep(step, key, frame, outcome.value, 1);
+    default:
+      return outcome;
+  }
+}
+
+RunWalker::Outcome RunWalker::WalkControl(const CompiledStep& step, const std::string& key,
+                                          Frame& frame) {
+  switch (step.kind) {
+    case CompiledStep::Kind::kBlock:
+      return WalkList(step.body, frame);
+    case CompiledStep::Kind::kSwitch: {
+      for (const SwitchCase& c : step.cases) {
+        auto chosen = c.when.EvaluateCondition(Context(key));
+        if (!chosen.ok()) {
+          return {Outcome::Kind::kFailed, ExpressionError(step, "when", &c.when, chosen.status())};
+        }
+        if (*chosen) return WalkList(c.steps, frame);
+      }
+      return WalkList(step.default_steps, frame);
+    }
+    case CompiledStep::Kind::kParallel: {
+      size_t actions_before = actions_.size();
+      Json outputs = Json::object();
+      std::optional<Outcome> first_stop;
+      bool suspended = false;
+      for (const auto& [name, steps] : step.branches) {
+        Outcome branch = WalkList(steps, frame);
+        if (branch.kind == Outcome::Kind::kNext) {
+          outputs[name] = branch.value;
+        } else if (branch.kind == Outcome::Kind::kSuspended) {
+          suspended = true;
+        } else if (!first_stop) {
+          first_stop = branch;
+        }
+      }
+      if (first_stop) {
+        actions_.resize(actions_before);
+        return *first_stop;
+      }
+      if (suspended) return {Outcome::Kind::kSuspended, nullptr};
+      return {Outcome::Kind::kNext, outputs};
+    }
+    case CompiledStep::Kind::kForeach: {
+      if (!step.items) return {Outcome::Kind::kNext, Json::array()};
+      auto items = step.items->Evaluate(Context(key));
+      if (!items.ok()) {
+        return {Outcome::Kind::kFailed,
+                ExpressionError(step, "items", &*step.items, items.status())};
+      }
+      if (!items->is_array()) {
+        return {Outcome::Kind::kFailed,
+                ExpressionError(step, "items", &*step.items,
+                                InvalidArgumentError("expected a list, got " +
+                                                     std::string(items->type_name())))};
+      }
+      const int limit = std::max(1, step.concurrency);
+      size_t actions_before = actions_.size();
+      Json outputs = Json::array();
+      int in_flight = 0;
+      bool suspended = false;
+      Json saved = scope_.value(step.loop_variable, Json());
+      bool had = scope_.contains(step.loop_variable);
+      std::optional<Outcome> stop;
+      for (size_t i = 0; i < items->size(); ++i) {
+        if (in_flight >= limit) {
+          suspended = true;
+          break;
+        }
+        scope_[step.loop_variable] = (*items)[i];
+        frame.indices.push_back(static_cast<int>(i));
+        Outcome iteration = WalkList(step.body, frame);
+        frame.indices.pop_back();
+        if (iteration.kind == Outcome::Kind::kNext) {
+          outputs.push_back(iteration.value);
+        } else if (iteration.kind == Outcome::Kind::kSuspended) {
+          suspended = true;
+          ++in_flight;
+          outputs.push_back(nullptr);
+        } else {
+          stop = iteration;
+          break;
+        }
+      }
+      if (had) {
+        scope_[step.loop_variable] = saved;
+      } else {
+        scope_.erase(step.loop_variable);
+      }
+      if (stop) {
+        actions_.resize(actions_before);
+        return *stop;
+      }
+      if (suspended) return {Outcome::Kind::kSuspended, nullptr};
+      return {Outcome::Kind::kNext, outputs};
+    }
+    case CompiledStep::Kind::kAction:
+      break;
+  }
+  return {Outcome::Kind::kNext, nullptr};
+}
+
+RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::string& key,
+                                         Frame& frame) {
+  const std::string& action = step.action;
+  if (action == "set") {
+    auto values = Render(step, key);
+    if (!values.ok())
+      return FailStep(step, key, frame, ExpressionError(step, "set", nullptr, values.status()), 1);
+    if (!values->is_object()) {
+      return FailStep(step, key, frame,
+                      ExpressionError(step, "set", nullptr,
+                                      InvalidArgumentError("expected a map of names to values")),
+                      1);
+    }
+    // The journal keeps the redacted copy; later steps see the real values, and a replay
+    // re-derives them (RestoreSetVars) rather than storing a secret at rest.
+    Json& vars = scope_["vars"];
+    for (const auto& [name, value] : values->items()) vars[name] = value;
+    Json redacted = env_.redactor.RedactJson(*values);
+    Json extra = env_.secrets.empty() || redacted == *values ? Json() : Json{{"redacted", true}};
+    return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
+  }
+  if (action == "log") {
+    auto message = Render(step, key);
+    if (!message.ok())
+      return FailStep(step, key, frame, ExpressionError(step, "log", nullptr, message.status()), 1);
+    Json text = Unwrap(*message, {"message"});
+    std::string line = text.is_string() ? text.get<std::string>() : text.dump();
+    line = env_.redactor.RedactText(line);
+    if (env_.log) env_.log(run_.id, key, line);
+    return Complete(step, key, nullptr, "next", Json{{"message", line}});
+  }
+  if (action == "return") {
+    auto value = Render(step, key);
+    if (!value.ok())
+      return FailStep(step, key, frame, ExpressionError(step, "return", nullptr, value.status()),
+                      1);
+    return Complete(step, key, Unwrap(*value, {"value"}), "returned");
+  }
+  if (action == "fail") return RunFail(step, key, frame);
+  if (action == "sleep" || action == "sleep_until") return RunSleep(step, key, frame);
+  if (action == "wait_for_event") return RunWait(step, key, frame);
+  if (action == "send_event") return RunSendEvent(step, key, frame);
+  if (action == "invoke") return RunInvoke(step, key, frame);
+  return RunExternal(step, key, frame);
+}
+
+RunWalker::Outcome RunWalker::RunFail(const CompiledStep& step, const std::string& key,
+                                      Frame& frame) {
+  std::vector<Json>& attempts = attempts_[key];
+  if (!attempts.empty()) {
+    const Json& last = attempts.back();
+    auto retry_at = TimeField(last, "retry_at");
+    if (retry_at && now_ < *retry_at) return Suspend(retry_at, RunStatus::kRunning);
+  }
+  auto rendered = Render(step, key);
+  if (!rendered.ok()) {
+    return FailStep(step, key, frame, ExpressionError(step, "fail", nullptr, rendered.status()),
+                    static_cast<int>(attempts.size()) + 1);
+  }
+  Json args = rendered->is_object() ? *rendered : Json{{"message", *rendered}};
+  Json message = args.value("message", Json("step failed"));
+  bool retryable = args.value("retryable", false);
+  int attempt = static_cast<int>(attempts.size()) + 1;
+  Json error = Json{{"message", message.is_string() ? message.get<std::string>() : message.dump()},
+                    {"code", retryable ? "UNAVAILABLE" : "FAILED_PRECONDITION"},
+                    {"step", step.id},
+                    {"retryable", retryable}};
+  const RetryPolicy& policy = step.retry ? *step.retry : program_->retry;
+  if (retryable) {
+    auto delay = NextRetryDelay(policy, attempt, env_.uniform ? env_.uniform() : 0.5);
+    if (delay) {
+      TimePoint retry_at = now_ + *delay;
+      Append(key, JournalKind::kAttempt,
+             Json{{"attempt", attempt}, {"error", error}, {"retry_at", ToUnixMillis(retry_at)}});
+      return Suspend(retry_at, RunStatus::kRunning);
+    }
+  }
+  return FailStep(step, key, frame, std::move(error), attempt);
+}
+
+RunWalker::Outcome RunWalker::RunSleep(const CompiledStep& step, const std::string& key,
+                                       Frame& frame) {
+  std::optional<TimePoint> wake_at;
+  auto started = started_.find(key);
+  if (started != started_.end()) wake_at = TimeField(started->second, "wake_at");
+  if (!wake_at) {
+    auto rendered = Render(step, key);
+    if (!rendered.ok()) {
+      return FailStep(step, key, frame,
+                      ExpressionError(step, step.action, nullptr, rendered.status()), 1);
+    }
+    if (step.action == "sleep") {
+      auto duration = AsDuration(Unwrap(*rendered, {"duration", "for"}), "sleep");
+      if (!duration.ok()) {
+        return FailStep(step, key, frame,
+                        ExpressionError(step, "sleep", nullptr, duration.status()), 1);
+      }
+      wake_at = now_ + *duration;
+    } else {
+      Json until = Unwrap(*rendered, {"time", "until"});
+      auto parsed = until.is_string() ? ParseTimestamp(until.get<std::string>())
+                                      : StatusOr<TimePoint>(InvalidArgumentError(
+                                            "expected an RFC 3339 time, got " + until.dump()));
+      if (!parsed.ok()) {
+        return FailStep(step, key, frame,
+                        ExpressionError(step, "sleep_until", nullptr, parsed.status()), 1);
+      }
+      wake_at = *parsed;
+    }
+    Append(key, JournalKind::kStarted, Json{{"wake_at", ToUnixMillis(*wake_at)}});
+  }
+  if (now_ >= *wake_at) return Complete(step, key, nullptr);
+  return Suspend(wake_at, RunStatus::kSleeping);
+}
+
+RunWalker::Outcome RunWalker::RunWait(const CompiledStep& step, const std::string& key,
+                                      Frame& frame) {
+  auto started = started_.find(key);
+  if (started == started_.end()) {
+    auto rendered = Render(step, key);
+    if (!rendered.ok()) {
+      return FailStep(step, key, frame,
+                      ExpressionError(step, "wait_for_event", nullptr, rendered.status()), 1);
+    }
+    const Json& args = *rendered;
+    Json name = args.value("event", Json());
+    if (!name.is_string() || name.get<std::string>().empty()) {
+      return FailStep(step, key, frame,
+                      ExpressionError(step, "wait_for_event", nullptr,
+                                      InvalidArgumentError("`event` must name an event")),
+                      1);
+    }
+    auto timeout = AsDuration(args.value("timeout", Json()), "timeout");
+    if (!timeout.ok()) {
+      return FailStep(step, key, frame,
+                      ExpressionError(step, "wait_for_event", nullptr, timeout.status()), 1);
+    }
+    store::WaitRecord wait;
+    wait.id = TimeOrderedId("wait_", run_.created_at, {run_.id, key});
+    wait.run_id = run_.id;
+    wait.kind = store::WaitRecord::Kind::kStep;
+    wait.flow_id = run_.flow_id;
+    wait.revision = run_.revision;
+    wait.step_key = key;
+    wait.step_id = step.id;
+    wait.event_name = name.get<std::string>();
+    // Events after the previous step's completion are candidates: when it commits with this
+    // registration, the store takes the newest seq at that commit (-2); otherwise the run's
+    // mark from its last commit (-1).
+    wait.since_seq = completed_in_batch_ ? -2 : -1;
+    wait.timeout_at = now_ + *timeout;
+    wait.created_at = now_;
+    wait.context = Json{{"event", run_.event}};
+    if (args.contains("lookback") && !args["lookback"].is_null()) {
+      const Json& lookback = args["lookback"];
+      if (lookback.is_string() && lookback.get<std::string>() == "run") {
+        wait.lookback_from = run_.created_at;
+      } else {
+        auto window = AsDuration(lookback, "lookback");
+        if (!window.ok()) {
+          return FailStep(step, key, frame,
+                          ExpressionError(step, "wait_for_event", nullptr, window.status()), 1);
+        }
+        wait.lookback_from = now_ - *window;
+      }
+    }
+    if (step.wait_condition) {
+      if (auto equality = step.wait_condition->AsAsyncEquality()) {
+        auto value = expr::Expression::EvaluateNode(*equality->other_side, Context(key));
+        if (!value.ok()) {
+          return FailStep(step, key, frame,
+                          ExpressionError(step, "match", &*step.wait_condition, value.status()), 1);
+        }
+        wait.match_path = JoinJsonPath(equality->async_path);
+        wait.match_key = CanonicalKey(*value);
+      }
+    }
+    Json record = Json{{"wait_id", wait.id},
+                       {"timeout_at", ToUnixMillis(*wait.timeout_at)},
+                       {"event", wait.event_name}};
+    Append(key, JournalKind::kStarted, record);
+    batch_.Add(store::RegisterWaitOp{wait});
+    new_waits_.push_back(std::move(wait));
+    started = started_.find(key);
+  }
+  auto timeout_at = TimeField(started->second, "timeout_at");
+  if (timeout_at && now_ >= *timeout_at) {
+    // Claim the wait for the timeout; an event may have claimed it first (see Confirm).
+    std::string wait_id = started->second.value("wait_id", "");
+    batch_.Add(store::ResolveWaitOp{wait_id, nullptr});
+    expected_resolutions_.push_back(wait_id);
+    Json record = Json{{"status", "completed"}, {"output", nullptr}, {"attempts", 1}};
+    completed_[key] = record;
+    SetStepScope(step, record);
+    return {Outcome::Kind::kNext, nullptr};
+  }
+  return Suspend(timeout_at, RunStatus::kWaiting);
+}
+
+RunWalker::Outcome RunWalker::RunSendEvent(const CompiledStep& step, const std::string& key,
+                                           Frame& frame) {
+  auto rendered = Render(step, key);
+  if (!rendered.ok()) {
+    return FailStep(step, key, frame,
+                    ExpressionError(step, "send_event", nullptr, rendered.status()), 1);
+  }
+  Json list = rendered->is_array() ? *rendered : Json::array({*rendered});
+  Json ids = Json::array();
+  std::vector<store::EventRecord> events;
+  std::vector<std::optional<Duration>> delays;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Json& item = list[i];
+    Status invalid;
+    if (!item.is_object() || !item.contains("name") || !item["name"].is_string() ||
+        item["name"].get<std::string>().empty()) {
+      invalid = InvalidArgumentError("event " + std::to_string(i) + " needs a `name`");
+    } else if (item.contains("data") && !item["data"].is_null() && !item["data"].is_object()) {
+      invalid = InvalidArgumentError("event " + std::to_string(i) + ": `data` must be a map");
+    }
+    std::optional<Duration> delay;
+    if (invalid.ok() && item.contains("delay") && !item["delay"].is_null()) {
+      auto parsed = AsDuration(item["delay"], "event " + std::to_string(i) + ": delay");
+      if (!parsed.ok()) {
+        invalid = parsed.status();
+      } else if (parsed->count() < 0) {
+        invalid = InvalidArgumentError("event " + std::to_string(i) + ": `delay` is negative");
+      } else if (parsed->count() > 0) {
+        delay = *parsed;
+      }
+    }
+    if (!invalid.ok()) {
+      return FailStep(step, key, frame, ExpressionError(step, "send_event", nullptr, invalid), 1);
+    }
+    delays.push_back(delay);
+    store::EventRecord event;
+    event.id = TimeOrderedId("evt_", run_.created_at, {run_.id, key, std::to_string(i)});
+    event.name = item["name"].get<std::string>();
+    event.data = item.contains("data") && item["data"].is_object() ? item["data"] : Json::object();
+    event.ts = now_;
+    if (item.contains("id") && item["id"].is_string()) event.client_id = item["id"];
+    ids.push_back(event.id);
+    events.push_back(std::move(event));
+  }
+  // The events, the runs they start and this step's completion commit together: exactly once.
+  // A delayed event commits as scheduled; the engine releases it into the log when due.
+  for (size_t i = 0; i < events.size(); ++i) {
+    store::EventRecord& event = events[i];
+    if (delays[i]) {
+      batch_.Add(store::ScheduleEventOp{event, now_ + *delays[i]});
+      continue;
+    }
+    store::EventRecord copy = event;
+    batch_.Add(store::InsertEventOp{std::move(copy), std::chrono::hours(24),
+                                    /*duplicate_aborts_batch=*/false});
+    if (env_.plan_event) env_.plan_event(event, batch_);
+  }
+  return Complete(step, key, Json{{"ids", ids}});
+}
+
+RunWalker::Outcome RunWalker::RunInvoke(const CompiledStep& step, const std::string& key,
+                                        Frame& frame) {
+  auto& attempts = attempts_[key];
+  if (!attempts.empty() && attempts.back().value("final", false)) {
+    return FailStep(step, key, frame, attempts.back().value("error", Json()), 1);
+  }
+  auto started = started_.find(key);
+  if (started == started_.end()) {
+    auto rendered = Render(step, key);
+    if (!rendered.ok()) {
+      return FailStep(step, key, frame, ExpressionError(step, "invoke", nullptr, rendered.status()),
+                      1);
+    }
+    const Json& args = *rendered;
+    std::string flow = args.value("flow", "");
+    std::shared_ptr<const Program> child = env_.catalog ? env_.catalog->Current(flow) : nullptr;
+    if (!child) {
+      return FailStep(step, key, frame,
+                      StatusError(NotFoundError("invoke: no flow \"" + flow + "\""), step.id), 1);
+    }
+    std::optional<TimePoint> timeout_at;
+    if (args.contains("timeout") && !args["timeout"].is_null()) {
+      auto timeout = AsDuration(args["timeout"], "timeout");
+      if (!timeout.ok()) {
+        return FailStep(step, key, frame,
+                        ExpressionError(step, "invoke", nullptr, timeout.status()), 1);
+      }
+      timeout_at = now_ + *timeout;
+    }
+    store::RunRecord run;
+    run.id = TimeOrderedId("run_", run_.created_at, {run_.id, key});
+    run.flow_id = child->flow_id;
+    run.revision = child->revision;
+    run.status = RunStatus::kQueued;
+    Json data = args.contains("data") && args["data"].is_object() ? args["data"] : Json::object();
+    run.event = Json{
+        {"id", run.id}, {"name", "flowrun/invoke"}, {"data", data}, {"ts", FormatTimestamp(now_)}};
+    run.created_at = now_;
+    run.updated_at = now_;
+    run.due_at = now_;
+    if (child->timeout) run.deadline = now_ + *child->timeout;
+    run.parent_run_id = run_.id;
+    run.parent_step_key = key;
+    store::CreateRunOp create{std::move(run), std::chrono::hours(24), {}};
+    // The child's flow control applies to it as to any run (except debounce and batch: this
+    // parent waits for this very run).
+    if (EvaluatesAtCreation(*child)) {
+      Json child_scope = Json::object();
+      child_scope["event"] = create.run.event;
+      expr::EvalContext child_context;
+      child_context.scope = &child_scope;
+      const TimePoint at = now_;
+      child_context.now = [at] { return at; };
+      child_context.uuid = [] { return RandomUuid(); };
+      if (Status planned = PlanFlowControl(*child, child_context, RunOrigin::kInvoke, create);
+          !planned.ok()) {
+        return FailStep(step, key, frame, StatusError(planned, step.id), 1);
+      }
+    }
+    batch_.Add(std::move(create));
+    Json record = Json{{"child", TimeOrderedId("run_", run_.created_at, {run_.id, key})}};
+    if (timeout_at) record["timeout_at"] = ToUnixMillis(*timeout_at);
+    Append(key, JournalKind::kStarted, record);
+    started = started_.find(key);
+  }
+  auto timeout_at = TimeField(started->second, "timeout_at");
+  if (timeout_at && now_ >= *timeout_at) {
+    batch_.Add(store::RequestCancelOp{started->second.value("child", "")});
+    return FailStep(step, key, frame,
+                    StatusError(DeadlineExceededError("invoke: the child run timed out"), step.id),
+                    1);
+  }
+  return Suspend(timeout_at, RunStatus::kWaiting);
+}
+
+RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::string& key,
+                                          Frame& frame) {
+  // Out already, or held back until one of the run's actions in flight comes back.
+  if (in_flight_.count(key) ||
+      static_cast<int>(in_flight_.size() + actions_.size()) >= env_.max_actions_per_run) {
+    return Suspend(std::nullopt, RunStatus::kRunning);
+  }
+  std::vector<Json>& attempts = attempts_[key];
+  if (!attempts.empty()) {
+    const Json& last = attempts.back();
+    if (last.value("final", false)) {
+      return FailStep(step, key, frame, last.value("error", Json()),
+                      static_cast<int>(attempts.size()));
+    }
+    auto retry_at = TimeField(last, "retry_at");
+    if (retry_at && now_ < *retry_at) return Suspend(retry_at, RunStatus::kRunning);
+  }
+  auto rendered = Render(step, key);
+  if (!rendered.ok()) {
+    return FailStep(step, key, frame,
+                    ExpressionError(step, step.action, nullptr, rendered.status()),
+                    static_cast<int>(attempts.size()) + 1);
+  }
+  PendingAction action;
+  action.step_key = key;
+  action.step = &step;
+  action.arguments = std::move(*rendered);
+  action.attempt = static_cast<int>(attempts.size()) + 1;
+  action.deadline = now_ + (step.timeout ? *step.timeout : env_.default_attempt_timeout);
+  action.policy = step.retry ? *step.retry : program_->retry;
+  actions_.push_back(std::move(action));
+  return Suspend(now_, RunStatus::kRunning);
+}
+
+Status RunWalker::CheckOutputSize(const Json& output) const {
+  const size_t bytes = output.dump().size();
+  if (static_cast<long long>(bytes) <= env_.max_step_output_bytes) return OkStatus();
+  return OutOfRangeError("the step's output is " + std::to_string(bytes) +
+                         " bytes of JSON, over limits.max_step_output_bytes (" +
+                         std::to_string(env_.max_step_output_bytes) +
+                         "); return less (select fewer columns or rows, or a smaller body)");
+}
+
+void RunWalker::RecordActionResult(PendingAction action, StatusOr<Json> result, TimePoint now) {
+  now_ = now;
+  const std::string& key = action.step_key;
+  in_flight_.erase(key);
+  if (result.ok()) {
+    if (Status size = CheckOutputSize(*result); !size.ok()) result = std::move(size);
+  }
+  if (result.ok()) {
+    // Built member by member: an initializer list would copy the output and the arguments.
+    Json record = Json::object();
+    record["status"] = "completed";
+    record["outcome"] = "next";
+    record["output"] = env_.redactor.RedactJson(std::move(*result));
+    record["attempts"] = action.attempt;
+    record["input"] = env_.redactor.RedactJson(std::move(action.arguments));
+    if (action.started_at) record["started_at"] = ToUnixMillis(*action.started_at);
+    Append(key, JournalKind::kCompleted, std::move(record));
+    return;
+  }
+  const Status& status = result.status();
+  Json error = StatusError(status, action.step->id);
+  std::optional<Duration> delay;
+  if (status.IsRetryable()) {
+    std::optional<Duration> retry_after;
+    if (status.retry_after_ms()) retry_after = Duration(*status.retry_after_ms());
+    delay = NextRetryDelay(action.policy, action.attempt, env_.uniform ? env_.uniform() : 0.5,
+                           retry_after);
+  }
+  Json record = Json{{"attempt", action.attempt}, {"error", error}};
+  if (delay) {
+    record["retry_at"] = ToUnixMillis(now + *delay);
+  } else {
+    record["final"] = true;
+  }
+  if (action.started_at) record["started_at"] = ToUnixMillis(*action.started_at);
+  Append(key, JournalKind::kAttempt, std::move(record));
+}
+
+void RunWalker::Finish(WalkResult& result, RunStatus status, Json output, Json error) {
+  result.status = status;
+  run_.status = status;
+  batch_.Add(store::UpdateRunOp{.run_id = run_.id,
+                                .status = status,
+                                .due_at = std::nullopt,
+                                .output = output,
+                                .error = error,
+                                .ended_at = now_,
+                                .release_lease = true});
+  if (program_->registers_waits) batch_.Add(store::DeleteWaitsOp{run_.id});
+  if (!run_.parent_run_id.empty()) {
+    if (status == RunStatus::kCompleted) {
+      batch_.Add(store::AppendJournalOp{store::JournalEntry{.run_id = run_.parent_run_id,
+                                                            .step_key = run_.parent_step_key,
+                                                            .kind = JournalKind::kCompleted,
+                                                            .data = Json{{"status", "completed"},
+                                                                         {"outcome", "next"},
+                                                                         {"output", output},
+                                                                         {"attempts", 1}},
+                                                            .at = now_}});
+    } else {
+      Json child_error = error;
+      if (!child_error.is_object()) child_error = Json::object();
+      child_error["message"] = "invoked run " + run_.id + " " +
+                               std::string(store::RunStatusName(status)) + ": " +
+                               child_error.value("message", "");
+      child_error["retryable"] = false;
+      batch_.Add(store::AppendJournalOp{
+          store::JournalEntry{.run_id = run_.parent_run_id,
+                              .step_key = run_.parent_step_key,
+                              .kind = JournalKind::kAttempt,
+                              .data = Json{{"attempt", 1}, {"error", child_error}, {"final", true}},
+                              .at = now_}});
+    }
+    batch_.Add(store::WakeRunOp{run_.parent_run_id});
+  }
+}
+
+WalkResult RunWalker::Walk(TimePoint now) {
+  now_ = now;
+  if (scope_.is_object()) {
+    // A later walk of this walker: `event`, `secrets` and `run` are as the first walk built them
+    // (a walk restores what it shadows, and the run and the secrets do not change), so only what
+    // the walk itself sets starts over.
+    scope_["steps"] = Json::object();
+    scope_["vars"] = Json::object();
+    scope_.erase("error");
+  } else {
+    // Built member by member: an initializer list would copy every value twice.
+    scope_ = Json::object();
+    scope_["event"] = run_.event;
+    if (!run_.events.is_null()) scope_["events"] = run_.events;  // a batched run
+    scope_["steps"] = Json::object();
+    scope_["vars"] = Json::object();
+    scope_["secrets"] = env_.secrets;
+    Json& run = scope_["run"];
+    run["id"] = run_.id;
+    run["flow"] = run_.flow_id;
+    run["revision"] = run_.revision;
+    run["started_at"] = FormatTimestamp(run_.created_at);
+  }
+  nondet_cursor_.clear();
+  actions_.clear();
+  new_waits_.clear();
+  expected_resolutions_.clear();
+  earliest_due_.reset();
+  has_wait_ = has_sleep_ = false;
+
+  WalkResult result;
+  Frame frame;
+  Outcome outcome = WalkList(program_->steps, frame);
+  if (outcome.kind == Outcome::Kind::kFailed && !program_->on_failure.empty()) {
+    Json error = outcome.value;
+    scope_["error"] = error;
+    actions_.clear();
+    Outcome handler = WalkList(program_->on_failure, frame);
+    if (handler.kind == Outcome::Kind::kSuspended) {
+      outcome = handler;
+    } else if (handler.kind == Outcome::Kind::kCancelled) {
+      outcome = handler;
+    }
+    // Otherwise the run has failed for good with the original error.
+    if (outcome.kind == Outcome::Kind::kFailed) outcome.value = error;
+  }
+  // Cleared at the start of the next walk anyway: handed over rather than copied.
+  result.new_waits = std::move(new_waits_);
+  new_waits_.clear();
+  switch (outcome.kind) {
+    case Outcome::Kind::kNext:
+      result.state = WalkResult::State::kCompleted;
+      Finish(result, RunStatus::kCompleted, nullptr, nullptr);
+      return result;
+    case Outcome::Kind::kReturned:
+      result.state = WalkResult::State::kCompleted;
+      Finish(result, RunStatus::kCompleted, outcome.value, nullptr);
+      return result;
+    case Outcome::Kind::kFailed:
+      result.state = WalkResult::State::kFailed;
+      Finish(result, RunStatus::kFailed, nullptr, outcome.value);
+      return result;
+    case Outcome::Kind::kCancelled:
+      result.state = WalkResult::State::kCancelled;
+      actions_.clear();
+      Finish(result, RunStatus::kCancelled, nullptr, outcome.value);
+      return result;
+    case Outcome::Kind::kSuspended:
+      break;
+  }
+  result.state = WalkResult::State::kSuspended;
+  const bool keep_lease = !actions_.empty() || !in_flight_.empty();
+  result.actions = std::move(actions_);
+  actions_.clear();
+  std::optional<TimePoint> due = earliest_due_;
+  if (run_.deadline && (!due || *run_.deadline < *due)) due = run_.deadline;
+  std::optional<TimePoint> extended_lease;
+  for (const PendingAction& action : result.actions) {
+    if (!latest_deadline_ || action.deadline > *latest_deadline_) {
+      latest_deadline_ = action.deadline;
+    }
+  }
+  if (keep_lease && latest_deadline_ &&
+      (!run_.lease_until || *latest_deadline_ + env_.lease > *run_.lease_until)) {
+    extended_lease = *latest_deadline_ + env_.lease;
+    run_.lease_until = extended_lease;
+  }
+  RunStatus status = keep_lease   ? RunStatus::kRunning
+                     : has_wait_  ? RunStatus::kWaiting
+                     : has_sleep_ ? RunStatus::kSleeping
+                                  : RunStatus::kRunning;
+  result.status = status;
+  run_.status = status;
+  batch_.Add(store::UpdateRunOp{
+      .run_id = run_.id,
+      .status = status,
+      // A run kept leased for its actions falls due for others only
+      // if the lease runs out.
+      .due_at = keep_lease ? std::optional<TimePoint>(run_.lease_until.value_or(now_)) : due,
+      .output = nullptr,
+      .error = nullptr,
+      .ended_at = std::nullopt,
+      .release_lease = !keep_lease,
+      .lease_until = extended_lease});
+  return result;
+}
+
+}  // namespace flowrun

@@ -1,0 +1,49 @@
+#include "server/webhooks/webhook_headers.h"
+
+namespace flowrun {
+namespace {
+
+char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+WebhookHeaders::WebhookHeaders(std::initializer_list<std::pair<std::string, std::string>> headers)
+    : headers_(headers) {}
+
+void WebhookHeaders::Add(std::string name, std::string value) {
+  headers_.emplace_back(std::move(name), std::move(value));
+}
+
+std::vector<std::string_view> WebhookHeaders::GetAll(std::string_view name) const {
+  std::vector<std::string_view> values;
+  for (const auto& [key, value] : headers_) {
+    if (EqualsIgnoringCase(key, name)) values.push_back(value);
+  }
+  return values;
+}
+
+StatusOr<std::string_view> WebhookHeaders::GetOne(std::string_view scheme, std::string_view name,
+                                                  size_t max_bytes) const {
+  std::vector<std::string_view> values = GetAll(name);
+  std::string prefix = std::string(scheme) + " signature: ";
+  if (values.empty())
+    return UnauthenticatedError(prefix + "missing " + std::string(name) + " header");
+  if (values.size() > 1) {
+    return UnauthenticatedError(prefix + "more than one " + std::string(name) + " header");
+  }
+  if (values[0].size() > max_bytes) {
+    return UnauthenticatedError(prefix + std::string(name) + " header is longer than " +
+                                std::to_string(max_bytes) + " bytes");
+  }
+  return values[0];
+}
+
+}  // namespace flowrun
