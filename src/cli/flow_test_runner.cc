@@ -110,7 +110,7 @@ StatusOr<std::string> ReadText(const std::string& path) {
 // The flow ids a program invokes by a literal name; `any` is set when one is a template.
 void InvokedFlows(const Program& program, std::set<std::string>& ids, bool& any) {
   auto visit = [&](const CompiledStep& step) {
-    if (step.action != "invoke") return;
+    if (step.kind != StepKind::kInvoke) return;
     const Json flow = step.raw_arguments.value("flow", Json());
     if (flow.is_string() && flow.get<std::string>().find("${{") == std::string::npos) {
       ids.insert(flow.get<std::string>());
