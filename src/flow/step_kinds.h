@@ -5,7 +5,7 @@
 // step may hold; the engine and the graph switch on the kind the compiler stored.
 //
 // Adding a step kind: a StepKind value, one row in step_kinds.cc, its entry in
-// schemas/flow.schema.json, and a case wherever the compiler flags a switch on StepKind (-Wswitch).
+// schemas/flow.schema.json, and a case in each switch on StepKind (-Wswitch names them).
 // Adding an action needs no row: see actions/builtin_actions.h.
 //
 // Thread-safety: the table is built once on first use and immutable afterwards.
@@ -47,9 +47,8 @@ enum class GraphShape { kTerminal, kStep, kDecision, kWait, kSleep, kLoop, kFork
 // An argument that holds a duration. The compiler checks a literal one; a `${{ }}` one is
 // checked when it is rendered.
 struct DurationField {
-  std::string_view name;  // "" is the step's value itself
-  std::string_view also_allows =
-      {};  // a word accepted in place of a duration ("run"); may be empty
+  std::string_view name;              // "" is the step's value itself
+  std::string_view also_allows = {};  // a word accepted in its place ("run"); may be empty
 };
 
 struct StepKindInfo {
