@@ -84,7 +84,7 @@ std::string CollapseWhitespace(std::string_view text) {
   return out;
 }
 
-MockHttpAction::MockHttpAction(std::vector<HttpMock> mocks, VirtualClock& clock,
+MockHttpAction::MockHttpAction(std::vector<HttpMock> mocks, SimulatedClock& clock,
                                TestRecorder& recorder)
     : mocks_(std::move(mocks)), clock_(clock), recorder_(recorder), used_(mocks_.size(), 0) {}
 

@@ -22,7 +22,7 @@
 
 #include "actions/action.h"
 #include "actions/db/db_action.h"
-#include "common/virtual_clock.h"
+#include "common/simulated_clock.h"
 #include "flow/flow_test_file.h"
 
 namespace flowrun::cli {
@@ -46,7 +46,7 @@ class TestRecorder {
 
 class MockHttpAction final : public Action {
  public:
-  MockHttpAction(std::vector<HttpMock> mocks, VirtualClock& clock, TestRecorder& recorder);
+  MockHttpAction(std::vector<HttpMock> mocks, SimulatedClock& clock, TestRecorder& recorder);
   std::string_view name() const override { return "http"; }
   void Start(ActionRequest request, ActionCallback done) override;
 
@@ -54,7 +54,7 @@ class MockHttpAction final : public Action {
   StatusOr<Json> Answer(const ActionRequest& request);
 
   const std::vector<HttpMock> mocks_;
-  VirtualClock& clock_;
+  SimulatedClock& clock_;
   TestRecorder& recorder_;
   std::mutex mu_;
   std::vector<int> used_;  // GUARDED_BY(mu_): calls answered per mock

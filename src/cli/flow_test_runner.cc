@@ -12,7 +12,7 @@
 #include "actions/action_registry.h"
 #include "cli/flow_test_actions.h"
 #include "cli/flow_test_expectations.h"
-#include "common/virtual_clock.h"
+#include "common/simulated_clock.h"
 #include "config/secrets.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
@@ -458,7 +458,7 @@ class CaseRun {
   const Program& program_;
   const FlowSet& flows_;
   const FlowTestOptions& options_;
-  VirtualClock clock_;
+  SimulatedClock clock_;
   ScratchDir scratch_;
   TestRecorder recorder_;
   std::map<std::string, std::string> databases_;  // name -> scratch file
