@@ -77,10 +77,8 @@ struct RuntimeOptions {
   // clock, call Runtime::Wake after moving it so the timer thread looks again. REQUIRES: outlives
   // the runtime.
   const Clock* clock = nullptr;
-  // When set, these secrets are used instead of reading Config::secrets (tests, `flowrun run`).
+  // Passed to OpenNode: see NodeOptions::secrets and NodeOptions::node_id (node.h).
   std::optional<std::map<std::string, std::string>> secrets;
-  // Names this node's leases. Default (empty): Config::node_id, else an id generated once and
-  // kept in the node's state directory beside the store (see store/node_identity.h).
   std::string node_id;
   // How often the watcher thread checks the flows directory; zero disables hot reload, and so
   // does Config::watch_flows = false. Default: 1 s.
