@@ -85,6 +85,7 @@ Status MakeFlowRegistry(const NodeOptions& options, std::shared_ptr<Engine*> eng
 
 CompileOptions Node::compile_options() const {
   CompileOptions compile;
+  compile.action_names = actions->Names();
   compile.check_action = [actions = actions.get()](std::string_view name,
                                                    const Json& arguments) -> Status {
     Action* action = actions->Find(name);
