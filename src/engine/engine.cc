@@ -6,10 +6,6 @@
 namespace flowrun {
 
 using store::BatchResult;
-using store::EventRecord;
-using store::RunRecord;
-using store::RunStatus;
-using store::WaitRecord;
 using store::WriteBatch;
 
 namespace {
@@ -55,7 +51,9 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
   env_.secrets = secrets ? secrets->All() : Json::object();
   env_.redactor = SecretRedactor::FromObject(env_.secrets);
   env_.default_attempt_timeout = options_.default_attempt_timeout;
-  env_.plan_event = [this](const EventRecord& event, WriteBatch& batch) { PlanRuns(event, batch); };
+  env_.plan_event = [this](const store::EventRecord& event, WriteBatch& batch) {
+    PlanRuns(event, batch);
+  };
   env_.log = options_.log;
   env_.uniform = [this] { return Uniform(); };
   env_.max_actions_per_run = std::max(1, options_.max_actions_per_run);
@@ -150,13 +148,13 @@ void Engine::MarkCancelled(const std::set<std::string>& run_ids) {
   fresh_.MarkCancelled(run_ids);
 }
 
-Status Engine::MatchEvents(const std::vector<EventRecord>& events, MarkMatched mark) {
+Status Engine::MatchEvents(const std::vector<store::EventRecord>& events, MarkMatched mark) {
   ASSIGN_OR_RETURN(std::optional<WaitMatcher::Resolution> resolution,
                    waits_.ResolveEvents(events, mark));
   return CommitResolution(std::move(resolution));
 }
 
-Status Engine::ScanWaits(const std::vector<WaitRecord>& waits) {
+Status Engine::ScanWaits(const std::vector<store::WaitRecord>& waits) {
   ASSIGN_OR_RETURN(std::optional<WaitMatcher::Resolution> resolution,
                    waits_.ResolveNewWaits(waits));
   return CommitResolution(std::move(resolution));
@@ -178,13 +176,15 @@ Status Engine::Recover() {
   ASSIGN_OR_RETURN(auto revisions, store_.ActiveRevisions());
   for (const auto& [flow_id, revision] : revisions) (void)ProgramFor(flow_id, revision);
   for (;;) {
-    ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.UnmatchedEvents(options_.scan_limit));
+    ASSIGN_OR_RETURN(std::vector<store::EventRecord> events,
+                     store_.UnmatchedEvents(options_.scan_limit));
     if (events.empty()) break;
     // Marked now: the next round reads the events still unmatched.
     RETURN_IF_ERROR(MatchEvents(events, MarkMatched::kNow));
   }
   for (;;) {
-    ASSIGN_OR_RETURN(std::vector<WaitRecord> waits, store_.UnscannedWaits(options_.scan_limit));
+    ASSIGN_OR_RETURN(std::vector<store::WaitRecord> waits,
+                     store_.UnscannedWaits(options_.scan_limit));
     if (waits.empty()) break;
     RETURN_IF_ERROR(ScanWaits(waits));
   }
@@ -199,7 +199,7 @@ Status Engine::ReleaseLeases() {
 }
 
 Status Engine::CancelRun(std::string_view run_id) {
-  ASSIGN_OR_RETURN(std::optional<RunRecord> run, store_.GetRun(run_id));
+  ASSIGN_OR_RETURN(std::optional<store::RunRecord> run, store_.GetRun(run_id));
   if (!run) return NotFoundError("no run \"" + std::string(run_id) + "\"");
   if (store::IsTerminal(run->status)) {
     return FailedPreconditionError("run " + run->id + " has already " +
@@ -226,11 +226,11 @@ StatusOr<std::optional<TimePoint>> Engine::LastCronTick(std::string_view flow_id
   return store_.LastCronTick(flow_id);
 }
 
-StatusOr<std::optional<RunRecord>> Engine::GetRun(std::string_view run_id) {
+StatusOr<std::optional<store::RunRecord>> Engine::GetRun(std::string_view run_id) {
   return store_.GetRun(run_id);
 }
 
-StatusOr<std::vector<RunRecord>> Engine::ListRuns(const store::RunFilter& filter) {
+StatusOr<std::vector<store::RunRecord>> Engine::ListRuns(const store::RunFilter& filter) {
   return store_.ListRuns(filter);
 }
 

@@ -8,11 +8,7 @@
 
 namespace flowrun {
 
-using store::BatchResult;
-using store::EventRecord;
 using store::RunRecord;
-using store::RunStatus;
-using store::WaitRecord;
 using store::WriteBatch;
 
 StatusOr<int> Engine::AdvanceReadyRuns(int max) {
@@ -95,7 +91,7 @@ Status Engine::BuildWalkers(std::vector<RunRecord> claimed,
       continue;
     }
     std::vector<store::JournalEntry> journal;
-    if (run.status != RunStatus::kQueued) {
+    if (run.status != store::RunStatus::kQueued) {
       ASSIGN_OR_RETURN(journal, store_.LoadJournal(run.id));
     }
     walkers.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
@@ -119,7 +115,7 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
     walks.push_back(walker->Walk(now));
     batches.push_back(walker->TakeBatch());
   }
-  StatusOr<std::vector<BatchResult>> results = CommitAndLease(std::move(batches));
+  StatusOr<std::vector<store::BatchResult>> results = CommitAndLease(std::move(batches));
   if (!results.ok()) {
     // Nothing of these walks is durable: the runs resume from the store once their leases end.
     for (auto& walker : walkers) inflight_.Forget(walker->run().id);
@@ -141,8 +137,8 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
   return std::move(committed.walked);
 }
 
-Status Engine::SettleWalk(std::unique_ptr<RunWalker> walker, WalkResult& walk, BatchResult& result,
-                          CommittedWalks& committed) {
+Status Engine::SettleWalk(std::unique_ptr<RunWalker> walker, WalkResult& walk,
+                          store::BatchResult& result, CommittedWalks& committed) {
   const std::string run_id = walker->run().id;
   if (!result.status.ok()) {
     // kAborted: the lease was lost, and the run belongs to another worker or node now.
@@ -152,13 +148,13 @@ Status Engine::SettleWalk(std::unique_ptr<RunWalker> walker, WalkResult& walk, B
     }
     return OkStatus();
   }
-  for (EventRecord& e : result.events_to_match) committed.to_match.push_back(std::move(e));
+  for (store::EventRecord& e : result.events_to_match) committed.to_match.push_back(std::move(e));
   if (!walker->Confirm(result)) {
     // An event resolved a wait this walk timed out: rebuild from the stored journal. Actions
     // still in flight come back to the new walker (the entry is kept).
     ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal, store_.LoadJournal(run_id));
     RunRecord run = walker->run();
-    run.status = RunStatus::kRunning;
+    run.status = store::RunStatus::kRunning;
     auto program = ProgramFor(run.flow_id, run.revision);
     auto rebuilt = std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
                                                options_.node_id);
@@ -171,7 +167,7 @@ Status Engine::SettleWalk(std::unique_ptr<RunWalker> walker, WalkResult& walk, B
     inflight_.Forget(run_id);  // results of actions still out no longer matter
     return OkStatus();
   }
-  for (WaitRecord& w : walk.new_waits) committed.to_scan.push_back(std::move(w));
+  for (store::WaitRecord& w : walk.new_waits) committed.to_scan.push_back(std::move(w));
   if (walk.actions.empty() && !walker->has_actions_in_flight()) {
     inflight_.Forget(run_id);  // asleep, waiting or queued: its row in the store says when
     return OkStatus();

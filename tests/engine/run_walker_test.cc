@@ -82,24 +82,24 @@ class RunWalkerTest : public ::testing::Test {
 
 TEST_F(RunWalkerTest, SetLogAndReturnFinishTheRunInOneWalk) {
   auto program = Compile(R"(
-id: simple
+id: greeter
 on: {event: go}
 steps:
-  - id: a
-    set: {x: "${{ event.data.n + 1 }}"}
-  - id: b
-    log: "x is ${{ vars.x }}"
-  - id: c
-    return: {result: "${{ vars.x * 2 }}"}
+  - id: name
+    set: {who: "${{ event.data.first }}", count: 2}
+  - id: say
+    log: "hello ${{ vars.who }}"
+  - id: answer
+    return: {greetings: "${{ vars.count * 3 }}"}
 )");
   ASSERT_TRUE(program);
-  RunWalker walker(program, NewRun(*program, {{"n", 4}}), {}, env_, "node");
+  RunWalker walker(program, NewRun(*program, {{"first", "ada"}}), {}, env_, "node");
 
   WalkResult result = walker.Walk(kStart);
   EXPECT_EQ(result.state, WalkResult::State::kCompleted);
   EXPECT_EQ(result.status, RunStatus::kCompleted);
   EXPECT_TRUE(result.actions.empty());
-  EXPECT_EQ(logs_, (decltype(logs_){{"run_1", "b", "x is 5"}}));
+  EXPECT_EQ(logs_, (decltype(logs_){{"run_1", "say", "hello ada"}}));
 
   store::WriteBatch batch = walker.TakeBatch();
   ASSERT_FALSE(batch.ops.empty());
@@ -108,12 +108,12 @@ steps:
   EXPECT_EQ(lease->token, store::kFirstLeaseToken);
   std::vector<JournalEntry> journal = JournalOf(batch);
   ASSERT_EQ(journal.size(), 3u);
-  EXPECT_EQ(journal[0].step_key, "a");
-  EXPECT_EQ(journal[0].data["output"], (Json{{"x", 5}}));
-  EXPECT_EQ(journal[2].step_key, "c");
+  EXPECT_EQ(journal[0].step_key, "name");
+  EXPECT_EQ(journal[0].data["output"], (Json{{"who", "ada"}, {"count", 2}}));
+  EXPECT_EQ(journal[2].step_key, "answer");
   store::UpdateRunOp update = UpdateOf(batch);
   EXPECT_EQ(update.status, RunStatus::kCompleted);
-  EXPECT_EQ(update.output, (Json{{"result", 10}}));
+  EXPECT_EQ(update.output, (Json{{"greetings", 6}}));
   EXPECT_TRUE(update.release_lease);
 }
 
