@@ -260,9 +260,9 @@ class Engine {
   // progress to it; those walked are leased to this node in their CreateRunOp.
   void WalkNewRuns(size_t batch_index, store::WriteBatch& batch, const WalkEnvironment& walk_env,
                    TimePoint now, std::vector<InlineWalk>& walks);
-  // WalkNewRuns for the run created by batch.ops[op_index]; false when it is left queued.
-  bool WalkNewRun(size_t op_index, store::WriteBatch& batch, const WalkEnvironment& walk_env,
-                  TimePoint now, std::optional<InlineWalk>& walk);
+  // WalkNewRuns for the run created by batch.ops[op_index]; nullopt when it is left queued.
+  std::optional<InlineWalk> WalkNewRun(size_t op_index, store::WriteBatch& batch,
+                                       const WalkEnvironment& walk_env, TimePoint now);
   // Fills `op` with a new run of `program` for `event`: its keys, flow control and cancel_on
   // waits. Returns the run as planned.
   [[nodiscard]] StatusOr<std::optional<store::RunRecord>> NewRun(const Program& program,

@@ -324,18 +324,19 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
   for (size_t k = 0; k < planned; ++k) {
     auto* create = std::get_if<store::CreateRunOp>(&batch.ops[k]);
     if (!create || !WalkableOnIngest(*create, now)) continue;
-    std::optional<InlineWalk> walk;
-    if (!WalkNewRun(k, batch, walk_env, now, walk)) continue;
+    std::optional<InlineWalk> walk = WalkNewRun(k, batch, walk_env, now);
+    if (!walk) continue;
     walk->batch = batch_index;
     walks.push_back(std::move(*walk));
   }
 }
 
-bool Engine::WalkNewRun(size_t op_index, WriteBatch& batch, const WalkEnvironment& walk_env,
-                        TimePoint now, std::optional<InlineWalk>& walk) {
+std::optional<Engine::InlineWalk> Engine::WalkNewRun(size_t op_index, WriteBatch& batch,
+                                                     const WalkEnvironment& walk_env,
+                                                     TimePoint now) {
   auto& create = std::get<store::CreateRunOp>(batch.ops[op_index]);
   std::shared_ptr<const Program> program = ProgramFor(create.run.flow_id, create.run.revision);
-  if (!program) return false;
+  if (!program) return std::nullopt;
   // The record moves into the walker and back, so that it is never copied.
   const std::optional<TimePoint> planned_due = create.run.due_at;
   RunRecord leased = std::move(create.run);
@@ -363,13 +364,13 @@ bool Engine::WalkNewRun(size_t op_index, WriteBatch& batch, const WalkEnvironmen
     back.lease_token = 0;
     back.lease_until.reset();
     std::get<store::CreateRunOp>(batch.ops[op_index]).run = std::move(back);
-    return false;
+    return std::nullopt;
   }
   FoldWalkIntoCreation(walked, back, batch);
-  walk = InlineWalk{0, back.id, back.flow_id, std::move(result)};
+  InlineWalk walk{0, back.id, back.flow_id, std::move(result)};
   // Re-fetched: appending above may have moved the ops.
   std::get<store::CreateRunOp>(batch.ops[op_index]).run = std::move(back);
-  return true;
+  return walk;
 }
 
 StatusOr<std::string> Engine::StartRun(std::string_view flow_id, Json data) {
