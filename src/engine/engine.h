@@ -27,21 +27,27 @@
 // Timers are runs' due times in the store (a sleeping run is a row); NextDueTime tells a driver
 // when the next one falls due.
 //
+// Its parts, each behind its own lock:
+//   - FreshRunQueue (fresh_runs.h): the runs this node created leased to itself;
+//   - WaitMatcher (wait_matcher.h): which waits and cancel_on an event satisfies;
+//   - RevisionCache (revision_cache.h): the programs of pinned revisions;
+//   - InflightRuns (inflight_runs.h): the walkers of runs whose actions are out;
+//   - ScheduledEventCheck and StoreClaimThrottle (engine_throttle.h).
+// The Engine's own code is in engine.cc (the verbs and the commit), engine_ingest.cc (planning
+// and starting runs) and engine_advance.cc (the claim -> walk -> execute loop).
+//
 // Thread-safety: all methods may be called from many threads at once; a run is advanced by one
 // caller at a time (the lease).
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
-#include <shared_mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -50,11 +56,16 @@
 #include "common/json.h"
 #include "common/secret_source.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
+#include "engine/callback_gate.h"
 #include "engine/engine_throttle.h"
 #include "engine/failpoint.h"
+#include "engine/fresh_runs.h"
 #include "engine/inflight_runs.h"
 #include "engine/program_catalog.h"
+#include "engine/revision_cache.h"
 #include "engine/run_walker.h"
+#include "engine/wait_matcher.h"
 #include "store/store.h"
 
 namespace flowrun {
@@ -194,15 +205,16 @@ class Engine {
   [[nodiscard]] StatusOr<std::vector<store::JournalEntry>> GetJournal(std::string_view run_id);
   [[nodiscard]] StatusOr<std::optional<TimePoint>> NextDueTime();
 
-  // The program of a revision: from the catalog, else compiled from the revision's document in
-  // the store (PublishRevision) and kept, so a run pinned to a revision that is no longer loaded
-  // still finishes on it. nullptr when neither has it or the stored document does not compile
-  // to that revision.
+  // The program of a revision (see RevisionCache::Find): from the catalog, else compiled from
+  // the revision's document in the store (PublishRevision). nullptr when neither has it.
   std::shared_ptr<const Program> ProgramFor(std::string_view flow_id, std::string_view revision);
 
   Failpoints& TEST_failpoints() { return failpoints_; }
 
  private:
+  using MarkMatched = WaitMatcher::MarkMatched;
+
+  // --- Starting runs (engine_ingest.cc) ---
   // A run walked by IngestEvents, in the batch at `batch`.
   struct InlineWalk {
     size_t batch;
@@ -210,56 +222,101 @@ class Engine {
     std::string flow_id;
     WalkResult result;
   };
+  // A `log` line of a first walk, held until its run is durable: (run id, step key, message).
+  using HeldLog = std::tuple<std::string, std::string, std::string>;
+  // What IngestEvents prepares before its commit.
+  struct IngestPlan {
+    explicit IngestPlan(size_t events) : planned_runs(events), cancelled(events) {}
+    std::vector<store::WriteBatch> batches;           // one per event
+    std::vector<std::set<std::string>> planned_runs;  // runs started by event i itself
+    std::vector<std::set<std::string>> cancelled;     // runs whose cancel_on event i met
+    std::vector<InlineWalk> walks;
+    std::unordered_map<std::string, bool> awaited_names;  // event name -> waits exist
+  };
   // Ops a first walk may add to an ingest batch; a longer walk is left to the workers.
   static constexpr size_t kMaxOpsWalkedOnIngest = 64;
 
+  // The batch that stores event `index` of an IngestEvents call, with the runs it starts, their
+  // first walks and the waits it resolves.
+  [[nodiscard]] StatusOr<store::WriteBatch> PlanIngest(size_t index, const Json& input,
+                                                       TimePoint now,
+                                                       const WalkEnvironment& walk_env,
+                                                       IngestPlan& plan, IngestedEvent& ingested);
+  // Adds to `batch` the resolutions of the waits that `event` satisfies, when any may exist.
+  [[nodiscard]] Status ResolveOnIngest(const store::EventRecord& event, size_t index,
+                                       store::WriteBatch& batch, IngestPlan& plan);
+  // After the ingest commit: fills in `ingested` and returns the events left to match.
+  [[nodiscard]] StatusOr<std::vector<store::EventRecord>> CollectIngested(
+      std::vector<store::BatchResult>& results, const IngestPlan& plan,
+      std::vector<IngestedEvent>& ingested);
+  // After the ingest commit: reports the first walks that became durable, sends their held log
+  // lines, and returns the waits they registered.
+  std::vector<store::WaitRecord> FinishInlineWalks(const std::vector<store::BatchResult>& results,
+                                                   std::vector<InlineWalk>& walks,
+                                                   const std::vector<HeldLog>& logs);
   // Adds to `batch` the runs `event` starts in every current flow.
   void PlanRuns(const store::EventRecord& event, store::WriteBatch& batch);
   // Walks the runs created in `batch` (see EngineOptions::advance_on_ingest), adding their
   // progress to it; those walked are leased to this node in their CreateRunOp.
   void WalkNewRuns(size_t batch_index, store::WriteBatch& batch, const WalkEnvironment& walk_env,
                    TimePoint now, std::vector<InlineWalk>& walks);
+  // WalkNewRuns for the run created by batch.ops[op_index]; nullopt when it is left queued.
+  std::optional<InlineWalk> WalkNewRun(size_t op_index, store::WriteBatch& batch,
+                                       const WalkEnvironment& walk_env, TimePoint now);
+  // Fills `op` with a new run of `program` for `event`: its keys, flow control and cancel_on
+  // waits. Returns the run as planned.
   [[nodiscard]] StatusOr<std::optional<store::RunRecord>> NewRun(const Program& program,
                                                                  const Json& event,
                                                                  std::string run_id,
                                                                  std::string trigger_event_id,
                                                                  store::CreateRunOp& op);
-  // Commits with failpoints on both sides. Runs the batches create are leased to this node and
-  // queued in fresh_ while it has room (see EngineOptions::fresh_run_capacity).
-  [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitWithFailpoints(
-      std::vector<store::WriteBatch> batches);
-  // Records a cancellation request on runs still queued in fresh_ (their copy was made before it)
-  // and on runs whose actions are in flight.
-  void MarkCancelled(const std::set<std::string>& run_ids);
-  // Up to `max` runs from fresh_ whose lease still holds at `now`.
-  std::vector<store::RunRecord> TakeFreshRuns(int max, TimePoint now);
-  // The commit itself, with failpoints on both sides.
-  [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitBatches(
-      std::vector<store::WriteBatch> batches);
+  // The wait that watches a new run for its flow's cancel_on[index].
+  [[nodiscard]] StatusOr<store::WaitRecord> CancelOnWait(const Program& program, size_t index,
+                                                         const store::RunRecord& run,
+                                                         const Json& event,
+                                                         const expr::EvalContext& context,
+                                                         TimePoint now);
+  // The journal entries of `original` that a rerun from `from_step` takes over.
+  [[nodiscard]] StatusOr<std::vector<store::JournalEntry>> RerunJournal(
+      const store::RunRecord& original, const Program& program,
+      const std::optional<std::string>& from_step);
   // Stores the delayed events due at `now` as events (each with the runs it starts, in the batch
   // that removes it from the schedule), then matches them against waits.
   [[nodiscard]] Status ReleaseDueEvents(TimePoint now);
-  // The pending waits (and cancel_on) that `event` satisfies.
-  [[nodiscard]] StatusOr<std::vector<store::WaitRecord>> MatchingWaits(
-      const store::EventRecord& event);
-  // Resolves the waits and cancel_on that stored events match, then marks them matched (when
-  // there is nothing to resolve, the marks are deferred to a later commit).
-  // How MatchEvents marks events that leave nothing to resolve.
-  enum class MarkMatched { kWithNextCommit, kNow };
+
+  // --- Committing (engine.cc) ---
+  // Commits `batches` (CommitToStore) with the bookkeeping around it: deferred event marks ride
+  // along, the runs the batches create or wake are leased to this node and queued in fresh_
+  // while it has room (FreshRunQueue), and cancellations reach the runs held in memory.
+  [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitAndLease(
+      std::vector<store::WriteBatch> batches);
+  // The commit itself, with failpoints on both sides; reports the runs started and skipped.
+  [[nodiscard]] StatusOr<std::vector<store::BatchResult>> CommitToStore(
+      std::vector<store::WriteBatch> batches);
+  // Records a cancellation request on runs held in memory: queued in fresh_ (their copy was made
+  // before it) or with actions in flight.
+  void MarkCancelled(const std::set<std::string>& run_ids);
+  // Resolves the waits and cancel_on that stored events match, then marks them matched (see
+  // WaitMatcher::ResolveEvents).
   [[nodiscard]] Status MatchEvents(const std::vector<store::EventRecord>& events,
                                    MarkMatched mark = MarkMatched::kWithNextCommit);
   // Resolves newly registered waits against events stored before them, then marks them scanned.
   [[nodiscard]] Status ScanWaits(const std::vector<store::WaitRecord>& waits);
-  // True when `event` satisfies `wait`'s condition and arrived in its window.
-  [[nodiscard]] StatusOr<bool> WaitMatches(const store::WaitRecord& wait,
-                                           const store::EventRecord& event);
-  const CompiledStep* FindStep(const Program& program, const std::string& step_id);
+  // Commits what MatchEvents or ScanWaits resolved; nothing when there is nothing.
+  [[nodiscard]] Status CommitResolution(std::optional<WaitMatcher::Resolution> resolution);
 
-  // The claim -> walk -> start loop of AdvanceReadyRuns.
+  // --- The claim -> walk -> execute loop of AdvanceReadyRuns (engine_advance.cc) ---
   // A walked run whose batch committed, with the actions its walk reached.
   struct WalkedRun {
     std::unique_ptr<RunWalker> walker;
     std::vector<PendingAction> actions;
+  };
+  // What WalkAndCommit gathers from the results of its commit.
+  struct CommittedWalks {
+    std::vector<WalkedRun> walked;  // runs with actions to start or still in flight
+    std::vector<store::EventRecord> to_match;
+    std::vector<store::WaitRecord> to_scan;
+    Status first_error;  // of a batch that failed other than by a lost lease
   };
   // Up to `max` runs whose actions came back, with their results recorded (not yet committed).
   std::vector<std::unique_ptr<RunWalker>> TakeCompletedRuns(int max);
@@ -272,9 +329,15 @@ class Engine {
   // that have actions to start or still in flight; the others are done with for now.
   [[nodiscard]] StatusOr<std::vector<WalkedRun>> WalkAndCommit(
       std::vector<std::unique_ptr<RunWalker>> walkers);
+  // Takes one walker's committed batch result into `committed`.
+  [[nodiscard]] Status SettleWalk(std::unique_ptr<RunWalker> walker, WalkResult& walk,
+                                  store::BatchResult& result, CommittedWalks& committed);
   // Parks each walker in inflight_ and starts its actions; none waits for a result.
   [[nodiscard]] Status StartActions(std::vector<WalkedRun> walked);
   void StartAction(const std::string& run_id, PendingAction action);
+  // Hands a finished action back to inflight_ (on the action's thread).
+  void CompleteAction(ActionRequest done, PendingAction action, StatusOr<Json> result,
+                      TimePoint began);
   // Parks a walker to be walked again by the next call, with or without results.
   void ParkReady(std::unique_ptr<RunWalker> walker);
   // Walk rounds one AdvanceReadyRuns call goes through for runs whose actions finish at once.
@@ -295,27 +358,11 @@ class Engine {
   InflightRuns inflight_;
   // Lets an action that returns after the engine is gone (a database statement still running
   // when the service stopped) drop its result instead of touching a destroyed engine.
-  struct Liveness {
-    std::shared_mutex mu;
-    bool alive = true;  // GUARDED_BY(mu)
-  };
-  const std::shared_ptr<Liveness> liveness_ = std::make_shared<Liveness>();
+  const std::shared_ptr<CallbackGate> completions_gate_ = std::make_shared<CallbackGate>();
 
-  std::mutex recovered_mu_;
-  // GUARDED_BY(recovered_mu_): revisions compiled from the store, by (flow id, revision).
-  std::map<std::pair<std::string, std::string>, std::shared_ptr<const Program>, std::less<>>
-      recovered_;
-
-  std::mutex fresh_mu_;
-  // GUARDED_BY(fresh_mu_): runs this node created leased to itself, oldest first, not yet walked.
-  std::deque<store::RunRecord> fresh_;
-  // GUARDED_BY(fresh_mu_): fresh_.size() plus the leased runs of batches being committed.
-  int fresh_reserved_ = 0;
-
-  // Events matched with nothing left to resolve, to mark in the next commit (MatchEvents).
-  static constexpr size_t kMaxDeferredMarks = 1000;
-  std::mutex deferred_mu_;
-  std::vector<std::string> deferred_marks_;  // GUARDED_BY(deferred_mu_)
+  RevisionCache revisions_;
+  WaitMatcher waits_;
+  FreshRunQueue fresh_;
 
   // When ReleaseDueEvents asks the store (see engine_throttle.h).
   static constexpr Duration kScheduledRecheck = std::chrono::seconds(1);
@@ -325,13 +372,8 @@ class Engine {
   static constexpr int kStoreClaimEveryCalls = 8;
   StoreClaimThrottle store_claims_{kStoreClaimInterval, kStoreClaimEveryCalls};
 
-  std::mutex mu_;
-  std::mt19937_64 random_;  // GUARDED_BY(mu_)
-  // GUARDED_BY(mu_): step id -> step, per program, for evaluating wait conditions.
-  std::unordered_map<const Program*,
-                     std::pair<std::shared_ptr<const Program>,
-                               std::unordered_map<std::string, const CompiledStep*>>>
-      step_index_;
+  Mutex random_mu_;
+  std::mt19937_64 random_ FLOWRUN_GUARDED_BY(random_mu_);  // retry jitter
 };
 
 }  // namespace flowrun

@@ -3,7 +3,7 @@
 namespace flowrun {
 
 ScheduledEventCheck::Query ScheduledEventCheck::Next(TimePoint now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Query query;
   query.epoch = epoch_;
   if (epoch_ != cleared_) {
@@ -23,24 +23,24 @@ ScheduledEventCheck::Query ScheduledEventCheck::Next(TimePoint now) {
 }
 
 void ScheduledEventCheck::MayExist() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++epoch_;
 }
 
 void ScheduledEventCheck::FoundNone(const Query& query) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // A MayExist since the query began keeps the check on.
   if (query.epoch > cleared_) cleared_ = query.epoch;
   next_pending_ = TimePoint::min();
 }
 
 bool ScheduledEventCheck::may_exist() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return epoch_ != cleared_;
 }
 
 bool StoreClaimThrottle::ShouldClaim(bool memory_filled_batch, TimePoint now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (memory_filled_batch && last_claim_ && now - *last_claim_ < interval_ &&
       ++skipped_ < every_calls_) {
     return false;

@@ -14,10 +14,10 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 
 #include "common/duration.h"
+#include "common/thread_annotations.h"
 #include "common/timestamp.h"
 
 namespace flowrun {
@@ -42,12 +42,12 @@ class ScheduledEventCheck {
 
  private:
   const Duration recheck_;
-  mutable std::mutex mu_;
-  uint64_t epoch_ = 1;    // GUARDED_BY(mu_): bumped by MayExist
-  uint64_t cleared_ = 0;  // GUARDED_BY(mu_): the epoch of the last FoundNone
-  // GUARDED_BY(mu_): the next pending query while events may exist; the next due query while not.
-  TimePoint next_pending_ = TimePoint::min();
-  TimePoint next_recheck_ = TimePoint::min();
+  mutable Mutex mu_;
+  uint64_t epoch_ FLOWRUN_GUARDED_BY(mu_) = 1;    // bumped by MayExist
+  uint64_t cleared_ FLOWRUN_GUARDED_BY(mu_) = 0;  // the epoch of the last FoundNone
+  // The next pending query while events may exist; the next due query while not.
+  TimePoint next_pending_ FLOWRUN_GUARDED_BY(mu_) = TimePoint::min();
+  TimePoint next_recheck_ FLOWRUN_GUARDED_BY(mu_) = TimePoint::min();
 };
 
 class StoreClaimThrottle {
@@ -62,9 +62,9 @@ class StoreClaimThrottle {
  private:
   const Duration interval_;
   const int every_calls_;
-  std::mutex mu_;
-  std::optional<TimePoint> last_claim_;  // GUARDED_BY(mu_)
-  int skipped_ = 0;                      // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::optional<TimePoint> last_claim_ FLOWRUN_GUARDED_BY(mu_);
+  int skipped_ FLOWRUN_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace flowrun

@@ -5,7 +5,7 @@ namespace flowrun {
 Status Failpoints::Hit(std::string_view name) {
   int hit = hits_.fetch_add(1) + 1;
   if (recording_.load()) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     trace_.emplace_back(name);
   }
   int armed = crash_at_.load();
@@ -24,7 +24,7 @@ void Failpoints::TEST_CrashAt(int k) {
 void Failpoints::TEST_Record(bool on) { recording_.store(on); }
 
 std::vector<std::string> Failpoints::TEST_trace() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return trace_;
 }
 

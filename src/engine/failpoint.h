@@ -10,12 +10,12 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -47,8 +47,8 @@ class Failpoints {
   std::atomic<int> hits_{0};
   std::atomic<int> crash_at_{0};
   std::atomic<bool> recording_{false};
-  mutable std::mutex mu_;
-  std::vector<std::string> trace_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::vector<std::string> trace_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

@@ -5,7 +5,7 @@ namespace flowrun {
 InflightRuns::InflightRuns(std::function<void()> on_ready) : on_ready_(std::move(on_ready)) {}
 
 void InflightRuns::Dispatching(const std::string& run_id, int count) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entries_[run_id].outstanding += count;
   in_flight_ += count;
 }
@@ -13,7 +13,7 @@ void InflightRuns::Dispatching(const std::string& run_id, int count) {
 void InflightRuns::Park(std::unique_ptr<RunWalker> walker, bool ready_now) {
   bool ready = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const std::string run_id = walker->run().id;
     Entry& entry = entries_[run_id];
     entry.walker = std::move(walker);
@@ -26,7 +26,7 @@ void InflightRuns::Park(std::unique_ptr<RunWalker> walker, bool ready_now) {
 void InflightRuns::Complete(const std::string& run_id, ActionCompletion completion) {
   bool ready = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(run_id);
     if (it == entries_.end()) return;
     Entry& entry = it->second;
@@ -50,7 +50,7 @@ bool InflightRuns::MaybeReady(const std::string& run_id, Entry& entry) {
 
 std::vector<ReadyRun> InflightRuns::TakeReady(int max) {
   std::vector<ReadyRun> taken;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   while (!ready_.empty() && static_cast<int>(taken.size()) < max) {
     auto it = entries_.find(ready_.front());
     ready_.pop_front();
@@ -71,7 +71,7 @@ std::vector<ReadyRun> InflightRuns::TakeReady(int max) {
 }
 
 void InflightRuns::Forget(const std::string& run_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(run_id);
   if (it == entries_.end()) return;
   in_flight_ -= it->second.outstanding;
@@ -79,7 +79,7 @@ void InflightRuns::Forget(const std::string& run_id) {
 }
 
 void InflightRuns::MarkCancelled(const std::set<std::string>& run_ids) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const std::string& id : run_ids) {
     auto it = entries_.find(id);
     if (it != entries_.end()) it->second.cancel_requested = true;
@@ -88,7 +88,7 @@ void InflightRuns::MarkCancelled(const std::set<std::string>& run_ids) {
 
 std::vector<std::string> InflightRuns::ForgetAll() {
   std::vector<std::string> ids;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [id, entry] : entries_) ids.push_back(id);
   entries_.clear();
   ready_.clear();
@@ -97,17 +97,17 @@ std::vector<std::string> InflightRuns::ForgetAll() {
 }
 
 int InflightRuns::actions_in_flight() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return in_flight_;
 }
 
 bool InflightRuns::has_ready() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return !ready_.empty();
 }
 
 int InflightRuns::runs() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(entries_.size());
 }
 

@@ -24,7 +24,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -32,6 +31,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "common/timestamp.h"
 #include "engine/run_walker.h"
 
@@ -91,14 +91,14 @@ class InflightRuns {
     bool walk_again = false;    // ready without a completion (Park with `ready`)
     bool cancel_requested = false;
   };
-  // REQUIRES: mu_ held. Queues the entry when it is parked, has completions and is not queued.
-  bool MaybeReady(const std::string& run_id, Entry& entry);
+  // Queues the entry when it is parked, has completions and is not queued.
+  bool MaybeReady(const std::string& run_id, Entry& entry) FLOWRUN_REQUIRES(mu_);
 
   const std::function<void()> on_ready_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
-  std::deque<std::string> ready_;                   // GUARDED_BY(mu_)
-  int in_flight_ = 0;                               // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ FLOWRUN_GUARDED_BY(mu_);
+  std::deque<std::string> ready_ FLOWRUN_GUARDED_BY(mu_);
+  int in_flight_ FLOWRUN_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace flowrun

@@ -7,11 +7,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "flow/program.h"
 
 namespace flowrun {
@@ -46,11 +46,12 @@ class InMemoryProgramCatalog final : public ProgramCatalog {
   std::vector<std::shared_ptr<const Program>> AllCurrent() const override;
 
  private:
-  mutable std::mutex mu_;
-  // GUARDED_BY(mu_): (flow id, revision) -> program, and flow id -> current program.
+  mutable Mutex mu_;
+  // (flow id, revision) -> program, and flow id -> current program.
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const Program>, std::less<>>
-      revisions_;
-  std::map<std::string, std::shared_ptr<const Program>, std::less<>> current_;
+      revisions_ FLOWRUN_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<const Program>, std::less<>> current_
+      FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

@@ -9,49 +9,12 @@
 #include "engine/flow_control_plan.h"
 #include "engine/retry_policy.h"
 #include "engine/step_key.h"
+#include "engine/step_values.h"
 
 namespace flowrun {
 
 using store::JournalKind;
 using store::RunStatus;
-
-namespace {
-
-Json StatusError(const Status& status, std::string_view step_id) {
-  return Json{{"message", status.message()},
-              {"code", std::string(StatusCodeName(status.code()))},
-              {"step", std::string(step_id)},
-              {"retryable", status.IsRetryable()}};
-}
-
-std::optional<TimePoint> TimeField(const Json& object, const char* field) {
-  if (!object.is_object() || !object.contains(field) || !object[field].is_number()) {
-    return std::nullopt;
-  }
-  return FromUnixMillis(object[field].get<int64_t>());
-}
-
-// A sleep or timeout argument: a duration string, or a number of milliseconds.
-StatusOr<Duration> AsDuration(const Json& value, std::string_view what) {
-  if (value.is_number()) return Duration(static_cast<int64_t>(value.get<double>()));
-  if (value.is_string()) {
-    auto parsed = ParseDuration(value.get<std::string>());
-    if (!parsed.ok()) return parsed.status().WithContext(what);
-    return parsed;
-  }
-  return InvalidArgumentError(std::string(what) + ": expected a duration, got " + value.dump());
-}
-
-// Steps written as `sleep: 72h` render to the value itself; as a mapping, to one of these keys.
-Json Unwrap(const Json& value, std::initializer_list<const char*> keys) {
-  if (!value.is_object()) return value;
-  for (const char* key : keys) {
-    if (value.contains(key)) return value[key];
-  }
-  return value;
-}
-
-}  // namespace
 
 RunWalker::RunWalker(std::shared_ptr<const Program> program, store::RunRecord run,
                      const std::vector<store::JournalEntry>& journal, const WalkEnvironment& env,
@@ -59,52 +22,12 @@ RunWalker::RunWalker(std::shared_ptr<const Program> program, store::RunRecord ru
     : program_(std::move(program)),
       run_(std::move(run)),
       env_(env),
-      lease_owner_(std::move(lease_owner)) {
-  for (const store::JournalEntry& e : journal) {
-    switch (e.kind) {
-      case JournalKind::kCompleted:
-        completed_.emplace(e.step_key, e.data);
-        break;
-      case JournalKind::kAttempt:
-        attempts_[e.step_key].push_back(e.data);
-        break;
-      case JournalKind::kStarted:
-        started_[e.step_key] = e.data;
-        break;
-      case JournalKind::kNondet:
-        nondet_[e.step_key].push_back(e.data);
-        break;
-    }
-  }
-}
+      lease_owner_(std::move(lease_owner)),
+      journal_(journal) {}
 
 void RunWalker::Append(const std::string& key, JournalKind kind, Json data) {
-  switch (kind) {
-    case JournalKind::kCompleted: {
-      // The walker reads a completion's status, outcome, output, error and flags but never its
-      // input (the rendered arguments, journaled for display): its own copy leaves that out.
-      Json& known = completed_[key];
-      if (data.is_object() && data.contains("input")) {
-        known = Json::object();
-        for (auto it = data.begin(); it != data.end(); ++it) {
-          if (it.key() != "input") known[it.key()] = it.value();
-        }
-      } else {
-        known = data;
-      }
-      completed_in_batch_ = true;
-      break;
-    }
-    case JournalKind::kAttempt:
-      attempts_[key].push_back(data);
-      break;
-    case JournalKind::kStarted:
-      started_[key] = data;
-      break;
-    case JournalKind::kNondet:
-      nondet_[key].push_back(data);
-      break;
-  }
+  journal_.Record(key, kind, data);
+  if (kind == JournalKind::kCompleted) completed_in_batch_ = true;
   batch_.Add(store::AppendJournalOp{store::JournalEntry{
       .run_id = run_.id, .step_key = key, .kind = kind, .data = std::move(data), .at = now_}});
 }
@@ -132,16 +55,10 @@ expr::EvalContext RunWalker::Context(const std::string& key) {
   expr::EvalContext context;
   context.scope = &scope_;
   auto next = [this, key](const char* field, auto generate) -> Json {
-    size_t& cursor = nondet_cursor_[key];
-    std::vector<Json>& values = nondet_[key];
-    while (cursor < values.size()) {
-      const Json& recorded = values[cursor++];
-      if (recorded.contains(field)) return recorded[field];
-    }
+    if (std::optional<Json> recorded = journal_.NextNondet(key, field)) return *recorded;
     Json value = generate();
     Json record = Json{{field, value}};
-    values.push_back(record);
-    cursor = values.size();
+    journal_.RecordNondet(key, record);
     batch_.Add(store::AppendJournalOp{store::JournalEntry{.run_id = run_.id,
                                                           .step_key = key,
                                                           .kind = JournalKind::kNondet,
@@ -203,14 +120,12 @@ RunWalker::Outcome RunWalker::Complete(const CompiledStep& step, const std::stri
   // The run sees the redacted value too (a returned output is the run's stored output).
   record["output"] = env_.redactor.RedactJson(std::move(output));
   if (extra.is_object()) record.update(extra);
-  auto attempts = attempts_.find(key);
-  record["attempts"] =
-      attempts == attempts_.end() ? 1 : static_cast<int>(attempts->second.size()) + 1;
+  record["attempts"] = static_cast<int>(journal_.attempt_count(key)) + 1;
   if (!input.is_null()) record["input"] = env_.redactor.RedactJson(std::move(input));
   SetStepScope(step, record);
   Append(key, JournalKind::kCompleted, std::move(record));
-  // The output as the walker now holds it in completed_; copied only where it is used.
-  const Json& kept = completed_.find(key)->second["output"];
+  // The output as the walker's journal now holds it; copied only where it is used.
+  const Json& kept = journal_.completed(key)->at("output");
   if (outcome == "returned") return {Outcome::Kind::kReturned, kept};
   return {Outcome::Kind::kNext, nullptr, &kept};
 }
@@ -320,9 +235,8 @@ RunWalker::Outcome RunWalker::WalkList(const StepList& steps, Frame& frame) {
 
 RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
   const std::string key = StepKey(step.id, frame.indices);
-  auto done = completed_.find(key);
-  if (done != completed_.end()) {
-    const Json& record = done->second;
+  if (const Json* done = journal_.completed(key)) {
+    const Json& record = *done;
     // Control steps are walked again so that what their children set is restored into scope.
     if (IsControl(step.kind) && record.value("status", "") != "skipped") {
       (void)WalkControl(step, key, frame);
@@ -341,7 +255,7 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
     return {Outcome::Kind::kCancelled,
             Json{{"message", "the run exceeded its timeout"}, {"code", "DEADLINE_EXCEEDED"}}};
   }
-  if (step.condition && !started_.count(key) && !attempts_.count(key)) {
+  if (step.condition && !journal_.reached(key)) {
     auto condition = step.condition->EvaluateCondition(Context(key));
     if (!condition.ok()) {
       return FailStep(step, key, frame,
@@ -503,334 +417,6 @@ RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::st
   return {Outcome::Kind::kNext, nullptr};
 }
 
-RunWalker::Outcome RunWalker::RunSet(const CompiledStep& step, const std::string& key,
-                                     Frame& frame) {
-  auto values = Render(step, key);
-  if (!values.ok())
-    return FailStep(step, key, frame, ExpressionError(step, "set", nullptr, values.status()), 1);
-  if (!values->is_object()) {
-    return FailStep(step, key, frame,
-                    ExpressionError(step, "set", nullptr,
-                                    InvalidArgumentError("expected a map of names to values")),
-                    1);
-  }
-  // The journal keeps the redacted copy; later steps see the real values, and a replay
-  // re-derives them (RestoreSetVars) rather than storing a secret at rest.
-  Json& vars = scope_["vars"];
-  for (const auto& [name, value] : values->items()) vars[name] = value;
-  Json redacted = env_.redactor.RedactJson(*values);
-  Json extra = env_.secrets.empty() || redacted == *values ? Json() : Json{{"redacted", true}};
-  return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
-}
-
-RunWalker::Outcome RunWalker::RunLog(const CompiledStep& step, const std::string& key,
-                                     Frame& frame) {
-  auto message = Render(step, key);
-  if (!message.ok())
-    return FailStep(step, key, frame, ExpressionError(step, "log", nullptr, message.status()), 1);
-  Json text = Unwrap(*message, {"message"});
-  std::string line = text.is_string() ? text.get<std::string>() : text.dump();
-  line = env_.redactor.RedactText(line);
-  if (env_.log) env_.log(run_.id, key, line);
-  return Complete(step, key, nullptr, "next", Json{{"message", line}});
-}
-
-RunWalker::Outcome RunWalker::RunReturn(const CompiledStep& step, const std::string& key,
-                                        Frame& frame) {
-  auto value = Render(step, key);
-  if (!value.ok())
-    return FailStep(step, key, frame, ExpressionError(step, "return", nullptr, value.status()), 1);
-  return Complete(step, key, Unwrap(*value, {"value"}), "returned");
-}
-
-RunWalker::Outcome RunWalker::RunFail(const CompiledStep& step, const std::string& key,
-                                      Frame& frame) {
-  std::vector<Json>& attempts = attempts_[key];
-  if (!attempts.empty()) {
-    const Json& last = attempts.back();
-    auto retry_at = TimeField(last, "retry_at");
-    if (retry_at && now_ < *retry_at) return Suspend(retry_at, RunStatus::kRunning);
-  }
-  auto rendered = Render(step, key);
-  if (!rendered.ok()) {
-    return FailStep(step, key, frame, ExpressionError(step, "fail", nullptr, rendered.status()),
-                    static_cast<int>(attempts.size()) + 1);
-  }
-  Json args = rendered->is_object() ? *rendered : Json{{"message", *rendered}};
-  Json message = args.value("message", Json("step failed"));
-  bool retryable = args.value("retryable", false);
-  int attempt = static_cast<int>(attempts.size()) + 1;
-  Json error = Json{{"message", message.is_string() ? message.get<std::string>() : message.dump()},
-                    {"code", retryable ? "UNAVAILABLE" : "FAILED_PRECONDITION"},
-                    {"step", step.id},
-                    {"retryable", retryable}};
-  const RetryPolicy& policy = step.retry ? *step.retry : program_->retry;
-  if (retryable) {
-    auto delay = NextRetryDelay(policy, attempt, env_.uniform ? env_.uniform() : 0.5);
-    if (delay) {
-      TimePoint retry_at = now_ + *delay;
-      Append(key, JournalKind::kAttempt,
-             Json{{"attempt", attempt}, {"error", error}, {"retry_at", ToUnixMillis(retry_at)}});
-      return Suspend(retry_at, RunStatus::kRunning);
-    }
-  }
-  return FailStep(step, key, frame, std::move(error), attempt);
-}
-
-RunWalker::Outcome RunWalker::RunSleep(const CompiledStep& step, const std::string& key,
-                                       Frame& frame) {
-  std::optional<TimePoint> wake_at;
-  auto started = started_.find(key);
-  if (started != started_.end()) wake_at = TimeField(started->second, "wake_at");
-  if (!wake_at) {
-    auto rendered = Render(step, key);
-    if (!rendered.ok()) {
-      return FailStep(step, key, frame,
-                      ExpressionError(step, step.action, nullptr, rendered.status()), 1);
-    }
-    if (step.kind == StepKind::kSleep) {
-      auto duration = AsDuration(Unwrap(*rendered, {"duration", "for"}), "sleep");
-      if (!duration.ok()) {
-        return FailStep(step, key, frame,
-                        ExpressionError(step, "sleep", nullptr, duration.status()), 1);
-      }
-      wake_at = now_ + *duration;
-    } else {
-      Json until = Unwrap(*rendered, {"time", "until"});
-      auto parsed = until.is_string() ? ParseTimestamp(until.get<std::string>())
-                                      : StatusOr<TimePoint>(InvalidArgumentError(
-                                            "expected an RFC 3339 time, got " + until.dump()));
-      if (!parsed.ok()) {
-        return FailStep(step, key, frame,
-                        ExpressionError(step, "sleep_until", nullptr, parsed.status()), 1);
-      }
-      wake_at = *parsed;
-    }
-    Append(key, JournalKind::kStarted, Json{{"wake_at", ToUnixMillis(*wake_at)}});
-  }
-  if (now_ >= *wake_at) return Complete(step, key, nullptr);
-  return Suspend(wake_at, RunStatus::kSleeping);
-}
-
-RunWalker::Outcome RunWalker::RunWait(const CompiledStep& step, const std::string& key,
-                                      Frame& frame) {
-  auto started = started_.find(key);
-  if (started == started_.end()) {
-    auto rendered = Render(step, key);
-    if (!rendered.ok()) {
-      return FailStep(step, key, frame,
-                      ExpressionError(step, "wait_for_event", nullptr, rendered.status()), 1);
-    }
-    const Json& args = *rendered;
-    Json name = args.value("event", Json());
-    if (!name.is_string() || name.get<std::string>().empty()) {
-      return FailStep(step, key, frame,
-                      ExpressionError(step, "wait_for_event", nullptr,
-                                      InvalidArgumentError("`event` must name an event")),
-                      1);
-    }
-    auto timeout = AsDuration(args.value("timeout", Json()), "timeout");
-    if (!timeout.ok()) {
-      return FailStep(step, key, frame,
-                      ExpressionError(step, "wait_for_event", nullptr, timeout.status()), 1);
-    }
-    store::WaitRecord wait;
-    wait.id = TimeOrderedId("wait_", run_.created_at, {run_.id, key});
-    wait.run_id = run_.id;
-    wait.kind = store::WaitRecord::Kind::kStep;
-    wait.flow_id = run_.flow_id;
-    wait.revision = run_.revision;
-    wait.step_key = key;
-    wait.step_id = step.id;
-    wait.event_name = name.get<std::string>();
-    // Events after the previous step's completion are candidates: when it commits with this
-    // registration, the store takes the newest seq at that commit (-2); otherwise the run's
-    // mark from its last commit (-1).
-    wait.since_seq = completed_in_batch_ ? -2 : -1;
-    wait.timeout_at = now_ + *timeout;
-    wait.created_at = now_;
-    wait.context = Json{{"event", run_.event}};
-    if (args.contains("lookback") && !args["lookback"].is_null()) {
-      const Json& lookback = args["lookback"];
-      if (lookback.is_string() && lookback.get<std::string>() == "run") {
-        wait.lookback_from = run_.created_at;
-      } else {
-        auto window = AsDuration(lookback, "lookback");
-        if (!window.ok()) {
-          return FailStep(step, key, frame,
-                          ExpressionError(step, "wait_for_event", nullptr, window.status()), 1);
-        }
-        wait.lookback_from = now_ - *window;
-      }
-    }
-    if (step.wait_condition) {
-      if (auto equality = step.wait_condition->AsAsyncEquality()) {
-        auto value = expr::Expression::EvaluateNode(*equality->other_side, Context(key));
-        if (!value.ok()) {
-          return FailStep(step, key, frame,
-                          ExpressionError(step, "match", &*step.wait_condition, value.status()), 1);
-        }
-        wait.match_path = JoinJsonPath(equality->async_path);
-        wait.match_key = CanonicalKey(*value);
-      }
-    }
-    Json record = Json{{"wait_id", wait.id},
-                       {"timeout_at", ToUnixMillis(*wait.timeout_at)},
-                       {"event", wait.event_name}};
-    Append(key, JournalKind::kStarted, record);
-    batch_.Add(store::RegisterWaitOp{wait});
-    new_waits_.push_back(std::move(wait));
-    started = started_.find(key);
-  }
-  auto timeout_at = TimeField(started->second, "timeout_at");
-  if (timeout_at && now_ >= *timeout_at) {
-    // Claim the wait for the timeout; an event may have claimed it first (see Confirm).
-    std::string wait_id = started->second.value("wait_id", "");
-    batch_.Add(store::ResolveWaitOp{wait_id, nullptr});
-    expected_resolutions_.push_back(wait_id);
-    Json record = Json{{"status", "completed"}, {"output", nullptr}, {"attempts", 1}};
-    completed_[key] = record;
-    SetStepScope(step, record);
-    return {Outcome::Kind::kNext, nullptr};
-  }
-  return Suspend(timeout_at, RunStatus::kWaiting);
-}
-
-RunWalker::Outcome RunWalker::RunSendEvent(const CompiledStep& step, const std::string& key,
-                                           Frame& frame) {
-  auto rendered = Render(step, key);
-  if (!rendered.ok()) {
-    return FailStep(step, key, frame,
-                    ExpressionError(step, "send_event", nullptr, rendered.status()), 1);
-  }
-  Json list = rendered->is_array() ? *rendered : Json::array({*rendered});
-  Json ids = Json::array();
-  std::vector<store::EventRecord> events;
-  std::vector<std::optional<Duration>> delays;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const Json& item = list[i];
-    Status invalid;
-    if (!item.is_object() || !item.contains("name") || !item["name"].is_string() ||
-        item["name"].get<std::string>().empty()) {
-      invalid = InvalidArgumentError("event " + std::to_string(i) + " needs a `name`");
-    } else if (item.contains("data") && !item["data"].is_null() && !item["data"].is_object()) {
-      invalid = InvalidArgumentError("event " + std::to_string(i) + ": `data` must be a map");
-    }
-    std::optional<Duration> delay;
-    if (invalid.ok() && item.contains("delay") && !item["delay"].is_null()) {
-      auto parsed = AsDuration(item["delay"], "event " + std::to_string(i) + ": delay");
-      if (!parsed.ok()) {
-        invalid = parsed.status();
-      } else if (parsed->count() < 0) {
-        invalid = InvalidArgumentError("event " + std::to_string(i) + ": `delay` is negative");
-      } else if (parsed->count() > 0) {
-        delay = *parsed;
-      }
-    }
-    if (!invalid.ok()) {
-      return FailStep(step, key, frame, ExpressionError(step, "send_event", nullptr, invalid), 1);
-    }
-    delays.push_back(delay);
-    store::EventRecord event;
-    event.id = TimeOrderedId("evt_", run_.created_at, {run_.id, key, std::to_string(i)});
-    event.name = item["name"].get<std::string>();
-    event.data = item.contains("data") && item["data"].is_object() ? item["data"] : Json::object();
-    event.ts = now_;
-    if (item.contains("id") && item["id"].is_string()) event.client_id = item["id"];
-    ids.push_back(event.id);
-    events.push_back(std::move(event));
-  }
-  // The events, the runs they start and this step's completion commit together: exactly once.
-  // A delayed event commits as scheduled; the engine releases it into the log when due.
-  for (size_t i = 0; i < events.size(); ++i) {
-    store::EventRecord& event = events[i];
-    if (delays[i]) {
-      batch_.Add(store::ScheduleEventOp{event, now_ + *delays[i]});
-      continue;
-    }
-    store::EventRecord copy = event;
-    batch_.Add(store::InsertEventOp{std::move(copy), std::chrono::hours(24),
-                                    /*duplicate_aborts_batch=*/false});
-    if (env_.plan_event) env_.plan_event(event, batch_);
-  }
-  return Complete(step, key, Json{{"ids", ids}});
-}
-
-RunWalker::Outcome RunWalker::RunInvoke(const CompiledStep& step, const std::string& key,
-                                        Frame& frame) {
-  auto& attempts = attempts_[key];
-  if (!attempts.empty() && attempts.back().value("final", false)) {
-    return FailStep(step, key, frame, attempts.back().value("error", Json()), 1);
-  }
-  auto started = started_.find(key);
-  if (started == started_.end()) {
-    auto rendered = Render(step, key);
-    if (!rendered.ok()) {
-      return FailStep(step, key, frame, ExpressionError(step, "invoke", nullptr, rendered.status()),
-                      1);
-    }
-    const Json& args = *rendered;
-    std::string flow = args.value("flow", "");
-    std::shared_ptr<const Program> child = env_.catalog ? env_.catalog->Current(flow) : nullptr;
-    if (!child) {
-      return FailStep(step, key, frame,
-                      StatusError(NotFoundError("invoke: no flow \"" + flow + "\""), step.id), 1);
-    }
-    std::optional<TimePoint> timeout_at;
-    if (args.contains("timeout") && !args["timeout"].is_null()) {
-      auto timeout = AsDuration(args["timeout"], "timeout");
-      if (!timeout.ok()) {
-        return FailStep(step, key, frame,
-                        ExpressionError(step, "invoke", nullptr, timeout.status()), 1);
-      }
-      timeout_at = now_ + *timeout;
-    }
-    store::RunRecord run;
-    run.id = TimeOrderedId("run_", run_.created_at, {run_.id, key});
-    run.flow_id = child->flow_id;
-    run.revision = child->revision;
-    run.status = RunStatus::kQueued;
-    Json data = args.contains("data") && args["data"].is_object() ? args["data"] : Json::object();
-    run.event = Json{
-        {"id", run.id}, {"name", "flowrun/invoke"}, {"data", data}, {"ts", FormatTimestamp(now_)}};
-    run.created_at = now_;
-    run.updated_at = now_;
-    run.due_at = now_;
-    if (child->timeout) run.deadline = now_ + *child->timeout;
-    run.parent_run_id = run_.id;
-    run.parent_step_key = key;
-    store::CreateRunOp create{std::move(run), std::chrono::hours(24), {}};
-    // The child's flow control applies to it as to any run (except debounce and batch: this
-    // parent waits for this very run).
-    if (EvaluatesAtCreation(*child)) {
-      Json child_scope = Json::object();
-      child_scope["event"] = create.run.event;
-      expr::EvalContext child_context;
-      child_context.scope = &child_scope;
-      const TimePoint at = now_;
-      child_context.now = [at] { return at; };
-      child_context.uuid = [] { return RandomUuid(); };
-      if (Status planned = PlanFlowControl(*child, child_context, RunOrigin::kInvoke, create);
-          !planned.ok()) {
-        return FailStep(step, key, frame, StatusError(planned, step.id), 1);
-      }
-    }
-    batch_.Add(std::move(create));
-    Json record = Json{{"child", TimeOrderedId("run_", run_.created_at, {run_.id, key})}};
-    if (timeout_at) record["timeout_at"] = ToUnixMillis(*timeout_at);
-    Append(key, JournalKind::kStarted, record);
-    started = started_.find(key);
-  }
-  auto timeout_at = TimeField(started->second, "timeout_at");
-  if (timeout_at && now_ >= *timeout_at) {
-    batch_.Add(store::RequestCancelOp{started->second.value("child", "")});
-    return FailStep(step, key, frame,
-                    StatusError(DeadlineExceededError("invoke: the child run timed out"), step.id),
-                    1);
-  }
-  return Suspend(timeout_at, RunStatus::kWaiting);
-}
-
 RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::string& key,
                                           Frame& frame) {
   // Out already, or held back until one of the run's actions in flight comes back.
@@ -838,7 +424,7 @@ RunWalker::Outcome RunWalker::RunExternal(const CompiledStep& step, const std::s
       static_cast<int>(in_flight_.size() + actions_.size()) >= env_.max_actions_per_run) {
     return Suspend(std::nullopt, RunStatus::kRunning);
   }
-  std::vector<Json>& attempts = attempts_[key];
+  const std::vector<Json>& attempts = journal_.attempts(key);
   if (!attempts.empty()) {
     const Json& last = attempts.back();
     if (last.value("final", false)) {
@@ -974,7 +560,7 @@ WalkResult RunWalker::Walk(TimePoint now) {
     run["revision"] = run_.revision;
     run["started_at"] = FormatTimestamp(run_.created_at);
   }
-  nondet_cursor_.clear();
+  journal_.RewindNondet();
   actions_.clear();
   new_waits_.clear();
   expected_resolutions_.clear();

@@ -12,6 +12,9 @@
 // journal) and a walk in the same advance (from the journal plus uncommitted records) agree.
 // Values of now() and uuid() are journaled per step key and replayed in order.
 //
+// The walker knows the journal through a RunJournal (run_journal.h). Its internal steps other
+// than set, log and return are in internal_steps.cc.
+//
 // Thread-safety: not thread-safe; one walker belongs to one worker while it holds the run's lease.
 #pragma once
 
@@ -28,6 +31,7 @@
 #include "common/status.h"
 #include "common/timestamp.h"
 #include "engine/program_catalog.h"
+#include "engine/run_journal.h"
 #include "flow/program.h"
 #include "store/store.h"
 
@@ -126,9 +130,9 @@ class RunWalker {
     enum class Kind { kNext, kSuspended, kReturned, kFailed, kCancelled };
     Kind kind = Kind::kNext;
     Json value;  // the output (kNext, kReturned) or the error (kFailed)
-    // Instead of `value`, for a kNext that WalkStep returns: the output as held in completed_,
+    // Instead of `value`, for a kNext that WalkStep returns: the output as held in journal_,
     // which is not copied unless it is needed (only the last step of a list gives the list's
-    // output). Valid until the walk ends: a walk replaces no record of completed_.
+    // output). Valid until the walk ends: a walk replaces no completion in journal_.
     const Json* borrowed = nullptr;
   };
   struct Frame {
@@ -151,6 +155,7 @@ class RunWalker {
   void ReplayHandler(const CompiledStep& step, const Json& record, Frame& frame);
   Outcome Suspend(std::optional<TimePoint> due, store::RunStatus status);
 
+  // Internal steps (internal_steps.cc).
   Outcome RunSet(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunLog(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunReturn(const CompiledStep& step, const std::string& key, Frame& frame);
@@ -159,6 +164,7 @@ class RunWalker {
   Outcome RunSendEvent(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunInvoke(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunFail(const CompiledStep& step, const std::string& key, Frame& frame);
+  // A side-effecting action: returns it as a PendingAction, or its recorded failure.
   Outcome RunExternal(const CompiledStep& step, const std::string& key, Frame& frame);
 
   expr::EvalContext Context(const std::string& key);
@@ -175,10 +181,7 @@ class RunWalker {
   std::string lease_owner_;
 
   // The journal as this walker knows it: committed entries plus those appended since.
-  std::map<std::string, Json> completed_;
-  std::map<std::string, std::vector<Json>> attempts_;
-  std::map<std::string, Json> started_;
-  std::map<std::string, std::vector<Json>> nondet_;
+  RunJournal journal_;
   // Step keys whose action was started and has no recorded result yet.
   std::set<std::string> in_flight_;
   // The latest deadline of an action returned by a walk (the lease must outlast it).
@@ -187,7 +190,6 @@ class RunWalker {
   // Per walk.
   TimePoint now_;
   Json scope_;
-  std::map<std::string, size_t> nondet_cursor_;
   std::vector<PendingAction> actions_;
   std::vector<store::WaitRecord> new_waits_;
   std::optional<TimePoint> earliest_due_;
