@@ -135,18 +135,12 @@ Status SqliteDb::Exec(std::string_view sql) {
   char* error = nullptr;
   std::string text(sql);
   int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error);
+  sqlite3_free(error);
   if (rc != SQLITE_OK) {
-    std::string message = error ? error : sqlite3_errstr(rc);
-    sqlite3_free(error);
+    // SqliteError's text: a full disk or an I/O error (kUnavailable too) is not a locked file.
     Status status = SqliteError(db_, rc, "executing SQL");
     if (latch_) latch_->Observe(status);
-    return Status(status.code(), "executing SQL: " + message +
-                                     (status.code() == StatusCode::kUnavailable
-                                          ? " (the store file is locked by another process)"
-                                      : status.code() == StatusCode::kDataLoss
-                                          ? " (the store file is not a flowrun database or is "
-                                            "corrupt)"
-                                          : ""));
+    return status;
   }
   return OkStatus();
 }
