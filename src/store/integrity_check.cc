@@ -1,5 +1,7 @@
 #include "store/integrity_check.h"
 
+#include <sqlite3.h>
+
 namespace flowrun::store {
 
 StatusOr<std::vector<std::string>> CheckIntegrity(sqlite::Connection& db, IntegrityCheck kind,

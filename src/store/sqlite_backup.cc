@@ -1,6 +1,7 @@
 #include "store/sqlite_backup.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>

@@ -1,5 +1,6 @@
 #include "store/sqlite_store.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <algorithm>
