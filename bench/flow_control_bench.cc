@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/simulated_clock.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
 #include "flow/compiler.h"
@@ -32,7 +33,6 @@
 #include "process_rss.h"
 #include "store/sqlite_store.h"
 #include "testing/fake_action.h"
-#include "testing/simulated_clock.h"
 
 namespace flowrun {
 namespace {
@@ -73,7 +73,7 @@ Result RunOne(const Options& options) {
   const std::string dir = options.dir + "/" + options.one + (options.baseline ? "-base" : "-fc");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  testing::SimulatedClock clock;
+  SimulatedClock clock;
   auto store = store::SqliteStore::Open({.path = dir + "/flowrun.db", .clock = &clock});
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());

@@ -2,8 +2,8 @@
 // in its own folder under src/actions/ and is listed explicitly in the registry
 // (action_registry.h, builtin_actions.cc).
 //
-// Steps that only touch the run itself (set, log, fail, return, sleep, sleep_until,
-// wait_for_event, send_event, invoke) are interpreted by the engine and are not Actions.
+// Steps that only touch the run itself (the internal step kinds of flow/step_kinds.h) are
+// interpreted by the engine and are not Actions.
 //
 // Actions are asynchronous: Start hands one attempt to the action and returns without waiting on
 // a network; the action calls `done` once the attempt has finished, from whichever thread

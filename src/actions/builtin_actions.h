@@ -1,7 +1,9 @@
 // RegisterBuiltinActions: adds flowrun's side-effecting actions (http, email, db) to a registry,
-// each built once from the checked config. Adding an action takes its file pair, one line in
-// builtin_actions.cc, and its step key in the compiler's list of step keys
-// (interpreter/compiler.cc) and in schemas/flow.schema.json.
+// each built once from the checked config. Adding an action takes its files, one line in
+// builtin_actions.cc and its step in schemas/flow.schema.json: the compiler reads the action's
+// step key and duration arguments from the schema (flow/step_kinds.h), and
+// builtin_actions_test checks that the registry and the schema agree. `flowrun validate` checks
+// its arguments (Action::CheckArguments) only once action_argument_checks.cc lists it too.
 //
 // Thread-safety: call once at start-up, before ActionRegistry::Freeze.
 #pragma once

@@ -45,27 +45,27 @@ Json RecipientList(const Json& value) {
 }  // namespace
 
 void TestRecorder::AddRequest(Json request) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   requests_.push_back(std::move(request));
 }
 void TestRecorder::AddEmail(Json email) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   emails_.push_back(std::move(email));
 }
 void TestRecorder::AddUnmatched(std::string description) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   unmatched_.push_back(std::move(description));
 }
 std::vector<Json> TestRecorder::requests() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return requests_;
 }
 std::vector<Json> TestRecorder::emails() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return emails_;
 }
 std::vector<std::string> TestRecorder::unmatched() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return unmatched_;
 }
 
@@ -84,7 +84,7 @@ std::string CollapseWhitespace(std::string_view text) {
   return out;
 }
 
-MockHttpAction::MockHttpAction(std::vector<HttpMock> mocks, VirtualClock& clock,
+MockHttpAction::MockHttpAction(std::vector<HttpMock> mocks, SimulatedClock& clock,
                                TestRecorder& recorder)
     : mocks_(std::move(mocks)), clock_(clock), recorder_(recorder), used_(mocks_.size(), 0) {}
 
@@ -106,7 +106,7 @@ StatusOr<Json> MockHttpAction::Answer(const ActionRequest& request) {
 
   const HttpMock* mock = nullptr;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (size_t i = 0; i < mocks_.size(); ++i) {
       const HttpMock& m = mocks_[i];
       if (m.times && used_[i] >= *m.times) continue;
@@ -190,7 +190,7 @@ void CannedDbAction::Start(ActionRequest request, ActionCallback done) {
   const std::string sql = CollapseWhitespace(request.arguments.value("sql", ""));
   const DbMock* mock = nullptr;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (size_t i = 0; i < mocks_.size(); ++i) {
       const DbMock& m = mocks_[i];
       if (m.times && used_[i] >= *m.times) continue;

@@ -16,13 +16,13 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "actions/action.h"
 #include "actions/db/db_action.h"
-#include "common/virtual_clock.h"
+#include "common/simulated_clock.h"
+#include "common/thread_annotations.h"
 #include "flow/flow_test_file.h"
 
 namespace flowrun::cli {
@@ -38,15 +38,16 @@ class TestRecorder {
   std::vector<std::string> unmatched() const;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<Json> requests_;          // GUARDED_BY(mu_): {method, url, headers, json|body|form}
-  std::vector<Json> emails_;            // GUARDED_BY(mu_): the email step's arguments
-  std::vector<std::string> unmatched_;  // GUARDED_BY(mu_): requests no mock answered
+  mutable Mutex mu_;
+  // {method, url, headers, json|body|form}
+  std::vector<Json> requests_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<Json> emails_ FLOWRUN_GUARDED_BY(mu_);            // the email step's arguments
+  std::vector<std::string> unmatched_ FLOWRUN_GUARDED_BY(mu_);  // requests no mock answered
 };
 
 class MockHttpAction final : public Action {
  public:
-  MockHttpAction(std::vector<HttpMock> mocks, VirtualClock& clock, TestRecorder& recorder);
+  MockHttpAction(std::vector<HttpMock> mocks, SimulatedClock& clock, TestRecorder& recorder);
   std::string_view name() const override { return "http"; }
   void Start(ActionRequest request, ActionCallback done) override;
 
@@ -54,10 +55,10 @@ class MockHttpAction final : public Action {
   StatusOr<Json> Answer(const ActionRequest& request);
 
   const std::vector<HttpMock> mocks_;
-  VirtualClock& clock_;
+  SimulatedClock& clock_;
   TestRecorder& recorder_;
-  std::mutex mu_;
-  std::vector<int> used_;  // GUARDED_BY(mu_): calls answered per mock
+  Mutex mu_;
+  std::vector<int> used_ FLOWRUN_GUARDED_BY(mu_);  // calls answered per mock
 };
 
 class CapturingEmailAction final : public Action {
@@ -80,8 +81,8 @@ class CannedDbAction final : public Action {
  private:
   const std::vector<DbMock> mocks_;
   const std::unique_ptr<DbAction> real_;
-  std::mutex mu_;
-  std::vector<int> used_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<int> used_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 // Collapses runs of whitespace to one space and trims the ends (for matching SQL).

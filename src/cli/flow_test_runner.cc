@@ -6,13 +6,13 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 #include "actions/action_registry.h"
 #include "cli/flow_test_actions.h"
 #include "cli/flow_test_expectations.h"
-#include "common/virtual_clock.h"
+#include "common/simulated_clock.h"
+#include "common/thread_annotations.h"
 #include "config/secrets.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
@@ -110,7 +110,7 @@ StatusOr<std::string> ReadText(const std::string& path) {
 // The flow ids a program invokes by a literal name; `any` is set when one is a template.
 void InvokedFlows(const Program& program, std::set<std::string>& ids, bool& any) {
   auto visit = [&](const CompiledStep& step) {
-    if (step.action != "invoke") return;
+    if (step.kind != StepKind::kInvoke) return;
     const Json flow = step.raw_arguments.value("flow", Json());
     if (flow.is_string() && flow.get<std::string>().find("${{") == std::string::npos) {
       ids.insert(flow.get<std::string>());
@@ -265,13 +265,13 @@ class CaseRun {
     engine_options.node_id = "test";
     engine_options.seed = 1;
     engine_options.on_work_ready = [this] {
-      std::lock_guard lock(returned_mu_);
+      MutexLock lock(returned_mu_);
       returned_ = true;
       returned_cv_.notify_all();
     };
     engine_options.log = [this](const std::string&, const std::string&,
                                 const std::string& message) {
-      std::lock_guard lock(returned_mu_);
+      MutexLock lock(returned_mu_);
       logs_.push_back(message);
     };
     Engine engine(
@@ -309,7 +309,7 @@ class CaseRun {
     observed.requests = recorder_.requests();
     observed.emails = recorder_.emails();
     {
-      std::lock_guard lock(returned_mu_);
+      MutexLock lock(returned_mu_);
       observed.logs = logs_;
     }
     observed.query = [this](const std::string& database,
@@ -402,11 +402,11 @@ class CaseRun {
         continue;
       }
       if (engine.ResultsPending()) {
-        std::unique_lock lock(returned_mu_);
-        returned_cv_.wait_until(lock,
-                                std::min(wall_deadline, std::chrono::steady_clock::now() +
-                                                            std::chrono::milliseconds(50)),
-                                [&] { return returned_; });
+        MutexLock lock(returned_mu_);
+        lock.WaitUntil(returned_cv_,
+                       std::min(wall_deadline,
+                                std::chrono::steady_clock::now() + std::chrono::milliseconds(50)),
+                       [&]() FLOWRUN_REQUIRES(returned_mu_) { return returned_; });
         returned_ = false;
         continue;
       }
@@ -458,14 +458,14 @@ class CaseRun {
   const Program& program_;
   const FlowSet& flows_;
   const FlowTestOptions& options_;
-  VirtualClock clock_;
+  SimulatedClock clock_;
   ScratchDir scratch_;
   TestRecorder recorder_;
   std::map<std::string, std::string> databases_;  // name -> scratch file
-  std::mutex returned_mu_;
+  Mutex returned_mu_;
   std::condition_variable returned_cv_;
-  bool returned_ = false;          // GUARDED_BY(returned_mu_)
-  std::vector<std::string> logs_;  // GUARDED_BY(returned_mu_)
+  bool returned_ FLOWRUN_GUARDED_BY(returned_mu_) = false;
+  std::vector<std::string> logs_ FLOWRUN_GUARDED_BY(returned_mu_);
 };
 
 }  // namespace

@@ -13,30 +13,28 @@
 //
 // Exit codes: 0 the run completed; 1 it failed or was cancelled; 2 usage or I/O errors.
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
-#include "actions/builtin_actions.h"
 #include "cli/command.h"
+#include "common/clock.h"
 #include "common/duration.h"
 #include "common/json.h"
+#include "common/simulated_clock.h"
+#include "common/thread_annotations.h"
 #include "common/timestamp.h"
-#include "common/virtual_clock.h"
 #include "config/config.h"
-#include "config/secrets.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
 #include "flow/diagnostic_printer.h"
 #include "flow/flow_set.h"
-#include "store/sqlite_outbox.h"
-#include "store/sqlite_store.h"
+#include "server/node.h"
+#include "store/store.h"
 
 namespace flowrun::cli {
 namespace {
@@ -240,12 +238,16 @@ StatusOr<Loaded> LoadFlow(const RunOptions& options, const CompileOptions& compi
 StatusOr<Config> LoadRunConfig(const RunOptions& options) {
   std::string path = options.config;
   if (path.empty() && std::filesystem::is_regular_file("flowrun.yaml")) path = "flowrun.yaml";
-  if (path.empty()) {
-    Config config = Config::Defaults(std::filesystem::current_path().string());
-    config.secrets.env_prefix = "FLOWRUN_SECRET_";
-    return config;
+  StatusOr<Config> config = path.empty()
+                                ? Config::Defaults(std::filesystem::current_path().string())
+                                : ReadConfigFile(path);
+  if (!config.ok()) return config.status();
+  // Without a secrets configuration, secrets come from FLOWRUN_SECRET_<NAME>.
+  if (config->secrets.env_prefix.empty() && config->secrets.env_names.empty() &&
+      config->secrets.file.empty()) {
+    config->secrets.env_prefix = "FLOWRUN_SECRET_";
   }
-  return ReadConfigFile(path);
+  return config;
 }
 
 int Fail(const std::string& message) {
@@ -253,172 +255,129 @@ int Fail(const std::string& message) {
   return kExitUsage;
 }
 
-int RunFlow(const RunOptions& options) {
-  auto event = ParseEventArgument(options.event);
-  if (!event.ok()) return Fail(event.status().message());
-
-  auto config = LoadRunConfig(options);
-  if (!config.ok()) return Fail(config.status().message());
-  if (config->secrets.env_prefix.empty() && config->secrets.env_names.empty() &&
-      config->secrets.file.empty()) {
-    config->secrets.env_prefix = "FLOWRUN_SECRET_";
+// Set from an action's thread when a result came back; the driver waits for it.
+class ActionReturns {
+ public:
+  void Notify() {
+    MutexLock lock(mu_);
+    returned_ = true;
+    returned_cv_.notify_all();
   }
-  auto secrets = Secrets::Load(config->secrets);
-  if (!secrets.ok()) return Fail(secrets.status().message());
-  SecretRedactor redactor = SecretRedactor::FromObject(secrets->All());
-
-  SystemClock system_clock;
-  VirtualClock virtual_clock(system_clock.Now());
-  const Clock& clock = options.virtual_time ? static_cast<const Clock&>(virtual_clock)
-                                            : static_cast<const Clock&>(system_clock);
-
-  const std::string store_path = options.store.empty() ? ":memory:" : options.store;
-  auto store = store::SqliteStore::Open({.path = store_path, .clock = &clock});
-  if (!store.ok()) return Fail("store " + store_path + ": " + store.status().message());
-  auto outbox = store::SqliteOutbox::Open(store_path);
-  if (!outbox.ok()) return Fail("outbox " + store_path + ": " + outbox.status().message());
-
-  OutboundLoop outbound_loop(OutboundLoopFor(*config));
-  if (Status started = outbound_loop.Start(); !started.ok()) return Fail(started.message());
-  ActionRegistry actions;
-  Status registered = RegisterBuiltinActions(actions, *config,
-                                             {.loop = &outbound_loop,
-                                              .secrets = &*secrets,
-                                              .outbox = outbox->get(),
-                                              .redactor = &redactor,
-                                              .clock = &clock,
-                                              .ca_file = ""});
-  if (!registered.ok()) return Fail(registered.message());
-  actions.Freeze();
-
-  CompileOptions compile;
-  compile.check_action = [&actions](std::string_view name, const Json& arguments) -> Status {
-    Action* action = actions.Find(name);
-    return action ? action->CheckArguments(arguments) : OkStatus();
-  };
-  auto loaded = LoadFlow(options, compile);
-  if (!loaded.ok()) return Fail(loaded.status().message());
-  const Program& program = *loaded->program;
-
-  // Only the chosen flow starts from the event; the others are there for `invoke`, and are
-  // added after the run has started.
-  InMemoryProgramCatalog catalog;
-  catalog.Add(loaded->program);
-  // Set from an action's thread when a result came back.
-  std::mutex returned_mu;
-  std::condition_variable returned_cv;
-  bool returned = false;
-  EngineOptions engine_options;
-  engine_options.node_id = "run";
-  // The run's first steps wait for AdvanceReadyRuns, after the flows `invoke` may start are in
-  // the catalog (they are added only once the event has started the chosen flow).
-  engine_options.advance_on_ingest = false;
-  engine_options.on_work_ready = [&] {
-    std::lock_guard lock(returned_mu);
-    returned = true;
-    returned_cv.notify_all();
-  };
-  engine_options.log = [](const std::string&, const std::string& step_key,
-                          const std::string& message) {
-    std::cout << "  " << Pad(step_key, 24) << Pad("log", 10) << message << "\n";
-  };
-  Engine engine(
-      **store, catalog, [&actions](std::string_view name) { return actions.Find(name); }, clock,
-      &*secrets, std::move(engine_options));
-  if (Status s = engine.Recover(); !s.ok()) return Fail(s.ToString());
-  if (Status s = engine.PublishRevision(program); !s.ok()) return Fail(s.ToString());
-
-  const TimePoint start = clock.Now();
-  std::vector<ScheduledEvent> scheduled;
-  if (!options.events_file.empty()) {
-    auto events = ReadEventsFile(options.events_file, start);
-    if (!events.ok()) return Fail(events.status().message());
-    scheduled = std::move(*events);
+  // Waits for a Notify since the last Wait.
+  void Wait() {
+    MutexLock lock(mu_);
+    lock.Wait(returned_cv_, [this]() FLOWRUN_REQUIRES(mu_) { return returned_; });
+    returned_ = false;
   }
 
-  // Start the run: from the event when the flow's triggers take it, else by hand.
-  std::string run_id;
-  const std::string name = event->value("name", "");
+ private:
+  Mutex mu_;
+  std::condition_variable returned_cv_;
+  bool returned_ FLOWRUN_GUARDED_BY(mu_) = false;
+};
+
+// Where a local run's time comes from: the system clock, or with --virtual-time a simulated
+// clock that jumps straight to each due time.
+struct RunClock {
+  SystemClock system;
+  SimulatedClock simulated{system.Now()};
+  bool virtual_time = false;
+
+  const Clock& clock() const {
+    return virtual_time ? static_cast<const Clock&>(simulated) : static_cast<const Clock&>(system);
+  }
+  // Moves to `target`, or sleeps until it on the system clock.
+  void WaitUntil(TimePoint target) {
+    const TimePoint now = clock().Now();
+    if (target <= now) return;
+    if (virtual_time) {
+      simulated.AdvanceTo(target);
+      return;
+    }
+    if (target - now > std::chrono::seconds(5)) {
+      std::cerr << "flowrun run: waiting until " << FormatTimestamp(target)
+                << " (--virtual-time skips ahead)\n";
+    }
+    std::this_thread::sleep_for(target - now);
+  }
+};
+
+// Starts the run: from the event when the flow's triggers take it, else by hand. nullopt when
+// the event matched a trigger and started no run.
+StatusOr<std::optional<std::string>> StartRun(Engine& engine, const Program& program,
+                                              const Json& event) {
+  const std::string name = event.value("name", "");
   bool triggered = false;
   for (const EventTrigger& trigger : program.event_triggers) triggered |= trigger.Matches(name);
-  if (triggered) {
-    auto ingested = engine.IngestEvents({*event});
-    if (!ingested.ok()) return Fail(ingested.status().message());
-    if (ingested->front().runs.empty()) {
-      std::cerr << "flowrun run: event \"" << name << "\" did not start flow " << program.flow_id
-                << " (its `if` is false, or its idempotency key was used recently)\n";
-      return kExitFailure;
-    }
-    run_id = ingested->front().runs.front();
-  } else {
-    Json data = event->contains("data") ? (*event)["data"] : Json::object();
-    auto started = engine.StartRun(program.flow_id, data);
-    if (!started.ok()) return Fail(started.status().message());
-    run_id = *started;
+  if (!triggered) {
+    Json data = event.contains("data") ? event["data"] : Json::object();
+    ASSIGN_OR_RETURN(std::string run_id, engine.StartRun(program.flow_id, data));
+    return std::optional<std::string>(std::move(run_id));
   }
-  for (const auto& other : loaded->others) catalog.Add(other);
-  std::cout << "run " << run_id << " of " << program.flow_id << "@" << program.revision << "\n";
+  ASSIGN_OR_RETURN(std::vector<IngestedEvent> ingested, engine.IngestEvents({event}));
+  if (ingested.front().runs.empty()) return std::optional<std::string>();
+  return std::optional<std::string>(ingested.front().runs.front());
+}
 
+// Stores the scheduled events that are due by now (and prints them); they leave `scheduled`.
+Status SendArrivedEvents(Engine& engine, const Clock& clock,
+                         std::vector<ScheduledEvent>& scheduled) {
+  std::vector<Json> arrived;
+  while (!scheduled.empty() && scheduled.front().at <= clock.Now()) {
+    arrived.push_back(std::move(scheduled.front().event));
+    scheduled.erase(scheduled.begin());
+  }
+  if (arrived.empty()) return OkStatus();
+  auto ingested = engine.IngestEvents(arrived);
+  if (!ingested.ok()) return ingested.status().WithContext("--events");
+  for (const Json& e : arrived) {
+    std::cout << "  " << Pad("(event)", 24) << Pad("sent", 10) << e.value("name", "") << "\n";
+  }
+  return OkStatus();
+}
+
+// Advances the run, printing its trace as it goes, until it finishes or nothing is left to wake
+// it (the run returned is then not finished).
+StatusOr<store::RunRecord> DriveUntilFinished(Engine& engine, const std::string& run_id,
+                                              std::vector<ScheduledEvent> scheduled,
+                                              RunClock& clock, ActionReturns& returns) {
   size_t printed = 0;
-  store::RunRecord run;
   for (;;) {
-    auto advanced = engine.AdvanceReadyRuns(16);
-    if (!advanced.ok()) return Fail(advanced.status().ToString());
+    ASSIGN_OR_RETURN(int advanced, engine.AdvanceReadyRuns(16));
     auto current = engine.GetRun(run_id);
-    if (!current.ok() || !current->has_value()) return Fail("the run disappeared from the store");
-    run = **current;
+    if (!current.ok() || !current->has_value()) {
+      return NotFoundError("the run disappeared from the store");
+    }
+    const store::RunRecord& run = **current;
     auto journal = engine.GetJournal(run_id);
     if (journal.ok()) printed = PrintTrace(run, *journal, printed);
-    if (store::IsTerminal(run.status)) break;
-    if (*advanced > 0) continue;
+    if (store::IsTerminal(run.status)) return run;
+    if (advanced > 0) continue;
     if (engine.ActionsInFlight() > 0) {
-      std::unique_lock lock(returned_mu);
-      returned_cv.wait(lock, [&] { return returned; });
-      returned = false;
+      returns.Wait();
       continue;
     }
-
-    auto due = engine.NextDueTime();
-    if (!due.ok()) return Fail(due.status().ToString());
-    std::optional<TimePoint> target = *due;
+    ASSIGN_OR_RETURN(std::optional<TimePoint> target, engine.NextDueTime());
     if (!scheduled.empty() && (!target || scheduled.front().at < *target)) {
       target = scheduled.front().at;
     }
-    if (!target) {
-      std::cerr << "flowrun run: the run is " << store::RunStatusName(run.status)
-                << " with nothing left to wake it\n";
-      return kExitFailure;
-    }
-    const TimePoint now = clock.Now();
-    if (*target > now) {
-      if (options.virtual_time) {
-        virtual_clock.AdvanceTo(*target);
-      } else {
-        if (*target - now > std::chrono::seconds(5)) {
-          std::cerr << "flowrun run: waiting until " << FormatTimestamp(*target)
-                    << " (--virtual-time skips ahead)\n";
-        }
-        std::this_thread::sleep_for(*target - now);
-      }
-    }
-    std::vector<Json> arrived;
-    while (!scheduled.empty() && scheduled.front().at <= clock.Now()) {
-      arrived.push_back(std::move(scheduled.front().event));
-      scheduled.erase(scheduled.begin());
-    }
-    if (!arrived.empty()) {
-      auto ingested = engine.IngestEvents(arrived);
-      if (!ingested.ok()) return Fail("--events: " + ingested.status().message());
-      for (const Json& e : arrived) {
-        std::cout << "  " << Pad("(event)", 24) << Pad("sent", 10) << e.value("name", "") << "\n";
-      }
-    }
+    if (!target) return run;
+    clock.WaitUntil(*target);
+    RETURN_IF_ERROR(SendArrivedEvents(engine, clock.clock(), scheduled));
   }
+}
 
-  auto mail = (*outbox)->List(100);
+// Prints the run's mail, status and output (or error); the exit code.
+int PrintOutcome(const store::RunRecord& run, EmailOutbox& outbox) {
+  if (!store::IsTerminal(run.status)) {
+    std::cerr << "flowrun run: the run is " << store::RunStatusName(run.status)
+              << " with nothing left to wake it\n";
+    return kExitFailure;
+  }
+  auto mail = outbox.List(100);
   if (mail.ok()) {
     for (auto it = mail->rbegin(); it != mail->rend(); ++it) {
-      if (it->run_id != run_id) continue;
+      if (it->run_id != run.id) continue;
       std::string to;
       for (const std::string& r : it->recipients) to += (to.empty() ? "" : ", ") + r;
       std::cout << "  outbox: to " << to << ": " << it->subject << "\n";
@@ -433,6 +392,70 @@ int RunFlow(const RunOptions& options) {
   std::cerr << "flowrun run: " << store::RunStatusName(run.status) << ": "
             << (run.error.is_null() ? std::string("no error recorded") : run.error.dump()) << "\n";
   return kExitFailure;
+}
+
+// The node a local run uses: the store (--store, else a private temporary one) brought up to
+// date, its id "run", the chosen flow's programs in `catalog`, and a trace of `log` steps.
+StatusOr<Node> OpenRunNode(const RunOptions& options, Config config, const Clock& clock,
+                           ProgramCatalog& catalog, ActionReturns& returns) {
+  config.store = options.store.empty() ? ":memory:" : options.store;
+  config.migrate_auto = true;
+  EngineOptions engine;
+  // The run's first steps wait for AdvanceReadyRuns, after the flows `invoke` may start are in
+  // the catalog (they are added only once the event has started the chosen flow).
+  engine.advance_on_ingest = false;
+  engine.on_work_ready = [&returns] { returns.Notify(); };
+  engine.log = [](const std::string&, const std::string& step_key, const std::string& message) {
+    std::cout << "  " << Pad(step_key, 24) << Pad("log", 10) << message << "\n";
+  };
+  return OpenNode({.config = std::move(config),
+                   .clock = &clock,
+                   .node_id = "run",
+                   .keep_node_identity = false,
+                   .catalog = &catalog,
+                   .engine = std::move(engine)});
+}
+
+int RunFlow(const RunOptions& options) {
+  auto event = ParseEventArgument(options.event);
+  if (!event.ok()) return Fail(event.status().message());
+  auto config = LoadRunConfig(options);
+  if (!config.ok()) return Fail(config.status().message());
+  RunClock clock{.virtual_time = options.virtual_time};
+  ActionReturns returns;
+  // Only the chosen flow starts from the event; the others are there for `invoke`, and are
+  // added after the run has started.
+  InMemoryProgramCatalog catalog;
+  auto node = OpenRunNode(options, *std::move(config), clock.clock(), catalog, returns);
+  if (!node.ok()) return Fail(node.status().message());
+  auto loaded = LoadFlow(options, node->compile_options());
+  if (!loaded.ok()) return Fail(loaded.status().message());
+  const Program& program = *loaded->program;
+  catalog.Add(loaded->program);
+  Engine& engine = *node->engine;
+  if (Status s = engine.Recover(); !s.ok()) return Fail(s.ToString());
+  if (Status s = engine.PublishRevision(program); !s.ok()) return Fail(s.ToString());
+
+  std::vector<ScheduledEvent> scheduled;
+  if (!options.events_file.empty()) {
+    auto events = ReadEventsFile(options.events_file, clock.clock().Now());
+    if (!events.ok()) return Fail(events.status().message());
+    scheduled = std::move(*events);
+  }
+  auto run_id = StartRun(engine, program, *event);
+  if (!run_id.ok()) return Fail(run_id.status().message());
+  if (!run_id->has_value()) {
+    std::cerr << "flowrun run: event \"" << event->value("name", "") << "\" did not start flow "
+              << program.flow_id
+              << " (its `if` is false, or its idempotency key was used recently)\n";
+    return kExitFailure;
+  }
+  for (const auto& other : loaded->others) catalog.Add(other);
+  std::cout << "run " << **run_id << " of " << program.flow_id << "@" << program.revision << "\n";
+
+  auto run = DriveUntilFinished(engine, **run_id, std::move(scheduled), clock, returns);
+  if (!run.ok()) return Fail(run.status().message());
+  return PrintOutcome(*run, *node->outbox);
 }
 
 }  // namespace

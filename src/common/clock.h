@@ -1,5 +1,5 @@
-// Clock: where the engine and the service read the time. The real clock is SystemClock; tests use
-// SimulatedClock (tests/testing/simulated_clock.h), which advances only when told to.
+// Clock: where the engine and the service read the time. The real clock is SystemClock; tests and
+// virtual-time runs use SimulatedClock (common/simulated_clock.h), which moves only when told to.
 //
 // Thread-safety: implementations must be safe to call from many threads.
 #pragma once

@@ -82,11 +82,11 @@ struct EngineOptions {
   // any node when its lease runs out, or at once when this node recovers. More than the workers
   // hold at once only costs memory while ingest outruns them. 0 disables. Default: 512.
   int fresh_run_capacity = 512;
-  // IngestEvents walks each run it starts as far as the run's internal steps go (set, log, if,
-  // switch, parallel, foreach, fail, return, send_event, the start of a sleep, wait or invoke)
-  // and commits that progress in the transaction that stores the event: a flow without actions
-  // is finished when the event is acknowledged. Runs that reach an action step, and runs with an
-  // idempotency key or a concurrency limit, are left to AdvanceReadyRuns. Default: true.
+  // IngestEvents walks each run it starts as far as the run's internal and control steps go
+  // (flow/step_kinds.h; a sleep, wait or invoke only starts) and commits that progress in the
+  // transaction that stores the event: a flow without actions is finished when the event is
+  // acknowledged. Runs that reach an action step, and runs with an idempotency key or a
+  // concurrency limit, are left to AdvanceReadyRuns. Default: true.
   bool advance_on_ingest = true;
   // How many actions may be in flight on this node at once. Past it, AdvanceReadyRuns takes back
   // only runs whose actions returned and claims no new ones: further runs wait in the store.

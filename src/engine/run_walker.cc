@@ -271,8 +271,8 @@ RunWalker::Outcome RunWalker::Replay(const CompiledStep& step, const std::string
                                      const Json& record) {
   SetStepScope(step, record);
   std::string outcome = record.value("outcome", "next");
-  if (step.kind == CompiledStep::Kind::kAction && step.action == "set" &&
-      record.value("status", "") == "completed" && record["output"].is_object()) {
+  if (step.kind == StepKind::kSet && record.value("status", "") == "completed" &&
+      record["output"].is_object()) {
     for (const auto& [name, value] : record["output"].items()) scope_["vars"][name] = value;
     if (record.value("redacted", false)) RestoreSetVars(step, key, record["output"]);
   }
@@ -324,7 +324,7 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
   if (done != completed_.end()) {
     const Json& record = done->second;
     // Control steps are walked again so that what their children set is restored into scope.
-    if (step.kind != CompiledStep::Kind::kAction && record.value("status", "") != "skipped") {
+    if (IsControl(step.kind) && record.value("status", "") != "skipped") {
       (void)WalkControl(step, key, frame);
     }
     // A failure handled by on_error steps: what the handler set is restored too.
@@ -355,7 +355,7 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
       return {Outcome::Kind::kNext, nullptr};
     }
   }
-  if (step.kind == CompiledStep::Kind::kAction) return WalkAction(step, key, frame);
+  if (!IsControl(step.kind)) return WalkAction(step, key, frame);
   Outcome outcome = WalkControl(step, key, frame);
   switch (outcome.kind) {
     case Outcome::Kind::kNext:
@@ -370,9 +370,9 @@ RunWalker::Outcome RunWalker::WalkStep(const CompiledStep& step, Frame& frame) {
 RunWalker::Outcome RunWalker::WalkControl(const CompiledStep& step, const std::string& key,
                                           Frame& frame) {
   switch (step.kind) {
-    case CompiledStep::Kind::kBlock:
+    case StepKind::kBlock:
       return WalkList(step.body, frame);
-    case CompiledStep::Kind::kSwitch: {
+    case StepKind::kSwitch: {
       for (const SwitchCase& c : step.cases) {
         auto chosen = c.when.EvaluateCondition(Context(key));
         if (!chosen.ok()) {
@@ -382,7 +382,7 @@ RunWalker::Outcome RunWalker::WalkControl(const CompiledStep& step, const std::s
       }
       return WalkList(step.default_steps, frame);
     }
-    case CompiledStep::Kind::kParallel: {
+    case StepKind::kParallel: {
       size_t actions_before = actions_.size();
       Json outputs = Json::object();
       std::optional<Outcome> first_stop;
@@ -404,7 +404,7 @@ RunWalker::Outcome RunWalker::WalkControl(const CompiledStep& step, const std::s
       if (suspended) return {Outcome::Kind::kSuspended, nullptr};
       return {Outcome::Kind::kNext, outputs};
     }
-    case CompiledStep::Kind::kForeach: {
+    case StepKind::kForeach: {
       if (!step.items) return {Outcome::Kind::kNext, Json::array()};
       auto items = step.items->Evaluate(Context(key));
       if (!items.ok()) {
@@ -457,56 +457,90 @@ RunWalker::Outcome RunWalker::WalkControl(const CompiledStep& step, const std::s
       if (suspended) return {Outcome::Kind::kSuspended, nullptr};
       return {Outcome::Kind::kNext, outputs};
     }
-    case CompiledStep::Kind::kAction:
-      break;
+    case StepKind::kAction:
+    case StepKind::kWaitForEvent:
+    case StepKind::kSleep:
+    case StepKind::kSleepUntil:
+    case StepKind::kSendEvent:
+    case StepKind::kInvoke:
+    case StepKind::kSet:
+    case StepKind::kLog:
+    case StepKind::kFail:
+    case StepKind::kReturn:
+      break;  // leaves: WalkAction
   }
   return {Outcome::Kind::kNext, nullptr};
 }
 
 RunWalker::Outcome RunWalker::WalkAction(const CompiledStep& step, const std::string& key,
                                          Frame& frame) {
-  const std::string& action = step.action;
-  if (action == "set") {
-    auto values = Render(step, key);
-    if (!values.ok())
-      return FailStep(step, key, frame, ExpressionError(step, "set", nullptr, values.status()), 1);
-    if (!values->is_object()) {
-      return FailStep(step, key, frame,
-                      ExpressionError(step, "set", nullptr,
-                                      InvalidArgumentError("expected a map of names to values")),
-                      1);
-    }
-    // The journal keeps the redacted copy; later steps see the real values, and a replay
-    // re-derives them (RestoreSetVars) rather than storing a secret at rest.
-    Json& vars = scope_["vars"];
-    for (const auto& [name, value] : values->items()) vars[name] = value;
-    Json redacted = env_.redactor.RedactJson(*values);
-    Json extra = env_.secrets.empty() || redacted == *values ? Json() : Json{{"redacted", true}};
-    return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
+  switch (step.kind) {
+    case StepKind::kSet:
+      return RunSet(step, key, frame);
+    case StepKind::kLog:
+      return RunLog(step, key, frame);
+    case StepKind::kReturn:
+      return RunReturn(step, key, frame);
+    case StepKind::kFail:
+      return RunFail(step, key, frame);
+    case StepKind::kSleep:
+    case StepKind::kSleepUntil:
+      return RunSleep(step, key, frame);
+    case StepKind::kWaitForEvent:
+      return RunWait(step, key, frame);
+    case StepKind::kSendEvent:
+      return RunSendEvent(step, key, frame);
+    case StepKind::kInvoke:
+      return RunInvoke(step, key, frame);
+    case StepKind::kAction:
+      return RunExternal(step, key, frame);
+    case StepKind::kSwitch:
+    case StepKind::kParallel:
+    case StepKind::kForeach:
+    case StepKind::kBlock:
+      break;  // control steps: WalkControl
   }
-  if (action == "log") {
-    auto message = Render(step, key);
-    if (!message.ok())
-      return FailStep(step, key, frame, ExpressionError(step, "log", nullptr, message.status()), 1);
-    Json text = Unwrap(*message, {"message"});
-    std::string line = text.is_string() ? text.get<std::string>() : text.dump();
-    line = env_.redactor.RedactText(line);
-    if (env_.log) env_.log(run_.id, key, line);
-    return Complete(step, key, nullptr, "next", Json{{"message", line}});
+  return {Outcome::Kind::kNext, nullptr};
+}
+
+RunWalker::Outcome RunWalker::RunSet(const CompiledStep& step, const std::string& key,
+                                     Frame& frame) {
+  auto values = Render(step, key);
+  if (!values.ok())
+    return FailStep(step, key, frame, ExpressionError(step, "set", nullptr, values.status()), 1);
+  if (!values->is_object()) {
+    return FailStep(step, key, frame,
+                    ExpressionError(step, "set", nullptr,
+                                    InvalidArgumentError("expected a map of names to values")),
+                    1);
   }
-  if (action == "return") {
-    auto value = Render(step, key);
-    if (!value.ok())
-      return FailStep(step, key, frame, ExpressionError(step, "return", nullptr, value.status()),
-                      1);
-    return Complete(step, key, Unwrap(*value, {"value"}), "returned");
-  }
-  if (action == "fail") return RunFail(step, key, frame);
-  if (action == "sleep" || action == "sleep_until") return RunSleep(step, key, frame);
-  if (action == "wait_for_event") return RunWait(step, key, frame);
-  if (action == "send_event") return RunSendEvent(step, key, frame);
-  if (action == "invoke") return RunInvoke(step, key, frame);
-  return RunExternal(step, key, frame);
+  // The journal keeps the redacted copy; later steps see the real values, and a replay
+  // re-derives them (RestoreSetVars) rather than storing a secret at rest.
+  Json& vars = scope_["vars"];
+  for (const auto& [name, value] : values->items()) vars[name] = value;
+  Json redacted = env_.redactor.RedactJson(*values);
+  Json extra = env_.secrets.empty() || redacted == *values ? Json() : Json{{"redacted", true}};
+  return Complete(step, key, std::move(redacted), "next", nullptr, std::move(extra));
+}
+
+RunWalker::Outcome RunWalker::RunLog(const CompiledStep& step, const std::string& key,
+                                     Frame& frame) {
+  auto message = Render(step, key);
+  if (!message.ok())
+    return FailStep(step, key, frame, ExpressionError(step, "log", nullptr, message.status()), 1);
+  Json text = Unwrap(*message, {"message"});
+  std::string line = text.is_string() ? text.get<std::string>() : text.dump();
+  line = env_.redactor.RedactText(line);
+  if (env_.log) env_.log(run_.id, key, line);
+  return Complete(step, key, nullptr, "next", Json{{"message", line}});
+}
+
+RunWalker::Outcome RunWalker::RunReturn(const CompiledStep& step, const std::string& key,
+                                        Frame& frame) {
+  auto value = Render(step, key);
+  if (!value.ok())
+    return FailStep(step, key, frame, ExpressionError(step, "return", nullptr, value.status()), 1);
+  return Complete(step, key, Unwrap(*value, {"value"}), "returned");
 }
 
 RunWalker::Outcome RunWalker::RunFail(const CompiledStep& step, const std::string& key,
@@ -554,7 +588,7 @@ RunWalker::Outcome RunWalker::RunSleep(const CompiledStep& step, const std::stri
       return FailStep(step, key, frame,
                       ExpressionError(step, step.action, nullptr, rendered.status()), 1);
     }
-    if (step.action == "sleep") {
+    if (step.kind == StepKind::kSleep) {
       auto duration = AsDuration(Unwrap(*rendered, {"duration", "for"}), "sleep");
       if (!duration.ok()) {
         return FailStep(step, key, frame,

@@ -1,8 +1,8 @@
 // RunWalker: the interpreter of one run during one advance. It replays the run's step tree over
 // its journal — a step whose completion is in the journal is not executed again, only its output
 // is restored into scope — and goes as far as it can without a side effect:
-//  - internal steps (set, log, if, switch, return, fail, sleep, sleep_until, wait_for_event,
-//    send_event, invoke) run in memory and append journal records to the pending batch;
+//  - internal and control steps (flow/step_kinds.h) and `if` conditions run in memory and
+//    append journal records to the pending batch;
 //  - a side-effecting action (http, email, db, ...) becomes a PendingAction, which the engine
 //    starts only after the pending batch has been committed (MarkInFlight), and reports back
 //    with RecordActionResult; the next Walk continues from there. Several actions of one run
@@ -151,6 +151,9 @@ class RunWalker {
   void ReplayHandler(const CompiledStep& step, const Json& record, Frame& frame);
   Outcome Suspend(std::optional<TimePoint> due, store::RunStatus status);
 
+  Outcome RunSet(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunLog(const CompiledStep& step, const std::string& key, Frame& frame);
+  Outcome RunReturn(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunSleep(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunWait(const CompiledStep& step, const std::string& key, Frame& frame);
   Outcome RunSendEvent(const CompiledStep& step, const std::string& key, Frame& frame);

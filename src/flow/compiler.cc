@@ -7,6 +7,7 @@
 #include "common/suggest.h"
 #include "flow/revision.h"
 #include "flow/schema_validator.h"
+#include "flow/step_kinds.h"
 
 namespace flowrun {
 namespace {
@@ -24,17 +25,12 @@ const std::vector<std::string> kStepFields = {"output", "status", "error", "atte
 const std::vector<std::string> kRunFields = {"id",         "flow",     "revision",
                                              "started_at", "step_key", "attempt"};
 
-// The step keys that hold durations, relative to the action's arguments.
-const std::map<std::string, std::vector<std::string>> kDurationArguments = {
-    {"http", {"timeout"}},
-    {"wait_for_event", {"timeout", "lookback"}},
-    {"invoke", {"timeout"}},
-};
-
 class FlowCompiler {
  public:
   FlowCompiler(const LoadedDocument& doc, const CompileOptions& options)
-      : doc_(doc), options_(options) {}
+      : doc_(doc),
+        options_(options),
+        action_names_(options.action_names.empty() ? SchemaActionNames() : options.action_names) {}
 
   CompiledFlow Run();
 
@@ -66,6 +62,9 @@ class FlowCompiler {
 
   // --- Values ------------------------------------------------------------------------------
   std::optional<Duration> CompileDuration(const Json& value, const std::string& pointer);
+  // Checks the literal durations among a leaf step's arguments (StepKindInfo::duration_fields).
+  void CheckDurationFields(const std::vector<DurationField>& fields, const Json& value,
+                           const std::string& pointer);
   std::optional<expr::Expression> CompileBare(const Json& value, const std::string& pointer,
                                               const Scope& scope);
   std::optional<expr::Expression> CompileMatch(const Json& value, const std::string& pointer,
@@ -85,8 +84,13 @@ class FlowCompiler {
   StepList CompileSteps(const Json& steps, const std::string& pointer, Scope& scope);
   std::optional<CompiledStep> CompileStep(const Json& step, const std::string& pointer,
                                           const Scope& scope);
-  void CompileAction(CompiledStep& step, const std::string& key, const Json& value,
-                     const std::string& pointer, const Scope& scope);
+  // What the step's key selects: its kind, and its arguments or nested steps.
+  void CompileStepBody(CompiledStep& step, const std::string& key, const Json& value,
+                       const std::string& pointer, const Scope& scope);
+  bool IsStepKey(const std::string& key) const {
+    return StepKinds::BuiltIn().Find(key) != nullptr ||
+           std::find(action_names_.begin(), action_names_.end(), key) != action_names_.end();
+  }
 
   // --- Flow --------------------------------------------------------------------------------
   void CompileTriggers(const Json& on, Program& program);
@@ -101,6 +105,7 @@ class FlowCompiler {
 
   const LoadedDocument& doc_;
   const CompileOptions& options_;
+  const std::vector<std::string>& action_names_;
   std::vector<Diagnostic> diagnostics_;
   std::set<std::string> reported_pointers_;
   // Every step id in the flow with the pointer of its first definition.
@@ -109,9 +114,6 @@ class FlowCompiler {
   std::set<std::string> var_names_;
   std::set<std::string> loop_step_ids_;  // steps inside a foreach body
 };
-
-// The keys of a step that are not its action.
-const std::set<std::string> kCommonStepKeys = {"id", "name", "if", "retry", "timeout", "on_error"};
 
 void FlowCompiler::CollectNames(const Json& steps, const std::string& pointer) {
   if (!steps.is_array()) return;
@@ -174,6 +176,26 @@ std::optional<Duration> FlowCompiler::CompileDuration(const Json& value,
     return std::nullopt;
   }
   return *parsed;
+}
+
+void FlowCompiler::CheckDurationFields(const std::vector<DurationField>& fields, const Json& value,
+                                       const std::string& pointer) {
+  for (const DurationField& field : fields) {
+    const Json* literal = &value;
+    std::string literal_pointer = pointer;
+    if (!field.name.empty()) {
+      if (!value.is_object()) continue;
+      auto it = value.find(field.name);
+      if (it == value.end()) continue;
+      literal = &*it;
+      literal_pointer = JsonPointerAppend(pointer, std::string(field.name));
+    }
+    if (!literal->is_string()) continue;  // the schema reports the type
+    const std::string& text = literal->get_ref<const std::string&>();
+    if (text.find("${{") != std::string::npos) continue;  // checked when rendered
+    if (!field.also_allows.empty() && text == field.also_allows) continue;
+    CompileDuration(*literal, literal_pointer);
+  }
 }
 
 void FlowCompiler::ReportParseError(const expr::ParseError& error, const std::string& pointer,
@@ -410,7 +432,7 @@ StepList FlowCompiler::CompileSteps(const Json& steps, const std::string& pointe
           scope.visible_steps.insert(nested.id);
           add_nested(nested.default_steps);
           add_nested(nested.on_error.handler);
-          if (nested.kind == CompiledStep::Kind::kBlock) add_nested(nested.body);
+          if (nested.kind == StepKind::kBlock) add_nested(nested.body);
           for (const auto& c : nested.cases) add_nested(c.steps);
           for (const auto& b : nested.branches) add_nested(b.second);
         }
@@ -437,20 +459,23 @@ std::optional<CompiledStep> FlowCompiler::CompileStep(const Json& value, const s
 
   std::vector<std::string> action_keys;
   for (const auto& [key, unused] : value.items()) {
-    const auto& actions = StepActionKeys();
-    const auto& controls = StepControlKeys();
-    if (std::find(actions.begin(), actions.end(), key) != actions.end() ||
-        std::find(controls.begin(), controls.end(), key) != controls.end()) {
-      action_keys.push_back(key);
-    }
+    if (IsStepKey(key)) action_keys.push_back(key);
   }
   if (action_keys.empty()) {
+    const std::vector<std::string>& common = CommonStepKeys();
     bool has_unknown = false;
-    for (const auto& [key, unused] : value.items()) has_unknown |= !kCommonStepKeys.count(key);
+    for (const auto& [key, unused] : value.items()) {
+      has_unknown |= std::find(common.begin(), common.end(), key) == common.end();
+    }
     if (!has_unknown) {  // an unknown key is likely a misspelt action: the schema reports it
-      ReportAtValue(pointer, label + " has no action", "missing-action",
-                    "add one of http, email, db, wait_for_event, sleep, sleep_until, send_event, "
-                    "invoke, set, log, fail, return, switch, parallel, foreach or steps");
+      std::vector<std::string> keys = StepActionKeys(action_names_);
+      std::vector<std::string> controls = StepControlKeys();
+      keys.insert(keys.end(), controls.begin(), controls.end());
+      std::string hint = "add one of ";
+      for (size_t i = 0; i < keys.size(); ++i) {
+        hint += (i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ") + keys[i];
+      }
+      ReportAtValue(pointer, label + " has no action", "missing-action", std::move(hint));
     }
   } else if (action_keys.size() > 1) {
     // Report at the key that comes second in the file.
@@ -487,16 +512,16 @@ std::optional<CompiledStep> FlowCompiler::CompileStep(const Json& value, const s
   }
   if (action_keys.size() >= 1) {
     const std::string& key = action_keys[0];
-    CompileAction(step, key, value[key], JsonPointerAppend(pointer, key), scope);
+    CompileStepBody(step, key, value[key], JsonPointerAppend(pointer, key), scope);
   }
   return step;
 }
 
-void FlowCompiler::CompileAction(CompiledStep& step, const std::string& key, const Json& value,
-                                 const std::string& pointer, const Scope& scope) {
-  using Kind = CompiledStep::Kind;
-  if (key == "switch") {
-    step.kind = Kind::kSwitch;
+void FlowCompiler::CompileStepBody(CompiledStep& step, const std::string& key, const Json& value,
+                                   const std::string& pointer, const Scope& scope) {
+  const StepKindInfo* row = StepKinds::BuiltIn().Find(key);
+  step.kind = row != nullptr ? row->kind : StepKind::kAction;
+  if (step.kind == StepKind::kSwitch) {
     if (!value.is_object()) return;
     if (auto cases = value.find("cases"); cases != value.end() && cases->is_array()) {
       for (size_t i = 0; i < cases->size(); ++i) {
@@ -520,8 +545,7 @@ void FlowCompiler::CompileAction(CompiledStep& step, const std::string& key, con
     }
     return;
   }
-  if (key == "parallel") {
-    step.kind = Kind::kParallel;
+  if (step.kind == StepKind::kParallel) {
     if (!value.is_object() || !value.contains("branches") || !value["branches"].is_object()) return;
     for (const auto& [name, branch] : value["branches"].items()) {
       Scope branch_scope = scope;
@@ -530,8 +554,7 @@ void FlowCompiler::CompileAction(CompiledStep& step, const std::string& key, con
     }
     return;
   }
-  if (key == "foreach") {
-    step.kind = Kind::kForeach;
+  if (step.kind == StepKind::kForeach) {
     if (!value.is_object()) return;
     if (auto items = value.find("items"); items != value.end()) {
       step.items = CompileBare(*items, pointer + "/items", scope);
@@ -557,18 +580,16 @@ void FlowCompiler::CompileAction(CompiledStep& step, const std::string& key, con
     }
     return;
   }
-  if (key == "steps") {
-    step.kind = Kind::kBlock;
+  if (step.kind == StepKind::kBlock) {
     Scope block_scope = scope;
     step.body = CompileSteps(value, pointer, block_scope);
     return;
   }
 
-  step.kind = Kind::kAction;
   step.action = key;
   step.raw_arguments = value;
   Json arguments = value;
-  if (key == "wait_for_event" && value.is_object()) {
+  if (step.kind == StepKind::kWaitForEvent && value.is_object()) {
     Scope wait_scope = scope;
     wait_scope.allow_async = true;
     if (!value.contains("timeout")) {
@@ -583,48 +604,22 @@ void FlowCompiler::CompileAction(CompiledStep& step, const std::string& key, con
     } else if (auto c = value.find("if"); c != value.end()) {
       step.wait_condition = CompileBare(*c, pointer + "/if", wait_scope);
     }
-    // A `${{ }}` lookback or timeout is rendered with the other arguments and read as a
-    // duration when the wait begins; only literals are checked here.
-    auto is_template = [](const Json& v) {
-      return v.is_string() && v.get<std::string>().find("${{") != std::string::npos;
-    };
-    if (auto lookback = value.find("lookback");
-        lookback != value.end() && *lookback != "run" && !is_template(*lookback)) {
-      CompileDuration(*lookback, pointer + "/lookback");
-    }
-    if (auto timeout = value.find("timeout"); timeout != value.end() && !is_template(*timeout)) {
-      CompileDuration(*timeout, pointer + "/timeout");
-    }
     arguments.erase("match");
     arguments.erase("if");
-  } else if (auto durations = kDurationArguments.find(key);
-             durations != kDurationArguments.end() && value.is_object()) {
-    for (const auto& field : durations->second) {
-      if (auto it = value.find(field); it != value.end() && it->is_string() &&
-                                       it->get<std::string>().find("${{") == std::string::npos) {
-        CompileDuration(*it, pointer + "/" + field);
-      }
+  }
+  // A `${{ }}` duration is rendered with the other arguments and read as a duration when the
+  // step runs; only literals are checked here.
+  const std::vector<DurationField>& durations =
+      row != nullptr ? row->duration_fields : SchemaActionDurationFields(key);
+  if (row != nullptr && row->takes_a_list && value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      CheckDurationFields(durations, value[i], JsonPointerAppend(pointer, i));
     }
-  } else if (key == "sleep" && value.is_string() &&
-             value.get<std::string>().find("${{") == std::string::npos) {
-    CompileDuration(value, pointer);
-  } else if (key == "send_event") {
-    auto check_delay = [&](const Json& event, const std::string& event_pointer) {
-      if (!event.is_object()) return;
-      if (auto d = event.find("delay"); d != event.end() && d->is_string() &&
-                                        d->get<std::string>().find("${{") == std::string::npos) {
-        CompileDuration(*d, event_pointer + "/delay");
-      }
-    };
-    if (value.is_array()) {
-      for (size_t i = 0; i < value.size(); ++i)
-        check_delay(value[i], JsonPointerAppend(pointer, i));
-    } else {
-      check_delay(value, pointer);
-    }
+  } else {
+    CheckDurationFields(durations, value, pointer);
   }
   step.arguments = CompileArguments(arguments, pointer, scope);
-  if (options_.check_action) {
+  if (step.kind == StepKind::kAction && options_.check_action) {
     Status status = options_.check_action(key, value);
     if (!status.ok()) ReportAtKey(pointer, status.message(), "schema");
   }
@@ -905,7 +900,7 @@ CompiledFlow FlowCompiler::Run() {
   }
   program->registers_waits = !program->cancel_on.empty();
   auto note_waits = [&](const CompiledStep& step) {
-    if (step.action == "wait_for_event") program->registers_waits = true;
+    if (step.kind == StepKind::kWaitForEvent) program->registers_waits = true;
   };
   ForEachStep(program->steps, note_waits);
   ForEachStep(program->on_failure, note_waits);
@@ -930,16 +925,15 @@ CompiledFlow FlowCompiler::Run() {
 
 }  // namespace
 
-const std::vector<std::string>& StepActionKeys() {
-  static const std::vector<std::string> keys = {
-      "http",   "email", "db",  "wait_for_event", "sleep", "sleep_until", "send_event",
-      "invoke", "set",   "log", "fail",           "return"};
+std::vector<std::string> StepActionKeys(const std::vector<std::string>& action_names) {
+  std::vector<std::string> keys = action_names.empty() ? SchemaActionNames() : action_names;
+  std::vector<std::string> internal = StepKinds::BuiltIn().Keys(StepCategory::kInternal);
+  keys.insert(keys.end(), internal.begin(), internal.end());
   return keys;
 }
 
-const std::vector<std::string>& StepControlKeys() {
-  static const std::vector<std::string> keys = {"switch", "parallel", "foreach", "steps"};
-  return keys;
+std::vector<std::string> StepControlKeys() {
+  return StepKinds::BuiltIn().Keys(StepCategory::kControl);
 }
 
 CompiledFlow CompileFlow(const LoadedDocument& document, const CompileOptions& options) {

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -19,8 +20,12 @@
 namespace flowrun {
 
 struct CompileOptions {
+  // The step keys that name an action (ActionRegistry::Names()). A step holding one of them is a
+  // StepKind::kAction step. Default (empty): the actions schemas/flow.schema.json declares
+  // (SchemaActionNames in step_kinds.h).
+  std::vector<std::string> action_names;
   // Checks an action's arguments beyond the schema, for example that a `db` step names a
-  // configured database. Called for every step whose action key is `action`. Default: none.
+  // configured database. Called with the action's name for every kAction step. Default: none.
   std::function<Status(std::string_view action, const Json& arguments)> check_action;
   // Only the diagnostics are wanted (`flowrun validate`): no Program is returned, and what only
   // a Program needs, its copy of the document and its revision hash, is not computed. The checks
@@ -37,8 +42,10 @@ struct CompiledFlow {
 // Compiles a loaded document. A document with load errors yields those errors and no program.
 CompiledFlow CompileFlow(const LoadedDocument& document, const CompileOptions& options = {});
 
-// The keys that select what a step does: actions, then control keys.
-const std::vector<std::string>& StepActionKeys();
-const std::vector<std::string>& StepControlKeys();
+// The keys that select what a leaf step does: `action_names` (empty: SchemaActionNames()), then
+// the internal step keys of the StepKinds table.
+std::vector<std::string> StepActionKeys(const std::vector<std::string>& action_names);
+// The keys of the steps that hold other steps, from the StepKinds table.
+std::vector<std::string> StepControlKeys();
 
 }  // namespace flowrun

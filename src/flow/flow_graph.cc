@@ -52,43 +52,67 @@ class GraphBuilder {
     std::string label = step.id + ": " + step.action;
     const Json& args = step.raw_arguments;
     auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-    if (step.action == "wait_for_event" && args.is_object()) {
-      label = step.id + ": wait for " + (args.contains("event") ? text(args["event"]) : "event");
-      if (args.contains("timeout")) label += " (" + text(args["timeout"]) + ")";
-    } else if (step.action == "sleep") {
-      label = step.id + ": sleep " + text(args);
-    } else if (step.action == "sleep_until") {
-      label = step.id + ": sleep until " + text(args);
-    } else if (step.action == "http" && args.is_object()) {
-      label += " " + (args.contains("method") ? text(args["method"]) : std::string("GET"));
-    } else if (step.action == "invoke" && args.is_object() && args.contains("flow")) {
-      label += " " + text(args["flow"]);
+    switch (step.kind) {
+      case StepKind::kWaitForEvent:
+        if (!args.is_object()) break;
+        label = step.id + ": wait for " + (args.contains("event") ? text(args["event"]) : "event");
+        if (args.contains("timeout")) label += " (" + text(args["timeout"]) + ")";
+        break;
+      case StepKind::kSleep:
+        label = step.id + ": sleep " + text(args);
+        break;
+      case StepKind::kSleepUntil:
+        label = step.id + ": sleep until " + text(args);
+        break;
+      case StepKind::kInvoke:
+        if (args.is_object() && args.contains("flow")) label += " " + text(args["flow"]);
+        break;
+      case StepKind::kAction:
+        // An http step shows its method.
+        if (step.action == "http" && args.is_object()) {
+          label += " " + (args.contains("method") ? text(args["method"]) : std::string("GET"));
+        }
+        break;
+      case StepKind::kSendEvent:
+      case StepKind::kSet:
+      case StepKind::kLog:
+      case StepKind::kFail:
+      case StepKind::kReturn:
+      case StepKind::kSwitch:
+      case StepKind::kParallel:
+      case StepKind::kForeach:
+      case StepKind::kBlock:
+        break;
     }
     return label;
-  }
-
-  static FlowGraph::Shape ActionShape(const CompiledStep& step) {
-    if (step.action == "wait_for_event") return FlowGraph::Shape::kWait;
-    if (step.action == "sleep" || step.action == "sleep_until") return FlowGraph::Shape::kSleep;
-    return FlowGraph::Shape::kStep;
   }
 
   std::vector<OpenEdge> AddStep(const CompiledStep& step, std::vector<OpenEdge> open) {
     std::vector<OpenEdge> exits;
     std::string entry;
+    const FlowGraph::Shape shape = StepKinds::BuiltIn().Of(step.kind).shape;
     switch (step.kind) {
-      case CompiledStep::Kind::kAction:
-        entry = AddNode(ActionLabel(step), ActionShape(step));
+      case StepKind::kAction:
+      case StepKind::kWaitForEvent:
+      case StepKind::kSleep:
+      case StepKind::kSleepUntil:
+      case StepKind::kSendEvent:
+      case StepKind::kInvoke:
+      case StepKind::kSet:
+      case StepKind::kLog:
+      case StepKind::kFail:
+      case StepKind::kReturn:
+        entry = AddNode(ActionLabel(step), shape);
         Connect(open, entry);
         exits.push_back({entry, "", false});
         break;
-      case CompiledStep::Kind::kBlock:
-        entry = AddNode(step.id, FlowGraph::Shape::kStep);
+      case StepKind::kBlock:
+        entry = AddNode(step.id, shape);
         Connect(open, entry);
         exits = AddList(step.body, {{entry, "", false}});
         break;
-      case CompiledStep::Kind::kSwitch: {
-        entry = AddNode(step.id + ": switch", FlowGraph::Shape::kDecision);
+      case StepKind::kSwitch: {
+        entry = AddNode(step.id + ": switch", shape);
         Connect(open, entry);
         for (const auto& c : step.cases) {
           auto out = AddList(c.steps, {{entry, c.when.source(), false}});
@@ -98,8 +122,8 @@ class GraphBuilder {
         exits.insert(exits.end(), out.begin(), out.end());
         break;
       }
-      case CompiledStep::Kind::kParallel: {
-        entry = AddNode(step.id + ": parallel", FlowGraph::Shape::kFork);
+      case StepKind::kParallel: {
+        entry = AddNode(step.id + ": parallel", shape);
         Connect(open, entry);
         std::string join = AddNode(step.id + ": join", FlowGraph::Shape::kJoin);
         for (const auto& [name, branch] : step.branches) {
@@ -108,11 +132,11 @@ class GraphBuilder {
         exits.push_back({join, "", false});
         break;
       }
-      case CompiledStep::Kind::kForeach: {
+      case StepKind::kForeach: {
         std::string label = step.id + ": for each " + step.loop_variable + " in " +
                             (step.items ? step.items->source() : std::string("items"));
         if (step.concurrency > 1) label += " (" + std::to_string(step.concurrency) + " at once)";
-        entry = AddNode(label, FlowGraph::Shape::kLoop);
+        entry = AddNode(label, shape);
         Connect(open, entry);
         Connect(AddList(step.body, {{entry, "next", false}}), entry);
         exits.push_back({entry, "done", false});

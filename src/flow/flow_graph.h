@@ -9,11 +9,12 @@
 #include <vector>
 
 #include "flow/program.h"
+#include "flow/step_kinds.h"
 
 namespace flowrun {
 
 struct FlowGraph {
-  enum class Shape { kTerminal, kStep, kDecision, kWait, kSleep, kLoop, kFork, kJoin };
+  using Shape = GraphShape;  // a step's shape is in its StepKinds row
   struct Node {
     std::string id;  // n0, n1, … in creation order
     std::string label;

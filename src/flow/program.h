@@ -18,6 +18,7 @@
 #include "flow/expr/template.h"
 #include "flow/flow_control.h"
 #include "flow/source.h"
+#include "flow/step_kinds.h"
 
 namespace flowrun {
 
@@ -47,24 +48,19 @@ struct SwitchCase {
 };
 
 struct CompiledStep {
-  enum class Kind {
-    kAction,    // a leaf: `action` names it (http, email, db, sleep, wait_for_event, set, ...)
-    kSwitch,    // cases / default_steps
-    kParallel,  // branches
-    kForeach,   // items / as / concurrency / body
-    kBlock,     // a nested `steps:` list in `body`
-  };
+  using Kind = StepKind;  // flow/step_kinds.h
 
   std::string id;
-  std::string name;  // optional display name
-  SourcePos pos;     // where the step's mapping begins in the flow file
-  Kind kind = Kind::kAction;
+  std::string name;                           // optional display name
+  SourcePos pos;                              // where the step's mapping begins in the flow file
+  StepKind kind = StepKind::kAction;          // set once by the compiler, from the step's key
   std::optional<expr::Expression> condition;  // `if`
   std::optional<RetryPolicy> retry;           // overrides the flow's
   std::optional<Duration> timeout;            // per attempt
   OnError on_error;
 
-  // kAction: the action key and its arguments. Every string in `arguments` may hold templates.
+  // A leaf step (not kControl): its key, which for kAction is the action's name, and its
+  // arguments. Every string in `arguments` may hold templates.
   std::string action;
   std::unique_ptr<expr::ValueTemplate> arguments;
   Json raw_arguments;  // the arguments as written, for display

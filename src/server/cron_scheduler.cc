@@ -22,7 +22,7 @@ CronScheduler::CronScheduler(Engine& engine, const ProgramCatalog& catalog, cons
     : engine_(engine), catalog_(catalog), clock_(clock), options_(options) {}
 
 CronScheduler::Result CronScheduler::FireDue() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const TimePoint now = clock_.Now();
   Result result;
   std::set<std::string> live;

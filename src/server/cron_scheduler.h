@@ -24,7 +24,6 @@
 
 #include <deque>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +31,7 @@
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
 
@@ -74,20 +74,22 @@ class CronScheduler {
     TimePoint last;  // ticks after this are still to be dealt with
   };
   // Fires the ticks of one trigger that are due and moves its cursor (cursors_[key]) past the
-  // ticks dealt with. REQUIRES: mu_ held.
+  // ticks dealt with.
   [[nodiscard]] StatusOr<std::vector<FiredTick>> FireTrigger(const Program& program,
                                                              const CronTrigger& trigger,
-                                                             const std::string& key, TimePoint now);
+                                                             const std::string& key, TimePoint now)
+      FLOWRUN_REQUIRES(mu_);
 
   Engine& engine_;
   const ProgramCatalog& catalog_;
   const Clock& clock_;
   const CronSchedulerOptions options_;
 
-  std::mutex mu_;
-  bool started_ = false;  // GUARDED_BY(mu_); the first FireDue resumes from LastCronTick
-  // GUARDED_BY(mu_): by "flow id|zone|canonical schedule".
-  std::map<std::string, Cursor> cursors_;
+  Mutex mu_;
+  // The first FireDue resumes from LastCronTick.
+  bool started_ FLOWRUN_GUARDED_BY(mu_) = false;
+  // By "flow id|zone|canonical schedule".
+  std::map<std::string, Cursor> cursors_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

@@ -11,7 +11,7 @@ EventIntake::~EventIntake() { Stop(); }
 
 void EventIntake::Submit(std::vector<Json> events, Done done) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_) {
       queue_.push_back(Pending{std::move(events), std::move(done)});
       cv_.notify_one();
@@ -23,7 +23,7 @@ void EventIntake::Submit(std::vector<Json> events, Done done) {
 
 void EventIntake::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
@@ -39,8 +39,8 @@ void EventIntake::Run() {
     std::vector<Pending> group;
     size_t event_count = 0;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      lock.Wait(cv_, [this]() FLOWRUN_REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to store
       while (!queue_.empty() &&
              (group.empty() || event_count + queue_.front().events.size() <= max_group_events_)) {

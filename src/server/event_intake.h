@@ -16,12 +16,12 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "common/json.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "server/runtime.h"
 
 namespace flowrun {
@@ -55,10 +55,10 @@ class EventIntake {
 
   Runtime& runtime_;
   const size_t max_group_events_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;      // GUARDED_BY(mu_)
+  std::deque<Pending> queue_ FLOWRUN_GUARDED_BY(mu_);
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -60,18 +60,18 @@ std::string FlowRegistry::Fingerprint(const std::string& flows_dir) const {
 }
 
 StatusOr<ReloadReport> FlowRegistry::Reload() {
-  std::lock_guard reload_lock(reload_mu_);
+  MutexLock reload_lock(reload_mu_);
   return ReloadLocked();
 }
 
 StatusOr<ReloadReport> FlowRegistry::PollForChanges() {
-  std::lock_guard reload_lock(reload_mu_);
+  MutexLock reload_lock(reload_mu_);
   if (Fingerprint(flows_dir_) == fingerprint_) return ReloadReport{};
   return ReloadLocked();
 }
 
 StatusOr<ReloadReport> FlowRegistry::ReloadAll(const std::string& flows_dir) {
-  std::lock_guard reload_lock(reload_mu_);
+  MutexLock reload_lock(reload_mu_);
   std::error_code error;
   if (!fs::is_directory(flows_dir, error)) {
     return NotFoundError("flows directory \"" + flows_dir + "\" does not exist");
@@ -95,7 +95,7 @@ StatusOr<ReloadReport> FlowRegistry::ReloadAll(const std::string& flows_dir) {
   }
   if (!problems.empty()) return InvalidArgumentError(problems);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     flows_dir_ = flows_dir;
   }
   fingerprint_ = std::move(fingerprint);
@@ -138,7 +138,7 @@ StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
   // Publish new revisions before they serve, so the store knows every revision a run uses.
   std::vector<std::shared_ptr<const Program>> fresh;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, program] : programs) {
       auto it = flows_.find(id);
       if (it == flows_.end() || !it->second.current ||
@@ -160,7 +160,7 @@ StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
 
   ReloadReport report;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& program : fresh) {
       revisions_[{program->flow_id, program->revision}] = program;
       unavailable_.erase({program->flow_id, program->revision});
@@ -233,7 +233,7 @@ StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
   for (const std::string& id : report.not_ready) {
     std::vector<std::string> missing;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       missing = flows_[id].missing_secrets;
     }
     LogWarn("flow not ready: it reads secrets that are not set, so it starts no runs",
@@ -243,7 +243,7 @@ StatusOr<ReloadReport> FlowRegistry::ApplyLocked(FlowSet set) {
 }
 
 FlowRegistryStatus FlowRegistry::Snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   FlowRegistryStatus status;
   status.flows_dir = flows_dir_;
   status.loaded_at = loaded_at_;
@@ -263,7 +263,7 @@ std::shared_ptr<const Program> FlowRegistry::Find(std::string_view flow_id,
                                                   std::string_view revision) const {
   std::pair<std::string, std::string> key{std::string(flow_id), std::string(revision)};
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = revisions_.find(key);
     if (it != revisions_.end()) return it->second;
     if (unavailable_.count(key) > 0) return nullptr;
@@ -290,7 +290,7 @@ std::shared_ptr<const Program> FlowRegistry::Find(std::string_view flow_id,
                {{"flow", key.first}, {"revision", key.second}, {"errors", messages}});
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!program) {
     unavailable_.insert(key);
     return nullptr;
@@ -300,13 +300,13 @@ std::shared_ptr<const Program> FlowRegistry::Find(std::string_view flow_id,
 }
 
 std::shared_ptr<const Program> FlowRegistry::Current(std::string_view flow_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = flows_.find(flow_id);
   return it == flows_.end() || !it->second.ready() ? nullptr : it->second.current;
 }
 
 std::vector<std::shared_ptr<const Program>> FlowRegistry::AllCurrent() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::shared_ptr<const Program>> current;
   for (const auto& [id, flow] : flows_) {
     if (flow.ready()) current.push_back(flow.current);

@@ -27,7 +27,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,6 +35,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "common/timestamp.h"
 #include "engine/program_catalog.h"
 #include "flow/compiler.h"
@@ -136,32 +136,33 @@ class FlowRegistry final : public ProgramCatalog {
  private:
   // The files under `flows_dir` with their size and mtime, as one comparable string.
   std::string Fingerprint(const std::string& flows_dir) const;
-  [[nodiscard]] StatusOr<ReloadReport> ReloadLocked();  // REQUIRES: reload_mu_ held
-  // Makes `set` (loaded from flows_dir_) what the registry serves. REQUIRES: reload_mu_ held.
-  [[nodiscard]] StatusOr<ReloadReport> ApplyLocked(FlowSet set);
+  [[nodiscard]] StatusOr<ReloadReport> ReloadLocked() FLOWRUN_REQUIRES(reload_mu_);
+  // Makes `set` (loaded from flows_dir_) what the registry serves.
+  [[nodiscard]] StatusOr<ReloadReport> ApplyLocked(FlowSet set) FLOWRUN_REQUIRES(reload_mu_);
 
   store::Store& store_;
   const FlowRegistryOptions options_;
 
-  std::mutex reload_mu_;
-  std::string fingerprint_;  // GUARDED_BY(reload_mu_)
+  Mutex reload_mu_;
+  std::string fingerprint_ FLOWRUN_GUARDED_BY(reload_mu_);
   // The directory loaded; options_.flows_dir until ReloadAll moves it. Written with both
-  // reload_mu_ and mu_ held; read with either.
+  // reload_mu_ and mu_ held; read with either (which the annotations cannot say).
   std::string flows_dir_;
 
-  mutable std::mutex mu_;
-  // GUARDED_BY(mu_): every known revision by (flow id, revision); those fetched from the store
-  // are added on first use.
+  mutable Mutex mu_;
+  // Every known revision by (flow id, revision); those fetched from the store are added on first
+  // use.
   mutable std::map<std::pair<std::string, std::string>, std::shared_ptr<const Program>, std::less<>>
-      revisions_;
-  // GUARDED_BY(mu_): (flow id, revision) pairs that the store does not hold or that failed to
-  // compile, so a missing revision is not fetched again on every call.
-  mutable std::set<std::pair<std::string, std::string>, std::less<>> unavailable_;
-  std::map<std::string, FlowStatus, std::less<>> flows_;  // GUARDED_BY(mu_)
-  std::vector<FlowFileStatus> files_;                     // GUARDED_BY(mu_)
-  std::vector<std::string> path_errors_;                  // GUARDED_BY(mu_)
-  TimePoint loaded_at_;                                   // GUARDED_BY(mu_)
-  int64_t generation_ = 0;                                // GUARDED_BY(mu_)
+      revisions_ FLOWRUN_GUARDED_BY(mu_);
+  // (flow id, revision) pairs that the store does not hold or that failed to compile, so a
+  // missing revision is not fetched again on every call.
+  mutable std::set<std::pair<std::string, std::string>, std::less<>> unavailable_
+      FLOWRUN_GUARDED_BY(mu_);
+  std::map<std::string, FlowStatus, std::less<>> flows_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<FlowFileStatus> files_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<std::string> path_errors_ FLOWRUN_GUARDED_BY(mu_);
+  TimePoint loaded_at_ FLOWRUN_GUARDED_BY(mu_);
+  int64_t generation_ FLOWRUN_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace flowrun

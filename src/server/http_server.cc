@@ -19,6 +19,7 @@
 #include <optional>
 
 #include "common/log.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 namespace {
@@ -138,14 +139,14 @@ struct HttpServer::State {
 
   std::atomic<int> open{0};
   std::atomic<bool> stopping{false};
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable drained;
-  std::unordered_map<std::string, int> per_ip;                    // GUARDED_BY(mu)
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(mu)
+  std::unordered_map<std::string, int> per_ip FLOWRUN_GUARDED_BY(mu);
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions FLOWRUN_GUARDED_BY(mu);
   // Connections that became idle, oldest first, with the time they did (entries go stale when a
   // connection gets a request; Accept skips those, and MarkEvictable compacts the queue).
-  std::deque<std::pair<std::weak_ptr<Session>, std::chrono::steady_clock::rep>>
-      idle_queue;  // GUARDED_BY(mu)
+  std::deque<std::pair<std::weak_ptr<Session>, std::chrono::steady_clock::rep>> idle_queue
+      FLOWRUN_GUARDED_BY(mu);
   // On the first context's thread (the acceptor's):
   bool accept_error_logged = false;
   tcp::endpoint accept_peer;  // the address of the connection being accepted
@@ -164,7 +165,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       : state_(std::move(state)), stream_(std::move(socket)), ip_(std::move(ip)) {}
 
   ~Session() {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     auto count = state_->per_ip.find(ip_);
     if (count != state_->per_ip.end() && --count->second <= 0) state_->per_ip.erase(count);
     state_->sessions.erase(this);
@@ -453,7 +454,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     evictable_since_.store(since);
     evictable_.store(true);
     std::vector<std::shared_ptr<Session>> released;  // freed after the lock: see ~Session
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     auto& queue = state_->idle_queue;
     queue.emplace_back(weak_from_this(), since);
     if (queue.size() > 2 * state_->sessions.size() + 64) {
@@ -568,7 +569,7 @@ void HttpServer::Shutdown(Duration grace) {
   auto stop_all = [this](bool force) {
     std::vector<std::shared_ptr<Session>> sessions;
     {
-      std::lock_guard lock(state_->mu);
+      MutexLock lock(state_->mu);
       for (auto& [ptr, weak] : state_->sessions) {
         if (auto session = weak.lock()) sessions.push_back(std::move(session));
       }
@@ -577,8 +578,9 @@ void HttpServer::Shutdown(Duration grace) {
   };
   stop_all(false);
   {
-    std::unique_lock lock(state_->mu);
-    state_->drained.wait_for(lock, grace, [this] { return state_->sessions.empty(); });
+    MutexLock lock(state_->mu);
+    lock.WaitFor(state_->drained, grace,
+                 [this]() FLOWRUN_REQUIRES(state_->mu) { return state_->sessions.empty(); });
   }
   stop_all(true);
 }
@@ -628,7 +630,7 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
         // Sessions looked at under the lock are released after it: a session's destructor takes it.
         std::vector<std::shared_ptr<Session>> released;
         {
-          std::lock_guard lock(state->mu);
+          MutexLock lock(state->mu);
           int& from_ip = state->per_ip[ip];
           const auto now = std::chrono::steady_clock::now();
           if (state->open.load() >= state->config.max_connections &&
@@ -678,7 +680,7 @@ void HttpServer::Accept(const std::shared_ptr<State>& state) {
         } else {
           auto session = std::make_shared<Session>(state, std::move(socket), std::move(ip));
           {
-            std::lock_guard lock(state->mu);
+            MutexLock lock(state->mu);
             state->sessions.emplace(session.get(), session);
           }
           session->Start();

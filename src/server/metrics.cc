@@ -199,7 +199,7 @@ template <typename T>
 T& SeriesFamily<T>::WithLabels(const std::vector<std::string>& values) {
   std::vector<std::string> key = values;
   key.resize(label_names_.size());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = series_.find(key);
   if (it != series_.end()) return *it->second;
   if (series_.size() >= kMaxSeriesPerFamily) {
@@ -213,7 +213,7 @@ T& SeriesFamily<T>::WithLabels(const std::vector<std::string>& values) {
 template <typename T>
 std::vector<std::pair<std::vector<std::string>, const T*>> SeriesFamily<T>::Series() const {
   std::vector<std::pair<std::vector<std::string>, const T*>> out;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [values, series] : series_) out.emplace_back(values, series.get());
   return out;
 }
@@ -267,7 +267,7 @@ void HistogramFamily::Render(std::string& out) const {
 // Registry ---------------------------------------------------------------------------------------
 
 Status MetricsRegistry::Insert(std::unique_ptr<MetricFamily> family) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const std::string& name = family->name();
   if (families_.count(name) != 0) {
     return AlreadyExistsError("metric " + name + " is already registered");
@@ -329,7 +329,7 @@ Status MetricsRegistry::AddGaugeCallback(std::string name, std::string help,
 std::string MetricsRegistry::Render() const {
   std::vector<const MetricFamily*> families;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [name, family] : families_) families.push_back(family.get());
   }
   std::string out;

@@ -21,13 +21,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -134,8 +134,8 @@ class SeriesFamily : public MetricFamily {
   std::vector<std::pair<std::vector<std::string>, const T*>> Series() const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<T>> series_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::vector<std::string>, std::unique_ptr<T>> series_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 class CounterFamily final : public SeriesFamily<Counter> {
@@ -200,8 +200,8 @@ class MetricsRegistry {
  private:
   Status Insert(std::unique_ptr<MetricFamily> family);
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<MetricFamily>> families_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<MetricFamily>> families_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 // The metrics of `flowrun serve`.

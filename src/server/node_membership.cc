@@ -38,7 +38,7 @@ void NodeMembership::Start() {
 
 void NodeMembership::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -68,7 +68,7 @@ StatusOr<std::vector<std::string>> NodeMembership::Beat() {
 void NodeMembership::RefreshGauges() {
   auto nodes = store_->ListNodes();
   if (!nodes.ok()) return;
-  std::lock_guard lock(gauges_mu_);
+  MutexLock lock(gauges_mu_);
   std::set<std::string> live;
   for (const store::NodeRecord& node : *nodes) {
     live.insert(node.id);
@@ -88,8 +88,8 @@ void NodeMembership::Loop() {
     if (auto beat = Beat(); !beat.ok()) {
       LogError("node heartbeat failed", {{"error", beat.status().ToString()}});
     }
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, interval, [this] { return stopping_; })) return;
+    MutexLock lock(mu_);
+    if (lock.WaitFor(cv_, interval, [this]() FLOWRUN_REQUIRES(mu_) { return stopping_; })) return;
   }
 }
 

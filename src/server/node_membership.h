@@ -13,12 +13,12 @@
 
 #include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "server/metrics.h"
 #include "store/store.h"
 
@@ -62,11 +62,12 @@ class NodeMembership {
   GaugeFamily* const nodes_gauge_;
   GaugeFamily* const leases_gauge_;
   const TimePoint started_at_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;             // GUARDED_BY(mu_)
-  std::set<std::string> seen_nodes_;  // GUARDED_BY(gauges_mu_): series to zero when gone
-  std::mutex gauges_mu_;
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
+  Mutex gauges_mu_;
+  // Series to zero when gone.
+  std::set<std::string> seen_nodes_ FLOWRUN_GUARDED_BY(gauges_mu_);
   std::thread thread_;
 };
 

@@ -19,7 +19,7 @@ void RetentionPruner::Start() {
 
 void RetentionPruner::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -27,7 +27,7 @@ void RetentionPruner::Stop() {
 }
 
 bool RetentionPruner::Stopping() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stopping_;
 }
 
@@ -36,7 +36,7 @@ std::optional<TimePoint> RetentionPruner::Poke(TimePoint now) {
   if (retention_.runs <= zero && retention_.events <= zero && retention_.outbox <= zero) {
     return std::nullopt;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (next_pass_ && now < *next_pass_) return next_pass_;
   next_pass_ = now + kInterval;
   requested_ = now;
@@ -48,8 +48,9 @@ void RetentionPruner::Loop() {
   for (;;) {
     TimePoint now;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || requested_.has_value(); });
+      MutexLock lock(mu_);
+      lock.Wait(cv_,
+                [this]() FLOWRUN_REQUIRES(mu_) { return stopping_ || requested_.has_value(); });
       if (stopping_) return;
       now = *requested_;
       requested_.reset();

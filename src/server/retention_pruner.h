@@ -16,12 +16,12 @@
 #pragma once
 
 #include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "actions/email/email_outbox.h"
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "config/config.h"
 #include "server/metrics.h"
 #include "store/store.h"
@@ -69,11 +69,11 @@ class RetentionPruner {
   store::Store* const store_;
   EmailOutbox* const outbox_;
   CounterFamily* const pruned_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::optional<TimePoint> next_pass_;      // GUARDED_BY(mu_)
-  std::optional<TimePoint> requested_;      // GUARDED_BY(mu_): a pass for this time is wanted
-  bool stopping_ = false;                   // GUARDED_BY(mu_)
+  std::optional<TimePoint> next_pass_ FLOWRUN_GUARDED_BY(mu_);
+  std::optional<TimePoint> requested_ FLOWRUN_GUARDED_BY(mu_);  // a pass for this time is wanted
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
   bool events_unsupported_logged_ = false;  // the pruning thread only
   std::thread thread_;
 };

@@ -5,7 +5,6 @@
 
 #include "actions/builtin_actions.h"
 #include "common/log.h"
-#include "store/store_factory.h"
 
 namespace flowrun {
 namespace {
@@ -39,99 +38,7 @@ StatusOr<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options) {
 Status Runtime::Initialize() {
   const Config& config = options_.config;
 
-  ASSIGN_OR_RETURN(
-      node_identity_,
-      store::NodeIdentity::Acquire(store::NodeStateDir(config.store, config.base_dir),
-                                   options_.node_id.empty() ? config.node_id : options_.node_id));
-  auto opened = store::OpenStore(
-      config.store,
-      {.clock = clock_,
-       .pending_migrations = config.migrate_auto ? store::PendingMigrations::kApply
-                                                 : store::PendingMigrations::kRefuse});
-  if (!opened.ok()) return opened.status().WithContext("opening the store " + config.store);
-  data_loss_ = std::move(opened->data_loss);
-  store_ = std::move(opened->store);
-  outbox_ = std::move(opened->outbox);
-  wakes_ = std::move(opened->wakes);
-
-  if (options_.secrets) {
-    secrets_ = std::make_unique<Secrets>(*options_.secrets);
-  } else {
-    auto secrets = Secrets::Load(config.secrets);
-    if (!secrets.ok()) return secrets.status().WithContext("reading secrets");
-    secrets_ = std::make_unique<Secrets>(std::move(*secrets));
-  }
-  redactor_ = SecretRedactor::FromObject(secrets_->All());
-
-  outbound_loop_ = std::make_unique<OutboundLoop>(OutboundLoopFor(config));
-  RETURN_IF_ERROR(outbound_loop_->Start());
-  RETURN_IF_ERROR(RegisterBuiltinActions(actions_, config,
-                                         BuiltinActionEnvironment{.loop = outbound_loop_.get(),
-                                                                  .secrets = secrets_.get(),
-                                                                  .outbox = outbox_.get(),
-                                                                  .redactor = &redactor_,
-                                                                  .clock = clock_,
-                                                                  .ca_file = ""}));
-  actions_.Freeze();
-
-  std::error_code error;
-  if (!std::filesystem::is_directory(config.flows, error)) {
-    return NotFoundError("flows directory \"" + config.flows + "\" does not exist");
-  }
-  CompileOptions compile;
-  compile.check_action = [this](std::string_view name, const Json& arguments) -> Status {
-    Action* action = actions_.Find(name);
-    return action ? action->CheckArguments(arguments) : OkStatus();
-  };
-  flows_ = std::make_unique<FlowRegistry>(
-      *store_,
-      FlowRegistryOptions{
-          .flows_dir = config.flows,
-          .compile = std::move(compile),
-          .clock = clock_,
-          .publish = [this](const Program& program) { return engine_->PublishRevision(program); },
-          .secret_is_set =
-              [this](const std::string& name) { return secrets_->Get(name).has_value(); }});
-
-  // Registered before the engine exists: its observers feed these counters.
-  ServiceGaugeSources gauges;
-  gauges.queue_depth = [this] { return CountRuns(store::RunStatus::kQueued); };
-  gauges.timers_pending = [this] { return CountRuns(store::RunStatus::kSleeping); };
-  gauges.waits_pending = [this] { return CountRuns(store::RunStatus::kWaiting); };
-  gauges.actions_in_flight = [this] {
-    return engine_ ? static_cast<double>(engine_->ActionsInFlight()) : 0.0;
-  };
-  gauges.max_inflight_actions = config.limits.max_inflight_actions;
-  gauges.max_actions_per_run = config.limits.max_actions_per_run;
-  gauges.outbound_transfers = [this] {
-    return static_cast<double>(outbound_loop_->Stats().transfers_in_flight);
-  };
-  gauges.db_statements_queued = [this] {
-    return static_cast<double>(
-        ReadBuiltinActionStats(actions_, outbound_loop_.get()).db_statements_queued);
-  };
-  gauges.smtp_sessions = [this] {
-    return static_cast<double>(
-        ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_sessions_in_use);
-  };
-  gauges.smtp_waiting = [this] {
-    return static_cast<double>(ReadBuiltinActionStats(actions_, outbound_loop_.get()).smtp_waiting);
-  };
-  if (config.smtp) gauges.smtp_max_sessions = config.smtp->max_sessions;
-  ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
-  pruner_ = std::make_unique<RetentionPruner>(config.retention, store_.get(), outbox_.get(),
-                                              service_metrics_.pruned);
-
-  ASSIGN_OR_RETURN(membership_, NodeMembership::Create({.node_id = node_identity_->id(),
-                                                        .takeover_after = config.takeover_after,
-                                                        .on_takeover = [this] { NotifyWork(); }},
-                                                       store_.get(), clock_, metrics_));
-
   EngineOptions engine_options;
-  engine_options.node_id = node_identity_->id();
-  engine_options.max_inflight_actions = config.limits.max_inflight_actions;
-  engine_options.max_actions_per_run = config.limits.max_actions_per_run;
-  engine_options.max_step_output_bytes = config.limits.max_step_output_bytes;
   // An action came back from its I/O thread: a worker records its result.
   engine_options.on_work_ready = [this] { NotifyWorkers(); };
   engine_options.on_run_started = [this](const std::string& flow_id) {
@@ -154,18 +61,53 @@ Status Runtime::Initialize() {
                           const std::string& message) {
     LogInfo(message, {{"run", run_id}, {"step", step_key}});
   };
-  engine_ = std::make_unique<Engine>(
-      *store_, *flows_, [this](std::string_view name) { return actions_.Find(name); }, *clock_,
-      secrets_.get(), std::move(engine_options));
+  ASSIGN_OR_RETURN(node_, OpenNode({.config = config,
+                                    .clock = clock_,
+                                    .secrets = options_.secrets,
+                                    .node_id = options_.node_id,
+                                    .engine = std::move(engine_options)}));
 
-  auto loaded = flows_->Reload();
+  // Registered before any run moves: the engine's observers feed these counters.
+  ServiceGaugeSources gauges;
+  gauges.queue_depth = [this] { return CountRuns(store::RunStatus::kQueued); };
+  gauges.timers_pending = [this] { return CountRuns(store::RunStatus::kSleeping); };
+  gauges.waits_pending = [this] { return CountRuns(store::RunStatus::kWaiting); };
+  gauges.actions_in_flight = [this] {
+    return node_.engine ? static_cast<double>(node_.engine->ActionsInFlight()) : 0.0;
+  };
+  gauges.max_inflight_actions = config.limits.max_inflight_actions;
+  gauges.max_actions_per_run = config.limits.max_actions_per_run;
+  gauges.outbound_transfers = [this] {
+    return static_cast<double>(node_.outbound_loop->Stats().transfers_in_flight);
+  };
+  auto action_stats = [this] {
+    return ReadBuiltinActionStats(*node_.actions, node_.outbound_loop.get());
+  };
+  gauges.db_statements_queued = [action_stats] {
+    return static_cast<double>(action_stats().db_statements_queued);
+  };
+  gauges.smtp_sessions = [action_stats] {
+    return static_cast<double>(action_stats().smtp_sessions_in_use);
+  };
+  gauges.smtp_waiting = [action_stats] { return static_cast<double>(action_stats().smtp_waiting); };
+  if (config.smtp) gauges.smtp_max_sessions = config.smtp->max_sessions;
+  ASSIGN_OR_RETURN(service_metrics_, ServiceMetrics::Register(metrics_, std::move(gauges)));
+  pruner_ = std::make_unique<RetentionPruner>(config.retention, node_.store.get(),
+                                              node_.outbox.get(), service_metrics_.pruned);
+
+  ASSIGN_OR_RETURN(membership_, NodeMembership::Create({.node_id = node_.node_id,
+                                                        .takeover_after = config.takeover_after,
+                                                        .on_takeover = [this] { NotifyWork(); }},
+                                                       node_.store.get(), clock_, metrics_));
+
+  auto loaded = node_.flows->Reload();
   if (!loaded.ok()) return loaded.status();
-  RETURN_IF_ERROR(engine_->Recover());
-  cron_ = std::make_unique<CronScheduler>(*engine_, *flows_, *clock_, options_.cron);
+  RETURN_IF_ERROR(node_.engine->Recover());
+  cron_ = std::make_unique<CronScheduler>(*node_.engine, *node_.flows, *clock_, options_.cron);
 
-  const FlowRegistryStatus flows = flows_->Snapshot();
+  const FlowRegistryStatus flows = node_.flows->Snapshot();
   LogInfo("runtime opened", {{"store", config.store},
-                             {"node_id", node_identity_->id()},
+                             {"node_id", node_.node_id},
                              {"flows_dir", config.flows},
                              {"flows", flows.flows.size()},
                              {"invalid_files", loaded->invalid.size()}});
@@ -175,18 +117,18 @@ Status Runtime::Initialize() {
 Runtime::~Runtime() {
   bool shut_down;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     shut_down = shut_down_;
   }
   if (!shut_down) Shutdown(std::chrono::seconds(5));
 }
 
 Status Runtime::Start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (started_ || stopping_) return FailedPreconditionError("the runtime was already started");
   started_ = true;
   // Another node's event or wake-up may concern runs this node holds or waits on.
-  if (wakes_) wakes_->Subscribe([this] { NotifyWork(); });
+  if (node_.wakes) node_.wakes->Subscribe([this] { NotifyWork(); });
   // The scheduler's first pass sets its cursors (and catches up on ticks missed while down) now,
   // so a tick that falls due right after Start is not mistaken for one before it.
   CronScheduler::Result cron = cron_->FireDue();
@@ -211,20 +153,21 @@ void Runtime::Shutdown(Duration grace) {
   intake_open_ = false;
   ready_ = false;
   // Before taking mu_: the listener's thread may be inside NotifyWork, waiting for it.
-  wakes_.reset();
-  std::unique_lock lock(mu_);
+  node_.wakes.reset();
+  MutexLock lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  if (engine_ && started_) {
+  if (node_.engine && started_) {
     // Actions in flight may return and be recorded until the deadline; no new run is claimed.
-    engine_->StopClaiming();
+    node_.engine->StopClaiming();
     const auto poll = std::chrono::milliseconds(10);
-    while (engine_->ResultsPending() && std::chrono::steady_clock::now() < deadline) {
-      exit_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + poll));
+    while (node_.engine->ResultsPending() && std::chrono::steady_clock::now() < deadline) {
+      lock.WaitFor(exit_cv_, std::min<std::chrono::steady_clock::duration>(
+                                 deadline - std::chrono::steady_clock::now(), poll));
     }
-    if (engine_->ActionsInFlight() > 0) {
+    if (node_.engine->ActionsInFlight() > 0) {
       LogWarn("shutdown deadline passed with actions in flight; their runs resume on restart",
-              {{"actions_in_flight", engine_->ActionsInFlight()}});
+              {{"actions_in_flight", node_.engine->ActionsInFlight()}});
     }
   }
   stopping_ = true;
@@ -235,9 +178,10 @@ void Runtime::Shutdown(Duration grace) {
   // when the actions in flight used the whole grace period.
   const auto drain_deadline =
       std::max(deadline, std::chrono::steady_clock::now() + kWorkerDrainSlack);
-  bool drained =
-      exit_cv_.wait_until(lock, drain_deadline, [this] { return running_workers_ == 0; });
-  lock.unlock();
+  bool drained = lock.WaitUntil(exit_cv_, drain_deadline,
+                                [this]() FLOWRUN_REQUIRES(mu_) { return running_workers_ == 0; });
+  const int workers_busy = running_workers_;
+  lock.Unlock();
   for (std::thread& thread : services_) thread.join();
   services_.clear();
   if (pruner_) pruner_->Stop();
@@ -245,26 +189,20 @@ void Runtime::Shutdown(Duration grace) {
   if (drained) {
     for (std::thread& thread : workers_) thread.join();
     workers_.clear();
-    if (outbound_loop_) outbound_loop_->Stop();
+    if (node_.outbound_loop) node_.outbound_loop->Stop();
   } else {
     // Steps still in flight past the deadline: leave them to the process exit. The objects they
     // use must outlive them, so they are released without being destroyed.
     LogWarn("shutdown deadline passed with steps in flight; their runs resume on restart",
-            {{"workers_busy", running_workers_}});
+            {{"workers_busy", workers_busy}});
     for (std::thread& thread : workers_) thread.detach();
     workers_.clear();
     cron_.release();
-    engine_.release();
-    flows_.release();
-    outbox_.release();
-    store_.release();
-    // The id is free for the next process: a late write of the steps left behind is fenced by
-    // its lease token.
-    node_identity_.reset();
+    node_.Abandon();
     return;
   }
   // Runs this node holds in memory (queued for a worker) become due for the next process at once.
-  if (Status released = engine_ ? engine_->ReleaseLeases() : OkStatus(); !released.ok()) {
+  if (Status released = node_.engine ? node_.engine->ReleaseLeases() : OkStatus(); !released.ok()) {
     LogWarn("releasing leases at shutdown failed; they run out on their own",
             {{"error", released.ToString()}});
   }
@@ -272,22 +210,19 @@ void Runtime::Shutdown(Duration grace) {
   // connection closes first, so that the store's close is the file's last (see
   // store/clean_shutdown_marker.h).
   cron_.reset();
-  engine_.reset();
-  outbox_.reset();
-  store_.reset();
-  node_identity_.reset();
+  node_.Close();
   LogInfo("runtime stopped");
 }
 
 void Runtime::NotifyWork() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++work_generation_;
   work_cv_.notify_one();
   timer_cv_.notify_all();
 }
 
 void Runtime::NotifyWorkers() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++work_generation_;
   work_cv_.notify_one();
 }
@@ -299,18 +234,18 @@ void Runtime::WorkerLoop() {
   for (;;) {
     uint64_t seen;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) break;
       seen = work_generation_;
     }
-    auto advanced = engine_->AdvanceReadyRuns(batch);
-    std::unique_lock lock(mu_);
+    auto advanced = node_.engine->AdvanceReadyRuns(batch);
+    MutexLock lock(mu_);
     if (stopping_) break;
     if (!advanced.ok()) {
-      lock.unlock();
+      lock.Unlock();
       LogError("advancing runs failed", {{"error", advanced.status().ToString()}});
-      lock.lock();
-      work_cv_.wait_for(lock, kErrorBackoff, [this] { return stopping_; });
+      lock.Lock();
+      lock.WaitFor(work_cv_, kErrorBackoff, [this]() FLOWRUN_REQUIRES(mu_) { return stopping_; });
       continue;
     }
     if (*advanced > 0) {
@@ -323,9 +258,10 @@ void Runtime::WorkerLoop() {
     }
     ++idle_reports_;
     timer_cv_.notify_all();
-    work_cv_.wait(lock, [&] { return stopping_ || work_generation_ != seen; });
+    lock.Wait(work_cv_,
+              [&]() FLOWRUN_REQUIRES(mu_) { return stopping_ || work_generation_ != seen; });
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   --running_workers_;
   exit_cv_.notify_all();
 }
@@ -335,7 +271,7 @@ void Runtime::TimerLoop() {
   uint64_t idle_at_kick = 0;            // idle_reports_ when they were
   for (;;) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
     }
     CronScheduler::Result cron = cron_->FireDue();
@@ -343,15 +279,15 @@ void Runtime::TimerLoop() {
     if (!cron.fired.empty()) NotifyWork();
     const std::optional<TimePoint> next_prune = pruner_->Poke(clock_->Now());
 
-    auto due = engine_->NextDueTime();
+    auto due = node_.engine->NextDueTime();
     const TimePoint now = clock_->Now();
     Duration wait = kMaxTimerSleep;
     bool kick = false;
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (!due.ok()) {
-      lock.unlock();
+      lock.Unlock();
       LogError("reading the next due time failed", {{"error", due.status().ToString()}});
-      lock.lock();
+      lock.Lock();
       wait = kErrorBackoff;
     } else if (*due && **due <= now) {
       // Something is due. Wake the workers, unless they already looked after the last wake-up
@@ -379,7 +315,7 @@ void Runtime::TimerLoop() {
     const uint64_t idle = idle_reports_;
     // Workers going idle wake it too: what they committed may be due sooner (a retry, a sleep)
     // than what it was waiting for.
-    timer_cv_.wait_for(lock, WallWait(wait), [&] {
+    lock.WaitFor(timer_cv_, WallWait(wait), [&]() FLOWRUN_REQUIRES(mu_) {
       return stopping_ || work_generation_ != generation || idle_reports_ != idle;
     });
   }
@@ -388,11 +324,12 @@ void Runtime::TimerLoop() {
 void Runtime::WatcherLoop() {
   for (;;) {
     {
-      std::unique_lock lock(mu_);
-      timer_cv_.wait_for(lock, options_.reload_interval, [this] { return stopping_; });
+      MutexLock lock(mu_);
+      lock.WaitFor(timer_cv_, options_.reload_interval,
+                   [this]() FLOWRUN_REQUIRES(mu_) { return stopping_; });
       if (stopping_) return;
     }
-    auto report = flows_->PollForChanges();
+    auto report = node_.flows->PollForChanges();
     if (!report.ok()) {
       LogError("reloading flows failed", {{"error", report.status().ToString()}});
       continue;
@@ -404,15 +341,15 @@ void Runtime::WatcherLoop() {
 
 Status Runtime::CheckIntake() const {
   if (!intake_open_) return UnavailableError("flowrun is shutting down");
-  if (StoreDamaged()) return UnavailableError(data_loss_->Check().message());
+  if (StoreDamaged()) return UnavailableError(node_.data_loss->Check().message());
   return OkStatus();
 }
 
 StatusOr<std::vector<IngestedEvent>> Runtime::IngestEvents(const std::vector<Json>& events) {
   RETURN_IF_ERROR(CheckIntake());
-  auto result = engine_->IngestEvents(events);
+  auto result = node_.engine->IngestEvents(events);
   // Damage found by this very commit: the caller may retry later, against a restored store.
-  if (!result.ok() && StoreDamaged()) return UnavailableError(data_loss_->Check().message());
+  if (!result.ok() && StoreDamaged()) return UnavailableError(node_.data_loss->Check().message());
   ASSIGN_OR_RETURN(std::vector<IngestedEvent> ingested, std::move(result));
   service_metrics_.events_received->Increment(events.size());
   NotifyWork();
@@ -421,14 +358,14 @@ StatusOr<std::vector<IngestedEvent>> Runtime::IngestEvents(const std::vector<Jso
 
 StatusOr<std::string> Runtime::InvokeFlow(std::string_view flow_id, Json data) {
   RETURN_IF_ERROR(CheckIntake());
-  ASSIGN_OR_RETURN(std::string run_id, engine_->StartRun(flow_id, std::move(data)));
+  ASSIGN_OR_RETURN(std::string run_id, node_.engine->StartRun(flow_id, std::move(data)));
   NotifyWork();
   return run_id;
 }
 
 Status Runtime::CancelRun(std::string_view run_id) {
   RETURN_IF_ERROR(CheckIntake());
-  RETURN_IF_ERROR(engine_->CancelRun(run_id));
+  RETURN_IF_ERROR(node_.engine->CancelRun(run_id));
   NotifyWork();
   return OkStatus();
 }
@@ -436,55 +373,55 @@ Status Runtime::CancelRun(std::string_view run_id) {
 StatusOr<std::string> Runtime::RerunRun(std::string_view run_id,
                                         std::optional<std::string> from_step) {
   RETURN_IF_ERROR(CheckIntake());
-  ASSIGN_OR_RETURN(std::string rerun, engine_->RerunRun(run_id, std::move(from_step)));
+  ASSIGN_OR_RETURN(std::string rerun, node_.engine->RerunRun(run_id, std::move(from_step)));
   NotifyWork();
   return rerun;
 }
 
 StatusOr<std::vector<store::RunRecord>> Runtime::ListRuns(const store::RunFilter& filter) {
-  return engine_->ListRuns(filter);
+  return node_.engine->ListRuns(filter);
 }
 
 StatusOr<std::optional<RunDetail>> Runtime::GetRun(std::string_view run_id) {
-  ASSIGN_OR_RETURN(std::optional<store::RunRecord> run, engine_->GetRun(run_id));
+  ASSIGN_OR_RETURN(std::optional<store::RunRecord> run, node_.engine->GetRun(run_id));
   if (!run) return std::optional<RunDetail>();
-  ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal, engine_->GetJournal(run_id));
+  ASSIGN_OR_RETURN(std::vector<store::JournalEntry> journal, node_.engine->GetJournal(run_id));
   return std::optional<RunDetail>(RunDetail{std::move(*run), std::move(journal)});
 }
 
 StatusOr<std::vector<store::EventRecord>> Runtime::ListEvents(const store::EventFilter& filter) {
-  return store_->ListEvents(filter);
+  return node_.store->ListEvents(filter);
 }
 
 StatusOr<std::optional<store::EventRecord>> Runtime::GetEvent(std::string_view event_id) {
-  return store_->GetEvent(event_id);
+  return node_.store->GetEvent(event_id);
 }
 
-FlowRegistryStatus Runtime::Flows() const { return flows_->Snapshot(); }
+FlowRegistryStatus Runtime::Flows() const { return node_.flows->Snapshot(); }
 
 StatusOr<std::vector<store::FlowRevisionRecord>> Runtime::FlowRevisions(
     std::string_view flow_id) const {
-  return flows_->Revisions(flow_id);
+  return node_.flows->Revisions(flow_id);
 }
 
 StatusOr<ReloadReport> Runtime::ReloadFlows() {
-  ASSIGN_OR_RETURN(ReloadReport report, flows_->Reload());
+  ASSIGN_OR_RETURN(ReloadReport report, node_.flows->Reload());
   if (report.changed()) NotifyWork();
   return report;
 }
 
 StatusOr<ReloadReport> Runtime::ReloadFlowsFrom(const std::string& flows_dir) {
-  ASSIGN_OR_RETURN(ReloadReport report, flows_->ReloadAll(flows_dir));
+  ASSIGN_OR_RETURN(ReloadReport report, node_.flows->ReloadAll(flows_dir));
   if (report.changed()) NotifyWork();
   return report;
 }
 
 StatusOr<std::vector<OutboxMessage>> Runtime::Outbox(size_t limit) const {
-  return outbox_->List(limit);
+  return node_.outbox->List(limit);
 }
 
 double Runtime::CountRuns(store::RunStatus status) {
-  auto count = store_->CountRuns(status);
+  auto count = node_.store->CountRuns(status);
   return count.ok() ? static_cast<double>(*count) : 0.0;
 }
 

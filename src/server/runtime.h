@@ -46,31 +46,26 @@
 #include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include "actions/action_registry.h"
 #include "actions/email/email_outbox.h"
-#include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "config/config.h"
-#include "config/secrets.h"
 #include "engine/engine.h"
 #include "server/cron_scheduler.h"
 #include "server/flow_registry.h"
 #include "server/metrics.h"
+#include "server/node.h"
 #include "server/node_membership.h"
 #include "server/retention_pruner.h"
-#include "store/data_loss_latch.h"
-#include "store/node_identity.h"
 #include "store/store.h"
-#include "store/store_factory.h"
 
 namespace flowrun {
 
@@ -82,10 +77,8 @@ struct RuntimeOptions {
   // clock, call Runtime::Wake after moving it so the timer thread looks again. REQUIRES: outlives
   // the runtime.
   const Clock* clock = nullptr;
-  // When set, these secrets are used instead of reading Config::secrets (tests, `flowrun run`).
+  // Passed to OpenNode: see NodeOptions::secrets and NodeOptions::node_id (node.h).
   std::optional<std::map<std::string, std::string>> secrets;
-  // Names this node's leases. Default (empty): Config::node_id, else an id generated once and
-  // kept in the node's state directory beside the store (see store/node_identity.h).
   std::string node_id;
   // How often the watcher thread checks the flows directory; zero disables hot reload, and so
   // does Config::watch_flows = false. Default: 1 s.
@@ -104,8 +97,9 @@ struct RunDetail {
 
 class Runtime {
  public:
-  // Opens the store, loads the flows (invalid files are reported, not fatal), registers the
-  // built-in actions, reads the secrets and recovers work a previous process left unfinished.
+  // Opens the store, registers the built-in actions and reads the secrets (OpenNode, node.h),
+  // loads the flows (invalid files are reported, not fatal) and recovers work a previous process
+  // left unfinished.
   // Errors: the store's (kDataLoss corrupt, kUnavailable locked, kFailedPrecondition newer
   // schema); kInvalidArgument for a bad store URL or an unreadable secret configuration;
   // kNotFound for a flows directory that does not exist.
@@ -174,15 +168,15 @@ class Runtime {
   bool Ready() const { return ready_.load() && !StoreDamaged(); }
   // True once SQLite reported the store file damaged (SQLITE_CORRUPT, SQLITE_NOTADB): the store
   // is then read-only, intake answers kUnavailable and a "DATA_LOSS" error was logged once.
-  bool StoreDamaged() const { return data_loss_ && data_loss_->tripped(); }
+  bool StoreDamaged() const { return node_.data_loss && node_.data_loss->tripped(); }
   const Config& config() const { return options_.config; }
   // Secrets for resolving `${{ secrets.NAME }}` in webhook definitions, and their redactor.
-  const Secrets& secrets() const { return *secrets_; }
-  const SecretRedactor& redactor() const { return redactor_; }
+  const Secrets& secrets() const { return *node_.secrets; }
+  const SecretRedactor& redactor() const { return *node_.redactor; }
   // Wakes the timer thread and the workers (after a simulated clock moved, or new work).
   void Wake();
 
-  Engine& TEST_engine() { return *engine_; }
+  Engine& TEST_engine() { return *node_.engine; }
   CronScheduler& TEST_cron() { return *cron_; }
 
  private:
@@ -192,9 +186,9 @@ class Runtime {
   void TimerLoop();
   void WatcherLoop();
   // Marks new work: bumps work_generation_ and wakes workers and the timer thread.
-  void NotifyWork();
+  void NotifyWork() FLOWRUN_EXCLUDES(mu_);
   // Bumps work_generation_ and wakes one worker, not the timer: an action came back.
-  void NotifyWorkers();
+  void NotifyWorkers() FLOWRUN_EXCLUDES(mu_);
   [[nodiscard]] Status CheckIntake() const;
   // The runs with `status` (for the gauges); 0 when the store cannot say.
   double CountRuns(store::RunStatus status);
@@ -203,21 +197,9 @@ class Runtime {
   SystemClock system_clock_;
   const Clock* clock_ = nullptr;
 
-  // Holds this node's id (and the lock that keeps it ours) until after the store is closed.
-  std::unique_ptr<store::NodeIdentity> node_identity_;
-  std::unique_ptr<store::Store> store_;
-  // Wake-ups from other nodes sharing the store (null when it has none); dropped first in
-  // Shutdown, before mu_ is taken.
-  std::unique_ptr<store::WakeListener> wakes_;
-  std::shared_ptr<store::DataLossLatch> data_loss_;  // the store's; outlives store_
-  std::unique_ptr<EmailOutbox> outbox_;
-  std::unique_ptr<Secrets> secrets_;
-  SecretRedactor redactor_;
-  // Outbound I/O of the actions (http, email, postgres); stopped in Shutdown, after the workers.
-  std::unique_ptr<OutboundLoop> outbound_loop_;
-  ActionRegistry actions_;
-  std::unique_ptr<FlowRegistry> flows_;
-  std::unique_ptr<Engine> engine_;
+  // The store, secrets, actions, flows and engine (node.h). Its wake-up listener is dropped first
+  // in Shutdown, before mu_ is taken; the rest closes at the end of Shutdown.
+  Node node_;
   std::unique_ptr<CronScheduler> cron_;
   MetricsRegistry metrics_;
   ServiceMetrics service_metrics_;
@@ -229,18 +211,18 @@ class Runtime {
   std::atomic<bool> intake_open_{true};
   std::atomic<int> in_flight_{0};  // workers inside AdvanceReadyRuns
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;    // workers wait here for work_generation_ to move
-  std::condition_variable timer_cv_;   // the timer and watcher threads wait here
-  uint64_t work_generation_ = 0;       // GUARDED_BY(mu_); bumped by NotifyWork
-  uint64_t idle_reports_ = 0;          // GUARDED_BY(mu_); a worker found nothing to do
-  bool started_ = false;               // GUARDED_BY(mu_)
-  bool stopping_ = false;              // GUARDED_BY(mu_)
-  bool shut_down_ = false;             // GUARDED_BY(mu_)
-  int running_workers_ = 0;            // GUARDED_BY(mu_); workers not yet returned
-  std::condition_variable exit_cv_;    // signalled when a worker returns
-  std::vector<std::thread> workers_;   // started by Start, joined by Shutdown
-  std::vector<std::thread> services_;  // the timer and watcher threads
+  Mutex mu_;
+  std::condition_variable work_cv_;   // workers wait here for work_generation_ to move
+  std::condition_variable timer_cv_;  // the timer and watcher threads wait here
+  uint64_t work_generation_ FLOWRUN_GUARDED_BY(mu_) = 0;  // bumped by NotifyWork
+  uint64_t idle_reports_ FLOWRUN_GUARDED_BY(mu_) = 0;     // bumped when a worker finds no work
+  bool started_ FLOWRUN_GUARDED_BY(mu_) = false;
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
+  bool shut_down_ FLOWRUN_GUARDED_BY(mu_) = false;
+  int running_workers_ FLOWRUN_GUARDED_BY(mu_) = 0;  // workers not yet returned
+  std::condition_variable exit_cv_;                  // signalled when a worker returns
+  std::vector<std::thread> workers_;                 // started by Start, joined by Shutdown
+  std::vector<std::thread> services_;                // the timer and watcher threads
 };
 
 }  // namespace flowrun

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "flow/step_kinds.h"
 #include "testing/in_memory_email_outbox.h"
 #include "testing/loopback_http_server.h"
 #include "testing/paths.h"
@@ -42,6 +45,21 @@ TEST(BuiltinActionsTest, RegistersHttpEmailAndDb) {
   ActionRegistry again;
   ASSERT_TRUE(RegisterBuiltinActions(again, config, env).ok());
   EXPECT_EQ(RegisterBuiltinActions(again, config, env).code(), StatusCode::kAlreadyExists);
+}
+
+// The compiler takes the actions' step keys from schemas/flow.schema.json (flow/step_kinds.h):
+// an action registered without its schema entry, or declared in the schema without being
+// registered, fails here.
+TEST(BuiltinActionsTest, TheRegistryHoldsTheActionsTheFlowSchemaDeclares) {
+  Config config = Config::Defaults(testing::MakeTempDir());
+  testing::InMemoryEmailOutbox outbox;
+  BuiltinActionEnvironment env;
+  env.outbox = &outbox;
+  ActionRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinActions(registry, config, env).ok());
+  std::vector<std::string> declared = SchemaActionNames();
+  std::sort(declared.begin(), declared.end());
+  EXPECT_EQ(registry.Names(), declared);
 }
 
 TEST(BuiltinActionsTest, ConfigLimitsReachTheHttpAction) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "common/simulated_clock.h"
 #include "config/secrets.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
@@ -19,7 +20,6 @@
 #include "store/store_kinds.h"
 #include "testing/fake_action.h"
 #include "testing/paths.h"
-#include "testing/simulated_clock.h"
 
 namespace flowrun::testing {
 

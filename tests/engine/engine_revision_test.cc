@@ -2,13 +2,13 @@
 // only the flow's newer revision: the engine compiles the old one from the store.
 #include <gtest/gtest.h>
 
+#include "common/simulated_clock.h"
 #include "engine/engine.h"
 #include "engine/program_catalog.h"
 #include "flow/compiler.h"
 #include "flow/yaml_loader.h"
 #include "store/sqlite_store.h"
 #include "testing/paths.h"
-#include "testing/simulated_clock.h"
 
 namespace flowrun {
 namespace {
@@ -41,14 +41,14 @@ steps:
 )";
 
 struct Node {
-  Node(const std::string& path, testing::SimulatedClock& clock) {
+  Node(const std::string& path, SimulatedClock& clock) {
     auto opened = store::SqliteStore::Open({.path = path, .clock = &clock});
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     store = std::move(*opened);
     engine = std::make_unique<Engine>(*store, catalog, nullptr, clock, nullptr,
                                       EngineOptions{.node_id = "node", .seed = 1, .log = nullptr});
   }
-  Status Drive(testing::SimulatedClock& clock) {
+  Status Drive(SimulatedClock& clock) {
     for (int round = 0; round < 100; ++round) {
       ASSIGN_OR_RETURN(int advanced, engine->AdvanceReadyRuns(16));
       if (advanced > 0) continue;
@@ -64,7 +64,7 @@ struct Node {
 };
 
 TEST(EngineRevisionTest, RunPinnedToAnOldRevisionFinishesOnItAfterRestart) {
-  testing::SimulatedClock clock;
+  SimulatedClock clock;
   const std::string path = testing::MakeTempDir() + "/flowrun.db";
   std::string old_run;
   {
@@ -100,7 +100,7 @@ TEST(EngineRevisionTest, RunPinnedToAnOldRevisionFinishesOnItAfterRestart) {
 }
 
 TEST(EngineRevisionTest, UnknownRevisionWaitsInsteadOfGuessing) {
-  testing::SimulatedClock clock;
+  SimulatedClock clock;
   const std::string path = testing::MakeTempDir() + "/flowrun.db";
   std::string run;
   {

@@ -13,9 +13,9 @@
 #include <string>
 #include <thread>
 
+#include "common/simulated_clock.h"
 #include "server/runtime.h"
 #include "testing/paths.h"
-#include "testing/simulated_clock.h"
 #include "testing/wait_until.h"
 
 namespace flowrun::testing {

@@ -6,14 +6,14 @@
 #include <fstream>
 #include <thread>
 
+#include "common/simulated_clock.h"
 #include "testing/paths.h"
-#include "testing/simulated_clock.h"
 
 namespace flowrun::store {
 namespace {
 
+using flowrun::SimulatedClock;
 using flowrun::testing::MakeTempDir;
-using flowrun::testing::SimulatedClock;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
@@ -377,7 +377,7 @@ class SqliteStoreRetentionTest : public ::testing::Test {
     return event.ok() && event->has_value();
   }
   std::string path_ = flowrun::testing::MakeTempDir() + "/store.db";
-  flowrun::testing::SimulatedClock clock_;
+  flowrun::SimulatedClock clock_;
 };
 
 TEST_F(SqliteStoreRetentionTest, PrunesOldFinishedRunsWithTheirJournalWaitsAndEvents) {

@@ -5,13 +5,13 @@
 #include <chrono>
 #include <thread>
 
+#include "common/simulated_clock.h"
 #include "store/store_kinds.h"
-#include "testing/simulated_clock.h"
 
 namespace flowrun::store {
 namespace {
 
-using flowrun::testing::SimulatedClock;
+using flowrun::SimulatedClock;
 constexpr auto kDay = std::chrono::hours(24);
 
 class StoreContractTest : public ::testing::TestWithParam<StoreKind> {

@@ -10,13 +10,13 @@
 #include <set>
 #include <thread>
 
+#include "common/simulated_clock.h"
 #include "store/store_kinds.h"
-#include "testing/simulated_clock.h"
 
 namespace flowrun::store {
 namespace {
 
-using flowrun::testing::SimulatedClock;
+using flowrun::SimulatedClock;
 
 class StoreNodesTest : public ::testing::TestWithParam<StoreKind> {
  protected:

@@ -15,7 +15,7 @@ void ReplayGuard::DropExpired(TimePoint now) {
 Status ReplayGuard::Admit(std::string_view key, TimePoint remember_until) {
   if (key.empty()) return OkStatus();
   TimePoint now = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   DropExpired(now);
   std::string owned(key);
   if (keys_.count(owned) != 0) {
@@ -31,7 +31,7 @@ Status ReplayGuard::Admit(std::string_view key, TimePoint remember_until) {
 }
 
 void ReplayGuard::Forget(std::string_view key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = keys_.find(std::string(key));
   if (it == keys_.end()) return;
   expiries_.erase(it->second);
@@ -39,7 +39,7 @@ void ReplayGuard::Forget(std::string_view key) {
 }
 
 size_t ReplayGuard::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return keys_.size();
 }
 

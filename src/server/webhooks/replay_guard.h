@@ -16,13 +16,13 @@
 
 #include <cstddef>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "common/timestamp.h"
 
 namespace flowrun {
@@ -48,14 +48,15 @@ class ReplayGuard {
   size_t size() const;
 
  private:
-  void DropExpired(TimePoint now);  // EXCLUSIVE_LOCKS_REQUIRED(mu_)
+  void DropExpired(TimePoint now) FLOWRUN_REQUIRES(mu_);
 
   const Clock& clock_;
   const size_t capacity_;
-  mutable std::mutex mu_;
-  // GUARDED_BY(mu_): key -> its entry in expiries_, and expiry -> key, soonest first.
-  std::unordered_map<std::string, std::multimap<TimePoint, std::string>::iterator> keys_;
-  std::multimap<TimePoint, std::string> expiries_;
+  mutable Mutex mu_;
+  // key -> its entry in expiries_, and expiry -> key, soonest first.
+  std::unordered_map<std::string, std::multimap<TimePoint, std::string>::iterator> keys_
+      FLOWRUN_GUARDED_BY(mu_);
+  std::multimap<TimePoint, std::string> expiries_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

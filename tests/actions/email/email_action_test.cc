@@ -16,9 +16,9 @@
 
 #include "actions/email/mime_message.h"
 #include "common/percent_encoding.h"
+#include "common/simulated_clock.h"
 #include "testing/in_memory_email_outbox.h"
 #include "testing/paths.h"
-#include "testing/simulated_clock.h"
 #include "testing/smtp_server.h"
 #include "testing/subprocess.h"
 #include "testing/test_certificates.h"
@@ -493,7 +493,7 @@ TEST(EmailActionTest, StartTlsRequiredRefusesAServerWithoutIt) {
 // Dots at line starts are stuffed on the wire and arrive intact; bcc is envelope only.
 TEST(EmailActionTest, DotsAndBccArriveAsWritten) {
   auto server = SmtpServer::Start();
-  testing::SimulatedClock clock;
+  SimulatedClock clock;
   Json args = {{"to", {"Ada <ada@example.com>", "bob@example.com"}},
                {"bcc", "audit@example.com"},
                {"subject", "Ça va ✓"},

@@ -1,6 +1,6 @@
-#include "testing/simulated_clock.h"
+#include "common/simulated_clock.h"
 
-namespace flowrun::testing {
+namespace flowrun {
 
 SimulatedClock::SimulatedClock() : now_ms_(1704067200000LL) {}
 
@@ -11,4 +11,4 @@ void SimulatedClock::AdvanceTo(TimePoint t) {
   }
 }
 
-}  // namespace flowrun::testing
+}  // namespace flowrun
