@@ -1,22 +1,23 @@
 #include "actions/action.h"
 
 #include <condition_variable>
-#include <mutex>
 #include <optional>
+
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
 StatusOr<Json> Action::Execute(ActionRequest request) {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   std::optional<StatusOr<Json>> outcome;
   Start(std::move(request), [&](ActionRequest, StatusOr<Json> result) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     outcome.emplace(std::move(result));
     cv.notify_one();
   });
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return outcome.has_value(); });
+  MutexLock lock(mu);
+  lock.Wait(cv, [&] { return outcome.has_value(); });
   return std::move(*outcome);
 }
 

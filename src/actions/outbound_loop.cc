@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "common/thread_annotations.h"
+
 namespace flowrun {
 namespace {
 
@@ -50,7 +52,7 @@ Status OutboundLoop::Start() {
 void OutboundLoop::Stop() {
   bool first;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     first = !stopping_;
     stopping_ = true;
   }
@@ -59,7 +61,7 @@ void OutboundLoop::Stop() {
     curl_multi_wakeup(multi_);
     return;
   }
-  std::lock_guard join_lock(join_mu_);
+  MutexLock join_lock(join_mu_);
   if (thread_.joinable()) {
     curl_multi_wakeup(multi_);
     thread_.join();
@@ -77,7 +79,7 @@ void OutboundLoop::AddTransfer(CURL* easy, TransferDone done, std::string origin
   transfers_in_flight_.fetch_add(1, std::memory_order_relaxed);
   transfers_started_.fetch_add(1, std::memory_order_relaxed);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_) {
       bool was_idle = QueueEmptyLocked();
       queued_transfers_.push_back({easy, std::move(done), std::move(origin)});
@@ -93,7 +95,7 @@ void OutboundLoop::AddTransfer(CURL* easy, TransferDone done, std::string origin
 void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done) {
   socket_waits_.fetch_add(1, std::memory_order_relaxed);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_ && OnLoopThread()) {
       // From a callback: polled on this very turn's next poll, with no wake-up to pay for.
       waits_.push_back({fd, events, until, std::move(done)});
@@ -113,7 +115,7 @@ void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done)
 
 void OutboundLoop::Post(std::function<void()> task) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // While the loop stops, tasks still run on its thread, in order, after the stop hooks.
     if (!finished_) {
       bool was_idle = QueueEmptyLocked();
@@ -127,7 +129,7 @@ void OutboundLoop::Post(std::function<void()> task) {
 }
 
 void OutboundLoop::RunAt(SteadyTime when, std::function<void()> task) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_) return;
   if (OnLoopThread()) {
     timers_.push_back({when, std::move(task)});
@@ -141,7 +143,7 @@ void OutboundLoop::RunAt(SteadyTime when, std::function<void()> task) {
 
 void OutboundLoop::OnStop(std::function<void()> hook) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!hooks_ran_) {
       stop_hooks_.push_back(std::move(hook));
       return;
@@ -153,7 +155,7 @@ void OutboundLoop::OnStop(std::function<void()> hook) {
 void OutboundLoop::RunStopHooks() {
   std::vector<std::function<void()>> hooks;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     hooks.swap(stop_hooks_);
     hooks_ran_ = true;
   }
@@ -174,7 +176,7 @@ bool OutboundLoop::QueueEmptyLocked() const {
 }
 
 void OutboundLoop::TakeQueued() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   taken_transfers_.swap(queued_transfers_);
   taken_waits_.swap(queued_waits_);
   taken_tasks_.swap(queued_tasks_);
@@ -338,7 +340,7 @@ void OutboundLoop::Run() {
     for (Wait& wait : taken_waits_) waits_.push_back(std::move(wait));
     taken_waits_.clear();
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) break;
     }
 
@@ -388,7 +390,7 @@ void OutboundLoop::EndEverything() {
   }
   for (;;) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (QueueEmptyLocked()) {
         finished_ = true;  // from now on, Post runs tasks on the caller's thread
         break;

@@ -49,7 +49,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -57,6 +56,7 @@
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -166,7 +166,7 @@ class OutboundLoop {
   void TrackSockets(CURL* easy, const std::string& origin, long others);
   // Drops the socket count of an origin that has no socket open and no transfer in the loop.
   void MaybeForgetSockets(const std::string& origin);
-  bool QueueEmptyLocked() const;  // REQUIRES: mu_ held
+  bool QueueEmptyLocked() const FLOWRUN_REQUIRES(mu_);
   void TakeQueued();
   void FinishTransfers();
   void FinishWaits(const std::vector<curl_waitfd>& polled);
@@ -178,20 +178,20 @@ class OutboundLoop {
   const OutboundLoopOptions options_;
   CURLM* multi_ = nullptr;
   std::thread thread_;
-  std::mutex join_mu_;  // one outside caller of Stop joins; another waits for it
+  Mutex join_mu_;  // one outside caller of Stop joins; another waits for it
   std::atomic<std::thread::id> loop_thread_{};  // set by the loop thread as it begins
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
 
-  std::mutex mu_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  bool finished_ = false;  // GUARDED_BY(mu_); the loop thread ran its last task
-  std::vector<PendingTransfer> queued_transfers_;    // GUARDED_BY(mu_)
-  std::vector<Wait> queued_waits_;                   // GUARDED_BY(mu_)
-  std::vector<std::function<void()>> queued_tasks_;  // GUARDED_BY(mu_)
-  std::vector<Timer> queued_timers_;                 // GUARDED_BY(mu_)
-  std::vector<std::function<void()>> stop_hooks_;    // GUARDED_BY(mu_)
-  bool hooks_ran_ = false;                           // GUARDED_BY(mu_)
+  Mutex mu_;
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
+  bool finished_ FLOWRUN_GUARDED_BY(mu_) = false;  // the loop thread ran its last task
+  std::vector<PendingTransfer> queued_transfers_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<Wait> queued_waits_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> queued_tasks_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<Timer> queued_timers_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> stop_hooks_ FLOWRUN_GUARDED_BY(mu_);
+  bool hooks_ran_ FLOWRUN_GUARDED_BY(mu_) = false;
 
   // Loop thread only.
   std::unordered_map<CURL*, PendingTransfer> active_;

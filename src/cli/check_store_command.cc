@@ -34,7 +34,7 @@ int RunCheckStore(const CheckStoreOptions& options) {
   if (!std::filesystem::is_regular_file(*path, error)) {
     return fail("the store " + *path + " does not exist (or is not a regular file)");
   }
-  auto db = store::SqliteDb::Open(*path, /*create=*/false, /*busy_timeout_ms=*/5000);
+  auto db = store::OpenStoreConnection(*path, /*create=*/false, /*busy_timeout_ms=*/5000);
   if (!db.ok() && db.status().code() != StatusCode::kDataLoss) {
     return fail(db.status().message());
   }

@@ -2,11 +2,11 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <mutex>
 #include <random>
 #include <utility>
 
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 namespace {
@@ -37,8 +37,9 @@ std::string Format(std::string_view prefix, uint64_t high, uint64_t low) {
   return std::string(prefix) + buffer;
 }
 
-std::mutex random_mu;
-std::mt19937_64& Random() {
+Mutex random_mu;
+// The engine random_mu guards.
+std::mt19937_64& Random() FLOWRUN_REQUIRES(random_mu) {
   static std::mt19937_64 engine{std::random_device{}()};
   return engine;
 }
@@ -78,7 +79,7 @@ std::string TimeOrderedId(std::string_view prefix, TimePoint at,
 std::string RandomId(std::string_view prefix) {
   uint64_t high, low;
   {
-    std::lock_guard lock(random_mu);
+    MutexLock lock(random_mu);
     high = Random()();
     low = Random()();
   }
@@ -88,7 +89,7 @@ std::string RandomId(std::string_view prefix) {
 std::string RandomUuid() {
   uint64_t high, low;
   {
-    std::lock_guard lock(random_mu);
+    MutexLock lock(random_mu);
     high = Random()();
     low = Random()();
   }

@@ -11,9 +11,10 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
+
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -25,8 +26,8 @@ class IdlePool {
   IdlePool& operator=(const IdlePool&) = delete;
 
   // The most recently kept object, or null when none is kept.
-  std::unique_ptr<T> Take() {
-    std::lock_guard lock(mu_);
+  std::unique_ptr<T> Take() FLOWRUN_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     if (idle_.empty()) return nullptr;
     std::unique_ptr<T> object = std::move(idle_.back());
     idle_.pop_back();
@@ -34,9 +35,9 @@ class IdlePool {
   }
 
   // Keeps `object` for a later Take, or destroys it when `max_idle` are kept already.
-  void Keep(std::unique_ptr<T> object) {
+  void Keep(std::unique_ptr<T> object) FLOWRUN_EXCLUDES(mu_) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (idle_.size() < max_idle_) {
         idle_.push_back(std::move(object));
         return;
@@ -45,15 +46,15 @@ class IdlePool {
     object.reset();  // outside the lock
   }
 
-  size_t size() const {
-    std::lock_guard lock(mu_);
+  size_t size() const FLOWRUN_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return idle_.size();
   }
 
  private:
   const size_t max_idle_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<T>> idle_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<T>> idle_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

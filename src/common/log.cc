@@ -75,12 +75,12 @@ Logger::Logger(LogOptions options)
 
 void Logger::Configure(LogOptions options) {
   auto next = std::make_shared<const LogOptions>(std::move(options));
-  std::lock_guard<std::mutex> lock(options_mu_);
+  MutexLock lock(options_mu_);
   options_ = std::move(next);
 }
 
 std::shared_ptr<const LogOptions> Logger::Snapshot() const {
-  std::lock_guard<std::mutex> lock(options_mu_);
+  MutexLock lock(options_mu_);
   return options_;
 }
 
@@ -116,7 +116,7 @@ void Logger::Log(LogLevel level, std::string_view msg, const Json& fields) {
   std::shared_ptr<const LogOptions> options = Snapshot();
   if (level < options->min_level) return;
   std::string line = FormatWith(*options, level, msg, fields);
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(write_mu_);
   if (!options->sink) {
     WriteToStderr(line);
     return;

@@ -14,12 +14,12 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -63,9 +63,9 @@ class Logger {
   static std::string FormatWith(const LogOptions& options, LogLevel level, std::string_view msg,
                                 const Json& fields);
 
-  mutable std::mutex options_mu_;
-  std::shared_ptr<const LogOptions> options_;  // GUARDED_BY(options_mu_); never null
-  std::mutex write_mu_;                        // serializes calls to the sink
+  mutable Mutex options_mu_;
+  std::shared_ptr<const LogOptions> options_ FLOWRUN_GUARDED_BY(options_mu_);  // never null
+  Mutex write_mu_;  // serializes calls to the sink
 };
 
 // The process-wide logger used by the free functions below.

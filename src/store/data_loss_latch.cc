@@ -1,6 +1,7 @@
 #include "store/data_loss_latch.h"
 
 #include "common/log.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun::store {
 
@@ -11,7 +12,7 @@ const Status& DataLossLatch::Observe(const Status& status) {
 
 void DataLossLatch::Trip(const std::string& reason) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (tripped_.load(std::memory_order_relaxed)) return;
     reason_ = reason;
     tripped_.store(true, std::memory_order_release);
@@ -22,7 +23,7 @@ void DataLossLatch::Trip(const std::string& reason) {
 
 Status DataLossLatch::Check() const {
   if (!tripped()) return OkStatus();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return DataLossError("the store file " + path_ +
                        " is damaged and read-only; nothing more is written into it (" + reason_ +
                        "). Stop flowrun and restore the last backup");

@@ -11,26 +11,32 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <string>
 
+#include "common/sqlite/error.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun::store {
 
-class DataLossLatch {
+class DataLossLatch final : public sqlite::ErrorObserver {
  public:
   explicit DataLossLatch(std::string path) : path_(std::move(path)) {}
   DataLossLatch(const DataLossLatch&) = delete;
   DataLossLatch& operator=(const DataLossLatch&) = delete;
 
-  // Trips the latch when `status` is kDataLoss (SqliteError's translation of SQLITE_CORRUPT and
-  // SQLITE_NOTADB); other statuses are ignored. Returns `status` unchanged.
+  // Trips the latch when `status` is kDataLoss (StoreSqliteError's translation of SQLITE_CORRUPT
+  // and SQLITE_NOTADB); other statuses are ignored. Returns `status` unchanged.
   const Status& Observe(const Status& status);
   // Trips the latch with `reason` (a test hook, or a caller that found damage by other means).
   void Trip(const std::string& reason);
 
   bool tripped() const { return tripped_.load(std::memory_order_acquire); }
+
+  // sqlite::ErrorObserver: every store connection reports its errors here, and a connection to a
+  // damaged file closes without checkpointing its log into it.
+  void OnError(const Status& error) override { Observe(error); }
+  bool FileDamaged() const override { return tripped(); }
   // OK, or kDataLoss naming the file and the first damage seen.
   [[nodiscard]] Status Check() const;
   const std::string& path() const { return path_; }
@@ -38,8 +44,8 @@ class DataLossLatch {
  private:
   const std::string path_;
   std::atomic<bool> tripped_{false};
-  mutable std::mutex mu_;
-  std::string reason_;  // GUARDED_BY(mu_); the first damage seen
+  mutable Mutex mu_;
+  std::string reason_ FLOWRUN_GUARDED_BY(mu_);  // the first damage seen
 };
 
 }  // namespace flowrun::store

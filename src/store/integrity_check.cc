@@ -1,8 +1,10 @@
 #include "store/integrity_check.h"
 
+#include <sqlite3.h>
+
 namespace flowrun::store {
 
-StatusOr<std::vector<std::string>> CheckIntegrity(SqliteDb& db, IntegrityCheck kind,
+StatusOr<std::vector<std::string>> CheckIntegrity(sqlite::Connection& db, IntegrityCheck kind,
                                                   int max_problems) {
   const std::string sql = std::string(kind == IntegrityCheck::kQuick ? "PRAGMA quick_check("
                                                                      : "PRAGMA integrity_check(") +
@@ -23,7 +25,7 @@ StatusOr<std::vector<std::string>> CheckIntegrity(SqliteDb& db, IntegrityCheck k
   }
   sqlite3_finalize(stmt);
   if (rc != SQLITE_OK) {
-    Status error = SqliteError(db.handle(), rc, sql);
+    Status error = StoreSqliteError(db.handle(), rc, sql);
     // A file too damaged to check is damaged; locks and permissions are the caller's to report.
     if (error.code() != StatusCode::kDataLoss && error.code() != StatusCode::kInternal) {
       return error;

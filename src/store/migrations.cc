@@ -218,13 +218,14 @@ CREATE TABLE nodes (
   return steps;
 }
 
-StatusOr<int> CurrentVersion(SqliteDb& db) {
-  ASSIGN_OR_RETURN(SqliteStatement * exists,
+StatusOr<int> CurrentVersion(sqlite::Connection& db) {
+  ASSIGN_OR_RETURN(sqlite::Statement * exists,
                    db.Prepare("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'"));
   ASSIGN_OR_RETURN(bool found, exists->Step());
   exists->Reset();
   if (!found) return 0;
-  ASSIGN_OR_RETURN(SqliteStatement * select, db.Prepare("SELECT max(version) FROM schema_version"));
+  ASSIGN_OR_RETURN(sqlite::Statement * select,
+                   db.Prepare("SELECT max(version) FROM schema_version"));
   ASSIGN_OR_RETURN(bool row, select->Step());
   int version = row && !select->IsNull(0) ? static_cast<int>(select->Int(0)) : 0;
   select->Reset();
@@ -235,7 +236,7 @@ StatusOr<int> CurrentVersion(SqliteDb& db) {
 
 int LatestSchemaVersion() { return static_cast<int>(Steps().size()); }
 
-StatusOr<SchemaReport> InspectSchema(SqliteDb& db) {
+StatusOr<SchemaReport> InspectSchema(sqlite::Connection& db) {
   SchemaReport report;
   ASSIGN_OR_RETURN(report.current, CurrentVersion(db));
   report.latest = LatestSchemaVersion();
@@ -245,7 +246,7 @@ StatusOr<SchemaReport> InspectSchema(SqliteDb& db) {
   return report;
 }
 
-Status Migrate(SqliteDb& db, PendingMigrations pending) {
+Status Migrate(sqlite::Connection& db, PendingMigrations pending) {
   // Take the write lock first so two processes never migrate at once.
   RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   auto version = CurrentVersion(db);

@@ -7,7 +7,7 @@
 
 #include "common/status.h"
 #include "store/schema.h"
-#include "store/sqlite_db.h"
+#include "store/store_connection.h"
 
 namespace flowrun::store {
 
@@ -17,9 +17,10 @@ int LatestSchemaVersion();
 // Brings the database up to LatestSchemaVersion. kFailedPrecondition when the file is newer, or
 // when steps are pending on a store that is not empty and `pending` is kRefuse; kDataLoss when it
 // is not a flowrun database; kUnavailable when another process holds a lock.
-[[nodiscard]] Status Migrate(SqliteDb& db, PendingMigrations pending = PendingMigrations::kApply);
+[[nodiscard]] Status Migrate(sqlite::Connection& db,
+                             PendingMigrations pending = PendingMigrations::kApply);
 
 // The file's schema version and the steps Migrate would apply; writes nothing.
-[[nodiscard]] StatusOr<SchemaReport> InspectSchema(SqliteDb& db);
+[[nodiscard]] StatusOr<SchemaReport> InspectSchema(sqlite::Connection& db);
 
 }  // namespace flowrun::store

@@ -8,6 +8,7 @@
 
 #include "actions/db/postgres_error.h"
 #include "common/log.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun::store {
 
@@ -41,12 +42,12 @@ PgWakeListener::~PgWakeListener() {
 }
 
 void PgWakeListener::Subscribe(std::function<void()> on_wake) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   on_wake_ = std::move(on_wake);
 }
 
 void PgWakeListener::Deliver() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (on_wake_) on_wake_();
 }
 

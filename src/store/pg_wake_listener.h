@@ -11,10 +11,10 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/thread_annotations.h"
 #include "store/pg_connection.h"
 #include "store/store_factory.h"
 
@@ -45,8 +45,8 @@ class PgWakeListener final : public WakeListener {
   const int ignore_pid_;
   std::unique_ptr<PgConnection> db_;  // used by the thread only, once started
   int stop_pipe_[2] = {-1, -1};
-  std::mutex mu_;
-  std::function<void()> on_wake_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::function<void()> on_wake_ FLOWRUN_GUARDED_BY(mu_);
   std::atomic<int64_t> received_{0};
   std::thread thread_;
 };

@@ -1,6 +1,7 @@
 #include "store/postgres_outbox.h"
 
 #include "common/json.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun::store {
 
@@ -17,7 +18,7 @@ StatusOr<PgConnection*> PostgresOutbox::Connection() const {
 }
 
 Status PostgresOutbox::Put(const OutboxMessage& message) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ASSIGN_OR_RETURN(PgConnection * db, Connection());
   return db
       ->Exec(
@@ -31,7 +32,7 @@ Status PostgresOutbox::Put(const OutboxMessage& message) {
 }
 
 StatusOr<std::vector<OutboxMessage>> PostgresOutbox::List(size_t limit) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ASSIGN_OR_RETURN(PgConnection * db, Connection());
   ASSIGN_OR_RETURN(PgResult r, db->Exec("SELECT message_id, run_id, step_key, sender, "
                                         "recipients, subject, mime, created_at FROM "
@@ -59,7 +60,7 @@ StatusOr<std::vector<OutboxMessage>> PostgresOutbox::List(size_t limit) const {
 }
 
 StatusOr<int> PostgresOutbox::Prune(TimePoint created_before, int limit) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ASSIGN_OR_RETURN(PgConnection * db, Connection());
   ASSIGN_OR_RETURN(PgResult r, db->Exec("DELETE FROM email_outbox WHERE seq IN (SELECT seq FROM "
                                         "email_outbox WHERE created_at < $1 ORDER BY seq LIMIT "

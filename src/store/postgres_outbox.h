@@ -8,11 +8,11 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "actions/email/email_outbox.h"
+#include "common/thread_annotations.h"
 #include "store/pg_connection.h"
 
 namespace flowrun::store {
@@ -31,12 +31,12 @@ class PostgresOutbox final : public EmailOutbox {
  private:
   explicit PostgresOutbox(std::string url, std::unique_ptr<PgConnection> db)
       : url_(std::move(url)), db_(std::move(db)) {}
-  // The connection, opened again when the last one broke. REQUIRES: mu_ held.
-  StatusOr<PgConnection*> Connection() const;
+  // The connection, opened again when the last one broke.
+  StatusOr<PgConnection*> Connection() const FLOWRUN_REQUIRES(mu_);
 
   const std::string url_;
-  mutable std::mutex mu_;
-  mutable std::unique_ptr<PgConnection> db_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  mutable std::unique_ptr<PgConnection> db_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun::store

@@ -46,8 +46,8 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/group_commit_queue.h"
 #include "common/idle_pool.h"
-#include "store/group_commit.h"
 #include "store/pg_connection.h"
 #include "store/schema.h"
 #include "store/store.h"

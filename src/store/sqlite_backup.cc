@@ -1,13 +1,14 @@
 #include "store/sqlite_backup.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <memory>
 
 #include "store/integrity_check.h"
-#include "store/sqlite_db.h"
+#include "store/store_connection.h"
 
 namespace flowrun::store {
 namespace {
@@ -37,10 +38,11 @@ void RemoveCopy(const std::string& path) {
 }
 
 // Copies `source` into the open `dest` connection.
-Status Copy(SqliteDb& source, SqliteDb& dest, const BackupOptions& options, BackupReport& report) {
+Status Copy(sqlite::Connection& source, sqlite::Connection& dest, const BackupOptions& options,
+            BackupReport& report) {
   sqlite3_backup* backup = sqlite3_backup_init(dest.handle(), "main", source.handle(), "main");
   if (backup == nullptr)
-    return SqliteError(dest.handle(), sqlite3_errcode(dest.handle()), "backup");
+    return StoreSqliteError(dest.handle(), sqlite3_errcode(dest.handle()), "backup");
   const int step_pages = std::max(1, options.pages_per_step);
   int remaining_before = -1;
   int rc = SQLITE_OK;
@@ -65,8 +67,9 @@ Status Copy(SqliteDb& source, SqliteDb& dest, const BackupOptions& options, Back
   if (rc == SQLITE_DONE) rc = finish;
   if (rc == SQLITE_OK || rc == SQLITE_DONE) return OkStatus();
   // The error belongs to whichever side failed; the source's message names a damaged store.
-  Status status = SqliteError(source.handle(), rc, "copying the store");
-  if (status.code() == StatusCode::kInternal) status = SqliteError(dest.handle(), rc, "writing");
+  Status status = StoreSqliteError(source.handle(), rc, "copying the store");
+  if (status.code() == StatusCode::kInternal)
+    status = StoreSqliteError(dest.handle(), rc, "writing");
   return status;
 }
 
@@ -90,9 +93,9 @@ StatusOr<BackupReport> BackupSqliteStore(const std::string& source, const std::s
   BackupReport report;
   Status status;
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> from,
-                     SqliteDb::Open(source, /*create=*/false, options.busy_timeout_ms));
-    auto to = SqliteDb::Open(partial, /*create=*/true, options.busy_timeout_ms);
+    ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> from,
+                     OpenStoreConnection(source, /*create=*/false, options.busy_timeout_ms));
+    auto to = OpenStoreConnection(partial, /*create=*/true, options.busy_timeout_ms);
     if (!to.ok()) return to.status().WithContext("creating " + partial);
     status = Copy(*from, **to, options, report);
     if (status.ok()) {

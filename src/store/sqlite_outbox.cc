@@ -1,6 +1,7 @@
 #include "store/sqlite_outbox.h"
 
 #include "common/json.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun::store {
 namespace {
@@ -23,8 +24,8 @@ CREATE TABLE IF NOT EXISTS email_outbox (
 
 StatusOr<int> SqliteOutbox::Prune(TimePoint created_before, int limit) {
   if (latch_) RETURN_IF_ERROR(latch_->Check());
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(SqliteStatement * prune,
+  MutexLock lock(mu_);
+  ASSIGN_OR_RETURN(sqlite::Statement * prune,
                    db_->Prepare("DELETE FROM email_outbox WHERE seq IN (SELECT seq FROM "
                                 "email_outbox WHERE created_at < ?1 ORDER BY seq LIMIT ?2)"));
   prune->Bind(1, static_cast<int64_t>(ToUnixMillis(created_before)))
@@ -37,9 +38,9 @@ StatusOr<std::unique_ptr<SqliteOutbox>> SqliteOutbox::Open(const std::string& pa
                                                            int busy_timeout_ms,
                                                            std::shared_ptr<DataLossLatch> latch) {
   if (latch) RETURN_IF_ERROR(latch->Check());
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
-                   SqliteDb::Open(path, /*create=*/true, busy_timeout_ms));
-  if (latch) db->set_data_loss_latch(latch.get());
+  ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
+                   OpenStoreConnection(path, /*create=*/true, busy_timeout_ms));
+  if (latch) db->set_error_observer(latch.get());
   if (path != ":memory:") {
     // The store has put the file in WAL mode already; asking again is harmless and makes a file
     // opened by the outbox first behave the same.
@@ -51,8 +52,8 @@ StatusOr<std::unique_ptr<SqliteOutbox>> SqliteOutbox::Open(const std::string& pa
 
 Status SqliteOutbox::Put(const OutboxMessage& message) {
   if (latch_) RETURN_IF_ERROR(latch_->Check());
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  MutexLock lock(mu_);
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    db_->Prepare("INSERT OR IGNORE INTO email_outbox (message_id, run_id, "
                                 "step_key, sender, recipients, subject, mime, created_at) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
@@ -68,8 +69,8 @@ Status SqliteOutbox::Put(const OutboxMessage& message) {
 }
 
 StatusOr<std::vector<OutboxMessage>> SqliteOutbox::List(size_t limit) const {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  MutexLock lock(mu_);
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    db_->Prepare("SELECT message_id, run_id, step_key, sender, recipients, "
                                 "subject, mime, created_at FROM email_outbox "
                                 "ORDER BY seq DESC LIMIT ?1"));

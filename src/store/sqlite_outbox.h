@@ -11,12 +11,13 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "actions/email/email_outbox.h"
-#include "store/sqlite_db.h"
+#include "common/thread_annotations.h"
+#include "store/data_loss_latch.h"
+#include "store/store_connection.h"
 
 namespace flowrun::store {
 
@@ -39,12 +40,12 @@ class SqliteOutbox final : public EmailOutbox {
   StatusOr<int> Prune(TimePoint created_before, int limit) override;
 
  private:
-  SqliteOutbox(std::unique_ptr<SqliteDb> db, std::shared_ptr<DataLossLatch> latch)
+  SqliteOutbox(std::unique_ptr<sqlite::Connection> db, std::shared_ptr<DataLossLatch> latch)
       : latch_(std::move(latch)), db_(std::move(db)) {}
 
   std::shared_ptr<DataLossLatch> latch_;  // declared before db_, which points at it
-  mutable std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::unique_ptr<sqlite::Connection> db_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun::store

@@ -1,5 +1,6 @@
 #include "store/sqlite_store.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -32,7 +33,7 @@ constexpr char kWaitColumns[] =
     "id, run_id, kind, flow_id, revision, step_key, step_id, event_name, match_path, match_key, "
     "since_seq, lookback_from, timeout_at, created_at, context";
 
-std::optional<TimePoint> OptionalTime(const SqliteStatement& s, int column) {
+std::optional<TimePoint> OptionalTime(const sqlite::Statement& s, int column) {
   auto value = s.OptionalInt(column);
   if (!value) return std::nullopt;
   return FromUnixMillis(*value);
@@ -43,14 +44,14 @@ std::optional<int64_t> OptionalMillis(const std::optional<TimePoint>& t) {
   return ToUnixMillis(*t);
 }
 
-StatusOr<Json> ParseJsonColumn(const SqliteStatement& s, int column) {
+StatusOr<Json> ParseJsonColumn(const sqlite::Statement& s, int column) {
   if (s.IsNull(column)) return Json();
   Json value = Json::parse(s.Text(column), nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) return DataLossError("the store holds malformed JSON");
   return value;
 }
 
-StatusOr<RunRecord> ReadRun(const SqliteStatement& s) {
+StatusOr<RunRecord> ReadRun(const sqlite::Statement& s) {
   RunRecord run;
   run.id = s.Text(0);
   run.flow_id = s.Text(1);
@@ -81,7 +82,7 @@ StatusOr<RunRecord> ReadRun(const SqliteStatement& s) {
   return run;
 }
 
-StatusOr<EventRecord> ReadEvent(const SqliteStatement& s) {
+StatusOr<EventRecord> ReadEvent(const sqlite::Statement& s) {
   EventRecord event;
   event.seq = s.Int(0);
   event.id = s.Text(1);
@@ -92,7 +93,7 @@ StatusOr<EventRecord> ReadEvent(const SqliteStatement& s) {
   return event;
 }
 
-StatusOr<WaitRecord> ReadWait(const SqliteStatement& s) {
+StatusOr<WaitRecord> ReadWait(const sqlite::Statement& s) {
   WaitRecord wait;
   wait.id = s.Text(0);
   wait.run_id = s.Text(1);
@@ -130,7 +131,7 @@ std::vector<std::string> SerializeColumns(const WriteOp& op) {
 }
 
 // Binds text, or NULL when empty.
-void BindTextOrNull(SqliteStatement& s, int index, std::string_view text) {
+void BindTextOrNull(sqlite::Statement& s, int index, std::string_view text) {
   if (text.empty()) {
     s.BindNull(index);
   } else {
@@ -139,7 +140,7 @@ void BindTextOrNull(SqliteStatement& s, int index, std::string_view text) {
 }
 
 template <typename T, typename ReadFn>
-StatusOr<std::vector<T>> CollectRows(SqliteStatement& s, ReadFn read) {
+StatusOr<std::vector<T>> CollectRows(sqlite::Statement& s, ReadFn read) {
   std::vector<T> rows;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, s.Step());
@@ -153,7 +154,7 @@ StatusOr<std::vector<T>> CollectRows(SqliteStatement& s, ReadFn read) {
 
 // The first row of a lookup by key, or nullopt when there is none.
 template <typename T, typename ReadFn>
-StatusOr<std::optional<T>> FirstRow(SqliteStatement& s, ReadFn read) {
+StatusOr<std::optional<T>> FirstRow(sqlite::Statement& s, ReadFn read) {
   ASSIGN_OR_RETURN(std::vector<T> rows, CollectRows<T>(s, read));
   if (rows.empty()) return std::optional<T>();
   return std::optional<T>(std::move(rows.front()));
@@ -165,16 +166,16 @@ StatusOr<std::optional<T>> FirstRow(SqliteStatement& s, ReadFn read) {
 // the leader of the current group commit.
 class SqliteStore::Writer {
  public:
-  Writer(std::unique_ptr<SqliteDb> db, const SqliteStore& store)
+  Writer(std::unique_ptr<sqlite::Connection> db, const SqliteStore& store)
       : db_(std::move(db)), store_(store) {}
 
-  SqliteDb& db() { return *db_; }
+  sqlite::Connection& db() { return *db_; }
   int64_t transactions() const { return transactions_.load(); }
 
   // Reads the journal's seq counter. Called at the start of every write transaction, under the
   // write lock: other processes on the same file hand out seqs too.
   Status LoadCounters() {
-    ASSIGN_OR_RETURN(SqliteStatement * select,
+    ASSIGN_OR_RETURN(sqlite::Statement * select,
                      db_->Prepare("SELECT value FROM counters WHERE name = 'journal_seq'"));
     ASSIGN_OR_RETURN(bool row, select->Step());
     journal_seq_ = saved_journal_seq_ = row ? select->Int(0) : 0;
@@ -184,7 +185,7 @@ class SqliteStore::Writer {
   // Writes the seq counter into the current transaction when it moved; call before COMMIT.
   Status SaveCounters() {
     if (journal_seq_ == saved_journal_seq_) return OkStatus();
-    ASSIGN_OR_RETURN(SqliteStatement * update,
+    ASSIGN_OR_RETURN(sqlite::Statement * update,
                      db_->Prepare("INSERT OR REPLACE INTO counters (name, value) VALUES "
                                   "('journal_seq', ?1)"));
     update->Bind(1, journal_seq_);
@@ -209,7 +210,7 @@ class SqliteStore::Writer {
 
   // Deletes the events of `args` that still qualify for PruneEvents; returns how many.
   StatusOr<int> DeleteEvents(const PruneEventsArgs& args) {
-    ASSIGN_OR_RETURN(SqliteStatement * remove,
+    ASSIGN_OR_RETURN(sqlite::Statement * remove,
                      db_->Prepare("DELETE FROM events WHERE seq = ?1 AND ts < ?2 AND unmatched = 0 "
                                   "AND NOT EXISTS (SELECT 1 FROM runs WHERE trigger_event_id = "
                                   "events.id)"));
@@ -224,7 +225,7 @@ class SqliteStore::Writer {
 
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
-        SqliteStatement * candidates,
+        sqlite::Statement * candidates,
         db_->Prepare("SELECT id, flow_id, concurrency_key, concurrency_limit, extra_slots FROM "
                      "runs WHERE due_at <= ?1 AND (lease_owner IS NULL OR lease_until < "
                      "?1) ORDER BY due_at LIMIT ?2"));
@@ -242,14 +243,14 @@ class SqliteStore::Writer {
                       candidates->Int(3), candidates->Text(4)});
     }
     candidates->Reset();
-    ASSIGN_OR_RETURN(SqliteStatement * slots,
+    ASSIGN_OR_RETURN(sqlite::Statement * slots,
                      db_->Prepare("SELECT count(*) FROM runs WHERE flow_id = ?1 AND "
                                   "concurrency_key = ?2 AND lease_owner IS NOT NULL AND "
                                   "lease_until >= ?3"));
     // wakeup = 1 marks the run as set aside for a slot (WakeNextHeldRun); the claim resets it.
-    ASSIGN_OR_RETURN(SqliteStatement * held,
+    ASSIGN_OR_RETURN(sqlite::Statement * held,
                      db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
-    ASSIGN_OR_RETURN(SqliteStatement * lease,
+    ASSIGN_OR_RETURN(sqlite::Statement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "lease_token = lease_token + 1, wakeup = 0 WHERE "
                                               "id = ?1 RETURNING ") +
@@ -302,7 +303,7 @@ class SqliteStore::Writer {
     Json list = Json::parse(slots, nullptr, /*allow_exceptions=*/false);
     if (!list.is_array()) return DataLossError("the store holds malformed concurrency slots");
     ASSIGN_OR_RETURN(
-        SqliteStatement * used,
+        sqlite::Statement * used,
         db_->Prepare("SELECT count(*) FROM run_slots AS s JOIN runs AS r ON r.id = s.run_id "
                      "WHERE s.flow_id = ?1 AND s.slot_key = ?2 AND r.lease_owner IS NOT NULL "
                      "AND r.lease_until >= ?3"));
@@ -325,7 +326,7 @@ class SqliteStore::Writer {
   Status HoldSlots(const std::string& flow_id, const std::string& run_id,
                    const std::vector<std::string>& keys) {
     if (keys.empty()) return OkStatus();
-    ASSIGN_OR_RETURN(SqliteStatement * hold,
+    ASSIGN_OR_RETURN(sqlite::Statement * hold,
                      db_->Prepare("INSERT OR IGNORE INTO run_slots (flow_id, slot_key, run_id) "
                                   "VALUES (?1, ?2, ?3)"));
     for (const std::string& key : keys) {
@@ -336,7 +337,7 @@ class SqliteStore::Writer {
   }
 
   Status ReleaseSlots(const std::string& run_id) {
-    ASSIGN_OR_RETURN(SqliteStatement * release,
+    ASSIGN_OR_RETURN(sqlite::Statement * release,
                      db_->Prepare("DELETE FROM run_slots WHERE run_id = ?1"));
     release->Bind(1, run_id);
     return release->Run();
@@ -345,7 +346,7 @@ class SqliteStore::Writer {
   Status Apply(InsertEventOp& op, BatchResult& result, TimePoint now) {
     EventRecord& event = op.event;
     if (!event.client_id.empty()) {
-      ASSIGN_OR_RETURN(SqliteStatement * seen,
+      ASSIGN_OR_RETURN(sqlite::Statement * seen,
                        db_->Prepare("SELECT event_id FROM event_dedupe WHERE client_id = ?1 AND "
                                     "expires_at > ?2"));
       seen->Bind(1, event.client_id).Bind(2, ToUnixMillis(now));
@@ -363,7 +364,7 @@ class SqliteStore::Writer {
     }
     // Whether pending waits may want the event: decided here, in the transaction, so that a wait
     // registered by a commit after this one scans for the event instead (ScanWaits).
-    ASSIGN_OR_RETURN(SqliteStatement * waited,
+    ASSIGN_OR_RETURN(sqlite::Statement * waited,
                      db_->Prepare("SELECT EXISTS (SELECT 1 FROM waits WHERE event_name = ?1)"));
     waited->Bind(1, event.name);
     ASSIGN_OR_RETURN(bool row, waited->Step());
@@ -371,7 +372,7 @@ class SqliteStore::Writer {
     waited->Reset();
     // (Not INSERT ... RETURNING: SQLite gathers RETURNING rows in a temporary table, which cost
     // more than this lookup.)
-    ASSIGN_OR_RETURN(SqliteStatement * insert,
+    ASSIGN_OR_RETURN(sqlite::Statement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO events (id, name, data, ts, client_id, "
                                   "unmatched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     insert->Bind(1, event.id).Bind(2, event.name).Bind(3, Column(0, event.data, false));
@@ -384,7 +385,7 @@ class SqliteStore::Writer {
     result.inserted_events.push_back(event.id);
     if (wanted) result.events_to_match.push_back(event);
     if (!event.client_id.empty()) {
-      ASSIGN_OR_RETURN(SqliteStatement * dedupe,
+      ASSIGN_OR_RETURN(sqlite::Statement * dedupe,
                        db_->Prepare("INSERT OR REPLACE INTO event_dedupe (client_id, event_id, "
                                     "expires_at) VALUES (?1, ?2, ?3)"));
       dedupe->Bind(1, event.client_id).Bind(2, event.id);
@@ -397,7 +398,7 @@ class SqliteStore::Writer {
   Status Apply(CreateRunOp& op, BatchResult& result, TimePoint now) {
     RunRecord& run = op.run;
     if (!run.idempotency_key.empty()) {
-      ASSIGN_OR_RETURN(SqliteStatement * seen,
+      ASSIGN_OR_RETURN(sqlite::Statement * seen,
                        db_->Prepare("SELECT 1 FROM idempotency WHERE flow_id = ?1 AND key = ?2 "
                                     "AND expires_at > ?3"));
       seen->Bind(1, run.flow_id).Bind(2, run.idempotency_key).Bind(3, ToUnixMillis(now));
@@ -413,7 +414,7 @@ class SqliteStore::Writer {
       if (!proceed) return OkStatus();
     }
     ASSIGN_OR_RETURN(
-        SqliteStatement * insert,
+        sqlite::Statement * insert,
         db_->Prepare(
             "INSERT OR IGNORE INTO runs (id, flow_id, revision, status, event, "
             "trigger_event_id, created_at, updated_at, due_at, deadline, parent_run_id, "
@@ -456,7 +457,7 @@ class SqliteStore::Writer {
     }
     if (op.gather && !run.ended_at) RETURN_IF_ERROR(OpenGather(op, now));
     if (!run.idempotency_key.empty()) {
-      ASSIGN_OR_RETURN(SqliteStatement * key,
+      ASSIGN_OR_RETURN(sqlite::Statement * key,
                        db_->Prepare("INSERT OR REPLACE INTO idempotency (flow_id, key, run_id, "
                                     "expires_at) VALUES (?1, ?2, ?3, ?4)"));
       key->Bind(1, run.flow_id).Bind(2, run.idempotency_key).Bind(3, run.id);
@@ -478,7 +479,7 @@ class SqliteStore::Writer {
     RunRecord& run = op.run;
     // A run planned again for the same cause has the same id (deterministic_id.h), so looking it up
     // finds a replay before it spends a token or joins a gather.
-    ASSIGN_OR_RETURN(SqliteStatement * exists, db_->Prepare("SELECT 1 FROM runs WHERE id = ?1"));
+    ASSIGN_OR_RETURN(sqlite::Statement * exists, db_->Prepare("SELECT 1 FROM runs WHERE id = ?1"));
     exists->Bind(1, run.id);
     ASSIGN_OR_RETURN(bool found, exists->Step());
     exists->Reset();
@@ -502,7 +503,7 @@ class SqliteStore::Writer {
     }
     if (op.singleton) {
       ASSIGN_OR_RETURN(
-          SqliteStatement * running,
+          sqlite::Statement * running,
           db_->Prepare("SELECT id FROM runs WHERE flow_id = ?1 AND singleton_key = ?2 AND "
                        "ended_at IS NULL"));
       running->Bind(1, run.flow_id).Bind(2, op.singleton->key);
@@ -553,7 +554,7 @@ class SqliteStore::Writer {
   // The stored theoretical arrival time of (flow, kind, key), or `now` when none or past.
   StatusOr<int64_t> LoadTat(const std::string& flow_id, std::string_view kind,
                             const std::string& key, TimePoint now) {
-    ASSIGN_OR_RETURN(SqliteStatement * select,
+    ASSIGN_OR_RETURN(sqlite::Statement * select,
                      db_->Prepare("SELECT tat FROM rate_state WHERE flow_id = ?1 AND kind = ?2 "
                                   "AND key = ?3"));
     select->Bind(1, flow_id).Bind(2, kind).Bind(3, key);
@@ -565,7 +566,7 @@ class SqliteStore::Writer {
 
   Status StoreTat(const std::string& flow_id, std::string_view kind, const std::string& key,
                   int64_t tat) {
-    ASSIGN_OR_RETURN(SqliteStatement * upsert,
+    ASSIGN_OR_RETURN(sqlite::Statement * upsert,
                      db_->Prepare("INSERT OR REPLACE INTO rate_state (flow_id, kind, key, tat) "
                                   "VALUES (?1, ?2, ?3, ?4)"));
     upsert->Bind(1, flow_id).Bind(2, kind).Bind(3, key).Bind(4, tat);
@@ -577,7 +578,7 @@ class SqliteStore::Writer {
     const GatherSpec& gather = *op.gather;
     const RunRecord& run = op.run;
     ASSIGN_OR_RETURN(
-        SqliteStatement * open,
+        sqlite::Statement * open,
         db_->Prepare("SELECT g.run_id, g.first_at, g.size FROM gathers AS g JOIN runs AS r ON "
                      "r.id = g.run_id WHERE g.flow_id = ?1 AND g.kind = ?2 AND g.key = ?3 AND "
                      "r.status = 'queued' AND r.lease_owner IS NULL AND r.due_at > ?4"));
@@ -593,7 +594,7 @@ class SqliteStore::Writer {
     const int64_t size = open->Int(2) + 1;
     open->Reset();
     if (gather.kind == GatherSpec::Kind::kDebounce) {
-      ASSIGN_OR_RETURN(SqliteStatement * update,
+      ASSIGN_OR_RETURN(sqlite::Statement * update,
                        db_->Prepare("UPDATE runs SET event = ?2, trigger_event_id = ?3, due_at = "
                                     "?4, updated_at = ?5 WHERE id = ?1"));
       update->Bind(1, target).Bind(2, Column(0, run.event, false));
@@ -603,7 +604,7 @@ class SqliteStore::Writer {
     } else {
       const bool full = size >= gather.max_size;
       ASSIGN_OR_RETURN(
-          SqliteStatement * update,
+          sqlite::Statement * update,
           db_->Prepare("UPDATE runs SET events = json_insert(coalesce(events, '[]'), '$[#]', "
                        "json(?2)), due_at = CASE WHEN ?3 THEN ?4 ELSE due_at END, updated_at = "
                        "?4 WHERE id = ?1"));
@@ -611,7 +612,7 @@ class SqliteStore::Writer {
       update->Bind(3, static_cast<int64_t>(full)).Bind(4, ToUnixMillis(now));
       RETURN_IF_ERROR(update->Run());
       if (full) {
-        ASSIGN_OR_RETURN(SqliteStatement * close,
+        ASSIGN_OR_RETURN(sqlite::Statement * close,
                          db_->Prepare("DELETE FROM gathers WHERE flow_id = ?1 AND kind = ?2 AND "
                                       "key = ?3"));
         close->Bind(1, run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key);
@@ -620,7 +621,7 @@ class SqliteStore::Writer {
         return true;
       }
     }
-    ASSIGN_OR_RETURN(SqliteStatement * grow,
+    ASSIGN_OR_RETURN(sqlite::Statement * grow,
                      db_->Prepare("UPDATE gathers SET size = ?4 WHERE flow_id = ?1 AND kind = ?2 "
                                   "AND key = ?3"));
     grow->Bind(1, run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key).Bind(4, size);
@@ -633,7 +634,7 @@ class SqliteStore::Writer {
   Status OpenGather(const CreateRunOp& op, TimePoint now) {
     const GatherSpec& gather = *op.gather;
     if (gather.kind == GatherSpec::Kind::kBatch && gather.max_size <= 1) return OkStatus();
-    ASSIGN_OR_RETURN(SqliteStatement * insert,
+    ASSIGN_OR_RETURN(sqlite::Statement * insert,
                      db_->Prepare("INSERT OR REPLACE INTO gathers (flow_id, kind, key, run_id, "
                                   "first_at, size) VALUES (?1, ?2, ?3, ?4, ?5, 1)"));
     insert->Bind(1, op.run.flow_id).Bind(2, GatherKindName(gather)).Bind(3, gather.key);
@@ -643,7 +644,7 @@ class SqliteStore::Writer {
 
   Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
     ASSIGN_OR_RETURN(
-        SqliteStatement * update,
+        sqlite::Statement * update,
         db_->Prepare(
             "UPDATE runs SET status = ?2, "
             "due_at = CASE WHEN ?6 IS NOT NULL THEN NULL "
@@ -674,7 +675,7 @@ class SqliteStore::Writer {
   // timer, would make it due at once, and two such runs would wake each other forever.
   Status WakeNextHeldRun(const std::string& run_id, TimePoint now) {
     ASSIGN_OR_RETURN(
-        SqliteStatement * wake,
+        sqlite::Statement * wake,
         db_->Prepare("UPDATE runs SET due_at = ?2 WHERE id = (SELECT held.id FROM runs AS r "
                      "JOIN runs AS held ON held.flow_id = r.flow_id AND "
                      "held.concurrency_key = r.concurrency_key WHERE r.id = ?1 AND "
@@ -687,7 +688,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(AppendJournalOp& op, BatchResult&, TimePoint now) {
-    ASSIGN_OR_RETURN(SqliteStatement * insert,
+    ASSIGN_OR_RETURN(sqlite::Statement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO journal (run_id, step_key, kind, n, seq, "
                                   "data, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
     const JournalEntry& e = op.entry;
@@ -702,7 +703,7 @@ class SqliteStore::Writer {
   Status Apply(RegisterWaitOp& op, BatchResult&, TimePoint now) {
     const WaitRecord& w = op.wait;
     ASSIGN_OR_RETURN(
-        SqliteStatement * insert,
+        sqlite::Statement * insert,
         db_->Prepare("INSERT OR IGNORE INTO waits (id, run_id, kind, flow_id, revision, step_key, "
                      "step_id, event_name, match_path, match_key, since_seq, lookback_from, "
                      "timeout_at, created_at, context) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
@@ -718,7 +719,7 @@ class SqliteStore::Writer {
     insert->Bind(15, Column(0, w.context, false));
     RETURN_IF_ERROR(insert->Run());
     if (!w.match_path.empty()) {
-      ASSIGN_OR_RETURN(SqliteStatement * path,
+      ASSIGN_OR_RETURN(sqlite::Statement * path,
                        db_->Prepare("INSERT OR IGNORE INTO wait_paths (event_name, match_path) "
                                     "VALUES (?1, ?2)"));
       path->Bind(1, w.event_name).Bind(2, w.match_path);
@@ -729,7 +730,7 @@ class SqliteStore::Writer {
 
   Status Wake(const std::string& run_id, TimePoint now, bool cancel) {
     ASSIGN_OR_RETURN(
-        SqliteStatement * wake,
+        sqlite::Statement * wake,
         db_->Prepare("UPDATE runs SET wakeup = 1, cancel_requested = max(cancel_requested, ?3), "
                      "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
                      "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE due_at END "
@@ -739,7 +740,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(ResolveWaitOp& op, BatchResult& result, TimePoint now) {
-    ASSIGN_OR_RETURN(SqliteStatement * select,
+    ASSIGN_OR_RETURN(sqlite::Statement * select,
                      db_->Prepare("SELECT run_id, kind, step_key FROM waits WHERE id = ?1"));
     select->Bind(1, op.wait_id);
     ASSIGN_OR_RETURN(bool row, select->Step());
@@ -751,7 +752,7 @@ class SqliteStore::Writer {
     bool cancel = select->Text(1) == "cancel";
     std::string step_key = select->Text(2);
     select->Reset();
-    ASSIGN_OR_RETURN(SqliteStatement * remove, db_->Prepare("DELETE FROM waits WHERE id = ?1"));
+    ASSIGN_OR_RETURN(sqlite::Statement * remove, db_->Prepare("DELETE FROM waits WHERE id = ?1"));
     remove->Bind(1, op.wait_id);
     RETURN_IF_ERROR(remove->Run());
     if (!cancel) {
@@ -767,7 +768,7 @@ class SqliteStore::Writer {
     RETURN_IF_ERROR(Wake(run_id, now, cancel));
     result.resolved_waits.push_back(op.wait_id);
     if (op.lease_owner.empty() || !op.lease_until) return OkStatus();
-    ASSIGN_OR_RETURN(SqliteStatement * lease,
+    ASSIGN_OR_RETURN(sqlite::Statement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, lease_token = lease_token + 1, "
                                               "wakeup = 0 WHERE id = ?1 AND ended_at "
@@ -782,19 +783,20 @@ class SqliteStore::Writer {
   }
 
   Status Apply(DeleteWaitsOp& op, BatchResult&, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * remove, db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
+    ASSIGN_OR_RETURN(sqlite::Statement * remove,
+                     db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
     remove->Bind(1, op.run_id);
     return remove->Run();
   }
 
   Status Apply(MarkMatchedOp& op, BatchResult&, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * events,
+    ASSIGN_OR_RETURN(sqlite::Statement * events,
                      db_->Prepare("UPDATE events SET unmatched = 0 WHERE id = ?1"));
     for (const std::string& id : op.event_ids) {
       events->Bind(1, id);
       RETURN_IF_ERROR(events->Run());
     }
-    ASSIGN_OR_RETURN(SqliteStatement * waits,
+    ASSIGN_OR_RETURN(sqlite::Statement * waits,
                      db_->Prepare("UPDATE waits SET unscanned = 0 WHERE id = ?1"));
     for (const std::string& id : op.wait_ids) {
       waits->Bind(1, id);
@@ -809,7 +811,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(PutFlowRevisionOp& op, BatchResult&, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * insert,
+    ASSIGN_OR_RETURN(sqlite::Statement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO flow_revisions (flow_id, revision, "
                                   "document, created_at) VALUES (?1, ?2, ?3, ?4)"));
     const FlowRevisionRecord& r = op.revision;
@@ -819,7 +821,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(ClaimCronTickOp& op, BatchResult& result, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * insert,
+    ASSIGN_OR_RETURN(sqlite::Statement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO cron_ticks (flow_id, tick) VALUES (?1, "
                                   "?2)"));
     insert->Bind(1, op.flow_id).Bind(2, ToUnixMillis(op.tick));
@@ -829,7 +831,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(ScheduleEventOp& op, BatchResult&, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * insert,
+    ASSIGN_OR_RETURN(sqlite::Statement * insert,
                      db_->Prepare("INSERT OR IGNORE INTO scheduled_events (id, name, data, "
                                   "client_id, due_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
     const EventRecord& e = op.event;
@@ -840,19 +842,19 @@ class SqliteStore::Writer {
   }
 
   Status Apply(ReleaseScheduledEventOp& op, BatchResult&, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * remove,
+    ASSIGN_OR_RETURN(sqlite::Statement * remove,
                      db_->Prepare("DELETE FROM scheduled_events WHERE id = ?1"));
     remove->Bind(1, op.event_id);
     return remove->Run();
   }
 
   Status Apply(ReleaseLeasesOp& op, BatchResult& result, TimePoint now) {
-    ASSIGN_OR_RETURN(SqliteStatement * slots,
+    ASSIGN_OR_RETURN(sqlite::Statement * slots,
                      db_->Prepare("DELETE FROM run_slots WHERE run_id IN (SELECT id FROM runs "
                                   "WHERE due_at IS NOT NULL AND lease_owner = ?1)"));
     slots->Bind(1, op.owner);
     RETURN_IF_ERROR(slots->Run());
-    ASSIGN_OR_RETURN(SqliteStatement * release,
+    ASSIGN_OR_RETURN(sqlite::Statement * release,
                      db_->Prepare("UPDATE runs SET lease_owner = NULL, lease_until = NULL, "
                                   "due_at = CASE WHEN due_at IS NULL OR due_at > ?2 THEN ?2 ELSE "
                                   "due_at END WHERE due_at IS NOT NULL AND lease_owner = ?1"));
@@ -863,7 +865,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(HeartbeatOp& op, BatchResult&, TimePoint now) {
-    ASSIGN_OR_RETURN(SqliteStatement * beat,
+    ASSIGN_OR_RETURN(sqlite::Statement * beat,
                      db_->Prepare("INSERT INTO nodes (id, started_at, heartbeat_at) VALUES (?1, "
                                   "?2, ?3) ON CONFLICT (id) DO UPDATE SET started_at = "
                                   "excluded.started_at, heartbeat_at = excluded.heartbeat_at"));
@@ -872,7 +874,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(TakeOverDeadNodesOp& op, BatchResult& result, TimePoint now) {
-    ASSIGN_OR_RETURN(SqliteStatement * dead,
+    ASSIGN_OR_RETURN(sqlite::Statement * dead,
                      db_->Prepare("DELETE FROM nodes WHERE heartbeat_at < ?1 AND id <> ?2 "
                                   "RETURNING id"));
     dead->Bind(1, ToUnixMillis(op.dead_before)).Bind(2, op.self);
@@ -893,7 +895,7 @@ class SqliteStore::Writer {
 
   Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(
-        SqliteStatement * select,
+        sqlite::Statement * select,
         db_->Prepare("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL AND "
                      "ended_at < ?1 AND status IN ('completed', 'failed', 'cancelled', "
                      "'skipped') "
@@ -906,11 +908,12 @@ class SqliteStore::Writer {
       runs.emplace_back(select->Text(0), select->Text(1));
     }
     select->Reset();
-    ASSIGN_OR_RETURN(SqliteStatement * journal,
+    ASSIGN_OR_RETURN(sqlite::Statement * journal,
                      db_->Prepare("DELETE FROM journal WHERE run_id = ?1"));
-    ASSIGN_OR_RETURN(SqliteStatement * waits, db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
-    ASSIGN_OR_RETURN(SqliteStatement * run, db_->Prepare("DELETE FROM runs WHERE id = ?1"));
-    ASSIGN_OR_RETURN(SqliteStatement * gathers,
+    ASSIGN_OR_RETURN(sqlite::Statement * waits,
+                     db_->Prepare("DELETE FROM waits WHERE run_id = ?1"));
+    ASSIGN_OR_RETURN(sqlite::Statement * run, db_->Prepare("DELETE FROM runs WHERE id = ?1"));
+    ASSIGN_OR_RETURN(sqlite::Statement * gathers,
                      db_->Prepare("DELETE FROM gathers WHERE run_id = ?1"));
     for (const auto& [id, trigger] : runs) {
       journal->Bind(1, id);
@@ -924,7 +927,7 @@ class SqliteStore::Writer {
     }
     // After the runs are gone, a trigger event goes too unless another run (of another flow)
     // still refers to it or its client id may still be deduplicated.
-    ASSIGN_OR_RETURN(SqliteStatement * event,
+    ASSIGN_OR_RETURN(sqlite::Statement * event,
                      db_->Prepare("DELETE FROM events WHERE id = ?1 AND ts < ?2 AND NOT EXISTS "
                                   "(SELECT 1 FROM runs WHERE trigger_event_id = ?1)"));
     for (const auto& [id, trigger] : runs) {
@@ -934,7 +937,7 @@ class SqliteStore::Writer {
     }
     result.pruned_runs += static_cast<int>(runs.size());
     // GCRA state whose tat has passed is the same as none.
-    ASSIGN_OR_RETURN(SqliteStatement * rates,
+    ASSIGN_OR_RETURN(sqlite::Statement * rates,
                      db_->Prepare("DELETE FROM rate_state WHERE (flow_id, kind, key) IN (SELECT "
                                   "flow_id, kind, key FROM rate_state WHERE tat < ?1 LIMIT ?2)"));
     rates->Bind(1, ToUnixMillis(now)).Bind(2, static_cast<int64_t>(op.limit));
@@ -943,7 +946,7 @@ class SqliteStore::Writer {
   }
 
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
-    ASSIGN_OR_RETURN(SqliteStatement * select,
+    ASSIGN_OR_RETURN(sqlite::Statement * select,
                      db_->Prepare("SELECT lease_owner, lease_token FROM runs WHERE id = ?1"));
     select->Bind(1, op.run_id);
     ASSIGN_OR_RETURN(bool row, select->Step());
@@ -960,7 +963,7 @@ class SqliteStore::Writer {
     return scratch_[index];
   }
 
-  std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<sqlite::Connection> db_;
   const SqliteStore& store_;
   const OpColumns* columns_ = nullptr;  // of the op being applied, when serialized already
   // The last journal seq handed out, and the last one committed to `counters`. Seqs of a rolled
@@ -1014,8 +1017,8 @@ Status SqliteStore::Initialize() {
   latch_ = std::make_shared<DataLossLatch>(path);
   const bool existed = std::filesystem::exists(path);
   const bool clean = TakeCleanShutdownMarker(path);
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
-                   SqliteDb::Open(path, /*create=*/true, options_.busy_timeout_ms));
+  ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
+                   OpenStoreConnection(path, /*create=*/true, options_.busy_timeout_ms));
   if (existed && !clean && options_.check_after_unclean_shutdown) {
     // Before anything is written: a damaged file must not be written into.
     checked_at_open_ = true;
@@ -1032,7 +1035,7 @@ Status SqliteStore::Initialize() {
                            "(see the restore procedure in docs/operations.md)");
     }
   }
-  db->set_data_loss_latch(latch_.get());
+  db->set_error_observer(latch_.get());
   // Reading the header first turns a foreign or damaged file into a clear error before any write.
   Status status = db->Exec("PRAGMA journal_mode=WAL");
   if (status.ok()) {
@@ -1073,7 +1076,7 @@ std::vector<SqliteStore::WriteResult> SqliteStore::ApplyGroup(std::vector<WriteR
 std::optional<std::vector<SqliteStore::WriteResult>> SqliteStore::ApplyGroupOnce(
     std::vector<WriteRequest*>& group, bool savepoints) {
   std::vector<WriteResult> results(group.size());
-  SqliteDb& db = writer_->db();
+  sqlite::Connection& db = writer_->db();
   TimePoint now = Now();
   auto fail_all = [&](const Status& status) {
     for (WriteResult& r : results) {
@@ -1191,15 +1194,17 @@ StatusOr<int> SqliteStore::PruneFinishedRuns(TimePoint ended_before, int limit) 
 
 int64_t SqliteStore::TEST_transactions() const { return writer_->transactions(); }
 
-StatusOr<std::unique_ptr<SqliteDb>> SqliteStore::AcquireReader() {
-  if (std::unique_ptr<SqliteDb> db = readers_.Take()) return db;
-  auto db = SqliteDb::Open(options_.path, /*create=*/false, options_.busy_timeout_ms);
+StatusOr<std::unique_ptr<sqlite::Connection>> SqliteStore::AcquireReader() {
+  if (std::unique_ptr<sqlite::Connection> db = readers_.Take()) return db;
+  auto db = OpenStoreConnection(options_.path, /*create=*/false, options_.busy_timeout_ms);
   if (!db.ok()) return latch_->Observe(db.status());
-  (*db)->set_data_loss_latch(latch_.get());
+  (*db)->set_error_observer(latch_.get());
   return db;
 }
 
-void SqliteStore::ReturnReader(std::unique_ptr<SqliteDb> db) { readers_.Keep(std::move(db)); }
+void SqliteStore::ReturnReader(std::unique_ptr<sqlite::Connection> db) {
+  readers_.Keep(std::move(db));
+}
 
 }  // namespace flowrun::store
 
@@ -1214,7 +1219,7 @@ class SqliteStore::ReaderLease {
   ~ReaderLease() {
     if (db_) store_.ReturnReader(std::move(db_));
   }
-  [[nodiscard]] StatusOr<SqliteStatement*> Prepare(const std::string& sql) {
+  [[nodiscard]] StatusOr<sqlite::Statement*> Prepare(const std::string& sql) {
     if (!db_) {
       ASSIGN_OR_RETURN(db_, store_.AcquireReader());
     }
@@ -1223,7 +1228,7 @@ class SqliteStore::ReaderLease {
 
  private:
   SqliteStore& store_;
-  std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<sqlite::Connection> db_;
 };
 
 StatusOr<std::vector<RunRecord>> SqliteStore::ClaimRuns(std::string_view owner, TimePoint now,
@@ -1232,7 +1237,7 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ClaimRuns(std::string_view owner, 
     // Most calls find nothing due (workers look whenever there may be work). Asking a reader
     // first keeps those out of the writer's queue, where they would delay real commits.
     ReaderLease reader(*this);
-    ASSIGN_OR_RETURN(SqliteStatement * due,
+    ASSIGN_OR_RETURN(sqlite::Statement * due,
                      reader.Prepare("SELECT 1 FROM runs WHERE due_at <= ?1 AND (lease_owner IS "
                                     "NULL OR lease_until < ?1) LIMIT 1"));
     due->Bind(1, ToUnixMillis(now));
@@ -1255,7 +1260,7 @@ StatusOr<int> SqliteStore::PruneEvents(TimePoint stored_before, int limit) {
     {
       ReaderLease reader(*this);
       ASSIGN_OR_RETURN(
-          SqliteStatement * find,
+          sqlite::Statement * find,
           reader.Prepare("SELECT seq FROM events WHERE seq > ?1 AND ts < ?2 AND unmatched = 0 AND "
                          "NOT EXISTS (SELECT 1 FROM runs WHERE trigger_event_id = events.id) "
                          "ORDER BY seq LIMIT ?3"));
@@ -1284,8 +1289,8 @@ StatusOr<int> SqliteStore::PruneEvents(TimePoint stored_before, int limit) {
 
 StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kRunColumns +
-                                                       " FROM runs WHERE id = ?1"));
+  ASSIGN_OR_RETURN(sqlite::Statement * s, reader.Prepare(std::string("SELECT ") + kRunColumns +
+                                                         " FROM runs WHERE id = ?1"));
   s->Bind(1, id);
   return FirstRow<RunRecord>(*s, ReadRun);
 }
@@ -1293,7 +1298,7 @@ StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(std::string_view id) {
 StatusOr<std::vector<NodeRecord>> SqliteStore::ListNodes() {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(
-      SqliteStatement * s,
+      sqlite::Statement * s,
       reader.Prepare(
           "SELECT n.id, n.started_at, n.heartbeat_at, (SELECT count(*) "
           "FROM runs WHERE lease_owner = n.id AND ended_at IS NULL) FROM nodes AS n ORDER BY "
@@ -1318,7 +1323,7 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) 
                     "(?3 = '' OR parent_run_id = ?3) AND (?4 = '' OR rowid < (SELECT rowid FROM "
                     "runs WHERE id = ?4)) AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR "
                     "created_at < ?7) ORDER BY rowid DESC LIMIT ?5";
-  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(sql));
+  ASSIGN_OR_RETURN(sqlite::Statement * s, reader.Prepare(sql));
   s->Bind(1, filter.flow_id);
   s->Bind(2, filter.status ? RunStatusName(*filter.status) : std::string_view());
   s->Bind(3, filter.parent_run_id).Bind(4, filter.before_id);
@@ -1330,7 +1335,7 @@ StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) 
 StatusOr<int64_t> SqliteStore::CountRuns(RunStatus status) {
   ReaderLease reader(*this);
   // Served from the runs_status index.
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT count(*) FROM runs WHERE status = ?1"));
   s->Bind(1, RunStatusName(status));
   ASSIGN_OR_RETURN(bool row, s->Step());
@@ -1341,11 +1346,11 @@ StatusOr<int64_t> SqliteStore::CountRuns(RunStatus status) {
 
 StatusOr<std::vector<JournalEntry>> SqliteStore::LoadJournal(std::string_view run_id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT seq, run_id, step_key, kind, data, at FROM journal "
                                   "WHERE run_id = ?1 ORDER BY seq"));
   s->Bind(1, run_id);
-  return CollectRows<JournalEntry>(*s, [](const SqliteStatement& row) -> StatusOr<JournalEntry> {
+  return CollectRows<JournalEntry>(*s, [](const sqlite::Statement& row) -> StatusOr<JournalEntry> {
     JournalEntry e;
     e.seq = row.Int(0);
     e.run_id = row.Text(1);
@@ -1364,7 +1369,7 @@ StatusOr<std::vector<JournalEntry>> SqliteStore::LoadJournal(std::string_view ru
 StatusOr<std::optional<TimePoint>> SqliteStore::NextDueTime() {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(
-      SqliteStatement * s,
+      sqlite::Statement * s,
       reader.Prepare("SELECT min((SELECT due_at FROM runs WHERE due_at IS NOT NULL AND "
                      "lease_owner IS NULL ORDER BY due_at LIMIT 1), (SELECT min(due_at) FROM "
                      "scheduled_events)), coalesce((SELECT due_at FROM runs WHERE due_at IS NOT "
@@ -1384,11 +1389,11 @@ StatusOr<std::optional<TimePoint>> SqliteStore::NextDueTime() {
 
 StatusOr<std::vector<EventRecord>> SqliteStore::DueScheduledEvents(TimePoint now, int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT id, name, data, client_id FROM scheduled_events WHERE "
                                   "due_at <= ?1 ORDER BY due_at, id LIMIT ?2"));
   s->Bind(1, ToUnixMillis(now)).Bind(2, static_cast<int64_t>(limit));
-  return CollectRows<EventRecord>(*s, [](const SqliteStatement& row) -> StatusOr<EventRecord> {
+  return CollectRows<EventRecord>(*s, [](const sqlite::Statement& row) -> StatusOr<EventRecord> {
     EventRecord event;
     event.id = row.Text(0);
     event.name = row.Text(1);
@@ -1400,8 +1405,8 @@ StatusOr<std::vector<EventRecord>> SqliteStore::DueScheduledEvents(TimePoint now
 
 StatusOr<std::optional<EventRecord>> SqliteStore::GetEvent(std::string_view id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kEventColumns +
-                                                       " FROM events WHERE id = ?1"));
+  ASSIGN_OR_RETURN(sqlite::Statement * s, reader.Prepare(std::string("SELECT ") + kEventColumns +
+                                                         " FROM events WHERE id = ?1"));
   s->Bind(1, id);
   return FirstRow<EventRecord>(*s, ReadEvent);
 }
@@ -1409,7 +1414,7 @@ StatusOr<std::optional<EventRecord>> SqliteStore::GetEvent(std::string_view id) 
 StatusOr<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& filter) {
   ReaderLease reader(*this);
   const std::string order = filter.newest_first ? " ORDER BY seq DESC" : " ORDER BY seq";
-  SqliteStatement* s = nullptr;
+  sqlite::Statement* s = nullptr;
   if (filter.name.empty()) {
     ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
                                        " FROM events WHERE seq > ?1" + order + " LIMIT ?2"));
@@ -1431,7 +1436,7 @@ StatusOr<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& fi
 
 StatusOr<std::vector<EventRecord>> SqliteStore::UnmatchedEvents(int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare(std::string("SELECT ") + kEventColumns +
                                   " FROM events WHERE unmatched = 1 ORDER BY seq LIMIT ?1"));
   s->Bind(1, static_cast<int64_t>(limit));
@@ -1440,7 +1445,7 @@ StatusOr<std::vector<EventRecord>> SqliteStore::UnmatchedEvents(int limit) {
 
 StatusOr<bool> SqliteStore::HasWaits(std::string_view event_name) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT 1 FROM waits WHERE event_name = ?1 LIMIT 1"));
   s->Bind(1, event_name);
   ASSIGN_OR_RETURN(bool any, s->Step());
@@ -1450,11 +1455,11 @@ StatusOr<bool> SqliteStore::HasWaits(std::string_view event_name) {
 
 StatusOr<std::vector<std::string>> SqliteStore::WaitPaths(std::string_view event_name) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT match_path FROM wait_paths WHERE event_name = ?1"));
   s->Bind(1, event_name);
   return CollectRows<std::string>(
-      *s, [](const SqliteStatement& row) -> StatusOr<std::string> { return row.Text(0); });
+      *s, [](const sqlite::Statement& row) -> StatusOr<std::string> { return row.Text(0); });
 }
 
 StatusOr<std::vector<WaitRecord>> SqliteStore::FindIndexedWaits(std::string_view event_name,
@@ -1462,7 +1467,7 @@ StatusOr<std::vector<WaitRecord>> SqliteStore::FindIndexedWaits(std::string_view
                                                                 std::string_view match_key,
                                                                 int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare(std::string("SELECT ") + kWaitColumns +
                                   " FROM waits WHERE event_name = ?1 AND match_path = ?2 AND "
                                   "match_key = ?3 LIMIT ?4"));
@@ -1473,7 +1478,7 @@ StatusOr<std::vector<WaitRecord>> SqliteStore::FindIndexedWaits(std::string_view
 
 StatusOr<std::vector<WaitRecord>> SqliteStore::ScanWaits(std::string_view event_name, int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare(std::string("SELECT ") + kWaitColumns +
                                   " FROM waits WHERE event_name = ?1 AND match_path = '' "
                                   "ORDER BY created_at LIMIT ?2"));
@@ -1483,15 +1488,15 @@ StatusOr<std::vector<WaitRecord>> SqliteStore::ScanWaits(std::string_view event_
 
 StatusOr<std::vector<WaitRecord>> SqliteStore::WaitsOfRun(std::string_view run_id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s, reader.Prepare(std::string("SELECT ") + kWaitColumns +
-                                                       " FROM waits WHERE run_id = ?1"));
+  ASSIGN_OR_RETURN(sqlite::Statement * s, reader.Prepare(std::string("SELECT ") + kWaitColumns +
+                                                         " FROM waits WHERE run_id = ?1"));
   s->Bind(1, run_id);
   return CollectRows<WaitRecord>(*s, ReadWait);
 }
 
 StatusOr<std::vector<WaitRecord>> SqliteStore::UnscannedWaits(int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare(std::string("SELECT ") + kWaitColumns +
                                   " FROM waits WHERE unscanned = 1 ORDER BY created_at LIMIT ?1"));
   s->Bind(1, static_cast<int64_t>(limit));
@@ -1501,11 +1506,11 @@ StatusOr<std::vector<WaitRecord>> SqliteStore::UnscannedWaits(int limit) {
 StatusOr<std::optional<FlowRevisionRecord>> SqliteStore::GetFlowRevision(
     std::string_view flow_id, std::string_view revision) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT flow_id, revision, document, created_at FROM "
                                   "flow_revisions WHERE flow_id = ?1 AND revision = ?2"));
   s->Bind(1, flow_id).Bind(2, revision);
-  auto read = [](const SqliteStatement& row) -> StatusOr<FlowRevisionRecord> {
+  auto read = [](const sqlite::Statement& row) -> StatusOr<FlowRevisionRecord> {
     FlowRevisionRecord r;
     r.flow_id = row.Text(0);
     r.revision = row.Text(1);
@@ -1518,12 +1523,12 @@ StatusOr<std::optional<FlowRevisionRecord>> SqliteStore::GetFlowRevision(
 
 StatusOr<std::vector<FlowRevisionRecord>> SqliteStore::ListFlowRevisions(std::string_view flow_id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT flow_id, revision, document, created_at FROM "
                                   "flow_revisions WHERE flow_id = ?1 ORDER BY created_at"));
   s->Bind(1, flow_id);
   return CollectRows<FlowRevisionRecord>(
-      *s, [](const SqliteStatement& row) -> StatusOr<FlowRevisionRecord> {
+      *s, [](const sqlite::Statement& row) -> StatusOr<FlowRevisionRecord> {
         FlowRevisionRecord r;
         r.flow_id = row.Text(0);
         r.revision = row.Text(1);
@@ -1535,18 +1540,18 @@ StatusOr<std::vector<FlowRevisionRecord>> SqliteStore::ListFlowRevisions(std::st
 
 StatusOr<std::vector<std::pair<std::string, std::string>>> SqliteStore::ActiveRevisions() {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT DISTINCT flow_id, revision FROM runs WHERE ended_at IS "
                                   "NULL ORDER BY flow_id, revision"));
   return CollectRows<std::pair<std::string, std::string>>(
-      *s, [](const SqliteStatement& row) -> StatusOr<std::pair<std::string, std::string>> {
+      *s, [](const sqlite::Statement& row) -> StatusOr<std::pair<std::string, std::string>> {
         return std::make_pair(row.Text(0), row.Text(1));
       });
 }
 
 StatusOr<std::optional<TimePoint>> SqliteStore::LastCronTick(std::string_view flow_id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(SqliteStatement * s,
+  ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare("SELECT max(tick) FROM cron_ticks WHERE flow_id = ?1"));
   s->Bind(1, flow_id);
   ASSIGN_OR_RETURN(bool row, s->Step());

@@ -28,11 +28,12 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/group_commit_queue.h"
 #include "common/idle_pool.h"
-#include "store/group_commit.h"
+#include "store/data_loss_latch.h"
 #include "store/schema.h"
-#include "store/sqlite_db.h"
 #include "store/store.h"
+#include "store/store_connection.h"
 #include "store/wal_checkpointer.h"
 
 namespace flowrun::store {
@@ -149,8 +150,8 @@ class SqliteStore final : public Store {
   // after writing (the transaction is then rolled back, and the group must run with savepoints).
   std::optional<std::vector<WriteResult>> ApplyGroupOnce(std::vector<WriteRequest*>& group,
                                                          bool savepoints);
-  [[nodiscard]] StatusOr<std::unique_ptr<SqliteDb>> AcquireReader();
-  void ReturnReader(std::unique_ptr<SqliteDb> db);
+  [[nodiscard]] StatusOr<std::unique_ptr<sqlite::Connection>> AcquireReader();
+  void ReturnReader(std::unique_ptr<sqlite::Connection> db);
   TimePoint Now() const;
 
   SqliteStoreOptions options_;
@@ -161,7 +162,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Writer> writer_;  // used only by the group leader inside ApplyGroup
   std::unique_ptr<WalCheckpointer> checkpointer_;  // checkpoints the writer's log off its thread
   std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;
-  IdlePool<SqliteDb> readers_{8};  // idle reader connections
+  IdlePool<sqlite::Connection> readers_{8};  // idle reader connections
 };
 
 }  // namespace flowrun::store

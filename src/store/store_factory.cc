@@ -55,12 +55,12 @@ StatusOr<SchemaReport> InspectStoreSchema(const std::string& url) {
     SchemaReport empty;
     empty.latest = LatestSchemaVersion();
     // The same steps an empty file would get.
-    auto temp = SqliteDb::Open(":memory:", /*create=*/true, /*busy_timeout_ms=*/0);
+    auto temp = OpenStoreConnection(":memory:", /*create=*/true, /*busy_timeout_ms=*/0);
     if (temp.ok()) return InspectSchema(**temp);
     return empty;
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
-                   SqliteDb::Open(path, /*create=*/false, /*busy_timeout_ms=*/5000));
+  ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
+                   OpenStoreConnection(path, /*create=*/false, /*busy_timeout_ms=*/5000));
   return InspectSchema(*db);
 }
 

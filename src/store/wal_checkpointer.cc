@@ -1,20 +1,22 @@
 #include "store/wal_checkpointer.h"
 
+#include "common/thread_annotations.h"
+
 namespace flowrun::store {
 
 StatusOr<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Open(const std::string& path,
                                                                  int threshold_pages) {
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
-                   SqliteDb::Open(path, /*create=*/false, /*busy_timeout_ms=*/1000));
+  ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> db,
+                   OpenStoreConnection(path, /*create=*/false, /*busy_timeout_ms=*/1000));
   return std::unique_ptr<WalCheckpointer>(new WalCheckpointer(std::move(db), threshold_pages));
 }
 
-WalCheckpointer::WalCheckpointer(std::unique_ptr<SqliteDb> db, int threshold_pages)
+WalCheckpointer::WalCheckpointer(std::unique_ptr<sqlite::Connection> db, int threshold_pages)
     : db_(std::move(db)), threshold_pages_(threshold_pages), thread_([this] { Loop(); }) {}
 
 WalCheckpointer::~WalCheckpointer() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -24,7 +26,7 @@ WalCheckpointer::~WalCheckpointer() {
 void WalCheckpointer::Attach(sqlite3* writer) { sqlite3_wal_hook(writer, &OnCommit, this); }
 
 int64_t WalCheckpointer::checkpoints() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return checkpoints_;
 }
 
@@ -37,7 +39,7 @@ int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* name, int pag
   }
   if (pages >= checkpointer->threshold_pages_) {
     {
-      std::lock_guard lock(checkpointer->mu_);
+      MutexLock lock(checkpointer->mu_);
       checkpointer->pending_ = true;
     }
     checkpointer->wake_.notify_one();
@@ -46,15 +48,15 @@ int WalCheckpointer::OnCommit(void* self, sqlite3* db, const char* name, int pag
 }
 
 void WalCheckpointer::Loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    wake_.wait(lock, [this] { return pending_ || stopping_; });
+    lock.Wait(wake_, [this]() FLOWRUN_REQUIRES(mu_) { return pending_ || stopping_; });
     if (stopping_) return;
     pending_ = false;
-    lock.unlock();
+    lock.Unlock();
     // Failures (a busy database) are left for the next wake-up: the log only grows meanwhile.
     sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    lock.lock();
+    lock.Lock();
     ++checkpoints_;
   }
 }

@@ -17,12 +17,12 @@
 
 #include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/status.h"
-#include "store/sqlite_db.h"
+#include "common/thread_annotations.h"
+#include "store/store_connection.h"
 
 namespace flowrun::store {
 
@@ -41,17 +41,17 @@ class WalCheckpointer {
   int64_t checkpoints() const;
 
  private:
-  WalCheckpointer(std::unique_ptr<SqliteDb> db, int threshold_pages);
+  WalCheckpointer(std::unique_ptr<sqlite::Connection> db, int threshold_pages);
   static int OnCommit(void* self, sqlite3* db, const char* name, int pages);
   void Loop();
 
-  std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<sqlite::Connection> db_;
   const int threshold_pages_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;
-  bool pending_ = false;     // GUARDED_BY(mu_)
-  bool stopping_ = false;    // GUARDED_BY(mu_)
-  int64_t checkpoints_ = 0;  // GUARDED_BY(mu_)
+  bool pending_ FLOWRUN_GUARDED_BY(mu_) = false;
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
+  int64_t checkpoints_ FLOWRUN_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

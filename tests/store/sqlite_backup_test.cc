@@ -113,7 +113,7 @@ TEST(SqliteBackupTest, CopyTakenUnderLoadHoldsEveryEventAcknowledgedBeforeIt) {
   ASSERT_TRUE(all.ok());
   EXPECT_GE(all->size(), before.size());
   EXPECT_LE(all->size(), before.size() + acked_during + 4);
-  auto db = SqliteDb::Open(restored, false, 1000);
+  auto db = OpenStoreConnection(restored, false, 1000);
   ASSERT_TRUE(db.ok());
   auto problems = CheckIntegrity(**db, IntegrityCheck::kFull);
   ASSERT_TRUE(problems.ok());

@@ -50,7 +50,7 @@ class StoreDamageTest : public ::testing::Test {
   void ForgetCleanShutdown() { std::filesystem::remove(CleanShutdownMarkerPath(path_)); }
   // quick_check's verdict on the file, from a connection of its own.
   std::vector<std::string> QuickCheck() {
-    auto db = SqliteDb::Open(path_, /*create=*/false, 1000);
+    auto db = OpenStoreConnection(path_, /*create=*/false, 1000);
     if (!db.ok()) return {db.status().message()};
     auto problems = CheckIntegrity(**db, IntegrityCheck::kQuick);
     return problems.ok() ? *problems : std::vector<std::string>{problems.status().message()};
@@ -192,14 +192,14 @@ TEST(IntegrityCheckTest, ReportsOkForAGoodFileAndProblemsForANonDatabase) {
     auto store = SqliteStore::Open({.path = dir + "/good.db"});
     ASSERT_TRUE(store.ok());
   }
-  auto good = SqliteDb::Open(dir + "/good.db", false, 1000);
+  auto good = OpenStoreConnection(dir + "/good.db", false, 1000);
   ASSERT_TRUE(good.ok());
   auto ok = CheckIntegrity(**good, IntegrityCheck::kFull);
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->empty());
 
   std::ofstream(dir + "/junk.db", std::ios::binary) << std::string(8192, 'x');
-  auto junk = SqliteDb::Open(dir + "/junk.db", false, 1000);
+  auto junk = OpenStoreConnection(dir + "/junk.db", false, 1000);
   ASSERT_TRUE(junk.ok());
   auto problems = CheckIntegrity(**junk, IntegrityCheck::kFull);
   ASSERT_TRUE(problems.ok()) << problems.status().ToString();

@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "store/sqlite_db.h"
+#include "store/store_connection.h"
 #include "testing/paths.h"
 
 namespace flowrun::store {
@@ -17,7 +17,7 @@ namespace {
 
 TEST(WalCheckpointerTest, KeepsTheLogBoundedWhileTheWriterCommits) {
   const std::string path = flowrun::testing::MakeTempDir() + "/wal.db";
-  auto writer = SqliteDb::Open(path, /*create=*/true, 1000);
+  auto writer = OpenStoreConnection(path, /*create=*/true, 1000);
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->Exec("PRAGMA journal_mode=WAL; CREATE TABLE t (v TEXT)").ok());
   auto checkpointer = WalCheckpointer::Open(path, /*threshold_pages=*/16);

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/thread_annotations.h"
+
 namespace flowrun {
 namespace {
 
@@ -34,7 +36,7 @@ DbAction::~DbAction() {
 }
 
 size_t DbAction::QueuedStatements() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t queued = 0;
   for (const auto& [name, db] : open_) queued += db->queued();
   return queued;
@@ -74,7 +76,7 @@ Status DbAction::CheckArguments(const Json& raw) const {
 }
 
 StatusOr<Database*> DbAction::Get(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = open_.find(name);
   if (it != open_.end()) return it->second.get();
   const std::string& url = options_.databases.at(name);

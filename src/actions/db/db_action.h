@@ -29,6 +29,7 @@
 #include "actions/db/database.h"
 #include "actions/outbound_loop.h"
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "config/secrets.h"
 
 namespace flowrun {
@@ -65,9 +66,9 @@ class DbAction final : public Action {
 
   const DbActionOptions options_;
   SystemClock system_clock_;
-  mutable std::mutex mu_;
-  std::unique_ptr<OutboundLoop> own_loop_;                 // GUARDED_BY(mu_); see options.loop
-  std::map<std::string, std::unique_ptr<Database>> open_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::unique_ptr<OutboundLoop> own_loop_ FLOWRUN_GUARDED_BY(mu_);  // see options.loop
+  std::map<std::string, std::unique_ptr<Database>> open_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

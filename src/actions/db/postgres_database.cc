@@ -10,6 +10,7 @@
 
 #include "actions/db/postgres_error.h"
 #include "actions/db/sql_parameters.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 namespace {
@@ -121,27 +122,27 @@ PostgresDatabase::~PostgresDatabase() {
 }
 
 size_t PostgresDatabase::TEST_open_connections() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return open_;
 }
 
 size_t PostgresDatabase::queued() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return waiting_.size();
 }
 
 StatusOr<QueryResult> PostgresDatabase::Execute(std::string_view sql, const Json& params,
                                                 Duration timeout) {
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
   std::optional<StatusOr<QueryResult>> outcome;
   Start(std::string(sql), params, timeout, /*result_key=*/"", [&](StatusOr<QueryResult> result) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     outcome.emplace(std::move(result));
     cv.notify_one();
   });
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return outcome.has_value(); });
+  MutexLock lock(mu);
+  lock.Wait(cv, [&] { return outcome.has_value(); });
   return std::move(*outcome);
 }
 
@@ -175,7 +176,7 @@ void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, std
   statement->give_up = SteadyClock::now() + timeout;
   statement->done = std::move(done);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (idle_.empty() && open_ >= max_connections_) {
       waiting_.push_back(std::move(statement));
       return;
@@ -471,7 +472,7 @@ std::string PostgresDatabase::CommitSql(Statement& s) {
       "INSERT INTO flowrun_step_results (key, result) VALUES (" + key + ", " + result + "); ";
   bool prune = false;
   if (step_results_retention_ > Duration::zero()) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const SteadyTime now = SteadyClock::now();
     if (now >= next_prune_) {
       next_prune_ = now + kStepResultsPruneInterval;
@@ -508,7 +509,7 @@ void PostgresDatabase::Finish(std::unique_ptr<Statement> s, StatusOr<QueryResult
 void PostgresDatabase::HandOver(PGconn* conn) {
   std::unique_ptr<Statement> next;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (waiting_.empty()) {
       if (conn != nullptr) {
         idle_.push_back(conn);

@@ -46,6 +46,7 @@
 
 #include "actions/db/database.h"
 #include "actions/outbound_loop.h"
+#include "common/thread_annotations.h"
 
 typedef struct pg_conn PGconn;
 
@@ -99,11 +100,11 @@ class PostgresDatabase final : public Database {
   OutboundLoop* const loop_;
   const Duration step_results_retention_;
   std::atomic<bool> step_results_ready_{false};  // the table exists (this process saw it)
-  mutable std::mutex mu_;
-  SteadyTime next_prune_{};                         // GUARDED_BY(mu_)
-  std::vector<PGconn*> idle_;                       // GUARDED_BY(mu_)
-  size_t open_ = 0;                                 // GUARDED_BY(mu_): idle, in use, connecting
-  std::deque<std::unique_ptr<Statement>> waiting_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  SteadyTime next_prune_ FLOWRUN_GUARDED_BY(mu_){};
+  std::vector<PGconn*> idle_ FLOWRUN_GUARDED_BY(mu_);
+  size_t open_ FLOWRUN_GUARDED_BY(mu_) = 0;  // idle, in use, connecting
+  std::deque<std::unique_ptr<Statement>> waiting_ FLOWRUN_GUARDED_BY(mu_);
 };
 
 }  // namespace flowrun

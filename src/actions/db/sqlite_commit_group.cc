@@ -6,8 +6,10 @@
 #include <optional>
 
 #include "actions/db/database.h"
-#include "actions/db/sqlite_statement.h"
+#include "actions/db/sqlite_step_sql.h"
+#include "actions/db/sqlite_target_error.h"
 #include "common/log.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -29,10 +31,7 @@ struct SqliteCommitGroup::Step {
   std::string_view result_key;  // empty: not recorded
   const Json* params = nullptr;
   Deadline deadline;
-  std::optional<StatusOr<QueryResult>> result;  // set by the leader
-  bool taken = false;  // a leader has it: it waits for the result, whatever its deadline
-  bool done = false;   // the result is final
-  std::condition_variable wake;
+  std::optional<StatusOr<QueryResult>> result;  // set by the leader's RunGroup
 };
 
 SqliteCommitGroup::SqliteCommitGroup(std::string label, std::string path,
@@ -41,7 +40,16 @@ SqliteCommitGroup::SqliteCommitGroup(std::string label, std::string path,
     : label_(std::move(label)),
       path_(std::move(path)),
       gate_(std::move(gate)),
-      step_results_retention_(step_results_retention) {}
+      step_results_retention_(step_results_retention),
+      queue_(
+          [this](std::vector<Step*>& group) {
+            RunGroup(group);
+            std::vector<StatusOr<QueryResult>> results;
+            results.reserve(group.size());
+            for (Step* step : group) results.push_back(std::move(*step->result));
+            return results;
+          },
+          kMaxGroupSize) {}
 
 StatusOr<QueryResult> SqliteCommitGroup::Write(std::string_view sql, const Json& params,
                                                Deadline deadline, std::string_view result_key) {
@@ -50,44 +58,16 @@ StatusOr<QueryResult> SqliteCommitGroup::Write(std::string_view sql, const Json&
   step.result_key = result_key;
   step.params = &params;
   step.deadline = deadline;
-  std::unique_lock lock(mu_);
-  queue_.push_back(&step);
-  while (!step.done) {
-    if (!step.taken && !leading_ && queue_.front() == &step) break;  // this step leads
-    if (step.taken) {
-      step.wake.wait(lock);
-    } else if (step.wake.wait_until(lock, deadline) == std::cv_status::timeout && !step.taken) {
-      auto position = std::find(queue_.begin(), queue_.end(), &step);
-      const bool was_front = position == queue_.begin();
-      queue_.erase(position);
-      if (was_front && !leading_ && !queue_.empty()) queue_.front()->wake.notify_one();
-      return UnavailableError("database " + label_ +
-                              ": cannot begin a transaction: other writers held the database "
-                              "for the whole timeout (the database is busy)");
-    }
+  std::optional<StatusOr<QueryResult>> result = queue_.SubmitBy(step, deadline);
+  if (!result) {
+    return UnavailableError("database " + label_ +
+                            ": cannot begin a transaction: other writers held the database "
+                            "for the whole timeout (the database is busy)");
   }
-  if (step.done) return std::move(*step.result);
-
-  leading_ = true;
-  std::deque<Step*> group;
-  while (!queue_.empty() && group.size() < kMaxGroupSize) {
-    queue_.front()->taken = true;
-    group.push_back(queue_.front());
-    queue_.pop_front();
-  }
-  lock.unlock();
-  RunGroup(group);
-  lock.lock();
-  leading_ = false;
-  for (Step* member : group) {
-    member->done = true;
-    if (member != &step) member->wake.notify_one();  // it cannot leave before we unlock
-  }
-  if (!queue_.empty()) queue_.front()->wake.notify_one();
-  return std::move(*step.result);
+  return std::move(*result);
 }
 
-void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
+void SqliteCommitGroup::RunGroup(const std::vector<Step*>& group) {
   if (connection_ == nullptr) {
     StatusOr<std::unique_ptr<SqliteConnection>> opened = SqliteConnection::Open(label_, path_);
     if (!opened.ok()) {
@@ -95,7 +75,7 @@ void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
       return;
     }
     connection_ = std::move(*opened);
-    step_results_ = std::make_unique<SqliteStepResults>(label_, connection_->handle());
+    step_results_ = std::make_unique<SqliteStepResults>(label_, connection_->connection());
     step_results_ready_ = false;
   }
   SqliteConnection& connection = *connection_;
@@ -114,7 +94,7 @@ void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
       last - std::chrono::steady_clock::now());
   sqlite3_busy_timeout(connection.handle(), static_cast<int>(std::max<long long>(1, left.count())));
 
-  std::deque<Step*> pending = group;
+  std::deque<Step*> pending(group.begin(), group.end());
   while (!RunPass(connection, pending)) {
   }
   if (!sqlite3_get_autocommit(connection.handle())) connection.Exec("ROLLBACK");
@@ -129,7 +109,7 @@ void SqliteCommitGroup::RunGroup(std::deque<Step*>& group) {
 StatusOr<QueryResult> SqliteCommitGroup::RunStep(SqliteConnection& connection, const Step& step) {
   int rc = connection.Exec("SAVEPOINT step");
   if (rc != SQLITE_OK) {
-    return SqliteError(label_, connection.handle(), rc, "cannot begin a savepoint");
+    return SqliteTargetError(label_, connection.handle(), rc, "cannot begin a savepoint");
   }
   if (!step.result_key.empty()) {
     ASSIGN_OR_RETURN(std::optional<QueryResult> recorded, step_results_->Find(step.result_key));
@@ -168,7 +148,7 @@ void SqliteCommitGroup::PruneStepResultsIfDue() {
 bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>& pending) {
   int rc = connection.Exec("BEGIN IMMEDIATE");
   if (rc != SQLITE_OK) {
-    Status error = SqliteError(label_, connection.handle(), rc, "cannot begin a transaction");
+    Status error = SqliteTargetError(label_, connection.handle(), rc, "cannot begin a transaction");
     for (Step* step : pending) step->result = error;
     return true;
   }
@@ -224,24 +204,17 @@ bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>&
   if (records) PruneStepResultsIfDue();
   rc = connection.Exec("COMMIT");
   if (rc != SQLITE_OK) {
-    Status error = SqliteError(label_, connection.handle(), rc, "cannot commit");
+    Status error = SqliteTargetError(label_, connection.handle(), rc, "cannot commit");
     for (Step* step : kept) step->result = error;
   } else {
     if (records) step_results_ready_ = true;
-    std::lock_guard lock(mu_);
-    ++commits_;
+    commits_.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
 }
 
-size_t SqliteCommitGroup::TEST_commits() {
-  std::lock_guard lock(mu_);
-  return commits_;
-}
+size_t SqliteCommitGroup::TEST_commits() { return commits_.load(std::memory_order_relaxed); }
 
-size_t SqliteCommitGroup::TEST_queued() {
-  std::lock_guard lock(mu_);
-  return queue_.size();
-}
+size_t SqliteCommitGroup::TEST_queued() { return queue_.queued(); }
 
 }  // namespace flowrun

@@ -1,6 +1,7 @@
 // SqliteCommitGroup: runs the writing statements of concurrent `db` steps on one SQLite file in
 // shared transactions, so that steps that arrive together cost one commit (one fsync) instead of
-// one each. LevelDB's write path works the same way.
+// one each. LevelDB's write path works the same way; the queue is common/group_commit_queue.h,
+// the one the stores' write paths use too.
 //
 // Steps queue in arrival order. The step at the front, when no group is running, leads: it takes
 // up to kMaxGroupSize steps from the front and, on the group's one connection (opened on first
@@ -32,18 +33,19 @@
 // Thread-safety: Write may be called from many threads at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "actions/db/database.h"
 #include "actions/db/sqlite_connection.h"
 #include "actions/db/sqlite_step_results.h"
 #include "actions/db/sqlite_writer_gate.h"
+#include "common/group_commit_queue.h"
 #include "common/json.h"
 #include "common/status.h"
 
@@ -75,7 +77,7 @@ class SqliteCommitGroup {
   struct Step;
 
   // Runs `group` in one transaction on the group's connection and stores each step's result.
-  void RunGroup(std::deque<Step*>& group);
+  void RunGroup(const std::vector<Step*>& group);
   // One pass: BEGIN, the steps of `pending` each in a savepoint, COMMIT, storing each step's
   // result. False when SQLite rolled the transaction back midway: `pending` then holds the steps
   // that must run again in a new pass.
@@ -95,10 +97,9 @@ class SqliteCommitGroup {
   std::unique_ptr<SqliteStepResults> step_results_;
   bool step_results_ready_ = false;                     // the table is known to exist (leader only)
   std::chrono::steady_clock::time_point next_prune_{};  // leader only
-  std::mutex mu_;
-  std::deque<Step*> queue_;  // GUARDED_BY(mu_); steps no leader has taken yet
-  bool leading_ = false;     // GUARDED_BY(mu_); a group is running
-  size_t commits_ = 0;       // GUARDED_BY(mu_)
+  std::atomic<size_t> commits_{0};
+  // Declared last: built on the members above.
+  GroupCommitQueue<Step, StatusOr<QueryResult>> queue_;
 };
 
 }  // namespace flowrun

@@ -1,7 +1,9 @@
-// SqliteConnection: one connection of a `db` target to its SQLite file, keeping the statements
-// it has prepared. A step's SQL is parsed once per connection rather than on every step, and the
-// fixed statements flowrun runs around it (BEGIN, SAVEPOINT, RELEASE, COMMIT, ...) are too.
-// SQLite re-prepares a kept statement by itself when the schema changes.
+// SqliteConnection: one connection of a `db` target to its SQLite file: a sqlite::Connection
+// (common/sqlite/connection.h, the SQLite wrapper the store uses too) with the rules for a step's
+// SQL and the target's error codes (actions/db/sqlite_target_error.h). A step's SQL is parsed once
+// per connection rather than on every step, and the fixed statements flowrun runs around it
+// (BEGIN, SAVEPOINT, RELEASE, COMMIT, ...) are too. SQLite re-prepares a kept statement by itself
+// when the schema changes.
 //
 // At most kMaxStatements distinct statements are kept; preparing one more drops them all (flows
 // have few distinct statements, and a flow that builds its SQL from data must not grow memory).
@@ -10,12 +12,11 @@
 // to one step at a time).
 #pragma once
 
-#include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "common/sqlite/connection.h"
 #include "common/status.h"
 
 struct sqlite3;
@@ -31,11 +32,11 @@ class SqliteConnection {
   // `label` names the target in errors.
   static StatusOr<std::unique_ptr<SqliteConnection>> Open(const std::string& label,
                                                           const std::string& path);
-  ~SqliteConnection();
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;
 
-  sqlite3* handle() const { return db_; }
+  sqlite3* handle() const { return connection_->handle(); }
+  sqlite::Connection& connection() { return *connection_; }
 
   // The statement of a step's `sql`, prepared on first use: errors if `sql` holds no statement or
   // more than one, or a transaction statement (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE:
@@ -54,13 +55,11 @@ class SqliteConnection {
   };
 
  private:
-  SqliteConnection(std::string label, sqlite3* db) : label_(std::move(label)), db_(db) {}
-  StatusOr<sqlite3_stmt*> Prepare(std::string_view sql);
+  explicit SqliteConnection(std::unique_ptr<sqlite::Connection> connection)
+      : connection_(std::move(connection)) {}
+  StatusOr<sqlite::Statement*> Prepare(std::string_view sql);
 
-  const std::string label_;
-  sqlite3* const db_;
-  // By SQL text; looked up without copying the text (at most kMaxStatements entries).
-  std::map<std::string, sqlite3_stmt*, std::less<>> statements_;
+  const std::unique_ptr<sqlite::Connection> connection_;
 };
 
 }  // namespace flowrun

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <memory>
 
-#include "actions/db/sqlite_statement.h"
+#include "actions/db/sqlite_step_sql.h"
+#include "actions/db/sqlite_target_error.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -33,12 +35,12 @@ void SqliteDatabase::Release(std::unique_ptr<SqliteConnection> connection) {
 }
 
 bool SqliteDatabase::KnownToWrite(std::string_view sql) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return known_writes_.find(sql) != known_writes_.end();
 }
 
 void SqliteDatabase::RememberWrite(std::string_view sql) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (known_writes_.size() >= SqliteConnection::kMaxStatements) known_writes_.clear();
   known_writes_.emplace(sql);
 }
@@ -98,10 +100,10 @@ StatusOr<QueryResult> SqliteDatabase::Run(std::string_view sql, const Json& para
     RETURN_IF_ERROR(BindStepParameters(stmt, params));
     if (sqlite3_stmt_readonly(stmt)) {
       int rc = connection->Exec("BEGIN");
-      if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot begin a transaction");
+      if (rc != SQLITE_OK) return SqliteTargetError(label_, db, rc, "cannot begin a transaction");
       ASSIGN_OR_RETURN(QueryResult result, RunStepStatement(label_, db, stmt));
       rc = connection->Exec("COMMIT");
-      if (rc != SQLITE_OK) return SqliteError(label_, db, rc, "cannot commit");
+      if (rc != SQLITE_OK) return SqliteTargetError(label_, db, rc, "cannot commit");
       return result;
     }
   }

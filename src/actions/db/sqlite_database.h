@@ -24,7 +24,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 
@@ -33,6 +32,7 @@
 #include "actions/db/sqlite_connection.h"
 #include "actions/db/worker_pool.h"
 #include "common/idle_pool.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 
@@ -72,9 +72,9 @@ class SqliteDatabase final : public Database {
   const std::string path_;
   SqliteCommitGroup commit_group_;
   IdlePool<SqliteConnection> idle_;
-  std::mutex mu_;
-  // GUARDED_BY(mu_): at most SqliteConnection::kMaxStatements, then forgotten together.
-  std::set<std::string, std::less<>> known_writes_;
+  Mutex mu_;
+  // At most SqliteConnection::kMaxStatements, then forgotten together.
+  std::set<std::string, std::less<>> known_writes_ FLOWRUN_GUARDED_BY(mu_);
   // Declared last: destroyed (its queue run empty, its threads joined) before what tasks use.
   WorkerPool workers_;
 };

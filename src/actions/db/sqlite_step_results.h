@@ -16,15 +16,14 @@
 // Thread-safety: none; used by the commit group's leader, inside its transaction.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "actions/db/database.h"
+#include "common/sqlite/connection.h"
 #include "common/status.h"
-
-struct sqlite3;
-struct sqlite3_stmt;
 
 namespace flowrun {
 
@@ -33,9 +32,8 @@ class SqliteStepResults {
   // Rows deleted by one Prune at most.
   static constexpr int kPruneBatch = 256;
 
-  // `label` names the target in errors. REQUIRES: `db` outlives this object.
-  SqliteStepResults(std::string label, sqlite3* db);
-  ~SqliteStepResults();
+  // `label` names the target in errors. REQUIRES: `connection` outlives this object.
+  SqliteStepResults(std::string label, sqlite::Connection& connection);
   SqliteStepResults(const SqliteStepResults&) = delete;
   SqliteStepResults& operator=(const SqliteStepResults&) = delete;
 
@@ -51,13 +49,13 @@ class SqliteStepResults {
   [[nodiscard]] StatusOr<int> Prune(long long before_ms);
 
  private:
-  StatusOr<sqlite3_stmt*> Prepared(sqlite3_stmt*& slot, const char* sql);
+  StatusOr<sqlite::Statement*> Prepared(std::unique_ptr<sqlite::Statement>& slot, const char* sql);
 
   const std::string label_;
-  sqlite3* const db_;
-  sqlite3_stmt* find_ = nullptr;
-  sqlite3_stmt* record_ = nullptr;
-  sqlite3_stmt* prune_ = nullptr;
+  sqlite::Connection& connection_;
+  std::unique_ptr<sqlite::Statement> find_;
+  std::unique_ptr<sqlite::Statement> record_;
+  std::unique_ptr<sqlite::Statement> prune_;
 };
 
 }  // namespace flowrun

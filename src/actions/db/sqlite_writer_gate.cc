@@ -3,17 +3,19 @@
 #include <filesystem>
 #include <map>
 
+#include "common/thread_annotations.h"
+
 namespace flowrun {
 
 std::shared_ptr<SqliteWriterGate> SqliteWriterGate::ForFile(const std::string& path) {
-  static std::mutex registry_mu;
+  static Mutex registry_mu;
   static std::map<std::string, std::weak_ptr<SqliteWriterGate>> registry;  // by canonical path
 
   std::error_code error;
   std::filesystem::path canonical = std::filesystem::weakly_canonical(path, error);
   std::string key = error ? path : canonical.string();
 
-  std::lock_guard lock(registry_mu);
+  MutexLock lock(registry_mu);
   std::shared_ptr<SqliteWriterGate> gate = registry[key].lock();
   if (!gate) {
     gate = std::make_shared<SqliteWriterGate>();

@@ -22,9 +22,12 @@
 #include <mutex>
 #include <string>
 
+#include "common/thread_annotations.h"
+
 namespace flowrun {
 
-class SqliteWriterGate {
+// A capability for clang's thread-safety analysis: Enter takes it, Leave gives it back.
+class FLOWRUN_CAPABILITY("gate") SqliteWriterGate {
  public:
   using Deadline = std::chrono::steady_clock::time_point;
 
@@ -37,15 +40,15 @@ class SqliteWriterGate {
 
   // Waits until no other writer holds the gate and takes it. False when `deadline` passed first
   // (the caller then holds nothing). REQUIRES: the caller does not hold the gate already.
-  [[nodiscard]] bool Enter(Deadline deadline);
+  [[nodiscard]] bool Enter(Deadline deadline) FLOWRUN_TRY_ACQUIRE(true);
   // Opens the gate to the waiters. REQUIRES: the caller holds the gate.
-  void Leave();
+  void Leave() FLOWRUN_RELEASE();
 
   // How many callers are inside Enter.
   size_t TEST_waiters();
 
  private:
-  std::timed_mutex mu_;
+  std::timed_mutex mu_;  // held from Enter to Leave; guards no data
   std::atomic<size_t> waiters_{0};
 };
 

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace flowrun {
 
 class WorkerPool {
@@ -33,12 +35,12 @@ class WorkerPool {
   void Work();
 
   const size_t max_threads_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable ready_;
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;         // GUARDED_BY(mu_)
-  size_t idle_ = 0;                          // GUARDED_BY(mu_): threads waiting for a task
-  bool stopping_ = false;                    // GUARDED_BY(mu_)
+  std::deque<std::function<void()>> tasks_ FLOWRUN_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ FLOWRUN_GUARDED_BY(mu_);
+  size_t idle_ FLOWRUN_GUARDED_BY(mu_) = 0;  // threads waiting for a task
+  bool stopping_ FLOWRUN_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace flowrun

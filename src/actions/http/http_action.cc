@@ -10,6 +10,7 @@
 
 #include "actions/http/http_expect.h"
 #include "common/percent_encoding.h"
+#include "common/thread_annotations.h"
 
 namespace flowrun {
 namespace {
@@ -415,7 +416,7 @@ HttpAction::~HttpAction() {
 
 CURL* HttpAction::TakeHandle() {
   {
-    std::lock_guard lock(handles_mu_);
+    MutexLock lock(handles_mu_);
     if (!idle_handles_.empty()) {
       CURL* easy = idle_handles_.back();
       idle_handles_.pop_back();
@@ -428,7 +429,7 @@ CURL* HttpAction::TakeHandle() {
 void HttpAction::KeepHandle(CURL* easy) {
   curl_easy_reset(easy);
   {
-    std::lock_guard lock(handles_mu_);
+    MutexLock lock(handles_mu_);
     if (idle_handles_.size() < kMaxIdleHandles) {
       idle_handles_.push_back(easy);
       return;

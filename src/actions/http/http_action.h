@@ -36,7 +36,6 @@
 #include <curl/curl.h>
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +43,7 @@
 #include "actions/action.h"
 #include "actions/outbound_loop.h"
 #include "common/clock.h"
+#include "common/thread_annotations.h"
 #include "config/config.h"
 #include "config/secrets.h"
 
@@ -84,8 +84,8 @@ class HttpAction final : public Action {
   SystemClock system_clock_;
   std::unique_ptr<OutboundLoop> own_loop_;  // when options_.loop is null
   OutboundLoop* loop_;
-  std::mutex handles_mu_;
-  std::vector<CURL*> idle_handles_;  // GUARDED_BY(handles_mu_); reused, not reallocated
+  Mutex handles_mu_;
+  std::vector<CURL*> idle_handles_ FLOWRUN_GUARDED_BY(handles_mu_);  // reused, not reallocated
 };
 
 // True when `host` may be called under `limits` (deny first, then allow when non-empty).

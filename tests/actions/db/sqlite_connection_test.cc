@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "actions/db/sqlite_statement.h"
+#include "actions/db/sqlite_step_sql.h"
 #include "testing/paths.h"
 
 namespace flowrun {

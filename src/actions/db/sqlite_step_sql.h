@@ -1,12 +1,8 @@
-// The statement side of the SQLite `db` target: preparing one step's statement with its named
-// parameters bound, running it, and turning SQLite's result codes into flowrun's error codes.
-// Shared by SqliteConnection, SqliteDatabase (reads, and the checks made before a write queues)
-// and SqliteCommitGroup (the writes it runs in a shared transaction).
-//
-// Error codes carry the retry decision described in actions/database.h: busy or locked files and
-// I/O errors are kUnavailable, an interrupted statement is kDeadlineExceeded, constraint
-// violations and read-only or corrupt files are kFailedPrecondition, and bad SQL or parameters are
-// kInvalidArgument.
+// The SQL of a SQLite `db` step: checking that it is one statement and not a transaction
+// statement, binding the step's JSON `params` to its `:name` placeholders, and running it into
+// rows of JSON. Shared by SqliteConnection, SqliteDatabase (reads, and the checks made before a
+// write queues) and SqliteCommitGroup (the writes it runs in a shared transaction). Errors are
+// SqliteTargetError's (actions/db/sqlite_target_error.h).
 //
 // Thread-safety: the functions are reentrant; a connection is used by one thread at a time.
 #pragma once
@@ -22,10 +18,6 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace flowrun {
-
-// The error for result code `code` of an operation on the target `label`. `db` (may be null)
-// supplies SQLite's message.
-Status SqliteError(const std::string& label, sqlite3* db, int code, const std::string& what);
 
 // True when `text` holds only whitespace, semicolons and comments.
 bool IsOnlyTrivia(std::string_view text);

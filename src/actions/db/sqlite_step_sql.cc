@@ -1,4 +1,4 @@
-#include "actions/db/sqlite_statement.h"
+#include "actions/db/sqlite_step_sql.h"
 
 #include <sqlite3.h>
 
@@ -7,6 +7,7 @@
 #include <cctype>
 #include <set>
 
+#include "actions/db/sqlite_target_error.h"
 #include "common/base64.h"
 
 namespace flowrun {
@@ -92,40 +93,6 @@ Json ColumnValue(sqlite3_stmt* stmt, int column) {
 
 }  // namespace
 
-Status SqliteError(const std::string& label, sqlite3* db, int code, const std::string& what) {
-  int primary = code & 0xff;
-  std::string message =
-      "database " + label + ": " + what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(code));
-  switch (primary) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return UnavailableError(message + " (the database is busy)");
-    case SQLITE_INTERRUPT:
-      return DeadlineExceededError("database " + label + ": the statement ran out of time");
-    case SQLITE_CONSTRAINT:
-      return FailedPreconditionError(message);
-    case SQLITE_FULL:
-      return ResourceExhaustedError(message);
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_PROTOCOL:
-      return UnavailableError(message);
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_AUTH:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return FailedPreconditionError(message);
-    case SQLITE_ERROR:
-    case SQLITE_MISMATCH:
-    case SQLITE_RANGE:
-    case SQLITE_TOOBIG:
-      return InvalidArgumentError(message);
-    default:
-      return InternalError(message);
-  }
-}
-
 Status BindStepParameters(sqlite3_stmt* stmt, const Json& params) {
   if (!params.is_object()) return InvalidArgumentError("params must be a map");
   std::set<std::string, std::less<>> used;
@@ -165,7 +132,7 @@ StatusOr<QueryResult> RunStepStatement(const std::string& label, sqlite3* db, sq
     for (int c = 0; c < columns; ++c) row[sqlite3_column_name(stmt, c)] = ColumnValue(stmt, c);
     result.rows.push_back(std::move(row));
   }
-  if (rc != SQLITE_DONE) return SqliteError(label, db, rc, "the statement failed");
+  if (rc != SQLITE_DONE) return SqliteTargetError(label, db, rc, "the statement failed");
   if (!sqlite3_stmt_readonly(stmt)) result.changes = sqlite3_total_changes64(db) - changes_before;
   return result;
 }

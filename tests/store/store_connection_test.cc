@@ -1,4 +1,4 @@
-#include "store/sqlite_db.h"
+#include "store/store_connection.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 namespace flowrun::store {
 namespace {
 
-int64_t CacheSize(SqliteDb& db) {
+int64_t CacheSize(sqlite::Connection& db) {
   auto statement = db.Prepare("PRAGMA cache_size");
   EXPECT_TRUE(statement.ok()) << statement.status().ToString();
   auto row = (*statement)->Step();
@@ -17,29 +17,29 @@ int64_t CacheSize(SqliteDb& db) {
   return (*statement)->Int(0);
 }
 
-TEST(SqliteDbTest, ConnectionsStartWithTheDefaultPageCache) {
+TEST(StoreConnectionTest, ConnectionsStartWithTheDefaultPageCache) {
   std::string path = testing::MakeTempDir() + "/flowrun.db";
-  auto writer = SqliteDb::Open(path, /*create=*/true, 1000);
+  auto writer = OpenStoreConnection(path, /*create=*/true, 1000);
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();
   ASSERT_TRUE((*writer)->Exec("CREATE TABLE t (x INTEGER)").ok());
-  EXPECT_EQ(CacheSize(**writer), -SqliteDb::kDefaultCacheKib);
+  EXPECT_EQ(CacheSize(**writer), -kStoreCacheKib);
 
-  auto reader = SqliteDb::Open(path, /*create=*/false, 1000);
+  auto reader = OpenStoreConnection(path, /*create=*/false, 1000);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  EXPECT_EQ(CacheSize(**reader), -SqliteDb::kDefaultCacheKib);
+  EXPECT_EQ(CacheSize(**reader), -kStoreCacheKib);
 
   // A connection may still choose its own.
   ASSERT_TRUE((*writer)->Exec("PRAGMA cache_size=-4096").ok());
   EXPECT_EQ(CacheSize(**writer), -4096);
 }
 
-TEST(SqliteDbTest, AFileThatIsNotADatabaseFailsOnTheFirstStatement) {
+TEST(StoreConnectionTest, AFileThatIsNotADatabaseFailsOnTheFirstStatement) {
   std::string path = testing::MakeTempDir() + "/flowrun.db";
   {
     std::ofstream file(path);
     file << std::string(8192, 'x');
   }
-  auto db = SqliteDb::Open(path, /*create=*/false, 1000);
+  auto db = OpenStoreConnection(path, /*create=*/false, 1000);
   ASSERT_TRUE(db.ok()) << db.status().ToString();
   Status status = (*db)->Exec("PRAGMA journal_mode=WAL");
   EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status.ToString();
