@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "server/api_test_server.h"
+#include "testing/api_test_server.h"
 #include "testing/paths.h"
 #include "testing/subprocess.h"
 

@@ -6,7 +6,7 @@
 
 #include "common/timestamp.h"
 #include "engine/engine.h"
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 
 namespace flowrun {
 namespace {

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "engine/engine.h"
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 
 namespace flowrun {
 namespace {

@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 
 namespace flowrun {
 namespace {

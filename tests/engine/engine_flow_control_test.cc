@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 
 namespace flowrun {
 namespace {

@@ -2,7 +2,7 @@
 // earlier steps' completions are taken over and not executed again.
 #include <gtest/gtest.h>
 
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 
 namespace flowrun {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <map>
 
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 #include "testing/power_cut_vfs.h"
 
 namespace flowrun {

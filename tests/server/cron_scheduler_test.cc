@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/timestamp.h"
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 
 namespace flowrun {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "actions/db/db_action.h"
 #include "common/log.h"
-#include "engine/engine_harness.h"
+#include "testing/engine_harness.h"
 #include "testing/paths.h"
 #include "testing/postgres_server.h"
 

@@ -6,7 +6,7 @@
 
 #include <set>
 
-#include "server/api_test_server.h"
+#include "testing/api_test_server.h"
 
 namespace flowrun {
 namespace {

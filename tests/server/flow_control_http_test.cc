@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "server/api_test_server.h"
+#include "testing/api_test_server.h"
 
 namespace flowrun {
 namespace {

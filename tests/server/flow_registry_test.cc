@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "server/runtime_test_util.h"
+#include "testing/runtime_test_util.h"
 
 namespace flowrun {
 namespace {

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <thread>
 
-#include "server/api_test_server.h"
+#include "testing/api_test_server.h"
 
 namespace flowrun {
 namespace {

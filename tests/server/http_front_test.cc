@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "server/api_test_server.h"
 #include "server/http_server.h"
+#include "testing/api_test_server.h"
 
 namespace flowrun {
 namespace {

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <fstream>
 
-#include "server/runtime_test_util.h"
 #include "testing/loopback_http_server.h"
+#include "testing/runtime_test_util.h"
 
 namespace flowrun {
 namespace {

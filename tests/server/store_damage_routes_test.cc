@@ -6,8 +6,8 @@
 #include <sqlite3.h>
 
 #include "common/percent_encoding.h"
-#include "server/api_test_server.h"
 #include "server/webhooks/webhook_crypto.h"
+#include "testing/api_test_server.h"
 #include "testing/store_damage.h"
 
 namespace flowrun {

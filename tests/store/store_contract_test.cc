@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "common/simulated_clock.h"
-#include "store/store_kinds.h"
+#include "testing/store_kinds.h"
 
 namespace flowrun::store {
 namespace {

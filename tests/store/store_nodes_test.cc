@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/simulated_clock.h"
-#include "store/store_kinds.h"
+#include "testing/store_kinds.h"
 
 namespace flowrun::store {
 namespace {

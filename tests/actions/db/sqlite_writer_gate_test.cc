@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "actions/gate_holder.h"
+#include "testing/gate_holder.h"
 #include "testing/paths.h"
 
 namespace flowrun {

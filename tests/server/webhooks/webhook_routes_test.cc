@@ -8,7 +8,7 @@
 
 #include <atomic>
 
-#include "server/api_test_server.h"
+#include "testing/api_test_server.h"
 
 namespace flowrun {
 namespace {

@@ -17,9 +17,9 @@
 #include "engine/program_catalog.h"
 #include "flow/compiler.h"
 #include "flow/yaml_loader.h"
-#include "store/store_kinds.h"
 #include "testing/fake_action.h"
 #include "testing/paths.h"
+#include "testing/store_kinds.h"
 
 namespace flowrun::testing {
 
