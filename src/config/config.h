@@ -1,4 +1,4 @@
-// Config: the service configuration read from `flowrun.yaml` (DESIGN §4), checked once against
+// Config: the service configuration read from `flowrun.yaml`, checked once against
 // schemas/config.schema.json and captured as immutable typed settings with every default filled
 // in. Paths in the file (sqlite: targets, flows, secrets.file) are resolved relative to the file.
 //

@@ -9,7 +9,7 @@
 //                     such events may exist); then leases a batch of due runs (ready, woken
 //                     timers, resolved waits) and walks each as far as it goes. When the runs this
 //                     node holds in memory fill the batch, runs are claimed from the store only
-//                     every few calls or milliseconds (engine_throttle.h).
+//                     every few calls or milliseconds (store_query_throttles.h).
 //                     Internal steps of the whole batch commit in one transaction; side-effecting
 //                     actions start only after that commit and are not waited for: the run's
 //                     walker is parked (inflight_runs.h) and a later call, on any worker, takes
@@ -32,7 +32,7 @@
 //   - WaitMatcher (wait_matcher.h): which waits and cancel_on an event satisfies;
 //   - RevisionCache (revision_cache.h): the programs of pinned revisions;
 //   - InflightRuns (inflight_runs.h): the walkers of runs whose actions are out;
-//   - ScheduledEventCheck and StoreClaimThrottle (engine_throttle.h).
+//   - ScheduledEventCheck and StoreClaimThrottle (store_query_throttles.h).
 // The Engine's own code is in engine.cc (the verbs and the commit), engine_ingest.cc (planning
 // and starting runs) and engine_advance.cc (the claim -> walk -> execute loop).
 //
@@ -58,7 +58,7 @@
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "engine/callback_gate.h"
-#include "engine/engine_throttle.h"
+#include "engine/store_query_throttles.h"
 #include "engine/failpoint.h"
 #include "engine/fresh_runs.h"
 #include "engine/inflight_runs.h"
@@ -364,7 +364,7 @@ class Engine {
   WaitMatcher waits_;
   FreshRunQueue fresh_;
 
-  // When ReleaseDueEvents asks the store (see engine_throttle.h).
+  // When ReleaseDueEvents asks the store (see store_query_throttles.h).
   static constexpr Duration kScheduledRecheck = std::chrono::seconds(1);
   ScheduledEventCheck scheduled_check_{kScheduledRecheck};
   // When AdvanceReadyRuns claims from the store although fresh_ filled the batch.

@@ -1,6 +1,6 @@
 // PgConnection: one blocking libpq connection for the PostgreSQL store, with its statements
 // prepared once (by SQL text) and run with text parameters. Errors are translated by
-// PostgresError (actions/postgres_error.h), so their codes carry the retry decision.
+// PostgresError (actions/db/postgres_error.h), so their codes carry the retry decision.
 //
 // Thread-safety: a connection is used by one thread at a time (the store hands them out from
 // pools).

@@ -1,4 +1,4 @@
-// PostgresOutbox: the durable EmailOutbox (actions/email_outbox.h) in the PostgreSQL store's
+// PostgresOutbox: the durable EmailOutbox (actions/email/email_outbox.h) in the PostgreSQL store's
 // database: the table `email_outbox` (created by the store's migrations), shared by every node.
 // Put is one autocommitted INSERT ... ON CONFLICT DO NOTHING keyed on message_id, so a step
 // retried on any node keeps one copy; a server that cannot be reached is kUnavailable, which the

@@ -1,4 +1,4 @@
-// SqliteOutbox: the durable EmailOutbox (actions/email_outbox.h), a table `email_outbox` in the
+// SqliteOutbox: the durable EmailOutbox (actions/email/email_outbox.h), a table `email_outbox` in the
 // store's SQLite file (created when missing), so mail kept while no SMTP server is configured
 // survives restarts and is shown by the API and dashboard.
 //

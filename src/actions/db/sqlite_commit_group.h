@@ -22,7 +22,7 @@
 //
 // A step with a result key is exactly-once: in its savepoint, the group first looks the key up in
 // flowrun_step_results and returns the recorded result when there is one; otherwise it runs the
-// statement and records its result there (actions/sqlite_step_results.h). Once every few minutes
+// statement and records its result there (actions/db/sqlite_step_results.h). Once every few minutes
 // a group also deletes up to a batch of recorded results older than the retention.
 //
 // Each statement runs under its own step's deadline (SQLite's progress handler). A step that is

@@ -1,23 +1,24 @@
-// SqliteDatabase: a `db` target that is a SQLite file. Statements bind `:name` parameters
-// natively. A reading statement runs in a transaction of its own. Writing statements go through
-// the target's SqliteCommitGroup (checked first on a pooled connection, the first time a statement
-// is seen; run on the group's own):
-// steps that write at the same time share one transaction and one commit, each in a savepoint of
-// its own, so each is still atomic and a failed one undoes only itself (see
-// actions/sqlite_commit_group.h). Groups of this process, of every target that names the file, take
-// turns through the file's SqliteWriterGate; readers do not wait for it. The statement timeout
-// covers the wait in the queue and for the gate (running out there is kUnavailable, "busy", as
-// SQLITE_BUSY is), SQLite's busy timeout for writers in other processes, and the statement itself
-// (a progress handler). Connections are kept in a small pool. The file keeps its own journal mode
-// and SQLite's default synchronous=FULL: a statement returns only once its commit is durable.
+// SqliteDatabase: a `db` target that is a SQLite file.
 //
-// A writing statement started with a result key is exactly-once: the commit group records its
-// result in flowrun_step_results within the step's savepoint (actions/sqlite_step_results.h).
-//
-// Start runs the statement on the target's WorkerPool (kMinWorkers or max_idle threads, whichever
-// is more, started as needed), so
-// that the caller never waits for the disk; the commit group still batches the writes that these
-// workers make at the same time.
+// - Statements bind `:name` parameters natively.
+// - A reading statement runs in a transaction of its own, on a connection from a small pool;
+//   readers do not wait for the writer gate (below).
+// - A writing statement is checked on a pooled connection the first time it is seen, then runs
+//   on the target's SqliteCommitGroup (actions/db/sqlite_commit_group.h): steps that write at the
+//   same time share one transaction and one commit, each in a savepoint of its own, so each is
+//   still atomic and a failed one undoes only itself.
+// - The groups of every target that names the file, in this process, take turns through the
+//   file's SqliteWriterGate.
+// - The statement timeout covers the wait in the queue and for the gate (running out there is
+//   kUnavailable, "busy", as SQLITE_BUSY is), SQLite's busy timeout for writers in other
+//   processes, and the statement itself (a progress handler).
+// - Durability: the file keeps its own journal mode and SQLite's default synchronous=FULL, so a
+//   statement returns only once its commit is durable.
+// - Exactly-once: a writing statement started with a result key records its result in
+//   flowrun_step_results within the step's savepoint (actions/db/sqlite_step_results.h).
+// - Start runs the statement on the target's WorkerPool (kMinWorkers or max_idle threads,
+//   whichever is more, started as needed), so the caller never waits for the disk; the commit
+//   group still batches the writes these workers make at the same time.
 //
 // Thread-safety: Execute and Start may be called from many threads; each call uses its own
 // connection.

@@ -1,5 +1,5 @@
 // ReplayGuard: remembers the replay keys of accepted webhook deliveries until they expire, so a
-// delivery received twice within its window is refused. A verifier (server/webhook_signature.h)
+// delivery received twice within its window is refused. A verifier (server/webhooks/webhook_verifier.h)
 // supplies the key and how long to remember it; past that point its timestamp check refuses the
 // delivery anyway.
 //

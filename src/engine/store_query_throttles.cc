@@ -1,4 +1,4 @@
-#include "engine/engine_throttle.h"
+#include "engine/store_query_throttles.h"
 
 namespace flowrun {
 

@@ -1,5 +1,5 @@
 // When AdvanceReadyRuns skips the store queries for scheduled events and for due runs.
-#include "engine/engine_throttle.h"
+#include "engine/store_query_throttles.h"
 
 #include <gtest/gtest.h>
 

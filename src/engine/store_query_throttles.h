@@ -1,4 +1,5 @@
-// Two store queries that Engine::AdvanceReadyRuns makes on every call, and when it may skip them.
+// The throttles on two store queries that Engine::AdvanceReadyRuns makes on every call: when it
+// may skip them.
 //
 //   ScheduledEventCheck  the query for due scheduled events (send_event with a `delay`): needed
 //                        only while some may exist, that is from start-up (or Recover) and from
