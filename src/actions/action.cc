@@ -1,24 +1,16 @@
 #include "actions/action.h"
 
-#include <condition_variable>
-#include <optional>
+#include <utility>
 
-#include "common/thread_annotations.h"
+#include "common/await_callback.h"
 
 namespace flowrun {
 
 StatusOr<Json> Action::Execute(ActionRequest request) {
-  Mutex mu;
-  std::condition_variable cv;
-  std::optional<StatusOr<Json>> outcome;
-  Start(std::move(request), [&](ActionRequest, StatusOr<Json> result) {
-    MutexLock lock(mu);
-    outcome.emplace(std::move(result));
-    cv.notify_one();
+  return AwaitCallback<StatusOr<Json>>([&](auto done) {
+    Start(std::move(request),
+          [done](ActionRequest, StatusOr<Json> result) { done(std::move(result)); });
   });
-  MutexLock lock(mu);
-  lock.Wait(cv, [&] { return outcome.has_value(); });
-  return std::move(*outcome);
 }
 
 }  // namespace flowrun

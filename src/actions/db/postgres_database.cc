@@ -3,13 +3,12 @@
 #include <libpq-fe.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <optional>
 #include <set>
 
 #include "actions/db/postgres_error.h"
 #include "actions/db/sql_parameters.h"
+#include "common/await_callback.h"
 #include "common/thread_annotations.h"
 
 namespace flowrun {
@@ -133,17 +132,8 @@ size_t PostgresDatabase::queued() const {
 
 StatusOr<QueryResult> PostgresDatabase::Execute(std::string_view sql, const Json& params,
                                                 Duration timeout) {
-  Mutex mu;
-  std::condition_variable cv;
-  std::optional<StatusOr<QueryResult>> outcome;
-  Start(std::string(sql), params, timeout, /*result_key=*/"", [&](StatusOr<QueryResult> result) {
-    MutexLock lock(mu);
-    outcome.emplace(std::move(result));
-    cv.notify_one();
-  });
-  MutexLock lock(mu);
-  lock.Wait(cv, [&] { return outcome.has_value(); });
-  return std::move(*outcome);
+  return AwaitCallback<StatusOr<QueryResult>>(
+      [&](auto done) { Start(std::string(sql), params, timeout, /*result_key=*/"", done); });
 }
 
 void PostgresDatabase::Start(std::string sql, Json params, Duration timeout, std::string result_key,
