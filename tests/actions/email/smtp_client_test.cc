@@ -355,8 +355,10 @@ TEST_F(SmtpClientTest, AWaitingMessageEndsAtItsDeadline) {
 }
 
 TEST(SmtpClientStopTest, StoppingTheLoopEndsMessagesInFlightAndLaterOnes) {
-  ScriptedSmtpServer server({[](ScriptedConnection& c) {
+  std::atomic<int> greeted{0};
+  ScriptedSmtpServer server({[&](ScriptedConnection& c) {
     Hello(c, kPlainEhlo);
+    ++greeted;
     c.HoldUntilStopped();  // never answers MAIL
   }});
   auto loop = std::make_unique<OutboundLoop>();
@@ -368,10 +370,12 @@ TEST(SmtpClientStopTest, StoppingTheLoopEndsMessagesInFlightAndLaterOnes) {
   for (int i = 0; i < 3; ++i) client.Send(Envelope(), SteadyTime::max(), results.Callback());
   // Wait until two are in flight and one waits for a session.
   auto until = std::chrono::steady_clock::now() + kBoundedWait;
-  while (client.Stats().waiting != 1 && std::chrono::steady_clock::now() < until) {
+  // Both sessions past EHLO: a stop before that would end a session before its greeting.
+  while ((client.Stats().waiting != 1 || greeted < 2) && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(5ms);
   }
   ASSERT_EQ(client.Stats().waiting, 1);
+  ASSERT_EQ(greeted, 2);
   auto stopped = std::async(std::launch::async, [&] { loop->Stop(); });
   ASSERT_EQ(stopped.wait_for(kBoundedWait), std::future_status::ready) << "Stop never returned";
   ASSERT_TRUE(results.Wait(3, 1s));  // ended by the stop itself
