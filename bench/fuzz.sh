@@ -72,7 +72,7 @@ fuzz_one() {
   runs=$(sed -E 's/^#([0-9]+):.*/\1/' <<<"$last")
   per_second=$(grep -oE 'exec/s [0-9]+' <<<"$last" | grep -oE '[0-9]+$' || true)
   coverage=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+$' || true)
-  timeouts=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+' <<<"$last" | cut -d/ -f3 || true)
+  timeouts=$(grep -oE 'oom/timeout/crash: [0-9]+/[0-9]+' <<<"$last" | grep -oE '[0-9]+$' || true)
   corpus=$(find "$work" -type f | wc -l)
   if ((${timeouts:-0} > 0)) && ((status == 0)); then
     local hangs slowest
