@@ -1,5 +1,5 @@
-// SqliteOutbox: the durable EmailOutbox (actions/email/email_outbox.h), a table `email_outbox` in the
-// store's SQLite file (created when missing), so mail kept while no SMTP server is configured
+// SqliteOutbox: the durable EmailOutbox (actions/email/email_outbox.h), a table `email_outbox` in
+// the store's SQLite file (created when missing), so mail kept while no SMTP server is configured
 // survives restarts and is shown by the API and dashboard.
 //
 // It uses its own connection to the file: the store's WAL mode lets it write beside the store's

@@ -167,15 +167,14 @@ steps:
   ASSERT_EQ(reached.actions.size(), 1u);
   EXPECT_EQ(reached.actions[0].step_key, "fetch");
 
-  std::vector<JournalEntry> journal = {
-      JournalEntry{.run_id = "run_1",
-                   .step_key = "fetch",
-                   .kind = JournalKind::kCompleted,
-                   .data = Json{{"status", "completed"},
-                                {"outcome", "next"},
-                                {"output", {{"body", "hello"}}},
-                                {"attempts", 1}},
-                   .at = kStart}};
+  std::vector<JournalEntry> journal = {JournalEntry{.run_id = "run_1",
+                                                    .step_key = "fetch",
+                                                    .kind = JournalKind::kCompleted,
+                                                    .data = Json{{"status", "completed"},
+                                                                 {"outcome", "next"},
+                                                                 {"output", {{"body", "hello"}}},
+                                                                 {"attempts", 1}},
+                                                    .at = kStart}};
   RunWalker replayed(program, NewRun(*program), journal, env_, "node");
   WalkResult result = replayed.Walk(kStart + seconds(1));
   EXPECT_TRUE(result.actions.empty());

@@ -1,7 +1,7 @@
 // ReplayGuard: remembers the replay keys of accepted webhook deliveries until they expire, so a
-// delivery received twice within its window is refused. A verifier (server/webhooks/webhook_verifier.h)
-// supplies the key and how long to remember it; past that point its timestamp check refuses the
-// delivery anyway.
+// delivery received twice within its window is refused. A verifier
+// (server/webhooks/webhook_verifier.h) supplies the key and how long to remember it; past that
+// point its timestamp check refuses the delivery anyway.
 //
 // Memory is bounded: at most `capacity` keys are held. Expired keys are dropped as new ones
 // arrive. When the guard is full of unexpired keys it refuses new deliveries with

@@ -10,8 +10,8 @@
 //
 // Replays: a verified delivery carries a replay key, derived from signed content only (a
 // forger cannot change it without breaking the signature), and the time until which it must be
-// remembered. The service passes both to a ReplayGuard (server/webhooks/replay_guard.h) and refuses a key
-// it has already accepted.
+// remembered. The service passes both to a ReplayGuard (server/webhooks/replay_guard.h) and refuses
+// a key it has already accepted.
 //
 // Thread-safety: verifiers are immutable after construction; Verify is safe from many threads.
 #pragma once
