@@ -19,6 +19,7 @@
 #   FLOWRUN_FUZZ_MERGE=1 bash bench/fuzz.sh ...      also merges new coverage into the committed
 #                                                    corpus (review and commit it)
 #   FLOWRUN_FUZZ_JOBS=8 nice bash bench/fuzz.sh      all eight at once, for the same wall time
+#   FLOWRUN_FUZZ_INPUT_TIMEOUT=S bash bench/fuzz.sh  sets the wall-time limit per input (seconds)
 set -euo pipefail
 SECONDS_EACH="${1:-3600}"
 shift || true
