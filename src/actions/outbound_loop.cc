@@ -1,9 +1,15 @@
 #include "actions/outbound_loop.h"
 
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <iterator>
 
 #include "common/thread_annotations.h"
 
@@ -23,6 +29,34 @@ constexpr long kUnboundedInUse = 1L << 20;
 
 bool IsPlainHttp(const std::string& origin) { return origin.rfind("http://", 0) == 0; }
 
+// What an entry of the epoll set is: the high 32 bits of its data, the fd in the low ones.
+enum class EpollTag : uint64_t { kWake = 1, kCurlSocket = 2, kWait = 3 };
+
+uint64_t Tagged(EpollTag tag, int fd) {
+  return (static_cast<uint64_t>(tag) << 32) | static_cast<uint32_t>(fd);
+}
+
+// Adds `fd` to the epoll set, or changes its interest when it is there already.
+bool EpollWatch(int epoll_fd, int fd, uint32_t events, uint64_t data, bool expect_new) {
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = data;
+  int first = expect_new ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  if (epoll_ctl(epoll_fd, first, fd, &event) == 0) return true;
+  // The fd was closed and reopened behind our back (its old entry left with it), or is there.
+  int second = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ? EPOLL_CTL_ADD : -1;
+  return second >= 0 && epoll_ctl(epoll_fd, second, fd, &event) == 0;
+}
+
+// WaitFd's events (CURL_WAIT_POLLIN/POLLOUT/POLLPRI, which are poll's bits) as epoll's.
+uint32_t EpollEventsOf(short events) {
+  uint32_t epoll_events = 0;
+  if (events & POLLIN) epoll_events |= EPOLLIN;
+  if (events & POLLOUT) epoll_events |= EPOLLOUT;
+  if (events & POLLPRI) epoll_events |= EPOLLPRI;
+  return epoll_events;
+}
+
 }  // namespace
 
 OutboundLoop::OutboundLoop(OutboundLoopOptions options) : options_(options) {
@@ -35,15 +69,32 @@ OutboundLoop::OutboundLoop(OutboundLoopOptions options) : options_(options) {
       options_.max_total_connections > 0 ? options_.max_total_connections : kUnboundedInUse;
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, in_use + options_.max_idle_connections);
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &OutboundLoop::OnCurlSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &OutboundLoop::OnCurlTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ >= 0 && wake_fd_ >= 0 &&
+      !EpollWatch(epoll_fd_, wake_fd_, EPOLLIN, Tagged(EpollTag::kWake, wake_fd_), true)) {
+    close(wake_fd_);
+    wake_fd_ = -1;
+  }
 }
 
 OutboundLoop::~OutboundLoop() {
   Stop();
-  curl_multi_cleanup(multi_);
+  curl_multi_cleanup(multi_);  // may still tell OnCurlSocket to forget sockets: epoll goes last
+  for (int fd : {wake_fd_, epoll_fd_}) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 Status OutboundLoop::Start() {
   if (multi_ == nullptr) return InternalError("could not create a libcurl multi handle");
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    return InternalError("could not create the outbound loop's epoll set or eventfd");
+  }
   if (started_.exchange(true)) return FailedPreconditionError("the outbound loop was started");
   thread_ = std::thread([this] { Run(); });
   return OkStatus();
@@ -58,12 +109,12 @@ void OutboundLoop::Stop() {
   }
   // From a callback: the loop ends after this turn; whoever stops it from outside joins it.
   if (OnLoopThread()) {
-    curl_multi_wakeup(multi_);
+    WakeLoop();
     return;
   }
   MutexLock join_lock(join_mu_);
   if (thread_.joinable()) {
-    curl_multi_wakeup(multi_);
+    WakeLoop();
     thread_.join();
   } else if (first && !started_.load()) {
     EndEverything();  // never started: end what was handed over on this thread
@@ -84,7 +135,7 @@ void OutboundLoop::AddTransfer(CURL* easy, TransferDone done, std::string origin
       bool was_idle = QueueEmptyLocked();
       queued_transfers_.push_back({easy, std::move(done), std::move(origin)});
       // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
-      if (was_idle) curl_multi_wakeup(multi_);
+      if (was_idle) WakeLoop();
       return;
     }
   }
@@ -94,20 +145,23 @@ void OutboundLoop::AddTransfer(CURL* easy, TransferDone done, std::string origin
 
 void OutboundLoop::WaitFd(int fd, short events, SteadyTime until, WaitDone done) {
   socket_waits_.fetch_add(1, std::memory_order_relaxed);
+  const bool on_loop = OnLoopThread();
+  bool stopping;
   {
     MutexLock lock(mu_);
-    if (!stopping_ && OnLoopThread()) {
-      // From a callback: polled on this very turn's next poll, with no wake-up to pay for.
-      waits_.push_back({fd, events, until, std::move(done)});
-      return;
-    }
-    if (!stopping_) {
+    stopping = stopping_;
+    if (!stopping_ && !on_loop) {
       bool was_idle = QueueEmptyLocked();
       queued_waits_.push_back({fd, events, until, std::move(done)});
       // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
-      if (was_idle) curl_multi_wakeup(multi_);
+      if (was_idle) WakeLoop();
       return;
     }
+  }
+  if (!stopping) {
+    // From a callback: watched from this very turn's next epoll_wait, with no wake-up to pay for.
+    StartWait({fd, events, until, std::move(done)});
+    return;
   }
   socket_waits_.fetch_sub(1, std::memory_order_relaxed);
   done(kWaitStopped);
@@ -121,7 +175,7 @@ void OutboundLoop::Post(std::function<void()> task) {
       bool was_idle = QueueEmptyLocked();
       queued_tasks_.push_back(std::move(task));
       // The loop takes the whole queue at once: a queue that was not empty has a wake-up due.
-      if (was_idle) curl_multi_wakeup(multi_);
+      if (was_idle) WakeLoop();
       return;
     }
   }
@@ -138,7 +192,7 @@ void OutboundLoop::RunAt(SteadyTime when, std::function<void()> task) {
   }
   bool was_idle = QueueEmptyLocked();
   queued_timers_.push_back({when, std::move(task)});
-  if (was_idle) curl_multi_wakeup(multi_);
+  if (was_idle) WakeLoop();
 }
 
 void OutboundLoop::OnStop(std::function<void()> hook) {
@@ -183,15 +237,81 @@ void OutboundLoop::TakeQueued() {
   taken_timers_.swap(queued_timers_);
 }
 
+void OutboundLoop::WakeLoop() {
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+int OutboundLoop::OnCurlSocket(CURL* /*easy*/, curl_socket_t fd, int what, void* loop,
+                               void* known) {
+  auto* self = static_cast<OutboundLoop*>(loop);
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // fails harmlessly when closed
+    return 0;
+  }
+  uint32_t events = 0;
+  if (what & CURL_POLL_IN) events |= EPOLLIN;
+  if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+  EpollWatch(self->epoll_fd_, fd, events, Tagged(EpollTag::kCurlSocket, fd), known == nullptr);
+  // Marks the socket as known, so that its next call changes the entry instead of adding it.
+  if (known == nullptr) curl_multi_assign(self->multi_, fd, self);
+  return 0;
+}
+
+int OutboundLoop::OnCurlTimer(CURLM* /*multi*/, long timeout_ms, void* loop) {
+  auto* self = static_cast<OutboundLoop*>(loop);
+  self->curl_timer_set_ = timeout_ms >= 0;
+  if (timeout_ms >= 0) {
+    self->curl_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  }
+  return 0;
+}
+
+void OutboundLoop::StartWait(Wait wait) {
+  const int fd = wait.fd;
+  waits_[fd].push_back(std::move(wait));
+  changed_wait_fds_.push_back(fd);
+}
+
+void OutboundLoop::SyncWaitFds() {
+  for (int fd : changed_wait_fds_) {
+    short wanted = 0;
+    auto waits = waits_.find(fd);
+    if (waits != waits_.end()) {
+      for (const Wait& wait : waits->second) wanted |= wait.events;
+    }
+    auto watched = watched_wait_fds_.find(fd);
+    const short had = watched == watched_wait_fds_.end() ? 0 : watched->second;
+    if (wanted == had) continue;
+    if (wanted == 0) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      watched_wait_fds_.erase(watched);
+      continue;
+    }
+    if (EpollWatch(epoll_fd_, fd, EpollEventsOf(wanted), Tagged(EpollTag::kWait, fd), had == 0)) {
+      watched_wait_fds_[fd] = wanted;
+    } else {
+      // epoll cannot watch it (not a socket or pipe, or closed): its waits end at once, as a
+      // poll would have them, and the caller's I/O tells what is wrong.
+      unwatchable_wait_fds_.push_back(fd);
+      if (had != 0) watched_wait_fds_.erase(watched);
+    }
+  }
+  changed_wait_fds_.clear();
+}
+
 int OutboundLoop::PollTimeoutMs() const {
+  if (!unwatchable_wait_fds_.empty()) return 0;
   int timeout = kMaxPollMs;
-  if (waits_.empty() && timers_.empty()) return timeout;
   SteadyTime now = std::chrono::steady_clock::now();
   auto until = [&](SteadyTime when) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
     timeout = static_cast<int>(std::clamp<long long>(left, 0, timeout));
   };
-  for (const Wait& wait : waits_) until(wait.until);
+  if (curl_timer_set_) until(curl_deadline_);
+  for (const auto& [fd, waits] : waits_) {
+    for (const Wait& wait : waits) until(wait.until);
+  }
   if (!timers_.empty()) until(timers_.front().when);
   return timeout;
 }
@@ -302,30 +422,41 @@ void OutboundLoop::FinishTransfers() {
   }
 }
 
-void OutboundLoop::FinishWaits(const std::vector<curl_waitfd>& polled) {
+void OutboundLoop::FinishWaits(const std::unordered_map<int, short>& ready) {
   if (waits_.empty()) return;
   SteadyTime now = std::chrono::steady_clock::now();
-  std::vector<std::pair<WaitDone, int>> ready;
-  size_t kept = 0;
-  for (size_t i = 0; i < waits_.size(); ++i) {
-    int revents = i < polled.size() ? polled[i].revents : 0;
-    if (revents != 0 || waits_[i].until <= now) {
-      ready.emplace_back(std::move(waits_[i].done), revents);
-    } else {
-      if (kept != i) waits_[kept] = std::move(waits_[i]);
-      ++kept;
+  std::vector<std::pair<WaitDone, int>> ended;
+  for (auto it = waits_.begin(); it != waits_.end();) {
+    auto came = ready.find(it->first);
+    const short revents = came == ready.end() ? 0 : came->second;
+    std::vector<Wait>& waits = it->second;
+    size_t kept = 0;
+    for (size_t i = 0; i < waits.size(); ++i) {
+      // An error or hang-up ends every wait on the fd: the caller's I/O tells what happened.
+      int events = revents & (EPOLLERR | EPOLLHUP) ? waits[i].events : revents & waits[i].events;
+      if (events != 0 || waits[i].until <= now) {
+        ended.emplace_back(std::move(waits[i].done), events);
+      } else {
+        if (kept != i) waits[kept] = std::move(waits[i]);
+        ++kept;
+      }
     }
+    if (kept != waits.size()) changed_wait_fds_.push_back(it->first);
+    waits.resize(kept);
+    it = waits.empty() ? waits_.erase(it) : std::next(it);
   }
-  waits_.resize(kept);
-  for (auto& [done, revents] : ready) {
+  for (auto& [done, revents] : ended) {
     socket_waits_.fetch_sub(1, std::memory_order_relaxed);
     done(revents);
   }
+  // Now, before a socket the callbacks closed can be reopened by libcurl under the same number.
+  SyncWaitFds();
 }
 
 void OutboundLoop::Run() {
   loop_thread_.store(std::this_thread::get_id(), std::memory_order_release);
-  std::vector<curl_waitfd> polled;
+  std::array<epoll_event, 512> events;
+  std::unordered_map<int, short> ready_waits;
   for (;;) {
     TakeQueued();
     for (auto& task : taken_tasks_) task();
@@ -337,26 +468,42 @@ void OutboundLoop::Run() {
     taken_timers_.clear();
     for (PendingTransfer& transfer : taken_transfers_) Admit(std::move(transfer));
     taken_transfers_.clear();
-    for (Wait& wait : taken_waits_) waits_.push_back(std::move(wait));
+    for (Wait& wait : taken_waits_) StartWait(std::move(wait));
     taken_waits_.clear();
     {
       MutexLock lock(mu_);
       if (stopping_) break;
     }
 
+    SyncWaitFds();
+    int count =
+        epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), PollTimeoutMs());
+    ready_waits.clear();
+    for (int fd : unwatchable_wait_fds_) ready_waits[fd] |= EPOLLERR;
+    unwatchable_wait_fds_.clear();
     int running = 0;
-    curl_multi_perform(multi_, &running);
-    FinishTransfers();
-
-    polled.resize(waits_.size());
-    for (size_t i = 0; i < waits_.size(); ++i) {
-      polled[i] = curl_waitfd{waits_[i].fd, waits_[i].events, 0};
+    for (int i = 0; i < count; ++i) {
+      const auto tag = static_cast<EpollTag>(events[i].data.u64 >> 32);
+      const int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+      const uint32_t what = events[i].events;
+      if (tag == EpollTag::kWake) {
+        uint64_t drained;
+        (void)!read(wake_fd_, &drained, sizeof(drained));
+      } else if (tag == EpollTag::kCurlSocket) {
+        int mask = (what & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                   (what & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                   (what & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(multi_, fd, mask, &running);
+      } else {
+        ready_waits[fd] |= static_cast<short>(what);
+      }
     }
-    curl_multi_poll(multi_, polled.data(), static_cast<unsigned>(polled.size()), PollTimeoutMs(),
-                    nullptr);
-    curl_multi_perform(multi_, &running);
+    if (curl_timer_set_ && std::chrono::steady_clock::now() >= curl_deadline_) {
+      curl_timer_set_ = false;  // the call below sets it again when libcurl wants another
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
     FinishTransfers();
-    FinishWaits(polled);
+    FinishWaits(ready_waits);
     RunDueTimers();
   }
   EndEverything();
@@ -382,11 +529,13 @@ void OutboundLoop::EndEverything() {
       transfer.done(kStopped);
     }
   }
-  std::vector<Wait> waits;
+  std::unordered_map<int, std::vector<Wait>> waits;
   waits.swap(waits_);
-  for (Wait& wait : waits) {
-    socket_waits_.fetch_sub(1, std::memory_order_relaxed);
-    wait.done(kWaitStopped);
+  for (auto& [fd, waits_on_fd] : waits) {
+    for (Wait& wait : waits_on_fd) {
+      socket_waits_.fetch_sub(1, std::memory_order_relaxed);
+      wait.done(kWaitStopped);
+    }
   }
   for (;;) {
     {

@@ -1,8 +1,13 @@
 // OutboundLoop: the one event loop for outbound network I/O of the built-in actions. It owns one
-// thread that drives a libcurl multi handle (curl_multi_poll, woken by curl_multi_wakeup), so
-// HTTP and SMTP transfers share libcurl's connection cache (HTTP/1.1 keep-alive, HTTP/2
-// multiplexing, kept SMTP connections), and it waits on other sockets for callers that drive a
-// protocol of their own (libpq's asynchronous API) through WaitFd.
+// thread that drives a libcurl multi handle, so HTTP transfers share libcurl's connection cache
+// (HTTP/1.1 keep-alive, HTTP/2 multiplexing), and it waits on other sockets for callers that
+// drive a protocol of their own (SMTP, libpq's asynchronous API) through WaitFd.
+//
+// Readiness comes from one epoll set: libcurl's sockets (curl_multi_socket_action, with its
+// socket and timer callbacks), the sockets of WaitFd, and an eventfd that wakes the loop when work
+// is handed over. A turn of the loop costs what became ready, not what is open: thousands of
+// transfers waiting on a slow API cost nothing while they wait, and do not slow an SMTP round
+// trip or a database statement down.
 //
 // Transfers, waits and tasks are handed over from any thread through a locked queue; their
 // callbacks run on the loop thread and must be quick and must not block. A callback may hand over
@@ -168,8 +173,21 @@ class OutboundLoop {
   void MaybeForgetSockets(const std::string& origin);
   bool QueueEmptyLocked() const FLOWRUN_REQUIRES(mu_);
   void TakeQueued();
+  // Writes to the eventfd: the loop's next (or current) epoll_wait returns.
+  void WakeLoop();
+  // libcurl's CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION: keep the epoll set and the
+  // deadline of libcurl's next timeout in step with what libcurl waits for.
+  static int OnCurlSocket(CURL* easy, curl_socket_t fd, int what, void* loop, void* known);
+  static int OnCurlTimer(CURLM* multi, long timeout_ms, void* loop);
+  // Adds a wait; its fd's interest in the epoll set changes at the next SyncWaitFds.
+  void StartWait(Wait wait);
+  // Sets the epoll interest of each fd whose waits changed to the union of their events, or
+  // removes it when none is left (once per turn, so a wait that ends and is set again by its
+  // callback costs no epoll_ctl).
+  void SyncWaitFds();
   void FinishTransfers();
-  void FinishWaits(const std::vector<curl_waitfd>& polled);
+  // Ends the waits whose fd became ready (`ready`: fd -> poll-style revents) or whose time ran out.
+  void FinishWaits(const std::unordered_map<int, short>& ready);
   void RunDueTimers();
   int PollTimeoutMs() const;
   void EndEverything();
@@ -177,6 +195,8 @@ class OutboundLoop {
 
   const OutboundLoopOptions options_;
   CURLM* multi_ = nullptr;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // an eventfd in the epoll set
   std::thread thread_;
   Mutex join_mu_;  // one outside caller of Stop joins; another waits for it
   std::atomic<std::thread::id> loop_thread_{};  // set by the loop thread as it begins
@@ -198,8 +218,13 @@ class OutboundLoop {
   std::unordered_map<std::string, Origin> origins_;
   // Loop thread, and the destructor (curl_multi_cleanup closes the cached connections).
   std::unordered_map<std::string, std::unique_ptr<OriginSockets>> sockets_;
-  std::vector<Wait> waits_;
-  std::vector<Timer> timers_;  // a min-heap on `when`
+  std::unordered_map<int, std::vector<Wait>> waits_;  // by fd
+  std::unordered_map<int, short> watched_wait_fds_;   // what the epoll set holds for wait fds
+  std::vector<int> changed_wait_fds_;                 // for SyncWaitFds
+  std::vector<int> unwatchable_wait_fds_;             // epoll refused them: ready at once
+  std::vector<Timer> timers_;                         // a min-heap on `when`
+  bool curl_timer_set_ = false;                       // libcurl asked for a timeout ...
+  SteadyTime curl_deadline_;                          // ... at this time
   std::vector<PendingTransfer> taken_transfers_;
   std::vector<Wait> taken_waits_;
   std::vector<std::function<void()>> taken_tasks_;
