@@ -51,6 +51,38 @@ TEST(OutboundLoopTest, WaitsForASocketOrItsTime) {
   close(pair[1]);
 }
 
+// Two waits on one fd for different events each end when their own event comes; a hang-up ends
+// a wait whose event never comes, with its events (not as a timeout), so the caller's I/O sees it.
+TEST(OutboundLoopTest, WaitsShareAnFdAndAHangUpEndsThem) {
+  OutboundLoop loop;
+  ASSERT_TRUE(loop.Start().ok());
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  std::promise<int> writable;
+  std::promise<int> readable;
+  auto until = std::chrono::steady_clock::now() + 30s;
+  loop.Post([&] {
+    loop.WaitFd(pair[0], CURL_WAIT_POLLIN, until,
+                [&](int revents) { readable.set_value(revents); });
+    loop.WaitFd(pair[0], CURL_WAIT_POLLOUT, until,
+                [&](int revents) { writable.set_value(revents); });
+  });
+  EXPECT_EQ(writable.get_future().get(), CURL_WAIT_POLLOUT);
+  auto readable_result = readable.get_future();
+  EXPECT_EQ(readable_result.wait_for(100ms), std::future_status::timeout);
+  ASSERT_EQ(write(pair[1], "x", 1), 1);
+  EXPECT_EQ(readable_result.get(), CURL_WAIT_POLLIN);
+
+  std::promise<int> urgent;
+  auto started = std::chrono::steady_clock::now();
+  loop.WaitFd(pair[0], CURL_WAIT_POLLPRI, until, [&](int revents) { urgent.set_value(revents); });
+  close(pair[1]);
+  EXPECT_EQ(urgent.get_future().get(), CURL_WAIT_POLLPRI);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_EQ(loop.Stats().socket_waits, 0);
+  close(pair[0]);
+}
+
 TEST(OutboundLoopTest, StopEndsWaitsAndLaterWorkOnTheCallersThread) {
   OutboundLoop loop;
   ASSERT_TRUE(loop.Start().ok());
