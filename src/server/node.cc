@@ -1,5 +1,7 @@
 #include "server/node.h"
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <utility>
 
@@ -19,11 +21,16 @@ Status OpenStoreOf(const NodeOptions& options, Node& node) {
   } else {
     node.node_id = options.node_id.empty() ? EngineOptions().node_id : options.node_id;
   }
+  // A node paused inside a store transaction loses its session (and the row locks the others
+  // wait on) after half the takeover time, before its runs are taken over; at least 1 s, so that
+  // a busy but live writer is never cut off between two statements.
+  const Duration idle_in_transaction =
+      std::max<Duration>(config.takeover_after / 2, std::chrono::seconds(1));
   auto opened = store::OpenStore(
-      config.store,
-      {.clock = options.clock,
-       .pending_migrations = config.migrate_auto ? store::PendingMigrations::kApply
-                                                 : store::PendingMigrations::kRefuse});
+      config.store, {.clock = options.clock,
+                     .pending_migrations = config.migrate_auto ? store::PendingMigrations::kApply
+                                                               : store::PendingMigrations::kRefuse,
+                     .idle_in_transaction_timeout = idle_in_transaction});
   if (!opened.ok()) return opened.status().WithContext("opening the store " + config.store);
   node.data_loss = std::move(opened->data_loss);
   node.store = std::move(opened->store);

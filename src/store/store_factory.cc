@@ -13,9 +13,14 @@
 
 namespace flowrun::store {
 
-StatusOr<OpenedStore> OpenStore(const std::string& url, StoreOpenOptions options) {
+StatusOr<OpenedStore> OpenStore(const std::string& given_url, StoreOpenOptions options) {
   OpenedStore opened;
-  if (IsPostgresUrl(url)) {
+  if (IsPostgresUrl(given_url)) {
+    std::string url = given_url;
+    if (options.idle_in_transaction_timeout > Duration::zero()) {
+      url = PostgresUrlWithSetting(url, "idle_in_transaction_session_timeout",
+                                   std::to_string(options.idle_in_transaction_timeout.count()));
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<PostgresStore> store,
                      PostgresStore::Open({.url = url,
                                           .clock = options.clock,
@@ -29,6 +34,7 @@ StatusOr<OpenedStore> OpenStore(const std::string& url, StoreOpenOptions options
     }
     return opened;
   }
+  const std::string& url = given_url;
   ASSIGN_OR_RETURN(std::string path, SqlitePathOfStoreUrl(url));
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store,
                    SqliteStore::Open({.path = path,

@@ -14,6 +14,7 @@
 
 #include "actions/email/email_outbox.h"
 #include "common/clock.h"
+#include "common/duration.h"
 #include "common/status.h"
 #include "store/data_loss_latch.h"
 #include "store/schema.h"
@@ -41,6 +42,12 @@ struct StoreOpenOptions {
   bool open_outbox = true;
   // What opening does with pending schema migrations. Default: apply them.
   PendingMigrations pending_migrations = PendingMigrations::kApply;
+  // PostgreSQL: the server ends a store session that sits idle inside a transaction this long
+  // (`idle_in_transaction_session_timeout` on every connection of the store, its outbox and its
+  // wake listener), so that a node paused mid-transaction (SIGSTOP, a stalled VM) does not hold
+  // its row locks, and with them every other node, for as long as it stays paused. Zero: the
+  // server's setting. SQLite: ignored. Default: zero.
+  Duration idle_in_transaction_timeout = Duration::zero();
 };
 
 struct OpenedStore {

@@ -16,4 +16,26 @@ StatusOr<std::string> SqlitePathOfStoreUrl(const std::string& url) {
   return path;
 }
 
+std::string PostgresUrlWithSetting(const std::string& url, std::string_view name,
+                                   std::string_view value) {
+  // Percent-encoded: "-c name=value" inside a URI query parameter.
+  const std::string setting = "-c%20" + std::string(name) + "%3D" + std::string(value);
+  const size_t fragment = url.find('#');
+  const std::string base = url.substr(0, fragment);
+  const std::string tail = fragment == std::string::npos ? "" : url.substr(fragment);
+  const size_t query = base.find('?');
+  if (query == std::string::npos) return base + "?options=" + setting + tail;
+  // An `options` parameter of the URI's own keeps its settings; ours goes after them.
+  size_t start = query + 1;
+  while (start <= base.size()) {
+    size_t end = base.find('&', start);
+    if (end == std::string::npos) end = base.size();
+    if (base.compare(start, 8, "options=") == 0) {
+      return base.substr(0, end) + "%20" + setting + base.substr(end) + tail;
+    }
+    start = end + 1;
+  }
+  return base + "&options=" + setting + tail;
+}
+
 }  // namespace flowrun::store

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -17,5 +18,12 @@ bool IsPostgresUrl(const std::string& url);
 // The SQLite file of `url`; ":memory:" for "sqlite::memory:". kInvalidArgument for a PostgreSQL
 // URL (which has no file) or a URL without a path.
 [[nodiscard]] StatusOr<std::string> SqlitePathOfStoreUrl(const std::string& url);
+
+// `url` (a PostgreSQL connection URI) with the server setting `name` = `value` added to the
+// session options that libpq sends at connect time (`options=-c name=value`), appended to the
+// URI's own `options` when it has some. REQUIRES: IsPostgresUrl(url); `name` and `value` hold no
+// spaces, '&' or '#'.
+std::string PostgresUrlWithSetting(const std::string& url, std::string_view name,
+                                   std::string_view value);
 
 }  // namespace flowrun::store
