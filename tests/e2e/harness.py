@@ -105,6 +105,7 @@ class FakeApi:
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": parsed if parsed is not None else body,
                     "idempotency_key": self.headers.get("Idempotency-Key"),
+                    "at": time.time(),  # arrival (wall clock), for the takeover bench
                 }
                 status, payload = api.respond(record)
                 with api.lock:
@@ -476,21 +477,30 @@ class Checks:
 class AckedSender:
     """Sends `count` events named `name` to a service that is being killed and restarted, in
     batches of 20 about ten times a second (so kills land during intake too). Each event has a
-    client id `order-N` and data {"n": N}; a batch is resent until acknowledged (a request cut by
-    a kill may or may not have been stored; the client id deduplicates it). `acked` maps each
-    client id to its event id. A batch not acknowledged within BATCH_PATIENCE_S stops the sender:
-    `done` is then never set, and `gave_up` says which batch."""
+    client id `<prefix>N` (default `order-N`) and data {"n": N}; a batch is resent until
+    acknowledged (a request cut by a kill may or may not have been stored; the client id
+    deduplicates it). `service` may be a list of services (nodes sharing one store): batches go to
+    them round-robin, and a batch a node does not acknowledge is resent to the next one.
+    `acked` maps each client id to its event id, `acked_by` to the index of the node that
+    acknowledged it. A batch not acknowledged within BATCH_PATIENCE_S stops the sender: `done` is
+    then never set, and `gave_up` says which batch. stop() ends the sender early."""
 
     BATCH_PATIENCE_S = 120
 
-    def __init__(self, service, name, count):
-        self.service = service
+    def __init__(self, service, name, count, prefix="order-", pause_s=0.1):
+        self.services = list(service) if isinstance(service, (list, tuple)) else [service]
+        self.service = self.services[0]
         self.name = name
         self.count = count
+        self.prefix = prefix
+        self.pause_s = pause_s
         self.acked = {}
+        self.acked_by = {}
         self.lock = threading.Lock()
         self.done = threading.Event()
+        self.stopping = threading.Event()
         self.gave_up = None
+        self.next_node = 0
         self.thread = threading.Thread(target=self._send, daemon=True)
         self.thread.start()
 
@@ -498,28 +508,50 @@ class AckedSender:
         with self.lock:
             return len(self.acked)
 
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(30)
+
+    def _node_for(self, batch):
+        """The node a batch goes to first (round-robin); subclasses may choose otherwise."""
+        node = self.next_node
+        self.next_node = (self.next_node + 1) % len(self.services)
+        return node
+
+    def _wait_before(self, batch):
+        """Holds a batch back until it may be sent; False to stop. Subclasses may wait."""
+        return not self.stopping.is_set()
+
     def _send(self):
         pending = list(range(self.count))
         while pending:
             batch, pending = pending[:20], pending[20:]
-            events = [{"name": self.name, "id": "order-%d" % n, "data": {"n": n}} for n in batch]
+            if not self._wait_before(batch):
+                return
+            events = [{"name": self.name, "id": "%s%d" % (self.prefix, n), "data": {"n": n}}
+                      for n in batch]
+            node = self._node_for(batch)
             deadline = time.monotonic() + self.BATCH_PATIENCE_S
             while True:
+                if self.stopping.is_set():
+                    return
                 if time.monotonic() > deadline:
-                    self.gave_up = "events order-%d.. not acknowledged within %d s" % (
-                        batch[0], self.BATCH_PATIENCE_S)
+                    self.gave_up = "events %s%d.. not acknowledged within %d s" % (
+                        self.prefix, batch[0], self.BATCH_PATIENCE_S)
                     return
                 try:
-                    code, body = self.service.request("POST", "/v1/events", events)
+                    code, body = self.services[node].request("POST", "/v1/events", events)
                 except (urllib.error.URLError, OSError, ValueError):
                     code, body = None, None
                 if code == 200:
                     with self.lock:
                         for event, eid in zip(events, body["ids"]):
                             self.acked[event["id"]] = eid
+                            self.acked_by[event["id"]] = node
                     break
+                node = (node + 1) % len(self.services)
                 time.sleep(0.05)
-            time.sleep(0.1)
+            time.sleep(self.pause_s)
         self.done.set()
 
 
