@@ -9,7 +9,8 @@
     lost: its late writes are refused and logged, and every run still completes once;
   - paused inside a transaction (PostgreSQL): a node stopped while its store session is idle in a
     transaction holds row and advisory locks; the server ends that session
-    (idle_in_transaction_session_timeout), so the other nodes go on.
+    (idle_in_transaction_session_timeout), so the other nodes go on. (With the timeout switched
+    off, the probe event sent to another node was not even acknowledged within 30 s.)
 
 Defaults keep the module near two minutes. Knobs: FLOWRUN_MULTINODE_ORDERS (default 2000),
 FLOWRUN_MULTINODE_SEED (the kill order), FLOWRUN_MULTINODE_KILL_S (least seconds of kills,
