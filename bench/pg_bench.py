@@ -54,6 +54,11 @@ steps:
     http: {method: POST, url: "${{ secrets.API_URL }}/woke", json: {k: "${{ event.data.k }}", node: "${{ secrets.NODE }}"}}
 """
 
+# The same with a concurrency limit: the node that resolves the wait does not lease the run in
+# that transaction (a run with a limit is claimed through its slot), so the run is made due and
+# every node learns of it by NOTIFY; the one that claims it first resumes it.
+WAKE_FLOW_NOTIFIED = WAKE_FLOW.replace("steps:", "concurrency: {limit: 1000}\nsteps:")
+
 
 class PgWithStatements(PostgresServer):
     """The throwaway server, optionally with pg_stat_statements loaded."""
@@ -249,14 +254,14 @@ class WokeHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def wake_latency(waits):
+def wake_latency(waits, flow_text):
     """Cross-node wake: `waits` runs wait on the event wake/go; each event goes to node B."""
     tmp = tempfile.mkdtemp(prefix="flowrun-pgwake-")
     pg = PostgresServer()
     sink = WokeSink()
     nodes = []
     try:
-        nodes = start_nodes(tmp, pg, 2, WAKE_FLOW, "secrets: {env: [API_URL, NODE]}\n",
+        nodes = start_nodes(tmp, pg, 2, flow_text, "secrets: {env: [API_URL, NODE]}\n",
                             {"API_URL": "http://127.0.0.1:%d" % sink.server_address[1]},
                             lambda i: {"NODE": "node-%d" % (i + 1)})
         a, b = nodes
@@ -322,7 +327,11 @@ def main():
                     row["workload"], count, row["runs_per_s"], "" if row["ok"] else " (FAILED)"),
                     file=sys.stderr)
     loads.append(load_average())
-    samples = wake_latency(args.waits) if args.waits else []
+    wakes = []
+    if args.waits:
+        wakes = [("resolving node leases the run", wake_latency(args.waits, WAKE_FLOW)),
+                 ("concurrency limit: woken by NOTIFY",
+                  wake_latency(args.waits, WAKE_FLOW_NOTIFIED))]
     loads.append(load_average())
 
     print()
@@ -356,22 +365,22 @@ def main():
             for calls, ms, query in r["top"]:
                 print("  %8s %10s  %s" % (calls, ms, query))
     ok = all(r["ok"] for r in rows)
-    if samples:
-        latencies = sorted(s[0] for s in samples)
-        cross = sorted(s[0] for s in samples if s[1] != "node-2")
+    if wakes:
         print()
         print("Cross-node wake-up (runs started on node-1, each awaited event sent to node-2, "
               "one at a time; from node-2's acknowledgement to the next step's HTTP request)")
         print()
-        print("| waits | p50 | p90 | max | resumed on node-1 | p50 of those | max of those |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        print("| %d | %.1f ms | %.1f ms | %.1f ms | %d | %s | %s |" % (
-            len(latencies), statistics.median(latencies),
-            latencies[int(len(latencies) * 0.9) - 1] if len(latencies) >= 10 else latencies[-1],
-            latencies[-1], len(cross),
-            "%.1f ms" % statistics.median(cross) if cross else "-",
-            "%.1f ms" % cross[-1] if cross else "-"))
-        ok = ok and latencies[-1] < 50
+        print("| flow | waits | p50 | p90 | max | resumed on node-1 | p50 of those | max of those |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, samples in wakes:
+            latencies = sorted(s[0] for s in samples)
+            cross = sorted(s[0] for s in samples if s[1] != "node-2")
+            print("| %s | %d | %.1f ms | %.1f ms | %.1f ms | %d | %s | %s |" % (
+                name, len(latencies), statistics.median(latencies),
+                latencies[max(0, int(len(latencies) * 0.9) - 1)], latencies[-1], len(cross),
+                "%.1f ms" % statistics.median(cross) if cross else "-",
+                "%.1f ms" % cross[-1] if cross else "-"))
+            ok = ok and latencies[-1] < 50
     return 0 if ok else 1
 
 
