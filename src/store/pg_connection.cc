@@ -133,4 +133,76 @@ Status PgConnection::ExecScript(const std::string& sql) {
   return OkStatus();
 }
 
+Status PgConnection::BeginPipeline() {
+  if (PQenterPipelineMode(conn_) != 1) return Failure(nullptr, "cannot enter pipeline mode");
+  in_pipeline_ = true;
+  sent_.clear();
+  return OkStatus();
+}
+
+Status PgConnection::Send(const std::string& sql, const std::vector<PgParam>& params) {
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = "s" + std::to_string(prepared_.size());
+    if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr) != 1) {
+      return Failure(nullptr, "cannot send a statement");
+    }
+    sent_.push_back(sql);
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(),
+                          nullptr, nullptr, 0) != 1) {
+    return Failure(nullptr, "cannot send a statement");
+  }
+  sent_.emplace_back();
+  return OkStatus();
+}
+
+Status PgConnection::EndPipeline(std::vector<PgResult>* results) {
+  results->clear();
+  Status first = OkStatus();
+  if (PQpipelineSync(conn_) != 1) first = Failure(nullptr, "cannot end a pipeline");
+  bool lost = !first.ok();
+  for (const std::string& prepare : sent_) {
+    if (lost) break;
+    PgResult result(PQgetResult(conn_));
+    if (!result.get()) {
+      // The connection broke: nothing more will come.
+      if (first.ok()) first = Failure(nullptr, "a statement failed");
+      lost = true;
+      break;
+    }
+    const ExecStatusType status = PQresultStatus(result.get());
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (!ok) {
+      // A PREPARE that did not happen must not be taken for a prepared statement later.
+      if (!prepare.empty()) prepared_.erase(prepare);
+      if (first.ok() && status != PGRES_PIPELINE_ABORTED) {
+        first = Failure(result.get(), "a statement failed");
+      }
+    } else if (prepare.empty() && first.ok()) {
+      results->push_back(std::move(result));
+    }
+    // Each statement's results end with a null.
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);
+  }
+  if (!lost) {
+    // The sync's own result.
+    PgResult sync(PQgetResult(conn_));
+    if (!sync.get() || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      if (first.ok()) first = Failure(sync.get(), "a pipeline ended without its sync");
+    }
+  }
+  sent_.clear();
+  in_pipeline_ = false;
+  if (PQexitPipelineMode(conn_) != 1 && first.ok()) {
+    first = Failure(nullptr, "cannot leave pipeline mode");
+  }
+  if (first.ok()) last_sqlstate_.clear();
+  return first;
+}
+
 }  // namespace flowrun::store
