@@ -72,18 +72,6 @@ class PgConnection {
   // Runs one or more statements without parameters (DDL, BEGIN, COMMIT).
   [[nodiscard]] Status ExecScript(const std::string& sql);
 
-  // Pipeline mode (libpq): between BeginPipeline and EndPipeline, Send queues statements without
-  // waiting for their results, so that several cost one round trip. Only Send may be called in
-  // between. A statement not yet prepared is prepared in the pipeline.
-  [[nodiscard]] Status BeginPipeline();
-  [[nodiscard]] Status Send(const std::string& sql, const std::vector<PgParam>& params = {});
-  bool in_pipeline() const { return in_pipeline_; }
-  // Ends the pipeline: reads the result of every statement Send queued, in order, into `results`
-  // (which it clears), and leaves pipeline mode. After a failure the server skips the statements
-  // that follow it: the first failure is returned (last_sqlstate() is its SQLSTATE) and `results`
-  // holds the results before it.
-  [[nodiscard]] Status EndPipeline(std::vector<PgResult>* results);
-
   // The SQLSTATE of the last failure; "" after a success.
   const std::string& last_sqlstate() const { return last_sqlstate_; }
   // Whether the last failure was a serialization failure or a deadlock: the transaction may be
@@ -101,9 +89,6 @@ class PgConnection {
   const std::string subject_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
   std::string last_sqlstate_;
-  bool in_pipeline_ = false;
-  // What Send queued, in order: a statement (empty) or the PREPARE of the SQL text it holds.
-  std::vector<std::string> sent_;
 };
 
 }  // namespace flowrun::store

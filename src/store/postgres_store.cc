@@ -164,10 +164,6 @@ class PostgresStore::Writer {
   int64_t TakeWrites() { return std::exchange(writes_, 0); }
   // Whether the transaction has done something other nodes should look at (NOTIFY).
   bool TakeWakes() { return std::exchange(wakes_, false); }
-  // Whether writes whose result is only their row count are sent in a pipeline (libpq pipeline
-  // mode) and read back with the next statement whose result is needed, or at the end of the
-  // batch: the group's first attempt, where any failure rolls the whole group back anyway.
-  void set_pipelining(bool on) { pipelining_ = on; }
 
   Status ApplyBatch(WriteBatch& batch, BatchResult& result, TimePoint now) {
     for (size_t i = 0; i < batch.ops.size();) {
@@ -179,30 +175,23 @@ class PostgresStore::Writer {
         ++end;
       }
       if (end - i > 1) {
-        if (Status status = AppendJournal(batch.ops, i, end); !status.ok()) {
-          (void)Flush();
-          return status;
-        }
+        RETURN_IF_ERROR(AppendJournal(batch.ops, i, end));
         i = end;
         continue;
       }
-      Status status = std::visit([&](auto& o) { return Apply(o, result, now); }, batch.ops[i]);
-      if (!status.ok()) {
-        (void)Flush();
-        return status;
-      }
+      RETURN_IF_ERROR(std::visit([&](auto& o) { return Apply(o, result, now); }, batch.ops[i]));
       ++i;
     }
-    return Flush();
+    return OkStatus();
   }
 
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(PgResult candidates,
-                     Run("SELECT id, flow_id, concurrency_key, concurrency_limit, "
-                         "extra_slots FROM runs WHERE due_at <= $1 AND (lease_owner IS "
-                         "NULL OR lease_until < $1) ORDER BY due_at LIMIT $2 FOR UPDATE "
-                         "SKIP LOCKED",
-                         {PgMillis(args.now), PgInt(int64_t{args.max} * 4 + 16)}));
+                     db_->Exec("SELECT id, flow_id, concurrency_key, concurrency_limit, "
+                               "extra_slots FROM runs WHERE due_at <= $1 AND (lease_owner IS "
+                               "NULL OR lease_until < $1) ORDER BY due_at LIMIT $2 FOR UPDATE "
+                               "SKIP LOCKED",
+                               {PgMillis(args.now), PgInt(int64_t{args.max} * 4 + 16)}));
     std::vector<RunRecord> claimed;
     for (int i = 0; i < candidates.rows(); ++i) {
       if (static_cast<int>(claimed.size()) >= args.max) break;
@@ -237,12 +226,13 @@ class PostgresStore::Writer {
         RETURN_IF_ERROR(SetAside(id, args.now));
         continue;
       }
-      ASSIGN_OR_RETURN(PgResult leased,
-                       Run(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
-                                       "lease_token = lease_token + 1, wakeup = false "
-                                       "WHERE id = $1 RETURNING ") +
-                               kRunColumns,
-                           {PgText(id), PgText(args.owner), PgMillis(args.now + args.lease)}));
+      ASSIGN_OR_RETURN(
+          PgResult leased,
+          db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
+                                "lease_token = lease_token + 1, wakeup = false "
+                                "WHERE id = $1 RETURNING ") +
+                        kRunColumns,
+                    {PgText(id), PgText(args.owner), PgMillis(args.now + args.lease)}));
       writes_ += leased.rows();
       ASSIGN_OR_RETURN(std::optional<RunRecord> run, FirstRow<RunRecord>(leased, ReadRun));
       if (!run) continue;
@@ -306,18 +296,18 @@ class PostgresStore::Writer {
   StatusOr<SlotState> CountSlot(const std::string& flow_id, const std::string& key, int64_t limit,
                                 TimePoint now, bool extra) {
     ASSIGN_OR_RETURN(PgResult locked,
-                     Run("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
-                         {PgText(flow_id + "\n" + key)}));
+                     db_->Exec("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+                               {PgText(flow_id + "\n" + key)}));
     if (locked.Text(0, 0) != "t") return SlotState::kBusy;
     ASSIGN_OR_RETURN(
         PgResult used,
-        extra ? Run("SELECT count(*) FROM run_slots AS s JOIN runs AS r ON r.id = s.run_id "
-                    "WHERE s.flow_id = $1 AND s.slot_key = $2 AND r.lease_owner IS NOT "
-                    "NULL AND r.lease_until >= $3",
-                    {PgText(flow_id), PgText(key), PgMillis(now)})
-              : Run("SELECT count(*) FROM runs WHERE flow_id = $1 AND concurrency_key = $2 "
-                    "AND lease_owner IS NOT NULL AND lease_until >= $3",
-                    {PgText(flow_id), PgText(key), PgMillis(now)}));
+        extra ? db_->Exec("SELECT count(*) FROM run_slots AS s JOIN runs AS r ON r.id = s.run_id "
+                          "WHERE s.flow_id = $1 AND s.slot_key = $2 AND r.lease_owner IS NOT "
+                          "NULL AND r.lease_until >= $3",
+                          {PgText(flow_id), PgText(key), PgMillis(now)})
+              : db_->Exec("SELECT count(*) FROM runs WHERE flow_id = $1 AND concurrency_key = $2 "
+                          "AND lease_owner IS NOT NULL AND lease_until >= $3",
+                          {PgText(flow_id), PgText(key), PgMillis(now)}));
     return used.Int(0, 0) >= limit ? SlotState::kFull : SlotState::kFree;
   }
 
@@ -349,49 +339,12 @@ class PostgresStore::Writer {
 
   // Runs a statement that writes; counts the rows it touched.
   Status Write(const std::string& sql, const std::vector<PgParam>& params) {
-    if (pipelining_) {
-      if (!db_->in_pipeline()) RETURN_IF_ERROR(db_->BeginPipeline());
-      Status sent = db_->Send(sql, params);
-      if (!sent.ok()) {
-        (void)Flush();
-        return sent;
-      }
-      return OkStatus();
-    }
-    ASSIGN_OR_RETURN(PgResult r, Run(sql, params));
+    ASSIGN_OR_RETURN(PgResult r, db_->Exec(sql, params));
     writes_ += r.affected();
     return OkStatus();
   }
-
-  // Runs a statement whose result is needed: joins the pipeline of the writes sent before it,
-  // if any, which ends there.
-  StatusOr<PgResult> Run(const std::string& sql, const std::vector<PgParam>& params) {
-    if (!db_->in_pipeline()) return db_->Exec(sql, params);
-    Status sent = db_->Send(sql, params);
-    std::vector<PgResult> results;
-    Status ended = db_->EndPipeline(&results);
-    const bool complete = ended.ok() && sent.ok();
-    if (complete && results.empty()) {
-      return InternalError("store: a pipeline returned no result for its last statement");
-    }
-    // Every result but the last is a write's (the last is this statement's, when it ran).
-    const size_t writes = complete ? results.size() - 1 : results.size();
-    for (size_t i = 0; i < writes; ++i) writes_ += results[i].affected();
-    if (!ended.ok()) return ended;
-    if (!sent.ok()) return sent;
-    return std::move(results.back());
-  }
-
-  // Reads back the writes still in the pipeline.
-  Status Flush() {
-    if (!db_->in_pipeline()) return OkStatus();
-    std::vector<PgResult> results;
-    Status ended = db_->EndPipeline(&results);
-    for (const PgResult& r : results) writes_ += r.affected();
-    return ended;
-  }
   StatusOr<PgResult> WriteReturning(const std::string& sql, const std::vector<PgParam>& params) {
-    ASSIGN_OR_RETURN(PgResult r, Run(sql, params));
+    ASSIGN_OR_RETURN(PgResult r, db_->Exec(sql, params));
     writes_ += r.rows();
     return r;
   }
@@ -412,8 +365,8 @@ class PostgresStore::Writer {
       if (claimed.rows() == 0) {
         if (!op.duplicate_aborts_batch) return OkStatus();
         ASSIGN_OR_RETURN(PgResult first,
-                         Run("SELECT event_id FROM event_dedupe WHERE client_id = $1",
-                             {PgText(event.client_id)}));
+                         db_->Exec("SELECT event_id FROM event_dedupe WHERE client_id = $1",
+                                   {PgText(event.client_id)}));
         result.duplicate_of = first.rows() > 0 ? first.Text(0, 0) : "";
         return AlreadyExistsError("event id " + event.client_id + " was already received");
       }
@@ -438,10 +391,11 @@ class PostgresStore::Writer {
       // Decided under the locks LockFlowControlKeys took: the idempotency key first (as on
       // SQLite, before flow control spends anything), then steps 1 to 5 of store.h.
       if (!run.idempotency_key.empty()) {
-        ASSIGN_OR_RETURN(PgResult seen,
-                         Run("SELECT 1 FROM idempotency WHERE flow_id = $1 AND key = $2 "
-                             "AND expires_at > $3",
-                             {PgText(run.flow_id), PgText(run.idempotency_key), PgMillis(now)}));
+        ASSIGN_OR_RETURN(
+            PgResult seen,
+            db_->Exec("SELECT 1 FROM idempotency WHERE flow_id = $1 AND key = $2 "
+                      "AND expires_at > $3",
+                      {PgText(run.flow_id), PgText(run.idempotency_key), PgMillis(now)}));
         if (seen.rows() > 0) {
           result.skipped_runs.push_back(run.id);
           return OkStatus();
@@ -536,7 +490,8 @@ class PostgresStore::Writer {
     // A run planned again for the same cause has the same id, so looking it up finds a replay
     // before it spends a token or joins a gather (its id is locked: a node creating it at the
     // same time has committed before this looks).
-    ASSIGN_OR_RETURN(PgResult exists, Run("SELECT 1 FROM runs WHERE id = $1", {PgText(run.id)}));
+    ASSIGN_OR_RETURN(PgResult exists,
+                     db_->Exec("SELECT 1 FROM runs WHERE id = $1", {PgText(run.id)}));
     if (exists.rows() > 0) {
       result.skipped_runs.push_back(run.id);
       return false;
@@ -557,9 +512,9 @@ class PostgresStore::Writer {
     }
     if (op.singleton) {
       ASSIGN_OR_RETURN(PgResult running,
-                       Run("SELECT id FROM runs WHERE flow_id = $1 AND singleton_key = $2 "
-                           "AND ended_at IS NULL ORDER BY id",
-                           {PgText(run.flow_id), PgText(op.singleton->key)}));
+                       db_->Exec("SELECT id FROM runs WHERE flow_id = $1 AND singleton_key = $2 "
+                                 "AND ended_at IS NULL ORDER BY id",
+                                 {PgText(run.flow_id), PgText(op.singleton->key)}));
       run.singleton_key = op.singleton->key;
       if (running.rows() > 0 && op.singleton->mode == SingletonRule::Mode::kSkip) {
         RETURN_IF_ERROR(
@@ -599,9 +554,9 @@ class PostgresStore::Writer {
   // The stored theoretical arrival time of (flow, kind, key), or `now` when none or past.
   StatusOr<int64_t> LoadTat(const std::string& flow_id, std::string_view kind,
                             const std::string& key, int64_t now) {
-    ASSIGN_OR_RETURN(PgResult r, Run("SELECT tat FROM rate_state WHERE flow_id = $1 AND "
-                                     "kind = $2 AND key = $3",
-                                     {PgText(flow_id), PgText(kind), PgText(key)}));
+    ASSIGN_OR_RETURN(PgResult r, db_->Exec("SELECT tat FROM rate_state WHERE flow_id = $1 AND "
+                                           "kind = $2 AND key = $3",
+                                           {PgText(flow_id), PgText(kind), PgText(key)}));
     return std::max<int64_t>(r.rows() > 0 ? r.Int(0, 0) : 0, now);
   }
 
@@ -622,11 +577,11 @@ class PostgresStore::Writer {
     const int64_t now_ms = ToUnixMillis(now);
     ASSIGN_OR_RETURN(
         PgResult open,
-        Run("SELECT g.run_id, g.first_at, g.size FROM gathers AS g JOIN runs AS r ON r.id "
-            "= g.run_id WHERE g.flow_id = $1 AND g.kind = $2 AND g.key = $3 AND r.status = "
-            "'queued' AND r.lease_owner IS NULL AND r.due_at > $4 FOR UPDATE OF r",
-            {PgText(run.flow_id), PgText(GatherKindName(gather)), PgText(gather.key),
-             PgInt(now_ms)}));
+        db_->Exec("SELECT g.run_id, g.first_at, g.size FROM gathers AS g JOIN runs AS r ON r.id "
+                  "= g.run_id WHERE g.flow_id = $1 AND g.kind = $2 AND g.key = $3 AND r.status = "
+                  "'queued' AND r.lease_owner IS NULL AND r.due_at > $4 FOR UPDATE OF r",
+                  {PgText(run.flow_id), PgText(GatherKindName(gather)), PgText(gather.key),
+                   PgInt(now_ms)}));
     if (open.rows() == 0) return false;
     const std::string target = open.Text(0, 0);
     const int64_t first_at = open.Int(0, 1);
@@ -914,10 +869,10 @@ class PostgresStore::Writer {
   Status Apply(PruneFinishedRunsOp& op, BatchResult& result, TimePoint now) {
     ASSIGN_OR_RETURN(
         PgResult runs,
-        Run("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL "
-            "AND ended_at < $1 AND status IN ('completed', 'failed', "
-            "'cancelled', 'skipped') ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-            {PgMillis(op.ended_before), PgInt(op.limit)}));
+        db_->Exec("SELECT id, trigger_event_id FROM runs WHERE ended_at IS NOT NULL "
+                  "AND ended_at < $1 AND status IN ('completed', 'failed', "
+                  "'cancelled', 'skipped') ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                  {PgMillis(op.ended_before), PgInt(op.limit)}));
     for (int i = 0; i < runs.rows(); ++i) {
       const PgParam id = PgText(runs.Text(i, 0));
       RETURN_IF_ERROR(Write("DELETE FROM journal WHERE run_id = $1", {id}));
@@ -945,9 +900,9 @@ class PostgresStore::Writer {
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
     // The row stays locked until the commit, so no claim takes the run in between.
     ASSIGN_OR_RETURN(PgResult lease,
-                     Run("SELECT lease_owner, lease_token FROM runs WHERE id = $1 FOR "
-                         "UPDATE",
-                         {PgText(op.run_id)}));
+                     db_->Exec("SELECT lease_owner, lease_token FROM runs WHERE id = $1 FOR "
+                               "UPDATE",
+                               {PgText(op.run_id)}));
     const bool found = lease.rows() > 0;
     return CheckLease(op, found ? lease.Text(0, 0) : "", found ? lease.Int(0, 1) : 0);
   }
@@ -955,7 +910,6 @@ class PostgresStore::Writer {
   std::unique_ptr<PgConnection> db_;
   int64_t writes_ = 0;
   bool wakes_ = false;
-  bool pipelining_ = false;
 };
 
 PostgresStore::PostgresStore(PostgresStoreOptions options) : options_(std::move(options)) {}
@@ -1053,11 +1007,7 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
         batch_result = BatchResult{};
         (void)writer_->TakeWrites();
         status = savepoints ? db.ExecScript("SAVEPOINT batch") : OkStatus();
-        if (status.ok()) {
-          writer_->set_pipelining(!savepoints);
-          status = writer_->ApplyBatch(request.batches[b], batch_result, now);
-          writer_->set_pipelining(false);
-        }
+        if (status.ok()) status = writer_->ApplyBatch(request.batches[b], batch_result, now);
         const bool conflict = !status.ok() && db.LastFailureWasConflict();
         if (status.ok() && savepoints) status = db.ExecScript("RELEASE SAVEPOINT batch");
         if (status.ok()) break;
