@@ -166,8 +166,21 @@ class PostgresStore::Writer {
   bool TakeWakes() { return std::exchange(wakes_, false); }
 
   Status ApplyBatch(WriteBatch& batch, BatchResult& result, TimePoint now) {
-    for (WriteOp& op : batch.ops) {
-      RETURN_IF_ERROR(std::visit([&](auto& o) { return Apply(o, result, now); }, op));
+    for (size_t i = 0; i < batch.ops.size();) {
+      // A run of journal entries (a step's attempts, several steps finished in one batch) is one
+      // INSERT: the ops between them are applied in order, so the lease check before them still
+      // comes first.
+      size_t end = i;
+      while (end < batch.ops.size() && std::holds_alternative<AppendJournalOp>(batch.ops[end])) {
+        ++end;
+      }
+      if (end - i > 1) {
+        RETURN_IF_ERROR(AppendJournal(batch.ops, i, end));
+        i = end;
+        continue;
+      }
+      RETURN_IF_ERROR(std::visit([&](auto& o) { return Apply(o, result, now); }, batch.ops[i]));
+      ++i;
     }
     return OkStatus();
   }
@@ -617,23 +630,29 @@ class PostgresStore::Writer {
   }
 
   Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
-    RETURN_IF_ERROR(Write(
-        "UPDATE runs SET status = $2, "
-        "due_at = CASE WHEN $6::bigint IS NOT NULL THEN NULL "
-        "  WHEN wakeup AND due_at IS NOT NULL AND ($3::bigint IS NULL OR due_at < $3::bigint) "
-        "  THEN due_at ELSE $3::bigint END, "
-        "output = $4, error = $5, ended_at = $6::bigint, updated_at = $7, "
-        "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
-        "lease_owner = CASE WHEN $8::boolean THEN NULL ELSE lease_owner END, "
-        "lease_until = CASE WHEN $8::boolean THEN NULL ELSE coalesce($9::bigint, lease_until) END "
-        "WHERE id = $1",
-        {PgText(op.run_id), PgText(RunStatusName(op.status)), PgMillis(op.due_at),
-         NullableJson(op.output), NullableJson(op.error), PgMillis(op.ended_at), PgMillis(now),
-         PgBool(op.release_lease), PgMillis(op.lease_until)}));
+    ASSIGN_OR_RETURN(
+        PgResult updated,
+        WriteReturning(
+            "UPDATE runs SET status = $2, "
+            "due_at = CASE WHEN $6::bigint IS NOT NULL THEN NULL "
+            "  WHEN wakeup AND due_at IS NOT NULL AND ($3::bigint IS NULL OR due_at < $3::bigint) "
+            "  THEN due_at ELSE $3::bigint END, "
+            "output = $4, error = $5, ended_at = $6::bigint, updated_at = $7, "
+            "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
+            "lease_owner = CASE WHEN $8::boolean THEN NULL ELSE lease_owner END, "
+            "lease_until = CASE WHEN $8::boolean THEN NULL ELSE coalesce($9::bigint, lease_until) "
+            "END "
+            "WHERE id = $1 RETURNING extra_slots IS NOT NULL, concurrency_limit > 0",
+            {PgText(op.run_id), PgText(RunStatusName(op.status)), PgMillis(op.due_at),
+             NullableJson(op.output), NullableJson(op.error), PgMillis(op.ended_at), PgMillis(now),
+             PgBool(op.release_lease), PgMillis(op.lease_until)}));
     if (op.release_lease && op.due_at && !op.ended_at) wakes_ = true;
     if (op.release_lease || op.ended_at) {
-      RETURN_IF_ERROR(ReleaseSlots(op.run_id));
-      return WakeNextHeldRun(op.run_id, now);
+      // Only a run with extra slots holds run_slots rows (Claim), and only a run with a
+      // concurrency limit can wake a run of its key: the others skip both statements.
+      const bool found = updated.rows() > 0;
+      if (!found || updated.Int(0, 0) != 0) RETURN_IF_ERROR(ReleaseSlots(op.run_id));
+      if (!found || updated.Int(0, 1) != 0) return WakeNextHeldRun(op.run_id, now);
     }
     return OkStatus();
   }
@@ -655,6 +674,26 @@ class PostgresStore::Writer {
                        {PgText(run_id), PgMillis(now)}));
     if (woken.rows() > 0) wakes_ = true;
     return OkStatus();
+  }
+
+  // The journal entries ops[begin, end) (each an AppendJournalOp) in one statement, their seqs
+  // taken in order.
+  Status AppendJournal(const std::vector<WriteOp>& ops, size_t begin, size_t end) {
+    Json rows = Json::array();
+    for (size_t i = begin; i < end; ++i) {
+      const JournalEntry& e = std::get<AppendJournalOp>(ops[i]).entry;
+      rows.push_back({{"r", e.run_id},
+                      {"s", e.step_key},
+                      {"k", JournalKindName(e.kind)},
+                      {"d", e.data.dump()},
+                      {"a", ToUnixMillis(e.at)}});
+    }
+    return Write(
+        "INSERT INTO journal (seq, run_id, step_key, kind, data, at) SELECT "
+        "nextval('journal_seq'), e.r, e.s, e.k, e.d, e.a FROM ROWS FROM (json_to_recordset("
+        "$1::json) AS (r text, s text, k text, d text, a bigint)) WITH ORDINALITY AS e(r, s, k, "
+        "d, a, i) ORDER BY e.i ON CONFLICT DO NOTHING",
+        {rows.dump()});
   }
 
   Status Apply(AppendJournalOp& op, BatchResult&, TimePoint) {
