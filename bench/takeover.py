@@ -24,23 +24,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 
 import harness  # noqa: E402
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, slow_api  # noqa: E402
 
 STEPS = 30
 CHAIN_FLOW = "id: chain\non: [{event: chain/started}]\n" \
     "retry: {attempts: 50, delay: 100ms, backoff: exponential, max_delay: 1s}\nsteps:\n" + "".join(
         "  - id: s%d\n    http: {method: POST, url: \"${{ secrets.API_URL }}/slow/%d\"}\n"
         % (i, i) for i in range(STEPS))
-
-
-def slow_api(api, delay_s):
-    respond = api.respond
-
-    def slowly(r):
-        if r["path"].startswith("/slow/"):
-            time.sleep(delay_s)
-        return respond(r)
-    api.respond = slowly
 
 
 def leased_by(cluster, node_id):

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 
 import harness
 from postgres_server import PostgresServer
@@ -122,3 +123,14 @@ class Cluster:
             print("cluster files kept in %s" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def slow_api(api, delay_s=0.4):
+    """Makes /slow/* answer after `delay_s` (the fake API is threaded)."""
+    respond = api.respond
+
+    def slowly(r):
+        if r["path"].startswith("/slow/"):
+            time.sleep(delay_s)
+        return respond(r)
+    api.respond = slowly

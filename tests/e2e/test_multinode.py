@@ -28,7 +28,7 @@ import time
 import unittest
 
 import harness
-from cluster import Cluster
+from cluster import Cluster, slow_api
 
 # lookback: run, not a fixed window: a wait's lookback scan reads at most the engine's scan_limit
 # (1000) oldest events of the name in its window and matches them in memory, so with more paid
@@ -85,17 +85,6 @@ steps:
 
 APP_SCHEMA = "CREATE TABLE orders (n INTEGER NOT NULL, run_id TEXT NOT NULL);"
 REFUSED = "refused a write for a run whose lease this writer no longer holds"
-
-
-def slow_api(api, delay_s=0.4):
-    """Makes /slow/* answer after `delay_s` (the fake API is threaded)."""
-    respond = api.respond
-
-    def slowly(r):
-        if r["path"].startswith("/slow/"):
-            time.sleep(delay_s)
-        return respond(r)
-    api.respond = slowly
 
 
 class PaidSender(harness.AckedSender):
