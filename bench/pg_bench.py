@@ -169,10 +169,7 @@ def run_workload(key, node_count, events, statements):
         pg0 = pg.cpu_seconds()
         sinks0 = sinks.cpu() if sinks else 0.0
 
-        batch = 100
-        bodies = [json.dumps([{"name": event_name, "data": {"n": n}}
-                              for n in range(i, min(i + batch, events))]).encode()
-                  for i in range(0, events, batch)]
+        bodies = w1_bench.event_bodies(event_name, events)
         started = time.monotonic()
         post_round_robin(nodes, bodies, clients=8 if node_count == 1 else 9)
         ingest = time.monotonic() - started

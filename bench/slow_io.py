@@ -18,7 +18,6 @@ markdown table; with --repeat N each figure is the median of N.
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -106,10 +105,7 @@ def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink"):
     service = harness.Service(tmp, config, {"API_URL": sinks.url})
     flow_id = flow_text.split("id: ", 1)[1].split("\n", 1)[0]
 
-    batch = 100
-    bodies = [json.dumps([{"name": event_name, "data": data_of(n)}
-                          for n in range(i, min(i + batch, events))]).encode()
-              for i in range(0, events, batch)]
+    bodies = w1_bench.event_bodies(event_name, events, data_of)
     w1_bench.post_bodies(service, bodies, clients=min(8, len(bodies)))
     finished = wait_done(service, flow_id, events, timeout=600)
     rss = w1_bench.peak_rss_mb(service.proc.pid)

@@ -243,6 +243,13 @@ def step_means(text):
     return {a: 1000 * float(sums[a]) / float(counts[a]) for a in sums if float(counts.get(a, 0))}
 
 
+def event_bodies(event_name, events, data_of=lambda n: {"n": n}, batch=100):
+    """The request bodies that send `events` events, `batch` to a POST /events body."""
+    return [json.dumps([{"name": event_name, "data": data_of(n)}
+                        for n in range(i, min(i + batch, events))]).encode()
+            for i in range(0, events, batch)]
+
+
 def post_bodies(service, bodies, clients):
     """POSTs the pre-encoded request bodies to /v1/events from `clients` threads, each on a kept
     connection, so that the load generator (which shares the cores with the service) spends as
@@ -293,10 +300,7 @@ def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0, smtp
     service_cpu0 = cpu_seconds(service.proc.pid)
     sinks_cpu0 = sinks.cpu() if sinks else 0.0
 
-    batch = 100
-    bodies = [json.dumps([{"name": event_name, "data": {"n": n}}
-                          for n in range(i, min(i + batch, events))]).encode()
-              for i in range(0, events, batch)]
+    bodies = event_bodies(event_name, events)
     started = time.monotonic()
     post_bodies(service, bodies, clients=8)
     sent = time.monotonic() - started
