@@ -84,7 +84,8 @@ struct EngineOptions {
   Duration default_attempt_timeout = std::chrono::minutes(5);
   // How long an event's client id deduplicates. Default: 24 hours.
   Duration dedupe_window = std::chrono::hours(24);
-  // How many non-indexed waits one event scans, and how many events one wait looks back over.
+  // How many rows one store lookup returns while matching events and waits (matching pages
+  // through them all), and how many unmatched events or unscanned waits one recovery pass reads.
   // Default: 1000.
   int scan_limit = 1000;
   // How many runs this node may hold in memory that it created already leased to itself, so that

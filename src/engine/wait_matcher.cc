@@ -15,22 +15,34 @@ WaitMatcher::WaitMatcher(store::Store& store, RevisionCache& revisions, const Cl
     : store_(store), revisions_(revisions), clock_(clock), scan_limit_(scan_limit) {}
 
 StatusOr<std::vector<WaitRecord>> WaitMatcher::MatchingWaits(const EventRecord& event) {
-  std::vector<WaitRecord> candidates;
+  std::vector<WaitRecord> matching;
+  // Pages through the waits `fetch(after_id)` returns, scan_limit_ at a time, keeping those
+  // `event` matches.
+  auto match_all = [&](const auto& fetch) -> Status {
+    std::string after_id;
+    while (true) {
+      ASSIGN_OR_RETURN(std::vector<WaitRecord> page, fetch(after_id));
+      if (page.empty()) return OkStatus();
+      const bool last_page = static_cast<int>(page.size()) < scan_limit_;
+      after_id = page.back().id;  // before the waits move out
+      for (WaitRecord& wait : page) {
+        ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
+        if (matches) matching.push_back(std::move(wait));
+      }
+      if (last_page) return OkStatus();
+    }
+  };
   ASSIGN_OR_RETURN(std::vector<std::string> paths, store_.WaitPaths(event.name));
   const Json candidate = event.ToJson();
   for (const std::string& path : paths) {
     std::string key = CanonicalKey(ExtractPath(candidate, SplitJsonPath(path)));
-    ASSIGN_OR_RETURN(std::vector<WaitRecord> found,
-                     store_.FindIndexedWaits(event.name, path, key, scan_limit_));
-    for (WaitRecord& w : found) candidates.push_back(std::move(w));
+    RETURN_IF_ERROR(match_all([&](const std::string& after_id) {
+      return store_.FindIndexedWaits(event.name, path, key, after_id, scan_limit_);
+    }));
   }
-  ASSIGN_OR_RETURN(std::vector<WaitRecord> scanned, store_.ScanWaits(event.name, scan_limit_));
-  for (WaitRecord& w : scanned) candidates.push_back(std::move(w));
-  std::vector<WaitRecord> matching;
-  for (WaitRecord& wait : candidates) {
-    ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
-    if (matches) matching.push_back(std::move(wait));
-  }
+  RETURN_IF_ERROR(match_all([&](const std::string& after_id) {
+    return store_.ScanWaits(event.name, after_id, scan_limit_);
+  }));
   return matching;
 }
 
@@ -70,23 +82,38 @@ StatusOr<std::optional<WaitMatcher::Resolution>> WaitMatcher::ResolveNewWaits(
     if (row == rows.end()) continue;  // already resolved
     const WaitRecord& wait = *row;
     marked.wait_ids.push_back(wait.id);
-    store::EventFilter filter;
-    filter.name = wait.event_name;
-    filter.after_seq = wait.since_seq;
-    filter.stored_since = wait.lookback_from;
-    filter.limit = scan_limit_;
-    ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.ListEvents(filter));
-    for (const EventRecord& event : events) {
-      ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
-      if (matches) {
-        resolution.batch.Add(store::ResolveWaitOp{wait.id, event.ToJson()});
-        if (wait.kind == WaitRecord::Kind::kCancel) resolution.cancelled.insert(wait.run_id);
-        break;
-      }
+    ASSIGN_OR_RETURN(std::optional<EventRecord> event, EarliestMatchingEvent(wait));
+    if (event) {
+      resolution.batch.Add(store::ResolveWaitOp{wait.id, event->ToJson()});
+      if (wait.kind == WaitRecord::Kind::kCancel) resolution.cancelled.insert(wait.run_id);
     }
   }
   resolution.batch.Add(std::move(marked));
   return std::optional<Resolution>(std::move(resolution));
+}
+
+StatusOr<std::optional<EventRecord>> WaitMatcher::EarliestMatchingEvent(const WaitRecord& wait) {
+  store::EventFilter filter;
+  filter.name = wait.event_name;
+  filter.after_seq = wait.since_seq;
+  filter.stored_since = wait.lookback_from;
+  filter.limit = scan_limit_;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<EventRecord> events, store_.ListEvents(filter));
+    for (EventRecord& event : events) {
+      ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
+      if (matches) return std::optional<EventRecord>(std::move(event));
+    }
+    // Without a lookback the window is seq > since_seq, and ListEvents pages by after_seq.
+    if (events.empty() || static_cast<int>(events.size()) < scan_limit_) {
+      return std::optional<EventRecord>();
+    }
+    if (filter.stored_since) {
+      filter.page_after_seq = events.back().seq;
+    } else {
+      filter.after_seq = events.back().seq;
+    }
+  }
 }
 
 StatusOr<bool> WaitMatcher::WaitMatches(const WaitRecord& wait, const EventRecord& event) {

@@ -8,8 +8,10 @@
 // cancel_on matched, and the engine commits it.
 //
 // - A wait with a match path (an `async.x == expr` condition) is found through the store's index
-//   and matched by key; any other is scanned (at most `scan_limit` per event) and its condition
-//   evaluated against the event, with the program of the run's revision (RevisionCache).
+//   and matched by key; any other is scanned and its condition evaluated against the event, with
+//   the program of the run's revision (RevisionCache).
+// - Every lookup pages through the store `scan_limit` rows at a time, so that however many waits
+//   share a key, and however many events a lookback window holds, none is skipped.
 // - A condition that cannot be evaluated matches nothing. An event never matches a wait of the
 //   run it started.
 // - Deferred marks: events matched with nothing to resolve are not marked at once. Their marks
@@ -74,6 +76,10 @@ class WaitMatcher {
   void RestoreDeferredMarks(std::vector<std::string> event_ids);
 
  private:
+  // The first event in seq order that satisfies `wait` within its window (lookback included);
+  // nullopt when none does.
+  [[nodiscard]] StatusOr<std::optional<store::EventRecord>> EarliestMatchingEvent(
+      const store::WaitRecord& wait);
   // True when `event` satisfies `wait`'s condition and arrived in its window.
   [[nodiscard]] StatusOr<bool> WaitMatches(const store::WaitRecord& wait,
                                            const store::EventRecord& event);

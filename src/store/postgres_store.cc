@@ -1240,9 +1240,10 @@ StatusOr<std::vector<EventRecord>> PostgresStore::ListEvents(const EventFilter& 
     r = reader.Exec(select + "seq > $1" + order + " LIMIT $2",
                     {PgInt(filter.after_seq), PgInt(filter.limit)});
   } else if (filter.stored_since) {
-    r = reader.Exec(select + "name = $1 AND (seq > $2 OR ts >= $3)" + order + " LIMIT $4",
-                    {PgText(filter.name), PgInt(filter.after_seq), PgMillis(*filter.stored_since),
-                     PgInt(filter.limit)});
+    r = reader.Exec(
+        select + "name = $1 AND seq > $5 AND (seq > $2 OR ts >= $3)" + order + " LIMIT $4",
+        {PgText(filter.name), PgInt(filter.after_seq), PgMillis(*filter.stored_since),
+         PgInt(filter.limit), PgInt(filter.page_after_seq)});
   } else {
     r = reader.Exec(select + "name = $1 AND seq > $2" + order + " LIMIT $3",
                     {PgText(filter.name), PgInt(filter.after_seq), PgInt(filter.limit)});
@@ -1278,22 +1279,26 @@ StatusOr<std::vector<std::string>> PostgresStore::WaitPaths(std::string_view eve
 StatusOr<std::vector<WaitRecord>> PostgresStore::FindIndexedWaits(std::string_view event_name,
                                                                   std::string_view match_path,
                                                                   std::string_view match_key,
+                                                                  std::string_view after_id,
                                                                   int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(PgResult r, reader.Exec(std::string("SELECT ") + kWaitColumns +
-                                               " FROM waits WHERE event_name = $1 AND match_path "
-                                               "= $2 AND match_key = $3 LIMIT $4",
-                                           {PgText(event_name), PgText(match_path),
-                                            PgText(match_key), PgInt(limit)}));
+  ASSIGN_OR_RETURN(PgResult r,
+                   reader.Exec(std::string("SELECT ") + kWaitColumns +
+                                   " FROM waits WHERE event_name = $1 AND match_path = $2 AND "
+                                   "match_key = $3 AND id > $4 ORDER BY id LIMIT $5",
+                               {PgText(event_name), PgText(match_path), PgText(match_key),
+                                PgText(after_id), PgInt(limit)}));
   return CollectRows<WaitRecord>(r, ReadWait);
 }
 
-StatusOr<std::vector<WaitRecord>> PostgresStore::ScanWaits(std::string_view event_name, int limit) {
+StatusOr<std::vector<WaitRecord>> PostgresStore::ScanWaits(std::string_view event_name,
+                                                           std::string_view after_id, int limit) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(PgResult r, reader.Exec(std::string("SELECT ") + kWaitColumns +
-                                               " FROM waits WHERE event_name = $1 AND match_path "
-                                               "= '' ORDER BY created_at LIMIT $2",
-                                           {PgText(event_name), PgInt(limit)}));
+  ASSIGN_OR_RETURN(PgResult r,
+                   reader.Exec(std::string("SELECT ") + kWaitColumns +
+                                   " FROM waits WHERE event_name = $1 AND match_path = '' AND "
+                                   "id > $2 ORDER BY id LIMIT $3",
+                               {PgText(event_name), PgText(after_id), PgInt(limit)}));
   return CollectRows<WaitRecord>(r, ReadWait);
 }
 

@@ -103,8 +103,9 @@ class PostgresStore final : public Store {
   StatusOr<std::vector<WaitRecord>> FindIndexedWaits(std::string_view event_name,
                                                      std::string_view match_path,
                                                      std::string_view match_key,
-                                                     int limit) override;
-  StatusOr<std::vector<WaitRecord>> ScanWaits(std::string_view event_name, int limit) override;
+                                                     std::string_view after_id, int limit) override;
+  StatusOr<std::vector<WaitRecord>> ScanWaits(std::string_view event_name,
+                                              std::string_view after_id, int limit) override;
   StatusOr<std::vector<WaitRecord>> WaitsOfRun(std::string_view run_id) override;
   StatusOr<std::vector<WaitRecord>> UnscannedWaits(int limit) override;
 

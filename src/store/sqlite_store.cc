@@ -1421,10 +1421,11 @@ StatusOr<std::vector<EventRecord>> SqliteStore::ListEvents(const EventFilter& fi
     s->Bind(1, filter.after_seq).Bind(2, static_cast<int64_t>(filter.limit));
   } else if (filter.stored_since) {
     ASSIGN_OR_RETURN(s, reader.Prepare(std::string("SELECT ") + kEventColumns +
-                                       " FROM events WHERE name = ?1 AND (seq > ?2 OR ts >= ?3)" +
+                                       " FROM events WHERE name = ?1 AND seq > ?5 AND "
+                                       "(seq > ?2 OR ts >= ?3)" +
                                        order + " LIMIT ?4"));
     s->Bind(1, filter.name).Bind(2, filter.after_seq).Bind(3, ToUnixMillis(*filter.stored_since));
-    s->Bind(4, static_cast<int64_t>(filter.limit));
+    s->Bind(4, static_cast<int64_t>(filter.limit)).Bind(5, filter.page_after_seq);
   } else {
     ASSIGN_OR_RETURN(
         s, reader.Prepare(std::string("SELECT ") + kEventColumns +
@@ -1465,24 +1466,26 @@ StatusOr<std::vector<std::string>> SqliteStore::WaitPaths(std::string_view event
 StatusOr<std::vector<WaitRecord>> SqliteStore::FindIndexedWaits(std::string_view event_name,
                                                                 std::string_view match_path,
                                                                 std::string_view match_key,
+                                                                std::string_view after_id,
                                                                 int limit) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare(std::string("SELECT ") + kWaitColumns +
                                   " FROM waits WHERE event_name = ?1 AND match_path = ?2 AND "
-                                  "match_key = ?3 LIMIT ?4"));
-  s->Bind(1, event_name).Bind(2, match_path).Bind(3, match_key);
-  s->Bind(4, static_cast<int64_t>(limit));
+                                  "match_key = ?3 AND id > ?4 ORDER BY id LIMIT ?5"));
+  s->Bind(1, event_name).Bind(2, match_path).Bind(3, match_key).Bind(4, after_id);
+  s->Bind(5, static_cast<int64_t>(limit));
   return CollectRows<WaitRecord>(*s, ReadWait);
 }
 
-StatusOr<std::vector<WaitRecord>> SqliteStore::ScanWaits(std::string_view event_name, int limit) {
+StatusOr<std::vector<WaitRecord>> SqliteStore::ScanWaits(std::string_view event_name,
+                                                         std::string_view after_id, int limit) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(sqlite::Statement * s,
                    reader.Prepare(std::string("SELECT ") + kWaitColumns +
                                   " FROM waits WHERE event_name = ?1 AND match_path = '' "
-                                  "ORDER BY created_at LIMIT ?2"));
-  s->Bind(1, event_name).Bind(2, static_cast<int64_t>(limit));
+                                  "AND id > ?2 ORDER BY id LIMIT ?3"));
+  s->Bind(1, event_name).Bind(2, after_id).Bind(3, static_cast<int64_t>(limit));
   return CollectRows<WaitRecord>(*s, ReadWait);
 }
 

@@ -423,6 +423,9 @@ struct EventFilter {
   std::string name;  // empty: any
   int64_t after_seq = 0;
   std::optional<TimePoint> stored_since;  // with name: also events stored at or after this
+  // With name and stored_since: only events with seq > page_after_seq. A caller pages through
+  // the window by passing the last seq it read.
+  int64_t page_after_seq = 0;
   int limit = 100;
   // Default: false, the oldest `limit` matching events in seq order. true: the newest `limit`
   // matching events, newest first (for a log view that starts at its end and then follows it
@@ -485,16 +488,20 @@ class Store {
   // Events stored with pending matching work that was never marked done (after a crash).
   [[nodiscard]] virtual StatusOr<std::vector<EventRecord>> UnmatchedEvents(int limit) = 0;
 
-  // The distinct match paths of indexed waits for an event name.
   // Whether any wait (or cancel_on) is pending on events named `event_name`.
   [[nodiscard]] virtual StatusOr<bool> HasWaits(std::string_view event_name) = 0;
+  // The distinct match paths of indexed waits for an event name.
   [[nodiscard]] virtual StatusOr<std::vector<std::string>> WaitPaths(
       std::string_view event_name) = 0;
+  // Both wait lookups return up to `limit` waits in id order, only those with an id greater than
+  // `after_id` ("" from the start): a caller pages through them all by passing the last id read.
+  // The waits for `event_name` indexed under (`match_path`, `match_key`).
   [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> FindIndexedWaits(
       std::string_view event_name, std::string_view match_path, std::string_view match_key,
-      int limit) = 0;
-  // Waits for `event_name` without an index key, oldest first.
+      std::string_view after_id, int limit) = 0;
+  // The waits for `event_name` without an index key.
   [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> ScanWaits(std::string_view event_name,
+                                                                    std::string_view after_id,
                                                                     int limit) = 0;
   [[nodiscard]] virtual StatusOr<std::vector<WaitRecord>> WaitsOfRun(std::string_view run_id) = 0;
   // Waits registered but never scanned against earlier events (after a crash).

@@ -30,10 +30,8 @@ import unittest
 import harness
 from cluster import Cluster, slow_api
 
-# lookback: run, not a fixed window: a wait's lookback scan reads at most the engine's scan_limit
-# (1000) oldest events of the name in its window and matches them in memory, so with more paid
-# events than that in a 1h window a wait could miss the one stored just before it began (seen
-# here with 2000 orders: a few runs kept waiting). Events since the run began stay well under it.
+# lookback: run. Each wait pages through the events of its window, so a fixed window (1h) finds
+# its event as well, but it rereads every earlier order's payment; since the run began is enough.
 ORDER_FLOW = """
 id: mn-order
 on: [{event: mn/order.placed}]

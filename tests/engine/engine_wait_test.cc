@@ -133,6 +133,65 @@ steps:
   }
 }
 
+// Matching reads the store scan_limit rows at a time and pages on: a lookback window with more
+// events than that, and a key with more waits than that, miss nothing.
+EngineOptions SmallScanLimit() {
+  EngineOptions options{.node_id = "test-node", .seed = 7, .log = nullptr};
+  options.scan_limit = 3;
+  return options;
+}
+
+TEST(EngineWaitTest, LookbackFindsItsEventBeyondTheScanLimit) {
+  EngineHarness h;
+  h.SetEngineOptions(SmallScanLimit());
+  h.AddFlow(R"(
+id: late-key
+on: {event: start}
+steps:
+  - id: nap
+    sleep: 10m
+  - id: w
+    wait_for_event: {event: reply, match: data.k, timeout: 1h, lookback: 1h}
+  - id: out
+    return: "${{ steps.w.output.data.k }}"
+)");
+  std::string run = h.Send("start", {{"k", 7}});
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(10).ok());  // now sleeping
+  for (int k = 0; k < 10; ++k) h.Send("reply", {{"k", k}});
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(20)).ok());  // the wake, well before the timeout
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Run(run).output, 7);
+}
+
+TEST(EngineWaitTest, OneEventResolvesMoreWaitsThanTheScanLimit) {
+  EngineHarness h;
+  h.SetEngineOptions(SmallScanLimit());
+  h.AddFlow(R"(
+id: indexed
+on: {event: start-indexed}
+steps:
+  - id: w
+    wait_for_event: {event: go, match: data.k, timeout: 1h}
+)");
+  h.AddFlow(R"(
+id: scanned
+on: {event: start-scanned}
+steps:
+  - id: w
+    wait_for_event: {event: go, if: async.data.k > 0, timeout: 1h}
+)");
+  std::vector<std::string> runs;
+  for (int i = 0; i < 7; ++i) {
+    runs.push_back(h.Send("start-indexed", {{"k", 1}}));
+    runs.push_back(h.Send("start-scanned"));
+  }
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  for (const std::string& run : runs) ASSERT_EQ(h.Run(run).status, RunStatus::kWaiting);
+  h.Send("go", {{"k", 1}});
+  ASSERT_TRUE(h.Drive(std::chrono::minutes(1)).ok());
+  for (const std::string& run : runs) EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted) << run;
+}
+
 TEST(EngineWaitTest, TenThousandWaitsEachResumeOnlyTheirOwnRun) {
   EngineHarness h;
   h.AddFlow(R"(

@@ -118,7 +118,7 @@ TEST_F(SqliteStoreTest, ResolveWaitClaimsOnce) {
   wait.created_at = clock_.Now();
   batch.Add(RegisterWaitOp{wait});
   ASSERT_TRUE(store->Commit(std::move(batch)).ok());
-  auto found = store->FindIndexedWaits("e", "data.k", "1", 10);
+  auto found = store->FindIndexedWaits("e", "data.k", "1", "", 10);
   ASSERT_TRUE(found.ok());
   ASSERT_EQ(found->size(), 1u);
   WriteBatch first, second;

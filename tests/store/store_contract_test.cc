@@ -195,6 +195,27 @@ TEST_P(StoreContractTest, EventsGetIncreasingSeqsAndAreListedBothWays) {
       {.name = "odd", .after_seq = (*all)[4].seq, .stored_since = clock_.Now(), .limit = 10});
   ASSERT_TRUE(since.ok());
   EXPECT_EQ(since->size(), 2u);
+  // A window pages by page_after_seq: the odd events seq > evt_4's or stored since now, one by one.
+  auto first = store().ListEvents(
+      {.name = "odd", .after_seq = (*all)[4].seq, .stored_since = clock_.Now(), .limit = 1});
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].id, "evt_1");
+  auto second = store().ListEvents({.name = "odd",
+                                    .after_seq = (*all)[4].seq,
+                                    .stored_since = clock_.Now(),
+                                    .page_after_seq = (*first)[0].seq,
+                                    .limit = 1});
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].id, "evt_3");
+  auto past_the_end = store().ListEvents({.name = "odd",
+                                          .after_seq = (*all)[4].seq,
+                                          .stored_since = clock_.Now(),
+                                          .page_after_seq = (*second)[0].seq,
+                                          .limit = 1});
+  ASSERT_TRUE(past_the_end.ok());
+  EXPECT_TRUE(past_the_end->empty());
   auto one = store().GetEvent("evt_2");
   ASSERT_TRUE(one.ok() && one->has_value());
   EXPECT_EQ((*one)->name, "even");
@@ -220,6 +241,32 @@ TEST_P(StoreContractTest, AnEventThatWaitsMayWantIsReportedUntilMarkedMatched) {
   EXPECT_TRUE(store().UnscannedWaits(10)->empty());
 }
 
+// Both lookups page in id order from after_id, so that a caller can read every wait of a key.
+TEST_P(StoreContractTest, WaitLookupsPageInIdOrder) {
+  MustCommitOp(CreateRunOp{NewRun("r"), kDay, {}});
+  WriteBatch batch;
+  for (const char* id : {"w3", "w1", "w2"}) {
+    batch.Add(RegisterWaitOp{NewWait(std::string(id) + "-indexed", "r", "\"42\"")});
+    batch.Add(RegisterWaitOp{NewWait(std::string(id) + "-scanned", "r", "")});
+  }
+  MustCommit(std::move(batch));
+  auto ids = [](const StatusOr<std::vector<WaitRecord>>& waits) {
+    std::vector<std::string> out;
+    if (waits.ok()) {
+      for (const WaitRecord& w : *waits) out.push_back(w.id);
+    }
+    return out;
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(ids(store().FindIndexedWaits("e", "data.k", "\"42\"", "", 2)),
+            (Ids{"w1-indexed", "w2-indexed"}));
+  EXPECT_EQ(ids(store().FindIndexedWaits("e", "data.k", "\"42\"", "w2-indexed", 2)),
+            (Ids{"w3-indexed"}));
+  EXPECT_EQ(ids(store().FindIndexedWaits("e", "data.k", "\"42\"", "w3-indexed", 2)), Ids{});
+  EXPECT_EQ(ids(store().ScanWaits("e", "", 2)), (Ids{"w1-scanned", "w2-scanned"}));
+  EXPECT_EQ(ids(store().ScanWaits("e", "w2-scanned", 2)), (Ids{"w3-scanned"}));
+}
+
 TEST_P(StoreContractTest, WaitsAreFoundByIndexKeyOrScanAndByRun) {
   MustCommitOp(CreateRunOp{NewRun("r"), kDay, {}});
   WriteBatch batch;
@@ -229,13 +276,13 @@ TEST_P(StoreContractTest, WaitsAreFoundByIndexKeyOrScanAndByRun) {
   EXPECT_TRUE(*store().HasWaits("e"));
   EXPECT_FALSE(*store().HasWaits("other"));
   EXPECT_EQ(*store().WaitPaths("e"), std::vector<std::string>{"data.k"});
-  auto found = store().FindIndexedWaits("e", "data.k", "\"42\"", 10);
+  auto found = store().FindIndexedWaits("e", "data.k", "\"42\"", "", 10);
   ASSERT_TRUE(found.ok());
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ((*found)[0].id, "indexed");
   EXPECT_EQ((*found)[0].context, (Json{{"event", Json::object()}}));
-  EXPECT_TRUE(store().FindIndexedWaits("e", "data.k", "\"43\"", 10)->empty());
-  auto scanned = store().ScanWaits("e", 10);
+  EXPECT_TRUE(store().FindIndexedWaits("e", "data.k", "\"43\"", "", 10)->empty());
+  auto scanned = store().ScanWaits("e", "", 10);
   ASSERT_TRUE(scanned.ok());
   ASSERT_EQ(scanned->size(), 1u);
   EXPECT_EQ((*scanned)[0].id, "scanned");
