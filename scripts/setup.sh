@@ -13,7 +13,7 @@ FLOWRUN_PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   libyaml-dev nlohmann-json3-dev libvalijson-dev libcli11-dev libre2-dev
   libhowardhinnant-date-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
-  libcurl4-openssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
+  libcurl4-openssl-dev libpq-dev libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
   tzdata ca-certificates sqlite3
 )
 

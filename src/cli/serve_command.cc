@@ -6,7 +6,8 @@
 //
 // It refuses to listen on a non-loopback address unless both event keys and API tokens are
 // configured. Before any thread starts it caps glibc's malloc arenas (common/malloc_arenas.h)
-// unless MALLOC_ARENA_MAX or GLIBC_TUNABLES says otherwise.
+// unless MALLOC_ARENA_MAX or GLIBC_TUNABLES says otherwise, or malloc is jemalloc's (as it is in
+// the binary the build links).
 //
 // SIGHUP reloads the config file and the flows, all or nothing (serve_reload.h). Under systemd
 // (Type=notify) it reports through $NOTIFY_SOCKET (server/systemd_notifier.h): READY=1 once it
@@ -145,7 +146,10 @@ int RunServe(const ServeOptions& options) {
           {{"listen", address->first + ":" + std::to_string((*api)->bound_port())},
            {"store", config->store},
            {"flows", config->flows},
-           {"malloc_arenas", malloc_arenas ? Json(*malloc_arenas) : Json("environment")}});
+           {"malloc", MallocIsJemalloc() ? "jemalloc" : "glibc"},
+           {"malloc_arenas", malloc_arenas        ? Json(*malloc_arenas)
+                             : MallocIsJemalloc() ? Json(nullptr)
+                                                  : Json("environment")}});
 
   const std::string serving = "serving on " + address->first + ":" +
                               std::to_string((*api)->bound_port()) + " with flows in ";

@@ -1,5 +1,7 @@
 #include "common/malloc_arenas.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <string_view>
 #include <thread>
@@ -20,7 +22,10 @@ std::optional<int> MallocArenaLimit(unsigned cores, const EnvironmentLookup& env
   return static_cast<int>(cores > 0 ? cores : 1);
 }
 
+bool MallocIsJemalloc() { return dlsym(RTLD_DEFAULT, "mallctl") != nullptr; }
+
 std::optional<int> LimitMallocArenas() {
+  if (MallocIsJemalloc()) return std::nullopt;
 #if defined(__GLIBC__)
   std::optional<int> limit = MallocArenaLimit(std::thread::hardware_concurrency(),
                                               [](const char* name) { return std::getenv(name); });

@@ -8,6 +8,9 @@
 // An operator's own MALLOC_ARENA_MAX (or GLIBC_TUNABLES=glibc.malloc.arena_max=N) wins over the
 // cap, to trade memory for allocator concurrency without a rebuild.
 //
+// The `flowrun` binary is linked with jemalloc (CMakeLists.txt, FLOWRUN_JEMALLOC), whose malloc
+// replaces glibc's: the cap then does not apply, and jemalloc's own MALLOC_CONF tunes it.
+//
 // Thread-safety: MallocArenaLimit is a pure function. LimitMallocArenas must run before the
 // process starts threads (arenas already handed out stay).
 #pragma once
@@ -25,8 +28,12 @@ using EnvironmentLookup = std::function<const char*(const char* name)>;
 // setting stands.
 std::optional<int> MallocArenaLimit(unsigned cores, const EnvironmentLookup& environment);
 
+// Whether the process's malloc is jemalloc's (linked or preloaded): it exports `mallctl`.
+bool MallocIsJemalloc();
+
 // Applies MallocArenaLimit(the machine's cores, the process environment) with mallopt. Returns
-// the cap it applied; nullopt when the environment decides or the C library is not glibc.
+// the cap it applied; nullopt when the environment decides, the C library is not glibc, or malloc
+// is jemalloc's.
 std::optional<int> LimitMallocArenas();
 
 }  // namespace flowrun
