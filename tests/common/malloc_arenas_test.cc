@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 
@@ -34,6 +35,16 @@ TEST(MallocArenaLimitTest, TheOperatorsSettingStands) {
   // Other tunables leave the cap to flowrun.
   EXPECT_EQ(
       MallocArenaLimit(8, FakeEnvironment({{"GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"}})), 8);
+}
+
+// The test binaries keep the C library's malloc (only the flowrun binary links jemalloc), so the
+// cap applies here; tests/package/package_test.sh checks that the installed binary runs on
+// jemalloc.
+TEST(MallocArenaLimitTest, GlibcMallocIsCappedAndJemallocIsLeftAlone) {
+  EXPECT_FALSE(MallocIsJemalloc());
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr && std::getenv("GLIBC_TUNABLES") == nullptr) {
+    EXPECT_NE(LimitMallocArenas(), std::nullopt);
+  }
 }
 
 }  // namespace

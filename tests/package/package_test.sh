@@ -115,6 +115,8 @@ if grep -q '"msg":"flowrun serving"' "$SERVE_LOG" && grep -q '"invalid_files":0'
 else
   fail "flowrun serve runs the installed flows with the installed config" "$(tail -20 "$SERVE_LOG")"
 fi
+check "the installed flowrun serve allocates with jemalloc (a Depends of the package)" \
+  grep -q '"malloc":"jemalloc"' "$SERVE_LOG"
 kill -TERM "$SERVE_PID" 2>/dev/null
 wait "$SERVE_PID" && pass "flowrun serve stops cleanly on SIGTERM" ||
   fail "flowrun serve stops cleanly on SIGTERM" "$(tail -5 "$SERVE_LOG")"
