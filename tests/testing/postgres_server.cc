@@ -1,7 +1,9 @@
 #include "testing/postgres_server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -65,15 +67,55 @@ std::unique_ptr<PostgresServer> PostgresServer::Start() {
     ADD_FAILURE() << "pg_ctl start failed:\n" << start.out << start.err;
     return nullptr;
   }
+  server->StartReaper();
   return server;
+}
+
+std::vector<std::string> PostgresServer::StopCommand() const {
+  return AsServerUser(as_postgres_user_, {std::string(kBinDir) + "/pg_ctl", "-D", dir_ + "/data",
+                                          "-m", "immediate", "-w", "stop"});
+}
+
+void PostgresServer::StartReaper() {
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2 for the PostgreSQL reaper failed";
+    return;
+  }
+  // `cat` returns once no process holds the write end: it is close-on-exec, so only this process
+  // (and a child between its fork and exec) ever holds it.
+  std::vector<std::string> argv = {"/bin/sh", "-c", "cat; exec \"$@\"", "reaper"};
+  for (std::string& word : StopCommand()) argv.push_back(std::move(word));
+  std::vector<char*> args;
+  for (std::string& word : argv) args.push_back(word.data());
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(ends[0], 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(ends[0]);
+  if (pid < 0) {
+    close(ends[1]);
+    ADD_FAILURE() << "fork for the PostgreSQL reaper failed";
+    return;
+  }
+  reaper_pipe_ = ends[1];
+  reaper_pid_ = pid;
 }
 
 PostgresServer::~PostgresServer() {
   if (port_ == 0) return;
-  ProcessResult stop = RunProcess(AsServerUser(
-      as_postgres_user_,
-      {std::string(kBinDir) + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}));
+  ProcessResult stop = RunProcess(StopCommand());
   (void)stop;
+  // The reaper finds the server stopped, and ends.
+  if (reaper_pipe_ >= 0) close(reaper_pipe_);
+  if (reaper_pid_ > 0) waitpid(reaper_pid_, nullptr, 0);
 }
 
 std::string PostgresServer::Url() const {

@@ -3,11 +3,19 @@
 // start on a free loopback port with its socket in that dir, trust authentication, fsync off.
 // Run as root, it runs the server as the `postgres` user (runuser), which owns the temp dir.
 //
+// The server never outlives the test process: beside it runs a reaper, a shell in a session of
+// its own (so that a kill of the test's process group spares it), that waits for the end of a
+// pipe only the test process writes to, and then stops the server. A test killed for its timeout
+// (SIGKILL, no destructor) so leaves no server behind.
+//
 // Thread-safety: use from one test thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flowrun::testing {
 
@@ -26,9 +34,16 @@ class PostgresServer {
 
  private:
   PostgresServer() = default;
+  // The command that stops the server at once.
+  std::vector<std::string> StopCommand() const;
+  // Starts the reaper (see above); a test failure when it cannot.
+  void StartReaper();
+
   int port_ = 0;
   std::string dir_;
   bool as_postgres_user_ = false;
+  int reaper_pipe_ = -1;  // the write end; closing it (or dying) lets the reaper stop the server
+  pid_t reaper_pid_ = -1;
 };
 
 }  // namespace flowrun::testing
