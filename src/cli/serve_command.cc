@@ -101,6 +101,7 @@ std::string MonotonicUsec() {
 int RunServe(const ServeOptions& options) {
   // Before any thread allocates: each would otherwise keep a malloc arena of its own.
   const std::optional<int> malloc_arenas = LimitMallocArenas();
+  const bool jemalloc = MallocIsJemalloc();
   auto grace = ParseDuration(options.grace);
   if (!grace.ok()) return Fail("--grace: " + grace.status().message());
   auto config = LoadServeConfig(options);
@@ -146,10 +147,10 @@ int RunServe(const ServeOptions& options) {
           {{"listen", address->first + ":" + std::to_string((*api)->bound_port())},
            {"store", config->store},
            {"flows", config->flows},
-           {"malloc", MallocIsJemalloc() ? "jemalloc" : "glibc"},
-           {"malloc_arenas", malloc_arenas        ? Json(*malloc_arenas)
-                             : MallocIsJemalloc() ? Json(nullptr)
-                                                  : Json("environment")}});
+           {"malloc", jemalloc ? "jemalloc" : "glibc"},
+           {"malloc_arenas", jemalloc        ? Json(nullptr)
+                             : malloc_arenas ? Json(*malloc_arenas)
+                                             : Json("environment")}});
 
   const std::string serving = "serving on " + address->first + ":" +
                               std::to_string((*api)->bound_port()) + " with flows in ";

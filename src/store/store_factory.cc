@@ -13,28 +13,28 @@
 
 namespace flowrun::store {
 
-StatusOr<OpenedStore> OpenStore(const std::string& given_url, StoreOpenOptions options) {
+StatusOr<OpenedStore> OpenStore(const std::string& url, StoreOpenOptions options) {
   OpenedStore opened;
-  if (IsPostgresUrl(given_url)) {
-    std::string url = given_url;
-    if (options.idle_in_transaction_timeout > Duration::zero()) {
-      url = PostgresUrlWithSetting(url, "idle_in_transaction_session_timeout",
-                                   std::to_string(options.idle_in_transaction_timeout.count()));
-    }
+  if (IsPostgresUrl(url)) {
+    // Every connection of the store, its wake listener and its outbox carries the setting.
+    const std::string pg_url =
+        options.idle_in_transaction_timeout > Duration::zero()
+            ? PostgresUrlWithSetting(url, "idle_in_transaction_session_timeout",
+                                     std::to_string(options.idle_in_transaction_timeout.count()))
+            : url;
     ASSIGN_OR_RETURN(std::unique_ptr<PostgresStore> store,
-                     PostgresStore::Open({.url = url,
+                     PostgresStore::Open({.url = pg_url,
                                           .clock = options.clock,
                                           .pending_migrations = options.pending_migrations}));
     // A server store reports damage through its errors; this latch never trips.
     opened.data_loss = std::make_shared<DataLossLatch>("PostgreSQL store");
-    ASSIGN_OR_RETURN(opened.wakes, PgWakeListener::Open(url, store->writer_backend_pid()));
+    ASSIGN_OR_RETURN(opened.wakes, PgWakeListener::Open(pg_url, store->writer_backend_pid()));
     opened.store = std::move(store);
     if (options.open_outbox) {
-      ASSIGN_OR_RETURN(opened.outbox, PostgresOutbox::Open(url));
+      ASSIGN_OR_RETURN(opened.outbox, PostgresOutbox::Open(pg_url));
     }
     return opened;
   }
-  const std::string& url = given_url;
   ASSIGN_OR_RETURN(std::string path, SqlitePathOfStoreUrl(url));
   ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store,
                    SqliteStore::Open({.path = path,

@@ -1,5 +1,7 @@
 #include "store/store_url.h"
 
+#include "common/percent_encoding.h"
+
 namespace flowrun::store {
 
 bool IsPostgresUrl(const std::string& url) {
@@ -18,8 +20,7 @@ StatusOr<std::string> SqlitePathOfStoreUrl(const std::string& url) {
 
 std::string PostgresUrlWithSetting(const std::string& url, std::string_view name,
                                    std::string_view value) {
-  // Percent-encoded: "-c name=value" inside a URI query parameter.
-  const std::string setting = "-c%20" + std::string(name) + "%3D" + std::string(value);
+  const std::string setting = PercentEncode("-c " + std::string(name) + "=" + std::string(value));
   const size_t fragment = url.find('#');
   const std::string base = url.substr(0, fragment);
   const std::string tail = fragment == std::string::npos ? "" : url.substr(fragment);

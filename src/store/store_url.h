@@ -21,8 +21,8 @@ bool IsPostgresUrl(const std::string& url);
 
 // `url` (a PostgreSQL connection URI) with the server setting `name` = `value` added to the
 // session options that libpq sends at connect time (`options=-c name=value`), appended to the
-// URI's own `options` when it has some. REQUIRES: IsPostgresUrl(url); `name` and `value` hold no
-// spaces, '&' or '#'.
+// URI's own `options` when it has some; `name` and `value` are percent-encoded. REQUIRES:
+// IsPostgresUrl(url).
 std::string PostgresUrlWithSetting(const std::string& url, std::string_view name,
                                    std::string_view value);
 

@@ -44,7 +44,7 @@ class Cluster:
             self.app_db = os.path.join(self.dir, "app.db")
             harness.make_app_db(self.app_db, app_schema)
             for i in range(size):
-                node_id = "node-%d" % (i + 1)
+                node_id = self.node_id(i)
                 workdir = os.path.join(self.dir, node_id)
                 os.makedirs(workdir)
                 if store == "postgres":

@@ -489,7 +489,6 @@ class AckedSender:
 
     def __init__(self, service, name, count, prefix="order-", pause_s=0.1):
         self.services = list(service) if isinstance(service, (list, tuple)) else [service]
-        self.service = self.services[0]
         self.name = name
         self.count = count
         self.prefix = prefix
