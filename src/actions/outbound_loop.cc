@@ -21,6 +21,9 @@ void InitCurlOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// Socket events one turn of the loop handles at most: see "Turns" in the header.
+constexpr int kMaxEventsPerTurn = 64;
+
 // The longest the loop sleeps without being woken; a safety net only.
 constexpr int kMaxPollMs = 1000;
 
@@ -301,7 +304,7 @@ void OutboundLoop::SyncWaitFds() {
 }
 
 int OutboundLoop::PollTimeoutMs() const {
-  if (!unwatchable_wait_fds_.empty()) return 0;
+  if (!unwatchable_wait_fds_.empty() || !starting_.empty()) return 0;
   int timeout = kMaxPollMs;
   SteadyTime now = std::chrono::steady_clock::now();
   auto until = [&](SteadyTime when) {
@@ -455,7 +458,7 @@ void OutboundLoop::FinishWaits(const std::unordered_map<int, short>& ready) {
 
 void OutboundLoop::Run() {
   loop_thread_.store(std::this_thread::get_id(), std::memory_order_release);
-  std::array<epoll_event, 512> events;
+  std::array<epoll_event, kMaxEventsPerTurn> events;
   std::unordered_map<int, short> ready_waits;
   for (;;) {
     TakeQueued();
@@ -466,8 +469,12 @@ void OutboundLoop::Run() {
       std::push_heap(timers_.begin(), timers_.end(), std::greater<Timer>());
     }
     taken_timers_.clear();
-    for (PendingTransfer& transfer : taken_transfers_) Admit(std::move(transfer));
+    for (PendingTransfer& transfer : taken_transfers_) starting_.push_back(std::move(transfer));
     taken_transfers_.clear();
+    for (int started = 0; !starting_.empty() && started < kMaxStartsPerTurn; ++started) {
+      Admit(std::move(starting_.front()));
+      starting_.pop_front();
+    }
     for (Wait& wait : taken_waits_) StartWait(std::move(wait));
     taken_waits_.clear();
     {
@@ -528,6 +535,12 @@ void OutboundLoop::EndEverything() {
       transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
       transfer.done(kStopped);
     }
+  }
+  std::deque<PendingTransfer> starting;
+  starting.swap(starting_);
+  for (PendingTransfer& transfer : starting) {
+    transfers_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    transfer.done(kStopped);
   }
   std::unordered_map<int, std::vector<Wait>> waits;
   waits.swap(waits_);

@@ -44,6 +44,12 @@
 // transfer whose connection was kept walks every open connection (libcurl 7.88,
 // close_connect_only), and thousands kept to one API make each completion cost thousands of steps.
 //
+// Turns: each turn of the loop runs the tasks and timers handed over, hands at most
+// kMaxStartsPerTurn new transfers to libcurl (the others start on the next turns, in order),
+// waits for at most 64 socket events and handles them. Short turns keep every socket served
+// often: a few SMTP sessions among thousands of HTTP transfers to a slow API go on while those
+// connect, instead of waiting for a turn that connects them all.
+//
 // Thread-safety: every method may be called from any thread, including from a callback.
 #pragma once
 
@@ -88,6 +94,8 @@ class OutboundLoop {
   // stopped.
   static constexpr int kWaitTimedOut = 0;
   static constexpr int kWaitStopped = -1;
+  // How many transfers handed over one turn starts at most: see "Turns" above.
+  static constexpr int kMaxStartsPerTurn = 64;
 
   using TransferDone = std::function<void(CURLcode code)>;
   using WaitDone = std::function<void(int revents)>;
@@ -226,6 +234,7 @@ class OutboundLoop {
   bool curl_timer_set_ = false;                       // libcurl asked for a timeout ...
   SteadyTime curl_deadline_;                          // ... at this time
   std::vector<PendingTransfer> taken_transfers_;
+  std::deque<PendingTransfer> starting_;  // taken, not yet admitted: see "Turns" above
   std::vector<Wait> taken_waits_;
   std::vector<std::function<void()>> taken_tasks_;
   std::vector<Timer> taken_timers_;

@@ -289,5 +289,73 @@ TEST(OutboundLoopTest, KeepsAtMostMaxIdleConnectionsPerOriginAndReusesThem) {
   loop.Stop();
 }
 
+// Thousands of transfers handed over at once start a few per turn, so that a socket wait that is
+// ready at once is served on the first of those turns, not after every connect.
+TEST(OutboundLoopTest, StartsAFewTransfersPerTurnSoOtherSocketsAreServedMeanwhile) {
+  // A listener that never accepts: every connect completes in the kernel's queue.
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 4096), 0);
+  socklen_t length = sizeof(address);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/x";
+
+  OutboundLoopOptions options;
+  options.max_connections_per_host = 2000;
+  OutboundLoop loop(options);
+  ASSERT_TRUE(loop.Start().ok());
+  // The loop waits in a task until everything below is handed over, then takes it in one turn.
+  std::promise<void> handed_over;
+  loop.Post([ready = handed_over.get_future().share()] { ready.wait(); });
+
+  constexpr int kTransfers = 1000;
+  static std::atomic<int> sockets_opened{0};
+  sockets_opened = 0;
+  std::vector<CURL*> easies;
+  std::atomic<int> ended{0};
+  for (int i = 0; i < kTransfers; ++i) {
+    CURL* easy = curl_easy_init();
+    curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(
+        easy, CURLOPT_OPENSOCKETFUNCTION,
+        +[](void*, curlsocktype, curl_sockaddr* a) -> curl_socket_t {
+          ++sockets_opened;
+          return socket(a->family, a->socktype, a->protocol);
+        });
+    easies.push_back(easy);
+    loop.AddTransfer(easy, [&ended](CURLcode) { ++ended; });  // no origin: no socket tracking
+  }
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  ASSERT_EQ(write(pair[1], "x", 1), 1);
+  std::promise<int> opened_when_served;
+  loop.WaitFd(pair[0], CURL_WAIT_POLLIN, std::chrono::steady_clock::now() + 30s,
+              [&](int) { opened_when_served.set_value(sockets_opened.load()); });
+  handed_over.set_value();
+
+  auto served = opened_when_served.get_future();
+  ASSERT_EQ(served.wait_for(30s), std::future_status::ready);
+  // The turn that took the wait started at most kMaxStartsPerTurn; the one before it (which took
+  // the task, and the transfers handed over by then) as many.
+  EXPECT_LE(served.get(), 2 * OutboundLoop::kMaxStartsPerTurn);
+  // The rest start on the following turns.
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (sockets_opened < kTransfers && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(sockets_opened.load(), kTransfers);
+  // Stop ends them all, those still waiting to start too.
+  loop.Stop();
+  EXPECT_EQ(ended.load(), kTransfers);
+  EXPECT_EQ(loop.Stats().transfers_in_flight, 0);
+  for (CURL* easy : easies) curl_easy_cleanup(easy);
+  close(pair[0]);
+  close(pair[1]);
+  close(listener);
+}
+
 }  // namespace
 }  // namespace flowrun
