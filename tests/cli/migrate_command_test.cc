@@ -1,16 +1,14 @@
 // `flowrun migrate` and `serve`'s handling of store schemas, run as the built binary on real
 // SQLite store files and a real PostgreSQL database made older or newer than this flowrun.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sqlite3.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "store/pg_connection.h"
+#include "testing/free_port.h"
 #include "testing/paths.h"
 #include "testing/postgres_server.h"
 #include "testing/subprocess.h"
@@ -46,17 +44,11 @@ class MigrateCommandTest : public ::testing::Test {
   }
   // serve on a loopback port this test holds, so that it exits even when it opens the store.
   testing::ProcessResult ServeRefused(const std::string& config) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(fd, 1), 0);
-    socklen_t length = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
-    auto result =
-        RunProcess({FlowrunBinary(), "serve", "--config", config, "--listen",
-                    "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "--grace", "1s"});
+    int port = 0;
+    int fd = testing::ListenOnLoopback(1, &port);
+    EXPECT_GE(fd, 0);
+    auto result = RunProcess({FlowrunBinary(), "serve", "--config", config, "--listen",
+                              "127.0.0.1:" + std::to_string(port), "--grace", "1s"});
     close(fd);
     return result;
   }

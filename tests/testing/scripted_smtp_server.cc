@@ -1,14 +1,14 @@
 #include "testing/scripted_smtp_server.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+
+#include "testing/free_port.h"
 
 namespace flowrun::testing {
 
@@ -85,15 +85,8 @@ bool ScriptedConnection::Fill() {
 
 ScriptedSmtpServer::ScriptedSmtpServer(std::vector<SmtpScript> scripts)
     : scripts_(std::move(scripts)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::listen(listen_fd_, 64), 0);
-  socklen_t length = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &length);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback(64, &port_);
+  EXPECT_GE(listen_fd_, 0);
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 

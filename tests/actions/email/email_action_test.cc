@@ -17,6 +17,7 @@
 #include "actions/email/mime_message.h"
 #include "common/percent_encoding.h"
 #include "common/simulated_clock.h"
+#include "testing/free_port.h"
 #include "testing/in_memory_email_outbox.h"
 #include "testing/paths.h"
 #include "testing/smtp_server.h"
@@ -85,15 +86,8 @@ EmailAction SmtpAction(const SmtpServer& server) {
 class TcpRelay {
  public:
   explicit TcpRelay(int upstream_port) : upstream_port_(upstream_port) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(listen(listen_fd_, 16), 0);
-    socklen_t length = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &length);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = testing::ListenOnLoopback(16, &port_);
+    EXPECT_GE(listen_fd_, 0);
     acceptor_ = std::thread([this] { AcceptLoop(); });
   }
   ~TcpRelay() {
