@@ -10,11 +10,15 @@ that a run whose action is in flight holds no thread. Workloads (issue goals in 
 The peers are bench/w1_sinks (one Asio thread: a delayed HTTP API and a pipelining SMTP sink), as
 light as bench/w1's; `--smtp aiosmtpd` sends w1-slow's email to Debian's aiosmtpd instead. Every
 run's side effects are checked (distinct Idempotency-Keys, Message-IDs and rows). Prints one
-markdown table; with --repeat N each figure is the median of N.
+markdown table; with --repeat N each figure is the median of N. The service's CPU per run counts
+its user and system time from start to stop. With --timeline, each run also prints what
+`/metrics` showed every 0.1 s (runs done, runs ready, actions in flight, HTTP transfers in
+flight, messages waiting for an SMTP session, peak RSS so far): where a run stalls, and why its
+memory peaks.
 
     FLOWRUN_BIN=$PWD/build-release/flowrun /usr/bin/python3 bench/slow_io.py \
         [--workload all|w1-slow|slow-5s|parallel|foreach] [--events N] [--repeat N]
-        [--smtp sink|aiosmtpd]
+        [--smtp sink|aiosmtpd] [--timeline]
 """
 
 import argparse
@@ -23,6 +27,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +96,54 @@ def wait_done(service, flow_id, count, timeout):
     return False
 
 
-def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink"):
+def gauge(text, name):
+    """The sum of a metric's samples (every label set) in a /metrics text."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+class Timeline:
+    """Samples the service's /metrics every `period` s on a thread, until stop(); print() then
+    writes one markdown row per sample."""
+
+    COLUMNS = [("runs done", "flowrun_runs_completed_total"), ("ready", "flowrun_queue_depth"),
+               ("actions in flight", "flowrun_actions_in_flight"),
+               ("HTTP in flight", "flowrun_outbound_transfers_in_flight"),
+               ("mail waiting", "flowrun_smtp_messages_waiting")]
+
+    def __init__(self, service, period=0.1):
+        self.service = service
+        self.period = period
+        self.rows = []
+        self.stopping = threading.Event()
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping.wait(self.period):
+            try:
+                text = w1_bench.metrics_text(self.service)
+            except OSError:
+                continue
+            self.rows.append([time.monotonic() - self.started] +
+                             [gauge(text, metric) for _, metric in self.COLUMNS] +
+                             [w1_bench.peak_rss_mb(self.service.proc.pid)])
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+    def print(self, name):
+        print("\nTimeline: %s\n" % name)
+        print("| s | " + " | ".join(label for label, _ in self.COLUMNS) + " | peak RSS MB |")
+        print("| ---: " * (len(self.COLUMNS) + 2) + "|")
+        for row in self.rows:
+            print("| %.1f | " % row[0] + " | ".join("%d" % v for v in row[1:-1]) +
+                  " | %.0f |" % row[-1])
+
+
+def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink", timeline=False):
     tmp = tempfile.mkdtemp(prefix="flowrun-slow-")
     os.makedirs(os.path.join(tmp, "flows"))
     with open(os.path.join(tmp, "flows", "flow.yaml"), "w") as f:
@@ -106,9 +158,14 @@ def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink"):
     flow_id = flow_text.split("id: ", 1)[1].split("\n", 1)[0]
 
     bodies = w1_bench.event_bodies(event_name, events, data_of)
+    sampler = Timeline(service) if timeline else None
     w1_bench.post_bodies(service, bodies, clients=min(8, len(bodies)))
     finished = wait_done(service, flow_id, events, timeout=600)
     rss = w1_bench.peak_rss_mb(service.proc.pid)
+    cpu = w1_bench.cpu_seconds(service.proc.pid)
+    if sampler:
+        sampler.stop()
+        sampler.print(name)
     runs = service.runs(flow=flow_id)
     keys, message_ids, stats = sinks.counts()
     rows_in_db = harness.query(os.path.join(tmp, "app.db"), "SELECT count(*) AS c FROM orders")[0]["c"]
@@ -135,6 +192,7 @@ def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink"):
     shutil.rmtree(tmp, ignore_errors=True)
     return {"name": name, "events": events, "completed": len(completed), "span_s": span,
             "runs_per_s": len(completed) / span if span else float("nan"), "rss_mb": rss,
+            "cpu_us_per_run": 1e6 * cpu / len(completed) if completed else float("nan"),
             "most_in_flight": stats.get("most_in_flight", 0), "check": ", ".join(checks),
             "ok": ok}
 
@@ -146,24 +204,27 @@ def main():
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--smtp", choices=["sink", "aiosmtpd"], default="sink")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also print what /metrics showed every 0.1 s of each run")
     args = parser.parse_args()
     n = args.events
     plan = {
         "w1-slow": lambda: measure("W1-slow: http (200 ms) -> db -> email, %d events" % n, W1_SLOW,
-                                   "slow/w1", n, lambda i: {"n": i}, args.smtp),
+                                   "slow/w1", n, lambda i: {"n": i}, args.smtp, args.timeline),
         "slow-5s": lambda: measure("%d one-step runs, API answers after 5 s" % n, SLOW_5S,
-                                   "slow/5s", n, lambda i: {"n": i}),
+                                   "slow/5s", n, lambda i: {"n": i}, timeline=args.timeline),
         "parallel": lambda: measure("one run, parallel: 10 branches x 500 ms", PARALLEL,
-                                    "slow/parallel", 1, lambda i: {}),
+                                    "slow/parallel", 1, lambda i: {}, timeline=args.timeline),
         "foreach": lambda: measure("one run, foreach: 100 items x 200 ms, concurrency 20", FOREACH,
-                                   "slow/foreach", 1, lambda i: {"items": list(range(100))}),
+                                   "slow/foreach", 1, lambda i: {"items": list(range(100))},
+                                   timeline=args.timeline),
     }
     chosen = list(plan) if args.workload == "all" else [args.workload]
     rows = []
     for key in chosen:
         repeats = [plan[key]() for _ in range(args.repeat)]
         row = dict(repeats[0])
-        for field in ("span_s", "runs_per_s", "rss_mb", "most_in_flight"):
+        for field in ("span_s", "runs_per_s", "rss_mb", "cpu_us_per_run", "most_in_flight"):
             row[field] = statistics.median(r[field] for r in repeats)
         row["ok"] = all(r["ok"] for r in repeats)
         rows.append(row)
@@ -171,12 +232,13 @@ def main():
     print("Slow I/O through `flowrun serve` (%d cores, median of %d, SMTP: %s)" % (
         os.cpu_count(), args.repeat, args.smtp))
     print()
-    print("| workload | completed | first event -> last run done | runs/s | peak RSS | most requests open at the API | side effects |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| workload | completed | first event -> last run done | runs/s | peak RSS | service CPU per run | most requests open at the API | side effects |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        print("| %s | %d/%d | %.2f s | %.0f | %.1f MB | %d | %s |" % (
+        print("| %s | %d/%d | %.2f s | %.0f | %.1f MB | %.0f µs | %d | %s |" % (
             r["name"], r["completed"], r["events"], r["span_s"], r["runs_per_s"], r["rss_mb"],
-            r["most_in_flight"], r["check"] + ("" if r["ok"] else " (CHECK FAILED)")))
+            r["cpu_us_per_run"], r["most_in_flight"],
+            r["check"] + ("" if r["ok"] else " (CHECK FAILED)")))
     return 0 if all(r["ok"] for r in rows) else 1
 
 
