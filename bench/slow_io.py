@@ -176,8 +176,8 @@ def measure(name, flow_text, event_name, events, data_of, smtp_kind="sink", time
         aiosmtpd.close()
 
     completed = [r for r in runs if r["status"] == "completed"]
-    starts = [w1_bench.parse_ts(r["event"]["ts"]) for r in runs]
-    ends = [w1_bench.parse_ts(r["ended_at"]) for r in completed]
+    starts = [harness.unix_time(r["event"]["ts"]) for r in runs]
+    ends = [harness.unix_time(r["ended_at"]) for r in completed]
     span = max(ends) - min(starts) if ends else float("nan")
     checks = []
     ok = finished and len(completed) == events

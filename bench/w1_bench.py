@@ -19,7 +19,6 @@ before it accepts); --smtp-max-sessions sets the config's smtp.max_sessions.
 
 import argparse
 import concurrent.futures
-import datetime
 import http.client
 import json
 import os
@@ -212,10 +211,6 @@ class SmtpHandler(socketserver.StreamRequestHandler):
                 self.wfile.write(b"250 OK\r\n")
 
 
-def parse_ts(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def peak_rss_mb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -322,9 +317,9 @@ def run_variant(name, flow_text, event_name, events, sinks_kind, workers=0, smtp
     service.stop()
 
     completed = [r for r in runs if r["status"] == "completed"]
-    starts = [parse_ts(r["event"]["ts"]) for r in runs]
-    ends = [parse_ts(r["ended_at"]) for r in completed]
-    latencies = sorted(parse_ts(r["ended_at"]) - parse_ts(r["event"]["ts"]) for r in completed)
+    starts = [harness.unix_time(r["event"]["ts"]) for r in runs]
+    ends = [harness.unix_time(r["ended_at"]) for r in completed]
+    latencies = sorted(harness.unix_time(r["ended_at"]) - harness.unix_time(r["event"]["ts"]) for r in completed)
     span = max(ends) - min(starts) if ends else float("nan")
     row = {
         "variant": name, "events": events, "completed": len(completed),

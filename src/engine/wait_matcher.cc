@@ -104,10 +104,11 @@ StatusOr<std::optional<EventRecord>> WaitMatcher::EarliestMatchingEvent(const Wa
       ASSIGN_OR_RETURN(bool matches, WaitMatches(wait, event));
       if (matches) return std::optional<EventRecord>(std::move(event));
     }
-    // Without a lookback the window is seq > since_seq, and ListEvents pages by after_seq.
     if (events.empty() || static_cast<int>(events.size()) < scan_limit_) {
       return std::optional<EventRecord>();
     }
+    // A lookback window (seq > since_seq, or stored since) pages by page_after_seq; without one
+    // the window is seq > since_seq, and after_seq itself pages.
     if (filter.stored_since) {
       filter.page_after_seq = events.back().seq;
     } else {

@@ -40,7 +40,7 @@ TEST(MallocArenaLimitTest, TheOperatorsSettingStands) {
 // The test binaries keep the C library's malloc (only the flowrun binary links jemalloc), so the
 // cap applies here; tests/package/package_test.sh checks that the installed binary runs on
 // jemalloc.
-TEST(MallocArenaLimitTest, GlibcMallocIsCappedAndJemallocIsLeftAlone) {
+TEST(MallocArenaLimitTest, TheTestBinariesRunOnGlibcMallocAndCapIt) {
   EXPECT_FALSE(MallocIsJemalloc());
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr && std::getenv("GLIBC_TUNABLES") == nullptr) {
     EXPECT_NE(LimitMallocArenas(), std::nullopt);

@@ -7,6 +7,7 @@ Run as a script, it serves the fake APIs and the SMTP sink for the examples' wal
     /usr/bin/python3 tests/e2e/harness.py --api-port 9100 --smtp-port 2525 --mail-dir /tmp/mail
 """
 
+import datetime
 import email
 import email.policy
 import glob
@@ -44,6 +45,12 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def unix_time(text):
+    """Seconds since the epoch of a timestamp the API returns (RFC 3339, such as
+    2026-01-02T03:04:05.678Z)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def wait_until(predicate, timeout=20.0, interval=0.05, what="condition"):

@@ -103,7 +103,7 @@ class FlowControlTest(unittest.TestCase):
     def test_throttle_spaces_starts_and_drops_nothing(self):
         self.service.send([{"name": "fc/throttle", "data": {"account": "a", "n": i}} for i in range(3)])
         runs = self.service.wait_runs("throttled", 3, timeout=60)
-        ends = sorted(harness_time(r["ended_at"]) for r in runs)
+        ends = sorted(harness.unix_time(r["ended_at"]) for r in runs)
         # One start per 2 s: the third run cannot end before ~4 s after the first.
         self.assertGreaterEqual(ends[2] - ends[0], 3.5)
 
@@ -189,11 +189,6 @@ class FlowControlTest(unittest.TestCase):
         runs = self.service.wait_runs("restart-debounced", 1, timeout=60)
         self.assertEqual(len(runs), 1)
         self.assertEqual(runs[0]["output"], 2)
-
-
-def harness_time(text):
-    import datetime
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 if __name__ == "__main__":

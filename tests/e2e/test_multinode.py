@@ -20,7 +20,6 @@ default 30), FLOWRUN_MULTINODE_CRON=0 (skip waiting for a minute tick).
 """
 
 import collections
-import datetime
 import json
 import os
 import random
@@ -212,9 +211,7 @@ class KillUnderLoad:
                 statuses = collections.Counter(r["status"] for r in ticks)
                 # A cron run's event time is its tick.
                 per_minute = collections.Counter(
-                    int(datetime.datetime.fromisoformat(
-                        r["event"]["ts"].replace("Z", "+00:00")).timestamp()) // 60
-                    for r in ticks)
+                    int(harness.unix_time(r["event"]["ts"])) // 60 for r in ticks)
                 # Every boundary between the start of the load and 5 s before the runs were read
                 # has its run; one that passed while the cluster started, or in those last
                 # seconds, may have one too.

@@ -1,31 +1,18 @@
 // The tests' private PostgreSQL server (testing/postgres_server.h) stops when the test process is
 // killed without running any destructor, as ctest's timeout kills it.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 
+#include "testing/free_port.h"
 #include "testing/postgres_server.h"
 #include "testing/wait_until.h"
 
 namespace flowrun::testing {
 namespace {
-
-bool AcceptsConnections(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  close(fd);
-  return connected;
-}
 
 TEST(PostgresTestServerTest, AServerStopsWhenItsTestProcessIsKilled) {
   int ends[2];
@@ -48,7 +35,7 @@ TEST(PostgresTestServerTest, AServerStopsWhenItsTestProcessIsKilled) {
   ASSERT_EQ(waitpid(test_process, &status, 0), test_process);
   ASSERT_TRUE(WIFSIGNALED(status));
   ASSERT_GT(port, 0) << "the server did not start";
-  EXPECT_TRUE(WaitUntil([&] { return !AcceptsConnections(port); }, std::chrono::seconds(30),
+  EXPECT_TRUE(WaitUntil([&] { return !LoopbackPortAccepts(port); }, std::chrono::seconds(30),
                         std::chrono::milliseconds(50)))
       << "the server on port " << port << " outlived its test process";
 }
@@ -57,9 +44,9 @@ TEST(PostgresTestServerTest, TheDestructorStopsTheServerAndItsReaper) {
   std::unique_ptr<PostgresServer> server = PostgresServer::Start();
   ASSERT_NE(server, nullptr);
   const int port = server->port();
-  EXPECT_TRUE(AcceptsConnections(port));
+  EXPECT_TRUE(LoopbackPortAccepts(port));
   server.reset();
-  EXPECT_FALSE(AcceptsConnections(port));
+  EXPECT_FALSE(LoopbackPortAccepts(port));
 }
 
 }  // namespace
