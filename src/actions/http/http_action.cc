@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <iomanip>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -297,6 +299,10 @@ bool HostMatches(std::string_view pattern, const std::string& host) {
 
 constexpr size_t kMaxIdleHandles = 1024;
 
+// The proxy variables libcurl reads for an http:// URL (it ignores HTTP_PROXY, as CGI servers may
+// set that one from a request header).
+constexpr const char* kHttpProxyVariables[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+
 // What one hop received: the last response's headers (names lower-cased) and its body, up to
 // max_bytes.
 struct Response {
@@ -407,10 +413,24 @@ HttpAction::HttpAction(HttpActionOptions options) : options_(std::move(options))
     (void)own_loop_->Start();
     loop_ = own_loop_.get();
   }
+  // libcurl reads these for http:// URLs; with one set, every request goes through libcurl.
+  const bool proxied = std::any_of(std::begin(kHttpProxyVariables), std::end(kHttpProxyVariables),
+                                   [](const char* variable) {
+                                     const char* value = std::getenv(variable);
+                                     return value != nullptr && *value != 0;
+                                   });
+  if (!proxied) {
+    PlainHttpClientOptions plain;
+    plain.max_connections_per_host =
+        static_cast<size_t>(std::max(1, options_.limits.max_connections_per_host));
+    plain.keep_alive = options_.keep_alive;
+    plain_ = std::make_unique<PlainHttpClient>(*loop_, plain);
+  }
 }
 
 HttpAction::~HttpAction() {
-  own_loop_.reset();  // ends (and frees) the attempts still in flight on it
+  plain_.reset();     // its shutdown is queued on the loop ...
+  own_loop_.reset();  // ... which ends (and frees) the attempts still in flight on it
   for (CURL* easy : idle_handles_) curl_easy_cleanup(easy);
 }
 
@@ -529,6 +549,11 @@ void HttpAction::StartHop(std::unique_ptr<Attempt> attempt) {
     return Finish(std::move(attempt), DeadlineExceededError(a.where + ": no response within " +
                                                             FormatDuration(a.timeout)));
   }
+  a.response = Response{};
+  a.response.max_bytes = options_.limits.max_response_bytes;
+  a.connect_budget = std::min<Duration>(left, options_.limits.connect_timeout);
+  if (plain_ != nullptr && a.url.origin.scheme == "http") return StartPlainHop(std::move(attempt));
+
   if (a.easy == nullptr) a.easy = TakeHandle();
   if (a.easy == nullptr) {
     return Finish(std::move(attempt), InternalError("could not create a libcurl handle"));
@@ -537,10 +562,7 @@ void HttpAction::StartHop(std::unique_ptr<Attempt> attempt) {
   if (a.hop > 0) curl_easy_reset(e);
   curl_slist_free_all(a.headers);
   a.headers = nullptr;
-  a.response = Response{};
-  a.response.max_bytes = options_.limits.max_response_bytes;
   a.error[0] = 0;
-  a.connect_budget = std::min<Duration>(left, options_.limits.connect_timeout);
 
   const HttpOrigin& origin = a.url.origin;
   a.target = origin.scheme + "://" +
@@ -609,6 +631,31 @@ void HttpAction::StartHop(std::unique_ptr<Attempt> attempt) {
       std::move(origin_key));
 }
 
+void HttpAction::StartPlainHop(std::unique_ptr<Attempt> attempt) {
+  Attempt& a = *attempt;
+  PlainHttpRequest request;
+  request.host = a.url.origin.host;
+  request.port = a.url.origin.port;
+  request.method = a.method;
+  request.target = a.url.path_and_query;
+  request.headers = a.call.headers;
+  request.body = a.body;
+  const SteadyTime now = SteadyClock::now();
+  request.connect_until = now + a.connect_budget;
+  request.until = a.give_up;
+  request.max_body_bytes = a.response.max_bytes;
+  Attempt* raw = attempt.release();
+  plain_->Send(std::move(request), [this, raw](PlainHttpResult result) {
+    std::unique_ptr<Attempt> owned(raw);
+    std::optional<StatusOr<Json>> judged = JudgePlain(*owned, std::move(result));
+    if (judged) {
+      Finish(std::move(owned), *std::move(judged));
+    } else {
+      StartHop(std::move(owned));
+    }
+  });
+}
+
 void HttpAction::Finish(std::unique_ptr<Attempt> attempt, StatusOr<Json> result) {
   if (attempt->easy != nullptr) {
     KeepHandle(attempt->easy);
@@ -669,6 +716,45 @@ std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
   }
   long status = 0;
   curl_easy_getinfo(a.easy, CURLINFO_RESPONSE_CODE, &status);
+  return JudgeResponse(a, status);
+}
+
+std::optional<StatusOr<Json>> HttpAction::JudgePlain(Attempt& a, PlainHttpResult result) {
+  const std::string& where = a.where;
+  const HttpOrigin& origin = a.url.origin;
+  if (!result.error.ok()) {
+    if (result.stopped) {
+      return UnavailableError(where + ": not finished: the service is shutting down");
+    }
+    if (result.too_large) {
+      return FailedPreconditionError(where + ": response body is larger than the limit of " +
+                                     std::to_string(a.response.max_bytes) +
+                                     " bytes (http.max_response_bytes)");
+    }
+    if (result.error.code() == StatusCode::kDeadlineExceeded) {
+      if (!result.connected) {
+        return DeadlineExceededError(where + ": could not connect within " +
+                                     FormatDuration(a.connect_budget));
+      }
+      return DeadlineExceededError(
+          where + ": no response within " +
+          (a.capped_by_deadline ? "the step's deadline" : FormatDuration(a.timeout)));
+    }
+    if (!result.connected) {
+      return UnavailableError(where + ": could not connect to " + origin.host + ":" +
+                              std::to_string(origin.port) + ": " + result.error.message());
+    }
+    return UnavailableError(where + ": " + result.error.message());
+  }
+  a.response.headers = std::move(result.headers);
+  a.response.body = std::move(result.body);
+  return JudgeResponse(a, result.status);
+}
+
+std::optional<StatusOr<Json>> HttpAction::JudgeResponse(Attempt& a, long status) {
+  const std::string& where = a.where;
+  const HttpOrigin& origin = a.url.origin;
+  Response& response = a.response;
   const std::string* location = response.Header("location");
   if (status >= 300 && status < 400 && status != 304 && location != nullptr) {
     if (a.hop >= options_.max_redirects) {

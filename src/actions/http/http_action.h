@@ -1,6 +1,9 @@
-// HttpAction: the `http` step. Sends one HTTP(S) request with libcurl, on the shared
-// OutboundLoop (outbound_loop.h), and returns `{status, headers, body}`, where body is parsed when
-// the response is JSON. Start returns at once; no thread waits on the network.
+// HttpAction: the `http` step. Sends one HTTP(S) request on the shared OutboundLoop
+// (outbound_loop.h), and returns `{status, headers, body}`, where body is parsed when the response
+// is JSON. Start returns at once; no thread waits on the network. http:// goes through the
+// plain-http client (plain_http_client.h: a few hundred bytes per request in flight, where libcurl
+// holds about 15 KB); https://, and every request when a proxy variable (http_proxy, all_proxy)
+// is set, go through libcurl.
 //
 // Arguments: method (default GET), url (http or https only), headers, query (name -> scalar or
 // list), at most one of json / body / form, timeout (a duration; default http.timeout of the
@@ -23,9 +26,9 @@
 //     `User-Agent: flowrun` unless the flow sets one.
 //   - CR, LF or NUL in header names or values, and non-token header names, are refused before
 //     anything is sent.
-//   - Connections are kept in libcurl's connection cache and reused (HTTP/1.1 keep-alive, HTTP/2
-//     multiplexing over TLS); the proxies named by the standard variables (http_proxy,
-//     https_proxy, no_proxy) are used. Connections per host are bounded by the loop
+//   - Connections are kept and reused (HTTP/1.1 keep-alive; for https libcurl's connection cache,
+//     with HTTP/2 multiplexing); the proxies named by the standard variables (http_proxy,
+//     https_proxy, all_proxy, no_proxy) are used. Connections per host are bounded
 //     (http.max_connections_per_host); requests beyond it wait in memory for a connection.
 //   - Shutdown: an attempt still in flight when the loop stops fails with kUnavailable
 //     ("shutting down"), so that it is retried after the restart.
@@ -41,6 +44,7 @@
 #include <vector>
 
 #include "actions/action.h"
+#include "actions/http/plain_http_client.h"
 #include "actions/outbound_loop.h"
 #include "common/clock.h"
 #include "common/thread_annotations.h"
@@ -77,6 +81,11 @@ class HttpAction final : public Action {
   void Finish(std::unique_ptr<Attempt> attempt, StatusOr<Json> result);
   // Decides what a finished hop means: a result, or nullopt when the next hop has been set up.
   std::optional<StatusOr<Json>> Judge(Attempt& attempt, CURLcode code);
+  // The same for a hop sent by the plain-http client.
+  std::optional<StatusOr<Json>> JudgePlain(Attempt& attempt, PlainHttpResult result);
+  // What a received response means: a result, or nullopt when it redirects to the next hop.
+  std::optional<StatusOr<Json>> JudgeResponse(Attempt& attempt, long status);
+  void StartPlainHop(std::unique_ptr<Attempt> attempt);
   CURL* TakeHandle();
   void KeepHandle(CURL* easy);
 
@@ -84,6 +93,7 @@ class HttpAction final : public Action {
   SystemClock system_clock_;
   std::unique_ptr<OutboundLoop> own_loop_;  // when options_.loop is null
   OutboundLoop* loop_;
+  std::unique_ptr<PlainHttpClient> plain_;  // http:// hops; null when a proxy variable is set
   Mutex handles_mu_;
   std::vector<CURL*> idle_handles_ FLOWRUN_GUARDED_BY(handles_mu_);  // reused, not reallocated
 };

@@ -1,0 +1,282 @@
+#include "actions/http/plain_http_client.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testing/free_port.h"
+#include "testing/raw_http_peer.h"
+
+namespace flowrun {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A server on loopback that answers each request on a connection with the next of `answers`
+// (bytes as given, so that tests can send what no real server would), one thread per
+// connection. After the last answer it closes the connection; `close_after_each` closes it after
+// every answer without saying so (a kept connection the server gave up on).
+class ScriptedServer {
+ public:
+  ScriptedServer(std::vector<std::string> answers, bool close_after_each = false)
+      : answers_(std::move(answers)), close_after_each_(close_after_each) {
+    listener_ = testing::ListenOnLoopback(64, &port_);
+    EXPECT_GE(listener_, 0);
+    acceptor_ = std::thread([this] {
+      for (;;) {
+        int fd = accept(listener_, nullptr, nullptr);
+        if (fd < 0) return;
+        ++connections_;
+        std::lock_guard lock(mu_);
+        threads_.emplace_back([this, fd] { Serve(fd); });
+      }
+    });
+  }
+  ~ScriptedServer() {
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mu_);
+    for (std::thread& t : threads_) t.join();
+  }
+  int port() const { return port_; }
+  int connections() const { return connections_; }
+
+ private:
+  void Serve(int fd) {
+    std::string buffer;
+    char chunk[4096];
+    for (;;) {
+      size_t end;
+      while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n <= 0) return (void)close(fd);
+        buffer.append(chunk, static_cast<size_t>(n));
+      }
+      buffer.erase(0, end + 4);
+      const size_t index = next_++;
+      if (index >= answers_.size()) break;
+      send(fd, answers_[index].data(), answers_[index].size(), MSG_NOSIGNAL);
+      if (close_after_each_ || next_ >= answers_.size()) break;
+    }
+    close(fd);
+  }
+
+  const std::vector<std::string> answers_;
+  const bool close_after_each_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<size_t> next_{0};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+class PlainHttpClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(loop_.Start().ok()); }
+
+  PlainHttpRequest Get(int port, const std::string& target = "/x",
+                       std::chrono::milliseconds time = 5000ms) {
+    PlainHttpRequest request;
+    request.host = "127.0.0.1";
+    request.port = port;
+    request.method = "GET";
+    request.target = target;
+    request.connect_until = std::chrono::steady_clock::now() + time;
+    request.until = std::chrono::steady_clock::now() + time;
+    request.max_body_bytes = 1 << 20;
+    return request;
+  }
+
+  PlainHttpResult Send(PlainHttpClient& client, PlainHttpRequest request) {
+    std::promise<PlainHttpResult> done;
+    client.Send(std::move(request),
+                [&done](PlainHttpResult result) { done.set_value(std::move(result)); });
+    return done.get_future().get();
+  }
+
+  OutboundLoop loop_;
+};
+
+TEST_F(PlainHttpClientTest, KeepsTheConnectionAliveAcrossRequests) {
+  auto peer = testing::RawHttpPeer::Start();
+  ASSERT_NE(peer, nullptr);
+  PlainHttpClient client(loop_, {});
+  for (int i = 0; i < 5; ++i) {
+    PlainHttpResult result = Send(client, Get(peer->port(), "/ok"));
+    ASSERT_TRUE(result.error.ok()) << result.error.ToString();
+    EXPECT_EQ(result.status, 200);
+    EXPECT_FALSE(result.body.empty());
+  }
+  EXPECT_EQ(peer->requests(), 5);
+  EXPECT_EQ(peer->connections(), 1);
+  EXPECT_EQ(client.in_flight(), 0);
+}
+
+TEST_F(PlainHttpClientTest, BoundsTheConnectionsPerOriginAndQueuesTheRest) {
+  auto peer = testing::RawHttpPeer::Start();
+  ASSERT_NE(peer, nullptr);
+  PlainHttpClientOptions options;
+  options.max_connections_per_host = 4;
+  PlainHttpClient client(loop_, options);
+  constexpr int kRequests = 20;
+  std::vector<std::promise<PlainHttpResult>> results(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    client.Send(Get(peer->port(), "/delay/100"),
+                [&results, i](PlainHttpResult result) { results[i].set_value(std::move(result)); });
+  }
+  for (auto& result : results) {
+    PlainHttpResult got = result.get_future().get();
+    EXPECT_TRUE(got.error.ok()) << got.error.ToString();
+    EXPECT_EQ(got.status, 200);
+  }
+  EXPECT_LE(peer->most_pending(), 4);
+  EXPECT_LE(peer->connections(), 4);
+  EXPECT_EQ(peer->requests(), kRequests);
+}
+
+TEST_F(PlainHttpClientTest, SkipsInterimResponsesAndReadsChunkedBodiesWithTrailers) {
+  ScriptedServer server(
+      {"HTTP/1.1 100 Continue\r\n\r\n"
+       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Tag: a\r\n\r\n"
+       "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"});
+  PlainHttpClient client(loop_, {});
+  PlainHttpResult result = Send(client, Get(server.port()));
+  ASSERT_TRUE(result.error.ok()) << result.error.ToString();
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, "hello world");
+  bool tagged = false;
+  for (const auto& [name, value] : result.headers)
+    tagged = tagged || (name == "x-tag" && value == "a");
+  EXPECT_TRUE(tagged);
+}
+
+TEST_F(PlainHttpClientTest, ABodyThatEndsWithTheConnectionIsCompleteAndTheConnectionNotKept) {
+  ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it"});
+  PlainHttpClient client(loop_, {});
+  PlainHttpResult result = Send(client, Get(server.port()));
+  ASSERT_TRUE(result.error.ok()) << result.error.ToString();
+  EXPECT_EQ(result.body, "all of it");
+}
+
+TEST_F(PlainHttpClientTest, AKeptConnectionTheServerClosedGetsTheRequestOnceMoreOnANewOne) {
+  // The server says nothing of closing, then closes after each answer.
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  ScriptedServer server({ok, ok}, /*close_after_each=*/true);
+  PlainHttpClient client(loop_, {});
+  ASSERT_TRUE(Send(client, Get(server.port())).error.ok());
+  std::this_thread::sleep_for(50ms);  // the close reaches the idle connection
+  PlainHttpResult second = Send(client, Get(server.port()));
+  ASSERT_TRUE(second.error.ok()) << second.error.ToString();
+  EXPECT_EQ(second.body, "ok");
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST_F(PlainHttpClientTest, MalformedAndOversizedResponsesAreClearErrors) {
+  PlainHttpClient client(loop_, {});
+  {
+    ScriptedServer server({"SMTP ready\r\n\r\n"});
+    PlainHttpResult result = Send(client, Get(server.port()));
+    EXPECT_EQ(result.error.code(), StatusCode::kUnavailable);
+    EXPECT_NE(result.error.message().find("malformed response"), std::string::npos)
+        << result.error.ToString();
+  }
+  {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nX-Big: " + std::string(70 * 1024, 'a') +
+                           "\r\nContent-Length: 0\r\n\r\n"});
+    PlainHttpResult result = Send(client, Get(server.port()));
+    EXPECT_EQ(result.error.code(), StatusCode::kUnavailable) << result.error.ToString();
+  }
+  {
+    ScriptedServer server(
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+         "hello!"});
+    PlainHttpResult result = Send(client, Get(server.port()));
+    EXPECT_EQ(result.error.code(), StatusCode::kUnavailable) << result.error.ToString();
+  }
+  {
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"});
+    PlainHttpResult result = Send(client, Get(server.port()));
+    EXPECT_EQ(result.error.code(), StatusCode::kUnavailable) << result.error.ToString();
+  }
+  {
+    // Over the body limit in one piece with the header, and in chunks.
+    ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'),
+                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n" +
+                               std::string(100, 'x') + "\r\n0\r\n\r\n"});
+    for (int i = 0; i < 2; ++i) {
+      PlainHttpRequest request = Get(server.port());
+      request.max_body_bytes = 99;
+      PlainHttpResult result = Send(client, request);
+      EXPECT_TRUE(result.too_large) << result.error.ToString();
+      EXPECT_EQ(result.error.code(), StatusCode::kFailedPrecondition);
+    }
+  }
+}
+
+TEST_F(PlainHttpClientTest, TimeAndRefusalEndRequestsAndSayWhetherTheyConnected) {
+  auto peer = testing::RawHttpPeer::Start();
+  ASSERT_NE(peer, nullptr);
+  PlainHttpClient client(loop_, {});
+  PlainHttpResult silent = Send(client, Get(peer->port(), "/silent", 200ms));
+  EXPECT_EQ(silent.error.code(), StatusCode::kDeadlineExceeded) << silent.error.ToString();
+  EXPECT_TRUE(silent.connected);
+
+  PlainHttpResult trickle = Send(client, Get(peer->port(), "/trickle", 300ms));
+  EXPECT_EQ(trickle.error.code(), StatusCode::kDeadlineExceeded) << trickle.error.ToString();
+
+  PlainHttpRequest endless = Get(peer->port(), "/endless");
+  endless.max_body_bytes = 1 << 20;
+  PlainHttpResult big = Send(client, endless);
+  EXPECT_TRUE(big.too_large) << big.error.ToString();
+
+  PlainHttpResult cut = Send(client, Get(peer->port(), "/cut"));
+  EXPECT_EQ(cut.error.code(), StatusCode::kUnavailable) << cut.error.ToString();
+
+  int port = 0;
+  int listener = testing::ListenOnLoopback(1, &port);
+  ASSERT_GE(listener, 0);
+  close(listener);  // nobody listens there now
+  PlainHttpResult refused = Send(client, Get(port));
+  EXPECT_EQ(refused.error.code(), StatusCode::kUnavailable) << refused.error.ToString();
+  EXPECT_FALSE(refused.connected);
+  EXPECT_EQ(client.in_flight(), 0);
+}
+
+TEST_F(PlainHttpClientTest, StoppingTheLoopEndsRequestsInFlightAndWaiting) {
+  auto peer = testing::RawHttpPeer::Start();
+  ASSERT_NE(peer, nullptr);
+  PlainHttpClientOptions options;
+  options.max_connections_per_host = 1;
+  PlainHttpClient client(loop_, options);
+  std::promise<PlainHttpResult> in_flight;
+  std::promise<PlainHttpResult> waiting;
+  client.Send(Get(peer->port(), "/silent", 30s),
+              [&](PlainHttpResult result) { in_flight.set_value(std::move(result)); });
+  client.Send(Get(peer->port(), "/silent", 30s),
+              [&](PlainHttpResult result) { waiting.set_value(std::move(result)); });
+  std::this_thread::sleep_for(100ms);
+  loop_.Stop();
+  for (auto* result : {&in_flight, &waiting}) {
+    auto future = result->get_future();
+    ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+    PlainHttpResult got = future.get();
+    EXPECT_TRUE(got.stopped);
+    EXPECT_EQ(got.error.code(), StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(client.in_flight(), 0);
+}
+
+}  // namespace
+}  // namespace flowrun
