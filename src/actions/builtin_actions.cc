@@ -71,6 +71,9 @@ BuiltinActionStats ReadBuiltinActionStats(const ActionRegistry& registry,
     stats.transfers_in_flight = outbound.transfers_in_flight;
     stats.socket_waits = outbound.socket_waits;
   }
+  if (auto* http = dynamic_cast<const HttpAction*>(registry.Find("http"))) {
+    stats.transfers_in_flight += http->PlainRequestsInFlight();
+  }
   if (auto* email = dynamic_cast<const EmailAction*>(registry.Find("email"))) {
     EmailActionStats mail = email->Stats();
     stats.smtp_sessions_in_use = mail.sessions_in_use;

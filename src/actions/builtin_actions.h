@@ -37,7 +37,7 @@ OutboundLoopOptions OutboundLoopFor(const Config& config);
 
 // Cheap readings of the built-in actions' outbound work, for metrics.
 struct BuiltinActionStats {
-  long long transfers_in_flight = 0;   // HTTP and SMTP transfers on the loop (queued included)
+  long long transfers_in_flight = 0;   // HTTP requests in flight (waiting for a connection too)
   long long socket_waits = 0;          // PostgreSQL connections waiting on the server
   long long smtp_sessions_in_use = 0;  // messages in flight to the SMTP server
   long long smtp_waiting = 0;          // messages waiting for an SMTP session

@@ -77,11 +77,11 @@ Status Runtime::Initialize() {
   };
   gauges.max_inflight_actions = config.limits.max_inflight_actions;
   gauges.max_actions_per_run = config.limits.max_actions_per_run;
-  gauges.outbound_transfers = [this] {
-    return static_cast<double>(node_.outbound_loop->Stats().transfers_in_flight);
-  };
   auto action_stats = [this] {
     return ReadBuiltinActionStats(*node_.actions, node_.outbound_loop.get());
+  };
+  gauges.outbound_transfers = [action_stats] {
+    return static_cast<double>(action_stats().transfers_in_flight);
   };
   gauges.db_statements_queued = [action_stats] {
     return static_cast<double>(action_stats().db_statements_queued);

@@ -423,6 +423,7 @@ HttpAction::HttpAction(HttpActionOptions options) : options_(std::move(options))
     PlainHttpClientOptions plain;
     plain.max_connections_per_host =
         static_cast<size_t>(std::max(1, options_.limits.max_connections_per_host));
+    plain.max_total_connections = static_cast<size_t>(std::max(0, options_.limits.max_connections));
     plain.keep_alive = options_.keep_alive;
     plain_ = std::make_unique<PlainHttpClient>(*loop_, plain);
   }

@@ -71,6 +71,9 @@ class HttpAction final : public Action {
   ~HttpAction() override;
 
   std::string_view name() const override { return "http"; }
+  // Requests of the plain-http client in flight (waiting for a connection included); libcurl's
+  // transfers are counted by the loop (OutboundLoop::Stats).
+  long long PlainRequestsInFlight() const { return plain_ ? plain_->in_flight() : 0; }
   Status CheckArguments(const Json& raw_arguments) const override;
   void Start(ActionRequest request, ActionCallback done) override;
 

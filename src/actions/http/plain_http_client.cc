@@ -114,13 +114,33 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
       if (!stream->PeerSpokeWhileIdle()) return Run(std::move(stream), std::move(exchange), true);
       Closed(origin);
     }
-    if (origin.open < options.max_connections_per_host) return Open(origin, std::move(exchange));
+    if (MayOpen(origin)) return Open(origin, std::move(exchange));
     origin.waiting.push_back(std::move(exchange));
+    ++waiting;
     ArmSweep();
+  }
+
+  // Whether `origin` may open a connection now: under its bound, and under the total bound, or
+  // once an idle connection of another origin is closed to make room.
+  bool MayOpen(Origin& origin) {
+    if (origin.open >= options.max_connections_per_host) return false;
+    if (options.max_total_connections == 0 || total_open < options.max_total_connections) {
+      return true;
+    }
+    for (auto& [key, other] : origins) {
+      if (other.idle.empty()) continue;
+      other.idle.back()->Abort();
+      other.idle.pop_back();
+      --other.open;
+      --total_open;
+      return true;
+    }
+    return false;
   }
 
   void Open(Origin& origin, std::unique_ptr<Exchange> exchange) {
     ++origin.open;
+    ++total_open;
     const PlainHttpRequest& request = exchange->request;
     SteadyTime connect_until = std::min(request.connect_until, request.until);
     Exchange* raw = exchange.release();
@@ -263,8 +283,9 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
       exchange->retried = true;
       exchange->connected = false;
       Origin& origin = origins[key];
-      if (origin.open < options.max_connections_per_host) return Open(origin, std::move(exchange));
+      if (MayOpen(origin)) return Open(origin, std::move(exchange));
       origin.waiting.push_front(std::move(exchange));
+      ++waiting;
       return ArmSweep();
     }
     Fail(std::move(exchange), std::move(status));
@@ -296,15 +317,28 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     }
     std::unique_ptr<Exchange> next = NextWaiting(origin);
     if (next) return Run(stream, std::move(next), true);
+    if (waiting > 0) {  // other origins wait for the total bound: this connection makes room
+      stream->Abort();
+      Closed(origin);
+      return StartWaiting(key);
+    }
     origin.idle.push_back(stream);
   }
 
-  // Opens connections for waiting requests of `key` while under the bound.
+  // A connection of `key` closed: opens connections for its waiting requests while under the
+  // bounds, and for those of other origins that waited for the total bound.
   void StartWaiting(const std::string& key) {
     auto found = origins.find(key);
-    if (found == origins.end()) return;
-    Origin& origin = found->second;
-    while (!stopped && origin.open < options.max_connections_per_host) {
+    if (found != origins.end()) StartWaitingOf(found->second);
+    if (waiting == 0 || options.max_total_connections == 0) return;
+    for (auto& [other_key, other] : origins) {
+      if (total_open >= options.max_total_connections) return;
+      if (!other.waiting.empty()) StartWaitingOf(other);
+    }
+  }
+
+  void StartWaitingOf(Origin& origin) {
+    while (!stopped && !origin.waiting.empty() && MayOpen(origin)) {
       std::unique_ptr<Exchange> next = NextWaiting(origin);
       if (!next) return;
       Open(origin, std::move(next));
@@ -315,6 +349,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     while (!origin.waiting.empty()) {
       std::unique_ptr<Exchange> next = std::move(origin.waiting.front());
       origin.waiting.pop_front();
+      --waiting;
       if (next->request.until > Now()) return next;
       Fail(std::move(next), WaitedTooLong());
     }
@@ -327,7 +362,10 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     Closed(origin);
   }
 
-  void Closed(Origin& origin) { --origin.open; }
+  void Closed(Origin& origin) {
+    --origin.open;
+    --total_open;
+  }
 
   void Fail(std::unique_ptr<Exchange> exchange, Status status) {
     PlainHttpResult result;
@@ -368,6 +406,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
         }
       }
       origin.waiting.swap(kept);
+      waiting -= expired.size();
       any_waiting = any_waiting || !origin.waiting.empty();
       for (auto& exchange : expired) Fail(std::move(exchange), WaitedTooLong());
     }
@@ -383,6 +422,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
       origin.idle.clear();
       std::deque<std::unique_ptr<Exchange>> queued;
       queued.swap(origin.waiting);
+      waiting -= queued.size();
       for (auto& exchange : queued) Fail(std::move(exchange), ShuttingDown());
     }
     // Connections in flight end their request with an error, which becomes ShuttingDown.
@@ -400,6 +440,8 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
   HostResolver resolver;
   std::unordered_map<std::string, Origin> origins;
   std::unordered_set<LoopStream*> busy;  // connecting, writing or reading; owned by callbacks
+  size_t total_open = 0;                 // connections open or opening, all origins
+  size_t waiting = 0;                    // requests waiting for a connection, all origins
   bool stopped = false;
   bool sweep_armed = false;
   std::atomic<long long> in_flight{0};

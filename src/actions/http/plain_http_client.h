@@ -5,14 +5,15 @@
 // encoded request while it is written, and the response read so far. https, and every request
 // when a proxy variable is set, stay with libcurl.
 //
-// Connections: per origin (host and port), at most max_connections_per_host are open or opening.
-// A request takes an idle kept connection, or opens one while under the bound, or waits in
-// memory, in arrival order, for one to free up. A connection whose response was complete and
-// reusable (HTTP/1.1 keep-alive, a body framed by length or chunks, nothing after it) is kept for
-// the next request, at most max_idle_per_origin per origin; an idle connection the server spoke on
-// or closed meanwhile is dropped, not used. A kept connection that ends before any byte of the
-// response gets its request once more on a new connection, as browsers and libcurl do (the server
-// closed it while the request was on its way).
+// Connections: per origin (host and port), at most max_connections_per_host are open or opening,
+// and at most max_total_connections over all origins. A request takes an idle kept connection, or
+// opens one while under both bounds (closing an idle connection of another origin when only the
+// total bound is in the way), or waits in memory, in arrival order, for one to free up. A
+// connection whose response was complete and reusable (HTTP/1.1 keep-alive, a body framed by length
+// or chunks, nothing after it) is kept for the next request, at most max_idle_per_origin per
+// origin; an idle connection the server spoke on or closed meanwhile is dropped, not used. A kept
+// connection that ends before any byte of the response gets its request once more on a new
+// connection, as browsers and libcurl do (the server closed it while the request was on its way).
 //
 // Responses are parsed with Boost.Beast's parser: chunked and length-framed bodies and bodies
 // that end with the connection, interim 1xx responses skipped, HEAD without a body. Limits:
@@ -66,6 +67,7 @@ struct PlainHttpResult {
 
 struct PlainHttpClientOptions {
   size_t max_connections_per_host = 256;  // Default: 256 (http.max_connections_per_host)
+  size_t max_total_connections = 10000;   // all origins; 0: no bound (http.max_connections)
   size_t max_idle_per_origin = 1024;      // Default: 1024
   bool keep_alive = true;                 // Default: reuse connections
 };

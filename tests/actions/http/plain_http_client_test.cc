@@ -146,6 +146,34 @@ TEST_F(PlainHttpClientTest, BoundsTheConnectionsPerOriginAndQueuesTheRest) {
   EXPECT_EQ(peer->requests(), kRequests);
 }
 
+TEST_F(PlainHttpClientTest, BoundsTheConnectionsOfAllOriginsAndClosesIdleOnesToMakeRoom) {
+  auto first = testing::RawHttpPeer::Start();
+  auto second = testing::RawHttpPeer::Start();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  PlainHttpClientOptions options;
+  options.max_connections_per_host = 2;
+  options.max_total_connections = 2;
+  PlainHttpClient client(loop_, options);
+  // An idle kept connection to the first origin makes room for the second origin's requests.
+  ASSERT_TRUE(Send(client, Get(first->port(), "/ok")).error.ok());
+  constexpr int kRequests = 6;
+  std::vector<std::promise<PlainHttpResult>> results(kRequests);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRequests; ++i) {
+    client.Send(Get((i % 2 ? second : first)->port(), "/delay/200"),
+                [&results, i](PlainHttpResult result) { results[i].set_value(std::move(result)); });
+  }
+  for (auto& result : results) {
+    PlainHttpResult got = result.get_future().get();
+    EXPECT_TRUE(got.error.ok()) << got.error.ToString();
+  }
+  // Two at a time over both origins: three rounds of 200 ms at least (four at a time, as the
+  // per-origin bound alone allows, would take two).
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 590ms);
+  EXPECT_EQ(first->requests() + second->requests(), kRequests + 1);
+}
+
 TEST_F(PlainHttpClientTest, SkipsInterimResponsesAndReadsChunkedBodiesWithTrailers) {
   ScriptedServer server(
       {"HTTP/1.1 100 Continue\r\n\r\n"
