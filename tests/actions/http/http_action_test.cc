@@ -1,11 +1,15 @@
 #include "actions/http/http_action.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
+#include "testing/free_port.h"
 #include "testing/loopback_http_server.h"
 #include "testing/paths.h"
 #include "testing/test_certificates.h"
@@ -485,6 +489,47 @@ TEST(HttpActionTlsTest, RedirectFromHttpsToHttpIsRefused) {
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("refusing a redirect from https"), std::string::npos);
   EXPECT_TRUE(plain->Requests().empty());
+}
+
+}  // namespace
+}  // namespace flowrun
+
+namespace flowrun {
+namespace {
+
+// With http_proxy set, an http:// request goes to the proxy (through libcurl), in absolute form.
+TEST(HttpActionProxyTest, HttpRequestsGoThroughTheProxyNamedByHttpProxy) {
+  int port = 0;
+  int listener = testing::ListenOnLoopback(4, &port);
+  ASSERT_GE(listener, 0);
+  std::string request_line;
+  std::thread proxy([&] {
+    int fd = accept(listener, nullptr, nullptr);
+    if (fd < 0) return;
+    std::string received;
+    char chunk[4096];
+    while (received.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+      if (n <= 0) break;
+      received.append(chunk, static_cast<size_t>(n));
+    }
+    request_line = received.substr(0, received.find("\r\n"));
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nvia proxy";
+    send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+    close(fd);
+  });
+  setenv("http_proxy", ("http://127.0.0.1:" + std::to_string(port)).c_str(), 1);
+  StatusOr<Json> out = InternalError("not run");
+  {
+    HttpAction action({});
+    out = action.Execute(Request({{"url", "http://api.example.invalid/users/1"}}));
+  }
+  unsetenv("http_proxy");
+  proxy.join();
+  close(listener);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ((*out)["body"], "via proxy");
+  EXPECT_EQ(request_line, "GET http://api.example.invalid/users/1 HTTP/1.1");
 }
 
 }  // namespace
