@@ -1,13 +1,15 @@
-// What one HTTP transfer in flight costs in resident memory with libcurl (the library the `http`
-// action drives), to tell how many transfers to a slow API fit in a memory budget. N POSTs (the
-// `http` action's options: TCP_NODELAY, a JSON body, its headers) wait at once on a loopback
-// server that answers after 5 s (testing/raw_http_peer.h, in a child process so that its memory
-// is not counted); the process's RSS before the first transfer and at the peak gives the cost
-// per transfer, split into the easy handles (curl_easy_init and the options) and the connection
-// (socket, connection state, receive buffer). Rows: libcurl's default receive buffer (16 KB) and
-// its smallest (1 KB, CURLOPT_BUFFERSIZE). Prints a markdown table of medians.
+// What one HTTP request in flight costs in resident memory with each of the `http` action's
+// clients, to tell how many requests to a slow API fit in a memory budget. N POSTs (the action's
+// options: TCP_NODELAY, a JSON body, its headers) wait at once on a loopback server that answers
+// after 5 s (testing/raw_http_peer.h, in a child process so that its memory is not counted); the
+// process's RSS before the first request and at the peak gives the cost per request. Rows:
+//   - libcurl (https, and http through a proxy), split into the easy handles (curl_easy_init and
+//     the options) and the connection (socket, connection state, receive buffer), with libcurl's
+//     default receive buffer (16 KB) and its smallest (1 KB, CURLOPT_BUFFERSIZE);
+//   - the plain-http client (plain_http_client.h, http:// without a proxy) on an OutboundLoop.
+// Prints a markdown table of medians.
 //
-//   build/bench/curl_memory_bench [--transfers N] [--repeat N]   (Defaults: 5000, 3)
+//   build/bench/http_memory_bench [--transfers N] [--repeat N]   (Defaults: 5000, 3)
 #include <curl/curl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -15,12 +17,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <string>
 #include <vector>
 
+#include "actions/http/plain_http_client.h"
+#include "actions/outbound_loop.h"
 #include "process_rss.h"
 #include "testing/raw_http_peer.h"
 
@@ -92,6 +99,61 @@ Cost Measure(const std::string& url, int transfers, long buffer_size) {
   return cost;
 }
 
+// The same through the plain-http client, in a child process; the loop and client are made
+// before the first reading, so the cost is the requests' alone.
+Cost MeasurePlain(int port, int transfers) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return {};
+  pid_t child = fork();
+  if (child < 0) return {};
+  if (child == 0) {
+    close(pipe_fds[0]);
+    flowrun::OutboundLoop loop;
+    (void)loop.Start();
+    flowrun::PlainHttpClientOptions options;
+    options.max_connections_per_host = static_cast<size_t>(transfers);
+    flowrun::PlainHttpClient client(loop, options);
+    const long before = flowrun::bench::ProcessRssKb();
+    std::promise<void> all_done;
+    std::atomic<int> left{transfers};
+    std::atomic<int> failed{0};
+    long peak = before;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int i = 0; i < transfers; ++i) {
+      flowrun::PlainHttpRequest request;
+      request.host = "127.0.0.1";
+      request.port = port;
+      request.method = "POST";
+      request.target = "/delay/5000";
+      request.headers = {{"Content-Type", "application/json"},
+                         {"Idempotency-Key", "0123456789abcdef0123456789abcdef"}};
+      request.body = R"({"n":"12345"})";
+      request.connect_until = until;
+      request.until = until;
+      request.max_body_bytes = 1 << 20;
+      client.Send(std::move(request), [&](flowrun::PlainHttpResult result) {
+        if (!result.error.ok() || result.status != 200) ++failed;
+        if (--left == 0) all_done.set_value();
+      });
+    }
+    auto done = all_done.get_future();
+    while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      peak = std::max(peak, flowrun::bench::ProcessRssKb());
+    }
+    Cost cost;
+    cost.connection_kb = static_cast<double>(peak - before) / transfers;
+    cost.ok = failed == 0;
+    (void)!write(pipe_fds[1], &cost, sizeof(cost));
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  Cost cost;
+  if (read(pipe_fds[0], &cost, sizeof(cost)) != sizeof(cost)) cost = {};
+  close(pipe_fds[0]);
+  waitpid(child, nullptr, 0);
+  return cost;
+}
+
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
@@ -133,8 +195,8 @@ int main(int argc, char** argv) {
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/delay/5000";
 
   std::printf(
-      "| receive buffer | transfers in flight | per easy handle | per connection | "
-      "per transfer in flight (median of %d) |\n",
+      "| client | requests in flight | per easy handle | per connection | "
+      "per request in flight (median of %d) |\n",
       repeat);
   std::printf("| --- | ---: | ---: | ---: | ---: |\n");
   int status = 0;
@@ -152,9 +214,22 @@ int main(int argc, char** argv) {
     }
     if (!ok) status = 1;
     std::printf("| %s | %d | %.1f KB | %.1f KB | %.1f KB%s |\n",
-                buffer_size == 0 ? "16 KB (libcurl's default)" : "1 KB (CURLOPT_BUFFERSIZE)",
+                buffer_size == 0 ? "libcurl, 16 KB receive buffer (its default)"
+                                 : "libcurl, 1 KB receive buffer (CURLOPT_BUFFERSIZE)",
                 transfers, Median(handle_kb), Median(connection_kb), Median(total_kb),
-                ok ? "" : " (some transfers failed)");
+                ok ? "" : " (some requests failed)");
+  }
+  {
+    std::vector<double> total_kb;
+    bool ok = true;
+    for (int r = 0; r < repeat; ++r) {
+      Cost cost = MeasurePlain(port, transfers);
+      ok = ok && cost.ok;
+      total_kb.push_back(cost.connection_kb);
+    }
+    if (!ok) status = 1;
+    std::printf("| plain-http client (http:// without a proxy) | %d | - | - | %.1f KB%s |\n",
+                transfers, Median(total_kb), ok ? "" : " (some requests failed)");
   }
   kill(server, SIGKILL);
   waitpid(server, nullptr, 0);
