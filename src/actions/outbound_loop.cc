@@ -272,6 +272,8 @@ int OutboundLoop::OnCurlTimer(CURLM* /*multi*/, long timeout_ms, void* loop) {
 
 void OutboundLoop::StartWait(Wait wait) {
   const int fd = wait.fd;
+  wait.serial = ++next_wait_serial_;
+  wait_deadlines_.emplace(wait.until, wait.serial, fd);
   waits_[fd].push_back(std::move(wait));
   changed_wait_fds_.push_back(fd);
 }
@@ -312,9 +314,7 @@ int OutboundLoop::PollTimeoutMs() const {
     timeout = static_cast<int>(std::clamp<long long>(left, 0, timeout));
   };
   if (curl_timer_set_) until(curl_deadline_);
-  for (const auto& [fd, waits] : waits_) {
-    for (const Wait& wait : waits) until(wait.until);
-  }
+  if (!wait_deadlines_.empty()) until(std::get<0>(*wait_deadlines_.begin()));
   if (!timers_.empty()) until(timers_.front().when);
   return timeout;
 }
@@ -425,28 +425,43 @@ void OutboundLoop::FinishTransfers() {
   }
 }
 
+void OutboundLoop::EndWait(int fd, std::vector<Wait>& waits, size_t index, int revents,
+                           std::vector<std::pair<WaitDone, int>>& ended) {
+  wait_deadlines_.erase({waits[index].until, waits[index].serial, fd});
+  ended.emplace_back(std::move(waits[index].done), revents);
+  waits.erase(waits.begin() + static_cast<std::ptrdiff_t>(index));
+  changed_wait_fds_.push_back(fd);
+}
+
 void OutboundLoop::FinishWaits(const std::unordered_map<int, short>& ready) {
   if (waits_.empty()) return;
-  SteadyTime now = std::chrono::steady_clock::now();
   std::vector<std::pair<WaitDone, int>> ended;
-  for (auto it = waits_.begin(); it != waits_.end();) {
-    auto came = ready.find(it->first);
-    const short revents = came == ready.end() ? 0 : came->second;
-    std::vector<Wait>& waits = it->second;
-    size_t kept = 0;
-    for (size_t i = 0; i < waits.size(); ++i) {
+  // The fds that became ready: only their waits are visited.
+  for (const auto& [fd, revents] : ready) {
+    auto found = waits_.find(fd);
+    if (found == waits_.end()) continue;
+    std::vector<Wait>& waits = found->second;
+    for (size_t i = 0; i < waits.size();) {
       // An error or hang-up ends every wait on the fd: the caller's I/O tells what happened.
       int events = revents & (EPOLLERR | EPOLLHUP) ? waits[i].events : revents & waits[i].events;
-      if (events != 0 || waits[i].until <= now) {
-        ended.emplace_back(std::move(waits[i].done), events);
+      if (events != 0) {
+        EndWait(fd, waits, i, events, ended);
       } else {
-        if (kept != i) waits[kept] = std::move(waits[i]);
-        ++kept;
+        ++i;
       }
     }
-    if (kept != waits.size()) changed_wait_fds_.push_back(it->first);
-    waits.resize(kept);
-    it = waits.empty() ? waits_.erase(it) : std::next(it);
+    if (waits.empty()) waits_.erase(found);
+  }
+  // The waits whose time ran out, earliest first.
+  const SteadyTime now = std::chrono::steady_clock::now();
+  while (!wait_deadlines_.empty() && std::get<0>(*wait_deadlines_.begin()) <= now) {
+    const auto [until, serial, fd] = *wait_deadlines_.begin();
+    auto found = waits_.find(fd);
+    std::vector<Wait>& waits = found->second;
+    auto wait = std::find_if(waits.begin(), waits.end(),
+                             [serial = serial](const Wait& w) { return w.serial == serial; });
+    EndWait(fd, waits, static_cast<size_t>(wait - waits.begin()), kWaitTimedOut, ended);
+    if (waits.empty()) waits_.erase(found);
   }
   for (auto& [done, revents] : ended) {
     socket_waits_.fetch_sub(1, std::memory_order_relaxed);
@@ -544,6 +559,7 @@ void OutboundLoop::EndEverything() {
   }
   std::unordered_map<int, std::vector<Wait>> waits;
   waits.swap(waits_);
+  wait_deadlines_.clear();
   for (auto& [fd, waits_on_fd] : waits) {
     for (Wait& wait : waits_on_fd) {
       socket_waits_.fetch_sub(1, std::memory_order_relaxed);

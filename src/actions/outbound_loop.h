@@ -60,8 +60,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -163,6 +165,7 @@ class OutboundLoop {
     short events;
     SteadyTime until;
     WaitDone done;
+    uint64_t serial = 0;  // set by StartWait; with `until`, its key in wait_deadlines_
   };
   struct Timer {
     SteadyTime when;
@@ -196,6 +199,9 @@ class OutboundLoop {
   void FinishTransfers();
   // Ends the waits whose fd became ready (`ready`: fd -> poll-style revents) or whose time ran out.
   void FinishWaits(const std::unordered_map<int, short>& ready);
+  // Removes wait `index` of `waits` (those of `fd`) and its deadline; queues its callback.
+  void EndWait(int fd, std::vector<Wait>& waits, size_t index, int revents,
+               std::vector<std::pair<WaitDone, int>>& ended);
   void RunDueTimers();
   int PollTimeoutMs() const;
   void EndEverything();
@@ -227,12 +233,16 @@ class OutboundLoop {
   // Loop thread, and the destructor (curl_multi_cleanup closes the cached connections).
   std::unordered_map<std::string, std::unique_ptr<OriginSockets>> sockets_;
   std::unordered_map<int, std::vector<Wait>> waits_;  // by fd
-  std::unordered_map<int, short> watched_wait_fds_;   // what the epoll set holds for wait fds
-  std::vector<int> changed_wait_fds_;                 // for SyncWaitFds
-  std::vector<int> unwatchable_wait_fds_;             // epoll refused them: ready at once
-  std::vector<Timer> timers_;                         // a min-heap on `when`
-  bool curl_timer_set_ = false;                       // libcurl asked for a timeout ...
-  SteadyTime curl_deadline_;                          // ... at this time
+  // Every wait in waits_ by (until, serial, fd): a turn finds the next deadline and the waits
+  // whose time ran out without visiting the others (thousands wait on slow peers at once).
+  std::set<std::tuple<SteadyTime, uint64_t, int>> wait_deadlines_;
+  uint64_t next_wait_serial_ = 0;
+  std::unordered_map<int, short> watched_wait_fds_;  // what the epoll set holds for wait fds
+  std::vector<int> changed_wait_fds_;                // for SyncWaitFds
+  std::vector<int> unwatchable_wait_fds_;            // epoll refused them: ready at once
+  std::vector<Timer> timers_;                        // a min-heap on `when`
+  bool curl_timer_set_ = false;                      // libcurl asked for a timeout ...
+  SteadyTime curl_deadline_;                         // ... at this time
   std::vector<PendingTransfer> taken_transfers_;
   std::deque<PendingTransfer> starting_;  // taken, not yet admitted: see "Turns" above
   std::vector<Wait> taken_waits_;
