@@ -46,9 +46,9 @@ struct HttpConfig {
   std::vector<std::string> deny_hosts;
   // Connections open to one host (and port) at once; requests beyond it wait in memory.
   int max_connections_per_host = 256;  // Default: 256
-  // HTTP and SMTP connections open at once, to all hosts; requests beyond it wait in libcurl's
-  // queue. As many as limits.max_inflight_actions by default, so that slow APIs do not cap the
-  // actions in flight. Default: 10000
+  // HTTP connections open at once, to all hosts; requests beyond it wait in memory for one. As
+  // many as limits.max_inflight_actions by default, so that slow APIs do not cap the actions in
+  // flight. Default: 10000
   int max_connections = 10000;
 };
 
