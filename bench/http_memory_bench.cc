@@ -41,15 +41,32 @@ struct Cost {
 
 size_t DropBody(char*, size_t size, size_t n, void*) { return size * n; }
 
-// Runs `transfers` POSTs at once to `url` (which answers late) in a child process of its own, so
-// that every run starts from the same heap, and reads its costs back through a pipe.
-Cost Measure(const std::string& url, int transfers, long buffer_size) {
+// Runs `measure` in a child process of its own, so that every round starts from the same heap,
+// and reads its costs back through a pipe.
+template <typename Measure>
+Cost InChild(Measure measure) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return {};
   pid_t child = fork();
   if (child < 0) return {};
   if (child == 0) {
     close(pipe_fds[0]);
+    Cost cost = measure();
+    (void)!write(pipe_fds[1], &cost, sizeof(cost));
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  Cost cost;
+  if (read(pipe_fds[0], &cost, sizeof(cost)) != sizeof(cost)) cost = {};
+  close(pipe_fds[0]);
+  waitpid(child, nullptr, 0);
+  return cost;
+}
+
+// Runs `transfers` POSTs at once to `url` (which answers late) through libcurl, in a child
+// process (InChild).
+Cost Measure(const std::string& url, int transfers, long buffer_size) {
+  return InChild([&] {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM* multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(transfers) + 16);
@@ -88,26 +105,14 @@ Cost Measure(const std::string& url, int transfers, long buffer_size) {
     cost.handle_kb = static_cast<double>(handles - before) / transfers;
     cost.connection_kb = static_cast<double>(peak - handles) / transfers;
     cost.ok = failed == 0;
-    (void)!write(pipe_fds[1], &cost, sizeof(cost));
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  Cost cost;
-  if (read(pipe_fds[0], &cost, sizeof(cost)) != sizeof(cost)) cost = {};
-  close(pipe_fds[0]);
-  waitpid(child, nullptr, 0);
-  return cost;
+    return cost;
+  });
 }
 
-// The same through the plain-http client, in a child process; the loop and client are made
+// The same through the plain-http client (InChild); the loop and client are made
 // before the first reading, so the cost is the requests' alone.
 Cost MeasurePlain(int port, int transfers) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return {};
-  pid_t child = fork();
-  if (child < 0) return {};
-  if (child == 0) {
-    close(pipe_fds[0]);
+  return InChild([&] {
     flowrun::OutboundLoop loop;
     (void)loop.Start();
     flowrun::PlainHttpClientOptions options;
@@ -143,15 +148,8 @@ Cost MeasurePlain(int port, int transfers) {
     Cost cost;
     cost.connection_kb = static_cast<double>(peak - before) / transfers;
     cost.ok = failed == 0;
-    (void)!write(pipe_fds[1], &cost, sizeof(cost));
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  Cost cost;
-  if (read(pipe_fds[0], &cost, sizeof(cost)) != sizeof(cost)) cost = {};
-  close(pipe_fds[0]);
-  waitpid(child, nullptr, 0);
-  return cost;
+    return cost;
+  });
 }
 
 double Median(std::vector<double> values) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "testing/free_port.h"
+#include "testing/thread_per_connection_server.h"
 #include "testing/wait_until.h"
 
 namespace flowrun {
@@ -186,28 +187,10 @@ TEST(OutboundLoopTest, StopFromTheLoopThreadDoesNotWaitOnItself) {
 // after `delay`; it counts the connections it accepted and those the client closed.
 class CountingHttpServer {
  public:
-  explicit CountingHttpServer(std::chrono::milliseconds delay) : delay_(delay) {
-    listener_ = testing::ListenOnLoopback(64, &port_);
-    EXPECT_GE(listener_, 0);
-    acceptor_ = std::thread([this] {
-      for (;;) {
-        int fd = accept(listener_, nullptr, nullptr);
-        if (fd < 0) return;
-        ++accepted_;
-        std::lock_guard lock(mu_);
-        connections_.emplace_back([this, fd] { Serve(fd); });
-      }
-    });
-  }
-  ~CountingHttpServer() {
-    shutdown(listener_, SHUT_RDWR);
-    close(listener_);
-    acceptor_.join();
-    std::lock_guard lock(mu_);
-    for (std::thread& t : connections_) t.join();
-  }
-  std::string origin() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int accepted() const { return accepted_; }
+  explicit CountingHttpServer(std::chrono::milliseconds delay)
+      : delay_(delay), server_([this](int fd) { Serve(fd); }) {}
+  std::string origin() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
+  int accepted() const { return server_.connections(); }
   int closed() const { return closed_; }
 
  private:
@@ -231,13 +214,8 @@ class CountingHttpServer {
   }
 
   const std::chrono::milliseconds delay_;
-  int listener_;
-  int port_ = 0;
-  std::atomic<int> accepted_{0};
   std::atomic<int> closed_{0};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> connections_;
+  testing::ThreadPerConnectionServer server_;  // last: its threads use the members above
 };
 
 // Runs `count` GETs at once through `loop` and waits for all of them.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <set>
 
+#include "common/ascii_case.h"
 #include "common/base64.h"
 #include "common/sha256.h"
 
@@ -124,12 +125,6 @@ const std::set<std::string>& ReservedHeaders() {
                                               "content-transfer-encoding",
                                               "sender"};
   return names;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string Part(std::string_view content_type, std::string_view body) {
@@ -293,7 +288,7 @@ StatusOr<std::string> RenderMime(const MimeMessage& m) {
         })) {
       return InvalidArgumentError("header name \"" + name + "\" is not valid");
     }
-    if (ReservedHeaders().count(Lower(name))) {
+    if (ReservedHeaders().count(AsciiLower(name))) {
       return InvalidArgumentError("header \"" + name +
                                   "\" is set by the email step itself; use its own argument");
     }

@@ -4,7 +4,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "actions/email/host_resolver.h"
+#include "actions/host_resolver.h"
 
 namespace flowrun {
 namespace {

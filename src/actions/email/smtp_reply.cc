@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/ascii_case.h"
+
 namespace flowrun {
 namespace {
 
@@ -18,23 +20,12 @@ Status Malformed(std::string_view why, std::string_view line) {
   return UnavailableError("the SMTP server sent " + std::string(why) + ": " + Quoted(line));
 }
 
-bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(a[i])) !=
-        std::toupper(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // The EHLO line of `keyword` (without the keyword), or nullopt.
 std::optional<std::string_view> LineOf(const SmtpReply& reply, std::string_view keyword) {
   for (size_t i = 1; i < reply.lines.size(); ++i) {
     std::string_view line = reply.lines[i];
     std::string_view word = line.substr(0, line.find(' '));
-    if (EqualsIgnoringCase(word, keyword)) return line.substr(word.size());
+    if (EqualsIgnoringAsciiCase(word, keyword)) return line.substr(word.size());
   }
   return std::nullopt;
 }

@@ -27,8 +27,8 @@
 #include <string>
 #include <vector>
 
-#include "actions/email/host_resolver.h"
-#include "actions/email/loop_stream.h"
+#include "actions/host_resolver.h"
+#include "actions/loop_stream.h"
 #include "actions/email/smtp_reply.h"
 #include "actions/outbound_loop.h"
 #include "config/config.h"

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "actions/http/http_expect.h"
+#include "common/ascii_case.h"
 #include "common/percent_encoding.h"
 #include "common/thread_annotations.h"
 
@@ -32,14 +33,6 @@ using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kErrorBodyExcerpt = 200;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return Lower(a) == Lower(b); }
 
 bool IsTemplate(const Json& value) {
   return value.is_string() && value.get_ref<const std::string&>().find("${{") != std::string::npos;
@@ -63,7 +56,7 @@ StatusOr<Url> ParseUrl(std::string_view text) {
                                 "\" is not absolute: expected http:// or https://");
   }
   Url url;
-  url.origin.scheme = Lower(text.substr(0, scheme_end));
+  url.origin.scheme = AsciiLower(text.substr(0, scheme_end));
   if (url.origin.scheme != "http" && url.origin.scheme != "https") {
     return InvalidArgumentError("url scheme \"" + url.origin.scheme +
                                 "\" is not allowed: only http and https");
@@ -89,7 +82,7 @@ StatusOr<Url> ParseUrl(std::string_view text) {
     }
   } else {
     size_t colon = authority.rfind(':');
-    url.origin.host = Lower(authority.substr(0, colon));
+    url.origin.host = AsciiLower(authority.substr(0, colon));
     if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
   }
   if (url.origin.host.empty()) {
@@ -204,7 +197,7 @@ struct HttpCall {
 
 bool HasHeader(const HttpCall& call, std::string_view name) {
   return std::any_of(call.headers.begin(), call.headers.end(),
-                     [&](const auto& h) { return EqualsIgnoreCase(h.first, name); });
+                     [&](const auto& h) { return EqualsIgnoringAsciiCase(h.first, name); });
 }
 
 StatusOr<HttpCall> ParseCall(const Json& args) {
@@ -212,7 +205,7 @@ StatusOr<HttpCall> ParseCall(const Json& args) {
   HttpCall call;
   if (args.contains("method")) {
     if (!args["method"].is_string()) return InvalidArgumentError("method must be a string");
-    call.method = Lower(args["method"].get<std::string>());
+    call.method = AsciiLower(args["method"].get<std::string>());
     std::transform(call.method.begin(), call.method.end(), call.method.begin(), ::toupper);
     if (!Methods().count(call.method)) {
       return InvalidArgumentError("method \"" + args["method"].get<std::string>() +
@@ -288,7 +281,7 @@ StatusOr<HttpCall> ParseCall(const Json& args) {
 }
 
 bool HostMatches(std::string_view pattern, const std::string& host) {
-  std::string p = Lower(pattern);
+  std::string p = AsciiLower(pattern);
   if (p.rfind("*.", 0) == 0) {
     std::string suffix = p.substr(1);  // ".example.com"
     return host.size() > suffix.size() &&
@@ -346,14 +339,14 @@ size_t ReadHeader(char* data, size_t size, size_t count, void* user) {
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  response->headers.emplace_back(Lower(line.substr(0, colon)), std::string(value));
+  response->headers.emplace_back(AsciiLower(line.substr(0, colon)), std::string(value));
   return n;
 }
 
 }  // namespace
 
 bool HttpHostAllowed(const HttpConfig& limits, std::string_view host_view) {
-  std::string host = Lower(host_view);
+  std::string host = AsciiLower(host_view);
   for (const std::string& pattern : limits.deny_hosts) {
     if (HostMatches(pattern, host)) return false;
   }
@@ -475,7 +468,7 @@ Status HttpAction::CheckArguments(const Json& raw) const {
       prefix = prefix.substr(0, prefix.find("${{"));
       size_t scheme_end = prefix.find("://");
       if (scheme_end != std::string::npos) {
-        std::string scheme = Lower(prefix.substr(0, scheme_end));
+        std::string scheme = AsciiLower(prefix.substr(0, scheme_end));
         if (scheme != "http" && scheme != "https") {
           return InvalidArgumentError("url scheme \"" + scheme +
                                       "\" is not allowed: only http and https");
@@ -600,7 +593,7 @@ void HttpAction::StartHop(std::unique_ptr<Attempt> attempt) {
   bool has_content_type = false;
   std::string line;
   for (const auto& [name, value] : a.call.headers) {
-    has_content_type = has_content_type || EqualsIgnoreCase(name, "Content-Type");
+    has_content_type = has_content_type || EqualsIgnoringAsciiCase(name, "Content-Type");
     line.assign(name);
     if (value.empty()) {
       line += ';';  // libcurl's way of sending a header with an empty value
@@ -773,11 +766,12 @@ std::optional<StatusOr<Json>> HttpAction::JudgeResponse(Attempt& a, long status)
       a.method = a.method == "HEAD" ? "HEAD" : "GET";
       a.body.clear();
       std::erase_if(a.call.headers,
-                    [](const auto& h) { return EqualsIgnoreCase(h.first, "Content-Type"); });
+                    [](const auto& h) { return EqualsIgnoringAsciiCase(h.first, "Content-Type"); });
     }
     if (next->origin.Key() != origin.Key()) {
       std::erase_if(a.call.headers, [](const auto& h) {
-        return EqualsIgnoreCase(h.first, "Authorization") || EqualsIgnoreCase(h.first, "Cookie");
+        return EqualsIgnoringAsciiCase(h.first, "Authorization") ||
+               EqualsIgnoringAsciiCase(h.first, "Cookie");
       });
     }
     a.url = *std::move(next);
@@ -798,7 +792,7 @@ std::optional<StatusOr<Json>> HttpAction::JudgeResponse(Attempt& a, long status)
   const std::string& received = response.body;
   Json parsed_body;
   const std::string* type = response.Header("content-type");
-  std::string content_type = type ? Lower(*type) : std::string();
+  std::string content_type = type ? AsciiLower(*type) : std::string();
   bool is_json = content_type.find("application/json") != std::string::npos ||
                  content_type.find("+json") != std::string::npos;
   if (is_json && !received.empty()) {

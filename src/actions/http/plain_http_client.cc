@@ -7,8 +7,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "actions/email/host_resolver.h"
-#include "actions/email/loop_stream.h"
+#include "actions/host_resolver.h"
+#include "actions/loop_stream.h"
+#include "common/ascii_case.h"
 
 namespace flowrun {
 namespace {
@@ -21,20 +22,9 @@ constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
 
 SteadyTime Now() { return std::chrono::steady_clock::now(); }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool HasHeader(const PlainHttpRequest& request, std::string_view name) {
   for (const auto& [key, value] : request.headers) {
-    if (EqualsIgnoreCase(key, name)) return true;
+    if (EqualsIgnoringAsciiCase(key, name)) return true;
   }
   return false;
 }
@@ -69,12 +59,6 @@ std::string Encode(const PlainHttpRequest& request, bool keep_alive) {
   wire += "\r\n";
   wire += request.body;
   return wire;
-}
-
-std::string LowerAscii(std::string_view text) {
-  std::string lower(text);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower;
 }
 
 }  // namespace
@@ -300,7 +284,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     for (const auto& field : parser.get()) {
       const auto name = field.name_string();
       const auto value = field.value();
-      result.headers.emplace_back(LowerAscii(std::string_view(name.data(), name.size())),
+      result.headers.emplace_back(AsciiLower(std::string_view(name.data(), name.size())),
                                   std::string(value.data(), value.size()));
     }
     const bool reusable = reusable_framing && options.keep_alive && parser.get().keep_alive();

@@ -3,21 +3,16 @@
 #include <cctype>
 #include <map>
 
+#include "common/ascii_case.h"
 #include "server/event_payload.h"
 
 namespace flowrun {
 namespace {
 
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Whether the Content-Type declares JSON: application/json or any +json type. An absent type
 // counts too, since many senders omit it.
 bool DeclaresJson(std::string_view content_type) {
-  std::string type = Lower(content_type.substr(0, content_type.find(';')));
+  std::string type = AsciiLower(content_type.substr(0, content_type.find(';')));
   while (!type.empty() && type.back() == ' ') type.pop_back();
   if (type.empty() || type == "application/json") return true;
   return type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0;
@@ -66,7 +61,7 @@ std::variant<WebhookDelivery, WebhookRefusal> WebhookEndpoint::Accept(
   std::map<std::string, std::string> lower_headers;
   for (const auto& [header, value] : headers) {
     signature_headers.Add(header, value);
-    std::string& joined = lower_headers[Lower(header)];
+    std::string& joined = lower_headers[AsciiLower(header)];
     if (!joined.empty()) joined += ", ";
     joined += value;
   }

@@ -1,19 +1,8 @@
 #include "server/webhooks/webhook_headers.h"
 
+#include "common/ascii_case.h"
+
 namespace flowrun {
-namespace {
-
-char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 WebhookHeaders::WebhookHeaders(std::initializer_list<std::pair<std::string, std::string>> headers)
     : headers_(headers) {}
@@ -25,7 +14,7 @@ void WebhookHeaders::Add(std::string name, std::string value) {
 std::vector<std::string_view> WebhookHeaders::GetAll(std::string_view name) const {
   std::vector<std::string_view> values;
   for (const auto& [key, value] : headers_) {
-    if (EqualsIgnoringCase(key, name)) values.push_back(value);
+    if (EqualsIgnoringAsciiCase(key, name)) values.push_back(value);
   }
   return values;
 }

@@ -8,13 +8,13 @@
 #include <chrono>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "testing/free_port.h"
 #include "testing/raw_http_peer.h"
+#include "testing/thread_per_connection_server.h"
 
 namespace flowrun {
 namespace {
@@ -28,28 +28,11 @@ using namespace std::chrono_literals;
 class ScriptedServer {
  public:
   ScriptedServer(std::vector<std::string> answers, bool close_after_each = false)
-      : answers_(std::move(answers)), close_after_each_(close_after_each) {
-    listener_ = testing::ListenOnLoopback(64, &port_);
-    EXPECT_GE(listener_, 0);
-    acceptor_ = std::thread([this] {
-      for (;;) {
-        int fd = accept(listener_, nullptr, nullptr);
-        if (fd < 0) return;
-        ++connections_;
-        std::lock_guard lock(mu_);
-        threads_.emplace_back([this, fd] { Serve(fd); });
-      }
-    });
-  }
-  ~ScriptedServer() {
-    shutdown(listener_, SHUT_RDWR);
-    close(listener_);
-    acceptor_.join();
-    std::lock_guard lock(mu_);
-    for (std::thread& t : threads_) t.join();
-  }
-  int port() const { return port_; }
-  int connections() const { return connections_; }
+      : answers_(std::move(answers)),
+        close_after_each_(close_after_each),
+        server_([this](int fd) { Serve(fd); }) {}
+  int port() const { return server_.port(); }
+  int connections() const { return server_.connections(); }
 
  private:
   void Serve(int fd) {
@@ -73,13 +56,8 @@ class ScriptedServer {
 
   const std::vector<std::string> answers_;
   const bool close_after_each_;
-  int listener_ = -1;
-  int port_ = 0;
   std::atomic<size_t> next_{0};
-  std::atomic<int> connections_{0};
-  std::thread acceptor_;
-  std::mutex mu_;
-  std::vector<std::thread> threads_;
+  testing::ThreadPerConnectionServer server_;  // last: its threads use the members above
 };
 
 class PlainHttpClientTest : public ::testing::Test {

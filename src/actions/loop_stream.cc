@@ -1,4 +1,4 @@
-#include "actions/email/loop_stream.h"
+#include "actions/loop_stream.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,7 @@
 // LoopStream: one TCP connection, optionally TLS (OpenSSL), driven by the OutboundLoop without
 // ever blocking it: non-blocking sockets, and OutboundLoop::WaitFd whenever the socket or TLS
-// wants to wait. For protocols the loop speaks itself (SMTP, see smtp_session.h).
+// wants to wait. For protocols the loop speaks itself (SMTP, see email/smtp_session.h; HTTP/1.1,
+// see http/plain_http_client.h).
 //
 // Every operation takes an absolute `until`: a wait that outlives it ends the operation with
 // kDeadlineExceeded. Errors: kUnavailable for a refused or broken connection, a failed TLS
@@ -22,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "actions/email/host_resolver.h"
+#include "actions/host_resolver.h"
 #include "actions/outbound_loop.h"
 #include "common/status.h"
 

@@ -1,4 +1,4 @@
-#include "actions/email/host_resolver.h"
+#include "actions/host_resolver.h"
 
 #include <netdb.h>
 
