@@ -4,6 +4,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cctype>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -79,10 +80,14 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     bool got_bytes = false;
   };
   using Stream = std::shared_ptr<LoopStream>;
+  struct IdleConnection {
+    Stream stream;
+    SteadyTime since;
+  };
 
   struct Origin {
-    size_t open = 0;  // connections open or opening
-    std::vector<Stream> idle;
+    size_t open = 0;                  // connections open or opening
+    std::deque<IdleConnection> idle;  // oldest first
     std::deque<std::unique_ptr<Exchange>> waiting;
   };
 
@@ -93,7 +98,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     if (exchange->request.until <= Now()) return Fail(std::move(exchange), WaitedTooLong());
     Origin& origin = origins[exchange->origin];
     while (!origin.idle.empty()) {
-      Stream stream = std::move(origin.idle.back());
+      Stream stream = std::move(origin.idle.back().stream);
       origin.idle.pop_back();
       if (!stream->PeerSpokeWhileIdle()) return Run(std::move(stream), std::move(exchange), true);
       Closed(origin);
@@ -113,10 +118,9 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     }
     for (auto& [key, other] : origins) {
       if (other.idle.empty()) continue;
-      other.idle.back()->Abort();
-      other.idle.pop_back();
-      --other.open;
-      --total_open;
+      other.idle.front().stream->Abort();
+      other.idle.pop_front();
+      Closed(other);
       return true;
     }
     return false;
@@ -306,7 +310,8 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
       Closed(origin);
       return StartWaiting(key);
     }
-    origin.idle.push_back(stream);
+    origin.idle.push_back({stream, Now()});
+    ArmIdleSweep(Now() + options.idle_timeout);
   }
 
   // A connection of `key` closed: opens connections for its waiting requests while under the
@@ -374,6 +379,34 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     });
   }
 
+  void ArmIdleSweep(SteadyTime when) {
+    if (idle_sweep_armed) return;
+    idle_sweep_armed = true;
+    loop.RunAt(when, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->SweepIdle();
+    });
+  }
+
+  // Closes the connections idle for idle_timeout or longer.
+  void SweepIdle() {
+    idle_sweep_armed = false;
+    if (stopped) return;
+    const SteadyTime now = Now();
+    std::optional<SteadyTime> next;
+    for (auto& [key, origin] : origins) {
+      while (!origin.idle.empty() && origin.idle.front().since + options.idle_timeout <= now) {
+        origin.idle.front().stream->Abort();
+        origin.idle.pop_front();
+        Closed(origin);
+      }
+      if (!origin.idle.empty()) {
+        const SteadyTime due = origin.idle.front().since + options.idle_timeout;
+        next = next ? std::min(*next, due) : due;
+      }
+    }
+    if (next) ArmIdleSweep(*next);
+  }
+
   // Ends the waiting requests whose time ran out.
   void Sweep() {
     sweep_armed = false;
@@ -402,7 +435,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     if (stopped) return;
     stopped = true;
     for (auto& [key, origin] : origins) {
-      for (Stream& stream : origin.idle) stream->Abort();
+      for (IdleConnection& idle : origin.idle) idle.stream->Abort();
       origin.idle.clear();
       std::deque<std::unique_ptr<Exchange>> queued;
       queued.swap(origin.waiting);
@@ -428,6 +461,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
   size_t waiting = 0;                    // requests waiting for a connection, all origins
   bool stopped = false;
   bool sweep_armed = false;
+  bool idle_sweep_armed = false;
   std::atomic<long long> in_flight{0};
 };
 

@@ -10,10 +10,11 @@
 // opens one while under both bounds (closing an idle connection of another origin when only the
 // total bound is in the way), or waits in memory, in arrival order, for one to free up. A
 // connection whose response was complete and reusable (HTTP/1.1 keep-alive, a body framed by length
-// or chunks, nothing after it) is kept for the next request, at most max_idle_per_origin per
-// origin; an idle connection the server spoke on or closed meanwhile is dropped, not used. A kept
-// connection that ends before any byte of the response gets its request once more on a new
-// connection, as browsers and libcurl do (the server closed it while the request was on its way).
+// or chunks, nothing after it) is kept for the next request, for at most idle_timeout, at most
+// max_idle_per_origin per origin; an idle connection the server spoke on or closed meanwhile is
+// dropped, not used. A kept connection that ends before any byte of the response gets its request
+// once more on a new connection, as browsers and libcurl do (the server closed it while the request
+// was on its way).
 //
 // Responses are parsed with Boost.Beast's parser: chunked and length-framed bodies and bodies
 // that end with the connection, interim 1xx responses skipped, HEAD without a body. Limits:
@@ -39,6 +40,7 @@
 #include <vector>
 
 #include "actions/outbound_loop.h"
+#include "common/duration.h"
 #include "common/status.h"
 
 namespace flowrun {
@@ -69,7 +71,8 @@ struct PlainHttpClientOptions {
   size_t max_connections_per_host = 256;  // Default: 256 (http.max_connections_per_host)
   size_t max_total_connections = 10000;   // all origins; 0: no bound (http.max_connections)
   size_t max_idle_per_origin = 1024;      // Default: 1024
-  bool keep_alive = true;                 // Default: reuse connections
+  Duration idle_timeout = std::chrono::seconds(60);  // an idle connection is closed after it
+  bool keep_alive = true;                            // Default: reuse connections
 };
 
 class PlainHttpClient {

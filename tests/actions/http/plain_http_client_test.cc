@@ -189,6 +189,20 @@ TEST_F(PlainHttpClientTest, AKeptConnectionTheServerClosedGetsTheRequestOnceMore
   EXPECT_EQ(server.connections(), 2);
 }
 
+TEST_F(PlainHttpClientTest, AConnectionIdleForTheIdleTimeoutIsClosed) {
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  ScriptedServer server({ok, ok, ok});
+  PlainHttpClientOptions options;
+  options.idle_timeout = 200ms;
+  PlainHttpClient client(loop_, options);
+  ASSERT_TRUE(Send(client, Get(server.port())).error.ok());
+  ASSERT_TRUE(Send(client, Get(server.port())).error.ok());  // within the time: reused
+  EXPECT_EQ(server.connections(), 1);
+  std::this_thread::sleep_for(600ms);
+  ASSERT_TRUE(Send(client, Get(server.port())).error.ok());  // closed meanwhile: a new one
+  EXPECT_EQ(server.connections(), 2);
+}
+
 TEST_F(PlainHttpClientTest, MalformedAndOversizedResponsesAreClearErrors) {
   PlainHttpClient client(loop_, {});
   {
