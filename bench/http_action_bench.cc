@@ -2,9 +2,9 @@
 // is set, on the one-thread OutboundLoop) against a loopback server (testing/raw_http_peer.h: one
 // thread, poll()), in requests/s: with keep-alive connections and with a new connection per
 // request, with 1, 16 and 256 requests in flight; and against a slow peer that answers after
-// 200 ms, where the figure that matters is how many requests are in flight at once. Each request is a GET answered with a small JSON body that the action parses,
-// so the figure includes the action's whole path (argument checks, headers, response parsing).
-// Prints a markdown table of medians.
+// 200 ms, where the figure that matters is how many requests are in flight at once. Each request is
+// a GET answered with a small JSON body that the action parses, so the figure includes the action's
+// whole path (argument checks, headers, response parsing). Prints a markdown table of medians.
 //
 //   build/bench/http_action_bench [--repeat N]   (Default: 5)
 #include <algorithm>

@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "actions/email/smtp_reply.h"
 #include "actions/host_resolver.h"
 #include "actions/loop_stream.h"
-#include "actions/email/smtp_reply.h"
 #include "actions/outbound_loop.h"
 #include "config/config.h"
 
