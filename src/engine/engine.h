@@ -14,8 +14,12 @@
 //                     actions start only after that commit and are not waited for: the run's
 //                     walker is parked (inflight_runs.h) and a later call, on any worker, takes
 //                     it back with the results, which commit together in that call's batch.
-//                     Runs whose actions came back go before new claims; no new runs are claimed
-//                     while max_inflight_actions are out. Returns the runs advanced.
+//                     Runs whose actions came back go before new claims, except that every
+//                     kAdmitEveryRounds-th round of a call claims a batch of new runs first: while
+//                     results keep filling every batch, new runs still start, so that their
+//                     actions overlap the results' work instead of starting in one wave once the
+//                     results dry up. No new runs are claimed while max_inflight_actions are out.
+//                     Returns the runs advanced.
 //   FireCronTick      starts the run of one cron tick of a flow, exactly once across restarts and
 //                     nodes (the tick is claimed in the batch that creates the run).
 //   CancelRun         asks a run to stop at its next step boundary.
@@ -173,6 +177,9 @@ class Engine {
   // The latest tick claimed for a flow by FireCronTick, or nullopt when none was; a scheduler
   // uses it after downtime to decide which missed ticks to fire (`catchup`).
   [[nodiscard]] StatusOr<std::optional<TimePoint>> LastCronTick(std::string_view flow_id);
+  // Every this many rounds of an AdvanceReadyRuns call, new runs are claimed before the results
+  // (see the top of this file).
+  static constexpr int kAdmitEveryRounds = 4;
   [[nodiscard]] StatusOr<int> AdvanceReadyRuns(int max);
   // Shutdown: from now on AdvanceReadyRuns claims no runs and releases no delayed events; it only
   // takes back runs whose actions return, so in-flight actions can finish and be recorded.
@@ -321,6 +328,10 @@ class Engine {
   };
   // Up to `max` runs whose actions came back, with their results recorded (not yet committed).
   std::vector<std::unique_ptr<RunWalker>> TakeCompletedRuns(int max);
+  // Claims up to `max` due runs, no more than actions may still start (max_inflight_actions),
+  // and adds their walkers to `walkers`; nothing while this engine does not claim.
+  [[nodiscard]] Status AdmitNewRuns(int max, TimePoint now,
+                                    std::vector<std::unique_ptr<RunWalker>>& walkers);
   // Up to `max` due runs: fresh ones held in memory first, then leased from the store.
   [[nodiscard]] StatusOr<std::vector<store::RunRecord>> ClaimDueRuns(int max, TimePoint now);
   // A walker per claimed run, its journal loaded; runs whose revision is unknown are put off.

@@ -17,13 +17,7 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
   if (claiming_) RETURN_IF_ERROR(ReleaseDueEvents(claim_time));
   // Runs whose actions came back go first: their results are waiting to be made durable.
   std::vector<std::unique_ptr<RunWalker>> active = TakeCompletedRuns(max);
-  // Each new run may start an action or more: claim no more runs than actions may still start.
-  const int room = std::min(max - static_cast<int>(active.size()),
-                            options_.max_inflight_actions - inflight_.actions_in_flight());
-  if (room > 0 && claiming_) {
-    ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(room, claim_time));
-    RETURN_IF_ERROR(BuildWalkers(std::move(claimed), active));
-  }
+  RETURN_IF_ERROR(AdmitNewRuns(max - static_cast<int>(active.size()), claim_time, active));
   int advanced = 0;
   // Actions that finish at once (an outbox write, an argument error) bring their run straight
   // back: it goes on in this call, its result committing with the next batch.
@@ -31,11 +25,27 @@ StatusOr<int> Engine::AdvanceReadyRuns(int max) {
     advanced += static_cast<int>(active.size());
     ASSIGN_OR_RETURN(std::vector<WalkedRun> walked, WalkAndCommit(std::move(active)));
     RETURN_IF_ERROR(StartActions(std::move(walked)));
-    active = TakeCompletedRuns(max);
+    active.clear();
+    // While results keep filling the batch, new runs still start every few rounds.
+    if ((round + 1) % kAdmitEveryRounds == 0) {
+      RETURN_IF_ERROR(AdmitNewRuns(max, clock_.Now(), active));
+    }
+    for (auto& walker : TakeCompletedRuns(max - static_cast<int>(active.size()))) {
+      active.push_back(std::move(walker));
+    }
   }
   // Runs taken back but not walked within the round limit wait for the next call.
   for (auto& walker : active) ParkReady(std::move(walker));
   return advanced;
+}
+
+Status Engine::AdmitNewRuns(int max, TimePoint now,
+                            std::vector<std::unique_ptr<RunWalker>>& walkers) {
+  // Each new run may start an action or more: claim no more runs than actions may still start.
+  const int room = std::min(max, options_.max_inflight_actions - inflight_.actions_in_flight());
+  if (room <= 0 || !claiming_) return OkStatus();
+  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(room, now));
+  return BuildWalkers(std::move(claimed), walkers);
 }
 
 std::vector<std::unique_ptr<RunWalker>> Engine::TakeCompletedRuns(int max) {
