@@ -726,6 +726,13 @@ std::optional<StatusOr<Json>> HttpAction::JudgePlain(Attempt& a, PlainHttpResult
                                      " bytes (http.max_response_bytes)");
     }
     if (result.error.code() == StatusCode::kDeadlineExceeded) {
+      if (result.waited_for_connection) {
+        return DeadlineExceededError(
+            where + ": no free connection to " + origin.host + ":" + std::to_string(origin.port) +
+            " within " +
+            (a.capped_by_deadline ? "the step's deadline" : FormatDuration(a.timeout)) +
+            " (http.max_connections_per_host, http.max_connections)");
+      }
       if (!result.connected) {
         return DeadlineExceededError(where + ": could not connect within " +
                                      FormatDuration(a.connect_budget));

@@ -340,7 +340,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
       origin.waiting.pop_front();
       --waiting;
       if (next->request.until > Now()) return next;
-      Fail(std::move(next), WaitedTooLong());
+      FailWaiting(std::move(next));
     }
     return nullptr;
   }
@@ -361,6 +361,14 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     result.connected = exchange->connected;
     result.stopped = stopped;
     result.error = std::move(status);
+    Finish(std::move(exchange), std::move(result));
+  }
+
+  // A request whose time ran out while it waited for a free connection.
+  void FailWaiting(std::unique_ptr<Exchange> exchange) {
+    PlainHttpResult result;
+    result.waited_for_connection = true;
+    result.error = WaitedTooLong();
     Finish(std::move(exchange), std::move(result));
   }
 
@@ -425,7 +433,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
       origin.waiting.swap(kept);
       waiting -= expired.size();
       any_waiting = any_waiting || !origin.waiting.empty();
-      for (auto& exchange : expired) Fail(std::move(exchange), WaitedTooLong());
+      for (auto& exchange : expired) FailWaiting(std::move(exchange));
     }
     if (any_waiting) ArmSweep();
   }

@@ -58,10 +58,11 @@ struct PlainHttpRequest {
 };
 
 struct PlainHttpResult {
-  Status error;            // OK when a response came
-  bool connected = false;  // the request had a connection when it ended
-  bool too_large = false;  // the body went over max_body_bytes
-  bool stopped = false;    // ended because the loop stopped or the client went away
+  Status error;                        // OK when a response came
+  bool connected = false;              // the request had a connection when it ended
+  bool too_large = false;              // the body went over max_body_bytes
+  bool stopped = false;                // ended because the loop stopped or the client went away
+  bool waited_for_connection = false;  // its time ran out while it waited for a free connection
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in order
   std::string body;

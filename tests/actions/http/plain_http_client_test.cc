@@ -124,6 +124,25 @@ TEST_F(PlainHttpClientTest, BoundsTheConnectionsPerOriginAndQueuesTheRest) {
   EXPECT_EQ(peer->requests(), kRequests);
 }
 
+TEST_F(PlainHttpClientTest, ARequestWhoseTimeRunsOutWaitingForAConnectionSaysSo) {
+  auto peer = testing::RawHttpPeer::Start();
+  ASSERT_NE(peer, nullptr);
+  PlainHttpClientOptions options;
+  options.max_connections_per_host = 1;
+  PlainHttpClient client(loop_, options);
+  std::promise<PlainHttpResult> holder;
+  client.Send(Get(peer->port(), "/silent", 2000ms),
+              [&holder](PlainHttpResult result) { holder.set_value(std::move(result)); });
+  PlainHttpResult waited = Send(client, Get(peer->port(), "/ok", 200ms));
+  EXPECT_EQ(waited.error.code(), StatusCode::kDeadlineExceeded) << waited.error.ToString();
+  EXPECT_TRUE(waited.waited_for_connection);
+  EXPECT_FALSE(waited.connected);
+  PlainHttpResult held = holder.get_future().get();
+  EXPECT_EQ(held.error.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_FALSE(held.waited_for_connection);
+  EXPECT_TRUE(held.connected);
+}
+
 TEST_F(PlainHttpClientTest, BoundsTheConnectionsOfAllOriginsAndClosesIdleOnesToMakeRoom) {
   auto first = testing::RawHttpPeer::Start();
   auto second = testing::RawHttpPeer::Start();
