@@ -292,6 +292,33 @@ bool HostMatches(std::string_view pattern, const std::string& host) {
 
 constexpr size_t kMaxIdleHandles = 1024;
 
+// The errors a hop ends with, the same whichever client carried it. `where` is "METHOD url".
+Status StoppedError(const std::string& where) {
+  return UnavailableError(where + ": not finished: the service is shutting down");
+}
+
+Status TooLargeError(const std::string& where, long long max_bytes) {
+  return FailedPreconditionError(where + ": response body is larger than the limit of " +
+                                 std::to_string(max_bytes) + " bytes (http.max_response_bytes)");
+}
+
+Status ConnectTimeoutError(const std::string& where, Duration connect_budget) {
+  return DeadlineExceededError(where + ": could not connect within " +
+                               FormatDuration(connect_budget));
+}
+
+// The attempt's whole time: the step's timeout, or its deadline when that came first.
+std::string AttemptBudget(bool capped_by_deadline, Duration timeout) {
+  return capped_by_deadline ? "the step's deadline" : FormatDuration(timeout);
+}
+
+// `detail` (what the system said) is left out when empty.
+Status ConnectError(const std::string& where, const HttpOrigin& origin, std::string_view detail) {
+  return UnavailableError(where + ": could not connect to " + origin.host + ":" +
+                          std::to_string(origin.port) +
+                          (detail.empty() ? "" : ": " + std::string(detail)));
+}
+
 // The proxy variables libcurl reads for an http:// URL (it ignores HTTP_PROXY, as CGI servers may
 // set that one from a request header).
 constexpr const char* kHttpProxyVariables[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
@@ -669,31 +696,20 @@ std::optional<StatusOr<Json>> HttpAction::Judge(Attempt& a, CURLcode code) {
   const HttpOrigin& origin = a.url.origin;
   Response& response = a.response;
   if (code != CURLE_OK) {
-    if (code == OutboundLoop::kStopped) {
-      return UnavailableError(where + ": not finished: the service is shutting down");
-    }
-    if (response.too_large) {
-      return FailedPreconditionError(where + ": response body is larger than the limit of " +
-                                     std::to_string(response.max_bytes) +
-                                     " bytes (http.max_response_bytes)");
-    }
+    if (code == OutboundLoop::kStopped) return StoppedError(where);
+    if (response.too_large) return TooLargeError(where, response.max_bytes);
     std::string detail = a.error[0] ? a.error : curl_easy_strerror(code);
     switch (code) {
       case CURLE_OPERATION_TIMEDOUT: {
         // Zero until the request was about to go out on a connection (new or reused).
         curl_off_t ready_after = 0;
         curl_easy_getinfo(a.easy, CURLINFO_PRETRANSFER_TIME_T, &ready_after);
-        if (ready_after == 0) {
-          return DeadlineExceededError(where + ": could not connect within " +
-                                       FormatDuration(a.connect_budget));
-        }
-        return DeadlineExceededError(
-            where + ": no response within " +
-            (a.capped_by_deadline ? "the step's deadline" : FormatDuration(a.timeout)));
+        if (ready_after == 0) return ConnectTimeoutError(where, a.connect_budget);
+        return DeadlineExceededError(where + ": no response within " +
+                                     AttemptBudget(a.capped_by_deadline, a.timeout));
       }
       case CURLE_COULDNT_CONNECT:
-        return UnavailableError(where + ": could not connect to " + origin.host + ":" +
-                                std::to_string(origin.port));
+        return ConnectError(where, origin, "");
       case CURLE_COULDNT_RESOLVE_HOST:
       case CURLE_COULDNT_RESOLVE_PROXY:
         return UnavailableError(where + ": could not resolve " + detail);
@@ -717,34 +733,19 @@ std::optional<StatusOr<Json>> HttpAction::JudgePlain(Attempt& a, PlainHttpResult
   const std::string& where = a.where;
   const HttpOrigin& origin = a.url.origin;
   if (!result.error.ok()) {
-    if (result.stopped) {
-      return UnavailableError(where + ": not finished: the service is shutting down");
-    }
-    if (result.too_large) {
-      return FailedPreconditionError(where + ": response body is larger than the limit of " +
-                                     std::to_string(a.response.max_bytes) +
-                                     " bytes (http.max_response_bytes)");
-    }
+    if (result.stopped) return StoppedError(where);
+    if (result.too_large) return TooLargeError(where, a.response.max_bytes);
     if (result.error.code() == StatusCode::kDeadlineExceeded) {
+      const std::string budget = AttemptBudget(a.capped_by_deadline, a.timeout);
       if (result.waited_for_connection) {
-        return DeadlineExceededError(
-            where + ": no free connection to " + origin.host + ":" + std::to_string(origin.port) +
-            " within " +
-            (a.capped_by_deadline ? "the step's deadline" : FormatDuration(a.timeout)) +
-            " (http.max_connections_per_host, http.max_connections)");
+        return DeadlineExceededError(where + ": no free connection to " + origin.host + ":" +
+                                     std::to_string(origin.port) + " within " + budget +
+                                     " (http.max_connections_per_host, http.max_connections)");
       }
-      if (!result.connected) {
-        return DeadlineExceededError(where + ": could not connect within " +
-                                     FormatDuration(a.connect_budget));
-      }
-      return DeadlineExceededError(
-          where + ": no response within " +
-          (a.capped_by_deadline ? "the step's deadline" : FormatDuration(a.timeout)));
+      if (!result.connected) return ConnectTimeoutError(where, a.connect_budget);
+      return DeadlineExceededError(where + ": no response within " + budget);
     }
-    if (!result.connected) {
-      return UnavailableError(where + ": could not connect to " + origin.host + ":" +
-                              std::to_string(origin.port) + ": " + result.error.message());
-    }
+    if (!result.connected) return ConnectError(where, origin, result.error.message());
     return UnavailableError(where + ": " + result.error.message());
   }
   a.response.headers = std::move(result.headers);

@@ -97,6 +97,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     if (stopped) return Fail(std::move(exchange), ShuttingDown());
     if (exchange->request.until <= Now()) return Fail(std::move(exchange), WaitedTooLong());
     Origin& origin = origins[exchange->origin];
+    origins_held.store(origins.size(), std::memory_order_relaxed);
     while (!origin.idle.empty()) {
       Stream stream = std::move(origin.idle.back().stream);
       origin.idle.pop_back();
@@ -113,9 +114,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
   // once an idle connection of another origin is closed to make room.
   bool MayOpen(Origin& origin) {
     if (origin.open >= options.max_connections_per_host) return false;
-    if (options.max_total_connections == 0 || total_open < options.max_total_connections) {
-      return true;
-    }
+    if (!AtTotalBound()) return true;
     for (auto& [key, other] : origins) {
       if (other.idle.empty()) continue;
       other.idle.front().stream->Abort();
@@ -305,7 +304,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     }
     std::unique_ptr<Exchange> next = NextWaiting(origin);
     if (next) return Run(stream, std::move(next), true);
-    if (waiting > 0) {  // other origins wait for the total bound: this connection makes room
+    if (waiting > 0 && AtTotalBound()) {  // others wait for the total bound: make room
       stream->Abort();
       Closed(origin);
       return StartWaiting(key);
@@ -315,15 +314,30 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
   }
 
   // A connection of `key` closed: opens connections for its waiting requests while under the
-  // bounds, and for those of other origins that waited for the total bound.
+  // bounds, and for those of other origins that waited for the total bound; then forgets `key`
+  // if nothing of it is left.
   void StartWaiting(const std::string& key) {
     auto found = origins.find(key);
-    if (found != origins.end()) StartWaitingOf(found->second);
-    if (waiting == 0 || options.max_total_connections == 0) return;
-    for (auto& [other_key, other] : origins) {
-      if (total_open >= options.max_total_connections) return;
-      if (!other.waiting.empty()) StartWaitingOf(other);
+    if (found == origins.end()) return;
+    StartWaitingOf(found->second);
+    if (waiting > 0 && options.max_total_connections != 0) {
+      for (auto& [other_key, other] : origins) {
+        if (AtTotalBound()) break;
+        if (!other.waiting.empty()) StartWaitingOf(other);
+      }
     }
+    if (Unused(found->second)) origins.erase(found);
+    origins_held.store(origins.size(), std::memory_order_relaxed);
+  }
+
+  bool AtTotalBound() const {
+    return options.max_total_connections != 0 && total_open >= options.max_total_connections;
+  }
+
+  // An origin with no connection and no request: its entry goes, so that calling many hosts
+  // once each (a webhook fan-out) does not keep an entry per host.
+  static bool Unused(const Origin& origin) {
+    return origin.open == 0 && origin.idle.empty() && origin.waiting.empty();
   }
 
   void StartWaitingOf(Origin& origin) {
@@ -401,7 +415,8 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
     if (stopped) return;
     const SteadyTime now = Now();
     std::optional<SteadyTime> next;
-    for (auto& [key, origin] : origins) {
+    for (auto it = origins.begin(); it != origins.end();) {
+      Origin& origin = it->second;
       while (!origin.idle.empty() && origin.idle.front().since + options.idle_timeout <= now) {
         origin.idle.front().stream->Abort();
         origin.idle.pop_front();
@@ -411,7 +426,9 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
         const SteadyTime due = origin.idle.front().since + options.idle_timeout;
         next = next ? std::min(*next, due) : due;
       }
+      it = Unused(origin) ? origins.erase(it) : std::next(it);
     }
+    origins_held.store(origins.size(), std::memory_order_relaxed);
     if (next) ArmIdleSweep(*next);
   }
 
@@ -471,6 +488,7 @@ struct PlainHttpClient::Core : std::enable_shared_from_this<Core> {
   bool sweep_armed = false;
   bool idle_sweep_armed = false;
   std::atomic<long long> in_flight{0};
+  std::atomic<size_t> origins_held{0};
 };
 
 PlainHttpClient::PlainHttpClient(OutboundLoop& loop, PlainHttpClientOptions options)
@@ -497,6 +515,10 @@ void PlainHttpClient::Send(PlainHttpRequest request, Done done) {
 
 long long PlainHttpClient::in_flight() const {
   return core_->in_flight.load(std::memory_order_relaxed);
+}
+
+size_t PlainHttpClient::origins_held() const {
+  return core_->origins_held.load(std::memory_order_relaxed);
 }
 
 }  // namespace flowrun

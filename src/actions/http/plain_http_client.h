@@ -91,6 +91,9 @@ class PlainHttpClient {
   void Send(PlainHttpRequest request, Done done);
   // Requests sent and not yet ended (waiting for a connection included).
   long long in_flight() const;
+  // Origins with a connection (open, opening or idle) or a request: an origin's state goes once
+  // it has neither.
+  size_t origins_held() const;
 
  private:
   struct Core;

@@ -15,6 +15,7 @@
 #include "testing/free_port.h"
 #include "testing/raw_http_peer.h"
 #include "testing/thread_per_connection_server.h"
+#include "testing/wait_until.h"
 
 namespace flowrun {
 namespace {
@@ -62,7 +63,17 @@ class ScriptedServer {
 
 class PlainHttpClientTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(loop_.Start().ok()); }
+  void SetUp() override {
+    ASSERT_TRUE(loop_.Start().ok());
+    peer_ = testing::RawHttpPeer::Start();
+    ASSERT_NE(peer_, nullptr);
+  }
+
+  static PlainHttpClientOptions WithConnectionsPerHost(size_t connections) {
+    PlainHttpClientOptions options;
+    options.max_connections_per_host = connections;
+    return options;
+  }
 
   PlainHttpRequest Get(int port, const std::string& target = "/x",
                        std::chrono::milliseconds time = 5000ms) {
@@ -77,67 +88,59 @@ class PlainHttpClientTest : public ::testing::Test {
     return request;
   }
 
-  PlainHttpResult Send(PlainHttpClient& client, PlainHttpRequest request) {
-    std::promise<PlainHttpResult> done;
+  std::future<PlainHttpResult> SendAsync(PlainHttpClient& client, PlainHttpRequest request) {
+    auto done = std::make_shared<std::promise<PlainHttpResult>>();
     client.Send(std::move(request),
-                [&done](PlainHttpResult result) { done.set_value(std::move(result)); });
-    return done.get_future().get();
+                [done](PlainHttpResult result) { done->set_value(std::move(result)); });
+    return done->get_future();
+  }
+
+  PlainHttpResult Send(PlainHttpClient& client, PlainHttpRequest request) {
+    return SendAsync(client, std::move(request)).get();
   }
 
   OutboundLoop loop_;
+  std::unique_ptr<testing::RawHttpPeer> peer_;  // answers by path: see raw_http_peer.h
 };
 
 TEST_F(PlainHttpClientTest, KeepsTheConnectionAliveAcrossRequests) {
-  auto peer = testing::RawHttpPeer::Start();
-  ASSERT_NE(peer, nullptr);
   PlainHttpClient client(loop_, {});
   for (int i = 0; i < 5; ++i) {
-    PlainHttpResult result = Send(client, Get(peer->port(), "/ok"));
+    PlainHttpResult result = Send(client, Get(peer_->port(), "/ok"));
     ASSERT_TRUE(result.error.ok()) << result.error.ToString();
     EXPECT_EQ(result.status, 200);
     EXPECT_FALSE(result.body.empty());
   }
-  EXPECT_EQ(peer->requests(), 5);
-  EXPECT_EQ(peer->connections(), 1);
+  EXPECT_EQ(peer_->requests(), 5);
+  EXPECT_EQ(peer_->connections(), 1);
   EXPECT_EQ(client.in_flight(), 0);
 }
 
 TEST_F(PlainHttpClientTest, BoundsTheConnectionsPerOriginAndQueuesTheRest) {
-  auto peer = testing::RawHttpPeer::Start();
-  ASSERT_NE(peer, nullptr);
-  PlainHttpClientOptions options;
-  options.max_connections_per_host = 4;
-  PlainHttpClient client(loop_, options);
+  PlainHttpClient client(loop_, WithConnectionsPerHost(4));
   constexpr int kRequests = 20;
-  std::vector<std::promise<PlainHttpResult>> results(kRequests);
+  std::vector<std::future<PlainHttpResult>> results;
   for (int i = 0; i < kRequests; ++i) {
-    client.Send(Get(peer->port(), "/delay/100"),
-                [&results, i](PlainHttpResult result) { results[i].set_value(std::move(result)); });
+    results.push_back(SendAsync(client, Get(peer_->port(), "/delay/100")));
   }
   for (auto& result : results) {
-    PlainHttpResult got = result.get_future().get();
+    PlainHttpResult got = result.get();
     EXPECT_TRUE(got.error.ok()) << got.error.ToString();
     EXPECT_EQ(got.status, 200);
   }
-  EXPECT_LE(peer->most_pending(), 4);
-  EXPECT_LE(peer->connections(), 4);
-  EXPECT_EQ(peer->requests(), kRequests);
+  EXPECT_LE(peer_->most_pending(), 4);
+  EXPECT_LE(peer_->connections(), 4);
+  EXPECT_EQ(peer_->requests(), kRequests);
 }
 
 TEST_F(PlainHttpClientTest, ARequestWhoseTimeRunsOutWaitingForAConnectionSaysSo) {
-  auto peer = testing::RawHttpPeer::Start();
-  ASSERT_NE(peer, nullptr);
-  PlainHttpClientOptions options;
-  options.max_connections_per_host = 1;
-  PlainHttpClient client(loop_, options);
-  std::promise<PlainHttpResult> holder;
-  client.Send(Get(peer->port(), "/silent", 2000ms),
-              [&holder](PlainHttpResult result) { holder.set_value(std::move(result)); });
-  PlainHttpResult waited = Send(client, Get(peer->port(), "/ok", 200ms));
+  PlainHttpClient client(loop_, WithConnectionsPerHost(1));
+  std::future<PlainHttpResult> holder = SendAsync(client, Get(peer_->port(), "/silent", 2000ms));
+  PlainHttpResult waited = Send(client, Get(peer_->port(), "/ok", 200ms));
   EXPECT_EQ(waited.error.code(), StatusCode::kDeadlineExceeded) << waited.error.ToString();
   EXPECT_TRUE(waited.waited_for_connection);
   EXPECT_FALSE(waited.connected);
-  PlainHttpResult held = holder.get_future().get();
+  PlainHttpResult held = holder.get();
   EXPECT_EQ(held.error.code(), StatusCode::kDeadlineExceeded);
   EXPECT_FALSE(held.waited_for_connection);
   EXPECT_TRUE(held.connected);
@@ -155,20 +158,57 @@ TEST_F(PlainHttpClientTest, BoundsTheConnectionsOfAllOriginsAndClosesIdleOnesToM
   // An idle kept connection to the first origin makes room for the second origin's requests.
   ASSERT_TRUE(Send(client, Get(first->port(), "/ok")).error.ok());
   constexpr int kRequests = 6;
-  std::vector<std::promise<PlainHttpResult>> results(kRequests);
+  std::vector<std::future<PlainHttpResult>> results;
   const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < kRequests; ++i) {
-    client.Send(Get((i % 2 ? second : first)->port(), "/delay/200"),
-                [&results, i](PlainHttpResult result) { results[i].set_value(std::move(result)); });
+    results.push_back(SendAsync(client, Get((i % 2 ? second : first)->port(), "/delay/200")));
   }
   for (auto& result : results) {
-    PlainHttpResult got = result.get_future().get();
+    PlainHttpResult got = result.get();
     EXPECT_TRUE(got.error.ok()) << got.error.ToString();
   }
   // Two at a time over both origins: three rounds of 200 ms at least (four at a time, as the
   // per-origin bound alone allows, would take two).
   EXPECT_GE(std::chrono::steady_clock::now() - started, 590ms);
   EXPECT_EQ(first->requests() + second->requests(), kRequests + 1);
+}
+
+TEST_F(PlainHttpClientTest, RequestsWaitingForTheirOwnOriginDoNotCostOthersTheirKeptConnection) {
+  auto slow = testing::RawHttpPeer::Start();
+  auto fast = testing::RawHttpPeer::Start();
+  ASSERT_NE(slow, nullptr);
+  ASSERT_NE(fast, nullptr);
+  PlainHttpClient client(loop_, WithConnectionsPerHost(1));
+  // The slow origin's one connection is busy, and a second request waits for it.
+  std::future<PlainHttpResult> busy = SendAsync(client, Get(slow->port(), "/silent", 1000ms));
+  std::future<PlainHttpResult> queued = SendAsync(client, Get(slow->port(), "/silent", 1000ms));
+  std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Send(client, Get(fast->port(), "/ok")).error.ok());
+  EXPECT_EQ(fast->connections(), 1);  // kept and reused: the waiting requests are another's
+  busy.get();
+  queued.get();
+}
+
+TEST_F(PlainHttpClientTest, ForgetsAnOriginOnceItHasNoConnectionAndNoRequest) {
+  PlainHttpClientOptions options;
+  options.idle_timeout = 100ms;
+  PlainHttpClient client(loop_, options);
+  for (int i = 0; i < 3; ++i) {
+    auto peer = testing::RawHttpPeer::Start();
+    ASSERT_NE(peer, nullptr);
+    ASSERT_TRUE(Send(client, Get(peer->port(), "/ok")).error.ok());
+  }
+  EXPECT_EQ(client.origins_held(), 3u);  // each keeps its idle connection for now
+  std::this_thread::sleep_for(400ms);    // the idle timeout closes them
+  EXPECT_EQ(client.origins_held(), 0u);
+  // A refused connection leaves nothing behind either.
+  int port = 0;
+  int listener = testing::ListenOnLoopback(1, &port);
+  ASSERT_GE(listener, 0);
+  close(listener);
+  EXPECT_FALSE(Send(client, Get(port)).error.ok());
+  // The entry goes right after the callback, on the loop thread.
+  EXPECT_TRUE(testing::WaitUntil([&] { return client.origins_held() == 0; }));
 }
 
 TEST_F(PlainHttpClientTest, SkipsInterimResponsesAndReadsChunkedBodiesWithTrailers) {
@@ -265,22 +305,20 @@ TEST_F(PlainHttpClientTest, MalformedAndOversizedResponsesAreClearErrors) {
 }
 
 TEST_F(PlainHttpClientTest, TimeAndRefusalEndRequestsAndSayWhetherTheyConnected) {
-  auto peer = testing::RawHttpPeer::Start();
-  ASSERT_NE(peer, nullptr);
   PlainHttpClient client(loop_, {});
-  PlainHttpResult silent = Send(client, Get(peer->port(), "/silent", 200ms));
+  PlainHttpResult silent = Send(client, Get(peer_->port(), "/silent", 200ms));
   EXPECT_EQ(silent.error.code(), StatusCode::kDeadlineExceeded) << silent.error.ToString();
   EXPECT_TRUE(silent.connected);
 
-  PlainHttpResult trickle = Send(client, Get(peer->port(), "/trickle", 300ms));
+  PlainHttpResult trickle = Send(client, Get(peer_->port(), "/trickle", 300ms));
   EXPECT_EQ(trickle.error.code(), StatusCode::kDeadlineExceeded) << trickle.error.ToString();
 
-  PlainHttpRequest endless = Get(peer->port(), "/endless");
+  PlainHttpRequest endless = Get(peer_->port(), "/endless");
   endless.max_body_bytes = 1 << 20;
   PlainHttpResult big = Send(client, endless);
   EXPECT_TRUE(big.too_large) << big.error.ToString();
 
-  PlainHttpResult cut = Send(client, Get(peer->port(), "/cut"));
+  PlainHttpResult cut = Send(client, Get(peer_->port(), "/cut"));
   EXPECT_EQ(cut.error.code(), StatusCode::kUnavailable) << cut.error.ToString();
 
   int port = 0;
@@ -294,23 +332,14 @@ TEST_F(PlainHttpClientTest, TimeAndRefusalEndRequestsAndSayWhetherTheyConnected)
 }
 
 TEST_F(PlainHttpClientTest, StoppingTheLoopEndsRequestsInFlightAndWaiting) {
-  auto peer = testing::RawHttpPeer::Start();
-  ASSERT_NE(peer, nullptr);
-  PlainHttpClientOptions options;
-  options.max_connections_per_host = 1;
-  PlainHttpClient client(loop_, options);
-  std::promise<PlainHttpResult> in_flight;
-  std::promise<PlainHttpResult> waiting;
-  client.Send(Get(peer->port(), "/silent", 30s),
-              [&](PlainHttpResult result) { in_flight.set_value(std::move(result)); });
-  client.Send(Get(peer->port(), "/silent", 30s),
-              [&](PlainHttpResult result) { waiting.set_value(std::move(result)); });
+  PlainHttpClient client(loop_, WithConnectionsPerHost(1));
+  std::future<PlainHttpResult> in_flight = SendAsync(client, Get(peer_->port(), "/silent", 30s));
+  std::future<PlainHttpResult> waiting = SendAsync(client, Get(peer_->port(), "/silent", 30s));
   std::this_thread::sleep_for(100ms);
   loop_.Stop();
-  for (auto* result : {&in_flight, &waiting}) {
-    auto future = result->get_future();
-    ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
-    PlainHttpResult got = future.get();
+  for (auto* future : {&in_flight, &waiting}) {
+    ASSERT_EQ(future->wait_for(10s), std::future_status::ready);
+    PlainHttpResult got = future->get();
     EXPECT_TRUE(got.stopped);
     EXPECT_EQ(got.error.code(), StatusCode::kUnavailable);
   }
