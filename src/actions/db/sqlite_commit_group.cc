@@ -32,11 +32,16 @@ struct SqliteCommitGroup::Step {
   const Json* params = nullptr;
   Deadline deadline;
   std::optional<StatusOr<QueryResult>> result;  // set by the leader's RunGroup
+  // WriteAsync's step owns what the fields above point to.
+  std::string owned_sql;
+  std::string owned_result_key;
+  Json owned_params;
 };
 
 SqliteCommitGroup::SqliteCommitGroup(std::string label, std::string path,
                                      std::shared_ptr<SqliteWriterGate> gate,
-                                     Duration step_results_retention)
+                                     Duration step_results_retention,
+                                     std::function<void(std::function<void()>)> spawn)
     : label_(std::move(label)),
       path_(std::move(path)),
       gate_(std::move(gate)),
@@ -49,7 +54,7 @@ SqliteCommitGroup::SqliteCommitGroup(std::string label, std::string path,
             for (Step* step : group) results.push_back(std::move(*step->result));
             return results;
           },
-          kMaxGroupSize) {}
+          kMaxGroupSize, std::move(spawn)) {}
 
 StatusOr<QueryResult> SqliteCommitGroup::Write(std::string_view sql, const Json& params,
                                                Deadline deadline, std::string_view result_key) {
@@ -59,12 +64,30 @@ StatusOr<QueryResult> SqliteCommitGroup::Write(std::string_view sql, const Json&
   step.params = &params;
   step.deadline = deadline;
   std::optional<StatusOr<QueryResult>> result = queue_.SubmitBy(step, deadline);
-  if (!result) {
-    return UnavailableError("database " + label_ +
-                            ": cannot begin a transaction: other writers held the database "
-                            "for the whole timeout (the database is busy)");
-  }
+  if (!result) return QueuedTooLongError();
   return std::move(*result);
+}
+
+void SqliteCommitGroup::WriteAsync(std::string sql, Json params, Deadline deadline,
+                                   std::string result_key, Database::QueryDone done) {
+  auto step = std::make_unique<Step>();
+  step->owned_sql = std::move(sql);
+  step->owned_result_key = std::move(result_key);
+  step->owned_params = std::move(params);
+  step->sql = step->owned_sql;
+  step->result_key = step->owned_result_key;
+  step->params = &step->owned_params;
+  step->deadline = deadline;
+  queue_.SubmitAsync(std::move(step), deadline,
+                     [this, done = std::move(done)](std::optional<StatusOr<QueryResult>> result) {
+                       done(result ? std::move(*result) : QueuedTooLongError());
+                     });
+}
+
+Status SqliteCommitGroup::QueuedTooLongError() const {
+  return UnavailableError("database " + label_ +
+                          ": cannot begin a transaction: other writers held the database "
+                          "for the whole timeout (the database is busy)");
 }
 
 void SqliteCommitGroup::RunGroup(const std::vector<Step*>& group) {
@@ -215,6 +238,6 @@ bool SqliteCommitGroup::RunPass(SqliteConnection& connection, std::deque<Step*>&
 
 size_t SqliteCommitGroup::TEST_commits() { return commits_.load(std::memory_order_relaxed); }
 
-size_t SqliteCommitGroup::TEST_queued() { return queue_.queued(); }
+size_t SqliteCommitGroup::queued() const { return queue_.queued(); }
 
 }  // namespace flowrun

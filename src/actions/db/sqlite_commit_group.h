@@ -30,12 +30,18 @@
 // SQLITE_BUSY had. Once a leader has taken it, a step waits for the group's result: the group
 // ends by the latest deadline among its steps plus one commit.
 //
-// Thread-safety: Write may be called from many threads at once.
+// WriteAsync queues a step without a waiting thread: when no caller leads, a drain on the thread
+// that `spawn` provides leads the groups, and each step's callback gets its result. Such a step
+// still queued past its deadline fails as "busy" when a leader reaches it, that is once the group
+// in progress (bounded as above) is done.
+//
+// Thread-safety: Write and WriteAsync may be called from many threads at once.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,8 +65,10 @@ class SqliteCommitGroup {
   // `label` names the target in errors; `path` is its file, and `gate` the file's (shared with
   // the other targets of this process that name the same file).
   // `step_results_retention`: recorded results older than this are deleted; zero keeps them.
+  // `spawn` runs WriteAsync's drains (see above); it may be null when WriteAsync is not used.
   SqliteCommitGroup(std::string label, std::string path, std::shared_ptr<SqliteWriterGate> gate,
-                    Duration step_results_retention = Duration::zero());
+                    Duration step_results_retention = Duration::zero(),
+                    std::function<void(std::function<void()>)> spawn = nullptr);
   SqliteCommitGroup(const SqliteCommitGroup&) = delete;
   SqliteCommitGroup& operator=(const SqliteCommitGroup&) = delete;
 
@@ -69,9 +77,15 @@ class SqliteCommitGroup {
   [[nodiscard]] StatusOr<QueryResult> Write(std::string_view sql, const Json& params,
                                             Deadline deadline, std::string_view result_key = {});
 
-  // Transactions committed so far, and the steps waiting in the queue (for tests).
+  // As Write, without waiting: `done` receives the result, on the thread that ran the group.
+  // REQUIRES: built with `spawn`.
+  void WriteAsync(std::string sql, Json params, Deadline deadline, std::string result_key,
+                  Database::QueryDone done);
+
+  // Steps queued and not yet taken by a group.
+  size_t queued() const;
+  // Transactions committed so far (for tests).
   size_t TEST_commits();
-  size_t TEST_queued();
 
  private:
   struct Step;
@@ -84,6 +98,8 @@ class SqliteCommitGroup {
   bool RunPass(SqliteConnection& connection, std::deque<Step*>& pending);
   // SAVEPOINT and `step`'s statement, in the open transaction.
   StatusOr<QueryResult> RunStep(SqliteConnection& connection, const Step& step);
+  // A step that no group took before its deadline.
+  Status QueuedTooLongError() const;
   // Deletes a batch of expired step results when the last pass is long enough ago; its errors
   // are logged and undone, not the steps'.
   void PruneStepResultsIfDue();

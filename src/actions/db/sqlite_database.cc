@@ -18,7 +18,8 @@ SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_i
                                Duration step_results_retention)
     : label_(std::move(label)),
       path_(std::move(path)),
-      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_), step_results_retention),
+      commit_group_(label_, path_, SqliteWriterGate::ForFile(path_), step_results_retention,
+                    [this](std::function<void()> drain) { workers_.Run(std::move(drain)); }),
       idle_(max_idle),
       workers_(std::max<size_t>(kMinWorkers, max_idle)) {}
 
@@ -48,6 +49,12 @@ void SqliteDatabase::RememberWrite(std::string_view sql) {
 void SqliteDatabase::Start(std::string sql, Json params, Duration timeout, std::string result_key,
                            QueryDone done) {
   const SteadyClock::time_point give_up = SteadyClock::now() + timeout;
+  if (KnownToWrite(sql)) {
+    // No thread waits for the commit: the group's drain answers.
+    commit_group_.WriteAsync(std::move(sql), std::move(params), give_up, std::move(result_key),
+                             std::move(done));
+    return;
+  }
   workers_.Run([this, sql = std::move(sql), params = std::move(params), give_up,
                 result_key = std::move(result_key), done = std::move(done)]() mutable {
     auto left = std::chrono::duration_cast<Duration>(give_up - SteadyClock::now());

@@ -16,9 +16,10 @@
 //   statement returns only once its commit is durable.
 // - Exactly-once: a writing statement started with a result key records its result in
 //   flowrun_step_results within the step's savepoint (actions/db/sqlite_step_results.h).
-// - Start runs the statement on the target's WorkerPool (kMinWorkers or max_idle threads,
-//   whichever is more, started as needed), so the caller never waits for the disk; the commit
-//   group still batches the writes these workers make at the same time.
+// - Start never waits for the disk. A writing statement seen before goes to the commit group's
+//   queue (WriteAsync), where no thread waits for it; the group runs on the target's WorkerPool
+//   (kMinWorkers or max_idle threads, whichever is more, started as needed). Any other statement
+//   runs on that pool, as Execute does.
 //
 // Thread-safety: Execute and Start may be called from many threads; each call uses its own
 // connection.
@@ -39,8 +40,7 @@ namespace flowrun {
 
 class SqliteDatabase final : public Database {
  public:
-  // Worker threads at least: each write waiting in the commit group holds one, so this bounds
-  // how many steps can share one commit.
+  // Worker threads at least: for reads, first-seen writes, and the commit group's drains.
   static constexpr size_t kMinWorkers = 32;
 
   // `step_results_retention`: see DatabaseOptions (zero keeps recorded results).
@@ -54,7 +54,7 @@ class SqliteDatabase final : public Database {
                                 Duration timeout) override;
   void Start(std::string sql, Json params, Duration timeout, std::string result_key,
              QueryDone done) override;
-  size_t queued() const override { return workers_.queued(); }
+  size_t queued() const override { return workers_.queued() + commit_group_.queued(); }
 
   // The target's commit group (for tests).
   SqliteCommitGroup& TEST_commit_group() { return commit_group_; }

@@ -143,10 +143,10 @@ std::vector<StatusOr<QueryResult>> WriteAsOneGroup(
     }));
   }
   const auto give_up = SteadyClock::now() + 10s;
-  while (db.TEST_commit_group().TEST_queued() < statements.size() && SteadyClock::now() < give_up) {
+  while (db.TEST_commit_group().queued() < statements.size() && SteadyClock::now() < give_up) {
     std::this_thread::sleep_for(1ms);
   }
-  EXPECT_EQ(db.TEST_commit_group().TEST_queued(), statements.size());
+  EXPECT_EQ(db.TEST_commit_group().queued(), statements.size());
   held.reset();
   EXPECT_TRUE(first.get().ok());
   std::vector<StatusOr<QueryResult>> results;
@@ -229,12 +229,12 @@ TEST_P(SqliteDatabaseTest, QueuedWriterTimesOutAsBusy) {
   std::future<StatusOr<QueryResult>> patient = std::async(std::launch::async, [&] {
     return db.Execute("INSERT INTO t (n) VALUES (2)", Json::object(), 10s);
   });
-  ASSERT_TRUE(testing::WaitUntil([&] { return db.TEST_commit_group().TEST_queued() >= 1; }));
+  ASSERT_TRUE(testing::WaitUntil([&] { return db.TEST_commit_group().queued() >= 1; }));
   StatusOr<QueryResult> hasty = db.Execute("INSERT INTO t (n) VALUES (3)", Json::object(), 100ms);
   ASSERT_FALSE(hasty.ok());
   EXPECT_EQ(hasty.status().code(), StatusCode::kUnavailable) << hasty.status().ToString();
   EXPECT_NE(hasty.status().message().find("busy"), std::string::npos);
-  EXPECT_EQ(db.TEST_commit_group().TEST_queued(), 1u);
+  EXPECT_EQ(db.TEST_commit_group().queued(), 1u);
   held.reset();
   EXPECT_TRUE(leader.get().ok());
   EXPECT_TRUE(patient.get().ok());
@@ -259,6 +259,64 @@ TEST_P(SqliteDatabaseTest, BadParametersOfAKnownWriteFailOnlyThatStep) {
   EXPECT_EQ(not_a_map.status().code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE(db.Execute(insert, {{"n", 3}}, 1s).ok());
   EXPECT_EQ(CountRows(path_), 2);
+}
+
+// Started writes of a statement seen before wait in the commit group's queue, not on threads:
+// groups are not bounded by the pool's threads (32), only by the group size (64).
+TEST_P(SqliteDatabaseTest, StartedWritesOfAKnownStatementShareCommitsWithoutThreads) {
+  SqliteDatabase db("app", path_, 1);
+  const std::string insert = "INSERT INTO t (n) VALUES (:n)";
+  ASSERT_TRUE(db.Execute(insert, {{"n", 0}}, 5s).ok());
+  std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
+  auto held = std::make_unique<GateHolder>(*gate);
+  const size_t commits_before = db.TEST_commit_group().TEST_commits();
+  constexpr int kSteps = 200;
+  std::atomic<int> ok{0};
+  std::atomic<int> answered{0};
+  auto start = [&](int n) {
+    db.Start(insert, {{"n", n}}, 10s, /*result_key=*/"", [&](StatusOr<QueryResult> result) {
+      if (result.ok() && result->changes == 1) ok.fetch_add(1);
+      answered.fetch_add(1);
+    });
+  };
+  // The first step's group waits at the gate; the others wait in the queue.
+  start(1);
+  ASSERT_TRUE(testing::WaitUntil([&] { return gate->TEST_waiters() > 0; }));
+  for (int n = 2; n <= kSteps; ++n) start(n);
+  EXPECT_EQ(db.queued(), static_cast<size_t>(kSteps - 1));
+  held.reset();
+  ASSERT_TRUE(testing::WaitUntil([&] { return answered.load() == kSteps; }, 20s));
+  EXPECT_EQ(ok.load(), kSteps);
+  EXPECT_EQ(CountRows(path_), kSteps + 1);
+  // The first step alone, then 199 in groups of 64: 5 commits. With a thread per waiting step,
+  // groups held at most 32 steps: 8 commits or more.
+  EXPECT_EQ(db.TEST_commit_group().TEST_commits() - commits_before, 5u);
+}
+
+// A started write still queued when its time runs out is answered as busy once the queue moves;
+// the others commit.
+TEST_P(SqliteDatabaseTest, StartedWriteQueuedPastItsDeadlineIsBusy) {
+  SqliteDatabase db("app", path_, 1);
+  const std::string insert = "INSERT INTO t (n) VALUES (:n)";
+  ASSERT_TRUE(db.Execute(insert, {{"n", 0}}, 5s).ok());
+  std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
+  auto held = std::make_unique<GateHolder>(*gate);
+  std::promise<StatusOr<QueryResult>> first;
+  std::promise<StatusOr<QueryResult>> hasty;
+  std::promise<StatusOr<QueryResult>> patient;
+  db.Start(insert, {{"n", 1}}, 10s, "", [&](StatusOr<QueryResult> r) { first.set_value(r); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return gate->TEST_waiters() > 0; }));
+  db.Start(insert, {{"n", 2}}, 50ms, "", [&](StatusOr<QueryResult> r) { hasty.set_value(r); });
+  db.Start(insert, {{"n", 3}}, 10s, "", [&](StatusOr<QueryResult> r) { patient.set_value(r); });
+  std::this_thread::sleep_for(100ms);
+  held.reset();
+  EXPECT_TRUE(first.get_future().get().ok());
+  StatusOr<QueryResult> late = hasty.get_future().get();
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), StatusCode::kUnavailable) << late.status().ToString();
+  EXPECT_NE(late.status().message().find("busy"), std::string::npos);
+  EXPECT_TRUE(patient.get_future().get().ok());
+  EXPECT_EQ(CountRows(path_), 3);
 }
 
 // A step's transaction is flowrun's: transaction statements are refused before they run.
