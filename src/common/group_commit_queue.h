@@ -13,7 +13,8 @@
 // callback. When such a request would otherwise wait for nobody, the queue hands a drain task to
 // the `spawn` function given at construction; the drain leads groups, of waiting and of queued
 // requests alike, until the queue is empty. While a drain is due, waiting callers do not lead:
-// the drain takes them.
+// the drain takes them. So `spawn` must run the drain on a thread that no waiting caller can
+// hold: on a pool that the waiting callers share, the drain could queue behind them for good.
 //
 // Thread-safety: Submit, SubmitBy and SubmitAsync may be called from many threads at once. The
 // apply function runs on one thread at a time (a caller's or a drain's), never concurrently with

@@ -19,8 +19,9 @@ SqliteDatabase::SqliteDatabase(std::string label, std::string path, size_t max_i
     : label_(std::move(label)),
       path_(std::move(path)),
       commit_group_(label_, path_, SqliteWriterGate::ForFile(path_), step_results_retention,
-                    [this](std::function<void()> drain) { workers_.Run(std::move(drain)); }),
+                    [this](std::function<void()> drain) { drains_.Run(std::move(drain)); }),
       idle_(max_idle),
+      drains_(1),
       workers_(std::max<size_t>(kMinWorkers, max_idle)) {}
 
 SqliteDatabase::~SqliteDatabase() = default;

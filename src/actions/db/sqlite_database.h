@@ -17,9 +17,10 @@
 // - Exactly-once: a writing statement started with a result key records its result in
 //   flowrun_step_results within the step's savepoint (actions/db/sqlite_step_results.h).
 // - Start never waits for the disk. A writing statement seen before goes to the commit group's
-//   queue (WriteAsync), where no thread waits for it; the group runs on the target's WorkerPool
-//   (kMinWorkers or max_idle threads, whichever is more, started as needed). Any other statement
-//   runs on that pool, as Execute does.
+//   queue (WriteAsync), where no thread waits for it; the queue's drains run on a thread of their
+//   own, since a drain must not wait for a pool thread that a write waiting for the drain holds.
+//   Any other statement runs on the target's WorkerPool (kMinWorkers or max_idle threads,
+//   whichever is more, started as needed), as Execute does.
 //
 // Thread-safety: Execute and Start may be called from many threads; each call uses its own
 // connection.
@@ -76,6 +77,9 @@ class SqliteDatabase final : public Database {
   Mutex mu_;
   // At most SqliteConnection::kMaxStatements, then forgotten together.
   std::set<std::string, std::less<>> known_writes_ FLOWRUN_GUARDED_BY(mu_);
+  // The commit group's drains (WriteAsync). Destroyed after workers_, whose writes may wait for
+  // a drain, and before the group.
+  WorkerPool drains_;
   // Declared last: destroyed (its queue run empty, its threads joined) before what tasks use.
   WorkerPool workers_;
 };

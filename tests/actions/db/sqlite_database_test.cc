@@ -293,6 +293,40 @@ TEST_P(SqliteDatabaseTest, StartedWritesOfAKnownStatementShareCommitsWithoutThre
   EXPECT_EQ(db.TEST_commit_group().TEST_commits() - commits_before, 5u);
 }
 
+// Writes that wait on the pool's threads (a statement seen for the first time) and queued writes
+// (one seen before) in one queue: the queued ones' drain runs on a thread of its own, so it takes
+// the waiting ones even when they hold every pool thread. (On the pool, the drain queued behind
+// them while they waited for it, until their timeout.)
+TEST_P(SqliteDatabaseTest, QueuedWritesAndWritesHoldingEveryPoolThreadAllCommit) {
+  SqliteDatabase db("app", path_, 1);
+  const std::string known = "INSERT INTO t (n) VALUES (:n)";
+  ASSERT_TRUE(db.Execute(known, {{"n", 0}}, 5s).ok());
+  std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
+  auto held = std::make_unique<GateHolder>(*gate);
+  constexpr int kEach = 3 * static_cast<int>(SqliteDatabase::kMinWorkers);
+  std::atomic<int> ok{0};
+  std::atomic<int> answered{0};
+  auto done = [&](StatusOr<QueryResult> result) {
+    if (result.ok() && result->changes == 1) ok.fetch_add(1);
+    answered.fetch_add(1);
+  };
+  // Writes of a new statement take every pool thread the pool starts: one leads and waits for
+  // the gate, the others wait in the commit queue, and the rest wait for a thread.
+  for (int i = 1; i <= kEach; ++i) {
+    db.Start("INSERT INTO t (n, by) VALUES (:n, 'new')", {{"n", 1000 + i}}, 30s, "", done);
+  }
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    return gate->TEST_waiters() > 0 && db.queued() == static_cast<size_t>(kEach - 1);
+  }));
+  // Writes of a known statement queue behind them.
+  for (int i = 1; i <= kEach; ++i) db.Start(known, {{"n", i}}, 30s, "", done);
+  held.reset();
+  ASSERT_TRUE(testing::WaitUntil([&] { return answered.load() == 2 * kEach; }, 10s))
+      << answered.load() << " of " << 2 * kEach << " answered";
+  EXPECT_EQ(ok.load(), 2 * kEach);
+  EXPECT_EQ(CountRows(path_), 2 * kEach + 1);
+}
+
 // A started write still queued when its time runs out is answered as busy once the queue moves;
 // the others commit.
 TEST_P(SqliteDatabaseTest, StartedWriteQueuedPastItsDeadlineIsBusy) {
