@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "common/log.h"
 #include "store/flow_control_rules.h"
@@ -192,9 +193,15 @@ class PostgresStore::Writer {
                                "NULL OR lease_until < $1) ORDER BY due_at LIMIT $2 FOR UPDATE "
                                "SKIP LOCKED",
                                {PgMillis(args.now), PgInt(int64_t{args.max} * 4 + 16)}));
-    std::vector<RunRecord> claimed;
+    // Runs with concurrency slots are leased one at a time, in order, since each lease counts
+    // toward the next run's slot; the others (most) are leased together at the end, in one
+    // UPDATE. Either way the claimed runs come back in the candidates' order.
+    std::vector<std::pair<int, RunRecord>> claimed;
+    std::vector<int> plain;  // candidate rows to lease together
+    Json plain_ids = Json::array();
+    auto taken = [&] { return static_cast<int>(claimed.size() + plain.size()); };
     for (int i = 0; i < candidates.rows(); ++i) {
-      if (static_cast<int>(claimed.size()) >= args.max) break;
+      if (taken() >= args.max) break;
       const std::string id = candidates.Text(i, 0);
       const std::string flow_id = candidates.Text(i, 1);
       const std::string key = candidates.Text(i, 2);
@@ -203,7 +210,13 @@ class PostgresStore::Writer {
       if (!candidates.IsNull(i, 4)) {
         ASSIGN_OR_RETURN(extra, ParseSlots(candidates.Text(i, 4)));
       }
-      if (!key.empty() && limit > 0) {
+      const bool keyed = !key.empty() && limit > 0;
+      if (!keyed && extra.empty()) {
+        plain.push_back(i);
+        plain_ids.push_back(id);
+        continue;
+      }
+      if (keyed) {
         ASSIGN_OR_RETURN(SlotState state,
                          CountSlot(flow_id, key, limit, args.now, /*extra=*/false));
         if (state == SlotState::kBusy) continue;
@@ -242,9 +255,32 @@ class PostgresStore::Writer {
                   "CONFLICT DO NOTHING",
                   {PgText(flow_id), PgText(slot.key), PgText(id)}));
       }
-      claimed.push_back(std::move(*run));
+      claimed.emplace_back(i, std::move(*run));
     }
-    return claimed;
+    if (!plain.empty()) {
+      ASSIGN_OR_RETURN(
+          PgResult leased,
+          db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
+                                "lease_token = lease_token + 1, wakeup = false "
+                                "WHERE id IN (SELECT json_array_elements_text($1::json)) "
+                                "RETURNING ") +
+                        kRunColumns,
+                    {plain_ids.dump(), PgText(args.owner), PgMillis(args.now + args.lease)}));
+      writes_ += leased.rows();
+      ASSIGN_OR_RETURN(std::vector<RunRecord> runs, CollectRows<RunRecord>(leased, ReadRun));
+      std::unordered_map<std::string, int> row_of;
+      for (int row : plain) row_of.emplace(candidates.Text(row, 0), row);
+      for (RunRecord& run : runs) {
+        auto row = row_of.find(run.id);
+        if (row != row_of.end()) claimed.emplace_back(row->second, std::move(run));
+      }
+    }
+    std::sort(claimed.begin(), claimed.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<RunRecord> runs;
+    runs.reserve(claimed.size());
+    for (auto& [row, run] : claimed) runs.push_back(std::move(run));
+    return runs;
   }
 
   // Takes, in one order that every node uses (sorted by lock id), the transaction-scoped advisory

@@ -424,6 +424,38 @@ TEST_P(StoreContractTest, ClaimsLeaseDueRunsOnceOldestFirstAndHonourConcurrency)
   EXPECT_EQ((*expired)[0].lease_token, 2);
 }
 
+// Runs without concurrency slots (leased together on PostgreSQL) and runs with them (leased one
+// at a time) come back from one claim in due order, each leased once, up to the claim's maximum.
+TEST_P(StoreContractTest, ClaimsRunsWithAndWithoutSlotsTogetherInDueOrder) {
+  WriteBatch batch;
+  const std::vector<std::string> ids = {"plain0", "keyed0", "plain1", "keyed1", "plain2", "plain3"};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    RunRecord run = NewRun(ids[i]);
+    if (ids[i].rfind("keyed", 0) == 0) {
+      run.concurrency_key = "k";
+      run.concurrency_limit = 1;
+    }
+    run.due_at = clock_.Now() - std::chrono::seconds(10 - static_cast<int>(i));
+    batch.Add(CreateRunOp{run, kDay, {}});
+  }
+  MustCommit(std::move(batch));
+  auto first = store().ClaimRuns("a", clock_.Now(), 4, std::chrono::minutes(1));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::vector<std::string> claimed;
+  for (const RunRecord& run : *first) {
+    claimed.push_back(run.id);
+    EXPECT_EQ(run.lease_owner, "a") << run.id;
+    EXPECT_EQ(run.lease_token, 1) << run.id;
+  }
+  // keyed1 waits for keyed0's slot; the fourth place goes to plain2.
+  EXPECT_EQ(claimed, (std::vector<std::string>{"plain0", "keyed0", "plain1", "plain2"}));
+  auto second = store().ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].id, "plain3");
+  EXPECT_EQ(Run("plain1").lease_owner, "a");
+}
+
 TEST_P(StoreContractTest, ReleasingLeasesMakesTheRunsDueNow) {
   RunRecord run = NewRun("r");
   run.due_at = clock_.Now();
