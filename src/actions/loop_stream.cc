@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace flowrun {
 namespace {
@@ -168,6 +169,7 @@ void LoopStream::ContinueHandshake() {
 }
 
 void LoopStream::Write(std::string data, SteadyTime until, Done done) {
+  answer_unlikely_ = false;
   out_ = std::move(data);
   written_ = 0;
   until_ = until;
@@ -208,12 +210,24 @@ void LoopStream::ContinueWrite() {
     }
     return finish(SystemError("the connection broke while writing", n < 0 ? errno : EPIPE));
   }
+  answer_unlikely_ = ssl_ == nullptr;
   finish(OkStatus());
 }
 
 void LoopStream::Read(SteadyTime until, ReadDone done) {
   until_ = until;
   read_done_ = std::move(done);
+  if (std::exchange(answer_unlikely_, false)) {
+    // The peer has had no time to answer what was just written: a read now would almost always
+    // say EAGAIN (half of all reads did), so wait for the socket first. An answer already there
+    // makes the wait end at once.
+    return Await(
+        CURL_WAIT_POLLIN, [this] { ContinueRead(); },
+        [this](Status status) {
+          ReadDone failed = std::move(read_done_);
+          failed(std::move(status));
+        });
+  }
   ContinueRead();
 }
 

@@ -50,6 +50,7 @@ class LoopStream : public std::enable_shared_from_this<LoopStream> {
   void StartTls(SSL_CTX* context, const std::string& host, SteadyTime until, Done done);
   void Write(std::string data, SteadyTime until, Done done);
   // Reads what is available, waiting for at least one byte. The peer closing is kUnavailable.
+  // Right after a Write on a plain socket, it waits for the socket before the first read.
   void Read(SteadyTime until, ReadDone done);
   // Whether the peer sent bytes or closed while nothing was asked of it (a kept connection the
   // server gave up on). REQUIRES: no operation in flight.
@@ -80,6 +81,8 @@ class LoopStream : public std::enable_shared_from_this<LoopStream> {
   ReadDone read_done_;
   std::string out_;
   size_t written_ = 0;
+  // The last operation wrote on a plain socket and nothing was read since (see Read).
+  bool answer_unlikely_ = false;
   std::string in_;
 };
 
