@@ -223,20 +223,19 @@ void LoopStream::Read(SteadyTime until, ReadDone done) {
     // makes the wait end at once.
     return Await(
         CURL_WAIT_POLLIN, [this] { ContinueRead(); },
-        [this](Status status) {
-          ReadDone failed = std::move(read_done_);
-          failed(std::move(status));
-        });
+        [this](Status status) { FinishRead(std::move(status)); });
   }
   ContinueRead();
 }
 
+void LoopStream::FinishRead(StatusOr<std::string_view> bytes) {
+  ReadDone done = std::move(read_done_);
+  done(bytes);
+}
+
 void LoopStream::ContinueRead() {
-  auto finish = [this](StatusOr<std::string_view> bytes) {
-    ReadDone done = std::move(read_done_);
-    done(bytes);
-  };
-  auto fail = [finish](Status status) { finish(std::move(status)); };
+  auto finish = [this](StatusOr<std::string_view> bytes) { FinishRead(bytes); };
+  auto fail = [this](Status status) { FinishRead(std::move(status)); };
   char buffer[kReadChunk];
   for (;;) {
     if (ssl_ != nullptr) {

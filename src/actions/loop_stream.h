@@ -64,6 +64,8 @@ class LoopStream : public std::enable_shared_from_this<LoopStream> {
   void ContinueHandshake();
   void ContinueWrite();
   void ContinueRead();
+  // Ends the read in flight with `bytes` (or its error).
+  void FinishRead(StatusOr<std::string_view> bytes);
   // Waits for `events`; `then` runs when they came, the error status otherwise.
   void Await(short events, std::function<void()> then, std::function<void(Status)> fail);
   // When TLS asks to wait for the socket (SSL_ERROR_WANT_READ or _WRITE): waits, then `retry`;

@@ -197,11 +197,9 @@ class PostgresStore::Writer {
     // toward the next run's slot; the others (most) are leased together at the end, in one
     // UPDATE. Either way the claimed runs come back in the candidates' order.
     std::vector<std::pair<int, RunRecord>> claimed;
-    std::vector<int> plain;  // candidate rows to lease together
-    Json plain_ids = Json::array();
-    auto taken = [&] { return static_cast<int>(claimed.size() + plain.size()); };
+    std::unordered_map<std::string, int> plain;  // run id -> candidate row, leased together
     for (int i = 0; i < candidates.rows(); ++i) {
-      if (taken() >= args.max) break;
+      if (static_cast<int>(claimed.size() + plain.size()) >= args.max) break;
       const std::string id = candidates.Text(i, 0);
       const std::string flow_id = candidates.Text(i, 1);
       const std::string key = candidates.Text(i, 2);
@@ -212,8 +210,7 @@ class PostgresStore::Writer {
       }
       const bool keyed = !key.empty() && limit > 0;
       if (!keyed && extra.empty()) {
-        plain.push_back(i);
-        plain_ids.push_back(id);
+        plain.emplace(id, i);
         continue;
       }
       if (keyed) {
@@ -239,40 +236,23 @@ class PostgresStore::Writer {
         RETURN_IF_ERROR(SetAside(id, args.now));
         continue;
       }
-      ASSIGN_OR_RETURN(
-          PgResult leased,
-          db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
-                                "lease_token = lease_token + 1, wakeup = false "
-                                "WHERE id = $1 RETURNING ") +
-                        kRunColumns,
-                    {PgText(id), PgText(args.owner), PgMillis(args.now + args.lease)}));
-      writes_ += leased.rows();
-      ASSIGN_OR_RETURN(std::optional<RunRecord> run, FirstRow<RunRecord>(leased, ReadRun));
-      if (!run) continue;
+      ASSIGN_OR_RETURN(std::vector<RunRecord> leased, Lease(Json::array({id}), args));
+      if (leased.empty()) continue;
       for (const ConcurrencySlot& slot : extra) {
         RETURN_IF_ERROR(
             Write("INSERT INTO run_slots (flow_id, slot_key, run_id) VALUES ($1, $2, $3) ON "
                   "CONFLICT DO NOTHING",
                   {PgText(flow_id), PgText(slot.key), PgText(id)}));
       }
-      claimed.emplace_back(i, std::move(*run));
+      claimed.emplace_back(i, std::move(leased.front()));
     }
     if (!plain.empty()) {
-      ASSIGN_OR_RETURN(
-          PgResult leased,
-          db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
-                                "lease_token = lease_token + 1, wakeup = false "
-                                "WHERE id IN (SELECT json_array_elements_text($1::json)) "
-                                "RETURNING ") +
-                        kRunColumns,
-                    {plain_ids.dump(), PgText(args.owner), PgMillis(args.now + args.lease)}));
-      writes_ += leased.rows();
-      ASSIGN_OR_RETURN(std::vector<RunRecord> runs, CollectRows<RunRecord>(leased, ReadRun));
-      std::unordered_map<std::string, int> row_of;
-      for (int row : plain) row_of.emplace(candidates.Text(row, 0), row);
-      for (RunRecord& run : runs) {
-        auto row = row_of.find(run.id);
-        if (row != row_of.end()) claimed.emplace_back(row->second, std::move(run));
+      Json ids = Json::array();
+      for (const auto& [id, row] : plain) ids.push_back(id);
+      ASSIGN_OR_RETURN(std::vector<RunRecord> leased, Lease(ids, args));
+      for (RunRecord& run : leased) {
+        auto row = plain.find(run.id);
+        if (row != plain.end()) claimed.emplace_back(row->second, std::move(run));
       }
     }
     std::sort(claimed.begin(), claimed.end(),
@@ -323,6 +303,20 @@ class PostgresStore::Writer {
 
  private:
   enum class SlotState { kFree, kFull, kBusy };
+
+  // Leases the runs `ids` (a JSON array of run ids) to the claim's owner, with a new token each.
+  StatusOr<std::vector<RunRecord>> Lease(const Json& ids, const ClaimArgs& args) {
+    ASSIGN_OR_RETURN(
+        PgResult leased,
+        db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
+                              "lease_token = lease_token + 1, wakeup = false "
+                              "WHERE id IN (SELECT json_array_elements_text($1::json)) "
+                              "RETURNING ") +
+                      kRunColumns,
+                  {ids.dump(), PgText(args.owner), PgMillis(args.now + args.lease)}));
+    writes_ += leased.rows();
+    return CollectRows<RunRecord>(leased, ReadRun);
+  }
 
   // Whether a concurrency slot of a flow has a free place at `now`: the run's own key counts the
   // leased runs carrying it, an extra slot the leased runs holding it (run_slots). Counted under

@@ -50,7 +50,17 @@ class SqliteDatabaseTest : public ::testing::TestWithParam<const char*> {
     ASSERT_TRUE(
         setup.Execute("CREATE TABLE t (n INTEGER PRIMARY KEY, by TEXT)", Json::object(), 5s).ok());
   }
+  // Runs kKnownInsert once on `db`, so that the target knows it writes, then holds the file's
+  // writer gate (gate_) until `held` is reset.
+  void KnownInsertThenHoldTheGate(SqliteDatabase& db, std::unique_ptr<GateHolder>& held) {
+    ASSERT_TRUE(db.Execute(kKnownInsert, {{"n", 0}}, 5s).ok());
+    gate_ = SqliteWriterGate::ForFile(path_);
+    held = std::make_unique<GateHolder>(*gate_);
+  }
+
+  static constexpr char kKnownInsert[] = "INSERT INTO t (n) VALUES (:n)";
   std::string path_;
+  std::shared_ptr<SqliteWriterGate> gate_;
 };
 
 // Writers from many threads, through two targets naming the same file, all commit: they queue in
@@ -261,32 +271,38 @@ TEST_P(SqliteDatabaseTest, BadParametersOfAKnownWriteFailOnlyThatStep) {
   EXPECT_EQ(CountRows(path_), 2);
 }
 
+// Counts the answers to started writes, and those that changed one row.
+struct WriteAnswers {
+  std::atomic<int> ok{0};
+  std::atomic<int> answered{0};
+  Database::QueryDone Callback() {
+    return [this](StatusOr<QueryResult> result) {
+      if (result.ok() && result->changes == 1) ok.fetch_add(1);
+      answered.fetch_add(1);
+    };
+  }
+};
+
 // Started writes of a statement seen before wait in the commit group's queue, not on threads:
 // groups are not bounded by the pool's threads (32), only by the group size (64).
 TEST_P(SqliteDatabaseTest, StartedWritesOfAKnownStatementShareCommitsWithoutThreads) {
   SqliteDatabase db("app", path_, 1);
-  const std::string insert = "INSERT INTO t (n) VALUES (:n)";
-  ASSERT_TRUE(db.Execute(insert, {{"n", 0}}, 5s).ok());
-  std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
-  auto held = std::make_unique<GateHolder>(*gate);
+  std::unique_ptr<GateHolder> held;
+  ASSERT_NO_FATAL_FAILURE(KnownInsertThenHoldTheGate(db, held));
   const size_t commits_before = db.TEST_commit_group().TEST_commits();
   constexpr int kSteps = 200;
-  std::atomic<int> ok{0};
-  std::atomic<int> answered{0};
+  WriteAnswers answers;
   auto start = [&](int n) {
-    db.Start(insert, {{"n", n}}, 10s, /*result_key=*/"", [&](StatusOr<QueryResult> result) {
-      if (result.ok() && result->changes == 1) ok.fetch_add(1);
-      answered.fetch_add(1);
-    });
+    db.Start(kKnownInsert, {{"n", n}}, 10s, /*result_key=*/"", answers.Callback());
   };
   // The first step's group waits at the gate; the others wait in the queue.
   start(1);
-  ASSERT_TRUE(testing::WaitUntil([&] { return gate->TEST_waiters() > 0; }));
+  ASSERT_TRUE(testing::WaitUntil([&] { return gate_->TEST_waiters() > 0; }));
   for (int n = 2; n <= kSteps; ++n) start(n);
   EXPECT_EQ(db.queued(), static_cast<size_t>(kSteps - 1));
   held.reset();
-  ASSERT_TRUE(testing::WaitUntil([&] { return answered.load() == kSteps; }, 20s));
-  EXPECT_EQ(ok.load(), kSteps);
+  ASSERT_TRUE(testing::WaitUntil([&] { return answers.answered.load() == kSteps; }, 20s));
+  EXPECT_EQ(answers.ok.load(), kSteps);
   EXPECT_EQ(CountRows(path_), kSteps + 1);
   // The first step alone, then 199 in groups of 64: 5 commits. With a thread per waiting step,
   // groups held at most 32 steps: 8 commits or more.
@@ -299,31 +315,24 @@ TEST_P(SqliteDatabaseTest, StartedWritesOfAKnownStatementShareCommitsWithoutThre
 // them while they waited for it, until their timeout.)
 TEST_P(SqliteDatabaseTest, QueuedWritesAndWritesHoldingEveryPoolThreadAllCommit) {
   SqliteDatabase db("app", path_, 1);
-  const std::string known = "INSERT INTO t (n) VALUES (:n)";
-  ASSERT_TRUE(db.Execute(known, {{"n", 0}}, 5s).ok());
-  std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
-  auto held = std::make_unique<GateHolder>(*gate);
+  std::unique_ptr<GateHolder> held;
+  ASSERT_NO_FATAL_FAILURE(KnownInsertThenHoldTheGate(db, held));
   constexpr int kEach = 3 * static_cast<int>(SqliteDatabase::kMinWorkers);
-  std::atomic<int> ok{0};
-  std::atomic<int> answered{0};
-  auto done = [&](StatusOr<QueryResult> result) {
-    if (result.ok() && result->changes == 1) ok.fetch_add(1);
-    answered.fetch_add(1);
-  };
+  WriteAnswers answers;
   // Writes of a new statement take every pool thread the pool starts: one leads and waits for
   // the gate, the others wait in the commit queue, and the rest wait for a thread.
   for (int i = 1; i <= kEach; ++i) {
-    db.Start("INSERT INTO t (n, by) VALUES (:n, 'new')", {{"n", 1000 + i}}, 30s, "", done);
+    db.Start("INSERT INTO t (n, by) VALUES (:n, 'new')", {{"n", 1000 + i}}, 30s, "",
+             answers.Callback());
   }
-  ASSERT_TRUE(testing::WaitUntil([&] {
-    return gate->TEST_waiters() > 0 && db.queued() == static_cast<size_t>(kEach - 1);
-  }));
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return gate_->TEST_waiters() > 0 && db.queued() == static_cast<size_t>(kEach - 1); }));
   // Writes of a known statement queue behind them.
-  for (int i = 1; i <= kEach; ++i) db.Start(known, {{"n", i}}, 30s, "", done);
+  for (int i = 1; i <= kEach; ++i) db.Start(kKnownInsert, {{"n", i}}, 30s, "", answers.Callback());
   held.reset();
-  ASSERT_TRUE(testing::WaitUntil([&] { return answered.load() == 2 * kEach; }, 10s))
-      << answered.load() << " of " << 2 * kEach << " answered";
-  EXPECT_EQ(ok.load(), 2 * kEach);
+  ASSERT_TRUE(testing::WaitUntil([&] { return answers.answered.load() == 2 * kEach; }, 10s))
+      << answers.answered.load() << " of " << 2 * kEach << " answered";
+  EXPECT_EQ(answers.ok.load(), 2 * kEach);
   EXPECT_EQ(CountRows(path_), 2 * kEach + 1);
 }
 
@@ -331,17 +340,17 @@ TEST_P(SqliteDatabaseTest, QueuedWritesAndWritesHoldingEveryPoolThreadAllCommit)
 // the others commit.
 TEST_P(SqliteDatabaseTest, StartedWriteQueuedPastItsDeadlineIsBusy) {
   SqliteDatabase db("app", path_, 1);
-  const std::string insert = "INSERT INTO t (n) VALUES (:n)";
-  ASSERT_TRUE(db.Execute(insert, {{"n", 0}}, 5s).ok());
-  std::shared_ptr<SqliteWriterGate> gate = SqliteWriterGate::ForFile(path_);
-  auto held = std::make_unique<GateHolder>(*gate);
+  std::unique_ptr<GateHolder> held;
+  ASSERT_NO_FATAL_FAILURE(KnownInsertThenHoldTheGate(db, held));
   std::promise<StatusOr<QueryResult>> first;
   std::promise<StatusOr<QueryResult>> hasty;
   std::promise<StatusOr<QueryResult>> patient;
-  db.Start(insert, {{"n", 1}}, 10s, "", [&](StatusOr<QueryResult> r) { first.set_value(r); });
-  ASSERT_TRUE(testing::WaitUntil([&] { return gate->TEST_waiters() > 0; }));
-  db.Start(insert, {{"n", 2}}, 50ms, "", [&](StatusOr<QueryResult> r) { hasty.set_value(r); });
-  db.Start(insert, {{"n", 3}}, 10s, "", [&](StatusOr<QueryResult> r) { patient.set_value(r); });
+  db.Start(kKnownInsert, {{"n", 1}}, 10s, "", [&](StatusOr<QueryResult> r) { first.set_value(r); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return gate_->TEST_waiters() > 0; }));
+  db.Start(kKnownInsert, {{"n", 2}}, 50ms, "",
+           [&](StatusOr<QueryResult> r) { hasty.set_value(r); });
+  db.Start(kKnownInsert, {{"n", 3}}, 10s, "",
+           [&](StatusOr<QueryResult> r) { patient.set_value(r); });
   std::this_thread::sleep_for(100ms);
   held.reset();
   EXPECT_TRUE(first.get_future().get().ok());
