@@ -308,9 +308,9 @@ class PostgresStore::Writer {
   StatusOr<std::vector<RunRecord>> Lease(const Json& ids, const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
         PgResult leased,
-        db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, "
+        db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, due_at = $3, "
                               "lease_token = lease_token + 1, wakeup = false "
-                              "WHERE id IN (SELECT json_array_elements_text($1::json)) "
+                              "WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json))) "
                               "RETURNING ") +
                       kRunColumns,
                   {ids.dump(), PgText(args.owner), PgMillis(args.now + args.lease)}));
@@ -1123,11 +1123,14 @@ class PostgresStore::ReaderLease {
 StatusOr<std::vector<RunRecord>> PostgresStore::ClaimRuns(std::string_view owner, TimePoint now,
                                                           int max, Duration lease) {
   {
-    // Most calls find nothing due: a reader answers those without a write transaction.
+    // Most calls find nothing due: a reader answers those without a write transaction. The order
+    // keeps the plan on the due-time index, which holds only timers, ready runs and woken or
+    // lapsed leases (store.h), even as a generic plan; a scan of the table would walk every
+    // finished run first.
     ReaderLease reader(*this);
     ASSIGN_OR_RETURN(PgResult due,
                      reader.Exec("SELECT 1 FROM runs WHERE due_at <= $1 AND (lease_owner IS NULL "
-                                 "OR lease_until < $1) LIMIT 1",
+                                 "OR lease_until < $1) ORDER BY due_at LIMIT 1",
                                  {PgMillis(now)}));
     if (due.rows() == 0) return std::vector<RunRecord>();
   }

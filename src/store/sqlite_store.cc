@@ -252,7 +252,8 @@ class SqliteStore::Writer {
                      db_->Prepare("UPDATE runs SET due_at = ?2, wakeup = 1 WHERE id = ?1"));
     ASSIGN_OR_RETURN(sqlite::Statement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
-                                              "lease_token = lease_token + 1, wakeup = 0 WHERE "
+                                              "due_at = ?3, lease_token = lease_token + 1, "
+                                              "wakeup = 0 WHERE "
                                               "id = ?1 RETURNING ") +
                                   kRunColumns));
     std::vector<RunRecord> claimed;

@@ -11,8 +11,10 @@
 //  - Conditional operations (deduplication, idempotency, claiming a wait or a cron tick) are
 //    decided inside the transaction and reported in BatchResult, so several nodes can race safely.
 //  - A timer is a run's `due_at`: the time the engine must look at the run next (a wake-up, a wait
-//    or retry deadline, or "now" when the run is ready). ClaimRuns leases due runs to one worker.
-//    A leased run always has a `due_at` (at the latest, when its lease runs out).
+//    or retry deadline, or "now" when the run is ready). ClaimRuns leases due runs to one worker
+//    and moves their `due_at` to the lease's end. A leased run always has a `due_at` (at the
+//    latest, when its lease runs out), so the due runs that are leased are only those woken or
+//    whose lease ran out, and finding the claimable runs never walks the runs being worked on.
 //  - Fencing: every acquisition of a run's lease (ClaimRuns, ResolveWaitOp with a lease_owner)
 //    raises the run's `lease_token`; a run created leased has kFirstLeaseToken. The holder's
 //    writes carry owner and token (RequireLeaseOp), so a worker or node whose lease ran out and

@@ -456,6 +456,33 @@ TEST_P(StoreContractTest, ClaimsRunsWithAndWithoutSlotsTogetherInDueOrder) {
   EXPECT_EQ(Run("plain1").lease_owner, "a");
 }
 
+// A claim moves the run's due time to its lease's end, so that the runs being worked on are not
+// among the due runs a claim or its probe walks; a wake-up while leased and a lease that runs out
+// still make the run claimable.
+TEST_P(StoreContractTest, AClaimMovesTheDueTimeToTheLeasesEnd) {
+  RunRecord run = NewRun("r");
+  run.due_at = clock_.Now() - std::chrono::seconds(5);
+  MustCommitOp(CreateRunOp{run, kDay, {}});
+  auto claimed = store().ClaimRuns("a", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(claimed.ok() && claimed->size() == 1u);
+  const TimePoint lease_end = clock_.Now() + std::chrono::minutes(1);
+  EXPECT_EQ((*claimed)[0].due_at, lease_end);
+  EXPECT_EQ(Run("r").due_at, lease_end);
+  EXPECT_EQ(Run("r").lease_until, lease_end);
+  // Woken while leased: due now, but still the holder's until the lease runs out.
+  MustCommitOp(WakeRunOp{"r"});
+  EXPECT_EQ(Run("r").due_at, clock_.Now());
+  auto held = store().ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(held.ok());
+  EXPECT_TRUE(held->empty());
+  clock_.Advance(std::chrono::minutes(2));
+  auto taken = store().ClaimRuns("b", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(taken.ok());
+  ASSERT_EQ(taken->size(), 1u);
+  EXPECT_EQ((*taken)[0].lease_token, 2);
+  EXPECT_EQ((*taken)[0].due_at, clock_.Now() + std::chrono::minutes(1));
+}
+
 TEST_P(StoreContractTest, ReleasingLeasesMakesTheRunsDueNow) {
   RunRecord run = NewRun("r");
   run.due_at = clock_.Now();

@@ -333,22 +333,30 @@ TEST_P(StoreNodesTest, FlowControlLocksOfManyKeysNeverDeadlock) {
     ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
     EXPECT_EQ(deadlocks->Int(0, 0), 0);
   }
-  // Runs set aside for a full slot are due again; one more claim, alone, fills the free places.
-  clock_.Advance(std::chrono::seconds(3));
-  ASSERT_TRUE(a->ClaimRuns("a", clock_.Now(), 1000, std::chrono::hours(1)).ok());
+  // The throttled runs' due times, read before the last claim moves any of them to its lease's
+  // end. The threads' claims leased only runs due at the fixed clock's time, each for an hour.
   RunFilter filter;
   filter.limit = 100000;
   auto runs = a->ListRuns(filter);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 2u * 2 * kThreads * kBatches * keys.size());
   std::map<std::string, std::set<int64_t>> due;  // throttled runs: due times per key
-  std::map<std::string, int> leased;             // limited runs: leased per key
+  for (const RunRecord& run : *runs) {
+    if (run.flow_id != "throttled") continue;
+    const std::string key = run.id.substr(run.id.rfind('-') + 1);
+    due[key].insert(ToUnixMillis(
+        run.lease_owner.empty() ? *run.due_at : *run.lease_until - std::chrono::hours(1)));
+  }
+  // Runs set aside for a full slot are due again; one more claim, alone, fills the free places.
+  clock_.Advance(std::chrono::seconds(3));
+  ASSERT_TRUE(a->ClaimRuns("a", clock_.Now(), 1000, std::chrono::hours(1)).ok());
+  runs = a->ListRuns(filter);
+  ASSERT_TRUE(runs.ok());
+  std::map<std::string, int> leased;  // limited runs: leased per key
   int leased_flow = 0;
   for (const RunRecord& run : *runs) {
     const std::string key = run.id.substr(run.id.rfind('-') + 1);
-    if (run.flow_id == "throttled") {
-      due[key].insert(ToUnixMillis(*run.due_at));
-    } else if (!run.lease_owner.empty()) {
+    if (run.flow_id != "throttled" && !run.lease_owner.empty()) {
       ++leased[key];
       ++leased_flow;
     }
