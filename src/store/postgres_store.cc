@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "store/flow_control_rules.h"
 #include "store/lease_fence.h"
 #include "store/pg_migrations.h"
+#include "store/pg_set_writes.h"
 #include "store/prune_in_batches.h"
 
 namespace flowrun::store {
@@ -129,11 +131,6 @@ StatusOr<std::optional<T>> FirstRow(const PgResult& r, ReadFn read) {
   return std::optional<T>(std::move(value));
 }
 
-PgParam NullableJson(const Json& value) {
-  if (value.is_null()) return std::nullopt;
-  return value.dump();
-}
-
 // Whether a group holding `batches` stores events or registers waits, and so must take the event
 // lock (see the header).
 bool TouchesEventsOrWaits(const std::vector<WriteBatch>& batches) {
@@ -148,6 +145,63 @@ bool TouchesEventsOrWaits(const std::vector<WriteBatch>& batches) {
     }
   }
   return false;
+}
+
+// The ids that the batches applied in bulk so far create, update or check.
+struct BulkIds {
+  std::unordered_set<std::string> events;
+  std::unordered_set<std::string> created;
+  std::unordered_set<std::string> updated;
+  std::unordered_set<std::string> checked;
+};
+
+// Whether Writer::ApplyInBulk can apply the op: a lease check, a journal entry, a run update, an
+// event without a client id (no deduplication) or a run without flow control, idempotency key or
+// waits.
+bool BulkApplicable(const WriteOp& op) {
+  if (std::holds_alternative<RequireLeaseOp>(op) || std::holds_alternative<AppendJournalOp>(op) ||
+      std::holds_alternative<UpdateRunOp>(op)) {
+    return true;
+  }
+  if (const auto* insert = std::get_if<InsertEventOp>(&op)) return insert->event.client_id.empty();
+  if (const auto* create = std::get_if<CreateRunOp>(&op)) {
+    return !create->HasFlowControl() && create->run.idempotency_key.empty() &&
+           create->waits.empty();
+  }
+  return false;
+}
+
+// Adds the batches of one request to the bulk when applying them in bulk, beside the batches
+// taken before, gives what applying everything in order would: each op is BulkApplicable, no
+// event or run id is stored twice, no run is updated twice, and no lease check names a run
+// created in the bulk. Returns false, and takes nothing, otherwise.
+bool TakeForBulk(const std::vector<WriteBatch>& batches, BulkIds& taken) {
+  BulkIds mine;
+  for (const WriteBatch& batch : batches) {
+    for (const WriteOp& op : batch.ops) {
+      if (!BulkApplicable(op)) return false;
+      bool fresh = true;
+      if (const auto* insert = std::get_if<InsertEventOp>(&op)) {
+        fresh =
+            !taken.events.count(insert->event.id) && mine.events.insert(insert->event.id).second;
+      } else if (const auto* create = std::get_if<CreateRunOp>(&op)) {
+        const std::string& id = create->run.id;
+        fresh = !taken.created.count(id) && !taken.checked.count(id) && !mine.checked.count(id) &&
+                mine.created.insert(id).second;
+      } else if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
+        fresh = !taken.updated.count(update->run_id) && mine.updated.insert(update->run_id).second;
+      } else if (const auto* check = std::get_if<RequireLeaseOp>(&op)) {
+        fresh = !taken.created.count(check->run_id) && !mine.created.count(check->run_id);
+        mine.checked.insert(check->run_id);
+      }
+      if (!fresh) return false;
+    }
+  }
+  taken.events.merge(mine.events);
+  taken.created.merge(mine.created);
+  taken.updated.merge(mine.updated);
+  taken.checked.merge(mine.checked);
+  return true;
 }
 
 }  // namespace
@@ -182,6 +236,85 @@ class PostgresStore::Writer {
       }
       RETURN_IF_ERROR(std::visit([&](auto& o) { return Apply(o, result, now); }, batch.ops[i]));
       ++i;
+    }
+    return OkStatus();
+  }
+
+  // One batch applied in bulk, and where its result goes.
+  struct BulkBatch {
+    WriteBatch* batch;
+    BatchResult* result;
+  };
+
+  // Applies the batches (each op BulkApplicable, taken by TakeForBulk) with one statement per
+  // kind of op: first every lease check, then the events, the runs, the journal entries and the
+  // run updates, each kind in batch order. A batch whose lease check fails is answered with its
+  // error and writes nothing. A failing statement fails the call, and the transaction with it:
+  // the caller rolls back and applies the group batch by batch.
+  Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now) {
+    std::vector<bool> live(batches.size(), true);
+    RETURN_IF_ERROR(CheckLeasesInBulk(batches, live));
+    std::vector<const EventRecord*> events;
+    std::vector<const CreateRunOp*> creates;
+    std::vector<const JournalEntry*> entries;
+    std::vector<const UpdateRunOp*> updates;
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (!live[i]) continue;
+      for (const WriteOp& op : batches[i].batch->ops) {
+        if (const auto* insert = std::get_if<InsertEventOp>(&op)) events.push_back(&insert->event);
+        if (const auto* create = std::get_if<CreateRunOp>(&op)) creates.push_back(create);
+        if (const auto* append = std::get_if<AppendJournalOp>(&op))
+          entries.push_back(&append->entry);
+        if (const auto* update = std::get_if<UpdateRunOp>(&op)) updates.push_back(update);
+      }
+    }
+    std::unordered_map<std::string, std::pair<int64_t, bool>> stored;  // id -> seq, unmatched
+    if (!events.empty()) {
+      ASSIGN_OR_RETURN(PgResult r, InsertEvents(*db_, events));
+      for (int row = 0; row < r.rows(); ++row) {
+        stored[r.Text(row, 0)] = {r.Int(row, 1), r.Int(row, 2) != 0};
+      }
+    }
+    std::unordered_set<std::string> created;
+    if (!creates.empty()) {
+      ASSIGN_OR_RETURN(PgResult r, InsertRuns(*db_, creates));
+      for (int row = 0; row < r.rows(); ++row) created.insert(r.Text(row, 0));
+    }
+    if (!entries.empty()) RETURN_IF_ERROR(AppendJournalEntries(*db_, entries).status());
+    std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
+    if (!updates.empty()) {
+      ASSIGN_OR_RETURN(PgResult r, UpdateRuns(*db_, updates, now));
+      for (int row = 0; row < r.rows(); ++row) {
+        found[r.Text(row, 0)] = {r.Int(row, 1) != 0, r.Int(row, 2) != 0};
+      }
+    }
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (!live[i]) continue;
+      BatchResult& result = *batches[i].result;
+      for (const WriteOp& op : batches[i].batch->ops) {
+        if (const auto* insert = std::get_if<InsertEventOp>(&op)) {
+          auto it = stored.find(insert->event.id);
+          if (it == stored.end()) continue;  // the same deterministic id: already stored
+          result.inserted_events.push_back(insert->event.id);
+          if (!it->second.second) continue;
+          EventRecord event = insert->event;
+          event.seq = it->second.first;
+          result.events_to_match.push_back(std::move(event));
+        } else if (const auto* create = std::get_if<CreateRunOp>(&op)) {
+          const RunRecord& run = create->run;
+          if (!created.count(run.id)) {
+            result.skipped_runs.push_back(run.id);
+            continue;
+          }
+          if (run.lease_owner.empty() && run.due_at && !run.ended_at) wakes_ = true;
+          result.created_runs.push_back(run.id);
+        } else if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
+          auto it = found.find(update->run_id);
+          const bool is_found = it != found.end();
+          RETURN_IF_ERROR(AfterRunUpdate(*update, is_found, is_found && it->second.first,
+                                         is_found && it->second.second, now));
+        }
+      }
     }
     return OkStatus();
   }
@@ -304,6 +437,37 @@ class PostgresStore::Writer {
  private:
   enum class SlotState { kFree, kFull, kBusy };
 
+  // The lease checks of ApplyInBulk, in one statement that locks every checked run. A batch whose
+  // check fails gets the error as its result and is no longer `live`.
+  Status CheckLeasesInBulk(std::vector<BulkBatch>& batches, std::vector<bool>& live) {
+    std::vector<std::string> checked;
+    for (const BulkBatch& b : batches) {
+      for (const WriteOp& op : b.batch->ops) {
+        if (const auto* check = std::get_if<RequireLeaseOp>(&op)) checked.push_back(check->run_id);
+      }
+    }
+    if (checked.empty()) return OkStatus();
+    ASSIGN_OR_RETURN(PgResult r, LockLeases(*db_, checked));
+    std::unordered_map<std::string, std::pair<std::string, int64_t>> leases;  // id -> owner, token
+    for (int row = 0; row < r.rows(); ++row)
+      leases[r.Text(row, 0)] = {r.Text(row, 1), r.Int(row, 2)};
+    for (size_t i = 0; i < batches.size(); ++i) {
+      for (const WriteOp& op : batches[i].batch->ops) {
+        const auto* check = std::get_if<RequireLeaseOp>(&op);
+        if (!check) continue;
+        auto it = leases.find(check->run_id);
+        Status held = it == leases.end() ? CheckLease(*check, "", 0)
+                                         : CheckLease(*check, it->second.first, it->second.second);
+        if (held.ok()) continue;
+        *batches[i].result = BatchResult{};
+        batches[i].result->status = held;
+        live[i] = false;
+        break;
+      }
+    }
+    return OkStatus();
+  }
+
   // Leases the runs `ids` (a JSON array of run ids) to the claim's owner, with a new token each.
   StatusOr<std::vector<RunRecord>> Lease(const Json& ids, const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
@@ -401,17 +565,12 @@ class PostgresStore::Writer {
         return AlreadyExistsError("event id " + event.client_id + " was already received");
       }
     }
-    ASSIGN_OR_RETURN(PgResult inserted,
-                     WriteReturning("INSERT INTO events (id, name, data, ts, client_id, "
-                                    "unmatched) VALUES ($1, $2, $3, $4, $5, EXISTS (SELECT 1 "
-                                    "FROM waits WHERE event_name = $2)) ON CONFLICT (id) DO "
-                                    "NOTHING RETURNING seq, unmatched",
-                                    {PgText(event.id), PgText(event.name), event.data.dump(),
-                                     PgMillis(event.ts), PgTextOrNull(event.client_id)}));
+    ASSIGN_OR_RETURN(PgResult inserted, InsertEvents(*db_, {&event}));
+    writes_ += inserted.rows();
     if (inserted.rows() == 0) return OkStatus();  // the same deterministic id: already stored
-    event.seq = inserted.Int(0, 0);
+    event.seq = inserted.Int(0, 1);
     result.inserted_events.push_back(event.id);
-    if (inserted.Int(0, 1) != 0) result.events_to_match.push_back(event);
+    if (inserted.Int(0, 2) != 0) result.events_to_match.push_back(event);
     return OkStatus();
   }
 
@@ -434,47 +593,8 @@ class PostgresStore::Writer {
       ASSIGN_OR_RETURN(bool proceed, ApplyFlowControl(op, result, now));
       if (!proceed) return OkStatus();
     }
-    std::string slots;
-    if (!op.extra_slots.empty()) {
-      Json list = Json::array();
-      for (const ConcurrencySlot& slot : op.extra_slots) list.push_back({slot.key, slot.limit});
-      slots = list.dump();
-    }
-    ASSIGN_OR_RETURN(
-        PgResult inserted,
-        WriteReturning(
-            "INSERT INTO runs (id, flow_id, revision, status, event, trigger_event_id, "
-            "created_at, updated_at, due_at, deadline, parent_run_id, parent_step_key, "
-            "concurrency_key, concurrency_limit, idempotency_key, lease_owner, lease_until, "
-            "output, error, ended_at, event_mark, lease_token, events, skip_reason, "
-            "singleton_key, extra_slots) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, "
-            "$11, $12, $13, $14, $15, $16, $17, $18, $19, (SELECT coalesce(max(seq), 0) FROM "
-            "events), CASE WHEN $15::text IS NULL THEN 0 ELSE $20 END, $21, $22, $23, $24) ON "
-            "CONFLICT DO NOTHING RETURNING id",
-            {PgText(run.id),
-             PgText(run.flow_id),
-             PgText(run.revision),
-             PgText(RunStatusName(run.status)),
-             run.event.dump(),
-             PgTextOrNull(run.trigger_event_id),
-             PgMillis(run.created_at),
-             PgMillis(run.due_at),
-             PgMillis(run.deadline),
-             PgTextOrNull(run.parent_run_id),
-             PgTextOrNull(run.parent_step_key),
-             PgTextOrNull(run.concurrency_key),
-             PgInt(run.concurrency_limit),
-             PgTextOrNull(run.idempotency_key),
-             PgTextOrNull(run.lease_owner),
-             PgMillis(run.lease_until),
-             NullableJson(run.output),
-             NullableJson(run.error),
-             PgMillis(run.ended_at),
-             PgInt(kFirstLeaseToken),
-             NullableJson(run.events),
-             PgTextOrNull(run.skip_reason),
-             PgTextOrNull(run.ended_at ? std::string_view() : run.singleton_key),
-             PgTextOrNull(slots)}));
+    ASSIGN_OR_RETURN(PgResult inserted, InsertRuns(*db_, {&op}));
+    writes_ += inserted.rows();
     if (inserted.rows() == 0) {
       result.skipped_runs.push_back(run.id);
       return OkStatus();
@@ -660,30 +780,23 @@ class PostgresStore::Writer {
   }
 
   Status Apply(UpdateRunOp& op, BatchResult&, TimePoint now) {
-    ASSIGN_OR_RETURN(
-        PgResult updated,
-        WriteReturning(
-            "UPDATE runs SET status = $2, "
-            "due_at = CASE WHEN $6::bigint IS NOT NULL THEN NULL "
-            "  WHEN wakeup AND due_at IS NOT NULL AND ($3::bigint IS NULL OR due_at < $3::bigint) "
-            "  THEN due_at ELSE $3::bigint END, "
-            "output = $4, error = $5, ended_at = $6::bigint, updated_at = $7, "
-            "event_mark = (SELECT coalesce(max(seq), 0) FROM events), "
-            "lease_owner = CASE WHEN $8::boolean THEN NULL ELSE lease_owner END, "
-            "lease_until = CASE WHEN $8::boolean THEN NULL ELSE coalesce($9::bigint, lease_until) "
-            "END "
-            "WHERE id = $1 RETURNING extra_slots IS NOT NULL, concurrency_limit > 0",
-            {PgText(op.run_id), PgText(RunStatusName(op.status)), PgMillis(op.due_at),
-             NullableJson(op.output), NullableJson(op.error), PgMillis(op.ended_at), PgMillis(now),
-             PgBool(op.release_lease), PgMillis(op.lease_until)}));
+    ASSIGN_OR_RETURN(PgResult updated, UpdateRuns(*db_, {&op}, now));
+    writes_ += updated.rows();
+    const bool found = updated.rows() > 0;
+    return AfterRunUpdate(op, found, found && updated.Int(0, 1) != 0,
+                          found && updated.Int(0, 2) != 0, now);
+  }
+
+  // What follows an update of a run (UpdateRuns): wakes other nodes when the run is left due,
+  // and gives back its slots. Only a run with extra slots holds run_slots rows (Claim), and only
+  // a run with a concurrency limit can wake a run of its key: the others skip both statements.
+  // A run not `found` is treated as holding both.
+  Status AfterRunUpdate(const UpdateRunOp& op, bool found, bool holds_slots, bool limited,
+                        TimePoint now) {
     if (op.release_lease && op.due_at && !op.ended_at) wakes_ = true;
-    if (op.release_lease || op.ended_at) {
-      // Only a run with extra slots holds run_slots rows (Claim), and only a run with a
-      // concurrency limit can wake a run of its key: the others skip both statements.
-      const bool found = updated.rows() > 0;
-      if (!found || updated.Int(0, 0) != 0) RETURN_IF_ERROR(ReleaseSlots(op.run_id));
-      if (!found || updated.Int(0, 1) != 0) return WakeNextHeldRun(op.run_id, now);
-    }
+    if (!op.release_lease && !op.ended_at) return OkStatus();
+    if (!found || holds_slots) RETURN_IF_ERROR(ReleaseSlots(op.run_id));
+    if (!found || limited) return WakeNextHeldRun(op.run_id, now);
     return OkStatus();
   }
 
@@ -709,30 +822,18 @@ class PostgresStore::Writer {
   // The journal entries ops[begin, end) (each an AppendJournalOp) in one statement, their seqs
   // taken in order.
   Status AppendJournal(const std::vector<WriteOp>& ops, size_t begin, size_t end) {
-    Json rows = Json::array();
-    for (size_t i = begin; i < end; ++i) {
-      const JournalEntry& e = std::get<AppendJournalOp>(ops[i]).entry;
-      rows.push_back({{"r", e.run_id},
-                      {"s", e.step_key},
-                      {"k", JournalKindName(e.kind)},
-                      {"d", e.data.dump()},
-                      {"a", ToUnixMillis(e.at)}});
-    }
-    return Write(
-        "INSERT INTO journal (seq, run_id, step_key, kind, data, at) SELECT "
-        "nextval('journal_seq'), e.r, e.s, e.k, e.d, e.a FROM ROWS FROM (json_to_recordset("
-        "$1::json) AS (r text, s text, k text, d text, a bigint)) WITH ORDINALITY AS e(r, s, k, "
-        "d, a, i) ORDER BY e.i ON CONFLICT DO NOTHING",
-        {rows.dump()});
+    std::vector<const JournalEntry*> entries;
+    for (size_t i = begin; i < end; ++i)
+      entries.push_back(&std::get<AppendJournalOp>(ops[i]).entry);
+    ASSIGN_OR_RETURN(int64_t appended, AppendJournalEntries(*db_, entries));
+    writes_ += appended;
+    return OkStatus();
   }
 
   Status Apply(AppendJournalOp& op, BatchResult&, TimePoint) {
-    const JournalEntry& e = op.entry;
-    return Write(
-        "INSERT INTO journal (seq, run_id, step_key, kind, data, at) VALUES "
-        "(nextval('journal_seq'), $1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        {PgText(e.run_id), PgText(e.step_key), PgText(JournalKindName(e.kind)), e.data.dump(),
-         PgMillis(e.at)});
+    ASSIGN_OR_RETURN(int64_t appended, AppendJournalEntries(*db_, {&op.entry}));
+    writes_ += appended;
+    return OkStatus();
   }
 
   Status Apply(RegisterWaitOp& op, BatchResult&, TimePoint) {
@@ -929,12 +1030,9 @@ class PostgresStore::Writer {
 
   Status Apply(RequireLeaseOp& op, BatchResult&, TimePoint) {
     // The row stays locked until the commit, so no claim takes the run in between.
-    ASSIGN_OR_RETURN(PgResult lease,
-                     db_->Exec("SELECT lease_owner, lease_token FROM runs WHERE id = $1 FOR "
-                               "UPDATE",
-                               {PgText(op.run_id)}));
+    ASSIGN_OR_RETURN(PgResult lease, LockLeases(*db_, {op.run_id}));
     const bool found = lease.rows() > 0;
-    return CheckLease(op, found ? lease.Text(0, 0) : "", found ? lease.Int(0, 1) : 0);
+    return CheckLease(op, found ? lease.Text(0, 1) : "", found ? lease.Int(0, 2) : 0);
   }
 
   std::unique_ptr<PgConnection> db_;
@@ -1014,7 +1112,30 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
   if (Status locked = writer_->LockFlowControlKeys(group); !locked.ok()) {
     return fail_all(locked.WithContext("locking flow-control keys"));
   }
+  // First attempt: the requests whose batches allow it are applied in bulk, a statement per kind
+  // of op for all of them; the others, and claims, one by one after them.
+  std::vector<bool> in_bulk(group.size(), false);
+  if (!savepoints) {
+    std::vector<Writer::BulkBatch> bulk;
+    BulkIds taken;
+    for (size_t i = 0; i < group.size(); ++i) {
+      WriteRequest& request = *group[i];
+      if (request.claim || !TakeForBulk(request.batches, taken)) continue;
+      in_bulk[i] = true;
+      results[i].batches.resize(request.batches.size());
+      for (size_t b = 0; b < request.batches.size(); ++b) {
+        bulk.push_back({&request.batches[b], &results[i].batches[b]});
+      }
+    }
+    if (!bulk.empty()) {
+      if (Status applied = writer_->ApplyInBulk(bulk, now); !applied.ok()) {
+        (void)db.ExecScript("ROLLBACK");
+        return std::nullopt;
+      }
+    }
+  }
   for (size_t i = 0; i < group.size(); ++i) {
+    if (in_bulk[i]) continue;
     WriteRequest& request = *group[i];
     WriteResult& result = results[i];
     if (request.claim) {

@@ -140,6 +140,82 @@ TEST_P(StoreContractTest, ABatchFailingAfterWritingRollsBackOnlyItself) {
   EXPECT_TRUE(store().GetRun("after")->has_value());
 }
 
+// One commit of many batches that hold events, new runs, journal entries, run updates and lease
+// checks (which PostgreSQL applies a statement per kind for all of them): each batch gets what it
+// would get alone, and a batch whose lease check fails writes nothing.
+TEST_P(StoreContractTest, ManyBatchesOfEveryKindCommitTogetherAndEachGetsItsOwnResult) {
+  auto leased = [&](const std::string& id) {
+    RunRecord run = NewRun(id);
+    run.lease_owner = "me";
+    run.lease_until = clock_.Now() + std::chrono::minutes(1);
+    run.due_at = run.lease_until;
+    return CreateRunOp{run, kDay, {}};
+  };
+  WriteBatch setup;
+  setup.Add(leased("mine"));
+  setup.Add(leased("held"));
+  setup.Add(CreateRunOp{NewRun("old"), kDay, {}});
+  setup.Add(InsertEventOp{NewEvent("e0")});
+  setup.Add(RegisterWaitOp{NewWait("w", "old", "")});
+  MustCommit(std::move(setup));
+  auto step = [&](const std::string& run_id, int64_t token, const std::string& key) {
+    WriteBatch batch;
+    batch.Add(RequireLeaseOp{run_id, "me", token});
+    batch.Add(AppendJournalOp{JournalEntry{.run_id = run_id,
+                                           .step_key = key,
+                                           .kind = JournalKind::kCompleted,
+                                           .data = Json{{"n", 1}},
+                                           .at = clock_.Now()}});
+    batch.Add(UpdateRunOp{.run_id = run_id,
+                          .status = RunStatus::kCompleted,
+                          .output = Json{{"done", key}},
+                          .ended_at = clock_.Now(),
+                          .release_lease = true});
+    return batch;
+  };
+  std::vector<WriteBatch> batches(4);
+  batches[0].Add(InsertEventOp{NewEvent("e0")});  // stored already
+  batches[0].Add(InsertEventOp{NewEvent("e1")});
+  RunRecord fresh = NewRun("fresh");
+  fresh.trigger_event_id = "e1";
+  batches[0].Add(CreateRunOp{fresh, kDay, {}});
+  batches[1] = step("held", kFirstLeaseToken + 1, "a");  // a token it never had
+  batches[2] = step("mine", kFirstLeaseToken, "b");
+  batches[3].Add(CreateRunOp{NewRun("old"), kDay, {}});  // exists
+  auto results = store().CommitMany(std::move(batches));
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 4u);
+
+  const BatchResult& events = (*results)[0];
+  EXPECT_TRUE(events.status.ok());
+  EXPECT_EQ(events.inserted_events, std::vector<std::string>{"e1"});
+  EXPECT_EQ(events.created_runs, std::vector<std::string>{"fresh"});
+  ASSERT_EQ(events.events_to_match.size(), 1u);  // a wait for "e" exists
+  EXPECT_EQ(events.events_to_match[0].id, "e1");
+  auto e1 = store().GetEvent("e1");
+  ASSERT_TRUE(e1.ok() && e1->has_value());
+  EXPECT_EQ(events.events_to_match[0].seq, (*e1)->seq);
+  EXPECT_GT((*e1)->seq, (*store().GetEvent("e0"))->seq);
+  EXPECT_EQ(Run("fresh").trigger_event_id, "e1");
+
+  EXPECT_EQ((*results)[1].status.code(), StatusCode::kAborted);
+  EXPECT_EQ(Run("held").status, RunStatus::kQueued);
+  EXPECT_EQ(Run("held").lease_owner, "me");
+  EXPECT_TRUE(store().LoadJournal("held")->empty());
+
+  EXPECT_TRUE((*results)[2].status.ok());
+  RunRecord mine = Run("mine");
+  EXPECT_EQ(mine.status, RunStatus::kCompleted);
+  EXPECT_EQ(mine.output, (Json{{"done", "b"}}));
+  EXPECT_EQ(mine.lease_owner, "");
+  EXPECT_FALSE(mine.due_at.has_value());
+  ASSERT_EQ(store().LoadJournal("mine")->size(), 1u);
+
+  EXPECT_TRUE((*results)[3].status.ok());
+  EXPECT_EQ((*results)[3].skipped_runs, std::vector<std::string>{"old"});
+  EXPECT_TRUE((*results)[3].created_runs.empty());
+}
+
 TEST_P(StoreContractTest, ADuplicateClientIdRollsBackOnlyItsBatchUntilTheWindowPasses) {
   auto batch_for = [&](const std::string& id, bool aborts) {
     EventRecord e = NewEvent(id);
