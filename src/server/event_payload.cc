@@ -90,6 +90,10 @@ Status CheckEvent(const Json& event, size_t index, long long max_event_bytes) {
   if (name == event.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
     return InvalidArgumentError(where + ": `name` must be a non-empty string");
   }
+  // A name or id is matched and stored as text, which cannot hold a NUL character everywhere.
+  if (name->get_ref<const std::string&>().find('\0') != std::string::npos) {
+    return InvalidArgumentError(where + ": `name` must not contain a NUL character (\\u0000)");
+  }
   auto data = event.find("data");
   if (data != event.end() && !data->is_null() && !data->is_object()) {
     return InvalidArgumentError(where + ": `data` must be an object, got " + Describe(*data));
@@ -97,6 +101,10 @@ Status CheckEvent(const Json& event, size_t index, long long max_event_bytes) {
   auto id = event.find("id");
   if (id != event.end() && !id->is_null() && !id->is_string()) {
     return InvalidArgumentError(where + ": `id` must be a string, got " + Describe(*id));
+  }
+  if (id != event.end() && id->is_string() &&
+      id->get_ref<const std::string&>().find('\0') != std::string::npos) {
+    return InvalidArgumentError(where + ": `id` must not contain a NUL character (\\u0000)");
   }
   auto ts = event.find("ts");
   if (ts != event.end() && !ts->is_null()) {

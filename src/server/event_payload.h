@@ -44,7 +44,7 @@ long long MaxBodyBytes(long long max_event_bytes);
 // Parses and checks an ingest body; returns the events in order. Errors:
 //   kInvalidArgument  malformed JSON, an empty array, more than kMaxEventsPerRequest events, a
 //                     body that is neither an object nor an array, or an event of the wrong shape
-//                     (the message names its index);
+//                     or with a NUL character in its name or id (the message names its index);
 //   kOutOfRange       the body beyond MaxBodyBytes, or an event beyond `max_event_bytes` (413).
 [[nodiscard]] StatusOr<std::vector<Json>> ParseEventPayload(std::string_view body,
                                                             long long max_event_bytes);

@@ -112,7 +112,15 @@ StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<
   }
   std::vector<const char*> values;
   values.reserve(params.size());
-  for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
+  for (const PgParam& p : params) {
+    // libpq reads a text parameter up to its first NUL: the rest would be lost without a word.
+    if (p && p->find('\0') != std::string::npos) {
+      last_sqlstate_.clear();
+      return InvalidArgumentError(subject_ +
+                                  ": text with a NUL character cannot be stored in PostgreSQL");
+    }
+    values.push_back(p ? p->c_str() : nullptr);
+  }
   PgResult result(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
                                  values.data(), nullptr, nullptr, 0));
   const ExecStatusType status = result.get() ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;

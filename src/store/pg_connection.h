@@ -66,7 +66,8 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   // Runs `sql` (with $1… placeholders), prepared on first use. The last SQLSTATE is kept for
-  // last_sqlstate().
+  // last_sqlstate(). A parameter holding a NUL character, which PostgreSQL text cannot hold, is
+  // refused (kInvalidArgument) before anything is sent.
   [[nodiscard]] StatusOr<PgResult> Exec(const std::string& sql,
                                         const std::vector<PgParam>& params = {});
   // Runs one or more statements without parameters (DDL, BEGIN, COMMIT).

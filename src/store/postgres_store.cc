@@ -1115,6 +1115,7 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
   // First attempt: the requests whose batches allow it are applied in bulk, a statement per kind
   // of op for all of them; the others, and claims, one by one after them.
   std::vector<bool> in_bulk(group.size(), false);
+  size_t bulk_batches = 0;
   if (!savepoints) {
     std::vector<Writer::BulkBatch> bulk;
     BulkIds taken;
@@ -1127,6 +1128,7 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
         bulk.push_back({&request.batches[b], &results[i].batches[b]});
       }
     }
+    bulk_batches = bulk.size();
     if (!bulk.empty()) {
       if (Status applied = writer_->ApplyInBulk(bulk, now); !applied.ok()) {
         (void)db.ExecScript("ROLLBACK");
@@ -1189,6 +1191,7 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
     return fail_all(commit.WithContext("committing"));
   }
   transactions_.fetch_add(1);
+  batches_in_bulk_.fetch_add(static_cast<int64_t>(bulk_batches));
   return results;
 }
 

@@ -4,8 +4,11 @@
 // Writes: one writer connection per node and a GroupCommitQueue, as in SqliteStore: every batch
 // queued while a transaction is in flight joins the next one, and each batch succeeds or fails
 // alone (first without savepoints; when a batch fails after writing, or a statement fails, the
-// group runs again with a SAVEPOINT per batch). A batch that meets a deadlock or serialization
-// failure is tried again, up to three times, before it fails with kAborted.
+// group runs again with a SAVEPOINT per batch). On the first attempt the group's plain batches
+// (lease checks, journal entries, run updates, events without a client id, runs without flow
+// control) are applied in bulk: one statement per kind of op for all of them (pg_set_writes.h). A
+// batch that meets a deadlock or serialization failure is tried again, up to three times, before it
+// fails with kAborted.
 //
 // Across nodes, what must happen once is decided by the database:
 //   - claims lock their rows with FOR UPDATE SKIP LOCKED, so nodes never wait on each other's
@@ -119,6 +122,8 @@ class PostgresStore final : public Store {
   int writer_backend_pid() const { return writer_pid_; }
   // Transactions committed so far (for benchmarks and tests of group commit).
   int64_t TEST_transactions() const { return transactions_.load(); }
+  // Batches committed in bulk (a statement per kind of op for a group's batches) so far.
+  int64_t TEST_batches_in_bulk() const { return batches_in_bulk_.load(); }
 
  private:
   struct ClaimArgs {
@@ -156,6 +161,7 @@ class PostgresStore final : public Store {
   std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;
   IdlePool<PgConnection> readers_{8};
   std::atomic<int64_t> transactions_{0};
+  std::atomic<int64_t> batches_in_bulk_{0};
 };
 
 }  // namespace flowrun::store

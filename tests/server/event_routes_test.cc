@@ -172,6 +172,8 @@ TEST(EventRoutesTest, BodiesOfTheWrongShapeAre400) {
            Case{R"({"name":7})", "`name` must be a non-empty string"},
            Case{R"({"name":"a","data":[1]})", "`data` must be an object"},
            Case{R"({"name":"a","id":5})", "`id` must be a string"},
+           Case{R"({"name":"a\u0000b"})", "`name` must not contain a NUL character"},
+           Case{R"({"name":"a","id":"x\u0000"})", "`id` must not contain a NUL character"},
            Case{R"({"name":"a","ts":"yesterday"})", "`ts`"},
            Case{R"({"name":"a","ts":-5})", "`ts` must be Unix milliseconds from 0"},
            Case{R"({"name":"a","ts":1e308})", "the end of the year 9999"},

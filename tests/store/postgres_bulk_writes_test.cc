@@ -1,0 +1,148 @@
+// PostgresStore applies a group commit's plain batches in bulk, a statement per kind of op
+// (postgres_store.h). These tests check which commits take that path, that a commit it cannot
+// take goes batch by batch with the same results, and that a failing bulk statement leaves the
+// batches to succeed or fail alone. The results themselves are the store contract's
+// (store_contract_test.cc), run on both stores.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/simulated_clock.h"
+#include "store/postgres_store.h"
+#include "testing/store_kinds.h"
+
+namespace flowrun::store {
+namespace {
+
+constexpr auto kDay = std::chrono::hours(24);
+
+class PostgresBulkWritesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string url = FreshPostgresDatabase();
+    ASSERT_FALSE(url.empty());
+    auto opened = PostgresStore::Open({.url = url, .clock = &clock_});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(*opened);
+  }
+  RunRecord NewRun(const std::string& id) {
+    RunRecord run;
+    run.id = id;
+    run.flow_id = "flow";
+    run.revision = "r1";
+    run.created_at = clock_.Now();
+    run.due_at = clock_.Now();
+    return run;
+  }
+  EventRecord NewEvent(const std::string& id, const std::string& name = "e") {
+    EventRecord e;
+    e.id = id;
+    e.name = name;
+    e.data = Json{{"k", id}};
+    e.ts = clock_.Now();
+    return e;
+  }
+  static WriteBatch BatchOf(WriteOp op) {
+    WriteBatch batch;
+    batch.ops.push_back(std::move(op));
+    return batch;
+  }
+  std::vector<BatchResult> MustCommitMany(std::vector<WriteBatch> batches) {
+    auto results = store_->CommitMany(std::move(batches));
+    EXPECT_TRUE(results.ok()) << results.status().ToString();
+    return results.ok() ? *results : std::vector<BatchResult>{};
+  }
+
+  SimulatedClock clock_;
+  std::unique_ptr<PostgresStore> store_;
+};
+
+TEST_F(PostgresBulkWritesTest, PlainBatchesOfOneCommitAreAppliedInBulk) {
+  std::vector<WriteBatch> batches;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = std::to_string(i);
+    WriteBatch batch;
+    batch.Add(InsertEventOp{NewEvent("e" + id)});
+    RunRecord run = NewRun("r" + id);
+    run.trigger_event_id = "e" + id;
+    batch.Add(CreateRunOp{run, kDay, {}});
+    batches.push_back(std::move(batch));
+  }
+  std::vector<BatchResult> results = MustCommitMany(std::move(batches));
+  ASSERT_EQ(results.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(results[i].created_runs, std::vector<std::string>{"r" + std::to_string(i)});
+    EXPECT_EQ(results[i].inserted_events, std::vector<std::string>{"e" + std::to_string(i)});
+  }
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), 5);
+  EXPECT_EQ(store_->TEST_transactions(), 1);
+}
+
+TEST_F(PostgresBulkWritesTest, ACommitThatCreatesARunTwiceGoesBatchByBatch) {
+  std::vector<WriteBatch> batches;
+  batches.push_back(BatchOf(CreateRunOp{NewRun("r"), kDay, {}}));
+  batches.push_back(BatchOf(CreateRunOp{NewRun("r"), kDay, {}}));
+  std::vector<BatchResult> results = MustCommitMany(std::move(batches));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].created_runs, std::vector<std::string>{"r"});
+  EXPECT_EQ(results[1].skipped_runs, std::vector<std::string>{"r"});
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), 0);
+}
+
+TEST_F(PostgresBulkWritesTest, ACommitWithAnOpThatNeedsDecidingGoesBatchByBatch) {
+  // An event with a client id is deduplicated, and a run with an idempotency key decided, one by
+  // one; the plain batch beside them in the same commit goes with them.
+  EventRecord deduplicated = NewEvent("e1");
+  deduplicated.client_id = "client";
+  RunRecord keyed = NewRun("keyed");
+  keyed.idempotency_key = "k";
+  std::vector<WriteBatch> batches;
+  batches.push_back(BatchOf(InsertEventOp{deduplicated}));
+  batches.push_back(BatchOf(CreateRunOp{keyed, kDay, {}}));
+  batches.push_back(BatchOf(CreateRunOp{NewRun("plain"), kDay, {}}));
+  std::vector<BatchResult> results = MustCommitMany(std::move(batches));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].inserted_events, std::vector<std::string>{"e1"});
+  EXPECT_EQ(results[1].created_runs, std::vector<std::string>{"keyed"});
+  EXPECT_EQ(results[2].created_runs, std::vector<std::string>{"plain"});
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), 0);
+}
+
+TEST_F(PostgresBulkWritesTest, ABatchThatFailsABulkStatementFailsAloneWithAClearError) {
+  // PostgreSQL text cannot hold a NUL character: the bulk INSERT of the events fails, the group
+  // runs again batch by batch, and only the event that holds one is refused.
+  std::vector<WriteBatch> batches;
+  batches.push_back(BatchOf(InsertEventOp{NewEvent("before")}));
+  batches.push_back(BatchOf(InsertEventOp{NewEvent("bad", std::string("a\0b", 3))}));
+  batches.push_back(BatchOf(InsertEventOp{NewEvent("after")}));
+  std::vector<BatchResult> results = MustCommitMany(std::move(batches));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_FALSE(results[1].status.ok());
+  EXPECT_NE(results[1].status.message().find("\\u0000"), std::string::npos)
+      << results[1].status.ToString();
+  EXPECT_TRUE(results[1].inserted_events.empty());
+  EXPECT_TRUE(results[2].status.ok()) << results[2].status.ToString();
+  EXPECT_TRUE(store_->GetEvent("before")->has_value());
+  EXPECT_FALSE(store_->GetEvent("bad")->has_value());
+  EXPECT_TRUE(store_->GetEvent("after")->has_value());
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), 0);
+}
+
+TEST_F(PostgresBulkWritesTest, ATextParameterWithANulCharacterIsRefusedNotCut) {
+  // One by one, a NUL would reach libpq, which reads a text parameter up to it.
+  std::vector<WriteBatch> batches;
+  batches.push_back(BatchOf(DeleteWaitsOp{std::string("run\0tail", 8)}));
+  batches.push_back(BatchOf(CreateRunOp{NewRun("after"), kDay, {}}));
+  std::vector<BatchResult> results = MustCommitMany(std::move(batches));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(results[0].status.message().find("NUL character"), std::string::npos)
+      << results[0].status.ToString();
+  EXPECT_EQ(results[1].created_runs, std::vector<std::string>{"after"});
+}
+
+}  // namespace
+}  // namespace flowrun::store
