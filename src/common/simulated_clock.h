@@ -4,6 +4,8 @@
 //
 // - Starts at 2024-01-01T00:00:00Z unless given a start.
 // - Time never goes backwards: AdvanceTo a time at or before now changes nothing.
+// - MoveOnEveryRead makes each Now() move the clock first, as a real clock moves between two
+//   readings (for tests of code that reads the time more than once).
 //
 // Thread-safety: Now, Advance and AdvanceTo may be called from many threads at once.
 #pragma once
@@ -21,14 +23,21 @@ class SimulatedClock final : public Clock {
   SimulatedClock(const SimulatedClock&) = delete;
   SimulatedClock& operator=(const SimulatedClock&) = delete;
 
-  TimePoint Now() const override { return FromUnixMillis(now_ms_.load()); }
+  TimePoint Now() const override {
+    const long long step = step_ms_.load();
+    return FromUnixMillis(step ? now_ms_.fetch_add(step) + step : now_ms_.load());
+  }
   // Moves forward by `d`. REQUIRES: d >= 0.
   void Advance(Duration d) { now_ms_.fetch_add(d.count()); }
   // Moves to `t` if it is later than now.
   void AdvanceTo(TimePoint t);
+  // From now on, every Now() moves the clock by `step` before reading it. Zero: stands still.
+  // REQUIRES: step >= 0.
+  void MoveOnEveryRead(Duration step) { step_ms_.store(step.count()); }
 
  private:
-  std::atomic<long long> now_ms_;
+  mutable std::atomic<long long> now_ms_;
+  std::atomic<long long> step_ms_{0};
 };
 
 }  // namespace flowrun

@@ -58,13 +58,14 @@ Status ValidateEvent(const Json& event, size_t index) {
 }
 
 // Runs whose creation the store may still refuse (an idempotency key), delay, merge or skip
-// (flow control), or whose start waits for a concurrency slot or its due time, are not walked
-// before they exist.
-bool WalkableOnIngest(const store::CreateRunOp& create, TimePoint now) {
+// (flow control), or whose start waits for a concurrency slot or a due time later than their
+// creation, are not walked before they exist. (The run was created after the ingest read `now`:
+// its due time is compared with its own creation time.)
+bool WalkableOnIngest(const store::CreateRunOp& create) {
   const RunRecord& run = create.run;
   return run.concurrency_limit <= 0 && run.idempotency_key.empty() &&
          run.status == RunStatus::kQueued && !create.HasFlowControl() &&
-         !(run.due_at && *run.due_at > now);
+         !(run.due_at && *run.due_at > run.created_at);
 }
 
 // Moves the ops of a first walk into the batch that creates its run. The run is created in that
@@ -323,7 +324,7 @@ void Engine::WalkNewRuns(size_t batch_index, WriteBatch& batch, const WalkEnviro
   const size_t planned = batch.ops.size();
   for (size_t k = 0; k < planned; ++k) {
     auto* create = std::get_if<store::CreateRunOp>(&batch.ops[k]);
-    if (!create || !WalkableOnIngest(*create, now)) continue;
+    if (!create || !WalkableOnIngest(*create)) continue;
     std::optional<InlineWalk> walk = WalkNewRun(k, batch, walk_env, now);
     if (!walk) continue;
     walk->batch = batch_index;

@@ -46,6 +46,31 @@ steps:
   EXPECT_EQ(*advanced, 0);  // nothing left for the workers
 }
 
+// A real clock moves between the ingest's reading of the time and each new run's: runs created a
+// millisecond or more later are walked at ingest all the same.
+TEST(EngineIngestWalkTest, RunsCreatedAfterTheIngestReadTheClockAreWalkedToo) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: internal
+on: {event: go}
+steps:
+  - id: a
+    set: {x: 1}
+)");
+  h.clock().MoveOnEveryRead(std::chrono::milliseconds(1));
+  std::vector<Json> events;
+  for (int i = 0; i < 5; ++i) events.push_back({{"name", "go"}, {"data", {{"n", i}}}});
+  auto ingested = h.engine().IngestEvents(events);
+  ASSERT_TRUE(ingested.ok()) << ingested.status().ToString();
+  h.clock().MoveOnEveryRead(Duration{});
+  for (const auto& event : *ingested) {
+    ASSERT_EQ(event.runs.size(), 1u);
+    store::RunRecord run = h.Run(event.runs.front());
+    EXPECT_EQ(run.status, RunStatus::kCompleted) << run.id;
+    EXPECT_EQ(run.lease_token, 0) << run.id;  // created finished, never leased
+  }
+}
+
 TEST(EngineIngestWalkTest, ARunThatReachesAnActionIsQueuedUnwalkedForTheWorkers) {
   EngineHarness h;
   h.AddFlow(R"(
