@@ -335,15 +335,16 @@ def main():
     print("W1 on PostgreSQL 15 (%d events each, %d cores, load average before/after: %s)" % (
         args.events, os.cpu_count(), " / ".join(loads)))
     print()
-    print("| workload | nodes | completed | runs/s | flowrun CPU s | PostgreSQL CPU s | PG CPU share "
-          "| sinks CPU s | commits/run | statements/run | side effects |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| workload | nodes | completed | runs/s | all events acked in | flowrun CPU s "
+          "| PostgreSQL CPU s | PG CPU share | sinks CPU s | commits/run | statements/run "
+          "| side effects |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         share = r["pg_cpu"] / (r["pg_cpu"] + r["flowrun_cpu"]) * 100 if r["pg_cpu"] + r[
             "flowrun_cpu"] else float("nan")
-        print("| %s | %d | %d/%d | %.0f | %.1f | %.1f | %.0f%% | %.1f | %.2f | %s | %s |" % (
+        print("| %s | %d | %d/%d | %.0f | %.2f s | %.1f | %.1f | %.0f%% | %.1f | %.2f | %s | %s |" % (
             r["workload"], r["nodes"], r["completed"], r["events"], r["runs_per_s"],
-            r["flowrun_cpu"], r["pg_cpu"], share, r["sinks_cpu"], r["commits_per_run"],
+            r["ingest_s"], r["flowrun_cpu"], r["pg_cpu"], share, r["sinks_cpu"], r["commits_per_run"],
             "%.2f" % r["statements_per_run"] if r["statements_per_run"] is not None else "-",
             r["check"]))
     if args.repeat > 1:
