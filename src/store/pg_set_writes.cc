@@ -102,7 +102,8 @@ StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRu
 }
 
 StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
-                                       const std::vector<const JournalEntry*>& entries) {
+                                       const std::vector<const JournalEntry*>& entries,
+                                       JournalDuplicates duplicates) {
   Json rows = Json::array();
   for (const JournalEntry* e : entries) {
     rows.push_back({{"r", e->run_id},
@@ -111,13 +112,15 @@ StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
                     {"d", e->data.dump()},
                     {"a", ToUnixMillis(e->at)}});
   }
-  ASSIGN_OR_RETURN(
-      PgResult r,
-      db.Exec("INSERT INTO journal (seq, run_id, step_key, kind, data, at) SELECT "
-              "nextval('journal_seq'), e.r, e.s, e.k, e.d, e.a FROM ROWS FROM (json_to_recordset("
-              "$1::json) AS (r text, s text, k text, d text, a bigint)) WITH ORDINALITY AS e(r, "
-              "s, k, d, a, i) ORDER BY e.i ON CONFLICT DO NOTHING",
-              {rows.dump()}));
+  // Without ON CONFLICT each row is inserted plainly, without a speculative insertion.
+  const std::string sql =
+      std::string(
+          "INSERT INTO journal (seq, run_id, step_key, kind, data, at) SELECT "
+          "nextval('journal_seq'), e.r, e.s, e.k, e.d, e.a FROM ROWS FROM (json_to_recordset("
+          "$1::json) AS (r text, s text, k text, d text, a bigint)) WITH ORDINALITY AS e(r, s, k, "
+          "d, a, i) ORDER BY e.i") +
+      (duplicates == JournalDuplicates::kIgnore ? " ON CONFLICT DO NOTHING" : "");
+  ASSIGN_OR_RETURN(PgResult r, db.Exec(sql, {rows.dump()}));
   return r.affected();
 }
 

@@ -29,10 +29,14 @@ namespace flowrun::store {
 [[nodiscard]] StatusOr<PgResult> InsertRuns(PgConnection& db,
                                             const std::vector<const CreateRunOp*>& ops);
 
-// Appends the journal entries, their seqs taken in the given order; a second kCompleted of a
-// (run, step key) is ignored. Returns the rows appended.
+// What AppendJournalEntries does with a second kCompleted of a (run, step key): ignore it, or
+// fail the statement (cheaper when a duplicate is rare and the caller can go again with kIgnore).
+enum class JournalDuplicates { kIgnore, kFail };
+
+// Appends the journal entries, their seqs taken in the given order. Returns the rows appended.
 [[nodiscard]] StatusOr<int64_t> AppendJournalEntries(
-    PgConnection& db, const std::vector<const JournalEntry*>& entries);
+    PgConnection& db, const std::vector<const JournalEntry*>& entries,
+    JournalDuplicates duplicates = JournalDuplicates::kIgnore);
 
 // Applies the run updates (store.h, UpdateRunOp) at `now`. REQUIRES: no run id appears twice.
 // Rows: id, whether the run holds extra concurrency slots ("t"/"f") and whether it has a

@@ -280,7 +280,11 @@ class PostgresStore::Writer {
       ASSIGN_OR_RETURN(PgResult r, InsertRuns(*db_, creates));
       for (int row = 0; row < r.rows(); ++row) created.insert(r.Text(row, 0));
     }
-    if (!entries.empty()) RETURN_IF_ERROR(AppendJournalEntries(*db_, entries).status());
+    // A second completion of a step is rare (a replay after a crash): it fails the statement,
+    // and the group goes again batch by batch, where it is ignored.
+    if (!entries.empty()) {
+      RETURN_IF_ERROR(AppendJournalEntries(*db_, entries, JournalDuplicates::kFail).status());
+    }
     std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
     if (!updates.empty()) {
       ASSIGN_OR_RETURN(PgResult r, UpdateRuns(*db_, updates, now));

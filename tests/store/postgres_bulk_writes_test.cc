@@ -131,6 +131,36 @@ TEST_F(PostgresBulkWritesTest, ABatchThatFailsABulkStatementFailsAloneWithAClear
   EXPECT_EQ(store_->TEST_batches_in_bulk(), 0);
 }
 
+TEST_F(PostgresBulkWritesTest, ASecondCompletionOfAStepSendsTheGroupBatchByBatchAndIsIgnored) {
+  // The bulk appends the journal without ON CONFLICT: a second completion fails its statement,
+  // and batch by batch it is ignored, as the contract says.
+  ASSERT_TRUE(store_->Commit(BatchOf(CreateRunOp{NewRun("r"), kDay, {}})).ok());
+  auto completion = [&](int output) {
+    return AppendJournalOp{JournalEntry{.run_id = "r",
+                                        .step_key = "a",
+                                        .kind = JournalKind::kCompleted,
+                                        .data = Json{{"output", output}},
+                                        .at = clock_.Now()}};
+  };
+  std::vector<WriteBatch> first;
+  first.push_back(BatchOf(completion(1)));
+  first.push_back(BatchOf(CreateRunOp{NewRun("beside"), kDay, {}}));
+  MustCommitMany(std::move(first));
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), 3);  // with the run's creation before
+  std::vector<WriteBatch> again;
+  again.push_back(BatchOf(completion(2)));
+  again.push_back(BatchOf(CreateRunOp{NewRun("after"), kDay, {}}));
+  std::vector<BatchResult> results = MustCommitMany(std::move(again));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(results[1].created_runs, std::vector<std::string>{"after"});
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), 3);
+  auto journal = store_->LoadJournal("r");
+  ASSERT_TRUE(journal.ok());
+  ASSERT_EQ(journal->size(), 1u);
+  EXPECT_EQ((*journal)[0].data, (Json{{"output", 1}}));
+}
+
 TEST_F(PostgresBulkWritesTest, ATextParameterWithANulCharacterIsRefusedNotCut) {
   // One by one, a NUL would reach libpq, which reads a text parameter up to it.
   std::vector<WriteBatch> batches;
