@@ -247,11 +247,30 @@ class PostgresStore::Writer {
   };
 
   // Applies the batches (each op BulkApplicable, taken by TakeForBulk) with one statement per
-  // kind of op: first every lease check, then the events, the runs, the journal entries and the
-  // run updates, each kind in batch order. A batch whose lease check fails is answered with its
-  // error and writes nothing. A failing statement fails the call, and the transaction with it:
-  // the caller rolls back and applies the group batch by batch.
-  Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now) {
+  // kind of op: first the journal entries of the batches without a lease check (they write
+  // nothing that locks a row another transaction may hold), then `event_lock` when given (so
+  // that the group holds the store-wide event lock for as short a time as it can, and never
+  // while it waits for a row), then every lease check, the events, the runs, the other journal
+  // entries and the run updates, each kind in batch order. A batch whose lease check fails is
+  // answered with its error and writes nothing. A failing statement fails the call, and the
+  // transaction with it: the caller rolls back and applies the group batch by batch.
+  Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now, bool event_lock) {
+    std::vector<const JournalEntry*> unchecked_entries;
+    std::vector<bool> checked(batches.size(), false);
+    for (size_t i = 0; i < batches.size(); ++i) {
+      const std::vector<WriteOp>& ops = batches[i].batch->ops;
+      checked[i] = std::any_of(ops.begin(), ops.end(), [](const WriteOp& op) {
+        return std::holds_alternative<RequireLeaseOp>(op);
+      });
+      if (checked[i]) continue;
+      for (const WriteOp& op : ops) {
+        if (const auto* append = std::get_if<AppendJournalOp>(&op)) {
+          unchecked_entries.push_back(&append->entry);
+        }
+      }
+    }
+    RETURN_IF_ERROR(AppendJournalInBulk(unchecked_entries));
+    if (event_lock) RETURN_IF_ERROR(db_->ExecScript(kEventLock));
     std::vector<bool> live(batches.size(), true);
     RETURN_IF_ERROR(CheckLeasesInBulk(batches, live));
     std::vector<const EventRecord*> events;
@@ -263,8 +282,9 @@ class PostgresStore::Writer {
       for (const WriteOp& op : batches[i].batch->ops) {
         if (const auto* insert = std::get_if<InsertEventOp>(&op)) events.push_back(&insert->event);
         if (const auto* create = std::get_if<CreateRunOp>(&op)) creates.push_back(create);
-        if (const auto* append = std::get_if<AppendJournalOp>(&op))
+        if (const auto* append = std::get_if<AppendJournalOp>(&op); append && checked[i]) {
           entries.push_back(&append->entry);
+        }
         if (const auto* update = std::get_if<UpdateRunOp>(&op)) updates.push_back(update);
       }
     }
@@ -280,11 +300,7 @@ class PostgresStore::Writer {
       ASSIGN_OR_RETURN(PgResult r, InsertRuns(*db_, creates));
       for (int row = 0; row < r.rows(); ++row) created.insert(r.Text(row, 0));
     }
-    // A second completion of a step is rare (a replay after a crash): it fails the statement,
-    // and the group goes again batch by batch, where it is ignored.
-    if (!entries.empty()) {
-      RETURN_IF_ERROR(AppendJournalEntries(*db_, entries, JournalDuplicates::kFail).status());
-    }
+    RETURN_IF_ERROR(AppendJournalInBulk(entries));
     std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
     if (!updates.empty()) {
       ASSIGN_OR_RETURN(PgResult r, UpdateRuns(*db_, updates, now));
@@ -440,6 +456,13 @@ class PostgresStore::Writer {
 
  private:
   enum class SlotState { kFree, kFull, kBusy };
+
+  // The journal entries of ApplyInBulk. A second completion of a step is rare (a replay after a
+  // crash): it fails the statement, and the group goes again batch by batch, where it is ignored.
+  Status AppendJournalInBulk(const std::vector<const JournalEntry*>& entries) {
+    if (entries.empty()) return OkStatus();
+    return AppendJournalEntries(*db_, entries, JournalDuplicates::kFail).status();
+  }
 
   // The lease checks of ApplyInBulk, in one statement that locks every checked run. A batch whose
   // check fails gets the error as its result and is no longer `live`.
@@ -1110,9 +1133,10 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
   for (const WriteRequest* request : group) {
     event_lock = event_lock || TouchesEventsOrWaits(request->batches);
   }
-  Status begin = db.ExecScript(event_lock ? std::string("BEGIN; ") + kEventLock : "BEGIN");
+  Status begin = db.ExecScript("BEGIN");
   if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
   (void)writer_->TakeWakes();
+  // Every transaction takes its locks in one order: flow-control keys, the event lock, rows.
   if (Status locked = writer_->LockFlowControlKeys(group); !locked.ok()) {
     return fail_all(locked.WithContext("locking flow-control keys"));
   }
@@ -1134,10 +1158,16 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
     }
     bulk_batches = bulk.size();
     if (!bulk.empty()) {
-      if (Status applied = writer_->ApplyInBulk(bulk, now); !applied.ok()) {
+      if (Status applied = writer_->ApplyInBulk(bulk, now, event_lock); !applied.ok()) {
         (void)db.ExecScript("ROLLBACK");
         return std::nullopt;
       }
+      event_lock = false;  // taken
+    }
+  }
+  if (event_lock) {
+    if (Status locked = db.ExecScript(kEventLock); !locked.ok()) {
+      return fail_all(locked.WithContext("taking the event lock"));
     }
   }
   for (size_t i = 0; i < group.size(); ++i) {

@@ -30,7 +30,9 @@
 //   - transactions that store events or register waits take one advisory lock, so event seqs
 //     become visible in seq order and a wait registered beside a new event either is seen by the
 //     event's transaction or sees the event when it scans (the guarantee SQLite's single writer
-//     gives).
+//     gives). Every transaction takes its locks in one order (flow-control keys, this lock, then
+//     rows), and takes this one as late as that allows: after the journal entries of batches
+//     that check no lease, so that nodes storing events hold it for less time.
 // Sequence numbers come from the database (BIGSERIAL, and the sequence `journal_seq`).
 //
 // Wake-ups: a transaction that makes a run due, wakes one or schedules an event sends NOTIFY on
