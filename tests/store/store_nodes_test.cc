@@ -370,6 +370,168 @@ TEST_P(StoreNodesTest, FlowControlLocksOfManyKeysNeverDeadlock) {
   EXPECT_EQ(leased_flow, 5);  // the extra slot "*" of the whole flow
 }
 
+// Two nodes commit, from several threads each, what a busy cluster commits at once: events with
+// the runs they start and those runs' first journal entries, steps of runs each holds (lease
+// check, journal, update), waits registered and resolved. No commit fails, and on PostgreSQL no
+// transaction meets a deadlock: every one takes its locks in one order (flow-control keys, the
+// event lock, rows), however its group mixes these batches.
+TEST_P(StoreNodesTest, GroupsMixingEventsStepsAndWaitsNeverDeadlock) {
+  std::unique_ptr<Store> nodes[2] = {Open(), Open()};
+  ASSERT_TRUE(nodes[0] && nodes[1]);
+  constexpr int kThreads = 3;
+  constexpr int kRounds = 15;
+  std::atomic<int> failures{0};
+  auto check = [&](const StatusOr<BatchResult>& result) {
+    Status status = result.ok() ? result->status : result.status();
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    if (!status.ok()) ++failures;
+  };
+  auto work = [&](int node, int thread) {
+    Store& store = *nodes[node];
+    const std::string owner = node == 0 ? "a" : "b";
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string id = owner + std::to_string(thread) + "-" + std::to_string(i);
+      // An ingest: the event, its run created leased, the run's first step journaled.
+      EventRecord event;
+      event.id = "e-" + id;
+      event.name = "go";
+      event.data = Json{{"k", id}};
+      event.ts = clock_.Now();
+      RunRecord run = NewRun("r-" + id);
+      run.trigger_event_id = event.id;
+      run.lease_owner = owner;
+      run.lease_until = clock_.Now() + std::chrono::hours(1);
+      run.due_at = run.lease_until;
+      WriteBatch ingest;
+      ingest.Add(InsertEventOp{event});
+      ingest.Add(CreateRunOp{run, std::chrono::hours(24), {}});
+      ingest.Add(Entry(run.id, "first", clock_.Now()));
+      check(store.Commit(std::move(ingest)));
+      // A step of that run, fenced by its lease, and a wait it registers.
+      WriteBatch step;
+      step.Add(RequireLeaseOp{run.id, owner, kFirstLeaseToken});
+      step.Add(Entry(run.id, "second", clock_.Now()));
+      step.Add(UpdateRunOp{.run_id = run.id,
+                           .status = RunStatus::kWaiting,
+                           .due_at = clock_.Now() + std::chrono::hours(1),
+                           .release_lease = true});
+      WaitRecord wait;
+      wait.id = "w-" + id;
+      wait.run_id = run.id;
+      wait.flow_id = "flow";
+      wait.revision = "r1";
+      wait.step_key = "wait";
+      wait.step_id = "wait";
+      wait.event_name = "go";
+      wait.created_at = clock_.Now();
+      wait.context = Json{{"event", Json::object()}};
+      step.Add(RegisterWaitOp{wait});
+      check(store.Commit(std::move(step)));
+      // The other node's thread resolves a wait this one registered a round before.
+      if (i > 0) {
+        const std::string other =
+            (node == 0 ? "b" : "a") + std::to_string(thread) + "-" + std::to_string(i - 1);
+        WriteBatch resolve;
+        resolve.Add(ResolveWaitOp{"w-" + other, Json{{"ok", true}}, owner,
+                                  clock_.Now() + std::chrono::hours(1)});
+        check(store.Commit(std::move(resolve)));
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back(work, 0, t);
+    threads.emplace_back(work, 1, t);
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  RunFilter filter;
+  filter.limit = 1000;
+  auto runs = nodes[0]->ListRuns(filter);
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->size(), 2u * kThreads * kRounds);
+  if (GetParam() == StoreKind::kPostgres) {
+    auto db = PgConnection::Open(backend_.url(), "test");
+    ASSERT_TRUE(db.ok());
+    // Statistics reach pg_stat_database within a second of a transaction's end.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    auto deadlocks =
+        (*db)->Exec("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+    ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
+    EXPECT_EQ(deadlocks->Int(0, 0), 0);
+  }
+}
+
+// The sharpest case of the lock order: one node commits steps of a run it holds that also store
+// an event (its lease check locks the run's row, and the event needs the event lock) while the
+// other node stores events and wakes that run in the same commits (event lock, then the row).
+// Taken in two orders, the two would wait on each other.
+TEST_P(StoreNodesTest, StepsThatStoreEventsAndWakesOfTheirRunNeverDeadlock) {
+  std::unique_ptr<Store> holder = Open();
+  std::unique_ptr<Store> waker = Open();
+  ASSERT_TRUE(holder && waker);
+  RunRecord run = NewRun("held");
+  run.lease_owner = "a";
+  run.lease_until = clock_.Now() + std::chrono::hours(1);
+  run.due_at = run.lease_until;
+  WriteBatch create;
+  create.Add(CreateRunOp{run, std::chrono::hours(24), {}});
+  ASSERT_TRUE(holder->Commit(std::move(create)).ok());
+  constexpr int kThreads = 2;
+  constexpr int kRounds = 40;
+  std::atomic<int> failures{0};
+  auto event = [&](const std::string& id) {
+    EventRecord e;
+    e.id = id;
+    e.name = "sent";
+    e.data = Json::object();
+    e.ts = clock_.Now();
+    return InsertEventOp{e};
+  };
+  auto commit = [&](Store& store, WriteBatch batch) {
+    auto result = store.Commit(std::move(batch));
+    Status status = result.ok() ? result->status : result.status();
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    if (!status.ok()) ++failures;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const std::string id = std::to_string(t) + "-" + std::to_string(i);
+        WriteBatch step;
+        step.Add(RequireLeaseOp{"held", "a", kFirstLeaseToken});
+        step.Add(Entry("held", "step-" + id, clock_.Now()));
+        step.Add(event("step-" + id));
+        step.Add(UpdateRunOp{.run_id = "held",
+                             .status = RunStatus::kRunning,
+                             .due_at = clock_.Now() + std::chrono::hours(1)});
+        commit(*holder, std::move(step));
+      }
+    });
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        WriteBatch wake;
+        wake.Add(event("wake-" + std::to_string(t) + "-" + std::to_string(i)));
+        wake.Add(WakeRunOp{"held"});
+        commit(*waker, std::move(wake));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(holder->LoadJournal("held")->size(), static_cast<size_t>(kThreads * kRounds));
+  if (GetParam() == StoreKind::kPostgres) {
+    auto db = PgConnection::Open(backend_.url(), "test");
+    ASSERT_TRUE(db.ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    auto deadlocks =
+        (*db)->Exec("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+    ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
+    EXPECT_EQ(deadlocks->Int(0, 0), 0);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreNodesTest, ::testing::ValuesIn(AllStoreKinds()),
                          [](const auto& info) { return std::string(StoreKindName(info.param)); });
 
