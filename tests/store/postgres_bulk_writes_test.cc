@@ -12,6 +12,7 @@
 #include "common/simulated_clock.h"
 #include "store/postgres_store.h"
 #include "testing/store_kinds.h"
+#include "testing/store_records.h"
 
 namespace flowrun::store {
 namespace {
@@ -27,22 +28,9 @@ class PostgresBulkWritesTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(*opened);
   }
-  RunRecord NewRun(const std::string& id) {
-    RunRecord run;
-    run.id = id;
-    run.flow_id = "flow";
-    run.revision = "r1";
-    run.created_at = clock_.Now();
-    run.due_at = clock_.Now();
-    return run;
-  }
+  RunRecord NewRun(const std::string& id) { return testing::QueuedRun(id, clock_.Now()); }
   EventRecord NewEvent(const std::string& id, const std::string& name = "e") {
-    EventRecord e;
-    e.id = id;
-    e.name = name;
-    e.data = Json{{"k", id}};
-    e.ts = clock_.Now();
-    return e;
+    return testing::NamedEvent(id, name, clock_.Now());
   }
   static WriteBatch BatchOf(WriteOp op) {
     WriteBatch batch;

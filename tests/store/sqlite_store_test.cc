@@ -8,6 +8,7 @@
 
 #include "common/simulated_clock.h"
 #include "testing/paths.h"
+#include "testing/store_records.h"
 
 namespace flowrun::store {
 namespace {
@@ -22,15 +23,7 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return store.ok() ? std::move(*store) : nullptr;
   }
-  RunRecord NewRun(const std::string& id) {
-    RunRecord run;
-    run.id = id;
-    run.flow_id = "flow";
-    run.revision = "r1";
-    run.created_at = clock_.Now();
-    run.due_at = clock_.Now();
-    return run;
-  }
+  RunRecord NewRun(const std::string& id) { return testing::QueuedRun(id, clock_.Now()); }
   std::string path_ = MakeTempDir() + "/store.db";
   SimulatedClock clock_;
 };

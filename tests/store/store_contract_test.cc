@@ -7,6 +7,7 @@
 
 #include "common/simulated_clock.h"
 #include "testing/store_kinds.h"
+#include "testing/store_records.h"
 
 namespace flowrun::store {
 namespace {
@@ -22,22 +23,9 @@ class StoreContractTest : public ::testing::TestWithParam<StoreKind> {
     ASSERT_NE(store_, nullptr);
   }
   Store& store() { return *store_; }
-  RunRecord NewRun(const std::string& id) {
-    RunRecord run;
-    run.id = id;
-    run.flow_id = "flow";
-    run.revision = "r1";
-    run.created_at = clock_.Now();
-    run.due_at = clock_.Now();
-    return run;
-  }
+  RunRecord NewRun(const std::string& id) { return testing::QueuedRun(id, clock_.Now()); }
   EventRecord NewEvent(const std::string& id, const std::string& name = "e") {
-    EventRecord e;
-    e.id = id;
-    e.name = name;
-    e.data = Json{{"k", id}};
-    e.ts = clock_.Now();
-    return e;
+    return testing::NamedEvent(id, name, clock_.Now());
   }
   WaitRecord NewWait(const std::string& id, const std::string& run_id, const std::string& key) {
     WaitRecord wait;

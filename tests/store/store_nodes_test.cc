@@ -12,6 +12,7 @@
 
 #include "common/simulated_clock.h"
 #include "testing/store_kinds.h"
+#include "testing/store_records.h"
 
 namespace flowrun::store {
 namespace {
@@ -24,15 +25,7 @@ class StoreNodesTest : public ::testing::TestWithParam<StoreKind> {
     ASSERT_TRUE(backend_.Prepare(GetParam())) << "the store could not be prepared";
   }
   std::unique_ptr<Store> Open() { return backend_.Open(&clock_); }
-  RunRecord NewRun(const std::string& id) {
-    RunRecord run;
-    run.id = id;
-    run.flow_id = "flow";
-    run.revision = "r1";
-    run.created_at = clock_.Now();
-    run.due_at = clock_.Now();
-    return run;
-  }
+  RunRecord NewRun(const std::string& id) { return testing::QueuedRun(id, clock_.Now()); }
   void Create(Store& store, const std::vector<std::string>& ids) {
     WriteBatch batch;
     for (const std::string& id : ids)
@@ -46,6 +39,18 @@ class StoreNodesTest : public ::testing::TestWithParam<StoreKind> {
                                         .kind = JournalKind::kAttempt,
                                         .data = Json{{"by", key}},
                                         .at = at}};
+  }
+  // On PostgreSQL: no transaction of the test's database met a deadlock. (SQLite has none.)
+  void ExpectNoDeadlocks() {
+    if (GetParam() != StoreKind::kPostgres) return;
+    auto db = PgConnection::Open(backend_.url(), "test");
+    ASSERT_TRUE(db.ok());
+    // Statistics reach pg_stat_database within a second of a transaction's end.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    auto deadlocks =
+        (*db)->Exec("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
+    ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
+    EXPECT_EQ(deadlocks->Int(0, 0), 0);
   }
   StoreBackend backend_;
   SimulatedClock clock_;
@@ -323,16 +328,7 @@ TEST_P(StoreNodesTest, FlowControlLocksOfManyKeysNeverDeadlock) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  if (GetParam() == StoreKind::kPostgres) {
-    auto db = PgConnection::Open(backend_.url(), "test");
-    ASSERT_TRUE(db.ok());
-    // Statistics reach pg_stat_database within a second of a transaction's end.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    auto deadlocks =
-        (*db)->Exec("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
-    ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
-    EXPECT_EQ(deadlocks->Int(0, 0), 0);
-  }
+  ExpectNoDeadlocks();
   // The throttled runs' due times, read before the last claim moves any of them to its lease's
   // end. The threads' claims leased only runs due at the fixed clock's time, each for an hour.
   RunFilter filter;
@@ -450,16 +446,7 @@ TEST_P(StoreNodesTest, GroupsMixingEventsStepsAndWaitsNeverDeadlock) {
   auto runs = nodes[0]->ListRuns(filter);
   ASSERT_TRUE(runs.ok());
   EXPECT_EQ(runs->size(), 2u * kThreads * kRounds);
-  if (GetParam() == StoreKind::kPostgres) {
-    auto db = PgConnection::Open(backend_.url(), "test");
-    ASSERT_TRUE(db.ok());
-    // Statistics reach pg_stat_database within a second of a transaction's end.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    auto deadlocks =
-        (*db)->Exec("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
-    ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
-    EXPECT_EQ(deadlocks->Int(0, 0), 0);
-  }
+  ExpectNoDeadlocks();
 }
 
 // The sharpest case of the lock order: one node commits steps of a run it holds that also store
@@ -521,15 +508,7 @@ TEST_P(StoreNodesTest, StepsThatStoreEventsAndWakesOfTheirRunNeverDeadlock) {
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(holder->LoadJournal("held")->size(), static_cast<size_t>(kThreads * kRounds));
-  if (GetParam() == StoreKind::kPostgres) {
-    auto db = PgConnection::Open(backend_.url(), "test");
-    ASSERT_TRUE(db.ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    auto deadlocks =
-        (*db)->Exec("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()");
-    ASSERT_TRUE(deadlocks.ok()) << deadlocks.status().ToString();
-    EXPECT_EQ(deadlocks->Int(0, 0), 0);
-  }
+  ExpectNoDeadlocks();
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreNodesTest, ::testing::ValuesIn(AllStoreKinds()),
