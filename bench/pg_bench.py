@@ -1,6 +1,7 @@
 """W1 on the PostgreSQL store: W1-noop (three no-op steps) and W1-io (http -> db -> email against
 the loopback sinks of bench/w1_sinks) through `flowrun serve` with 1 node and with 3 nodes on one
-throwaway PostgreSQL 15 server (tests/e2e/postgres_server.py, fsync off), the events sent
+throwaway PostgreSQL 15 server (tests/e2e/postgres_server.py, durable: fsync, synchronous commit
+and full-page writes on, as in production), the events sent
 round-robin to the nodes. Prints runs/s, the CPU seconds of flowrun (every node) and of
 PostgreSQL (every server process), and PostgreSQL's share of the two.
 
@@ -61,10 +62,10 @@ WAKE_FLOW_NOTIFIED = WAKE_FLOW.replace("steps:", "concurrency: {limit: 1000}\nst
 
 
 class PgWithStatements(PostgresServer):
-    """The throwaway server, optionally with pg_stat_statements loaded."""
+    """The throwaway server, durable, optionally with pg_stat_statements loaded."""
 
     def __init__(self, statements):
-        super().__init__()
+        super().__init__(durable=True)
         self.statements = statements
         if statements:
             conf = os.path.join(self.data, "postgresql.auto.conf")
@@ -254,7 +255,7 @@ class WokeHandler(http.server.BaseHTTPRequestHandler):
 def wake_latency(waits, flow_text):
     """Cross-node wake: `waits` runs wait on the event wake/go; each event goes to node B."""
     tmp = tempfile.mkdtemp(prefix="flowrun-pgwake-")
-    pg = PostgresServer()
+    pg = PostgresServer(durable=True)
     sink = WokeSink()
     nodes = []
     try:

@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL 15 server for end-to-end tests and benchmarks, the Python twin of
 tests/testing/postgres_server.h: initdb into a fresh temp dir, pg_ctl start on a free loopback
-port (fsync off: the tests kill flowrun, never the database), pg_ctl stop -m immediate on close.
+port (fsync off unless durable=True: the tests kill flowrun, never the database; benchmarks ask
+for a durable server), pg_ctl stop -m immediate on close.
 Run as root (CI), the server runs as the `postgres` user.
 
     with PostgresServer() as pg:
@@ -26,7 +27,7 @@ def _free_port():
 
 
 class PostgresServer:
-    def __init__(self):
+    def __init__(self, durable=False):
         for tool in ("initdb", "pg_ctl", "postgres"):
             if not os.access(os.path.join(BIN_DIR, tool), os.X_OK):
                 raise RuntimeError("PostgreSQL 15 server binaries are missing (%s); install the "
@@ -40,9 +41,10 @@ class PostgresServer:
         self._run([os.path.join(BIN_DIR, "initdb"), "-D", self.data, "-U", "postgres",
                    "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
         self.port = _free_port()
-        options = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-                   % (self.port, self.dir))
+        options = "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300" % (
+            self.port, self.dir)
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run([os.path.join(BIN_DIR, "pg_ctl"), "-D", self.data, "-o", options, "-l",
                    os.path.join(self.dir, "server.log"), "-w", "-t", "60", "start"])
         self.url = "postgresql://postgres@127.0.0.1:%d/postgres" % self.port
