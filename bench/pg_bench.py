@@ -1,8 +1,9 @@
-"""W1 on the PostgreSQL store: W1-noop (three no-op steps) and W1-io (http -> db -> email against
-the loopback sinks of bench/w1_sinks) through `flowrun serve` with 1 node and with 3 nodes on one
-throwaway PostgreSQL 15 server (tests/e2e/postgres_server.py, durable: fsync, synchronous commit
-and full-page writes on, as in production), the events sent
-round-robin to the nodes. Prints runs/s, the CPU seconds of flowrun (every node) and of
+"""W1 on the PostgreSQL store: W1-noop (three no-op steps), W1-io (http -> db -> email against
+the loopback sinks of bench/w1_sinks) and W1-slow (W1-io with an API that answers after 200 ms)
+through `flowrun serve` with 1 node and with 3 nodes on one throwaway PostgreSQL 15 server
+(tests/e2e/postgres_server.py, durable: fsync, synchronous commit and full-page writes on, as in
+production), the events sent round-robin to the nodes while --idle connections per node stay
+open and silent. Prints runs/s, the CPU seconds of flowrun (every node) and of
 PostgreSQL (every server process), and PostgreSQL's share of the two.
 
 Then the cross-node wake-up: runs wait for an event (wait_for_event) after starting on node A; the
@@ -12,8 +13,8 @@ the wake latency. Prints p50 and max, over all waits and over those resumed on a
 the one that took the event.
 
     FLOWRUN_BIN=$PWD/build/flowrun /usr/bin/python3 bench/pg_bench.py \
-        [--events N] [--workload noop|io|both] [--nodes 1,3] [--repeat N] [--waits N]
-        [--statements]
+        [--events N] [--workload noop|io|slow|both|all] [--nodes 1,3] [--repeat N] [--waits N]
+        [--statements] [--idle N]
 
 --statements loads pg_stat_statements and prints the statements and transactions per run.
 Every node writes its application database rows (the db step) into one SQLite file in WAL mode,
@@ -26,6 +27,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -37,13 +39,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import harness  # noqa: E402
+import slow_io  # noqa: E402
 import w1_bench  # noqa: E402
 from postgres_server import PostgresServer  # noqa: E402
 
+# name, flow, event, whether it has side effects to check, node config beyond the store's.
 WORKLOADS = {
-    "noop": ("W1-noop", w1_bench.NOOP_FLOW, "w1/noop", False),
-    "io": ("W1-io", w1_bench.IO_FLOW, "w1/io", True),
+    "noop": ("W1-noop", w1_bench.NOOP_FLOW, "w1/noop", False, ""),
+    "io": ("W1-io", w1_bench.IO_FLOW, "w1/io", True, ""),
+    "slow": ("W1-slow", slow_io.W1_SLOW, "slow/w1", True, slow_io.SLOW_PEER_CONFIG),
 }
+WORKLOAD_SETS = {"both": ["noop", "io"], "all": ["noop", "io", "slow"]}
 
 WAKE_FLOW = """
 id: wake
@@ -105,6 +111,35 @@ def start_nodes(tmp, pg, count, flow_text, extra_config="", env=None, per_node_e
     return nodes
 
 
+def open_idle(nodes, per_node):
+    """`per_node` connections to every node that send nothing: a crowd of idle clients, 500 from
+    each loopback address from 127.0.0.100 up (a node takes at most 1,000 from one address), so
+    that the load generator on 127.0.0.1 keeps its own share."""
+    idle = []
+    for n in nodes:
+        for i in range(per_node):
+            s = socket.socket()
+            s.settimeout(10)
+            s.bind(("127.0.0.%d" % (100 + i // 500), 0))
+            s.connect(("127.0.0.1", n.port))
+            s.setblocking(False)  # still_open peeks without waiting
+            idle.append(s)
+    return idle
+
+
+def still_open(sockets):
+    """How many of `sockets` the server has not closed."""
+    count = 0
+    for s in sockets:
+        try:
+            count += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:  # nothing to read: open and silent
+            count += 1
+        except OSError:
+            pass
+    return count
+
+
 def post_round_robin(nodes, bodies, clients):
     """POSTs the request bodies to /v1/events from `clients` threads, each with a kept connection
     to every node; request k of client c goes to node (c + k) % len(nodes)."""
@@ -143,22 +178,22 @@ def post_round_robin(nodes, bodies, clients):
         raise errors[0]
 
 
-def run_workload(key, node_count, events, statements):
-    name, flow_text, event_name, io = WORKLOADS[key]
+def run_workload(key, node_count, events, statements, idle_per_node):
+    name, flow_text, event_name, io, extra = WORKLOADS[key]
     flow_id = flow_text.split("id: ", 1)[1].split("\n", 1)[0]
     tmp = tempfile.mkdtemp(prefix="flowrun-pgbench-")
     pg = PgWithStatements(statements)
     sinks = None
     nodes = []
+    idle = []
     try:
-        extra = ""
         env = {}
         if io:
             app_db = os.path.join(tmp, "app.db")
             harness.make_app_db(app_db, "PRAGMA journal_mode=WAL;"
                                 "CREATE TABLE orders (n INTEGER PRIMARY KEY, run_id TEXT NOT NULL);")
             sinks = w1_bench.CppSinks()
-            extra = ("databases: {app: 'sqlite:%s'}\n"
+            extra += ("databases: {app: 'sqlite:%s'}\n"
                      "smtp: {url: 'smtp://127.0.0.1:%d', from: 'w1 <w1@example.com>', starttls: off}\n"
                      "secrets: {env: [API_URL]}\n" % (app_db, sinks.smtp_port))
             env["API_URL"] = sinks.url
@@ -170,6 +205,7 @@ def run_workload(key, node_count, events, statements):
         pg0 = pg.cpu_seconds()
         sinks0 = sinks.cpu() if sinks else 0.0
 
+        idle = open_idle(nodes, idle_per_node)
         bodies = w1_bench.event_bodies(event_name, events)
         started = time.monotonic()
         post_round_robin(nodes, bodies, clients=8 if node_count == 1 else 9)
@@ -189,6 +225,7 @@ def run_workload(key, node_count, events, statements):
         sinks_cpu = sinks.cpu() - sinks0 if sinks else 0.0
         calls1, commits1 = pg.counters()
         top = pg.top_statements() if statements else []
+        idle_held = still_open(idle)
 
         rows = pg.query("SELECT status, count(*) FROM runs GROUP BY status")
         completed = sum(int(r[1]) for r in rows if r[0] == "completed")
@@ -211,9 +248,11 @@ def run_workload(key, node_count, events, statements):
             "flowrun_cpu": flowrun_cpu, "pg_cpu": pg_cpu, "sinks_cpu": sinks_cpu,
             "statements_per_run": (calls1 - calls0) / events if statements else None,
             "commits_per_run": (commits1 - commits0) / events, "top": top,
-            "check": check, "ok": ok,
+            "check": check, "ok": ok, "idle": len(idle), "idle_held": idle_held,
         }
     finally:
+        for s in idle:
+            s.close()
         for n in nodes:
             n.kill()
         if sinks:
@@ -303,7 +342,9 @@ def load_average():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10000)
-    parser.add_argument("--workload", choices=["noop", "io", "both"], default="both")
+    parser.add_argument("--workload", choices=list(WORKLOADS) + list(WORKLOAD_SETS),
+                        default="both", help="slow: W1-io with an API that answers after 200 ms; "
+                        "both: noop and io; all: noop, io and slow")
     parser.add_argument("--nodes", default="1,3", help="node counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; prints every one "
                         "and the median")
@@ -311,15 +352,17 @@ def main():
                         help="cross-node wake-ups measured (0: skip)")
     parser.add_argument("--statements", action="store_true",
                         help="load pg_stat_statements: statements per run and the costliest")
+    parser.add_argument("--idle", type=int, default=0,
+                        help="idle client connections held open to every node during each run")
     args = parser.parse_args()
-    keys = ["noop", "io"] if args.workload == "both" else [args.workload]
+    keys = WORKLOAD_SETS.get(args.workload, [args.workload])
     node_counts = [int(n) for n in args.nodes.split(",")]
     loads = [load_average()]
     rows = []
     for key in keys:
         for count in node_counts:
             for _ in range(args.repeat):
-                row = run_workload(key, count, args.events, args.statements)
+                row = run_workload(key, count, args.events, args.statements, args.idle)
                 rows.append(row)
                 print("%s, %d node(s): %.0f runs/s%s" % (
                     row["workload"], count, row["runs_per_s"], "" if row["ok"] else " (FAILED)"),
@@ -333,21 +376,23 @@ def main():
     loads.append(load_average())
 
     print()
-    print("W1 on PostgreSQL 15 (%d events each, %d cores, load average before/after: %s)" % (
-        args.events, os.cpu_count(), " / ".join(loads)))
+    print("W1 on PostgreSQL 15 (%d events each, %d cores, %d idle connections per node, load "
+          "average before/after: %s)" % (args.events, os.cpu_count(), args.idle, " / ".join(loads)))
     print()
     print("| workload | nodes | completed | runs/s | all events acked in | flowrun CPU s "
           "| PostgreSQL CPU s | PG CPU share | sinks CPU s | commits/run | statements/run "
-          "| side effects |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+          "| idle connections still open | side effects |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| --- |")
     for r in rows:
         share = r["pg_cpu"] / (r["pg_cpu"] + r["flowrun_cpu"]) * 100 if r["pg_cpu"] + r[
             "flowrun_cpu"] else float("nan")
-        print("| %s | %d | %d/%d | %.0f | %.2f s | %.1f | %.1f | %.0f%% | %.1f | %.2f | %s | %s |" % (
+        print("| %s | %d | %d/%d | %.0f | %.2f s | %.1f | %.1f | %.0f%% | %.1f | %.2f | %s | %d/%d "
+              "| %s |" % (
             r["workload"], r["nodes"], r["completed"], r["events"], r["runs_per_s"],
             r["ingest_s"], r["flowrun_cpu"], r["pg_cpu"], share, r["sinks_cpu"], r["commits_per_run"],
             "%.2f" % r["statements_per_run"] if r["statements_per_run"] is not None else "-",
-            r["check"]))
+            r["idle_held"], r["idle"], r["check"]))
     if args.repeat > 1:
         print()
         for key in keys:

@@ -2,8 +2,8 @@
 # W1-noop and W1-io on the PostgreSQL store, 1 and 3 nodes, and the cross-node wake-up: builds
 # flowrun and the loopback sinks (bench/w1_sinks) in Release into build-release and runs
 # bench/pg_bench.py against a throwaway PostgreSQL 15 server.
-#   bench/pg_bench.sh [--events N] [--workload noop|io|both] [--nodes 1,3] [--repeat N]
-#                     [--waits N] [--statements]
+#   bench/pg_bench.sh [--events N] [--workload noop|io|slow|both|all] [--nodes 1,3] [--repeat N]
+#                     [--waits N] [--statements] [--idle N]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" python3 postgresql-15

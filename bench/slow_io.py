@@ -75,13 +75,14 @@ steps:
 
 # Enough connections to one origin for every request in flight (one request per HTTP/1.1
 # connection), and room for 10,000 actions in flight.
+SLOW_PEER_CONFIG = """http: {max_connections_per_host: 12000}
+limits: {max_inflight_actions: 12000}
+"""
 SERVICE_CONFIG = """store: sqlite:flowrun.db
 flows: flows
 databases: {app: 'sqlite:app.db'}
 secrets: {env: [API_URL]}
-http: {max_connections_per_host: 12000}
-limits: {max_inflight_actions: 12000}
-"""
+""" + SLOW_PEER_CONFIG
 
 
 def wait_done(service, flow_id, count, timeout):
