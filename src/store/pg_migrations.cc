@@ -190,6 +190,12 @@ CREATE TABLE nodes (
   heartbeat_at BIGINT NOT NULL
 );
 )sql",
+      // The next due time (NextDueTime) looks at unleased runs only. Through runs_due it stepped
+      // over every leased run, one row read each: with thousands of actions in flight, each idle
+      // worker's probe read them all.
+      R"sql(
+CREATE INDEX runs_due_unleased ON runs(due_at) WHERE due_at IS NOT NULL AND lease_owner IS NULL;
+)sql",
   };
   return steps;
 }

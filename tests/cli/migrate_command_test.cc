@@ -73,8 +73,8 @@ TEST_F(MigrateCommandTest, ServeRefusesPendingMigrationsUnlessTheConfigSaysAuto)
   ASSERT_EQ(Migrate().exit_code, 0);
   // Back to the schema before lease tokens (version 7).
   Exec(db_,
-       "ALTER TABLE runs DROP COLUMN lease_token; DROP TABLE nodes; UPDATE schema_version SET "
-       "version = 7;");
+       "ALTER TABLE runs DROP COLUMN lease_token; DROP TABLE nodes; DROP INDEX runs_due_unleased; "
+       "UPDATE schema_version SET version = 7;");
   auto refused = ServeRefused(dir_ + "/flowrun.yaml");
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_NE(refused.err.find("flowrun migrate"), std::string::npos) << refused.err;
@@ -92,8 +92,8 @@ TEST_F(MigrateCommandTest, ServeRefusesPendingMigrationsUnlessTheConfigSaysAuto)
 TEST_F(MigrateCommandTest, MigrateAutoAppliesPendingStepsAtStart) {
   ASSERT_EQ(Migrate().exit_code, 0);
   Exec(db_,
-       "ALTER TABLE runs DROP COLUMN lease_token; DROP TABLE nodes; UPDATE schema_version SET "
-       "version = 7;");
+       "ALTER TABLE runs DROP COLUMN lease_token; DROP TABLE nodes; DROP INDEX runs_due_unleased; "
+       "UPDATE schema_version SET version = 7;");
   std::ofstream(dir_ + "/auto.yaml") << "store: sqlite:flowrun.db\nflows: flows\nmigrate: auto\n";
   // It migrates, then fails only at listening.
   auto serve = ServeRefused(dir_ + "/auto.yaml");
@@ -149,8 +149,8 @@ TEST_F(MigrateCommandTest, PostgresDatabasesMigrateTheSameWay) {
   ASSERT_TRUE((*db)
                   ->ExecScript("ALTER TABLE runs DROP COLUMN events, DROP COLUMN skip_reason, "
                                "DROP COLUMN singleton_key, DROP COLUMN extra_slots; DROP TABLE "
-                               "run_slots, rate_state, gathers, nodes; UPDATE schema_version SET "
-                               "version = 1")
+                               "run_slots, rate_state, gathers, nodes; DROP INDEX "
+                               "runs_due_unleased; UPDATE schema_version SET version = 1")
                   .ok());
   std::ofstream(dir_ + "/pg.yaml") << "store: " << url << "\nflows: flows\n";
   auto refused = ServeRefused(dir_ + "/pg.yaml");

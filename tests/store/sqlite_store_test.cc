@@ -277,6 +277,7 @@ DROP TABLE run_slots;
 DROP TABLE rate_state;
 DROP TABLE gathers;
 DROP TABLE nodes;
+DROP INDEX runs_due_unleased;
 UPDATE schema_version SET version = 4;
 )sql";
   char* error = nullptr;
