@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "engine/lease_term.h"
+
 namespace flowrun {
 
 using store::BatchResult;
@@ -45,7 +47,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
                  }),
       waits_(store_, revisions_, clock_, options_.scan_limit),
       fresh_(options_.node_id, options_.fresh_run_capacity,
-             options_.lease + options_.default_attempt_timeout),
+             LeaseSpanFor(options_.default_attempt_timeout, options_.lease)),
       random_(options_.seed ? options_.seed : std::random_device{}()) {
   env_.catalog = &catalog_;
   env_.secrets = secrets ? secrets->All() : Json::object();

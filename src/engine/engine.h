@@ -82,7 +82,8 @@ struct EngineOptions {
   // Names this node's leases; a node restarting under the same name takes its runs back at once.
   // Default: "node".
   std::string node_id = "node";
-  // How long a lease lasts beyond the attempt timeout. Default: 1 minute.
+  // How long a lease lasts at least beyond the deadline of the work it covers (lease_term.h: it
+  // is taken or grown to half as long again). Default: 1 minute.
   Duration lease = std::chrono::minutes(1);
   // The timeout of an attempt whose step sets none. Default: 5 minutes.
   Duration default_attempt_timeout = std::chrono::minutes(5);

@@ -4,6 +4,7 @@
 
 #include "common/thread_annotations.h"  // so that scripts/check-thread-safety.sh checks this file
 #include "engine/engine.h"
+#include "engine/lease_term.h"
 #include "engine/step_key.h"
 
 namespace flowrun {
@@ -74,9 +75,10 @@ StatusOr<std::vector<RunRecord>> Engine::ClaimDueRuns(int max, TimePoint now) {
   const bool memory_filled_batch = static_cast<int>(claimed.size()) >= max;
   if (!store_claims_.ShouldClaim(memory_filled_batch, now)) return claimed;
   const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
-  ASSIGN_OR_RETURN(std::vector<RunRecord> due,
-                   store_.ClaimRuns(options_.node_id, now, from_store,
-                                    options_.lease + options_.default_attempt_timeout));
+  ASSIGN_OR_RETURN(
+      std::vector<RunRecord> due,
+      store_.ClaimRuns(options_.node_id, now, from_store,
+                       LeaseSpanFor(options_.default_attempt_timeout, options_.lease)));
   for (RunRecord& run : due) claimed.push_back(std::move(run));
   return claimed;
 }

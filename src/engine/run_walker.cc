@@ -7,6 +7,7 @@
 #include "common/json_path.h"
 #include "common/secret_redactor.h"
 #include "engine/flow_control_plan.h"
+#include "engine/lease_term.h"
 #include "engine/retry_policy.h"
 #include "engine/step_key.h"
 #include "engine/step_values.h"
@@ -620,8 +621,8 @@ WalkResult RunWalker::Walk(TimePoint now) {
     }
   }
   if (keep_lease && latest_deadline_ &&
-      (!run_.lease_until || *latest_deadline_ + env_.lease > *run_.lease_until)) {
-    extended_lease = *latest_deadline_ + env_.lease;
+      (!run_.lease_until || LeaseMustGrow(*run_.lease_until, *latest_deadline_, env_.lease))) {
+    extended_lease = LeaseEndFor(*latest_deadline_, env_.lease);
     run_.lease_until = extended_lease;
   }
   RunStatus status = keep_lease   ? RunStatus::kRunning

@@ -74,8 +74,9 @@ struct WalkEnvironment {
       log;
   // A uniform random number in [0, 1), for retry jitter.
   std::function<double()> uniform;
-  // How long a lease lasts beyond the deadline of the latest action in flight: a run whose
-  // actions outlive its lease has it extended, so no other worker takes it meanwhile.
+  // How long a lease lasts at least beyond the deadline of the latest action in flight: a run
+  // whose actions would outlive that has its lease grown (lease_term.h), so no other worker
+  // takes it meanwhile.
   Duration lease = std::chrono::minutes(1);
   // How many actions one run may have in flight at once, across its `parallel` branches and
   // `foreach` items; further ones start as earlier ones finish. Default: 100.

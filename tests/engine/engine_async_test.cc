@@ -372,5 +372,67 @@ steps:
   EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
 }
 
+TEST(EngineAsyncTest, ALeaseGrowsWithRoomSoThatTheNextStepsLeaveItAlone) {
+  EngineHarness h;
+  h.AddFlow(R"(
+id: four-calls
+on: {event: go}
+steps:
+  - id: a
+    timeout: 10s
+    http: {url: "https://x/a"}
+  - id: b
+    timeout: 10s
+    http: {url: "https://x/b"}
+  - id: c
+    timeout: 10s
+    http: {url: "https://x/c"}
+  - id: d
+    timeout: 10s
+    http: {url: "https://x/d"}
+)");
+  const Duration lease = EngineOptions{}.lease;
+  const Duration attempt_timeout = EngineOptions{}.default_attempt_timeout;
+  h.action("http").Hold(true);
+  std::string run = h.Send("go");
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  ASSERT_EQ(h.action("http").held(), 1);
+  const store::RunRecord first = h.Run(run);
+  ASSERT_TRUE(first.lease_until.has_value());
+  EXPECT_EQ(first.due_at, first.lease_until);
+
+  // Step b starts a second later: its action's deadline plus a lease still fits in the lease, so
+  // the run's lease and due time (indexed columns) stay as they were.
+  h.clock().Advance(std::chrono::seconds(1));
+  h.action("http").ReleaseHeld();
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  ASSERT_EQ(h.action("http").calls(), 2);
+  const store::RunRecord second = h.Run(run);
+  EXPECT_EQ(second.lease_until, first.lease_until);
+  EXPECT_EQ(second.due_at, first.due_at);
+  EXPECT_GE(*second.lease_until, h.clock().Now() + std::chrono::seconds(10) + lease);
+
+  // Step c starts when that would no longer hold (the run was leased for an attempt timeout and
+  // a lease and a half): the lease grows, and the run falls due for others only at its new end.
+  h.clock().Advance(attempt_timeout + lease / 2);
+  h.action("http").ReleaseHeld();
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  ASSERT_EQ(h.action("http").calls(), 3);
+  const store::RunRecord third = h.Run(run);
+  ASSERT_TRUE(third.lease_until.has_value());
+  EXPECT_EQ(*third.lease_until, h.clock().Now() + std::chrono::seconds(10) + lease + lease / 2);
+  EXPECT_EQ(third.due_at, third.lease_until);
+
+  // It grew with room to spare: step d, a second later, leaves it alone again.
+  h.clock().Advance(std::chrono::seconds(1));
+  h.action("http").ReleaseHeld();
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  ASSERT_EQ(h.action("http").calls(), 4);
+  EXPECT_EQ(h.Run(run).lease_until, third.lease_until);
+  h.action("http").ReleaseHeld();
+  ASSERT_TRUE(h.Drive(kNoTime).ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+}
+
 }  // namespace
 }  // namespace flowrun
