@@ -6,8 +6,12 @@
 
 namespace flowrun::store {
 
+bool LeaseHeld(const RequireLeaseOp& op, std::string_view owner, int64_t token) {
+  return owner == op.owner && token == op.token;
+}
+
 Status CheckLease(const RequireLeaseOp& op, std::string_view owner, int64_t token) {
-  if (owner == op.owner && token == op.token) return OkStatus();
+  if (LeaseHeld(op, owner, token)) return OkStatus();
   LogWarn("refused a write for a run whose lease this writer no longer holds",
           {{"run", op.run_id},
            {"writer", op.owner},

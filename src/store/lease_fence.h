@@ -17,4 +17,8 @@ namespace flowrun::store {
 // writer that lost its lease (paused past it, partitioned) is told, and the operator can see it.
 [[nodiscard]] Status CheckLease(const RequireLeaseOp& op, std::string_view owner, int64_t token);
 
+// The same test without the log line or the error, for a writer that goes again through
+// CheckLease when this says no.
+bool LeaseHeld(const RequireLeaseOp& op, std::string_view owner, int64_t token);
+
 }  // namespace flowrun::store

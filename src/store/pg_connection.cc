@@ -100,16 +100,7 @@ bool PgConnection::healthy() const {
   return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
-StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<PgParam>& params) {
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size());
-    PgResult prepared(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
-    if (!prepared.get() || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-      return Failure(prepared.get(), "cannot prepare a statement");
-    }
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
+StatusOr<std::vector<const char*>> PgConnection::ParamValues(const std::vector<PgParam>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const PgParam& p : params) {
@@ -121,6 +112,20 @@ StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<
     }
     values.push_back(p ? p->c_str() : nullptr);
   }
+  return values;
+}
+
+StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<PgParam>& params) {
+  ASSIGN_OR_RETURN(std::vector<const char*> values, ParamValues(params));
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = "s" + std::to_string(prepared_.size());
+    PgResult prepared(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
+    if (!prepared.get() || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      return Failure(prepared.get(), "cannot prepare a statement");
+    }
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
   PgResult result(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
                                  values.data(), nullptr, nullptr, 0));
   const ExecStatusType status = result.get() ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
@@ -129,6 +134,82 @@ StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<
   }
   last_sqlstate_.clear();
   return result;
+}
+
+StatusOr<std::vector<PgResult>> PgConnection::ExecPipelined(
+    const std::vector<PgStatement>& statements) {
+  std::vector<std::vector<const char*>> values;
+  values.reserve(statements.size());
+  for (const PgStatement& statement : statements) {
+    ASSIGN_OR_RETURN(std::vector<const char*> v, ParamValues(statement.params));
+    values.push_back(std::move(v));
+  }
+  // What was sent, in order: a statement's preparation (first use) precedes its execution.
+  struct Sent {
+    size_t statement;
+    bool prepare;
+  };
+  std::vector<Sent> sent;
+  std::unordered_map<std::string, std::string> preparing;  // SQL text -> name, once prepared
+  if (PQenterPipelineMode(conn_) != 1) {
+    return Failure(nullptr, "cannot start a pipeline");
+  }
+  bool queued = true;
+  for (size_t i = 0; i < statements.size() && queued; ++i) {
+    const std::string& sql = statements[i].sql;
+    std::string name;
+    if (auto it = prepared_.find(sql); it != prepared_.end()) {
+      name = it->second;
+    } else if (auto it = preparing.find(sql); it != preparing.end()) {
+      name = it->second;
+    } else {
+      name = "s" + std::to_string(prepared_.size() + preparing.size());
+      queued = PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr) == 1;
+      preparing.emplace(sql, name);
+      sent.push_back({i, true});
+    }
+    queued = queued && PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values[i].size()),
+                                           values[i].data(), nullptr, nullptr, 0) == 1;
+    sent.push_back({i, false});
+  }
+  // The sync sends everything. While the socket will not take more, libpq reads what the server
+  // answers meanwhile, so neither side waits on the other's full socket buffer.
+  queued = queued && PQpipelineSync(conn_) == 1;
+  Status status = queued ? OkStatus() : Failure(nullptr, "cannot send statements");
+  // Every answer up to the sync is read, whatever failed, so that the connection is usable.
+  std::vector<PgResult> results;
+  results.reserve(statements.size());
+  for (const Sent& s : sent) {
+    if (!queued) break;
+    PgResult result(PQgetResult(conn_));
+    while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);  // the command's end (NULL)
+    const ExecStatusType state = result.get() ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (state == PGRES_PIPELINE_ABORTED) continue;  // after the failure reported below
+    if (state != PGRES_COMMAND_OK && state != PGRES_TUPLES_OK) {
+      if (status.ok()) {
+        status =
+            Failure(result.get(), s.prepare ? "cannot prepare a statement" : "a statement failed");
+      }
+      continue;
+    }
+    if (s.prepare) {
+      prepared_.emplace(statements[s.statement].sql, preparing[statements[s.statement].sql]);
+    } else {
+      results.push_back(std::move(result));
+    }
+  }
+  if (queued) {
+    PgResult sync(PQgetResult(conn_));
+    if (status.ok() && (!sync.get() || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC)) {
+      status = Failure(sync.get(), "a pipeline did not end");
+    }
+  }
+  if (PQexitPipelineMode(conn_) != 1 && status.ok()) {
+    status = Failure(nullptr, "cannot end a pipeline");
+  }
+  if (!status.ok()) return status;
+  last_sqlstate_.clear();
+  return results;
 }
 
 Status PgConnection::ExecScript(const std::string& sql) {

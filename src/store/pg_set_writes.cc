@@ -28,7 +28,7 @@ Json ExtraSlotsOrNull(const std::vector<ConcurrencySlot>& slots) {
 
 }  // namespace
 
-StatusOr<PgResult> InsertEvents(PgConnection& db, const std::vector<const EventRecord*>& events) {
+PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events) {
   Json rows = Json::array();
   for (const EventRecord* e : events) {
     rows.push_back({{"id", e->id},
@@ -37,16 +37,20 @@ StatusOr<PgResult> InsertEvents(PgConnection& db, const std::vector<const EventR
                     {"ts", ToUnixMillis(e->ts)},
                     {"client_id", TextOrNull(e->client_id)}});
   }
-  return db.Exec(
+  return {
       "INSERT INTO events (id, name, data, ts, client_id, unmatched) SELECT e.id, e.name, e.data, "
       "e.ts, e.client_id, EXISTS (SELECT 1 FROM waits WHERE event_name = e.name) FROM ROWS FROM "
       "(json_to_recordset($1::json) AS (id text, name text, data text, ts bigint, client_id "
       "text)) WITH ORDINALITY AS e(id, name, data, ts, client_id, i) ORDER BY e.i ON CONFLICT "
       "(id) DO NOTHING RETURNING id, seq, unmatched",
-      {rows.dump()});
+      {rows.dump()}};
 }
 
-StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRunOp*>& ops) {
+StatusOr<PgResult> InsertEvents(PgConnection& db, const std::vector<const EventRecord*>& events) {
+  return db.Exec(InsertEventsStatement(events));
+}
+
+PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops) {
   Json rows = Json::array();
   for (const CreateRunOp* op : ops) {
     const RunRecord& run = op->run;
@@ -78,7 +82,7 @@ StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRu
     });
   }
   // A run created leased has the first lease token; any other, none yet.
-  return db.Exec(
+  return {
       "INSERT INTO runs (id, flow_id, revision, status, event, trigger_event_id, created_at, "
       "updated_at, due_at, deadline, parent_run_id, parent_step_key, concurrency_key, "
       "concurrency_limit, idempotency_key, lease_owner, lease_until, output, error, ended_at, "
@@ -98,12 +102,15 @@ StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRu
       "concurrency_limit, idempotency_key, lease_owner, lease_until, output, error, ended_at, "
       "events, skip_reason, singleton_key, extra_slots, i) ORDER BY r.i ON CONFLICT DO NOTHING "
       "RETURNING id",
-      {rows.dump(), PgInt(kFirstLeaseToken)});
+      {rows.dump(), PgInt(kFirstLeaseToken)}};
 }
 
-StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
-                                       const std::vector<const JournalEntry*>& entries,
-                                       JournalDuplicates duplicates) {
+StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRunOp*>& ops) {
+  return db.Exec(InsertRunsStatement(ops));
+}
+
+PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>& entries,
+                                          JournalDuplicates duplicates) {
   Json rows = Json::array();
   for (const JournalEntry* e : entries) {
     rows.push_back({{"r", e->run_id},
@@ -120,12 +127,17 @@ StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
           "$1::json) AS (r text, s text, k text, d text, a bigint)) WITH ORDINALITY AS e(r, s, k, "
           "d, a, i) ORDER BY e.i") +
       (duplicates == JournalDuplicates::kIgnore ? " ON CONFLICT DO NOTHING" : "");
-  ASSIGN_OR_RETURN(PgResult r, db.Exec(sql, {rows.dump()}));
+  return {sql, {rows.dump()}};
+}
+
+StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
+                                       const std::vector<const JournalEntry*>& entries,
+                                       JournalDuplicates duplicates) {
+  ASSIGN_OR_RETURN(PgResult r, db.Exec(AppendJournalEntriesStatement(entries, duplicates)));
   return r.affected();
 }
 
-StatusOr<PgResult> UpdateRuns(PgConnection& db, const std::vector<const UpdateRunOp*>& ops,
-                              TimePoint now) {
+PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now) {
   Json rows = Json::array();
   for (const UpdateRunOp* op : ops) {
     rows.push_back({{"id", op->run_id},
@@ -140,7 +152,7 @@ StatusOr<PgResult> UpdateRuns(PgConnection& db, const std::vector<const UpdateRu
   // A finished run is due never; a wake-up posted meanwhile (wakeup, an earlier due_at) is kept.
   // The ids' array leads the planner to the primary key: joined with the rows alone, it would
   // scan the whole table.
-  return db.Exec(
+  return {
       "UPDATE runs SET status = u.status, due_at = CASE WHEN u.ended_at IS NOT NULL THEN NULL "
       "WHEN runs.wakeup AND runs.due_at IS NOT NULL AND (u.due_at IS NULL OR runs.due_at < "
       "u.due_at) THEN runs.due_at ELSE u.due_at END, output = u.output, error = u.error, "
@@ -152,16 +164,25 @@ StatusOr<PgResult> UpdateRuns(PgConnection& db, const std::vector<const UpdateRu
       "WHERE runs.id = u.id AND runs.id = ANY(ARRAY(SELECT r->>'id' FROM json_array_elements("
       "$1::json) AS r)) RETURNING runs.id, runs.extra_slots IS NOT NULL, runs.concurrency_limit "
       "> 0",
-      {rows.dump(), PgMillis(now)});
+      {rows.dump(), PgMillis(now)}};
+}
+
+StatusOr<PgResult> UpdateRuns(PgConnection& db, const std::vector<const UpdateRunOp*>& ops,
+                              TimePoint now) {
+  return db.Exec(UpdateRunsStatement(ops, now));
+}
+
+PgStatement LockLeasesStatement(const std::vector<std::string>& run_ids) {
+  Json ids = Json::array();
+  for (const std::string& id : run_ids) ids.push_back(id);
+  return {
+      "SELECT id, lease_owner, lease_token FROM runs WHERE id = ANY(ARRAY(SELECT "
+      "json_array_elements_text($1::json))) ORDER BY id FOR UPDATE",
+      {ids.dump()}};
 }
 
 StatusOr<PgResult> LockLeases(PgConnection& db, const std::vector<std::string>& run_ids) {
-  Json ids = Json::array();
-  for (const std::string& id : run_ids) ids.push_back(id);
-  return db.Exec(
-      "SELECT id, lease_owner, lease_token FROM runs WHERE id = ANY(ARRAY(SELECT "
-      "json_array_elements_text($1::json))) ORDER BY id FOR UPDATE",
-      {ids.dump()});
+  return db.Exec(LockLeasesStatement(run_ids));
 }
 
 }  // namespace flowrun::store

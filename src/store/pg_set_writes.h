@@ -2,6 +2,7 @@
 // array, read with json_to_recordset, so a group commit's events, runs, journal entries, run
 // updates and lease checks cost one round trip and one statement each, however many batches the
 // group holds. A single row takes the same statement: each of these writes has one SQL text.
+// Each write's statement is also available unrun (…Statement), for PgConnection::ExecPipelined.
 //
 // Thread-safety: as PgConnection (one thread at a time).
 #pragma once
@@ -21,6 +22,7 @@ namespace flowrun::store {
 // seq and unmatched ("t" or "f") of each event stored.
 [[nodiscard]] StatusOr<PgResult> InsertEvents(PgConnection& db,
                                               const std::vector<const EventRecord*>& events);
+PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events);
 
 // Inserts the runs of the ops as given (store.h, CreateRunOp; flow control, idempotency keys and
 // waits are the caller's), in order. A run whose id or (trigger event, flow) is taken is left
@@ -28,6 +30,7 @@ namespace flowrun::store {
 // inserted.
 [[nodiscard]] StatusOr<PgResult> InsertRuns(PgConnection& db,
                                             const std::vector<const CreateRunOp*>& ops);
+PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops);
 
 // What AppendJournalEntries does with a second kCompleted of a (run, step key): ignore it, or
 // fail the statement (cheaper when a duplicate is rare and the caller can go again with kIgnore).
@@ -37,6 +40,9 @@ enum class JournalDuplicates { kIgnore, kFail };
 [[nodiscard]] StatusOr<int64_t> AppendJournalEntries(
     PgConnection& db, const std::vector<const JournalEntry*>& entries,
     JournalDuplicates duplicates = JournalDuplicates::kIgnore);
+// Its statement; its result's affected() is the rows appended.
+PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>& entries,
+                                          JournalDuplicates duplicates);
 
 // Applies the run updates (store.h, UpdateRunOp) at `now`. REQUIRES: no run id appears twice.
 // Rows: id, whether the run holds extra concurrency slots ("t"/"f") and whether it has a
@@ -44,11 +50,13 @@ enum class JournalDuplicates { kIgnore, kFail };
 [[nodiscard]] StatusOr<PgResult> UpdateRuns(PgConnection& db,
                                             const std::vector<const UpdateRunOp*>& ops,
                                             TimePoint now);
+PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now);
 
 // Locks the rows of the runs (FOR UPDATE, in id order, so that two transactions locking the same
 // runs never wait on each other in a cycle) until the transaction ends, and reads their leases.
 // Rows: id, lease_owner, lease_token of each run found.
 [[nodiscard]] StatusOr<PgResult> LockLeases(PgConnection& db,
                                             const std::vector<std::string>& run_ids);
+PgStatement LockLeasesStatement(const std::vector<std::string>& run_ids);
 
 }  // namespace flowrun::store

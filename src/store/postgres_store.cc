@@ -256,60 +256,86 @@ class PostgresStore::Writer {
   // transaction with it: the caller rolls back and applies the group batch by batch.
   Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now, bool event_lock) {
     std::vector<const JournalEntry*> unchecked_entries;
-    std::vector<bool> checked(batches.size(), false);
-    for (size_t i = 0; i < batches.size(); ++i) {
-      const std::vector<WriteOp>& ops = batches[i].batch->ops;
-      checked[i] = std::any_of(ops.begin(), ops.end(), [](const WriteOp& op) {
-        return std::holds_alternative<RequireLeaseOp>(op);
-      });
-      if (checked[i]) continue;
-      for (const WriteOp& op : ops) {
-        if (const auto* append = std::get_if<AppendJournalOp>(&op)) {
-          unchecked_entries.push_back(&append->entry);
-        }
-      }
-    }
-    RETURN_IF_ERROR(AppendJournalInBulk(unchecked_entries));
-    if (event_lock) RETURN_IF_ERROR(db_->ExecScript(kEventLock));
-    std::vector<bool> live(batches.size(), true);
-    RETURN_IF_ERROR(CheckLeasesInBulk(batches, live));
+    std::vector<std::string> checked_runs;
     std::vector<const EventRecord*> events;
     std::vector<const CreateRunOp*> creates;
     std::vector<const JournalEntry*> entries;
     std::vector<const UpdateRunOp*> updates;
-    for (size_t i = 0; i < batches.size(); ++i) {
-      if (!live[i]) continue;
-      for (const WriteOp& op : batches[i].batch->ops) {
+    for (const BulkBatch& b : batches) {
+      const std::vector<WriteOp>& ops = b.batch->ops;
+      const bool checked = std::any_of(ops.begin(), ops.end(), [](const WriteOp& op) {
+        return std::holds_alternative<RequireLeaseOp>(op);
+      });
+      for (const WriteOp& op : ops) {
+        if (const auto* check = std::get_if<RequireLeaseOp>(&op))
+          checked_runs.push_back(check->run_id);
         if (const auto* insert = std::get_if<InsertEventOp>(&op)) events.push_back(&insert->event);
         if (const auto* create = std::get_if<CreateRunOp>(&op)) creates.push_back(create);
-        if (const auto* append = std::get_if<AppendJournalOp>(&op); append && checked[i]) {
-          entries.push_back(&append->entry);
+        if (const auto* append = std::get_if<AppendJournalOp>(&op)) {
+          (checked ? entries : unchecked_entries).push_back(&append->entry);
         }
         if (const auto* update = std::get_if<UpdateRunOp>(&op)) updates.push_back(update);
       }
     }
+    // Every statement goes in one round trip, in the lock order of the file comment: journal
+    // entries of batches without a lease check, the event lock, then the rows (the lease checks
+    // lock the checked runs in id order first). A second completion of a step fails its journal
+    // statement; the group then goes again batch by batch, where it is ignored.
+    std::vector<PgStatement> statements;
+    auto add = [&](bool wanted, PgStatement statement) -> std::optional<size_t> {
+      if (!wanted) return std::nullopt;
+      statements.push_back(std::move(statement));
+      return statements.size() - 1;
+    };
+    add(!unchecked_entries.empty(),
+        AppendJournalEntriesStatement(unchecked_entries, JournalDuplicates::kFail));
+    add(event_lock, {kEventLock, {}});
+    const auto lease_rows = add(!checked_runs.empty(), LockLeasesStatement(checked_runs));
+    const auto event_rows = add(!events.empty(), InsertEventsStatement(events));
+    const auto run_rows = add(!creates.empty(), InsertRunsStatement(creates));
+    add(!entries.empty(), AppendJournalEntriesStatement(entries, JournalDuplicates::kFail));
+    const auto update_rows = add(!updates.empty(), UpdateRunsStatement(updates, now));
+    ASSIGN_OR_RETURN(std::vector<PgResult> results, db_->ExecPipelined(statements));
+    // The writes went out as if every lease held. When one does not, the group is undone and goes
+    // again batch by batch, where that batch fails alone.
+    if (lease_rows) {
+      const PgResult& r = results[*lease_rows];
+      std::unordered_map<std::string, std::pair<std::string, int64_t>>
+          leases;  // id -> owner, token
+      for (int row = 0; row < r.rows(); ++row) {
+        leases[r.Text(row, 0)] = {r.Text(row, 1), r.Int(row, 2)};
+      }
+      for (const BulkBatch& b : batches) {
+        for (const WriteOp& op : b.batch->ops) {
+          const auto* check = std::get_if<RequireLeaseOp>(&op);
+          if (!check) continue;
+          auto it = leases.find(check->run_id);
+          const bool held =
+              it != leases.end() && LeaseHeld(*check, it->second.first, it->second.second);
+          if (!held) return AbortedError("a lease check failed: the group goes batch by batch");
+        }
+      }
+    }
     std::unordered_map<std::string, std::pair<int64_t, bool>> stored;  // id -> seq, unmatched
-    if (!events.empty()) {
-      ASSIGN_OR_RETURN(PgResult r, InsertEvents(*db_, events));
+    if (event_rows) {
+      const PgResult& r = results[*event_rows];
       for (int row = 0; row < r.rows(); ++row) {
         stored[r.Text(row, 0)] = {r.Int(row, 1), r.Int(row, 2) != 0};
       }
     }
     std::unordered_set<std::string> created;
-    if (!creates.empty()) {
-      ASSIGN_OR_RETURN(PgResult r, InsertRuns(*db_, creates));
+    if (run_rows) {
+      const PgResult& r = results[*run_rows];
       for (int row = 0; row < r.rows(); ++row) created.insert(r.Text(row, 0));
     }
-    RETURN_IF_ERROR(AppendJournalInBulk(entries));
     std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
-    if (!updates.empty()) {
-      ASSIGN_OR_RETURN(PgResult r, UpdateRuns(*db_, updates, now));
+    if (update_rows) {
+      const PgResult& r = results[*update_rows];
       for (int row = 0; row < r.rows(); ++row) {
         found[r.Text(row, 0)] = {r.Int(row, 1) != 0, r.Int(row, 2) != 0};
       }
     }
     for (size_t i = 0; i < batches.size(); ++i) {
-      if (!live[i]) continue;
       BatchResult& result = *batches[i].result;
       for (const WriteOp& op : batches[i].batch->ops) {
         if (const auto* insert = std::get_if<InsertEventOp>(&op)) {
@@ -456,44 +482,6 @@ class PostgresStore::Writer {
 
  private:
   enum class SlotState { kFree, kFull, kBusy };
-
-  // The journal entries of ApplyInBulk. A second completion of a step is rare (a replay after a
-  // crash): it fails the statement, and the group goes again batch by batch, where it is ignored.
-  Status AppendJournalInBulk(const std::vector<const JournalEntry*>& entries) {
-    if (entries.empty()) return OkStatus();
-    return AppendJournalEntries(*db_, entries, JournalDuplicates::kFail).status();
-  }
-
-  // The lease checks of ApplyInBulk, in one statement that locks every checked run. A batch whose
-  // check fails gets the error as its result and is no longer `live`.
-  Status CheckLeasesInBulk(std::vector<BulkBatch>& batches, std::vector<bool>& live) {
-    std::vector<std::string> checked;
-    for (const BulkBatch& b : batches) {
-      for (const WriteOp& op : b.batch->ops) {
-        if (const auto* check = std::get_if<RequireLeaseOp>(&op)) checked.push_back(check->run_id);
-      }
-    }
-    if (checked.empty()) return OkStatus();
-    ASSIGN_OR_RETURN(PgResult r, LockLeases(*db_, checked));
-    std::unordered_map<std::string, std::pair<std::string, int64_t>> leases;  // id -> owner, token
-    for (int row = 0; row < r.rows(); ++row)
-      leases[r.Text(row, 0)] = {r.Text(row, 1), r.Int(row, 2)};
-    for (size_t i = 0; i < batches.size(); ++i) {
-      for (const WriteOp& op : batches[i].batch->ops) {
-        const auto* check = std::get_if<RequireLeaseOp>(&op);
-        if (!check) continue;
-        auto it = leases.find(check->run_id);
-        Status held = it == leases.end() ? CheckLease(*check, "", 0)
-                                         : CheckLease(*check, it->second.first, it->second.second);
-        if (held.ok()) continue;
-        *batches[i].result = BatchResult{};
-        batches[i].result->status = held;
-        live[i] = false;
-        break;
-      }
-    }
-    return OkStatus();
-  }
 
   // Leases the runs `ids` (a JSON array of run ids) to the claim's owner, with a new token each.
   StatusOr<std::vector<RunRecord>> Lease(const Json& ids, const ClaimArgs& args) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "common/simulated_clock.h"
 #include "store/postgres_store.h"
 #include "testing/store_kinds.h"
@@ -147,6 +148,56 @@ TEST_F(PostgresBulkWritesTest, ASecondCompletionOfAStepSendsTheGroupBatchByBatch
   ASSERT_TRUE(journal.ok());
   ASSERT_EQ(journal->size(), 1u);
   EXPECT_EQ((*journal)[0].data, (Json{{"output", 1}}));
+}
+
+TEST_F(PostgresBulkWritesTest, ABatchWhoseLeaseIsLostFailsAloneAndIsLoggedOnce) {
+  // The bulk sends its writes before it reads the leases (one round trip): a lease that does not
+  // hold undoes the group, which goes again batch by batch, where that batch alone is refused
+  // and logged, once.
+  std::vector<std::string> lines;
+  DefaultLogger().Configure({.sink = [&](std::string_view line) { lines.emplace_back(line); }});
+  for (const char* id : {"held", "lost"}) {
+    RunRecord run = NewRun(id);
+    run.status = RunStatus::kRunning;
+    run.lease_owner = "node";
+    run.lease_until = clock_.Now() + std::chrono::minutes(1);
+    run.due_at = run.lease_until;
+    ASSERT_TRUE(store_->Commit(BatchOf(CreateRunOp{run, kDay, {}})).ok());
+  }
+  auto step = [&](const std::string& run, const std::string& owner) {
+    WriteBatch batch;
+    batch.Add(RequireLeaseOp{run, owner, kFirstLeaseToken});
+    batch.Add(UpdateRunOp{.run_id = run,
+                          .status = RunStatus::kSleeping,
+                          .due_at = clock_.Now() + std::chrono::hours(1),
+                          .output = nullptr,
+                          .error = nullptr,
+                          .ended_at = std::nullopt,
+                          .release_lease = true,
+                          .lease_until = std::nullopt});
+    return batch;
+  };
+  const int64_t in_bulk_before = store_->TEST_batches_in_bulk();
+  std::vector<WriteBatch> batches;
+  batches.push_back(step("held", "node"));
+  batches.push_back(step("lost", "other-node"));
+  batches.push_back(BatchOf(InsertEventOp{NewEvent("beside")}));
+  std::vector<BatchResult> results = MustCommitMany(std::move(batches));
+  DefaultLogger().Configure({});
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(results[1].status.code(), StatusCode::kAborted) << results[1].status.ToString();
+  EXPECT_TRUE(results[2].status.ok()) << results[2].status.ToString();
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), in_bulk_before);
+  EXPECT_EQ((*store_->GetRun("held"))->status, RunStatus::kSleeping);
+  EXPECT_EQ((*store_->GetRun("lost"))->status, RunStatus::kRunning);
+  EXPECT_TRUE(store_->GetEvent("beside")->has_value());
+  int refused = 0;
+  for (const std::string& line : lines) {
+    refused += line.find("refused a write") != std::string::npos &&
+               line.find("\"run\":\"lost\"") != std::string::npos;
+  }
+  EXPECT_EQ(refused, 1) << ::testing::PrintToString(lines);
 }
 
 TEST_F(PostgresBulkWritesTest, ATextParameterWithANulCharacterIsRefusedNotCut) {
