@@ -46,8 +46,7 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
                    if (log) log("", "", message);
                  }),
       waits_(store_, revisions_, clock_, options_.scan_limit),
-      fresh_(options_.node_id, options_.fresh_run_capacity,
-             LeaseSpanFor(options_.default_attempt_timeout, options_.lease)),
+      fresh_(options_.node_id, options_.fresh_run_capacity, NewLeaseSpan()),
       random_(options_.seed ? options_.seed : std::random_device{}()) {
   env_.catalog = &catalog_;
   env_.secrets = secrets ? secrets->All() : Json::object();
@@ -64,6 +63,10 @@ Engine::Engine(store::Store& store, const ProgramCatalog& catalog, ActionResolve
 }
 
 Engine::~Engine() { completions_gate_->Close(); }
+
+Duration Engine::NewLeaseSpan() const {
+  return LeaseSpanFor(options_.default_attempt_timeout, options_.lease);
+}
 
 void Engine::StopClaiming() { claiming_ = false; }
 

@@ -223,6 +223,10 @@ class Engine {
  private:
   using MarkMatched = WaitMatcher::MarkMatched;
 
+  // How long a lease this node takes on a run lasts (lease_term.h), from the moment it is taken:
+  // when runs are created leased to it and when it claims them.
+  Duration NewLeaseSpan() const;
+
   // --- Starting runs (engine_ingest.cc) ---
   // A run walked by IngestEvents, in the batch at `batch`.
   struct InlineWalk {

@@ -4,7 +4,6 @@
 
 #include "common/thread_annotations.h"  // so that scripts/check-thread-safety.sh checks this file
 #include "engine/engine.h"
-#include "engine/lease_term.h"
 #include "engine/step_key.h"
 
 namespace flowrun {
@@ -75,10 +74,8 @@ StatusOr<std::vector<RunRecord>> Engine::ClaimDueRuns(int max, TimePoint now) {
   const bool memory_filled_batch = static_cast<int>(claimed.size()) >= max;
   if (!store_claims_.ShouldClaim(memory_filled_batch, now)) return claimed;
   const int from_store = std::max(max - static_cast<int>(claimed.size()), std::max(1, max / 8));
-  ASSIGN_OR_RETURN(
-      std::vector<RunRecord> due,
-      store_.ClaimRuns(options_.node_id, now, from_store,
-                       LeaseSpanFor(options_.default_attempt_timeout, options_.lease)));
+  ASSIGN_OR_RETURN(std::vector<RunRecord> due,
+                   store_.ClaimRuns(options_.node_id, now, from_store, NewLeaseSpan()));
   for (RunRecord& run : due) claimed.push_back(std::move(run));
   return claimed;
 }

@@ -9,7 +9,6 @@
 #include "common/thread_annotations.h"  // so that scripts/check-thread-safety.sh checks this file
 #include "engine/engine.h"
 #include "engine/flow_control_plan.h"
-#include "engine/lease_term.h"
 
 namespace flowrun {
 
@@ -344,7 +343,7 @@ std::optional<Engine::InlineWalk> Engine::WalkNewRun(size_t op_index, WriteBatch
   RunRecord leased = std::move(create.run);
   leased.lease_owner = options_.node_id;
   leased.lease_token = store::kFirstLeaseToken;
-  leased.lease_until = now + LeaseSpanFor(options_.default_attempt_timeout, options_.lease);
+  leased.lease_until = now + NewLeaseSpan();
   leased.due_at = leased.lease_until;
   auto walker = std::make_unique<RunWalker>(
       program, std::move(leased), std::vector<store::JournalEntry>{}, walk_env, options_.node_id);

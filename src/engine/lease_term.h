@@ -14,9 +14,12 @@
 
 namespace flowrun {
 
-// The lease taken for work whose latest deadline is `deadline`: `lease` and a half beyond it.
+// How far a lease taken or grown reaches beyond the deadline it covers: `lease` and a half.
+inline Duration LeaseWithRoom(Duration lease) { return lease + lease / 2; }
+
+// The lease taken for work whose latest deadline is `deadline`.
 inline TimePoint LeaseEndFor(TimePoint deadline, Duration lease) {
-  return deadline + lease + lease / 2;
+  return deadline + LeaseWithRoom(lease);
 }
 
 // Whether a lease that ends at `lease_until` must grow to cover work due by `deadline`.
@@ -26,7 +29,7 @@ inline bool LeaseMustGrow(TimePoint lease_until, TimePoint deadline, Duration le
 
 // How long a lease taken now lasts when the work it covers may take `attempt_timeout`.
 inline Duration LeaseSpanFor(Duration attempt_timeout, Duration lease) {
-  return attempt_timeout + lease + lease / 2;
+  return attempt_timeout + LeaseWithRoom(lease);
 }
 
 }  // namespace flowrun

@@ -115,29 +115,13 @@ StatusOr<std::vector<const char*>> PgConnection::ParamValues(const std::vector<P
   return values;
 }
 
-StatusOr<PgResult> PgConnection::Exec(const std::string& sql, const std::vector<PgParam>& params) {
-  ASSIGN_OR_RETURN(std::vector<const char*> values, ParamValues(params));
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size());
-    PgResult prepared(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
-    if (!prepared.get() || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-      return Failure(prepared.get(), "cannot prepare a statement");
-    }
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
-  PgResult result(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                                 values.data(), nullptr, nullptr, 0));
-  const ExecStatusType status = result.get() ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return Failure(result.get(), "a statement failed");
-  }
-  last_sqlstate_.clear();
-  return result;
+StatusOr<PgResult> PgConnection::Exec(const PgStatement& statement) {
+  ASSIGN_OR_RETURN(std::vector<PgResult> results, ExecPipelined({&statement, 1}));
+  return std::move(results.front());
 }
 
 StatusOr<std::vector<PgResult>> PgConnection::ExecPipelined(
-    const std::vector<PgStatement>& statements) {
+    std::span<const PgStatement> statements) {
   std::vector<std::vector<const char*>> values;
   values.reserve(statements.size());
   for (const PgStatement& statement : statements) {

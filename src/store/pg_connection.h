@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -71,21 +72,20 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // Runs `sql` (with $1… placeholders), prepared on first use. The last SQLSTATE is kept for
-  // last_sqlstate(). A parameter holding a NUL character, which PostgreSQL text cannot hold, is
-  // refused (kInvalidArgument) before anything is sent.
-  [[nodiscard]] StatusOr<PgResult> Exec(const std::string& sql,
-                                        const std::vector<PgParam>& params = {});
-  [[nodiscard]] StatusOr<PgResult> Exec(const PgStatement& statement) {
-    return Exec(statement.sql, statement.params);
-  }
-  // Runs the statements in order, as Exec does each, but sent together and answered together
-  // (libpq pipeline mode): one round trip to the server instead of one per statement. At the
-  // first failure the rest are not run and its error is returned (last_sqlstate() as for Exec);
-  // inside a transaction, the transaction is then aborted. Outside one, the statements form one
-  // transaction of their own: a failure undoes them all.
+  // Runs the statements in order, each prepared on first use (by SQL text), sent together and
+  // answered together (libpq pipeline mode): one round trip to the server however many there
+  // are. At the first failure the rest are not run and its error is returned, with its SQLSTATE
+  // kept for last_sqlstate(); inside a transaction, the transaction is then aborted. Outside one,
+  // the statements form one transaction of their own: a failure undoes them all. A parameter
+  // holding a NUL character, which PostgreSQL text cannot hold, is refused (kInvalidArgument)
+  // before anything is sent.
   [[nodiscard]] StatusOr<std::vector<PgResult>> ExecPipelined(
-      const std::vector<PgStatement>& statements);
+      std::span<const PgStatement> statements);
+  // One statement, as ExecPipelined runs it.
+  [[nodiscard]] StatusOr<PgResult> Exec(const PgStatement& statement);
+  [[nodiscard]] StatusOr<PgResult> Exec(std::string sql, std::vector<PgParam> params = {}) {
+    return Exec(PgStatement{std::move(sql), std::move(params)});
+  }
   // Runs one or more statements without parameters (DDL, BEGIN, COMMIT).
   [[nodiscard]] Status ExecScript(const std::string& sql);
 

@@ -22,14 +22,8 @@ constexpr const char* kEarliestUnleasedDue =
     "SELECT due_at FROM runs WHERE due_at IS NOT NULL AND lease_owner IS NULL ORDER BY due_at "
     "LIMIT 1";
 
-class NextDueIndexTest : public ::testing::TestWithParam<StoreKind> {
+class NextDueIndexTest : public StoreKindTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(backend_.Prepare(GetParam()));
-    store_ = backend_.Open(&clock_);
-    ASSERT_NE(store_, nullptr);
-  }
-
   void MustCreate(RunRecord run) {
     CreateRunOp create;
     create.run = std::move(run);
@@ -71,10 +65,6 @@ class NextDueIndexTest : public ::testing::TestWithParam<StoreKind> {
     sqlite3_close(db);
     return text;
   }
-
-  SimulatedClock clock_;
-  StoreBackend backend_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(NextDueIndexTest, TheProbeSkipsLeasedRunsThroughItsOwnIndex) {

@@ -72,7 +72,7 @@ TEST_F(PgConnectionPipelineTest, TheFirstFailureStopsTheRestAndTheConnectionStay
   EXPECT_EQ(db_->last_sqlstate(), "42703") << results.status().ToString();
   EXPECT_EQ(Count(), 0);
   EXPECT_TRUE(db_->healthy());
-  auto after = db_->ExecPipelined({Insert(5), Insert(6)});
+  auto after = db_->ExecPipelined(std::vector<PgStatement>{Insert(5), Insert(6)});
   ASSERT_TRUE(after.ok()) << after.status().ToString();
   EXPECT_EQ(Count(), 2);
 }
@@ -104,7 +104,7 @@ TEST_F(PgConnectionPipelineTest, ALargePipelineWithLargeAnswersDoesNotStall) {
 }
 
 TEST_F(PgConnectionPipelineTest, AnEmptyPipelineReturnsNoResults) {
-  auto results = db_->ExecPipelined({});
+  auto results = db_->ExecPipelined(std::vector<PgStatement>{});
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   EXPECT_TRUE(results->empty());
 }

@@ -15,13 +15,8 @@ namespace {
 using flowrun::SimulatedClock;
 constexpr auto kDay = std::chrono::hours(24);
 
-class StoreContractTest : public ::testing::TestWithParam<StoreKind> {
+class StoreContractTest : public StoreKindTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(backend_.Prepare(GetParam()));
-    store_ = backend_.Open(&clock_);
-    ASSERT_NE(store_, nullptr);
-  }
   Store& store() { return *store_; }
   RunRecord NewRun(const std::string& id) { return testing::QueuedRun(id, clock_.Now()); }
   EventRecord NewEvent(const std::string& id, const std::string& name = "e") {
@@ -60,10 +55,6 @@ class StoreContractTest : public ::testing::TestWithParam<StoreKind> {
     EXPECT_TRUE(run.ok() && run->has_value()) << id;
     return run.ok() && run->has_value() ? **run : RunRecord{};
   }
-
-  StoreBackend backend_;
-  SimulatedClock clock_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(StoreContractTest, CreatesRunsAndReadsThemBack) {

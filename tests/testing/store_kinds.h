@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/simulated_clock.h"
 #include "store/pg_connection.h"
 #include "store/store_factory.h"
 #include "testing/paths.h"
@@ -85,6 +86,21 @@ class StoreBackend {
  private:
   StoreKind kind_ = StoreKind::kSqlite;
   std::string url_;
+};
+
+// A test parametrized by store kind, on one fresh store of that kind opened at SetUp, on a
+// simulated clock.
+class StoreKindTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(backend_.Prepare(GetParam()));
+    store_ = backend_.Open(&clock_);
+    ASSERT_NE(store_, nullptr);
+  }
+
+  StoreBackend backend_;
+  SimulatedClock clock_;
+  std::unique_ptr<Store> store_;
 };
 
 }  // namespace flowrun::store
