@@ -1,26 +1,13 @@
 #include "store/pg_set_writes.h"
 
+#include "store/pg_recordset.h"
+
 namespace flowrun::store {
 namespace {
 
-Json TextOrNull(std::string_view text) {
-  if (text.empty()) return nullptr;
-  return std::string(text);
-}
-
-Json MillisOrNull(const std::optional<TimePoint>& t) {
-  if (!t) return nullptr;
-  return ToUnixMillis(*t);
-}
-
-// A JSON column's text, or NULL for a null value.
-Json DumpOrNull(const Json& value) {
-  if (value.is_null()) return nullptr;
-  return value.dump();
-}
-
-Json ExtraSlotsOrNull(const std::vector<ConcurrencySlot>& slots) {
-  if (slots.empty()) return nullptr;
+// The concurrency slots as the JSON text of [[key, limit], ...], or empty for none.
+std::string ExtraSlotsText(const std::vector<ConcurrencySlot>& slots) {
+  if (slots.empty()) return "";
   Json list = Json::array();
   for (const ConcurrencySlot& slot : slots) list.push_back({slot.key, slot.limit});
   return list.dump();
@@ -29,13 +16,14 @@ Json ExtraSlotsOrNull(const std::vector<ConcurrencySlot>& slots) {
 }  // namespace
 
 PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events) {
-  Json rows = Json::array();
+  PgRecordset rows;
   for (const EventRecord* e : events) {
-    rows.push_back({{"id", e->id},
-                    {"name", e->name},
-                    {"data", e->data.dump()},
-                    {"ts", ToUnixMillis(e->ts)},
-                    {"client_id", TextOrNull(e->client_id)}});
+    rows.Row();
+    rows.Text("id", e->id);
+    rows.Text("name", e->name);
+    rows.Dump("data", e->data);
+    rows.Int("ts", ToUnixMillis(e->ts));
+    rows.TextOrNull("client_id", e->client_id);
   }
   return {
       "INSERT INTO events (id, name, data, ts, client_id, unmatched) SELECT e.id, e.name, e.data, "
@@ -43,7 +31,7 @@ PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events)
       "(json_to_recordset($1::json) AS (id text, name text, data text, ts bigint, client_id "
       "text)) WITH ORDINALITY AS e(id, name, data, ts, client_id, i) ORDER BY e.i ON CONFLICT "
       "(id) DO NOTHING RETURNING id, seq, unmatched",
-      {rows.dump()}};
+      {std::move(rows).Finish()}};
 }
 
 StatusOr<PgResult> InsertEvents(PgConnection& db, const std::vector<const EventRecord*>& events) {
@@ -51,35 +39,34 @@ StatusOr<PgResult> InsertEvents(PgConnection& db, const std::vector<const EventR
 }
 
 PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops) {
-  Json rows = Json::array();
+  PgRecordset rows;
   for (const CreateRunOp* op : ops) {
     const RunRecord& run = op->run;
-    rows.push_back({
-        {"id", run.id},
-        {"flow_id", run.flow_id},
-        {"revision", run.revision},
-        {"status", RunStatusName(run.status)},
-        {"event", run.event.dump()},
-        {"trigger_event_id", TextOrNull(run.trigger_event_id)},
-        {"created_at", ToUnixMillis(run.created_at)},
-        {"due_at", MillisOrNull(run.due_at)},
-        {"deadline", MillisOrNull(run.deadline)},
-        {"parent_run_id", TextOrNull(run.parent_run_id)},
-        {"parent_step_key", TextOrNull(run.parent_step_key)},
-        {"concurrency_key", TextOrNull(run.concurrency_key)},
-        {"concurrency_limit", run.concurrency_limit},
-        {"idempotency_key", TextOrNull(run.idempotency_key)},
-        {"lease_owner", TextOrNull(run.lease_owner)},
-        {"lease_until", MillisOrNull(run.lease_until)},
-        {"output", DumpOrNull(run.output)},
-        {"error", DumpOrNull(run.error)},
-        {"ended_at", MillisOrNull(run.ended_at)},
-        {"events", DumpOrNull(run.events)},
-        {"skip_reason", TextOrNull(run.skip_reason)},
-        // A finished run holds no singleton key (store.h, flow control).
-        {"singleton_key", TextOrNull(run.ended_at ? std::string_view() : run.singleton_key)},
-        {"extra_slots", ExtraSlotsOrNull(op->extra_slots)},
-    });
+    rows.Row();
+    rows.Text("id", run.id);
+    rows.Text("flow_id", run.flow_id);
+    rows.Text("revision", run.revision);
+    rows.Text("status", RunStatusName(run.status));
+    rows.Dump("event", run.event);
+    rows.TextOrNull("trigger_event_id", run.trigger_event_id);
+    rows.Int("created_at", ToUnixMillis(run.created_at));
+    rows.MillisOrNull("due_at", run.due_at);
+    rows.MillisOrNull("deadline", run.deadline);
+    rows.TextOrNull("parent_run_id", run.parent_run_id);
+    rows.TextOrNull("parent_step_key", run.parent_step_key);
+    rows.TextOrNull("concurrency_key", run.concurrency_key);
+    rows.Int("concurrency_limit", run.concurrency_limit);
+    rows.TextOrNull("idempotency_key", run.idempotency_key);
+    rows.TextOrNull("lease_owner", run.lease_owner);
+    rows.MillisOrNull("lease_until", run.lease_until);
+    rows.DumpOrNull("output", run.output);
+    rows.DumpOrNull("error", run.error);
+    rows.MillisOrNull("ended_at", run.ended_at);
+    rows.DumpOrNull("events", run.events);
+    rows.TextOrNull("skip_reason", run.skip_reason);
+    // A finished run holds no singleton key (store.h, flow control).
+    rows.TextOrNull("singleton_key", run.ended_at ? std::string_view() : run.singleton_key);
+    rows.TextOrNull("extra_slots", ExtraSlotsText(op->extra_slots));
   }
   // A run created leased has the first lease token; any other, none yet.
   return {
@@ -102,7 +89,7 @@ PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops) {
       "concurrency_limit, idempotency_key, lease_owner, lease_until, output, error, ended_at, "
       "events, skip_reason, singleton_key, extra_slots, i) ORDER BY r.i ON CONFLICT DO NOTHING "
       "RETURNING id",
-      {rows.dump(), PgInt(kFirstLeaseToken)}};
+      {std::move(rows).Finish(), PgInt(kFirstLeaseToken)}};
 }
 
 StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRunOp*>& ops) {
@@ -111,13 +98,14 @@ StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRu
 
 PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>& entries,
                                           JournalDuplicates duplicates) {
-  Json rows = Json::array();
+  PgRecordset rows;
   for (const JournalEntry* e : entries) {
-    rows.push_back({{"r", e->run_id},
-                    {"s", e->step_key},
-                    {"k", JournalKindName(e->kind)},
-                    {"d", e->data.dump()},
-                    {"a", ToUnixMillis(e->at)}});
+    rows.Row();
+    rows.Text("r", e->run_id);
+    rows.Text("s", e->step_key);
+    rows.Text("k", JournalKindName(e->kind));
+    rows.Dump("d", e->data);
+    rows.Int("a", ToUnixMillis(e->at));
   }
   // Without ON CONFLICT each row is inserted plainly, without a speculative insertion.
   const std::string sql =
@@ -127,7 +115,7 @@ PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>
           "$1::json) AS (r text, s text, k text, d text, a bigint)) WITH ORDINALITY AS e(r, s, k, "
           "d, a, i) ORDER BY e.i") +
       (duplicates == JournalDuplicates::kIgnore ? " ON CONFLICT DO NOTHING" : "");
-  return {sql, {rows.dump()}};
+  return {sql, {std::move(rows).Finish()}};
 }
 
 StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
@@ -138,16 +126,17 @@ StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
 }
 
 PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now) {
-  Json rows = Json::array();
+  PgRecordset rows;
   for (const UpdateRunOp* op : ops) {
-    rows.push_back({{"id", op->run_id},
-                    {"status", RunStatusName(op->status)},
-                    {"due_at", MillisOrNull(op->due_at)},
-                    {"output", DumpOrNull(op->output)},
-                    {"error", DumpOrNull(op->error)},
-                    {"ended_at", MillisOrNull(op->ended_at)},
-                    {"release", op->release_lease},
-                    {"lease_until", MillisOrNull(op->lease_until)}});
+    rows.Row();
+    rows.Text("id", op->run_id);
+    rows.Text("status", RunStatusName(op->status));
+    rows.MillisOrNull("due_at", op->due_at);
+    rows.DumpOrNull("output", op->output);
+    rows.DumpOrNull("error", op->error);
+    rows.MillisOrNull("ended_at", op->ended_at);
+    rows.Bool("release", op->release_lease);
+    rows.MillisOrNull("lease_until", op->lease_until);
   }
   // A finished run is due never; a wake-up posted meanwhile (wakeup, an earlier due_at) is kept.
   // The ids' array leads the planner to the primary key: joined with the rows alone, it would
@@ -164,7 +153,7 @@ PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, Time
       "WHERE runs.id = u.id AND runs.id = ANY(ARRAY(SELECT r->>'id' FROM json_array_elements("
       "$1::json) AS r)) RETURNING runs.id, runs.extra_slots IS NOT NULL, runs.concurrency_limit "
       "> 0",
-      {rows.dump(), PgMillis(now)}};
+      {std::move(rows).Finish(), PgMillis(now)}};
 }
 
 StatusOr<PgResult> UpdateRuns(PgConnection& db, const std::vector<const UpdateRunOp*>& ops,
@@ -173,12 +162,10 @@ StatusOr<PgResult> UpdateRuns(PgConnection& db, const std::vector<const UpdateRu
 }
 
 PgStatement LockLeasesStatement(const std::vector<std::string>& run_ids) {
-  Json ids = Json::array();
-  for (const std::string& id : run_ids) ids.push_back(id);
   return {
       "SELECT id, lease_owner, lease_token FROM runs WHERE id = ANY(ARRAY(SELECT "
       "json_array_elements_text($1::json))) ORDER BY id FOR UPDATE",
-      {ids.dump()}};
+      {PgJsonTextArray(run_ids)}};
 }
 
 StatusOr<PgResult> LockLeases(PgConnection& db, const std::vector<std::string>& run_ids) {

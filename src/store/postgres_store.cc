@@ -10,6 +10,7 @@
 #include "store/flow_control_rules.h"
 #include "store/lease_fence.h"
 #include "store/pg_migrations.h"
+#include "store/pg_recordset.h"
 #include "store/pg_set_writes.h"
 #include "store/prune_in_batches.h"
 
@@ -415,7 +416,7 @@ class PostgresStore::Writer {
         RETURN_IF_ERROR(SetAside(id, args.now));
         continue;
       }
-      ASSIGN_OR_RETURN(std::vector<RunRecord> leased, Lease(Json::array({id}), args));
+      ASSIGN_OR_RETURN(std::vector<RunRecord> leased, Lease({id}, args));
       if (leased.empty()) continue;
       for (const ConcurrencySlot& slot : extra) {
         RETURN_IF_ERROR(
@@ -426,7 +427,8 @@ class PostgresStore::Writer {
       claimed.emplace_back(i, std::move(leased.front()));
     }
     if (!plain.empty()) {
-      Json ids = Json::array();
+      std::vector<std::string> ids;
+      ids.reserve(plain.size());
       for (const auto& [id, row] : plain) ids.push_back(id);
       ASSIGN_OR_RETURN(std::vector<RunRecord> leased, Lease(ids, args));
       for (RunRecord& run : leased) {
@@ -447,7 +449,7 @@ class PostgresStore::Writer {
   // gathers, GCRA keys and singleton keys. Taken all at once, before the transaction writes
   // anything or waits for a row, so that two nodes never wait on each other in a cycle.
   Status LockFlowControlKeys(const std::vector<WriteRequest*>& group) {
-    Json names = Json::array();
+    std::vector<std::string> names;
     for (const WriteRequest* request : group) {
       for (const WriteBatch& batch : request->batches) {
         for (const WriteOp& op : batch.ops) {
@@ -476,15 +478,16 @@ class PostgresStore::Writer {
             "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT "
             "hashtextextended(name, 0) AS h FROM json_array_elements_text($1::json) AS name "
             "ORDER BY h) AS sorted",
-            {names.dump()})
+            {PgJsonTextArray(names)})
         .status();
   }
 
  private:
   enum class SlotState { kFree, kFull, kBusy };
 
-  // Leases the runs `ids` (a JSON array of run ids) to the claim's owner, with a new token each.
-  StatusOr<std::vector<RunRecord>> Lease(const Json& ids, const ClaimArgs& args) {
+  // Leases the runs `ids` to the claim's owner, with a new token each.
+  StatusOr<std::vector<RunRecord>> Lease(const std::vector<std::string>& ids,
+                                         const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
         PgResult leased,
         db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, due_at = $3, "
@@ -492,7 +495,7 @@ class PostgresStore::Writer {
                               "WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json))) "
                               "RETURNING ") +
                       kRunColumns,
-                  {ids.dump(), PgText(args.owner), PgMillis(args.now + args.lease)}));
+                  {PgJsonTextArray(ids), PgText(args.owner), PgMillis(args.now + args.lease)}));
     writes_ += leased.rows();
     return CollectRows<RunRecord>(leased, ReadRun);
   }
