@@ -65,7 +65,9 @@ class PgResult {
 class PgConnection {
  public:
   // Connects to `url` (a libpq connection URI). `subject` starts error messages ("store").
-  // kUnavailable when the server cannot be reached.
+  // kUnavailable when the server cannot be reached. The session runs without JIT compilation:
+  // flowrun's statements are short, and compiling one costs more than it saves (a count over a
+  // large table spent tens of milliseconds compiling). A server without JIT is left as it is.
   [[nodiscard]] static StatusOr<std::unique_ptr<PgConnection>> Open(const std::string& url,
                                                                     std::string subject);
   ~PgConnection();
