@@ -249,8 +249,11 @@ void SmtpSession::Send(const SmtpEnvelope& envelope, SteadyTime until, SendDone 
   replies_this_message_ = 0;
   first_reply_code_ = 0;
   if (!pipelining_) return SendEnvelope(0);
+  // RFC 2920: DATA may end a pipelined group. Its reply comes after those of MAIL and RCPT; if
+  // any of them refused, the transaction fails and the session is dropped without the payload.
   std::string batch = "MAIL FROM:<" + envelope.from + ">\r\n";
   for (const std::string& to : envelope.recipients) batch += "RCPT TO:<" + to + ">\r\n";
+  batch += "DATA\r\n";
   known_state_ = false;
   stream_->Write(std::move(batch), until_, [self = shared_from_this()](Status written) {
     if (!written.ok()) return self->FinishSend(written);
@@ -273,7 +276,12 @@ void SmtpSession::SendEnvelope(size_t index) {
 }
 
 void SmtpSession::ReadEnvelopeReply(size_t index, bool pipelined) {
-  if (index > envelope_->recipients.size()) return SendData();
+  if (index > envelope_->recipients.size()) {
+    if (!pipelined) return SendData();
+    return ReadReply([self = shared_from_this()](StatusOr<SmtpReply> reply) {
+      self->SendPayload(std::move(reply));
+    });
+  }
   ReadReply([self = shared_from_this(), index, pipelined](StatusOr<SmtpReply> reply) {
     if (!reply.ok()) return self->FinishSend(reply.status());
     if (reply->code < 200 || reply->code >= 300) {
@@ -286,18 +294,20 @@ void SmtpSession::ReadEnvelopeReply(size_t index, bool pipelined) {
 
 void SmtpSession::SendData() {
   Command("DATA", [self = shared_from_this()](StatusOr<SmtpReply> reply) {
-    if (!reply.ok()) return self->FinishSend(reply.status());
-    if (reply->code != 354) return self->FinishSend(ReplyError(*reply));
-    self->known_state_ = false;
-    self->stream_->Write(self->envelope_->payload, self->until_, [self](Status written) {
-      if (!written.ok()) return self->FinishSend(written);
-      self->ReadReply([self](StatusOr<SmtpReply> reply) {
-        if (!reply.ok()) return self->FinishSend(reply.status());
-        if (reply->code < 200 || reply->code >= 300) {
-          return self->FinishSend(ReplyError(*reply));
-        }
-        self->FinishSend(OkStatus());
-      });
+    self->SendPayload(std::move(reply));
+  });
+}
+
+void SmtpSession::SendPayload(StatusOr<SmtpReply> data_reply) {
+  if (!data_reply.ok()) return FinishSend(data_reply.status());
+  if (data_reply->code != 354) return FinishSend(ReplyError(*data_reply));
+  known_state_ = false;
+  stream_->Write(envelope_->payload, until_, [self = shared_from_this()](Status written) {
+    if (!written.ok()) return self->FinishSend(written);
+    self->ReadReply([self](StatusOr<SmtpReply> reply) {
+      if (!reply.ok()) return self->FinishSend(reply.status());
+      if (reply->code < 200 || reply->code >= 300) return self->FinishSend(ReplyError(*reply));
+      self->FinishSend(OkStatus());
     });
   });
 }

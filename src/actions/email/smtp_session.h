@@ -1,8 +1,11 @@
 // SmtpSession: one SMTP connection (RFC 5321) spoken by the OutboundLoop itself, never blocking
 // it: DNS (HostResolver), connect, greeting, EHLO (HELO when EHLO is refused), STARTTLS or TLS
 // from the first byte, AUTH PLAIN or LOGIN, then any number of transactions (MAIL, RCPT, DATA),
-// one at a time; MAIL and RCPT go out in one write when the server offers PIPELINING. QUIT is
-// written when the session is closed in a known state; its reply is not awaited.
+// one at a time; MAIL, RCPT and DATA go out in one write when the server offers PIPELINING
+// (RFC 2920), and the message follows the DATA reply. A refused MAIL or RCPT fails the message
+// before its payload is sent, even when DATA was accepted: the session is then dropped, which
+// aborts the transaction. QUIT is written when the session is closed in a known state; its reply
+// is not awaited.
 //
 // STARTTLS follows SmtpSessionOptions::starttls: kAuto uses it when offered (and goes on in the
 // clear when the server then refuses it), kRequired refuses a server that does not offer it
@@ -107,6 +110,8 @@ class SmtpSession : public std::enable_shared_from_this<SmtpSession> {
   void SendEnvelope(size_t index);
   void ReadEnvelopeReply(size_t index, bool pipelined);
   void SendData();
+  // Given the reply to DATA: sends the payload if it is 354, and reads the final reply.
+  void SendPayload(StatusOr<SmtpReply> data_reply);
   void FinishSend(Status status);
 
   OutboundLoop& loop_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -125,35 +126,52 @@ TEST(EmailActionScriptedPeerTest, AKeptConnectionTheServerGaveUpOnIsNotUsed) {
   EXPECT_EQ(server.Messages().size(), 2u);
 }
 
+// With PIPELINING, MAIL, both RCPT and DATA arrive in one write (RFC 2920). A refused recipient
+// fails the message with the reply quoted, and no payload goes out: neither when the server took
+// DATA for the other recipient (354; the client drops the connection, which aborts the
+// transaction) nor when it refused DATA for want of recipients. The next message goes out on a
+// new connection.
 TEST(EmailActionScriptedPeerTest, ARefusedRecipientRefusesTheMessageAndIsQuoted) {
-  ScriptedSmtpServer server({
-      [&](ScriptedConnection& c) {
-        Hello(c, kPipeliningEhlo);
-        c.ReadLine();
-        c.Send("250 OK\r\n");
-        c.ReadLine();
-        c.Send("550 5.1.1 No such user\r\n");
-        // Whatever the client says next (RSET, QUIT), no message is taken on this connection.
-        while (std::optional<std::string> line = c.ReadLine()) {
-          EXPECT_NE(line->rfind("DATA", 0), 0u);
-          c.Send(line->rfind("QUIT", 0) == 0 ? "221 bye\r\n" : "250 OK\r\n");
-        }
-      },
-      [&](ScriptedConnection& c) {
-        Hello(c, kPipeliningEhlo);
-        AcceptMessages(c, server);
-      },
-  });
-  EmailAction action(OptionsFor(server, StartTls::kAuto));
-  StatusOr<Json> refused = action.Execute(Request("run-1/receipt"));
-  ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(refused.status().message().find("SMTP " + server.Url() +
-                                            ": server replied \"550 5.1.1 No such user\""),
-            std::string::npos)
-      << refused.status().message();
-  ASSERT_TRUE(action.Execute(Request("run-2/receipt")).ok());
-  EXPECT_EQ(server.Messages().size(), 1u);
+  for (const char* replies :
+       {"250 OK\r\n550 5.1.1 No such user\r\n250 OK\r\n354 go ahead\r\n",
+        "250 OK\r\n550 5.1.1 No such user\r\n550 5.1.1 No such user\r\n554 5.5.1 No valid "
+        "recipients\r\n"}) {
+    std::atomic<bool> first_done{false};
+    std::atomic<bool> payload_sent{false};
+    std::vector<std::string> batch;
+    ScriptedSmtpServer server({
+        [&](ScriptedConnection& c) {
+          Hello(c, kPipeliningEhlo);
+          for (int i = 0; i < 4; ++i) batch.push_back(c.ReadLine().value_or("(closed)"));
+          c.Send(replies);
+          // The client closes the connection; a payload would come as DATA's content.
+          while (std::optional<std::string> line = c.ReadLine()) {
+            if (line->rfind("QUIT", 0) == 0) break;
+            payload_sent = true;
+          }
+          first_done = true;
+        },
+        [&](ScriptedConnection& c) {
+          Hello(c, kPipeliningEhlo);
+          AcceptMessages(c, server);
+        },
+    });
+    EmailAction action(OptionsFor(server, StartTls::kAuto));
+    StatusOr<Json> refused = action.Execute(Request("run-1/receipt"));
+    ASSERT_FALSE(refused.ok()) << replies;
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(refused.status().message().find("SMTP " + server.Url() +
+                                              ": server replied \"550 5.1.1 No such user\""),
+              std::string::npos)
+        << refused.status().message();
+    ASSERT_TRUE(action.Execute(Request("run-2/receipt")).ok());
+    ASSERT_TRUE(testing::WaitUntil([&] { return first_done.load(); }));
+    EXPECT_EQ(batch,
+              (std::vector<std::string>{"MAIL FROM:<ops@example.com>", "RCPT TO:<ada@example.com>",
+                                        "RCPT TO:<bob@example.com>", "DATA"}));
+    EXPECT_FALSE(payload_sent) << replies;
+    EXPECT_EQ(server.Messages().size(), 1u);
+  }
 }
 
 TEST(EmailActionScriptedPeerTest, RepliesDecideTheRetry) {

@@ -181,16 +181,21 @@ TEST_F(SmtpClientTest, PipelinedEnvelopeAndRefusedAuth) {
             std::string::npos)
       << denied.ToString();
 
-  // With PIPELINING, MAIL and every RCPT arrive before the client waits for a reply.
+  // With PIPELINING, MAIL, every RCPT and DATA arrive before the client waits for a reply, and
+  // nothing more until the reply to DATA.
   std::string batch;
   ScriptedSmtpServer pipelining({[&](ScriptedConnection& c) {
     Hello(c, kPipeliningEhlo);
     std::vector<std::string> lines;
-    for (int i = 0; i < 3; ++i) lines.push_back(*c.ReadLine());
+    for (int i = 0; i < 4; ++i) lines.push_back(c.ReadLine().value_or("(closed)"));
     EXPECT_EQ(lines,
               (std::vector<std::string>{"MAIL FROM:<ops@example.com>", "RCPT TO:<ada@example.com>",
-                                        "RCPT TO:<bob@example.com>"}));
+                                        "RCPT TO:<bob@example.com>", "DATA"}));
     c.Send("250 OK\r\n250 OK\r\n250 OK\r\n");
+    EXPECT_TRUE(c.QuietFor(100));
+    c.Send("354 go ahead\r\n");
+    if (std::optional<std::string> data = c.ReadData()) pipelining.AddMessage(*data);
+    c.Send("250 queued\r\n");
     AcceptMessages(c, pipelining);
   }});
   SmtpClient pipelined(loop_, OptionsFor(pipelining.Url()));
