@@ -16,11 +16,8 @@ namespace {
 class PgConnectionPipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string url = FreshPostgresDatabase();
-    ASSERT_FALSE(url.empty());
-    auto db = PgConnection::Open(url, "test");
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
+    db_ = FreshPostgresConnection();
+    ASSERT_NE(db_, nullptr);
     ASSERT_TRUE(db_->ExecScript("CREATE TABLE t (n BIGINT PRIMARY KEY, s TEXT)").ok());
   }
 

@@ -13,11 +13,9 @@ namespace flowrun::store {
 namespace {
 
 TEST(PgConnectionTest, SessionsRunWithoutJitWhereTheServerDefaultIsOn) {
-  const std::string url = FreshPostgresDatabase();
-  ASSERT_FALSE(url.empty());
-  auto db = PgConnection::Open(url, "test");
-  ASSERT_TRUE(db.ok()) << db.status().ToString();
-  auto setting = (*db)->Exec("SELECT setting, boot_val FROM pg_settings WHERE name = 'jit'");
+  std::unique_ptr<PgConnection> db = FreshPostgresConnection();
+  ASSERT_NE(db, nullptr);
+  auto setting = db->Exec("SELECT setting, boot_val FROM pg_settings WHERE name = 'jit'");
   ASSERT_TRUE(setting.ok()) << setting.status().ToString();
   ASSERT_EQ(setting->rows(), 1);
   EXPECT_EQ(setting->Text(0, 0), "off");

@@ -104,11 +104,8 @@ TEST(PgRecordsetTest, NoRowsIsAnEmptyArray) {
 class PgRecordsetServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string url = FreshPostgresDatabase();
-    ASSERT_FALSE(url.empty());
-    auto db = PgConnection::Open(url, "test");
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
+    db_ = FreshPostgresConnection();
+    ASSERT_NE(db_, nullptr);
   }
 
   // The rows of json_to_recordset over `rows`, in order: s, n and b as text.

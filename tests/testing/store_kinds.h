@@ -56,6 +56,16 @@ inline std::string FreshPostgresDatabase() {
   return "postgresql://postgres@127.0.0.1:" + std::to_string(server->port()) + "/" + name;
 }
 
+// A connection to a fresh, empty database on the shared server, or null after a recorded failure.
+inline std::unique_ptr<PgConnection> FreshPostgresConnection() {
+  const std::string url = FreshPostgresDatabase();
+  if (url.empty()) return nullptr;
+  auto db = PgConnection::Open(url, "test");
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) return nullptr;
+  return std::move(*db);
+}
+
 // One test's store: its URL, and fresh instances on it.
 class StoreBackend {
  public:
