@@ -81,8 +81,7 @@ StatusOr<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& ur
   // Notices (for example "relation already exists, skipping") are not for the log.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  // A server built without JIT still knows the setting; an older one refuses it, harmlessly.
-  PQclear(PQexec(conn, "SET jit = off"));
+  for (const char* setting : kStoreSessionSettings) PQclear(PQexec(conn, setting));
   return std::unique_ptr<PgConnection>(new PgConnection(conn, std::move(subject)));
 }
 

@@ -62,12 +62,25 @@ class PgResult {
   PGresult* result_;
 };
 
+// What every store session sets when it opens:
+//   - jit = off: flowrun's statements are short, and compiling one costs more than it saves (a
+//     count over a large table spent tens of milliseconds compiling);
+//   - enable_seqscan = off: every statement of the store reaches its rows through an index, and a
+//     prepared statement must keep doing so. PostgreSQL plans a prepared statement once for all
+//     (a generic plan) after five runs; made while a table was still tiny and analyzed so (a new
+//     database, a trickle of runs), that plan scans the whole table and stays until autovacuum
+//     analyzes the table again. A burst of 10,000 W1-io runs after a trickle of 30 ran at a quarter
+//     of the rate, PostgreSQL at five times the CPU. Where no index applies, PostgreSQL still
+//     scans.
+// Each is set on its own: one the server does not know (an older server) is left alone.
+inline constexpr const char* kStoreSessionSettings[] = {"SET jit = off",
+                                                        "SET enable_seqscan = off"};
+
 class PgConnection {
  public:
   // Connects to `url` (a libpq connection URI). `subject` starts error messages ("store").
-  // kUnavailable when the server cannot be reached. The session runs without JIT compilation:
-  // flowrun's statements are short, and compiling one costs more than it saves (a count over a
-  // large table spent tens of milliseconds compiling). A server without JIT is left as it is.
+  // kUnavailable when the server cannot be reached. The session runs with
+  // kStoreSessionSettings.
   [[nodiscard]] static StatusOr<std::unique_ptr<PgConnection>> Open(const std::string& url,
                                                                     std::string subject);
   ~PgConnection();
