@@ -15,9 +15,12 @@ the one that took the event.
 
     FLOWRUN_BIN=$PWD/build/flowrun /usr/bin/python3 bench/pg_bench.py \
         [--events N] [--workload noop|io|slow|both|all] [--nodes 1,3] [--repeat N] [--waits N]
-        [--statements] [--idle N]
+        [--statements] [--idle N] [--trickle N]
 
 --statements loads pg_stat_statements and prints the statements and transactions per run.
+--trickle N first sends N single events one at a time (50 ms apart), with ANALYZE halfway as
+autovacuum would run it on a new database, and waits for their runs: a new deployment's first
+runs on tiny tables. The figures cover the burst that follows alone.
 Every node writes its application database rows (the db step) into one SQLite file in WAL mode,
 as W1 does; the PostgreSQL figures are the store's alone.
 """
@@ -193,7 +196,34 @@ def post_round_robin(nodes, bodies, clients):
         raise errors[0]
 
 
-def run_workload(key, node_count, events, statements, idle_per_node):
+def send_trickle(nodes, pg, event_name, flow_id, count, first_n):
+    """`count` single events, one at a time, with the tables analyzed halfway, as autovacuum
+    would on a new database; returns, once every run ended, the highest event seq so far."""
+    bodies = w1_bench.event_bodies(event_name, count, data_of=lambda n: {"n": first_n + n},
+                                   batch=1)
+    for i, body in enumerate(bodies):
+        if i == count // 2:
+            harness.wait_until(lambda: ended_runs(nodes, flow_id) >= i, 60,
+                               what="the trickle's first runs to end")
+            pg.query("ANALYZE")
+        post_round_robin(nodes, [body], clients=1)
+        time.sleep(0.05)
+    harness.wait_until(lambda: ended_runs(nodes, flow_id) >= count, 60,
+                       what="the trickle's runs to end")
+    return int(pg.query("SELECT coalesce(max(seq), 0) FROM events")[0][0])
+
+
+def ended_runs(nodes, flow_id):
+    """Runs of the flow completed or failed so far, on every node (from /metrics)."""
+    done = 0
+    for n in nodes:
+        text = w1_bench.metrics_text(n)
+        done += (w1_bench.metric_total(text, "flowrun_runs_completed_total", flow_id) +
+                 w1_bench.metric_total(text, "flowrun_runs_failed_total", flow_id))
+    return done
+
+
+def run_workload(key, node_count, events, statements, idle_per_node, trickle=0):
     name, flow_text, event_name, io, extra = WORKLOADS[key]
     flow_id = flow_text.split("id: ", 1)[1].split("\n", 1)[0]
     tmp = tempfile.mkdtemp(prefix="flowrun-pgbench-")
@@ -213,6 +243,9 @@ def run_workload(key, node_count, events, statements, idle_per_node):
                      "secrets: {env: [API_URL]}\n" % (app_db, sinks.smtp_port))
             env["API_URL"] = sinks.url
         nodes = start_nodes(tmp, pg, node_count, flow_text, extra, env)
+        seq_before = 0
+        if trickle:
+            seq_before = send_trickle(nodes, pg, event_name, flow_id, trickle, events)
         if statements:
             pg.query("SELECT pg_stat_statements_reset()")
         calls0, commits0 = pg.counters()
@@ -227,12 +260,7 @@ def run_workload(key, node_count, events, statements, idle_per_node):
         ingest = time.monotonic() - started
         deadline = time.monotonic() + 600
         while True:
-            done = 0
-            for n in nodes:
-                text = w1_bench.metrics_text(n)
-                done += (w1_bench.metric_total(text, "flowrun_runs_completed_total", flow_id) +
-                         w1_bench.metric_total(text, "flowrun_runs_failed_total", flow_id))
-            if done >= events or time.monotonic() > deadline:
+            if ended_runs(nodes, flow_id) >= events + trickle or time.monotonic() > deadline:
                 break
             time.sleep(METRICS_POLL_S)
         flowrun_cpu = sum(w1_bench.cpu_seconds(n.proc.pid) for n in nodes) - flowrun0
@@ -243,9 +271,10 @@ def run_workload(key, node_count, events, statements, idle_per_node):
         idle_held = still_open(idle)
 
         rows = pg.query("SELECT status, count(*) FROM runs GROUP BY status")
-        completed = sum(int(r[1]) for r in rows if r[0] == "completed")
-        # Span: from the first event stored to the last run ended (both in epoch ms).
-        span_ms = pg.query("SELECT (SELECT max(ended_at) FROM runs) - (SELECT min(ts) FROM events)")
+        completed = sum(int(r[1]) for r in rows if r[0] == "completed") - trickle
+        # Span: from the burst's first event stored to the last run ended (both in epoch ms).
+        span_ms = pg.query("SELECT (SELECT max(ended_at) FROM runs) - (SELECT min(ts) FROM events "
+                           "WHERE seq > %d)" % seq_before)
         span = int(span_ms[0][0]) / 1000.0 if span_ms and span_ms[0][0] else float("nan")
         ok = completed == events
         check = "-"
@@ -253,7 +282,8 @@ def run_workload(key, node_count, events, statements, idle_per_node):
             keys, message_ids, _ = sinks.counts()
             app_rows = harness.query(app_db, "SELECT count(*) AS c FROM orders")[0]["c"]
             check = "%d http keys, %d Message-IDs, %d rows" % (keys, message_ids, app_rows)
-            ok = ok and keys == events and message_ids == events and app_rows == events
+            ok = (ok and keys == events + trickle and message_ids == events + trickle and
+                  app_rows == events + trickle)
         for n in nodes:
             n.stop()
         nodes = []
@@ -264,7 +294,7 @@ def run_workload(key, node_count, events, statements, idle_per_node):
             "flowrun_cpu": flowrun_cpu, "pg_cpu": pg_cpu, "sinks_cpu": sinks_cpu,
             "statements_per_run": (calls1 - calls0) / events if statements else None,
             "commits_per_run": (commits1 - commits0) / events, "top": top,
-            "updates_per_run": updates / events, "hot_share": hot / updates if updates else 0.0,
+            "updates_per_run": updates / (events + trickle), "hot_share": hot / updates if updates else 0.0,
             "check": check, "ok": ok, "idle": len(idle), "idle_held": idle_held,
         }
     finally:
@@ -371,6 +401,8 @@ def main():
                         help="load pg_stat_statements: statements per run and the costliest")
     parser.add_argument("--idle", type=int, default=0,
                         help="idle client connections held open to every node during each run")
+    parser.add_argument("--trickle", type=int, default=0,
+                        help="single events sent one at a time before the burst, ANALYZE halfway")
     args = parser.parse_args()
     keys = WORKLOAD_SETS.get(args.workload, [args.workload])
     node_counts = [int(n) for n in args.nodes.split(",")]
@@ -379,7 +411,8 @@ def main():
     for key in keys:
         for count in node_counts:
             for _ in range(args.repeat):
-                row = run_workload(key, count, args.events, args.statements, args.idle)
+                row = run_workload(key, count, args.events, args.statements, args.idle,
+                                   args.trickle)
                 rows.append(row)
                 print("%s, %d node(s): %.0f runs/s%s" % (
                     row["workload"], count, row["runs_per_s"], "" if row["ok"] else " (FAILED)"),
@@ -393,8 +426,10 @@ def main():
     loads.append(load_average())
 
     print()
-    print("W1 on PostgreSQL 15 (%d events each, %d cores, %d idle connections per node, load "
-          "average before/after: %s)" % (args.events, os.cpu_count(), args.idle, " / ".join(loads)))
+    print("W1 on PostgreSQL 15 (%d events each%s, %d cores, %d idle connections per node, load "
+          "average before/after: %s)" % (
+              args.events, " after a trickle of %d" % args.trickle if args.trickle else "",
+              os.cpu_count(), args.idle, " / ".join(loads)))
     print()
     print("| workload | nodes | completed | runs/s | all events acked in | flowrun CPU s "
           "| PostgreSQL CPU s | PG CPU share | sinks CPU s | commits/run | statements/run "
