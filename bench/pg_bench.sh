@@ -3,7 +3,7 @@
 # flowrun and the loopback sinks (bench/w1_sinks) in Release into build-release and runs
 # bench/pg_bench.py against a throwaway PostgreSQL 15 server.
 #   bench/pg_bench.sh [--events N] [--workload noop|io|slow|both|all] [--nodes 1,3] [--repeat N]
-#                     [--waits N] [--statements] [--idle N]
+#                     [--waits N] [--statements] [--idle N] [--trickle N]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/setup.sh"
 install_missing_packages "${FLOWRUN_PACKAGES[@]}" python3 postgresql-15
