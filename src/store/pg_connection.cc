@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "actions/db/postgres_error.h"
+#include "store/store_url.h"
 
 namespace flowrun::store {
 
@@ -71,7 +72,11 @@ std::optional<TimePoint> PgResult::OptionalTime(int row, int column) const {
 
 StatusOr<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& url,
                                                            std::string subject) {
-  PGconn* conn = PQconnectdb(url.c_str());
+  std::string with_settings = url;
+  for (const PgSessionSetting& setting : kStoreSessionSettings) {
+    with_settings = PostgresUrlWithSetting(with_settings, setting.name, setting.value);
+  }
+  PGconn* conn = PQconnectdb(with_settings.c_str());
   if (conn == nullptr) return UnavailableError(subject + ": cannot connect: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = TrimPostgresMessage(PQerrorMessage(conn));
@@ -81,7 +86,6 @@ StatusOr<std::unique_ptr<PgConnection>> PgConnection::Open(const std::string& ur
   // Notices (for example "relation already exists, skipping") are not for the log.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  for (const char* setting : kStoreSessionSettings) PQclear(PQexec(conn, setting));
   return std::unique_ptr<PgConnection>(new PgConnection(conn, std::move(subject)));
 }
 

@@ -62,7 +62,9 @@ class PgResult {
   PGresult* result_;
 };
 
-// What every store session sets when it opens:
+// What every store session sets, as connection options (PostgresUrlWithSetting, store_url.h), so
+// that they cost no round trip and a server that refuses one refuses the connection with its
+// reason:
 //   - jit = off: flowrun's statements are short, and compiling one costs more than it saves (a
 //     count over a large table spent tens of milliseconds compiling);
 //   - enable_seqscan = off: every statement of the store reaches its rows through an index, and a
@@ -72,9 +74,12 @@ class PgResult {
 //     analyzes the table again. A burst of 10,000 W1-io runs after a trickle of 30 ran at a quarter
 //     of the rate, PostgreSQL at five times the CPU. Where no index applies, PostgreSQL still
 //     scans.
-// Each is set on its own: one the server does not know (an older server) is left alone.
-inline constexpr const char* kStoreSessionSettings[] = {"SET jit = off",
-                                                        "SET enable_seqscan = off"};
+struct PgSessionSetting {
+  const char* name;
+  const char* value;
+};
+inline constexpr PgSessionSetting kStoreSessionSettings[] = {{"jit", "off"},
+                                                             {"enable_seqscan", "off"}};
 
 class PgConnection {
  public:

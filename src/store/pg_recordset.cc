@@ -54,12 +54,10 @@ PgRecordset::PgRecordset() : text_("[") {}
 void PgRecordset::Row() {
   if (text_.size() > 1) text_.append("},");
   text_.push_back('{');
-  row_open_ = true;
 }
 
 void PgRecordset::Key(std::string_view key) {
-  if (!row_open_) text_.push_back(',');
-  row_open_ = false;
+  if (text_.back() != '{') text_.push_back(',');  // not the row's first field
   text_.push_back('"');
   text_.append(key);
   text_.append("\":");

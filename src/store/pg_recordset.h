@@ -55,7 +55,6 @@ class PgRecordset {
   void Null(std::string_view key);
 
   std::string text_;
-  bool row_open_ = false;  // a Row() began and has no field yet
 };
 
 // Appends `value` to `out` as a JSON string, quotes included, escaped as PgRecordset describes.

@@ -22,6 +22,20 @@ TEST(PgConnectionTest, SessionsRunWithoutJitWhereTheServerDefaultIsOn) {
   EXPECT_EQ(setting->Text(0, 1), "on");
 }
 
+TEST(PgConnectionTest, AUrlsOwnSessionOptionsAreKeptBesideTheStoreSettings) {
+  const std::string url = FreshPostgresDatabase();
+  ASSERT_FALSE(url.empty());
+  auto db = PgConnection::Open(url + "?options=-c%20statement_timeout%3D12345", "test");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto settings = (*db)->Exec(
+      "SELECT current_setting('statement_timeout'), current_setting('jit'), "
+      "current_setting('enable_seqscan')");
+  ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+  EXPECT_EQ(settings->Text(0, 0), "12345ms");
+  EXPECT_EQ(settings->Text(0, 1), "off");
+  EXPECT_EQ(settings->Text(0, 2), "off");
+}
+
 // The plan of a statement prepared while its table `t` held one row (and was analyzed so, as
 // autovacuum does on a new database), after the table grew to 20,000 rows without being analyzed
 // again: the lookup of a few ids by primary key that the store's lease checks make
