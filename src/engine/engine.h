@@ -11,7 +11,10 @@
 //                     node holds in memory fill the batch, runs are claimed from the store only
 //                     every few calls or milliseconds (store_query_throttles.h).
 //                     Internal steps of the whole batch commit in one transaction; side-effecting
-//                     actions start only after that commit and are not waited for: the run's
+//                     actions start only after that commit (a run just taken whose first walk
+//                     reaches its actions with nothing to record commits nothing: taking it
+//                     stored it running under a lease that covers them; see
+//                     RunWalker::BatchRestatesTakenRun) and are not waited for: the run's
 //                     walker is parked (inflight_runs.h) and a later call, on any worker, takes
 //                     it back with the results, which commit together in that call's batch.
 //                     Runs whose actions came back go before new claims, except that every

@@ -105,6 +105,7 @@ Status Engine::BuildWalkers(std::vector<RunRecord> claimed,
     }
     walkers.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
                                                   options_.node_id));
+    walkers.back()->MarkJustTaken();
   }
   if (!orphans.empty()) {
     ASSIGN_OR_RETURN(auto ignored, CommitAndLease(std::move(orphans)));
@@ -118,21 +119,37 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
   const TimePoint now = clock_.Now();
   std::vector<WalkResult> walks;
   std::vector<WriteBatch> batches;
+  // Per walker: its batch's index in `batches`, or none when the batch restates what the store
+  // holds (RunWalker::BatchRestatesTakenRun): a run just taken whose actions start without a
+  // commit.
+  std::vector<std::optional<size_t>> batch_of;
   walks.reserve(walkers.size());
   batches.reserve(walkers.size());
+  batch_of.reserve(walkers.size());
   for (auto& walker : walkers) {
     walks.push_back(walker->Walk(now));
-    batches.push_back(walker->TakeBatch());
+    const bool restates = walks.back().state == WalkResult::State::kSuspended &&
+                          !walks.back().actions.empty() && walker->BatchRestatesTakenRun();
+    WriteBatch batch = walker->TakeBatch();
+    if (restates) {
+      batch_of.push_back(std::nullopt);
+      continue;
+    }
+    batch_of.push_back(batches.size());
+    batches.push_back(std::move(batch));
   }
-  StatusOr<std::vector<store::BatchResult>> results = CommitAndLease(std::move(batches));
+  StatusOr<std::vector<store::BatchResult>> results = std::vector<store::BatchResult>();
+  if (!batches.empty()) results = CommitAndLease(std::move(batches));
   if (!results.ok()) {
     // Nothing of these walks is durable: the runs resume from the store once their leases end.
     for (auto& walker : walkers) inflight_.Forget(walker->run().id);
     return results.status();
   }
   CommittedWalks committed;
+  store::BatchResult restated;  // the result of a batch that needed no commit
   for (size_t i = 0; i < walkers.size(); ++i) {
-    RETURN_IF_ERROR(SettleWalk(std::move(walkers[i]), walks[i], (*results)[i], committed));
+    store::BatchResult& result = batch_of[i] ? (*results)[*batch_of[i]] : restated;
+    RETURN_IF_ERROR(SettleWalk(std::move(walkers[i]), walks[i], result, committed));
   }
   Status status = committed.first_error;
   if (status.ok()) status = MatchEvents(committed.to_match);

@@ -11,12 +11,11 @@ FreshRunQueue::FreshRunQueue(std::string node_id, int capacity, Duration lease)
     : node_id_(std::move(node_id)), capacity_(capacity), lease_(lease) {}
 
 bool FreshRunQueue::Queueable(const store::CreateRunOp& create) {
-  // A run walked on ingest is no longer queued. A run whose due time flow control moved
-  // (priority, debounce, batch) is left to ClaimRuns, which orders runs by it; one that throttle
-  // delays or flow control skips comes back in delayed_runs or flow_skipped and is not queued
-  // here either.
+  // A run walked on ingest is no longer queued. A run under flow control (throttle, rate limit,
+  // singleton, debounce, batch, extra slots) or whose due time priority moved is left to
+  // ClaimRuns: the store decides whether and when it starts.
   return create.run.lease_owner.empty() && create.run.concurrency_limit <= 0 &&
-         create.run.status == store::RunStatus::kQueued && !create.gather &&
+         create.run.status == store::RunStatus::kQueued && !create.HasFlowControl() &&
          !create.claim_in_due_order && create.run.due_at == create.run.created_at;
 }
 
@@ -46,24 +45,23 @@ FreshRunQueue::Reservation FreshRunQueue::Reserve(std::vector<store::WriteBatch>
       run.lease_until = lease_until;
       run.due_at = run.lease_until;
       reservation.created.emplace_back(i, run);
+      // Stored as taken by this node, as a claim would mark it; the queued copy says it has no
+      // journal yet.
+      run.status = store::RunStatus::kRunning;
     }
   }
   return reservation;
 }
 
-bool FreshRunQueue::CreatedAsLeased(const BatchResult& result, const std::string& run_id) {
+bool FreshRunQueue::Created(const BatchResult& result, const std::string& run_id) {
   const auto& created = result.created_runs;
-  const auto& delayed = result.delayed_runs;
-  return std::find(created.begin(), created.end(), run_id) != created.end() &&
-         std::find(delayed.begin(), delayed.end(), run_id) == delayed.end() &&
-         std::none_of(result.flow_skipped.begin(), result.flow_skipped.end(),
-                      [&run_id](const auto& skipped) { return skipped.first == run_id; });
+  return std::find(created.begin(), created.end(), run_id) != created.end();
 }
 
 void FreshRunQueue::Settle(Reservation reservation, std::vector<BatchResult>* committed) {
   MutexLock lock(mu_);
   for (auto& [index, run] : reservation.created) {
-    if (committed && CreatedAsLeased((*committed)[index], run.id)) {
+    if (committed && Created((*committed)[index], run.id)) {
       queue_.push_back(std::move(run));
     } else {
       --reserved_;

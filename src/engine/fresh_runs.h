@@ -6,7 +6,8 @@
 //   1. Reserve(batches) leases to this node, in the batches themselves, the runs they create
 //      that may be queued (queued now, no concurrency limit, no flow control) and the runs their
 //      ResolveWaitOps wake, while the queue plus the reservations of commits in progress stay
-//      within `capacity`.
+//      within `capacity`. A run it leases is created `running`, as a claim marks a queued run; the
+//      copy it keeps stays `queued`, as a claim returns it (Store::ClaimRuns).
 //   2. Settle(reservation, results) queues those the commit created (and the woken runs that
 //      came back leased) and frees the rest of the reservation. A failed commit frees it all.
 // Take hands queued runs to a worker, oldest first, dropping those whose lease ran out: the
@@ -57,8 +58,9 @@ class FreshRunQueue {
  private:
   // True when the run that `create` inserts may be leased here and queued.
   static bool Queueable(const store::CreateRunOp& create);
-  // True when the store created `run_id` as it was leased: not delayed, merged or skipped.
-  static bool CreatedAsLeased(const store::BatchResult& result, const std::string& run_id);
+  // True when the store created `run_id` (as it was leased: a queueable run has no flow control
+  // that could delay it), not skipped as a replay.
+  static bool Created(const store::BatchResult& result, const std::string& run_id);
 
   const std::string node_id_;
   const int capacity_;

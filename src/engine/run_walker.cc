@@ -42,6 +42,14 @@ store::WriteBatch RunWalker::TakeBatch() {
   return batch;
 }
 
+bool RunWalker::BatchRestatesTakenRun() const {
+  if (!just_taken_ || walks_ != 1 || batch_.ops.size() != 1) return false;
+  const auto* update = std::get_if<store::UpdateRunOp>(&batch_.ops.front());
+  return update && update->status == RunStatus::kRunning && !update->release_lease &&
+         !update->lease_until && !update->ended_at && update->output.is_null() &&
+         update->error.is_null() && run_.lease_until && update->due_at == run_.lease_until;
+}
+
 bool RunWalker::Confirm(const store::BatchResult& result) const {
   for (const std::string& wait_id : expected_resolutions_) {
     if (std::find(result.resolved_waits.begin(), result.resolved_waits.end(), wait_id) ==
@@ -540,6 +548,7 @@ void RunWalker::Finish(WalkResult& result, RunStatus status, Json output, Json e
 
 WalkResult RunWalker::Walk(TimePoint now) {
   now_ = now;
+  ++walks_;
   if (scope_.is_object()) {
     // A later walk of this walker: `event`, `secrets` and `run` are as the first walk built them
     // (a walk restores what it shadows, and the run and the secrets do not change), so only what

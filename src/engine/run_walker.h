@@ -114,6 +114,19 @@ class RunWalker {
   // The records and ops accumulated since the last call. Starts with a lease check.
   store::WriteBatch TakeBatch();
 
+  // The engine just took the run from the store or its fresh queue (Store::ClaimRuns,
+  // FreshRunQueue), which stored it `running`, due at the end of the lease in the record, if it
+  // was found queued or running.
+  void MarkJustTaken() {
+    just_taken_ =
+        run_.status == store::RunStatus::kQueued || run_.status == store::RunStatus::kRunning;
+  }
+  // Whether the pending batch restates what the store holds for a run just taken: its first
+  // walk reached actions without a journal record, leaving the run running under the lease it
+  // was taken with (it covers those actions) and due at that lease's end. The actions may then
+  // start without a commit; the run's next batch carries the same state.
+  bool BatchRestatesTakenRun() const;
+
   // After the batch from TakeBatch committed: false when a wait this walker expected to resolve
   // (a timeout) had been resolved by an event meanwhile; the walker must then be rebuilt from the
   // stored journal.
@@ -202,6 +215,9 @@ class RunWalker {
 
   store::WriteBatch batch_;
   std::vector<std::string> expected_resolutions_;
+  // MarkJustTaken was called on a run found queued or running; how many walks ran.
+  bool just_taken_ = false;
+  int walks_ = 0;
 };
 
 }  // namespace flowrun

@@ -380,7 +380,8 @@ StatusOr<ServiceMetrics> ServiceMetrics::Register(MetricsRegistry& registry,
       metrics.http_requests,
       registry.AddCounter("flowrun_http_requests_total",
                           "HTTP requests answered, per route and status code.", {"route", "code"}));
-  RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_queue_depth", "Runs ready to be worked on.",
+  RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_queue_depth",
+                                            "Runs waiting for a node to take them (queued).",
                                             std::move(sources.queue_depth)));
   RETURN_IF_ERROR(registry.AddGaugeCallback("flowrun_timers_pending",
                                             "Sleeps and retries waiting for their time.",

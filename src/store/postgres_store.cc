@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/log.h"
+#include "store/claim_sql.h"
 #include "store/flow_control_rules.h"
 #include "store/lease_fence.h"
 #include "store/pg_migrations.h"
@@ -369,9 +370,9 @@ class PostgresStore::Writer {
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(PgResult candidates,
                      db_->Exec("SELECT id, flow_id, concurrency_key, concurrency_limit, "
-                               "extra_slots FROM runs WHERE due_at <= $1 AND (lease_owner IS "
-                               "NULL OR lease_until < $1) ORDER BY due_at LIMIT $2 FOR UPDATE "
-                               "SKIP LOCKED",
+                               "extra_slots, status FROM runs WHERE due_at <= $1 AND "
+                               "(lease_owner IS NULL OR lease_until < $1) ORDER BY due_at LIMIT "
+                               "$2 FOR UPDATE SKIP LOCKED",
                                {PgMillis(args.now), PgInt(int64_t{args.max} * 4 + 16)}));
     // Runs with concurrency slots are leased one at a time, in order, since each lease counts
     // toward the next run's slot; the others (most) are leased together at the end, in one
@@ -438,9 +439,13 @@ class PostgresStore::Writer {
     }
     std::sort(claimed.begin(), claimed.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Each comes back with the status it was found in (Store::ClaimRuns).
     std::vector<RunRecord> runs;
     runs.reserve(claimed.size());
-    for (auto& [row, run] : claimed) runs.push_back(std::move(run));
+    for (auto& [row, run] : claimed) {
+      ASSIGN_OR_RETURN(run.status, ParseRunStatus(candidates.Text(row, 5)));
+      runs.push_back(std::move(run));
+    }
     return runs;
   }
 
@@ -491,9 +496,10 @@ class PostgresStore::Writer {
     ASSIGN_OR_RETURN(
         PgResult leased,
         db_->Exec(std::string("UPDATE runs SET lease_owner = $2, lease_until = $3, due_at = $3, "
-                              "lease_token = lease_token + 1, wakeup = false "
-                              "WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json))) "
-                              "RETURNING ") +
+                              "lease_token = lease_token + 1, wakeup = false, ") +
+                      kStartQueuedRun +
+                      " WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json))) "
+                      "RETURNING " +
                       kRunColumns,
                   {PgJsonTextArray(ids), PgText(args.owner), PgMillis(args.now + args.lease)}));
     writes_ += leased.rows();

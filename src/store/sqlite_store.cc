@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "common/log.h"
+#include "store/claim_sql.h"
 #include "store/clean_shutdown_marker.h"
 #include "store/flow_control_rules.h"
 #include "store/integrity_check.h"
@@ -226,21 +227,22 @@ class SqliteStore::Writer {
   StatusOr<std::vector<RunRecord>> Claim(const ClaimArgs& args) {
     ASSIGN_OR_RETURN(
         sqlite::Statement * candidates,
-        db_->Prepare("SELECT id, flow_id, concurrency_key, concurrency_limit, extra_slots FROM "
-                     "runs WHERE due_at <= ?1 AND (lease_owner IS NULL OR lease_until < "
-                     "?1) ORDER BY due_at LIMIT ?2"));
+        db_->Prepare("SELECT id, flow_id, concurrency_key, concurrency_limit, extra_slots, "
+                     "status FROM runs WHERE due_at <= ?1 AND (lease_owner IS NULL OR "
+                     "lease_until < ?1) ORDER BY due_at LIMIT ?2"));
     candidates->Bind(1, ToUnixMillis(args.now)).Bind(2, static_cast<int64_t>(args.max) * 4 + 16);
     struct Candidate {
       std::string id, flow_id, key;
       int64_t limit;
       std::string extra_slots;  // JSON [[key, limit], ...], or empty
+      std::string status;       // as found: the claimed run comes back with it
     };
     std::vector<Candidate> list;
     for (;;) {
       ASSIGN_OR_RETURN(bool row, candidates->Step());
       if (!row) break;
       list.push_back({candidates->Text(0), candidates->Text(1), candidates->Text(2),
-                      candidates->Int(3), candidates->Text(4)});
+                      candidates->Int(3), candidates->Text(4), candidates->Text(5)});
     }
     candidates->Reset();
     ASSIGN_OR_RETURN(sqlite::Statement * slots,
@@ -253,9 +255,8 @@ class SqliteStore::Writer {
     ASSIGN_OR_RETURN(sqlite::Statement * lease,
                      db_->Prepare(std::string("UPDATE runs SET lease_owner = ?2, lease_until = ?3, "
                                               "due_at = ?3, lease_token = lease_token + 1, "
-                                              "wakeup = 0 WHERE "
-                                              "id = ?1 RETURNING ") +
-                                  kRunColumns));
+                                              "wakeup = 0, ") +
+                                  kStartQueuedRun + " WHERE id = ?1 RETURNING " + kRunColumns));
     std::vector<RunRecord> claimed;
     for (const Candidate& c : list) {
       if (static_cast<int>(claimed.size()) >= args.max) break;
@@ -290,6 +291,7 @@ class SqliteStore::Writer {
       auto run = ReadRun(*lease);
       lease->Reset();
       if (!run.ok()) return run.status();
+      ASSIGN_OR_RETURN(run->status, ParseRunStatus(c.status));
       RETURN_IF_ERROR(HoldSlots(c.flow_id, c.id, slot_keys));
       claimed.push_back(std::move(*run));
     }

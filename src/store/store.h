@@ -446,7 +446,9 @@ class Store {
   [[nodiscard]] StatusOr<BatchResult> Commit(WriteBatch batch);
 
   // Leases up to `max` runs due at `now` that no live lease holds, respecting concurrency limits,
-  // oldest due first. The lease lasts until now + lease.
+  // oldest due first. The lease lasts until now + lease. A queued run is marked `running` (a node
+  // has taken it); each run comes back with the status it was found in, so a `queued` one is
+  // known to have no journal yet.
   [[nodiscard]] virtual StatusOr<std::vector<RunRecord>> ClaimRuns(std::string_view owner,
                                                                    TimePoint now, int max,
                                                                    Duration lease) = 0;

@@ -538,6 +538,35 @@ TEST_P(StoreContractTest, AClaimMovesTheDueTimeToTheLeasesEnd) {
   EXPECT_EQ((*taken)[0].due_at, clock_.Now() + std::chrono::minutes(1));
 }
 
+// A claim marks a queued run running (a node has taken it) and returns each run with the status
+// it was found in: the claimer knows a queued one has no journal to load. Other states are kept.
+TEST_P(StoreContractTest, AClaimMarksQueuedRunsRunningAndReturnsTheStatusItFound) {
+  WriteBatch batch;
+  const std::vector<std::pair<std::string, RunStatus>> found = {{"queued", RunStatus::kQueued},
+                                                                {"running", RunStatus::kRunning},
+                                                                {"sleeping", RunStatus::kSleeping},
+                                                                {"waiting", RunStatus::kWaiting}};
+  for (size_t i = 0; i < found.size(); ++i) {
+    RunRecord run = NewRun(found[i].first);
+    run.status = found[i].second;
+    run.due_at = clock_.Now() - std::chrono::seconds(10 - static_cast<int>(i));
+    batch.Add(CreateRunOp{run, kDay, {}});
+  }
+  MustCommit(std::move(batch));
+  auto claimed = store().ClaimRuns("a", clock_.Now(), 10, std::chrono::minutes(1));
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    const RunRecord& run = (*claimed)[i];
+    EXPECT_EQ(run.id, found[i].first);
+    EXPECT_EQ(run.status, found[i].second) << run.id;
+    EXPECT_EQ(run.lease_owner, "a") << run.id;
+    const RunStatus stored =
+        found[i].second == RunStatus::kQueued ? RunStatus::kRunning : found[i].second;
+    EXPECT_EQ(Run(run.id).status, stored) << run.id;
+  }
+}
+
 TEST_P(StoreContractTest, ReleasingLeasesMakesTheRunsDueNow) {
   RunRecord run = NewRun("r");
   run.due_at = clock_.Now();
