@@ -1,5 +1,7 @@
 #include "store/pg_set_writes.h"
 
+#include <algorithm>
+
 #include "store/pg_recordset.h"
 
 namespace flowrun::store {
@@ -125,9 +127,17 @@ StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
   return r.affected();
 }
 
-PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now) {
+PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now,
+                                const std::vector<const RequireLeaseOp*>* fences) {
+  // In id order: the statement locks the rows in the order it reaches them.
+  std::vector<size_t> order(ops.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&ops](size_t a, size_t b) { return ops[a]->run_id < ops[b]->run_id; });
   PgRecordset rows;
-  for (const UpdateRunOp* op : ops) {
+  for (size_t i : order) {
+    const UpdateRunOp* op = ops[i];
+    const RequireLeaseOp* fence = fences ? (*fences)[i] : nullptr;
     rows.Row();
     rows.Text("id", op->run_id);
     rows.Text("status", RunStatusName(op->status));
@@ -137,6 +147,10 @@ PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, Time
     rows.MillisOrNull("ended_at", op->ended_at);
     rows.Bool("release", op->release_lease);
     rows.MillisOrNull("lease_until", op->lease_until);
+    if (fence) {
+      rows.Text("owner", fence->owner);
+      rows.Int("token", fence->token);
+    }
   }
   // A finished run is due never; a wake-up posted meanwhile (wakeup, an earlier due_at) is kept.
   // The ids' array leads the planner to the primary key: joined with the rows alone, it would
@@ -149,10 +163,11 @@ PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, Time
       "events), lease_owner = CASE WHEN u.release THEN NULL ELSE runs.lease_owner END, "
       "lease_until = CASE WHEN u.release THEN NULL ELSE coalesce(u.lease_until, "
       "runs.lease_until) END FROM json_to_recordset($1::json) AS u(id text, status text, due_at "
-      "bigint, output text, error text, ended_at bigint, release boolean, lease_until bigint) "
-      "WHERE runs.id = u.id AND runs.id = ANY(ARRAY(SELECT r->>'id' FROM json_array_elements("
-      "$1::json) AS r)) RETURNING runs.id, runs.extra_slots IS NOT NULL, runs.concurrency_limit "
-      "> 0",
+      "bigint, output text, error text, ended_at bigint, release boolean, lease_until bigint, "
+      "owner text, token bigint) WHERE runs.id = u.id AND runs.id = ANY(ARRAY(SELECT r->>'id' "
+      "FROM json_array_elements($1::json) AS r)) AND (u.owner IS NULL OR (runs.lease_owner = "
+      "u.owner AND runs.lease_token = u.token)) RETURNING runs.id, runs.extra_slots IS NOT NULL, "
+      "runs.concurrency_limit > 0",
       {std::move(rows).Finish(), PgMillis(now)}};
 }
 

@@ -50,7 +50,11 @@ PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>
 [[nodiscard]] StatusOr<PgResult> UpdateRuns(PgConnection& db,
                                             const std::vector<const UpdateRunOp*>& ops,
                                             TimePoint now);
-PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now);
+// The same statement. `fences`, when given, holds for each op the lease check of its batch on
+// the same run (RequireLeaseOp), or null: a fenced run is updated, and so found, only while the
+// lease it names holds. The rows are locked in id order (see LockLeases).
+PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now,
+                                const std::vector<const RequireLeaseOp*>* fences = nullptr);
 
 // Locks the rows of the runs (FOR UPDATE, in id order, so that two transactions locking the same
 // runs never wait on each other in a cycle) until the transaction ends, and reads their leases.

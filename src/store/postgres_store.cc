@@ -252,10 +252,11 @@ class PostgresStore::Writer {
   // kind of op: first the journal entries of the batches without a lease check (they write
   // nothing that locks a row another transaction may hold), then `event_lock` when given (so
   // that the group holds the store-wide event lock for as short a time as it can, and never
-  // while it waits for a row), then every lease check, the events, the runs, the other journal
-  // entries and the run updates, each kind in batch order. A batch whose lease check fails is
-  // answered with its error and writes nothing. A failing statement fails the call, and the
-  // transaction with it: the caller rolls back and applies the group batch by batch.
+  // while it waits for a row), then the lease checks of runs their batch does not update, the
+  // events, the runs, the run updates (each fenced by its batch's lease check on that run, if
+  // any) and the other journal entries, each kind in batch order. A batch whose lease check
+  // fails is answered with its error and writes nothing. A failing statement fails the call, and
+  // the transaction with it: the caller rolls back and applies the group batch by batch.
   Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now, bool event_lock) {
     std::vector<const JournalEntry*> unchecked_entries;
     std::vector<std::string> checked_runs;
@@ -263,26 +264,51 @@ class PostgresStore::Writer {
     std::vector<const CreateRunOp*> creates;
     std::vector<const JournalEntry*> entries;
     std::vector<const UpdateRunOp*> updates;
+    std::vector<const RequireLeaseOp*> fences;         // per update: its batch's check on its run
+    std::vector<const RequireLeaseOp*> checks;         // every lease check, for the answers
+    std::unordered_set<const RequireLeaseOp*> fenced;  // the checks that ride with an update
     for (const BulkBatch& b : batches) {
       const std::vector<WriteOp>& ops = b.batch->ops;
-      const bool checked = std::any_of(ops.begin(), ops.end(), [](const WriteOp& op) {
-        return std::holds_alternative<RequireLeaseOp>(op);
-      });
+      std::unordered_map<std::string_view, const RequireLeaseOp*> batch_checks;
+      std::unordered_set<std::string_view> batch_updates;
       for (const WriteOp& op : ops) {
-        if (const auto* check = std::get_if<RequireLeaseOp>(&op))
+        if (const auto* check = std::get_if<RequireLeaseOp>(&op)) {
+          batch_checks.emplace(check->run_id, check);
+          checks.push_back(check);
+        }
+        if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
+          batch_updates.insert(update->run_id);
+        }
+      }
+      // A check on a run its batch updates rides with the update (the first check, should a
+      // batch name a run twice); the others lock and read.
+      for (const WriteOp& op : ops) {
+        const auto* check = std::get_if<RequireLeaseOp>(&op);
+        if (!check) continue;
+        if (batch_updates.count(check->run_id) && batch_checks[check->run_id] == check) {
+          fenced.insert(check);
+        } else {
           checked_runs.push_back(check->run_id);
+        }
+      }
+      for (const WriteOp& op : ops) {
         if (const auto* insert = std::get_if<InsertEventOp>(&op)) events.push_back(&insert->event);
         if (const auto* create = std::get_if<CreateRunOp>(&op)) creates.push_back(create);
         if (const auto* append = std::get_if<AppendJournalOp>(&op)) {
-          (checked ? entries : unchecked_entries).push_back(&append->entry);
+          (batch_checks.empty() ? unchecked_entries : entries).push_back(&append->entry);
         }
-        if (const auto* update = std::get_if<UpdateRunOp>(&op)) updates.push_back(update);
+        if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
+          updates.push_back(update);
+          auto fence = batch_checks.find(update->run_id);
+          fences.push_back(fence == batch_checks.end() ? nullptr : fence->second);
+        }
       }
     }
     // Every statement goes in one round trip, in the lock order of the file comment: journal
     // entries of batches without a lease check, the event lock, then the rows (the lease checks
-    // lock the checked runs in id order first). A second completion of a step fails its journal
-    // statement; the group then goes again batch by batch, where it is ignored.
+    // and the updates each lock their runs in id order, before the journal entries that they
+    // fence). A second completion of a step fails its journal statement; the group then goes
+    // again batch by batch, where it is ignored.
     std::vector<PgStatement> statements;
     auto add = [&](bool wanted, PgStatement statement) -> std::optional<size_t> {
       if (!wanted) return std::nullopt;
@@ -295,28 +321,34 @@ class PostgresStore::Writer {
     const auto lease_rows = add(!checked_runs.empty(), LockLeasesStatement(checked_runs));
     const auto event_rows = add(!events.empty(), InsertEventsStatement(events));
     const auto run_rows = add(!creates.empty(), InsertRunsStatement(creates));
+    const auto update_rows = add(!updates.empty(), UpdateRunsStatement(updates, now, &fences));
     add(!entries.empty(), AppendJournalEntriesStatement(entries, JournalDuplicates::kFail));
-    const auto update_rows = add(!updates.empty(), UpdateRunsStatement(updates, now));
     ASSIGN_OR_RETURN(std::vector<PgResult> results, db_->ExecPipelined(statements));
-    // The writes went out as if every lease held. When one does not, the group is undone and goes
-    // again batch by batch, where that batch fails alone.
+    std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
+    if (update_rows) {
+      const PgResult& r = results[*update_rows];
+      for (int row = 0; row < r.rows(); ++row) {
+        found[r.Text(row, 0)] = {r.Int(row, 1) != 0, r.Int(row, 2) != 0};
+      }
+    }
+    // The writes went out as if every lease held: a fenced update found its run only while its
+    // lease held, and the other checks read theirs. When one does not hold, the group is undone
+    // and goes again batch by batch, where that batch fails alone.
+    std::unordered_map<std::string, std::pair<std::string, int64_t>> leases;  // id -> owner, token
     if (lease_rows) {
       const PgResult& r = results[*lease_rows];
-      std::unordered_map<std::string, std::pair<std::string, int64_t>>
-          leases;  // id -> owner, token
       for (int row = 0; row < r.rows(); ++row) {
         leases[r.Text(row, 0)] = {r.Text(row, 1), r.Int(row, 2)};
       }
-      for (const BulkBatch& b : batches) {
-        for (const WriteOp& op : b.batch->ops) {
-          const auto* check = std::get_if<RequireLeaseOp>(&op);
-          if (!check) continue;
-          auto it = leases.find(check->run_id);
-          const bool held =
-              it != leases.end() && LeaseHeld(*check, it->second.first, it->second.second);
-          if (!held) return AbortedError("a lease check failed: the group goes batch by batch");
-        }
+    }
+    for (const RequireLeaseOp* check : checks) {
+      bool held = false;
+      if (fenced.count(check)) {
+        held = found.count(check->run_id) > 0;
+      } else if (auto it = leases.find(check->run_id); it != leases.end()) {
+        held = LeaseHeld(*check, it->second.first, it->second.second);
       }
+      if (!held) return AbortedError("a lease check failed: the group goes batch by batch");
     }
     std::unordered_map<std::string, std::pair<int64_t, bool>> stored;  // id -> seq, unmatched
     if (event_rows) {
@@ -329,13 +361,6 @@ class PostgresStore::Writer {
     if (run_rows) {
       const PgResult& r = results[*run_rows];
       for (int row = 0; row < r.rows(); ++row) created.insert(r.Text(row, 0));
-    }
-    std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
-    if (update_rows) {
-      const PgResult& r = results[*update_rows];
-      for (int row = 0; row < r.rows(); ++row) {
-        found[r.Text(row, 0)] = {r.Int(row, 1) != 0, r.Int(row, 2) != 0};
-      }
     }
     for (size_t i = 0; i < batches.size(); ++i) {
       BatchResult& result = *batches[i].result;

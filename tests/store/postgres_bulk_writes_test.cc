@@ -200,6 +200,69 @@ TEST_F(PostgresBulkWritesTest, ABatchWhoseLeaseIsLostFailsAloneAndIsLoggedOnce) 
   EXPECT_EQ(refused, 1) << ::testing::PrintToString(lines);
 }
 
+TEST_F(PostgresBulkWritesTest, AStepFencedByItsUpdateCommitsInBulkOnlyUnderItsOwnLease) {
+  // A batch's lease check on the run it updates rides with the update (it finds the run only
+  // while the lease holds); a check on a run the batch does not update reads the lease. A stale
+  // token or another owner on either path refuses that batch alone, journal entry included.
+  for (const char* id : {"a", "b", "stale", "checked", "checked-lost", "other"}) {
+    RunRecord run = NewRun(id);
+    run.status = RunStatus::kRunning;
+    run.lease_owner = "node";
+    run.lease_until = clock_.Now() + std::chrono::minutes(1);
+    run.due_at = run.lease_until;
+    ASSERT_TRUE(store_->Commit(BatchOf(CreateRunOp{run, kDay, {}})).ok());
+  }
+  auto step = [&](const std::string& checked, int64_t token, const std::string& updated) {
+    WriteBatch batch;
+    batch.Add(RequireLeaseOp{checked, "node", token});
+    batch.Add(AppendJournalOp{JournalEntry{.run_id = updated,
+                                           .step_key = "call",
+                                           .kind = JournalKind::kCompleted,
+                                           .data = Json{{"output", 1}},
+                                           .at = clock_.Now()}});
+    batch.Add(UpdateRunOp{.run_id = updated,
+                          .status = RunStatus::kCompleted,
+                          .due_at = std::nullopt,
+                          .output = Json(1),
+                          .error = nullptr,
+                          .ended_at = clock_.Now(),
+                          .release_lease = true,
+                          .lease_until = std::nullopt});
+    return batch;
+  };
+  // Every lease holds: the group stays in bulk.
+  int64_t in_bulk = store_->TEST_batches_in_bulk();
+  std::vector<WriteBatch> held;
+  held.push_back(step("a", kFirstLeaseToken, "a"));
+  held.push_back(step("checked", kFirstLeaseToken, "other"));
+  std::vector<BatchResult> results = MustCommitMany(std::move(held));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_TRUE(results[1].status.ok()) << results[1].status.ToString();
+  EXPECT_EQ(store_->TEST_batches_in_bulk(), in_bulk + 2);
+  EXPECT_EQ((*store_->GetRun("a"))->status, RunStatus::kCompleted);
+  EXPECT_EQ((*store_->GetRun("other"))->status, RunStatus::kCompleted);
+  // A stale token on the fenced path, another owner's lease on the read path.
+  std::vector<WriteBatch> mixed;
+  mixed.push_back(step("b", kFirstLeaseToken, "b"));
+  mixed.push_back(step("stale", kFirstLeaseToken - 1, "stale"));
+  WriteBatch lost = step("checked-lost", kFirstLeaseToken, "checked");
+  std::get<RequireLeaseOp>(lost.ops.front()).owner = "other-node";
+  mixed.push_back(std::move(lost));
+  results = MustCommitMany(std::move(mixed));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status.ToString();
+  EXPECT_EQ(results[1].status.code(), StatusCode::kAborted) << results[1].status.ToString();
+  EXPECT_EQ(results[2].status.code(), StatusCode::kAborted) << results[2].status.ToString();
+  EXPECT_EQ((*store_->GetRun("b"))->status, RunStatus::kCompleted);
+  for (const char* refused : {"stale", "checked"}) {
+    EXPECT_EQ((*store_->GetRun(refused))->status, RunStatus::kRunning) << refused;
+    auto journal = store_->LoadJournal(refused);
+    ASSERT_TRUE(journal.ok());
+    EXPECT_TRUE(journal->empty()) << refused;
+  }
+}
+
 TEST_F(PostgresBulkWritesTest, ATextParameterWithANulCharacterIsRefusedNotCut) {
   // One by one, a NUL would reach libpq, which reads a text parameter up to it.
   std::vector<WriteBatch> batches;
