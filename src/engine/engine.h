@@ -343,8 +343,17 @@ class Engine {
   // Up to `max` due runs: fresh ones held in memory first, then leased from the store.
   [[nodiscard]] StatusOr<std::vector<store::RunRecord>> ClaimDueRuns(int max, TimePoint now);
   // A walker per claimed run, its journal loaded; runs whose revision is unknown are put off.
+  // `just_taken`: the runs come from a claim or fresh_ (RunWalker::MarkJustTaken).
   [[nodiscard]] Status BuildWalkers(std::vector<store::RunRecord> claimed,
-                                    std::vector<std::unique_ptr<RunWalker>>& walkers);
+                                    std::vector<std::unique_ptr<RunWalker>>& walkers,
+                                    bool just_taken = true);
+  // A run whose walk this node could not commit (the store unreachable), or whose actions it
+  // could not start after the commit, while it still holds the run's lease: the run is taken
+  // back by a later AdmitNewRuns, rebuilt from the store, instead of waiting until its lease
+  // runs out.
+  void Strand(store::RunRecord run);
+  // Up to `max` stranded runs whose lease still holds at `now` (the others any node may claim).
+  std::vector<store::RunRecord> TakeStranded(int max, TimePoint now);
   // Walks every run as far as it goes and commits all their batches at once. Returns the runs
   // that have actions to start or still in flight; the others are done with for now.
   [[nodiscard]] StatusOr<std::vector<WalkedRun>> WalkAndCommit(
@@ -394,6 +403,9 @@ class Engine {
 
   Mutex random_mu_;
   std::mt19937_64 random_ FLOWRUN_GUARDED_BY(random_mu_);  // retry jitter
+
+  Mutex stranded_mu_;
+  std::vector<store::RunRecord> stranded_ FLOWRUN_GUARDED_BY(stranded_mu_);  // see Strand
 };
 
 }  // namespace flowrun

@@ -44,8 +44,51 @@ Status Engine::AdmitNewRuns(int max, TimePoint now,
   // Each new run may start an action or more: claim no more runs than actions may still start.
   const int room = std::min(max, options_.max_inflight_actions - inflight_.actions_in_flight());
   if (room <= 0 || !claiming_) return OkStatus();
-  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(room, now));
+  std::vector<RunRecord> stranded = TakeStranded(room, now);
+  if (!stranded.empty()) {
+    // Read back as stored (a lease grown by the lost walk was not), and only while this node
+    // still holds them. All or none: a store still unreachable leaves them for the next call.
+    std::vector<std::unique_ptr<RunWalker>> rebuilt;
+    Status built = OkStatus();
+    std::vector<RunRecord> held;
+    for (const RunRecord& run : stranded) {
+      StatusOr<std::optional<RunRecord>> stored = store_.GetRun(run.id);
+      if (!stored.ok()) {
+        built = stored.status();
+        break;
+      }
+      if (*stored && (*stored)->lease_owner == options_.node_id &&
+          (*stored)->lease_token == run.lease_token && !(*stored)->ended_at) {
+        held.push_back(std::move(**stored));
+      }
+    }
+    if (built.ok()) built = BuildWalkers(std::move(held), rebuilt, /*just_taken=*/false);
+    if (!built.ok()) {
+      for (RunRecord& run : stranded) Strand(std::move(run));
+      return built;
+    }
+    for (auto& walker : rebuilt) walkers.push_back(std::move(walker));
+  }
+  const int left = room - static_cast<int>(stranded.size());
+  if (left <= 0) return OkStatus();
+  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(left, now));
   return BuildWalkers(std::move(claimed), walkers);
+}
+
+void Engine::Strand(RunRecord run) {
+  MutexLock lock(stranded_mu_);
+  stranded_.push_back(std::move(run));
+}
+
+std::vector<RunRecord> Engine::TakeStranded(int max, TimePoint now) {
+  std::vector<RunRecord> taken;
+  MutexLock lock(stranded_mu_);
+  while (!stranded_.empty() && static_cast<int>(taken.size()) < max) {
+    RunRecord run = std::move(stranded_.back());
+    stranded_.pop_back();
+    if (run.lease_until && *run.lease_until > now) taken.push_back(std::move(run));
+  }
+  return taken;
 }
 
 std::vector<std::unique_ptr<RunWalker>> Engine::TakeCompletedRuns(int max) {
@@ -81,7 +124,7 @@ StatusOr<std::vector<RunRecord>> Engine::ClaimDueRuns(int max, TimePoint now) {
 }
 
 Status Engine::BuildWalkers(std::vector<RunRecord> claimed,
-                            std::vector<std::unique_ptr<RunWalker>>& walkers) {
+                            std::vector<std::unique_ptr<RunWalker>>& walkers, bool just_taken) {
   std::vector<WriteBatch> orphans;
   for (RunRecord& run : claimed) {
     std::shared_ptr<const Program> program = ProgramFor(run.flow_id, run.revision);
@@ -100,12 +143,12 @@ Status Engine::BuildWalkers(std::vector<RunRecord> claimed,
       continue;
     }
     std::vector<store::JournalEntry> journal;
-    if (run.status != store::RunStatus::kQueued) {
+    if (run.status != store::RunStatus::kQueued || !just_taken) {
       ASSIGN_OR_RETURN(journal, store_.LoadJournal(run.id));
     }
     walkers.push_back(std::make_unique<RunWalker>(std::move(program), std::move(run), journal, env_,
                                                   options_.node_id));
-    walkers.back()->MarkJustTaken();
+    if (just_taken) walkers.back()->MarkJustTaken();
   }
   if (!orphans.empty()) {
     ASSIGN_OR_RETURN(auto ignored, CommitAndLease(std::move(orphans)));
@@ -141,8 +184,11 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
   StatusOr<std::vector<store::BatchResult>> results = std::vector<store::BatchResult>();
   if (!batches.empty()) results = CommitAndLease(std::move(batches));
   if (!results.ok()) {
-    // Nothing of these walks is durable: the runs resume from the store once their leases end.
-    for (auto& walker : walkers) inflight_.Forget(walker->run().id);
+    // Nothing of these walks is durable: the runs are taken back from the store (Strand).
+    for (auto& walker : walkers) {
+      inflight_.Forget(walker->run().id);
+      Strand(walker->TakeRun());
+    }
     return results.status();
   }
   CommittedWalks committed;
@@ -155,9 +201,12 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
   if (status.ok()) status = MatchEvents(committed.to_match);
   if (status.ok()) status = ScanWaits(committed.to_scan);
   if (!status.ok()) {
-    // Their progress is durable, but their actions will not start now: the runs resume from the
-    // store once their leases end.
-    for (WalkedRun& run : committed.walked) inflight_.Forget(run.walker->run().id);
+    // Their progress is durable, but their actions will not start now: the runs are taken back
+    // from the store (Strand).
+    for (WalkedRun& run : committed.walked) {
+      inflight_.Forget(run.walker->run().id);
+      Strand(run.walker->TakeRun());
+    }
     return status;
   }
   return std::move(committed.walked);

@@ -128,6 +128,28 @@ TEST(EngineAsyncTest, ACrashAfterTheSideEffectLosesOnlyThatResult) {
             h.action("http").requests()[1].idempotency_key);
 }
 
+TEST(EngineAsyncTest, ARunWhoseCommitFailedIsTakenBackWithoutWaitingForItsLease) {
+  // The store refuses one commit (unreachable for a moment): the runs of that walk are not left
+  // leased to this live node until their leases run out, but taken back and finished.
+  EngineHarness h;
+  h.AddFlow(kCallThenMail);
+  std::string run = h.Send("go", {{"n", 1}});
+  h.action("http").Hold(true);
+  ASSERT_TRUE(h.engine().AdvanceReadyRuns(64).ok());
+  ASSERT_EQ(h.action("http").held(), 1);
+  h.action("http").ReleaseHeld();
+  h.engine().TEST_failpoints().TEST_CrashAt(1);  // the commit of the call's result fails
+  EXPECT_EQ(h.engine().AdvanceReadyRuns(64).status().code(), StatusCode::kAborted);
+  h.engine().TEST_failpoints().TEST_CrashAt(0);
+  h.action("http").Hold(false);
+  ASSERT_TRUE(h.Drive(kNoTime).ok());  // far less than a lease
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  ExpectEachStepCompletedOnce(h, run);
+  ASSERT_EQ(h.action("http").calls(), 2);  // the lost result was asked for again, under one key
+  EXPECT_EQ(h.action("http").requests()[0].idempotency_key,
+            h.action("http").requests()[1].idempotency_key);
+}
+
 TEST(EngineAsyncTest, ParallelBranchesAreInFlightTogether) {
   EngineHarness h;
   h.AddFlow(R"(

@@ -32,6 +32,20 @@ std::vector<std::string> TraceOfOneAdvance(EngineHarness& h) {
   return trace;
 }
 
+// Engine options under which every run waits in the store, queued, until a claim takes it.
+EngineOptions WithoutFreshQueue() {
+  EngineOptions options{.node_id = "test-node", .seed = 7, .log = nullptr};
+  options.fresh_run_capacity = 0;
+  return options;
+}
+
+// Lets the held http attempts answer and drives the run to its end.
+void FinishHeldRun(EngineHarness& h, const std::string& run) {
+  h.action("http").ReleaseHeld();
+  ASSERT_TRUE(h.Drive().ok());
+  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+}
+
 const std::vector<std::string> kActionThenItsResult = {
     std::string(kFailBeforeAction), std::string(kFailAfterAction), std::string(kFailBeforeCommit),
     std::string(kFailAfterCommit)};
@@ -48,9 +62,7 @@ TEST(EngineTakenRunTest, AFreshRunStartsItsFirstActionWithoutACommit) {
 
 TEST(EngineTakenRunTest, AClaimedRunStartsItsFirstActionWithoutACommit) {
   EngineHarness h;
-  EngineOptions options{.node_id = "test-node", .seed = 7, .log = nullptr};
-  options.fresh_run_capacity = 0;  // the run waits in the store, queued
-  h.SetEngineOptions(options);
+  h.SetEngineOptions(WithoutFreshQueue());
   h.AddFlow(kCall);
   std::string run = h.Send("go");
   EXPECT_EQ(h.Run(run).status, RunStatus::kQueued);
@@ -61,9 +73,7 @@ TEST(EngineTakenRunTest, AClaimedRunStartsItsFirstActionWithoutACommit) {
 
 TEST(EngineTakenRunTest, WhileItsFirstActionIsOutTheStoreShowsTheRunRunningAndLeased) {
   EngineHarness h;
-  EngineOptions options{.node_id = "test-node", .seed = 7, .log = nullptr};
-  options.fresh_run_capacity = 0;
-  h.SetEngineOptions(options);
+  h.SetEngineOptions(WithoutFreshQueue());
   h.AddFlow(kCall);
   h.action("http").Hold(true);
   std::string run = h.Send("go");
@@ -78,9 +88,7 @@ TEST(EngineTakenRunTest, WhileItsFirstActionIsOutTheStoreShowsTheRunRunningAndLe
             h.action("http").requests().front().deadline + std::chrono::minutes(1));
   EXPECT_EQ(stored.due_at, stored.lease_until);
   EXPECT_TRUE(h.Journal(run).empty());
-  h.action("http").ReleaseHeld();
-  ASSERT_TRUE(h.Drive().ok());
-  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  FinishHeldRun(h, run);
 }
 
 TEST(EngineTakenRunTest, AFirstActionThatOutlastsTheLeaseCommitsTheLongerLeaseFirst) {
@@ -103,9 +111,7 @@ steps:
   store::RunRecord stored = h.Run(run);
   ASSERT_TRUE(stored.lease_until.has_value());
   EXPECT_GE(*stored.lease_until, h.clock().Now() + std::chrono::hours(2));
-  h.action("http").ReleaseHeld();
-  ASSERT_TRUE(h.Drive().ok());
-  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  FinishHeldRun(h, run);
 }
 
 TEST(EngineTakenRunTest, AWokenRunCommitsBeforeItsNextAction) {
@@ -128,9 +134,7 @@ steps:
   EXPECT_EQ(trace[0], kFailBeforeCommit);  // the sleep's completion
   EXPECT_EQ(trace[2], kFailBeforeAction);
   EXPECT_EQ(h.Run(run).status, RunStatus::kRunning);
-  h.action("http").ReleaseHeld();
-  ASSERT_TRUE(h.Drive().ok());
-  EXPECT_EQ(h.Run(run).status, RunStatus::kCompleted);
+  FinishHeldRun(h, run);
 }
 
 }  // namespace

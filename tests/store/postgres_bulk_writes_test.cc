@@ -38,6 +38,16 @@ class PostgresBulkWritesTest : public ::testing::Test {
     batch.ops.push_back(std::move(op));
     return batch;
   }
+  // A running run leased to "node" (kFirstLeaseToken) for a minute.
+  void CreateRunLeasedToNode(const std::string& id) {
+    RunRecord run = NewRun(id);
+    run.status = RunStatus::kRunning;
+    run.lease_owner = "node";
+    run.lease_until = clock_.Now() + std::chrono::minutes(1);
+    run.due_at = run.lease_until;
+    auto created = store_->Commit(BatchOf(CreateRunOp{run, kDay, {}}));
+    ASSERT_TRUE(created.ok() && created->status.ok()) << id;
+  }
   std::vector<BatchResult> MustCommitMany(std::vector<WriteBatch> batches) {
     auto results = store_->CommitMany(std::move(batches));
     EXPECT_TRUE(results.ok()) << results.status().ToString();
@@ -156,14 +166,7 @@ TEST_F(PostgresBulkWritesTest, ABatchWhoseLeaseIsLostFailsAloneAndIsLoggedOnce) 
   // and logged, once.
   std::vector<std::string> lines;
   DefaultLogger().Configure({.sink = [&](std::string_view line) { lines.emplace_back(line); }});
-  for (const char* id : {"held", "lost"}) {
-    RunRecord run = NewRun(id);
-    run.status = RunStatus::kRunning;
-    run.lease_owner = "node";
-    run.lease_until = clock_.Now() + std::chrono::minutes(1);
-    run.due_at = run.lease_until;
-    ASSERT_TRUE(store_->Commit(BatchOf(CreateRunOp{run, kDay, {}})).ok());
-  }
+  for (const char* id : {"held", "lost"}) CreateRunLeasedToNode(id);
   auto step = [&](const std::string& run, const std::string& owner) {
     WriteBatch batch;
     batch.Add(RequireLeaseOp{run, owner, kFirstLeaseToken});
@@ -205,12 +208,7 @@ TEST_F(PostgresBulkWritesTest, AStepFencedByItsUpdateCommitsInBulkOnlyUnderItsOw
   // while the lease holds); a check on a run the batch does not update reads the lease. A stale
   // token or another owner on either path refuses that batch alone, journal entry included.
   for (const char* id : {"a", "b", "stale", "checked", "checked-lost", "other"}) {
-    RunRecord run = NewRun(id);
-    run.status = RunStatus::kRunning;
-    run.lease_owner = "node";
-    run.lease_until = clock_.Now() + std::chrono::minutes(1);
-    run.due_at = run.lease_until;
-    ASSERT_TRUE(store_->Commit(BatchOf(CreateRunOp{run, kDay, {}})).ok());
+    CreateRunLeasedToNode(id);
   }
   auto step = [&](const std::string& checked, int64_t token, const std::string& updated) {
     WriteBatch batch;
