@@ -352,8 +352,10 @@ class Engine {
   // back by a later AdmitNewRuns, rebuilt from the store, instead of waiting until its lease
   // runs out.
   void Strand(store::RunRecord run);
-  // Up to `max` stranded runs whose lease still holds at `now` (the others any node may claim).
-  std::vector<store::RunRecord> TakeStranded(int max, TimePoint now);
+  // Rebuilds into `walkers` up to `max` stranded runs that this node still holds at `now`, read
+  // back from the store (the others any node may claim). Returns how many it took.
+  [[nodiscard]] StatusOr<int> TakeBackStranded(int max, TimePoint now,
+                                               std::vector<std::unique_ptr<RunWalker>>& walkers);
   // Walks every run as far as it goes and commits all their batches at once. Returns the runs
   // that have actions to start or still in flight; the others are done with for now.
   [[nodiscard]] StatusOr<std::vector<WalkedRun>> WalkAndCommit(

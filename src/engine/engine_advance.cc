@@ -44,34 +44,9 @@ Status Engine::AdmitNewRuns(int max, TimePoint now,
   // Each new run may start an action or more: claim no more runs than actions may still start.
   const int room = std::min(max, options_.max_inflight_actions - inflight_.actions_in_flight());
   if (room <= 0 || !claiming_) return OkStatus();
-  std::vector<RunRecord> stranded = TakeStranded(room, now);
-  if (!stranded.empty()) {
-    // Read back as stored (a lease grown by the lost walk was not), and only while this node
-    // still holds them. All or none: a store still unreachable leaves them for the next call.
-    std::vector<std::unique_ptr<RunWalker>> rebuilt;
-    Status built = OkStatus();
-    std::vector<RunRecord> held;
-    for (const RunRecord& run : stranded) {
-      StatusOr<std::optional<RunRecord>> stored = store_.GetRun(run.id);
-      if (!stored.ok()) {
-        built = stored.status();
-        break;
-      }
-      if (*stored && (*stored)->lease_owner == options_.node_id &&
-          (*stored)->lease_token == run.lease_token && !(*stored)->ended_at) {
-        held.push_back(std::move(**stored));
-      }
-    }
-    if (built.ok()) built = BuildWalkers(std::move(held), rebuilt, /*just_taken=*/false);
-    if (!built.ok()) {
-      for (RunRecord& run : stranded) Strand(std::move(run));
-      return built;
-    }
-    for (auto& walker : rebuilt) walkers.push_back(std::move(walker));
-  }
-  const int left = room - static_cast<int>(stranded.size());
-  if (left <= 0) return OkStatus();
-  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(left, now));
+  ASSIGN_OR_RETURN(int taken_back, TakeBackStranded(room, now, walkers));
+  if (room - taken_back <= 0) return OkStatus();
+  ASSIGN_OR_RETURN(std::vector<RunRecord> claimed, ClaimDueRuns(room - taken_back, now));
   return BuildWalkers(std::move(claimed), walkers);
 }
 
@@ -80,15 +55,41 @@ void Engine::Strand(RunRecord run) {
   stranded_.push_back(std::move(run));
 }
 
-std::vector<RunRecord> Engine::TakeStranded(int max, TimePoint now) {
-  std::vector<RunRecord> taken;
-  MutexLock lock(stranded_mu_);
-  while (!stranded_.empty() && static_cast<int>(taken.size()) < max) {
-    RunRecord run = std::move(stranded_.back());
-    stranded_.pop_back();
-    if (run.lease_until && *run.lease_until > now) taken.push_back(std::move(run));
+StatusOr<int> Engine::TakeBackStranded(int max, TimePoint now,
+                                       std::vector<std::unique_ptr<RunWalker>>& walkers) {
+  std::vector<RunRecord> stranded;
+  {
+    MutexLock lock(stranded_mu_);
+    if (stranded_.empty()) return 0;
+    const size_t keep = stranded_.size() - std::min(stranded_.size(), static_cast<size_t>(max));
+    stranded.assign(std::make_move_iterator(stranded_.begin() + keep),
+                    std::make_move_iterator(stranded_.end()));
+    stranded_.resize(keep);
   }
-  return taken;
+  // Read back as stored (a lease the lost walk grew was not), and only while this node still
+  // holds them. All or none: a store still unreachable leaves them for the next call.
+  std::vector<RunRecord> held;
+  Status status = OkStatus();
+  for (const RunRecord& run : stranded) {
+    StatusOr<std::optional<RunRecord>> stored = store_.GetRun(run.id);
+    if (!stored.ok()) {
+      status = stored.status();
+      break;
+    }
+    const std::optional<RunRecord>& s = *stored;
+    if (s && s->lease_owner == options_.node_id && s->lease_token == run.lease_token &&
+        s->lease_until && *s->lease_until > now && !s->ended_at) {
+      held.push_back(std::move(**stored));
+    }
+  }
+  std::vector<std::unique_ptr<RunWalker>> rebuilt;
+  if (status.ok()) status = BuildWalkers(std::move(held), rebuilt, /*just_taken=*/false);
+  if (!status.ok()) {
+    for (RunRecord& run : stranded) Strand(std::move(run));
+    return status;
+  }
+  for (auto& walker : rebuilt) walkers.push_back(std::move(walker));
+  return static_cast<int>(stranded.size());
 }
 
 std::vector<std::unique_ptr<RunWalker>> Engine::TakeCompletedRuns(int max) {
@@ -171,8 +172,7 @@ StatusOr<std::vector<Engine::WalkedRun>> Engine::WalkAndCommit(
   batch_of.reserve(walkers.size());
   for (auto& walker : walkers) {
     walks.push_back(walker->Walk(now));
-    const bool restates = walks.back().state == WalkResult::State::kSuspended &&
-                          !walks.back().actions.empty() && walker->BatchRestatesTakenRun();
+    const bool restates = walker->BatchRestatesTakenRun();
     WriteBatch batch = walker->TakeBatch();
     if (restates) {
       batch_of.push_back(std::nullopt);

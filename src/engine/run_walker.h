@@ -123,8 +123,9 @@ class RunWalker {
   }
   // Whether the pending batch restates what the store holds for a run just taken: its first
   // walk reached actions without a journal record, leaving the run running under the lease it
-  // was taken with (it covers those actions) and due at that lease's end. The actions may then
-  // start without a commit; the run's next batch carries the same state.
+  // was taken with (it covers those actions) and due at that lease's end. (A first walk keeps the
+  // lease only when it returns actions to start.) The actions may then start without a commit;
+  // the run's next batch carries the same state.
   bool BatchRestatesTakenRun() const;
 
   // After the batch from TakeBatch committed: false when a wait this walker expected to resolve

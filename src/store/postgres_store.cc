@@ -242,6 +242,23 @@ class PostgresStore::Writer {
     return OkStatus();
   }
 
+  // The batch's first lease check on `run_id`, or null.
+  static const RequireLeaseOp* FirstCheckOn(const std::vector<WriteOp>& ops,
+                                            std::string_view run_id) {
+    for (const WriteOp& op : ops) {
+      const auto* check = std::get_if<RequireLeaseOp>(&op);
+      if (check && check->run_id == run_id) return check;
+    }
+    return nullptr;
+  }
+  // Whether the batch updates `run_id`.
+  static bool UpdatesRun(const std::vector<WriteOp>& ops, std::string_view run_id) {
+    return std::any_of(ops.begin(), ops.end(), [run_id](const WriteOp& op) {
+      const auto* update = std::get_if<UpdateRunOp>(&op);
+      return update && update->run_id == run_id;
+    });
+  }
+
   // One batch applied in bulk, and where its result goes.
   struct BulkBatch {
     WriteBatch* batch;
@@ -264,43 +281,30 @@ class PostgresStore::Writer {
     std::vector<const CreateRunOp*> creates;
     std::vector<const JournalEntry*> entries;
     std::vector<const UpdateRunOp*> updates;
-    std::vector<const RequireLeaseOp*> fences;         // per update: its batch's check on its run
-    std::vector<const RequireLeaseOp*> checks;         // every lease check, for the answers
-    std::unordered_set<const RequireLeaseOp*> fenced;  // the checks that ride with an update
+    std::vector<const RequireLeaseOp*> fences;  // per update: its batch's check on its run
+    // Every lease check, and whether it rides with its batch's update of the run.
+    std::vector<std::pair<const RequireLeaseOp*, bool>> checks;
     for (const BulkBatch& b : batches) {
       const std::vector<WriteOp>& ops = b.batch->ops;
-      std::unordered_map<std::string_view, const RequireLeaseOp*> batch_checks;
-      std::unordered_set<std::string_view> batch_updates;
+      const bool checked = std::any_of(ops.begin(), ops.end(), [](const WriteOp& op) {
+        return std::holds_alternative<RequireLeaseOp>(op);
+      });
       for (const WriteOp& op : ops) {
         if (const auto* check = std::get_if<RequireLeaseOp>(&op)) {
-          batch_checks.emplace(check->run_id, check);
-          checks.push_back(check);
+          // The first check on a run its batch updates rides with the update; others lock and read.
+          const bool fenced =
+              UpdatesRun(ops, check->run_id) && FirstCheckOn(ops, check->run_id) == check;
+          if (!fenced) checked_runs.push_back(check->run_id);
+          checks.emplace_back(check, fenced);
         }
-        if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
-          batch_updates.insert(update->run_id);
-        }
-      }
-      // A check on a run its batch updates rides with the update (the first check, should a
-      // batch name a run twice); the others lock and read.
-      for (const WriteOp& op : ops) {
-        const auto* check = std::get_if<RequireLeaseOp>(&op);
-        if (!check) continue;
-        if (batch_updates.count(check->run_id) && batch_checks[check->run_id] == check) {
-          fenced.insert(check);
-        } else {
-          checked_runs.push_back(check->run_id);
-        }
-      }
-      for (const WriteOp& op : ops) {
         if (const auto* insert = std::get_if<InsertEventOp>(&op)) events.push_back(&insert->event);
         if (const auto* create = std::get_if<CreateRunOp>(&op)) creates.push_back(create);
         if (const auto* append = std::get_if<AppendJournalOp>(&op)) {
-          (batch_checks.empty() ? unchecked_entries : entries).push_back(&append->entry);
+          (checked ? entries : unchecked_entries).push_back(&append->entry);
         }
         if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
           updates.push_back(update);
-          auto fence = batch_checks.find(update->run_id);
-          fences.push_back(fence == batch_checks.end() ? nullptr : fence->second);
+          fences.push_back(FirstCheckOn(ops, update->run_id));
         }
       }
     }
@@ -341,9 +345,9 @@ class PostgresStore::Writer {
         leases[r.Text(row, 0)] = {r.Text(row, 1), r.Int(row, 2)};
       }
     }
-    for (const RequireLeaseOp* check : checks) {
+    for (const auto& [check, fenced] : checks) {
       bool held = false;
-      if (fenced.count(check)) {
+      if (fenced) {
         held = found.count(check->run_id) > 0;
       } else if (auto it = leases.find(check->run_id); it != leases.end()) {
         held = LeaseHeld(*check, it->second.first, it->second.second);
