@@ -85,10 +85,9 @@ struct RuntimeOptions {
   Duration reload_interval = std::chrono::seconds(1);
   // Runs each worker leases per AdvanceReadyRuns call. The walks of one call commit together, so
   // with the workers' calls that queue behind one commit this bounds how many runs a group commit
-  // carries, and how many runs one claim leases. Larger groups cost the store less per run: on
-  // PostgreSQL, W1-io gained 15 to 35% from 32 to 128 (bench/pg_bench.py, interleaved pairs),
-  // with PostgreSQL's CPU per run down by about a fifth; 256 gained no more and made a burst's
-  // events wait longer for their acknowledgement. Default: 128.
+  // carries, and how many runs one claim leases. Larger groups cost the store less per run; event
+  // ingest shares the writer, so much larger ones make a burst's events wait longer for their
+  // acknowledgement (bench/w1_results.md, "128 runs per worker call"). Default: 128.
   int batch_size = 128;
   // Options for the cron scheduler (catch-up bound, grace). Default: see cron_scheduler.h.
   CronSchedulerOptions cron;

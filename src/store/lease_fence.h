@@ -18,7 +18,8 @@ namespace flowrun::store {
 [[nodiscard]] Status CheckLease(const RequireLeaseOp& op, std::string_view owner, int64_t token);
 
 // The same test without the log line or the error, for a writer that goes again through
-// CheckLease when this says no.
+// CheckLease when this says no. PostgreSQL's bulk path applies it in SQL as well, inside the
+// run's UPDATE (UpdateRunsStatement's fences, pg_set_writes.h): keep the two alike.
 bool LeaseHeld(const RequireLeaseOp& op, std::string_view owner, int64_t token);
 
 }  // namespace flowrun::store

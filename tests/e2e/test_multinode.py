@@ -353,14 +353,15 @@ class FencingOnPostgres(Fencing, unittest.TestCase):
 
 def _holds_file_lock(pid, path):
     """Whether process `pid` holds a lock on `path` (fcntl or flock), from /proc/locks."""
-    inode = os.stat(path).st_ino
+    st = os.stat(path)
+    file_id = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
     with open("/proc/locks") as f:
         for line in f:
             fields = line.split()
             if "->" in fields:
                 continue  # a waiter, not a holder
             # "1: POSIX  ADVISORY  WRITE 4242 fe:00:1234 0 EOF"
-            if int(fields[4]) == pid and fields[5].rsplit(":", 1)[1] == str(inode):
+            if int(fields[4]) == pid and fields[5] == file_id:
                 return True
     return False
 
