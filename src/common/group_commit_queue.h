@@ -50,8 +50,24 @@ class GroupCommitQueue {
 
   // `max_group` bounds how many requests one transaction takes. `spawn` is needed only for
   // SubmitAsync.
-  GroupCommitQueue(ApplyFn apply, size_t max_group, SpawnFn spawn = nullptr)
-      : apply_(std::move(apply)), max_group_(max_group), spawn_(std::move(spawn)) {}
+  // Who leads the groups of waiting callers.
+  enum class Leaders {
+    // The caller at the front, when no group is being applied (no thread of the queue's own).
+    kCallers,
+    // Drains only, run by `spawn`: a drain leads group after group while requests keep coming,
+    // so that under load the next group starts as the last one ends, instead of after the
+    // caller at the front has been woken and scheduled.
+    kDrains,
+  };
+
+  // `max_group` bounds how many requests one transaction takes. `spawn` is needed only for
+  // SubmitAsync and for kDrains.
+  GroupCommitQueue(ApplyFn apply, size_t max_group, SpawnFn spawn = nullptr,
+                   Leaders leaders = Leaders::kCallers)
+      : apply_(std::move(apply)),
+        max_group_(max_group),
+        spawn_(std::move(spawn)),
+        leaders_(leaders) {}
   GroupCommitQueue(const GroupCommitQueue&) = delete;
   GroupCommitQueue& operator=(const GroupCommitQueue&) = delete;
 
@@ -66,6 +82,10 @@ class GroupCommitQueue {
     self.request = &request;
     MutexLock lock(mu_);
     queue_.push_back(&self);
+    if (leaders_ == Leaders::kDrains && !draining_) {
+      draining_ = true;
+      spawn_([this] { Drain(); });
+    }
     auto leads = [&]() FLOWRUN_REQUIRES(mu_) {
       return !self.taken && !leading_ && !draining_ && queue_.front() == &self;
     };
@@ -219,6 +239,7 @@ class GroupCommitQueue {
   const ApplyFn apply_;
   const size_t max_group_;
   const SpawnFn spawn_;
+  const Leaders leaders_;
   mutable Mutex mu_;
   std::deque<Writer*> queue_ FLOWRUN_GUARDED_BY(mu_);  // requests no leader has taken yet
   bool leading_ FLOWRUN_GUARDED_BY(mu_) = false;       // a group is being applied

@@ -1096,6 +1096,7 @@ class PostgresStore::Writer {
 PostgresStore::PostgresStore(PostgresStoreOptions options) : options_(std::move(options)) {}
 
 PostgresStore::~PostgresStore() {
+  group_leader_.reset();  // joins its thread once the last drain has run the queue empty
   queue_.reset();
   writer_.reset();
   while (readers_.Take()) {
@@ -1119,8 +1120,11 @@ Status PostgresStore::Initialize() {
       MigratePg(*db, options_.pending_migrations).WithContext("opening the PostgreSQL store"));
   writer_pid_ = PQbackendPID(db->handle());
   writer_ = std::make_unique<Writer>(std::move(db));
+  group_leader_ = std::make_unique<WorkerPool>(1);
   queue_ = std::make_unique<GroupCommitQueue<WriteRequest, WriteResult>>(
-      [this](std::vector<WriteRequest*>& group) { return ApplyGroup(group); }, options_.max_group);
+      [this](std::vector<WriteRequest*>& group) { return ApplyGroup(group); }, options_.max_group,
+      [this](std::function<void()> drain) { group_leader_->Run(std::move(drain)); },
+      GroupCommitQueue<WriteRequest, WriteResult>::Leaders::kDrains);
   return OkStatus();
 }
 

@@ -1,5 +1,6 @@
 // GroupCommitQueue: callers that wait and requests queued without a thread (SubmitAsync) share
 // groups; a drain leads when no caller does, and a queued request past its deadline gets nothing.
+// With Leaders::kDrains no caller leads: one drain leads group after group.
 #include "common/group_commit_queue.h"
 
 #include <gtest/gtest.h>
@@ -22,16 +23,19 @@ namespace {
 using namespace std::chrono_literals;
 using Deadline = std::chrono::steady_clock::time_point;
 
-// A queue of ints whose apply doubles each request, records the group sizes, and can be held
-// (the group being applied waits until Release).
+using Leaders = GroupCommitQueue<int, int>::Leaders;
+
+// A queue of ints whose apply doubles each request, records the group sizes and the threads that
+// applied them, and can be held (the group being applied waits until Release).
 class HeldQueue {
  public:
-  HeldQueue()
+  explicit HeldQueue(Leaders leaders = Leaders::kCallers)
       : queue_(
             [this](std::vector<int*>& group) {
               {
                 std::unique_lock<std::mutex> lock(mu_);
                 group_sizes_.push_back(group.size());
+                appliers_.push_back(std::this_thread::get_id());
                 ++applying_;
                 released_cv_.wait(lock, [this] { return !held_; });
                 --applying_;
@@ -45,7 +49,8 @@ class HeldQueue {
               spawned_.fetch_add(1);
               std::lock_guard<std::mutex> lock(threads_mu_);
               threads_.emplace_back(std::move(drain));
-            }) {}
+            },
+            leaders) {}
   ~HeldQueue() {
     Release();
     std::lock_guard<std::mutex> lock(threads_mu_);
@@ -71,6 +76,10 @@ class HeldQueue {
     std::lock_guard<std::mutex> lock(mu_);
     return group_sizes_;
   }
+  std::vector<std::thread::id> appliers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return appliers_;
+  }
 
   // Queues `value`; its result (or nullopt) is stored in `*out` and counted in answered().
   void SubmitAsync(int value, Deadline deadline, std::optional<int>* out) {
@@ -90,6 +99,7 @@ class HeldQueue {
   bool held_ = false;
   int applying_ = 0;
   std::vector<size_t> group_sizes_;
+  std::vector<std::thread::id> appliers_;
   std::atomic<int> answered_{0};
   std::atomic<int> spawned_{0};
   std::mutex threads_mu_;
@@ -163,6 +173,41 @@ TEST(GroupCommitQueueTest, AQueuedRequestPastItsDeadlineGetsNothingAndIsNotAppli
   EXPECT_EQ(hasty, std::nullopt);
   EXPECT_EQ(patient, 6);
   EXPECT_EQ(q.group_sizes(), (std::vector<size_t>{1, 1}));
+}
+
+TEST(GroupCommitQueueTest, WithDrainLeadersALoneCallerIsAppliedByADrain) {
+  HeldQueue q(Leaders::kDrains);
+  std::thread::id caller;
+  std::future<int> waiting = std::async(std::launch::async, [&] {
+    caller = std::this_thread::get_id();
+    return q.queue().Submit(4);
+  });
+  EXPECT_EQ(waiting.get(), 8);
+  EXPECT_EQ(q.spawned(), 1);
+  ASSERT_EQ(q.appliers().size(), 1u);
+  EXPECT_NE(q.appliers().front(), caller);
+}
+
+TEST(GroupCommitQueueTest, WithDrainLeadersOneDrainLeadsGroupAfterGroupWhileCallersKeepComing) {
+  HeldQueue q(Leaders::kDrains);
+  q.Hold();
+  std::future<int> first = std::async(std::launch::async, [&] { return q.queue().Submit(1); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return q.applying(); }));
+  // Callers that arrive while a group is applied wait for the drain; none of them leads.
+  std::vector<std::future<int>> later;
+  for (int i = 2; i <= 4; ++i) {
+    later.push_back(std::async(std::launch::async, [&q, i] { return q.queue().Submit(i); }));
+  }
+  ASSERT_TRUE(testing::WaitUntil([&] { return q.queue().queued() == 3; }));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(q.group_sizes().size(), 1u);
+  q.Release();
+  EXPECT_EQ(first.get(), 2);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(later[i].get(), 2 * (i + 2));
+  EXPECT_EQ(q.group_sizes(), (std::vector<size_t>{1, 3}));
+  ASSERT_EQ(q.appliers().size(), 2u);
+  EXPECT_EQ(q.appliers()[0], q.appliers()[1]);
+  EXPECT_EQ(q.spawned(), 1);
 }
 
 }  // namespace

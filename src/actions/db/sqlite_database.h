@@ -33,9 +33,9 @@
 #include "actions/db/database.h"
 #include "actions/db/sqlite_commit_group.h"
 #include "actions/db/sqlite_connection.h"
-#include "actions/db/worker_pool.h"
 #include "common/idle_pool.h"
 #include "common/thread_annotations.h"
+#include "common/worker_pool.h"
 
 namespace flowrun {
 

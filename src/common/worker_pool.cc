@@ -1,4 +1,4 @@
-#include "actions/db/worker_pool.h"
+#include "common/worker_pool.h"
 
 #include "common/thread_annotations.h"
 

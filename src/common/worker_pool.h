@@ -1,7 +1,7 @@
-// WorkerPool: a few threads that run queued tasks in arrival order, for work that blocks on a
-// local disk rather than a network (a SQLite file's statements), so that callers never wait for
-// it. Threads start on the first task and are joined by the destructor, after the queue is run
-// empty.
+// WorkerPool: a few threads that run queued tasks in arrival order, so that callers never wait for
+// the work: a SQLite file's statements (actions/db/sqlite_database.h), or the group commits of a
+// PostgreSQL store's writer (store/postgres_store.h). Threads start on the first task and are
+// joined by the destructor, after the queue is run empty.
 //
 // Thread-safety: Run and the readings may be called from many threads at once, tasks included.
 #pragma once
