@@ -273,8 +273,9 @@ class PostgresStore::Writer {
   // events, the runs, the run updates (each fenced by its batch's lease check on that run, if
   // any) and the other journal entries, each kind in batch order. A batch whose lease check
   // fails is answered with its error and writes nothing. A failing statement fails the call, and
-  // the transaction with it: the caller rolls back and applies the group batch by batch.
-  Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now, bool event_lock) {
+  // the transaction with it: the caller rolls back and applies the group batch by batch. With
+  // `begin`, the statements open the transaction themselves: BEGIN goes first, in their round trip.
+  Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now, bool event_lock, bool begin) {
     std::vector<const JournalEntry*> unchecked_entries;
     std::vector<std::string> checked_runs;
     std::vector<const EventRecord*> events;
@@ -319,6 +320,7 @@ class PostgresStore::Writer {
       statements.push_back(std::move(statement));
       return statements.size() - 1;
     };
+    add(begin, {"BEGIN", {}});
     add(!unchecked_entries.empty(),
         AppendJournalEntriesStatement(unchecked_entries, JournalDuplicates::kFail));
     add(event_lock, {kEventLock, {}});
@@ -478,11 +480,9 @@ class PostgresStore::Writer {
     return runs;
   }
 
-  // Takes, in one order that every node uses (sorted by lock id), the transaction-scoped advisory
-  // locks that the flow-control runs of the group decide under: their run ids, idempotency keys,
-  // gathers, GCRA keys and singleton keys. Taken all at once, before the transaction writes
-  // anything or waits for a row, so that two nodes never wait on each other in a cycle.
-  Status LockFlowControlKeys(const std::vector<WriteRequest*>& group) {
+  // The names of the transaction-scoped advisory locks that the flow-control runs of the group
+  // decide under: their run ids, idempotency keys, gathers, GCRA keys and singleton keys.
+  static std::vector<std::string> FlowControlKeys(const std::vector<WriteRequest*>& group) {
     std::vector<std::string> names;
     for (const WriteRequest* request : group) {
       for (const WriteBatch& batch : request->batches) {
@@ -505,6 +505,13 @@ class PostgresStore::Writer {
         }
       }
     }
+    return names;
+  }
+
+  // Takes the locks `names` (FlowControlKeys) in one order that every node uses (sorted by lock
+  // id). Taken all at once, before the transaction writes anything or waits for a row, so that
+  // two nodes never wait on each other in a cycle.
+  Status LockFlowControlKeys(const std::vector<std::string>& names) {
     if (names.empty()) return OkStatus();
     // The aggregate takes the locks as the sorted subquery yields them.
     return db_
@@ -1163,19 +1170,11 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
   for (const WriteRequest* request : group) {
     event_lock = event_lock || TouchesEventsOrWaits(request->batches);
   }
-  Status begin = db.ExecScript("BEGIN");
-  if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
-  (void)writer_->TakeWakes();
-  // Every transaction takes its locks in one order: flow-control keys, the event lock, rows.
-  if (Status locked = writer_->LockFlowControlKeys(group); !locked.ok()) {
-    return fail_all(locked.WithContext("locking flow-control keys"));
-  }
   // First attempt: the requests whose batches allow it are applied in bulk, a statement per kind
   // of op for all of them; the others, and claims, one by one after them.
   std::vector<bool> in_bulk(group.size(), false);
-  size_t bulk_batches = 0;
+  std::vector<Writer::BulkBatch> bulk;
   if (!savepoints) {
-    std::vector<Writer::BulkBatch> bulk;
     BulkIds taken;
     for (size_t i = 0; i < group.size(); ++i) {
       WriteRequest& request = *group[i];
@@ -1186,15 +1185,28 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
         bulk.push_back({&request.batches[b], &results[i].batches[b]});
       }
     }
-    bulk_batches = bulk.size();
-    if (!bulk.empty()) {
-      if (Status applied = writer_->ApplyInBulk(bulk, now, event_lock); !applied.ok()) {
-        (void)db.ExecScript("ROLLBACK");
-        return std::nullopt;
-      }
-      event_lock = false;  // taken
-    }
   }
+  // Every transaction takes its locks in one order: flow-control keys, the event lock, rows.
+  // Without keys to lock, BEGIN goes out with the bulk's statements, in one round trip.
+  const std::vector<std::string> keys = Writer::FlowControlKeys(group);
+  const bool begin_with_bulk = keys.empty() && !bulk.empty();
+  if (!begin_with_bulk) {
+    Status begin = db.ExecScript("BEGIN");
+    if (!begin.ok()) return fail_all(begin.WithContext("starting a store transaction"));
+  }
+  (void)writer_->TakeWakes();
+  if (Status locked = writer_->LockFlowControlKeys(keys); !locked.ok()) {
+    return fail_all(locked.WithContext("locking flow-control keys"));
+  }
+  if (!bulk.empty()) {
+    if (Status applied = writer_->ApplyInBulk(bulk, now, event_lock, begin_with_bulk);
+        !applied.ok()) {
+      (void)db.ExecScript("ROLLBACK");
+      return std::nullopt;
+    }
+    event_lock = false;  // taken
+  }
+  const size_t bulk_batches = bulk.size();
   if (event_lock) {
     if (Status locked = db.ExecScript(kEventLock); !locked.ok()) {
       return fail_all(locked.WithContext("taking the event lock"));
