@@ -49,7 +49,21 @@ std::string PgJsonTextArray(const std::vector<std::string>& values) {
   return text;
 }
 
-PgRecordset::PgRecordset() : text_("[") {}
+void PgDumps::Add(const Json& value) {
+  if (value.is_null()) return;
+  std::string& text = texts_[&value];
+  text.clear();
+  AppendJsonString(text, value.dump());
+}
+
+const std::string* PgDumps::Find(const Json& value) const {
+  auto it = texts_.find(&value);
+  return it == texts_.end() ? nullptr : &it->second;
+}
+
+void PgDumps::Merge(PgDumps&& other) { texts_.merge(other.texts_); }
+
+PgRecordset::PgRecordset(const PgDumps* dumps) : dumps_(dumps), text_("[") {}
 
 void PgRecordset::Row() {
   if (text_.size() > 1) text_.append("},");
@@ -95,7 +109,14 @@ void PgRecordset::MillisOrNull(std::string_view key, const std::optional<TimePoi
   Int(key, ToUnixMillis(*t));
 }
 
-void PgRecordset::Dump(std::string_view key, const Json& value) { Text(key, value.dump()); }
+void PgRecordset::Dump(std::string_view key, const Json& value) {
+  if (const std::string* text = dumps_ ? dumps_->Find(value) : nullptr) {
+    Key(key);
+    text_.append(*text);
+    return;
+  }
+  Text(key, value.dump());
+}
 
 void PgRecordset::DumpOrNull(std::string_view key, const Json& value) {
   if (value.is_null()) return Null(key);

@@ -14,6 +14,9 @@
 //   for (...) { rows.Row(); rows.Text("id", id); rows.Int("n", n); }
 //   PgStatement s{"... json_to_recordset($1::json) ...", {std::move(rows).Finish()}};
 //
+// A builder given PgDumps copies the text of a value dumped there ahead of time instead of dumping
+// the value again.
+//
 // Thread-safety: none (one builder per statement).
 #pragma once
 
@@ -21,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/json.h"
@@ -28,9 +32,27 @@
 
 namespace flowrun::store {
 
+// Json values dumped ahead of time, each as the JSON string PgRecordset::Dump writes for it. The
+// threads that queue a group commit's batches dump their values, so that the group's one leader
+// only copies text. Keyed by the value's address: each value must outlive the dumps and neither
+// move nor change meanwhile.
+class PgDumps {
+ public:
+  // Dumps `value`, unless it is null (which …OrNull writes as null).
+  void Add(const Json& value);
+  // The dump of `value`, or null when it was not added.
+  const std::string* Find(const Json& value) const;
+  // Takes the dumps of `other`.
+  void Merge(PgDumps&& other);
+
+ private:
+  std::unordered_map<const Json*, std::string> texts_;
+};
+
 class PgRecordset {
  public:
-  PgRecordset();
+  // `dumps`, when given, must outlive the builder.
+  explicit PgRecordset(const PgDumps* dumps = nullptr);
 
   // Starts the next object; the fields that follow belong to it.
   void Row();
@@ -54,6 +76,7 @@ class PgRecordset {
   void Key(std::string_view key);
   void Null(std::string_view key);
 
+  const PgDumps* dumps_;
   std::string text_;
 };
 

@@ -17,8 +17,9 @@ std::string ExtraSlotsText(const std::vector<ConcurrencySlot>& slots) {
 
 }  // namespace
 
-PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events) {
-  PgRecordset rows;
+PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events,
+                                  const PgDumps* dumps) {
+  PgRecordset rows(dumps);
   for (const EventRecord* e : events) {
     rows.Row();
     rows.Text("id", e->id);
@@ -40,8 +41,8 @@ StatusOr<PgResult> InsertEvents(PgConnection& db, const std::vector<const EventR
   return db.Exec(InsertEventsStatement(events));
 }
 
-PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops) {
-  PgRecordset rows;
+PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops, const PgDumps* dumps) {
+  PgRecordset rows(dumps);
   for (const CreateRunOp* op : ops) {
     const RunRecord& run = op->run;
     rows.Row();
@@ -99,8 +100,8 @@ StatusOr<PgResult> InsertRuns(PgConnection& db, const std::vector<const CreateRu
 }
 
 PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>& entries,
-                                          JournalDuplicates duplicates) {
-  PgRecordset rows;
+                                          JournalDuplicates duplicates, const PgDumps* dumps) {
+  PgRecordset rows(dumps);
   for (const JournalEntry* e : entries) {
     rows.Row();
     rows.Text("r", e->run_id);
@@ -128,13 +129,14 @@ StatusOr<int64_t> AppendJournalEntries(PgConnection& db,
 }
 
 PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now,
-                                const std::vector<const RequireLeaseOp*>* fences) {
+                                const std::vector<const RequireLeaseOp*>* fences,
+                                const PgDumps* dumps) {
   // In id order: the statement locks the rows in the order it reaches them.
   std::vector<size_t> order(ops.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
             [&ops](size_t a, size_t b) { return ops[a]->run_id < ops[b]->run_id; });
-  PgRecordset rows;
+  PgRecordset rows(dumps);
   for (size_t i : order) {
     const UpdateRunOp* op = ops[i];
     const RequireLeaseOp* fence = fences ? (*fences)[i] : nullptr;
@@ -185,6 +187,28 @@ PgStatement LockLeasesStatement(const std::vector<std::string>& run_ids) {
 
 StatusOr<PgResult> LockLeases(PgConnection& db, const std::vector<std::string>& run_ids) {
   return db.Exec(LockLeasesStatement(run_ids));
+}
+
+PgDumps DumpsOf(const std::vector<WriteBatch>& batches) {
+  PgDumps dumps;
+  for (const WriteBatch& batch : batches) {
+    for (const WriteOp& op : batch.ops) {
+      if (const auto* insert = std::get_if<InsertEventOp>(&op)) {
+        dumps.Add(insert->event.data);
+      } else if (const auto* create = std::get_if<CreateRunOp>(&op)) {
+        dumps.Add(create->run.event);
+        dumps.Add(create->run.output);
+        dumps.Add(create->run.error);
+        dumps.Add(create->run.events);
+      } else if (const auto* append = std::get_if<AppendJournalOp>(&op)) {
+        dumps.Add(append->entry.data);
+      } else if (const auto* update = std::get_if<UpdateRunOp>(&op)) {
+        dumps.Add(update->output);
+        dumps.Add(update->error);
+      }
+    }
+  }
+  return dumps;
 }
 
 }  // namespace flowrun::store

@@ -2,7 +2,9 @@
 // array, read with json_to_recordset, so a group commit's events, runs, journal entries, run
 // updates and lease checks cost one round trip and one statement each, however many batches the
 // group holds. A single row takes the same statement: each of these writes has one SQL text.
-// Each write's statement is also available unrun (…Statement), for PgConnection::ExecPipelined.
+// Each write's statement is also available unrun (…Statement), for PgConnection::ExecPipelined;
+// given the DumpsOf the ops' batches, a statement copies their Json values' text instead of
+// dumping them.
 //
 // Thread-safety: as PgConnection (one thread at a time).
 #pragma once
@@ -13,6 +15,7 @@
 #include "common/status.h"
 #include "common/timestamp.h"
 #include "store/pg_connection.h"
+#include "store/pg_recordset.h"
 #include "store/store.h"
 
 namespace flowrun::store {
@@ -22,7 +25,8 @@ namespace flowrun::store {
 // seq and unmatched ("t" or "f") of each event stored.
 [[nodiscard]] StatusOr<PgResult> InsertEvents(PgConnection& db,
                                               const std::vector<const EventRecord*>& events);
-PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events);
+PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events,
+                                  const PgDumps* dumps = nullptr);
 
 // Inserts the runs of the ops as given (store.h, CreateRunOp; flow control, idempotency keys and
 // waits are the caller's), in order. A run whose id or (trigger event, flow) is taken is left
@@ -30,7 +34,8 @@ PgStatement InsertEventsStatement(const std::vector<const EventRecord*>& events)
 // inserted.
 [[nodiscard]] StatusOr<PgResult> InsertRuns(PgConnection& db,
                                             const std::vector<const CreateRunOp*>& ops);
-PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops);
+PgStatement InsertRunsStatement(const std::vector<const CreateRunOp*>& ops,
+                                const PgDumps* dumps = nullptr);
 
 // What AppendJournalEntries does with a second kCompleted of a (run, step key): ignore it, or
 // fail the statement (cheaper when a duplicate is rare and the caller can go again with kIgnore).
@@ -42,7 +47,8 @@ enum class JournalDuplicates { kIgnore, kFail };
     JournalDuplicates duplicates = JournalDuplicates::kIgnore);
 // Its statement; its result's affected() is the rows appended.
 PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>& entries,
-                                          JournalDuplicates duplicates);
+                                          JournalDuplicates duplicates,
+                                          const PgDumps* dumps = nullptr);
 
 // Applies the run updates (store.h, UpdateRunOp) at `now`. REQUIRES: no run id appears twice.
 // Rows: id, whether the run holds extra concurrency slots ("t"/"f") and whether it has a
@@ -54,7 +60,8 @@ PgStatement AppendJournalEntriesStatement(const std::vector<const JournalEntry*>
 // the same run (RequireLeaseOp), or null: a fenced run is updated, and so found, only while the
 // lease it names holds. The rows are locked in id order (see LockLeases).
 PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, TimePoint now,
-                                const std::vector<const RequireLeaseOp*>* fences = nullptr);
+                                const std::vector<const RequireLeaseOp*>* fences = nullptr,
+                                const PgDumps* dumps = nullptr);
 
 // Locks the rows of the runs (FOR UPDATE, in id order, so that two transactions locking the same
 // runs never wait on each other in a cycle) until the transaction ends, and reads their leases.
@@ -62,5 +69,9 @@ PgStatement UpdateRunsStatement(const std::vector<const UpdateRunOp*>& ops, Time
 [[nodiscard]] StatusOr<PgResult> LockLeases(PgConnection& db,
                                             const std::vector<std::string>& run_ids);
 PgStatement LockLeasesStatement(const std::vector<std::string>& run_ids);
+
+// The Json values that the statements above dump for the batches' events, runs, journal entries
+// and run updates, dumped now. The batches must stay where they are while the dumps are used.
+PgDumps DumpsOf(const std::vector<WriteBatch>& batches);
 
 }  // namespace flowrun::store

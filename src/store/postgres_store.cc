@@ -275,7 +275,9 @@ class PostgresStore::Writer {
   // fails is answered with its error and writes nothing. A failing statement fails the call, and
   // the transaction with it: the caller rolls back and applies the group batch by batch. With
   // `begin`, the statements open the transaction themselves: BEGIN goes first, in their round trip.
-  Status ApplyInBulk(std::vector<BulkBatch>& batches, TimePoint now, bool event_lock, bool begin) {
+  // `dumps` holds the batches' Json values dumped ahead of time (DumpsOf).
+  Status ApplyInBulk(std::vector<BulkBatch>& batches, const PgDumps& dumps, TimePoint now,
+                     bool event_lock, bool begin) {
     std::vector<const JournalEntry*> unchecked_entries;
     std::vector<std::string> checked_runs;
     std::vector<const EventRecord*> events;
@@ -322,13 +324,14 @@ class PostgresStore::Writer {
     };
     add(begin, {"BEGIN", {}});
     add(!unchecked_entries.empty(),
-        AppendJournalEntriesStatement(unchecked_entries, JournalDuplicates::kFail));
+        AppendJournalEntriesStatement(unchecked_entries, JournalDuplicates::kFail, &dumps));
     add(event_lock, {kEventLock, {}});
     const auto lease_rows = add(!checked_runs.empty(), LockLeasesStatement(checked_runs));
-    const auto event_rows = add(!events.empty(), InsertEventsStatement(events));
-    const auto run_rows = add(!creates.empty(), InsertRunsStatement(creates));
-    const auto update_rows = add(!updates.empty(), UpdateRunsStatement(updates, now, &fences));
-    add(!entries.empty(), AppendJournalEntriesStatement(entries, JournalDuplicates::kFail));
+    const auto event_rows = add(!events.empty(), InsertEventsStatement(events, &dumps));
+    const auto run_rows = add(!creates.empty(), InsertRunsStatement(creates, &dumps));
+    const auto update_rows =
+        add(!updates.empty(), UpdateRunsStatement(updates, now, &fences, &dumps));
+    add(!entries.empty(), AppendJournalEntriesStatement(entries, JournalDuplicates::kFail, &dumps));
     ASSIGN_OR_RETURN(std::vector<PgResult> results, db_->ExecPipelined(statements));
     std::unordered_map<std::string, std::pair<bool, bool>> found;  // id -> slots, limited
     if (update_rows) {
@@ -1174,12 +1177,14 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
   // of op for all of them; the others, and claims, one by one after them.
   std::vector<bool> in_bulk(group.size(), false);
   std::vector<Writer::BulkBatch> bulk;
+  PgDumps dumps;
   if (!savepoints) {
     BulkIds taken;
     for (size_t i = 0; i < group.size(); ++i) {
       WriteRequest& request = *group[i];
       if (request.claim || !TakeForBulk(request.batches, taken)) continue;
       in_bulk[i] = true;
+      dumps.Merge(std::move(request.dumps));
       results[i].batches.resize(request.batches.size());
       for (size_t b = 0; b < request.batches.size(); ++b) {
         bulk.push_back({&request.batches[b], &results[i].batches[b]});
@@ -1199,7 +1204,7 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
     return fail_all(locked.WithContext("locking flow-control keys"));
   }
   if (!bulk.empty()) {
-    if (Status applied = writer_->ApplyInBulk(bulk, now, event_lock, begin_with_bulk);
+    if (Status applied = writer_->ApplyInBulk(bulk, dumps, now, event_lock, begin_with_bulk);
         !applied.ok()) {
       (void)db.ExecScript("ROLLBACK");
       return std::nullopt;
@@ -1273,7 +1278,9 @@ std::optional<std::vector<PostgresStore::WriteResult>> PostgresStore::ApplyGroup
 
 StatusOr<std::vector<BatchResult>> PostgresStore::CommitMany(std::vector<WriteBatch> batches) {
   if (batches.empty()) return std::vector<BatchResult>();
-  WriteResult result = queue_->Submit(WriteRequest{std::move(batches), std::nullopt});
+  WriteRequest request{std::move(batches), std::nullopt, {}};
+  request.dumps = DumpsOf(request.batches);  // here, so that the group's leader need not
+  WriteResult result = queue_->Submit(std::move(request));
   if (!result.status.ok()) return result.status;
   return std::move(result.batches);
 }
@@ -1335,7 +1342,7 @@ StatusOr<std::vector<RunRecord>> PostgresStore::ClaimRuns(std::string_view owner
     if (due.rows() == 0) return std::vector<RunRecord>();
   }
   WriteResult result =
-      queue_->Submit(WriteRequest{{}, ClaimArgs{std::string(owner), now, max, lease}});
+      queue_->Submit(WriteRequest{{}, ClaimArgs{std::string(owner), now, max, lease}, {}});
   if (!result.status.ok()) return result.status;
   return std::move(result.claimed);
 }

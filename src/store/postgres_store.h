@@ -56,6 +56,7 @@
 #include "common/idle_pool.h"
 #include "common/worker_pool.h"
 #include "store/pg_connection.h"
+#include "store/pg_recordset.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -139,6 +140,8 @@ class PostgresStore final : public Store {
   struct WriteRequest {
     std::vector<WriteBatch> batches;
     std::optional<ClaimArgs> claim;
+    // The batches' Json values, dumped by the thread that queued them (DumpsOf), for the bulk.
+    PgDumps dumps;
   };
   struct WriteResult {
     Status status;

@@ -95,6 +95,42 @@ TEST(PgRecordsetTest, RowsHoldEveryKindOfField) {
   EXPECT_EQ(parsed[2], (Json{{"only", 1}}));
 }
 
+TEST(PgRecordsetTest, ABuilderGivenDumpsWritesTheSameTextAsOneWithout) {
+  const Json doc = Json{{"k", "v\n\"q\""}, {"list", {1, 2}}, {"nul", std::string("a\0b", 3)}};
+  const Json other = Json{{"x", 1}};
+  const Json null;
+  PgDumps first;
+  first.Add(doc);
+  first.Add(null);  // nothing to dump: a null goes as null
+  PgDumps dumps;
+  dumps.Merge(std::move(first));
+  auto build = [&](const PgDumps* given) {
+    PgRecordset rows(given);
+    rows.Row();
+    rows.Dump("doc", doc);
+    rows.DumpOrNull("other", other);  // not among the dumps: dumped here
+    rows.DumpOrNull("none", null);
+    rows.Dump("null_as_text", null);
+    return std::move(rows).Finish();
+  };
+  EXPECT_EQ(build(&dumps), build(nullptr));
+  ASSERT_NE(dumps.Find(doc), nullptr);
+  EXPECT_EQ(dumps.Find(other), nullptr);
+  EXPECT_EQ(dumps.Find(null), nullptr);
+}
+
+TEST(PgRecordsetTest, ADumpedValueIsCopiedFromItsDumpNotDumpedAgain) {
+  Json doc = Json{{"n", 1}};
+  PgDumps dumps;
+  dumps.Add(doc);
+  doc["n"] = 2;  // breaks the contract on purpose: the text copied is the one dumped at Add
+  PgRecordset rows(&dumps);
+  rows.Row();
+  rows.Dump("doc", doc);
+  EXPECT_EQ(Json::parse(Json::parse(std::move(rows).Finish())[0]["doc"].get<std::string>()),
+            (Json{{"n", 1}}));
+}
+
 TEST(PgRecordsetTest, NoRowsIsAnEmptyArray) {
   EXPECT_EQ(PgRecordset().Finish(), "[]");
   EXPECT_EQ(PgJsonTextArray({}), "[]");
