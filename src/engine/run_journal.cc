@@ -28,7 +28,9 @@ void RunJournal::Record(const std::string& key, JournalKind kind, const Json& da
     case JournalKind::kCompleted: {
       // The walker reads a completion's status, outcome, output, error and flags but never its
       // input: its own copy leaves that out.
-      Json& known = completed_[key];
+      auto [slot, fresh] = completed_.try_emplace(key);
+      if (!fresh) break;  // the first completion of a key wins (run_journal.h)
+      Json& known = slot->second;
       if (data.is_object() && data.contains("input")) {
         known = Json::object();
         for (auto it = data.begin(); it != data.end(); ++it) {

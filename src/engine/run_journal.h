@@ -3,7 +3,8 @@
 //
 // - completed: a step's completion record (status, outcome, output, error, flags). A recorded
 //   completion is kept without its `input` (the rendered arguments, journaled for display only);
-//   a replayed one is kept as stored, and the first one of a key wins.
+//   a replayed one is kept as stored. The first one of a key wins, and a completion once known
+//   never changes: completed(key) gives the same record, unchanged, for the journal's life.
 // - attempts: a step's failed attempts, oldest first (retry time, or `final`).
 // - started: what a step that is under way recorded when it began (a sleep's wake time, a wait's
 //   id and timeout, an invoked child's id); the latest one wins.
@@ -33,7 +34,9 @@ class RunJournal {
   void Record(const std::string& key, store::JournalKind kind, const Json& data);
   // Notes a completion known to this walker only (not journaled): a wait's timeout, which holds
   // only if the walker's commit confirms it.
-  void NoteCompleted(const std::string& key, Json record) { completed_[key] = std::move(record); }
+  void NoteCompleted(const std::string& key, Json record) {
+    completed_.try_emplace(key, std::move(record));
+  }
 
   // The step's completion, or nullptr. Stays valid while the journal lives.
   const Json* completed(const std::string& key) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "common/deterministic_id.h"
 #include "common/json_path.h"
@@ -102,7 +103,22 @@ StatusOr<Json> RunWalker::Render(const CompiledStep& step, const std::string& ke
   return rendered;
 }
 
+void RunWalker::ReplayStepScope(const CompiledStep& step, const Json& record) {
+  auto from = last_walk_replayed_.find(step.id);
+  if (from != last_walk_replayed_.end() && from->second == &record) {
+    last_walk_replayed_.erase(from);
+    if (auto kept = last_walk_steps_.find(step.id); kept != last_walk_steps_.end()) {
+      scope_["steps"][step.id] = std::move(*kept);
+      replayed_[step.id] = &record;
+      return;
+    }
+  }
+  SetStepScope(step, record);
+  replayed_[step.id] = &record;
+}
+
 void RunWalker::SetStepScope(const CompiledStep& step, const Json& record) {
+  replayed_.erase(step.id);
   Json& entry = scope_["steps"][step.id];
   entry = Json::object();
   // Each field is copied once, straight from the record into the scope.
@@ -193,7 +209,7 @@ RunWalker::Outcome RunWalker::FailStep(const CompiledStep& step, const std::stri
 
 RunWalker::Outcome RunWalker::Replay(const CompiledStep& step, const std::string& key,
                                      const Json& record) {
-  SetStepScope(step, record);
+  ReplayStepScope(step, record);
   std::string outcome = record.value("outcome", "next");
   if (step.kind == StepKind::kSet && record.value("status", "") == "completed" &&
       record["output"].is_object()) {
@@ -553,7 +569,11 @@ WalkResult RunWalker::Walk(TimePoint now) {
     // A later walk of this walker: `event`, `secrets` and `run` are as the first walk built them
     // (a walk restores what it shadows, and the run and the secrets do not change), so only what
     // the walk itself sets starts over.
-    scope_["steps"] = Json::object();
+    // The steps' entries of the last walk are kept aside: a replay of the same record moves its
+    // entry back instead of copying the record again.
+    last_walk_steps_ = std::exchange(scope_["steps"], Json::object());
+    last_walk_replayed_.swap(replayed_);
+    replayed_.clear();
     scope_["vars"] = Json::object();
     scope_.erase("error");
   } else {

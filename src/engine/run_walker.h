@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/json.h"
@@ -188,6 +189,9 @@ class RunWalker {
                        const expr::Expression* expression, const Status& status) const;
   void Append(const std::string& key, store::JournalKind kind, Json data);
   void SetStepScope(const CompiledStep& step, const Json& record);
+  // As SetStepScope, for a completion held in journal_: when the last walk's entry for the step
+  // came from the same record (which never changes, run_journal.h), that entry is moved back.
+  void ReplayStepScope(const CompiledStep& step, const Json& record);
   void Finish(WalkResult& result, store::RunStatus status, Json output, Json error);
 
   std::shared_ptr<const Program> program_;
@@ -205,6 +209,11 @@ class RunWalker {
   // Per walk.
   TimePoint now_;
   Json scope_;
+  // The step ids whose entry in scope_["steps"] was last set from a record in journal_, and that
+  // record; and the same for the last walk, whose `steps` object is kept beside it.
+  std::unordered_map<std::string, const Json*> replayed_;
+  std::unordered_map<std::string, const Json*> last_walk_replayed_;
+  Json last_walk_steps_;
   std::vector<PendingAction> actions_;
   std::vector<store::WaitRecord> new_waits_;
   std::optional<TimePoint> earliest_due_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -185,6 +186,62 @@ steps:
   std::vector<JournalEntry> appended = JournalOf(batch);
   ASSERT_EQ(appended.size(), 1u);
   EXPECT_EQ(appended[0].step_key, "out");
+}
+
+// A walker keeps the steps' scope entries of its last walk and moves back those replayed from
+// the same journal record; each walk must still see every step as its own journal says, inside a
+// loop (one step id, a record per item, finishing out of order) as much as outside.
+TEST_F(RunWalkerTest, EveryWalkSeesEachStepAsTheJournalSaysInsideAndOutsideALoop) {
+  auto program = Compile(R"(
+id: looper
+on: {event: go}
+steps:
+  - id: fetch
+    http: {method: GET, url: "https://example.com/0"}
+  - id: loop
+    foreach:
+      items: event.data.items
+      concurrency: 3
+      steps:
+        - id: call
+          http: {method: GET, url: "https://example.com/${{ item }}"}
+        - id: note
+          set: {seen: "${{ steps.call.output.n }}", first: "${{ steps.fetch.output.n }}"}
+  - id: answer
+    return: {first: "${{ steps.fetch.output.n }}", all: "${{ steps.loop.output }}"}
+)");
+  ASSERT_TRUE(program);
+  RunWalker walker(program, NewRun(*program, {{"items", {1, 2, 3}}}), {}, env_, "node");
+  // Started actions by the item in their URL (0 for fetch); each answers {n: 10 * item}.
+  std::map<int, PendingAction> started;
+  store::WriteBatch batch;
+  auto walk = [&] {
+    WalkResult result = walker.Walk(kStart);
+    for (PendingAction& action : result.actions) {
+      const std::string url = action.arguments["url"].get<std::string>();
+      walker.MarkInFlight(action.step_key);
+      started.emplace(std::stoi(url.substr(url.rfind('/') + 1)), std::move(action));
+    }
+    batch = walker.TakeBatch();
+    return result.state;
+  };
+  ASSERT_EQ(walk(), WalkResult::State::kSuspended);
+  for (int item : {0, 3, 1, 2}) {
+    ASSERT_EQ(started.count(item), 1u) << item;
+    PendingAction action = std::move(started.at(item));
+    started.erase(item);
+    walker.RecordActionResult(std::move(action), Json{{"n", 10 * item}}, kStart);
+    const WalkResult::State state = walk();
+    if (item != 2) ASSERT_EQ(state, WalkResult::State::kSuspended) << item;
+  }
+  EXPECT_TRUE(started.empty());
+  store::UpdateRunOp update = UpdateOf(batch);
+  EXPECT_EQ(update.status, RunStatus::kCompleted);
+  EXPECT_EQ(update.output, (Json{{"first", 0},
+                                 {"all",
+                                  {{{"seen", 10}, {"first", 0}},
+                                   {{"seen", 20}, {"first", 0}},
+                                   {{"seen", 30}, {"first", 0}}}}}));
 }
 
 TEST_F(RunWalkerTest, AFailedAttemptIsRetriedAsThePolicySays) {
