@@ -16,6 +16,12 @@
 // the drain takes them. So `spawn` must run the drain on a thread that no waiting caller can
 // hold: on a pool that the waiting callers share, the drain could queue behind them for good.
 //
+// In a queue built with Leaders::kDrains, a caller still leads when it finds no group in flight,
+// but the callers that queue up behind a group are led by a drain, which then leads group after
+// group while requests keep coming. So under a steady load each group starts as the last one
+// ends, where a caller woken to lead would first have to be scheduled (on busy cores that takes
+// milliseconds, while the store sits idle); and a lone caller still pays no hand-over.
+//
 // Thread-safety: Submit, SubmitBy and SubmitAsync may be called from many threads at once. The
 // apply function runs on one thread at a time (a caller's or a drain's), never concurrently with
 // itself, and without the queue's lock; so do the callbacks of SubmitAsync.
@@ -48,15 +54,12 @@ class GroupCommitQueue {
   template <typename R>
   using DoneFn = std::function<void(std::optional<R>)>;
 
-  // `max_group` bounds how many requests one transaction takes. `spawn` is needed only for
-  // SubmitAsync.
   // Who leads the groups of waiting callers.
   enum class Leaders {
     // The caller at the front, when no group is being applied (no thread of the queue's own).
     kCallers,
-    // Drains only, run by `spawn`: a drain leads group after group while requests keep coming,
-    // so that under load the next group starts as the last one ends, instead of after the
-    // caller at the front has been woken and scheduled.
+    // As kCallers for a caller that finds no group in flight; the requests queued behind a group
+    // go to a drain run by `spawn`, which leads group after group while requests keep coming.
     kDrains,
   };
 
@@ -82,10 +85,6 @@ class GroupCommitQueue {
     self.request = &request;
     MutexLock lock(mu_);
     queue_.push_back(&self);
-    if (leaders_ == Leaders::kDrains && !draining_) {
-      draining_ = true;
-      spawn_([this] { Drain(); });
-    }
     auto leads = [&]() FLOWRUN_REQUIRES(mu_) {
       return !self.taken && !leading_ && !draining_ && queue_.front() == &self;
     };
@@ -225,10 +224,10 @@ class GroupCommitQueue {
   }
 
   // Passes the turn to the front of the queue, when no group is being applied: a waiting caller
-  // is woken to lead; a queued request gets a drain, unless one is due already.
+  // is woken to lead (kCallers); otherwise the queue gets a drain, unless one is due already.
   void WakeFront() FLOWRUN_REQUIRES(mu_) {
     if (queue_.empty() || draining_) return;
-    if (!queue_.front()->done) {
+    if (!queue_.front()->done && leaders_ == Leaders::kCallers) {
       queue_.front()->cv.notify_one();
       return;
     }

@@ -8,8 +8,8 @@
 // (lease checks, journal entries, run updates, events without a client id, runs without flow
 // control) are applied in bulk: one statement per kind of op for all of them (pg_set_writes.h). A
 // batch that meets a deadlock or serialization failure is tried again, up to three times, before it
-// fails with kAborted. One thread of the store's own leads the groups, so that under load the next
-// group starts as soon as the last one commits.
+// fails with kAborted. The groups that queue up behind a group in flight are led by a thread of the
+// store's own, so that under load the next group starts as soon as the last one commits.
 //
 // Across nodes, what must happen once is decided by the database:
 //   - claims lock their rows with FOR UPDATE SKIP LOCKED, so nodes never wait on each other's
@@ -165,8 +165,9 @@ class PostgresStore final : public Store {
   PostgresStoreOptions options_;
   int writer_pid_ = 0;
   std::unique_ptr<Writer> writer_;  // used only by the group leader inside ApplyGroup
-  // The thread that leads every group (GroupCommitQueue::Leaders::kDrains): under load it goes
-  // from one group to the next without waiting to be woken. Callers wait for their results.
+  // The thread that leads the groups queued behind a group in flight
+  // (GroupCommitQueue::Leaders::kDrains): under load it goes from one group to the next without
+  // waiting to be woken.
   std::unique_ptr<WorkerPool> group_leader_;
   std::unique_ptr<GroupCommitQueue<WriteRequest, WriteResult>> queue_;
   IdlePool<PgConnection> readers_{8};

@@ -175,7 +175,7 @@ TEST(GroupCommitQueueTest, AQueuedRequestPastItsDeadlineGetsNothingAndIsNotAppli
   EXPECT_EQ(q.group_sizes(), (std::vector<size_t>{1, 1}));
 }
 
-TEST(GroupCommitQueueTest, WithDrainLeadersALoneCallerIsAppliedByADrain) {
+TEST(GroupCommitQueueTest, WithDrainLeadersALoneCallerLeadsItsOwnGroup) {
   HeldQueue q(Leaders::kDrains);
   std::thread::id caller;
   std::future<int> waiting = std::async(std::launch::async, [&] {
@@ -183,30 +183,38 @@ TEST(GroupCommitQueueTest, WithDrainLeadersALoneCallerIsAppliedByADrain) {
     return q.queue().Submit(4);
   });
   EXPECT_EQ(waiting.get(), 8);
-  EXPECT_EQ(q.spawned(), 1);
+  EXPECT_EQ(q.spawned(), 0);
   ASSERT_EQ(q.appliers().size(), 1u);
-  EXPECT_NE(q.appliers().front(), caller);
+  EXPECT_EQ(q.appliers().front(), caller);
 }
 
-TEST(GroupCommitQueueTest, WithDrainLeadersOneDrainLeadsGroupAfterGroupWhileCallersKeepComing) {
+TEST(GroupCommitQueueTest, WithDrainLeadersTheCallersQueuedBehindAGroupGoToADrain) {
   HeldQueue q(Leaders::kDrains);
   q.Hold();
-  std::future<int> first = std::async(std::launch::async, [&] { return q.queue().Submit(1); });
+  std::thread::id first_caller;
+  std::future<int> first = std::async(std::launch::async, [&] {
+    first_caller = std::this_thread::get_id();
+    return q.queue().Submit(1);
+  });
   ASSERT_TRUE(testing::WaitUntil([&] { return q.applying(); }));
-  // Callers that arrive while a group is applied wait for the drain; none of them leads.
+  // Callers that arrive while a group is applied wait; none of them leads the next group.
   std::vector<std::future<int>> later;
-  for (int i = 2; i <= 4; ++i) {
-    later.push_back(std::async(std::launch::async, [&q, i] { return q.queue().Submit(i); }));
+  std::vector<std::thread::id> later_callers(3);
+  for (int i = 0; i < 3; ++i) {
+    later.push_back(std::async(std::launch::async, [&q, &later_callers, i] {
+      later_callers[i] = std::this_thread::get_id();
+      return q.queue().Submit(i + 2);
+    }));
   }
   ASSERT_TRUE(testing::WaitUntil([&] { return q.queue().queued() == 3; }));
-  std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(q.group_sizes().size(), 1u);
   q.Release();
   EXPECT_EQ(first.get(), 2);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(later[i].get(), 2 * (i + 2));
   EXPECT_EQ(q.group_sizes(), (std::vector<size_t>{1, 3}));
   ASSERT_EQ(q.appliers().size(), 2u);
-  EXPECT_EQ(q.appliers()[0], q.appliers()[1]);
+  EXPECT_EQ(q.appliers()[0], first_caller);
+  EXPECT_NE(q.appliers()[1], first_caller);
+  for (const std::thread::id& caller : later_callers) EXPECT_NE(q.appliers()[1], caller);
   EXPECT_EQ(q.spawned(), 1);
 }
 
