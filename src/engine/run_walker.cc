@@ -568,9 +568,8 @@ WalkResult RunWalker::Walk(TimePoint now) {
   if (scope_.is_object()) {
     // A later walk of this walker: `event`, `secrets` and `run` are as the first walk built them
     // (a walk restores what it shadows, and the run and the secrets do not change), so only what
-    // the walk itself sets starts over.
-    // The steps' entries of the last walk are kept aside: a replay of the same record moves its
-    // entry back instead of copying the record again.
+    // the walk itself sets starts over. The steps' entries of the last walk are kept aside for
+    // the walk: a replay of the same record moves its entry back (ReplayStepScope).
     last_walk_steps_ = std::exchange(scope_["steps"], Json::object());
     last_walk_replayed_.swap(replayed_);
     replayed_.clear();
@@ -613,6 +612,10 @@ WalkResult RunWalker::Walk(TimePoint now) {
     // Otherwise the run has failed for good with the original error.
     if (outcome.kind == Outcome::Kind::kFailed) outcome.value = error;
   }
+  // The last walk's entries that this walk did not move back are freed now, not held until the
+  // next walk.
+  last_walk_steps_ = nullptr;
+  last_walk_replayed_.clear();
   // Cleared at the start of the next walk anyway: handed over rather than copied.
   result.new_waits = std::move(new_waits_);
   new_waits_.clear();

@@ -210,7 +210,8 @@ class RunWalker {
   TimePoint now_;
   Json scope_;
   // The step ids whose entry in scope_["steps"] was last set from a record in journal_, and that
-  // record; and the same for the last walk, whose `steps` object is kept beside it.
+  // record; and, during a walk, the same for the last walk, whose `steps` object is kept beside
+  // it.
   std::unordered_map<std::string, const Json*> replayed_;
   std::unordered_map<std::string, const Json*> last_walk_replayed_;
   Json last_walk_steps_;
